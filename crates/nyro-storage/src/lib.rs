@@ -1,0 +1,73 @@
+//! # nyro-storage: NyroDB's log
+//!
+//! A segmented, checksummed, append-only log, read through `mmap`. It is the only place
+//! NyroDB keeps data; everything else (indexes, change feed) is rebuilt from it.
+//!
+//! - [`Log`] is the single writer: [`Log::append`] writes a whole batch of [`Record`]s with
+//!   one `write` and returns each one's [`Location`]; [`Log::sync`] is one fdatasync of the
+//!   active segment; a segment past [`LogOptions::segment_size`] is sealed (fsynced) and a
+//!   new one started (created, header synced, directory fsynced).
+//! - [`LogReader`] (from [`Log::reader`], cheap to clone, usable from any thread) reads a
+//!   location zero-copy out of the segment's map and iterates every frame in log order.
+//! - [`verify`] checks a whole directory and reports every damaged place.
+//! - [`codec`] is the one place that encodes and decodes payload values (bincode).
+//!
+//! Invariants:
+//! - Every byte read from disk is checked before use: checksum, then bounds, then decode.
+//!   No read ever returns a frame that fails its CRC-32C.
+//! - On open, only a torn tail of the newest segment is dropped (and reported). Damage that
+//!   intact frames follow, or damage in a sealed segment, is an error naming file and
+//!   offset, never skipped.
+//! - After a failed fdatasync the log is poisoned and refuses writes until reopened.
+//! - One process holds a data directory at a time ([`DirLock`]).
+//! - `unsafe` code exists only in the private `mmap` module.
+//!
+//! The bytes on disk are specified in `docs/FORMAT.md`.
+//!
+//! ```
+//! use nyro_storage::{Log, LogOptions, Record, RecordKind};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let mut log = Log::open(dir.path(), LogOptions::default())?;
+//! let locations = log.append(&[
+//!     Record { kind: RecordKind::Put, collection: 1, id: 1, seq: 1, payload: b"hello" },
+//!     Record { kind: RecordKind::Put, collection: 1, id: 2, seq: 2, payload: b"world" },
+//! ])?;
+//! log.sync()?; // durable now
+//!
+//! let frame = log.reader().read(locations[1])?; // zero-copy, checksum verified
+//! assert_eq!(frame.payload(), b"world");
+//! assert_eq!(log.reader().iter().count(), 2);
+//!
+//! drop(log); // releases the directory lock
+//! let reopened = Log::open(dir.path(), LogOptions::default())?;
+//! assert_eq!(reopened.recovery().frames, 2);
+//! # Ok(()) }
+//! ```
+
+
+
+pub mod codec;
+mod error;
+mod frame;
+mod io;
+mod lock;
+mod log;
+mod mmap;
+mod reader;
+mod scan;
+mod segment;
+mod verify;
+
+pub use error::{Result, StorageError};
+pub use frame::{
+    FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
+    RecordKind, check as check_frame, frame_len,
+};
+pub use io::{FaultInjector, LogIo, OsIo, WriteFault};
+pub use lock::{DirLock, LOCK_FILE};
+pub use log::{Log, LogOptions, RecoveryReport, TornTail};
+pub use reader::{Frame, Location, LogIter, LogReader, SegmentInfo};
+pub use segment::{FORMAT_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name};
+pub use verify::{Problem, Severity, VerifyReport, verify};

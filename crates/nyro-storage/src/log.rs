@@ -1,0 +1,484 @@
+//! Opening (with recovery) and appending: the single writer of a log.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::error::{IoContext, Result, StorageError};
+use crate::frame::{self, FrameDefect, MAX_PAYLOAD_LEN, Record};
+use crate::io::{LogIo, OsIo};
+use crate::lock::DirLock;
+use crate::mmap::Mapping;
+use crate::reader::{Location, LogReader, SegmentTable, Shared};
+use crate::scan::scan_from;
+use crate::segment::{self, SEGMENT_HEADER_LEN, Segment};
+
+/// How a log is opened.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// An append that starts at or past this many bytes in the active segment first seals
+    /// it and starts a new one (so a segment holds at most this plus one batch).
+    pub segment_size: u64,
+    /// The I/O seam for writes and fdatasyncs; [`OsIo`] unless a test injects faults.
+    pub io: Arc<dyn LogIo>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            segment_size: 256 << 20,
+            io: Arc::new(OsIo),
+        }
+    }
+}
+
+/// The bytes dropped from the end of the newest segment on open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Where the dropped bytes began (the file's new length).
+    pub offset: u64,
+    /// How many bytes were dropped.
+    pub dropped_bytes: u64,
+    /// What was wrong at `offset`.
+    pub defect: String,
+}
+
+/// What opening the log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments found (or created).
+    pub segments: usize,
+    /// Intact frames found.
+    pub frames: u64,
+    /// Bytes of headers and intact frames.
+    pub bytes: u64,
+    /// Highest sequence number in the log.
+    pub max_seq: Option<u64>,
+    /// The torn tail cut off the newest segment, if there was one.
+    pub torn_tail: Option<TornTail>,
+}
+
+/// The active segment: the only file that is written to.
+#[derive(Debug)]
+struct Active {
+    segment: Arc<Segment>,
+    file: File,
+    /// Bytes in the file (header and complete frames).
+    len: u64,
+    /// Bytes known to be on stable storage.
+    synced: u64,
+}
+
+/// An open log: the single writer, plus a [`LogReader`] for any number of readers.
+///
+/// Invariants: only this value writes segment files; a location is handed out only after the
+/// `write` that stored its frame returned; after a failed fdatasync nothing is written again.
+#[derive(Debug)]
+pub struct Log {
+    reader: LogReader,
+    active: Active,
+    options: LogOptions,
+    recovery: RecoveryReport,
+    /// Encoding buffer, reused by every append.
+    buf: Vec<u8>,
+    /// Why the log stopped taking writes, once it has.
+    poisoned: Option<String>,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`, locks the directory, checks every frame
+    /// of every segment, and cuts a torn tail off the newest segment.
+    ///
+    /// Fails with [`StorageError::Locked`] if another process holds `dir`, and with
+    /// [`StorageError::Corrupt`] if any frame other than the newest segment's torn tail is
+    /// damaged.
+    pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).io_context("create data directory", dir)?;
+        let lock = DirLock::acquire(dir)?;
+        let files = segment::list(dir)?;
+        let mut report = RecoveryReport::default();
+        let mut table: SegmentTable = Vec::with_capacity(files.len() + 1);
+        let mut active = None;
+        for (index, (id, path)) in files.iter().enumerate() {
+            let newest = index + 1 == files.len();
+            if newest {
+                let (seg, file, end) = recover_newest(*id, path, &options, &mut report)?;
+                active = Some(Active {
+                    segment: Arc::clone(&seg),
+                    file,
+                    len: end,
+                    synced: end,
+                });
+                table.push(seg);
+            } else {
+                table.push(open_sealed(*id, path, &mut report)?);
+            }
+        }
+        let active = match active {
+            Some(active) => active,
+            None => {
+                let active = create_segment(dir, 1, &options)?;
+                table.push(Arc::clone(&active.segment));
+                report.bytes += active.len;
+                report.segments += 1;
+                active
+            }
+        };
+        let reader = LogReader {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                segments: ArcSwap::from_pointee(table),
+                _lock: lock,
+            }),
+        };
+        Ok(Self {
+            reader,
+            active,
+            options,
+            recovery: report,
+            buf: Vec::new(),
+            poisoned: None,
+        })
+    }
+
+    /// What opening found.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The read handle; clone it to read from other threads.
+    pub fn reader(&self) -> &LogReader {
+        &self.reader
+    }
+
+    /// Appends `records` with one `write` call and returns each record's location, in order.
+    ///
+    /// On failure nothing of the batch stays in the log (the partial bytes are cut back) and
+    /// later appends may succeed. If the cut itself fails, or an fdatasync fails while
+    /// sealing, the log is poisoned: see [`StorageError::Poisoned`].
+    pub fn append(&mut self, records: &[Record<'_>]) -> Result<Vec<Location>> {
+        self.check_poisoned()?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(big) = records.iter().find(|r| r.payload.len() > MAX_PAYLOAD_LEN) {
+            return Err(StorageError::RecordTooLarge {
+                id: big.id,
+                len: big.payload.len(),
+                max: MAX_PAYLOAD_LEN,
+            });
+        }
+        if self.active.len >= self.options.segment_size {
+            self.seal()?;
+        }
+        let start = self.active.len;
+        let segment_id = self.active.segment.id;
+        self.buf.clear();
+        let mut locations = Vec::with_capacity(records.len());
+        for record in records {
+            let offset = start + self.buf.len() as u64;
+            frame::encode(record, &mut self.buf);
+            locations.push(Location {
+                segment: segment_id,
+                offset,
+                len: frame::frame_len(record) as u32,
+            });
+        }
+        let end = start + self.buf.len() as u64;
+        self.reserve(end)?;
+        if let Err(source) = self.write_at(start) {
+            self.cut_back(start)?;
+            return Err(StorageError::WriteFailed {
+                path: self.active.segment.path.clone(),
+                offset: start,
+                records: records.len(),
+                bytes: self.buf.len(),
+                source,
+            });
+        }
+        self.active.len = end;
+        self.active.segment.publish_end(end);
+        if self.buf.capacity() > 64 << 20 {
+            self.buf = Vec::new(); // do not keep a huge batch's buffer forever
+        }
+        Ok(locations)
+    }
+
+    /// Makes everything appended so far durable with one fdatasync of the active segment
+    /// (earlier segments were synced when sealed). Does nothing if nothing is new.
+    ///
+    /// A failure poisons the log: the kernel may have dropped the dirty pages, so a retry
+    /// could report success for lost data.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        if self.active.synced == self.active.len {
+            return Ok(());
+        }
+        let segment = &self.active.segment;
+        if let Err(e) = self.options.io.sync_data(&segment.path, &self.active.file) {
+            return Err(self.poison(format!(
+                "fdatasync of {} failed: {e}",
+                segment.path.display()
+            )));
+        }
+        self.active.synced = self.active.len;
+        Ok(())
+    }
+
+    /// Seals the active segment (fdatasync) and starts a new, empty one (created, its header
+    /// synced, the directory fsynced).
+    pub fn seal(&mut self) -> Result<()> {
+        self.sync()?;
+        let sealed = Arc::clone(&self.active.segment);
+        let next = create_segment(&self.reader.shared.dir, sealed.id + 1, &self.options)
+            .map_err(|e| match e {
+                StorageError::Poisoned { reason } => self.poison(reason),
+                other => other,
+            })?;
+        // Remap the sealed segment at its exact size: its reservation is no longer needed.
+        // Readers holding the old map keep it until they drop it.
+        if let Ok(exact) = Mapping::new(&self.active.file, sealed.end() as usize) {
+            sealed.replace_map(exact);
+        }
+        let added = Arc::clone(&next.segment);
+        self.reader.shared.segments.rcu(|table| {
+            let mut table = SegmentTable::clone(table);
+            table.push(Arc::clone(&added));
+            table
+        });
+        self.active = next;
+        Ok(())
+    }
+
+    /// Why the log refuses writes, if it does.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    /// Bytes appended but not yet known to be durable.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.active.len - self.active.synced
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(reason) => Err(StorageError::Poisoned {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, reason: String) -> StorageError {
+        let reason = self.poisoned.get_or_insert(reason).clone();
+        tracing::error!(%reason, "log poisoned: refusing all further writes");
+        StorageError::Poisoned { reason }
+    }
+
+    /// Makes sure the active segment's map covers `end` bytes, remapping if it does not.
+    fn reserve(&mut self, end: u64) -> Result<()> {
+        let segment = &self.active.segment;
+        if end as usize <= segment.reserved() {
+            return Ok(());
+        }
+        let map = Mapping::new(&self.active.file, reservation(end, &self.options))
+            .io_context("map segment", &segment.path)?;
+        segment.replace_map(map);
+        Ok(())
+    }
+
+    /// Writes the encoded batch at `offset`, normally with a single `pwrite`.
+    fn write_at(&self, offset: u64) -> io::Result<()> {
+        let segment = &self.active.segment;
+        let mut written = 0;
+        while written < self.buf.len() {
+            match self.options.io.write_at(
+                &segment.path,
+                &self.active.file,
+                offset + written as u64,
+                &self.buf[written..],
+            ) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts a failed batch's partial bytes off the active segment.
+    fn cut_back(&mut self, len: u64) -> Result<()> {
+        if let Err(e) = self.active.file.set_len(len) {
+            let path = self.active.segment.path.display().to_string();
+            return Err(self.poison(format!(
+                "a failed write left partial bytes at the end of {path} that could not be cut \
+                 back ({e})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// How much to map for an active segment that must hold `len` bytes: twice the larger of
+/// that and the segment size, so remaps are rare. Address space is cheap; pages are not
+/// touched until written.
+fn reservation(len: u64, options: &LogOptions) -> usize {
+    let want = len.max(options.segment_size).max(1 << 20).saturating_mul(2);
+    usize::try_from(want).unwrap_or(usize::MAX)
+}
+
+fn open_sealed(id: u32, path: &Path, report: &mut RecoveryReport) -> Result<Arc<Segment>> {
+    let file = File::open(path).io_context("open segment", path)?;
+    let len = file.metadata().io_context("stat segment", path)?.len();
+    let map = Mapping::new(&file, len as usize).io_context("map segment", path)?;
+    let bytes = map.bytes(len);
+    segment::check_header(bytes, id).map_err(|problem| StorageError::BadSegmentHeader {
+        path: path.to_path_buf(),
+        reason: format!("{problem:?}"),
+    })?;
+    let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
+    if let Some(damage) = scan.damage {
+        return Err(StorageError::Corrupt {
+            path: path.to_path_buf(),
+            offset: damage.offset,
+            defect: damage.defect,
+        });
+    }
+    report.segments += 1;
+    report.frames += scan.frames;
+    report.bytes += scan.end;
+    report.max_seq = report.max_seq.max(scan.max_seq);
+    Ok(Arc::new(Segment::new(id, path.to_path_buf(), map, scan.end)))
+}
+
+/// Opens the newest segment for writing, cutting off a torn tail (or rewriting a header
+/// whose creation was cut short) when nothing intact follows the damage.
+fn recover_newest(
+    id: u32,
+    path: &Path,
+    options: &LogOptions,
+    report: &mut RecoveryReport,
+) -> Result<(Arc<Segment>, File, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .io_context("open segment", path)?;
+    let len = file.metadata().io_context("stat segment", path)?.len();
+    let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", path)?;
+    let bytes = map.bytes(len);
+    let end = if let Err(problem) = segment::check_header(bytes, id) {
+        if frame::next_intact(bytes, SEGMENT_HEADER_LEN).is_some() {
+            return Err(StorageError::BadSegmentHeader {
+                path: path.to_path_buf(),
+                reason: format!("{problem:?}, and intact frames follow it"),
+            });
+        }
+        // Creating this segment was cut short: nothing was ever acknowledged in it.
+        tracing::warn!(path = %path.display(), bytes = len, ?problem,
+            "newest segment's header is incomplete; rewriting it");
+        file.set_len(0).io_context("truncate segment", path)?;
+        write_header(id, path, &file, options)?;
+        report.torn_tail = Some(TornTail {
+            path: path.to_path_buf(),
+            offset: 0,
+            dropped_bytes: len,
+            defect: format!("segment header: {problem:?}"),
+        });
+        SEGMENT_HEADER_LEN as u64
+    } else {
+        let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
+        report.frames += scan.frames;
+        report.max_seq = report.max_seq.max(scan.max_seq);
+        if let Some(damage) = scan.damage {
+            if damage.next_intact.is_some() {
+                return Err(StorageError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: damage.offset,
+                    defect: damage.defect,
+                });
+            }
+            cut_torn_tail(path, &file, scan.end, len, &damage.defect, report)?;
+        }
+        scan.end
+    };
+    report.segments += 1;
+    report.bytes += end;
+    let segment = Arc::new(Segment::new(id, path.to_path_buf(), map, end));
+    Ok((segment, file, end))
+}
+
+fn cut_torn_tail(
+    path: &Path,
+    file: &File,
+    end: u64,
+    len: u64,
+    defect: &FrameDefect,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let dropped = len - end;
+    tracing::warn!(path = %path.display(), offset = end, dropped_bytes = dropped, %defect,
+        "dropping the torn tail of the newest segment");
+    file.set_len(end).io_context("truncate torn tail of", path)?;
+    file.sync_all().io_context("fsync", path)?;
+    report.torn_tail = Some(TornTail {
+        path: path.to_path_buf(),
+        offset: end,
+        dropped_bytes: dropped,
+        defect: defect.to_string(),
+    });
+    Ok(())
+}
+
+fn write_header(id: u32, path: &Path, file: &File, options: &LogOptions) -> Result<()> {
+    let header = segment::encode_header(id);
+    let written = options
+        .io
+        .write_at(path, file, 0, &header)
+        .io_context("write segment header", path)?;
+    if written != header.len() {
+        return Err(StorageError::Io {
+            op: "write segment header",
+            path: path.to_path_buf(),
+            source: io::ErrorKind::WriteZero.into(),
+        });
+    }
+    options
+        .io
+        .sync_data(path, file)
+        .map_err(|e| StorageError::Poisoned {
+            reason: format!("fdatasync of new segment {} failed: {e}", path.display()),
+        })
+}
+
+/// Creates segment `id` in `dir`: header written and synced, directory fsynced.
+fn create_segment(dir: &Path, id: u32, options: &LogOptions) -> Result<Active> {
+    let path = dir.join(segment::file_name(id));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .io_context("create segment", &path)?;
+    let created = write_header(id, &path, &file, options).and_then(|()| segment::sync_dir(dir));
+    if let Err(e) = created {
+        // Leave no half-made segment behind; recovery would cope, but this is tidier.
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    let len = SEGMENT_HEADER_LEN as u64;
+    let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", &path)?;
+    Ok(Active {
+        segment: Arc::new(Segment::new(id, path, map, len)),
+        file,
+        len,
+        synced: len,
+    })
+}

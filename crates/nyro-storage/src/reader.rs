@@ -1,0 +1,225 @@
+//! The read side: zero-copy reads by location and iteration in log order. Cheap to clone
+//! and safe to use from any number of threads while the writer appends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::error::{Result, StorageError};
+use crate::frame::{self, FrameCheck, FrameHeader, HEADER_LEN};
+use crate::lock::DirLock;
+use crate::mmap::Mapping;
+use crate::segment::{SEGMENT_HEADER_LEN, Segment};
+
+/// Where a record's frame lies: segment id, byte offset in the segment file, frame length.
+/// 16 bytes, so that a primary index entry stays small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Location {
+    /// The segment id (the number in the file name).
+    pub segment: u32,
+    /// The frame's byte offset within the segment file.
+    pub offset: u64,
+    /// The frame's length, header included.
+    pub len: u32,
+}
+
+/// Size and place of one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Segment id.
+    pub id: u32,
+    /// Its file.
+    pub path: PathBuf,
+    /// Bytes of header and complete frames.
+    pub bytes: u64,
+}
+
+/// The segments in id order; replaced as a whole when one is added or removed.
+pub(crate) type SegmentTable = Vec<Arc<Segment>>;
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) segments: ArcSwap<SegmentTable>,
+    pub(crate) _lock: DirLock,
+}
+
+/// A checked frame, borrowed from the segment's map (no copy). Holding it keeps that map
+/// alive, even if the segment is later sealed or removed.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    map: Arc<Mapping>,
+    end: u64,
+    location: Location,
+    header: FrameHeader,
+}
+
+impl Frame {
+    /// The header fields.
+    pub fn header(&self) -> &FrameHeader {
+        &self.header
+    }
+
+    /// Where the frame lies.
+    pub fn location(&self) -> Location {
+        self.location
+    }
+
+    /// The payload bytes, straight from the map.
+    pub fn payload(&self) -> &[u8] {
+        let start = self.location.offset as usize + HEADER_LEN;
+        let stop = self.location.offset as usize + self.location.len as usize;
+        &self.map.bytes(self.end)[start..stop]
+    }
+}
+
+/// A shared handle for reading the log. Clone it freely.
+#[derive(Debug, Clone)]
+pub struct LogReader {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl LogReader {
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    fn segment(&self, id: u32) -> Option<Arc<Segment>> {
+        let table = self.shared.segments.load();
+        table
+            .binary_search_by_key(&id, |s| s.id)
+            .ok()
+            .map(|at| Arc::clone(&table[at]))
+    }
+
+    /// Reads the frame at `location`, checking its checksum. Zero-copy: the returned frame
+    /// points into the segment's map.
+    pub fn read(&self, location: Location) -> Result<Frame> {
+        let bad = |reason| StorageError::BadLocation {
+            segment: location.segment,
+            offset: location.offset,
+            len: location.len,
+            reason,
+        };
+        let segment = self.segment(location.segment).ok_or(bad("no such segment"))?;
+        let (map, end) = segment.readable();
+        let stop = location
+            .offset
+            .checked_add(u64::from(location.len))
+            .ok_or(bad("offset overflows"))?;
+        if location.offset < SEGMENT_HEADER_LEN as u64 || stop > end {
+            return Err(bad("outside the segment's frames"));
+        }
+        let bytes = &map.bytes(end)[location.offset as usize..stop as usize];
+        match frame::check(bytes) {
+            FrameCheck::Complete(header) if header.frame_len == location.len => Ok(Frame {
+                map,
+                end,
+                location,
+                header,
+            }),
+            FrameCheck::Complete(_) => Err(bad("a frame starts there with another length")),
+            FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
+                Err(StorageError::Corrupt {
+                    path: segment.path.clone(),
+                    offset: location.offset,
+                    defect,
+                })
+            }
+        }
+    }
+
+    /// Every frame in log order (segment by segment, in append order within a segment), as
+    /// the log is when each segment is reached. Each frame's checksum is checked; a bad one
+    /// ends the iteration with an error.
+    pub fn iter(&self) -> LogIter {
+        LogIter {
+            segments: self.shared.segments.load_full(),
+            next_segment: 0,
+            current: None,
+        }
+    }
+
+    /// The segments, in id order.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.shared
+            .segments
+            .load()
+            .iter()
+            .map(|s| SegmentInfo {
+                id: s.id,
+                path: s.path.clone(),
+                bytes: s.end(),
+            })
+            .collect()
+    }
+}
+
+struct Cursor {
+    segment: Arc<Segment>,
+    map: Arc<Mapping>,
+    end: u64,
+    pos: u64,
+}
+
+/// Iterator over every frame of the log; see [`LogReader::iter`].
+pub struct LogIter {
+    segments: Arc<SegmentTable>,
+    next_segment: usize,
+    current: Option<Cursor>,
+}
+
+impl Iterator for LogIter {
+    type Item = Result<Frame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Some(cursor) = &mut self.current else {
+                let segment = Arc::clone(self.segments.get(self.next_segment)?);
+                self.next_segment += 1;
+                let (map, end) = segment.readable();
+                self.current = Some(Cursor {
+                    segment,
+                    map,
+                    end,
+                    pos: SEGMENT_HEADER_LEN as u64,
+                });
+                continue;
+            };
+            if cursor.pos >= cursor.end {
+                self.current = None;
+                continue;
+            }
+            let bytes = &cursor.map.bytes(cursor.end)[cursor.pos as usize..];
+            return Some(match frame::check(bytes) {
+                FrameCheck::Complete(header) => {
+                    let location = Location {
+                        segment: cursor.segment.id,
+                        offset: cursor.pos,
+                        len: header.frame_len,
+                    };
+                    cursor.pos += u64::from(header.frame_len);
+                    Ok(Frame {
+                        map: Arc::clone(&cursor.map),
+                        end: cursor.end,
+                        location,
+                        header,
+                    })
+                }
+                FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
+                    let error = StorageError::Corrupt {
+                        path: cursor.segment.path.clone(),
+                        offset: cursor.pos,
+                        defect,
+                    };
+                    // Stop for good: nothing after a bad frame can be trusted to be aligned.
+                    self.next_segment = self.segments.len();
+                    self.current = None;
+                    Err(error)
+                }
+            });
+        }
+    }
+}

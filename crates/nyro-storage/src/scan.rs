@@ -1,0 +1,59 @@
+//! Scanning a segment's frames: shared by recovery (which stops at the first damage) and
+//! `verify` (which reports it and resumes at the next intact frame).
+
+use crate::frame::{self, FrameCheck, FrameDefect};
+
+/// A place where the frames stop being intact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Offset of the first bad byte (start of the bad frame).
+    pub(crate) offset: u64,
+    /// What is wrong there.
+    pub(crate) defect: FrameDefect,
+    /// The next offset where an intact frame starts, if any. `None` means everything from
+    /// `offset` to the end is unreadable: in the newest segment, a torn tail.
+    pub(crate) next_intact: Option<u64>,
+}
+
+/// What a scan found between its start and the first damage (or the end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Intact frames found.
+    pub(crate) frames: u64,
+    /// End of the last intact frame (the scan's start if there was none).
+    pub(crate) end: u64,
+    /// Highest sequence number among the intact frames.
+    pub(crate) max_seq: Option<u64>,
+    /// The damage that stopped the scan, if any.
+    pub(crate) damage: Option<Damage>,
+}
+
+/// Scans the frames of `bytes` from `start` until the end or the first damage.
+pub(crate) fn scan_from(bytes: &[u8], start: usize) -> Scan {
+    let mut scan = Scan {
+        frames: 0,
+        end: start as u64,
+        max_seq: None,
+        damage: None,
+    };
+    let mut pos = start;
+    while pos < bytes.len() {
+        match frame::check(&bytes[pos..]) {
+            FrameCheck::Complete(header) => {
+                scan.frames += 1;
+                scan.max_seq = scan.max_seq.max(Some(header.seq));
+                pos += header.frame_len as usize;
+                scan.end = pos as u64;
+            }
+            FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
+                scan.damage = Some(Damage {
+                    offset: pos as u64,
+                    defect,
+                    next_intact: frame::next_intact(bytes, pos + 1).map(|at| at as u64),
+                });
+                break;
+            }
+        }
+    }
+    scan
+}
