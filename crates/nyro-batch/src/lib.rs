@@ -1,6 +1,35 @@
 //! # nyro-batch: NyroDB's group-commit writer
 //!
-//! Will hold the background tokio task that owns the `nyro_storage::Log`, drains a bounded
-//! channel of write requests, appends each batch (up to `batch_size` records, waiting at most
-//! `batch_timeout_ms` for company) with one append call, applies the fsync policy (`always`,
-//! `interval`, `never`) and answers each request on its own oneshot.
+//! One writer thread owns the [`nyro_storage::Log`]. Callers [`WriterHandle::submit`] write
+//! requests into a bounded queue and await their own answer. The writer takes everything
+//! that is queued (up to `batch_size` records), appends it with **one** `Log::append` (one
+//! `write` syscall), applies the [`SyncPolicy`], and only then answers each request.
+//!
+//! What a request means is not this crate's business: an [`Applier`] (the database core)
+//! turns each request into log records ([`Applier::prepare`]), and makes a written batch
+//! visible ([`Applier::commit`]). Both run on the writer thread, which makes it the one
+//! place where writes are ordered: a request is checked against the state *plus every
+//! earlier request of the same batch*, and nothing becomes visible before its bytes are in
+//! the log.
+//!
+//! Main types: [`BatchWriter`] (spawns the thread), [`WriterHandle`] (submit, close),
+//! [`SyncPolicy`], [`WriteError`], [`WriterMetrics`].
+//!
+//! Invariants:
+//! - A request is answered only after its batch was written, and under [`SyncPolicy::Always`]
+//!   (or when any request of the batch asked for `sync`) only after it was fdatasync'ed.
+//! - A failed write fails exactly the requests of its batch; the log cuts the partial bytes
+//!   back, [`Applier::abort`] forgets what `prepare` assumed, and later batches may succeed.
+//! - A failed fdatasync poisons the writer: every later request is refused with the reason.
+//!   Nothing is retried.
+//! - The writer never waits for company on purpose: requests that arrive while a batch is
+//!   being written or synced form the next batch, so an idle writer writes a lone request
+//!   at once and a busy one batches by itself (natural group commit).
+
+mod metrics;
+mod records;
+mod writer;
+
+pub use metrics::{Histogram, WriterMetrics};
+pub use records::RecordBuf;
+pub use writer::{Applier, BatchConfig, BatchWriter, SyncPolicy, WriteError, WriterHandle};
