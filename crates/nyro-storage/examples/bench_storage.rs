@@ -70,7 +70,11 @@ fn ingest(
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [FRAMES] [BATCH] [ROUNDS]")?);
+    let dir = std::path::PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: DIR [FRAMES] [BATCH] [ROUNDS]")?,
+    );
     let frames = arg(2, 1_000_000)?;
     let batch = arg(3, 10_000)?;
     let rounds = arg(4, 3)?;
@@ -109,10 +113,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("frame_bytes={frame_bytes}");
     println!("durable_secs={durable:.3}");
     println!("durable_frames_per_sec={:.0}", frames as f64 / durable);
-    println!("durable_mb_per_sec={:.1}", frames as f64 * frame_bytes / durable / 1e6);
+    println!(
+        "durable_mb_per_sec={:.1}",
+        frames as f64 * frame_bytes / durable / 1e6
+    );
     println!("buffered_secs={buffered:.3}");
     println!("buffered_frames_per_sec={:.0}", frames as f64 / buffered);
-    println!("buffered_mb_per_sec={:.1}", frames as f64 * frame_bytes / buffered / 1e6);
+    println!(
+        "buffered_mb_per_sec={:.1}",
+        frames as f64 * frame_bytes / buffered / 1e6
+    );
     println!("reads_per_sec={:.0}", median(reads));
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -46,8 +46,6 @@
 //! # Ok(()) }
 //! ```
 
-
-
 pub mod codec;
 mod error;
 mod frame;

@@ -236,10 +236,12 @@ impl Log {
     pub fn seal(&mut self) -> Result<()> {
         self.sync()?;
         let sealed = Arc::clone(&self.active.segment);
-        let next = create_segment(&self.reader.shared.dir, sealed.id + 1, &self.options)
-            .map_err(|e| match e {
-                StorageError::Poisoned { reason } => self.poison(reason),
-                other => other,
+        let next =
+            create_segment(&self.reader.shared.dir, sealed.id + 1, &self.options).map_err(|e| {
+                match e {
+                    StorageError::Poisoned { reason } => self.poison(reason),
+                    other => other,
+                }
             })?;
         // Remap the sealed segment at its exact size: its reservation is no longer needed.
         // Readers holding the old map keep it until they drop it.
@@ -355,7 +357,12 @@ fn open_sealed(id: u32, path: &Path, report: &mut RecoveryReport) -> Result<Arc<
     report.frames += scan.frames;
     report.bytes += scan.end;
     report.max_seq = report.max_seq.max(scan.max_seq);
-    Ok(Arc::new(Segment::new(id, path.to_path_buf(), map, scan.end)))
+    Ok(Arc::new(Segment::new(
+        id,
+        path.to_path_buf(),
+        map,
+        scan.end,
+    )))
 }
 
 /// Opens the newest segment for writing, cutting off a torn tail (or rewriting a header
@@ -407,6 +414,12 @@ fn recover_newest(
             }
             cut_torn_tail(path, &file, scan.end, len, &damage.defect, report)?;
         }
+        // Frames a crashed writer never synced may sit only in the page cache; they were just
+        // counted as recovered and the writer will take them as synced, so make them durable.
+        options
+            .io
+            .sync_data(path, &file)
+            .io_context("fsync segment", path)?;
         scan.end
     };
     report.segments += 1;
@@ -426,7 +439,8 @@ fn cut_torn_tail(
     let dropped = len - end;
     tracing::warn!(path = %path.display(), offset = end, dropped_bytes = dropped, %defect,
         "dropping the torn tail of the newest segment");
-    file.set_len(end).io_context("truncate torn tail of", path)?;
+    file.set_len(end)
+        .io_context("truncate torn tail of", path)?;
     file.sync_all().io_context("fsync", path)?;
     report.torn_tail = Some(TornTail {
         path: path.to_path_buf(),

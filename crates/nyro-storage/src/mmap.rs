@@ -37,7 +37,10 @@ impl std::fmt::Debug for Mapping {
 
 impl Mapping {
     /// Maps the first `reserved` bytes of `file`, which may be more than its length.
-    #[expect(unsafe_code, reason = "mapping a file is unsafe; this is the one place it is done")]
+    #[expect(
+        unsafe_code,
+        reason = "mapping a file is unsafe; this is the one place it is done"
+    )]
     pub(crate) fn new(file: &File, reserved: usize) -> io::Result<Self> {
         // SAFETY: `memmap2` requires that the mapped file is not modified or truncated by
         // anyone else while the map lives, or the slice it hands out could change or fault.
@@ -55,7 +58,9 @@ impl Mapping {
     /// `end` must not exceed the file's current length (module invariant); it is clamped to
     /// the reservation so that a wrong `end` can never reach past the map itself.
     pub(crate) fn bytes(&self, end: u64) -> &[u8] {
-        let end = usize::try_from(end).unwrap_or(usize::MAX).min(self.map.len());
+        let end = usize::try_from(end)
+            .unwrap_or(usize::MAX)
+            .min(self.map.len());
         &self.map[..end]
     }
 

@@ -103,7 +103,9 @@ impl LogReader {
             len: location.len,
             reason,
         };
-        let segment = self.segment(location.segment).ok_or(bad("no such segment"))?;
+        let segment = self
+            .segment(location.segment)
+            .ok_or(bad("no such segment"))?;
         let (map, end) = segment.readable();
         let stop = location
             .offset
@@ -112,7 +114,16 @@ impl LogReader {
         if location.offset < SEGMENT_HEADER_LEN as u64 || stop > end {
             return Err(bad("outside the segment's frames"));
         }
+        if (location.len as usize) < HEADER_LEN {
+            return Err(bad("shorter than a frame header"));
+        }
         let bytes = &map.bytes(end)[location.offset as usize..stop as usize];
+        // A location this log handed out starts with the frame's own length field. Bytes that
+        // say otherwise mean a location that is not one of ours (or a damaged length field,
+        // which open and verify report as corruption); either way nothing is returned.
+        if bytes[..4] != location.len.to_le_bytes() {
+            return Err(bad("no frame of that length starts there"));
+        }
         match frame::check(bytes) {
             FrameCheck::Complete(header) if header.frame_len == location.len => Ok(Frame {
                 map,

@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn file_names_round_trip_and_sort() {
         assert_eq!(file_name(1), "segment-0000000001.log");
-        assert_eq!(parse_file_name(&file_name(4_000_000_000)), Some(4_000_000_000));
+        assert_eq!(
+            parse_file_name(&file_name(4_000_000_000)),
+            Some(4_000_000_000)
+        );
         assert_eq!(parse_file_name("segment-1.log"), None);
         assert_eq!(parse_file_name("LOCK"), None);
         assert!(file_name(9) < file_name(10));

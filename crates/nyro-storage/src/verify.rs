@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
+use crate::frame;
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
 use crate::scan::scan_from;
@@ -80,7 +81,11 @@ fn verify_segment(id: u32, path: &Path, newest: bool, report: &mut VerifyReport)
             path: path.to_path_buf(),
             offset: 0,
             len: 0,
-            severity: if newest { Severity::TornTail } else { Severity::Corrupt },
+            severity: if newest {
+                Severity::TornTail
+            } else {
+                Severity::Corrupt
+            },
             detail: "empty segment file (no header)".into(),
         });
         return Ok(());
@@ -88,11 +93,18 @@ fn verify_segment(id: u32, path: &Path, newest: bool, report: &mut VerifyReport)
     let map = Mapping::new(&file, len as usize).io_context("map segment", path)?;
     let bytes = map.bytes(len);
     if let Err(problem) = segment::check_header(bytes, id) {
+        // As on open: a bad header of the newest segment with no intact frame after it is a
+        // segment whose creation was cut short (open rewrites it), not corruption.
+        let torn = newest && frame::next_intact(bytes, SEGMENT_HEADER_LEN).is_none();
         report.problems.push(Problem {
             path: path.to_path_buf(),
             offset: 0,
             len: SEGMENT_HEADER_LEN.min(bytes.len()) as u64,
-            severity: Severity::Corrupt,
+            severity: if torn {
+                Severity::TornTail
+            } else {
+                Severity::Corrupt
+            },
             detail: format!("segment header: {problem:?}"),
         });
     }
@@ -107,7 +119,11 @@ fn verify_segment(id: u32, path: &Path, newest: bool, report: &mut VerifyReport)
             path: path.to_path_buf(),
             offset: damage.offset,
             len: stop - damage.offset,
-            severity: if torn { Severity::TornTail } else { Severity::Corrupt },
+            severity: if torn {
+                Severity::TornTail
+            } else {
+                Severity::Corrupt
+            },
             detail: damage.defect.to_string(),
         });
         start = stop as usize;

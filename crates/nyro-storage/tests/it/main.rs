@@ -1,0 +1,21 @@
+//! Integration and property tests of `nyro-storage`, built as one test binary.
+//!
+//! - `append_read`: appending, reading, sealing, reopening and iterating a healthy log.
+//! - `proptests`: a model test over random appends, syncs, seals and reopens.
+//! - `recovery`: torn tails at every cut offset and cut-short segment headers.
+//! - `bitflips`: single-bit damage is never returned as data and is named by open and verify.
+//! - `verify`: `verify` on clean and damaged logs, changing nothing.
+//! - `locking`: one owner of a data directory at a time.
+//! - `faults`: failed writes and fdatasyncs through the `FaultInjector` seam.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod append_read;
+mod bitflips;
+mod faults;
+mod locking;
+mod proptests;
+mod recovery;
+mod verify;
