@@ -16,7 +16,7 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 cargo build --release -q -p nyro-storage --example bench_storage
-bin=target/release/examples/bench_storage
+bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_storage"
 
 # dd: the same bytes as the durable run (frames x 132 bytes), once as one stream with a
 # final fdatasync (the disk's streaming bandwidth), once in batch-sized writes each synced
@@ -26,7 +26,7 @@ dd_rate() { # dd args... -> MB/s
   local t0 t1
   t0=$(date +%s.%N); dd if=/dev/zero of="$work/dd.tmp" "$@" status=none; t1=$(date +%s.%N)
   rm -f "$work/dd.tmp"
-  echo "$bytes $t0 $t1" | awk '{printf "%.1f", $1/($3-$2)/1e6}'
+  echo "$bytes $t0 $t1" | awk '{printf "%.1f\n", $1/($3-$2)/1e6}'
 }
 med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 stream=$(for _ in $(seq "$rounds"); do dd_rate bs="$batch_bytes" count="$count" conv=fdatasync; done | med)

@@ -1,0 +1,3 @@
+//! Integration tests of nyro-core.
+
+mod config;
