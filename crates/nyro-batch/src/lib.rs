@@ -19,7 +19,8 @@
 //! - A request is answered only after its batch was written, and under [`SyncPolicy::Always`]
 //!   (or when any request of the batch asked for `sync`) only after it was fdatasync'ed.
 //! - A failed write fails exactly the requests of its batch; the log cuts the partial bytes
-//!   back, [`Applier::abort`] forgets what `prepare` assumed, and later batches may succeed.
+//!   back, [`Applier::end_batch`]`(false)` forgets what `prepare` assumed, and later batches
+//!   may succeed.
 //! - A failed fdatasync poisons the writer: every later request is refused with the reason.
 //!   Nothing is retried.
 //! - The writer never waits for company on purpose: requests that arrive while a batch is

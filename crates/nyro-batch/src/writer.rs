@@ -30,8 +30,9 @@ pub enum SyncPolicy {
 /// How the writer batches and syncs.
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
-    /// Most records in one append; more queued records wait for the next batch. A single
-    /// request with more records than this is still written whole, in a batch of its own.
+    /// Records after which a batch takes no more requests; more queued requests wait for
+    /// the next batch. A request is never split, so the request that reaches the limit may
+    /// take the batch past it (a single request larger than this is still written whole).
     pub batch_size: usize,
     /// When written data is fdatasync'ed.
     pub sync: SyncPolicy,
@@ -91,11 +92,10 @@ pub enum WriteError<R> {
     /// succeed once the cause is gone.
     #[error("write failed: {0}")]
     Failed(Arc<StorageError>),
-    /// An fdatasync failed earlier (or now): the database takes no more writes until it is
+    /// An fdatasync failed earlier (or now), or the log could not cut a failed write back,
+    /// or the writer thread panicked: the database takes no more writes until it is
     /// restarted. Reads go on.
-    #[error(
-        "writes are refused until restart because an fdatasync failed: {reason}; reads go on"
-    )]
+    #[error("writes are refused until restart: {reason}; reads go on")]
     Poisoned {
         /// What failed.
         reason: String,
@@ -111,9 +111,8 @@ pub enum WriteError<R> {
     Closed,
 }
 
-type Reply<A> = oneshot::Sender<
-    Result<<A as Applier>::Response, WriteError<<A as Applier>::Rejection>>,
->;
+type Reply<A> =
+    oneshot::Sender<Result<<A as Applier>::Response, WriteError<<A as Applier>::Rejection>>>;
 type Done<R> = oneshot::Sender<Result<(), WriteError<R>>>;
 
 enum Message<A: Applier> {
@@ -413,10 +412,7 @@ impl<A: Applier> Worker<A> {
     }
 
     /// Appends the batch; fdatasyncs it if the policy or a request asks for that.
-    fn append_and_sync(
-        &mut self,
-        sync_requested: bool,
-    ) -> Result<Vec<Location>, BatchFailure> {
+    fn append_and_sync(&mut self, sync_requested: bool) -> Result<Vec<Location>, BatchFailure> {
         let log = self.log.as_mut().ok_or(BatchFailure::Closed)?;
         let locations = if self.buf.is_empty() {
             Vec::new()
@@ -455,6 +451,10 @@ impl<A: Applier> Worker<A> {
         let needed = log.unsynced_bytes() > 0;
         let started = Instant::now();
         if let Err(e) = log.sync() {
+            // A failed fdatasync poisons the log: there is nothing left to sync later, so
+            // drop the interval deadline (else `next_message` retries it forever, never
+            // taking another message).
+            self.oldest_unsynced = None;
             return Err(self.failure(e));
         }
         self.oldest_unsynced = None;
@@ -503,4 +503,3 @@ impl<R> From<BatchFailure> for WriteError<R> {
         failure.duplicate()
     }
 }
-

@@ -86,14 +86,6 @@ impl LogReader {
         &self.shared.dir
     }
 
-    fn segment(&self, id: u32) -> Option<Arc<Segment>> {
-        let table = self.shared.segments.load();
-        table
-            .binary_search_by_key(&id, |s| s.id)
-            .ok()
-            .map(|at| Arc::clone(&table[at]))
-    }
-
     /// Reads the frame at `location`, checking its checksum. Zero-copy: the returned frame
     /// points into the segment's map.
     pub fn read(&self, location: Location) -> Result<Frame> {
@@ -103,9 +95,13 @@ impl LogReader {
             len: location.len,
             reason,
         };
-        let segment = self
-            .segment(location.segment)
-            .ok_or(bad("no such segment"))?;
+        // Borrow the segment from the table guard: no reference count is touched but the
+        // map's, which the returned frame keeps.
+        let table = self.shared.segments.load();
+        let segment = table
+            .binary_search_by_key(&location.segment, |s| s.id)
+            .map(|at| &table[at])
+            .map_err(|_| bad("no such segment"))?;
         let (map, end) = segment.readable();
         let stop = location
             .offset
