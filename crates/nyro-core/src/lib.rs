@@ -1,9 +1,65 @@
 //! # nyro-core: the NyroDB database
 //!
-//! Will hold `Database`, the supervisor that opens the log, rebuilds the indexes, owns the
-//! batch writer and the background tasks, broadcasts changes and bounds work with a
-//! semaphore, and the typed configuration (`nyrodb.toml`) shared by the server and the CLI.
+//! The database an embedding Rust program (and NyroDB's own server and CLI) uses directly,
+//! with the data model and durability promise of the contract (sections 1 and 2).
+//!
+//! - [`Database`]: opens the log ([`Database::open`] recovers it and rebuilds every index),
+//!   owns the group-commit writer, bounds work with a semaphore of `max_concurrent_ops`
+//!   permits (refusing with [`DbError::Overloaded`] rather than queueing without bound), and
+//!   offers the operations: collections, insert / insert_many / get / replace / delete,
+//!   paginated list and find, the change feed ([`Database::subscribe`]) and [`Stats`].
+//! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
+//! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the
+//!   server and the CLI.
+//! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
+//!   overloaded, unavailable, I/O with context).
+//!
+//! Invariants:
+//! - A write's answer comes after its bytes are in the log and its index changes are
+//!   visible (read-your-writes); under `sync = "always"`, after its fdatasync too.
+//! - Only the writer thread changes the catalog, indexes and counters (through the private
+//!   `apply` module); readers take no lock against it.
+//! - Ids assigned by the database increase within a collection and are never reused; every
+//!   document write gets a database-wide sequence number, strictly increasing in log order.
+//!
+//! ```
+//! use nyro_core::{Config, Database, Document, WriteOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let mut config = Config::default();
+//! config.storage.path = dir.path().to_path_buf();
+//! let db = Database::open(&config).await?;
+//!
+//! db.create_collection("users", &["city".to_string()]).await?;
+//! let doc = Document::from_json(serde_json::json!({"name": "Ada", "city": "London"}))?;
+//! let inserted = db.insert("users", doc, WriteOptions::default()).await?;
+//! assert_eq!(db.get("users", inserted.id)?.to_json()["name"], "Ada");
+//!
+//! let london = vec![("city".to_string(), nyro_core::Value::String("London".into()))];
+//! assert_eq!(db.find("users", &london, None, 10)?.records.len(), 1);
+//! db.close().await?;
+//! # Ok(()) }
+//! ```
 
+mod apply;
+mod catalog;
 pub mod config;
+mod database;
+mod document;
+mod error;
+mod feed;
+mod indexing;
+mod replay;
+mod state;
 
+pub use catalog::validate_name;
 pub use config::{Config, ConfigError, SyncPolicy};
+pub use database::{
+    CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats,
+    InsertedMany, Inserted, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
+};
+pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
+pub use error::{DbError, Result};
+pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};

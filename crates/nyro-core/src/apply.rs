@@ -1,0 +1,458 @@
+//! The core's [`Applier`]: turns write operations into log records on the writer thread,
+//! checking each against the state plus the earlier requests of its batch, and makes them
+//! visible once written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use nyro_batch::{Applier, RecordBuf};
+use nyro_storage::{Location, RecordKind};
+
+use crate::catalog::{Catalog, Collection, CollectionDef};
+use crate::document::{Document, encode_fields};
+use crate::error::{DbError, Result};
+use crate::feed::{ChangeEvent, ChangeOp};
+use crate::indexing;
+use crate::state::State;
+
+/// A write operation, as the database API submits it.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    CreateCollection { name: String, indexes: Vec<String> },
+    DropCollection { name: String },
+    /// One or more documents, all or nothing. Creates the collection if missing.
+    Insert { collection: String, docs: Vec<Document> },
+    /// Replace or create. Creates the collection if missing.
+    Replace { collection: String, doc: Document },
+    Delete { collection: String, id: u64 },
+}
+
+/// What a written operation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WriteOutcome {
+    CollectionCreated { created: bool },
+    CollectionDropped,
+    Inserted { ids: Vec<u64>, last_seq: u64 },
+    Replaced { id: u64, seq: u64, created: bool },
+    Deleted { seq: u64 },
+}
+
+/// A request and what `prepare` decided for it.
+#[derive(Debug)]
+pub(crate) struct WriteRequest {
+    op: WriteOp,
+    plan: Plan,
+}
+
+impl WriteRequest {
+    pub(crate) fn new(op: WriteOp) -> Self {
+        Self {
+            op,
+            plan: Plan::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    collection: u32,
+    /// The collection this request creates (its first record), if any.
+    creates: Option<CollectionDef>,
+    /// The request changes nothing (an existing identical collection).
+    noop: bool,
+    /// Per document: id, seq.
+    writes: Vec<(u64, u64)>,
+    /// Replace: whether the document is new.
+    created: bool,
+}
+
+/// A collection as the batch sees it: definition and id.
+#[derive(Debug, Clone)]
+struct CollectionView {
+    id: u32,
+    indexes: Vec<String>,
+}
+
+/// Counters owned by the writer thread.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub(crate) next_seq: u64,
+    pub(crate) next_collection: u32,
+    /// Next id to assign per collection id (u128: a given id of u64::MAX leaves none).
+    pub(crate) next_ids: HashMap<u32, u128>,
+}
+
+/// Effects of the batch's prepared requests not yet committed.
+#[derive(Debug, Default)]
+struct Overlay {
+    counters: Option<Counters>,
+    /// Collections created (Some) or dropped (None) by the batch, by name.
+    collections: HashMap<String, Option<CollectionView>>,
+    /// Documents created (true) or deleted (false) by the batch.
+    exists: HashMap<(u32, u64), bool>,
+}
+
+/// The applier; lives on the writer thread.
+pub(crate) struct CoreApplier {
+    state: Arc<State>,
+    committed: Counters,
+    batch: Overlay,
+}
+
+impl CoreApplier {
+    pub(crate) fn new(state: Arc<State>, counters: Counters) -> Self {
+        Self {
+            state,
+            committed: counters,
+            batch: Overlay::default(),
+        }
+    }
+
+    fn counters(&mut self) -> &mut Counters {
+        let committed = &self.committed;
+        self.batch.counters.get_or_insert_with(|| committed.clone())
+    }
+
+    fn view(&self, name: &str) -> Option<CollectionView> {
+        if let Some(view) = self.batch.collections.get(name) {
+            return view.clone();
+        }
+        self.state.catalog.load().by_name(name).map(|c| CollectionView {
+            id: c.id,
+            indexes: c.indexes.clone(),
+        })
+    }
+
+    fn exists(&self, collection: u32, id: u64) -> bool {
+        if let Some(&exists) = self.batch.exists.get(&(collection, id)) {
+            return exists;
+        }
+        self.state
+            .catalog
+            .load()
+            .by_id(collection)
+            .is_some_and(|c| c.index.primary().get(id).is_some())
+    }
+
+    /// Seq of catalog records: they do not take a seq of their own (the feed carries only
+    /// document changes), they repeat the last one assigned.
+    fn current_seq(&mut self) -> u64 {
+        self.counters().next_seq.saturating_sub(1)
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let counters = self.counters();
+        let seq = counters.next_seq;
+        counters.next_seq += 1;
+        seq
+    }
+
+    /// The collection named `name`, created (with no indexes) by this request if missing.
+    fn resolve_or_create(
+        &mut self,
+        name: &str,
+        plan: &mut Plan,
+        records: &mut RecordBuf,
+    ) -> Result<u32> {
+        if let Some(view) = self.view(name) {
+            return Ok(view.id);
+        }
+        self.create(name, Vec::new(), plan, records)
+    }
+
+    fn create(
+        &mut self,
+        name: &str,
+        indexes: Vec<String>,
+        plan: &mut Plan,
+        records: &mut RecordBuf,
+    ) -> Result<u32> {
+        let id = {
+            let counters = self.counters();
+            let id = counters.next_collection;
+            counters.next_collection = id.checked_add(1).ok_or_else(|| {
+                DbError::invalid("no collection ids left (4294967295 collections were created)")
+            })?;
+            id
+        };
+        let def = CollectionDef {
+            name: name.to_string(),
+            indexes: indexes.clone(),
+        };
+        let seq = self.current_seq();
+        records.push_with(RecordKind::CreateCollection, id, 0, seq, |out| {
+            nyro_storage::codec::encode_into(&def, out)
+        })?;
+        self.batch
+            .collections
+            .insert(name.to_string(), Some(CollectionView { id, indexes }));
+        plan.creates = Some(def);
+        Ok(id)
+    }
+
+    fn assign_id(&mut self, collection: u32, given: Option<u64>) -> Result<u64> {
+        let counters = self.counters();
+        let next = counters.next_ids.entry(collection).or_insert(1);
+        let id = match given {
+            Some(id) => id,
+            None => u64::try_from(*next).map_err(|_| {
+                DbError::invalid("this collection has used every id up to 18446744073709551615")
+            })?,
+        };
+        *next = (*next).max(u128::from(id) + 1);
+        Ok(id)
+    }
+
+    fn prepare_op(&mut self, request: &mut WriteRequest, records: &mut RecordBuf) -> Result<()> {
+        let plan = &mut request.plan;
+        match &request.op {
+            WriteOp::CreateCollection { name, indexes } => match self.view(name) {
+                Some(view) if view.indexes == *indexes => plan.noop = true,
+                Some(view) => {
+                    return Err(DbError::Conflict {
+                        message: format!(
+                            "collection {name:?} exists with indexes {:?}, not {indexes:?}",
+                            view.indexes
+                        ),
+                    });
+                }
+                None => {
+                    plan.collection = self.create(name, indexes.clone(), plan, records)?;
+                }
+            },
+            WriteOp::DropCollection { name } => {
+                let view = self.view(name).ok_or_else(|| DbError::CollectionNotFound {
+                    collection: name.clone(),
+                })?;
+                let seq = self.current_seq();
+                records.push(RecordKind::DropCollection, view.id, 0, seq, &[]);
+                self.batch.collections.insert(name.clone(), None);
+                plan.collection = view.id;
+            }
+            WriteOp::Insert { collection, docs } => {
+                let coll = self.resolve_or_create(collection, plan, records)?;
+                plan.collection = coll;
+                let mut seen = HashMap::with_capacity(docs.len());
+                for (index, doc) in docs.iter().enumerate() {
+                    if let Some(id) = doc.id {
+                        if let Some(first) = seen.insert(id, index) {
+                            return Err(DbError::Conflict {
+                                message: format!(
+                                    "_id {id} appears twice in the request (elements {first} \
+                                     and {index}); nothing was written"
+                                ),
+                            });
+                        }
+                        if self.exists(coll, id) {
+                            return Err(DbError::Conflict {
+                                message: format!(
+                                    "a document with _id {id} already exists in collection \
+                                     {collection:?}{}; nothing was written",
+                                    element_note(docs.len(), index)
+                                ),
+                            });
+                        }
+                    }
+                }
+                for doc in docs {
+                    let id = self.assign_id(coll, doc.id)?;
+                    let seq = self.take_seq();
+                    records.push_with(RecordKind::Put, coll, id, seq, |out| {
+                        encode_fields(&doc.fields, out)
+                    })?;
+                    plan.writes.push((id, seq));
+                }
+                for &(id, _) in &plan.writes {
+                    self.batch.exists.insert((coll, id), true);
+                }
+            }
+            WriteOp::Replace { collection, doc } => {
+                let coll = self.resolve_or_create(collection, plan, records)?;
+                plan.collection = coll;
+                let id = doc
+                    .id
+                    .ok_or_else(|| DbError::invalid("a replaced document needs its _id"))?;
+                plan.created = !self.exists(coll, id);
+                self.assign_id(coll, Some(id))?;
+                let seq = self.take_seq();
+                records.push_with(RecordKind::Put, coll, id, seq, |out| {
+                    encode_fields(&doc.fields, out)
+                })?;
+                plan.writes.push((id, seq));
+                self.batch.exists.insert((coll, id), true);
+            }
+            WriteOp::Delete { collection, id } => {
+                let view = self.view(collection).ok_or_else(|| DbError::CollectionNotFound {
+                    collection: collection.clone(),
+                })?;
+                if !self.exists(view.id, *id) {
+                    return Err(DbError::NotFound {
+                        collection: collection.clone(),
+                        id: *id,
+                    });
+                }
+                let seq = self.take_seq();
+                records.push(RecordKind::Delete, view.id, *id, seq, &[]);
+                plan.collection = view.id;
+                plan.writes.push((*id, seq));
+                self.batch.exists.insert((view.id, *id), false);
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self, event: ChangeEvent) {
+        self.state.last_seq.store(event.seq, Ordering::Release);
+        // No receiver is not an error: nobody is watching.
+        let _ = self.state.changes.send(Arc::new(event));
+    }
+
+    /// Indexes a written document; counts the frame it replaces as dead. The bytes are in
+    /// the log already, so a failure here is a bug: it is logged, not returned.
+    fn index_put(&self, collection: &Collection, doc: &Document, location: Location) {
+        match indexing::put(collection, &self.state.reader, doc, location) {
+            Ok(Some(old)) => self.state.add_dead(u64::from(old.len)),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "index update failed after a write"),
+        }
+    }
+
+    fn commit_op(&mut self, request: WriteRequest, locations: &[Location]) -> WriteOutcome {
+        let WriteRequest { op, plan } = request;
+        let mut locations = locations.iter().copied();
+        if let Some(def) = plan.creates {
+            locations.next(); // the create-collection record
+            match Collection::new(plan.collection, def) {
+                Ok(created) => {
+                    let created = Arc::new(created);
+                    self.state.catalog.rcu(|catalog| {
+                        let mut catalog = Catalog::clone(catalog);
+                        catalog.insert(Arc::clone(&created));
+                        catalog
+                    });
+                }
+                Err(e) => tracing::error!(error = %e, "cannot create a collection already in the log"),
+            }
+        }
+        let catalog = self.state.catalog.load_full();
+        let collection = catalog.by_id(plan.collection).cloned();
+        match op {
+            WriteOp::CreateCollection { .. } => WriteOutcome::CollectionCreated {
+                created: !plan.noop,
+            },
+            WriteOp::DropCollection { .. } => {
+                if let Some(dropped) = collection {
+                    let live = indexing::live_bytes(&dropped);
+                    self.state.add_dead(live);
+                    self.state.catalog.rcu(|catalog| {
+                        let mut catalog = Catalog::clone(catalog);
+                        catalog.remove(plan.collection);
+                        catalog
+                    });
+                }
+                WriteOutcome::CollectionDropped
+            }
+            WriteOp::Insert { docs, .. } => {
+                let mut last_seq = 0;
+                let mut ids = Vec::with_capacity(docs.len());
+                for (mut doc, ((id, seq), location)) in
+                    docs.into_iter().zip(plan.writes.iter().copied().zip(locations))
+                {
+                    doc.id = Some(id);
+                    if let Some(c) = &collection {
+                        self.index_put(c, &doc, location);
+                        self.publish(ChangeEvent {
+                            seq,
+                            op: ChangeOp::Insert,
+                            collection: Arc::clone(&c.name),
+                            id,
+                            doc: Some(doc),
+                        });
+                    }
+                    ids.push(id);
+                    last_seq = seq;
+                }
+                WriteOutcome::Inserted { ids, last_seq }
+            }
+            WriteOp::Replace { doc, .. } => {
+                let (id, seq) = plan.writes[0];
+                if let (Some(c), Some(location)) = (&collection, locations.next()) {
+                    self.index_put(c, &doc, location);
+                    self.publish(ChangeEvent {
+                        seq,
+                        op: if plan.created {
+                            ChangeOp::Insert
+                        } else {
+                            ChangeOp::Update
+                        },
+                        collection: Arc::clone(&c.name),
+                        id,
+                        doc: Some(doc),
+                    });
+                }
+                WriteOutcome::Replaced {
+                    id,
+                    seq,
+                    created: plan.created,
+                }
+            }
+            WriteOp::Delete { id, .. } => {
+                let (_, seq) = plan.writes[0];
+                if let (Some(c), Some(tombstone)) = (&collection, locations.next()) {
+                    let old = indexing::delete(c, &self.state.reader, id).unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "index update failed after a delete");
+                        None
+                    });
+                    let dead = old.map_or(0, |l| u64::from(l.len)) + u64::from(tombstone.len);
+                    self.state.add_dead(dead);
+                    self.publish(ChangeEvent {
+                        seq,
+                        op: ChangeOp::Delete,
+                        collection: Arc::clone(&c.name),
+                        id,
+                        doc: None,
+                    });
+                }
+                WriteOutcome::Deleted { seq }
+            }
+        }
+    }
+}
+
+fn element_note(count: usize, index: usize) -> String {
+    if count > 1 {
+        format!(" (element {index})")
+    } else {
+        String::new()
+    }
+}
+
+impl Applier for CoreApplier {
+    type Request = WriteRequest;
+    type Response = WriteOutcome;
+    type Rejection = DbError;
+
+    fn prepare(&mut self, request: &mut WriteRequest, records: &mut RecordBuf) -> Result<()> {
+        // Refused requests must leave no trace in the overlay. Only the counters and the
+        // batch's collections can change before a check fails (`exists` is updated last).
+        let saved = (self.batch.counters.clone(), self.batch.collections.clone());
+        let result = self.prepare_op(request, records);
+        if result.is_err() {
+            request.plan = Plan::default();
+            (self.batch.counters, self.batch.collections) = saved;
+        }
+        result
+    }
+
+    fn commit(&mut self, request: WriteRequest, locations: &[Location]) -> WriteOutcome {
+        self.commit_op(request, locations)
+    }
+
+    fn end_batch(&mut self, written: bool) {
+        let batch = std::mem::take(&mut self.batch);
+        if written && let Some(counters) = batch.counters {
+            self.committed = counters;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Collections: names, definitions as stored in the log, and the live catalog readers use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use nyro_index::CollectionIndexes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DbError, Result};
+
+/// Checks the contract's naming rule `^[A-Za-z0-9_-]{1,64}$`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(DbError::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Checks index field names and returns them sorted and deduplicated: the canonical form
+/// that is stored and compared.
+pub fn normalize_indexes(collection: &str, fields: &[String]) -> Result<Vec<String>> {
+    let mut fields = fields.to_vec();
+    for field in &fields {
+        if field.is_empty() || field == crate::document::ID_FIELD {
+            return Err(DbError::invalid(format!(
+                "collection {collection:?}: cannot index field {field:?} (`_id` is always \
+                 indexed; field names must not be empty)"
+            )));
+        }
+    }
+    fields.sort();
+    fields.dedup();
+    Ok(fields)
+}
+
+/// The payload of a create-collection record (docs/FORMAT.md section 4.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CollectionDef {
+    pub(crate) name: String,
+    pub(crate) indexes: Vec<String>,
+}
+
+/// A live collection: its definition and its indexes.
+#[derive(Debug)]
+pub(crate) struct Collection {
+    pub(crate) id: u32,
+    pub(crate) name: Arc<str>,
+    pub(crate) indexes: Vec<String>,
+    pub(crate) index: CollectionIndexes,
+}
+
+impl Collection {
+    pub(crate) fn new(id: u32, def: CollectionDef) -> Result<Self> {
+        let index = CollectionIndexes::new(&def.indexes).map_err(|e| {
+            DbError::invalid(format!("collection {:?}: {e}", def.name))
+        })?;
+        Ok(Self {
+            id,
+            name: Arc::from(def.name),
+            indexes: def.indexes,
+            index,
+        })
+    }
+}
+
+/// Every live collection, by name and by id. Replaced as a whole (copy on write) when a
+/// collection is created or dropped, which is rare; readers load it without locking.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Catalog {
+    by_name: HashMap<Arc<str>, Arc<Collection>>,
+    by_id: HashMap<u32, Arc<Collection>>,
+}
+
+impl Catalog {
+    pub(crate) fn by_name(&self, name: &str) -> Option<&Arc<Collection>> {
+        self.by_name.get(name)
+    }
+
+    pub(crate) fn by_id(&self, id: u32) -> Option<&Arc<Collection>> {
+        self.by_id.get(&id)
+    }
+
+    pub(crate) fn insert(&mut self, collection: Arc<Collection>) {
+        self.by_name
+            .insert(Arc::clone(&collection.name), Arc::clone(&collection));
+        self.by_id.insert(collection.id, collection);
+    }
+
+    pub(crate) fn remove(&mut self, id: u32) -> Option<Arc<Collection>> {
+        let removed = self.by_id.remove(&id)?;
+        self.by_name.remove(&removed.name);
+        Some(removed)
+    }
+
+    /// Collections sorted by name.
+    pub(crate) fn sorted(&self) -> Vec<Arc<Collection>> {
+        let mut all: Vec<_> = self.by_name.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_contract() {
+        for good in ["a", "users", "A-b_9", &"x".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "ü", "a/b", "a.b", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn indexes_are_sorted_deduplicated_and_checked() {
+        let got = normalize_indexes("c", &["b".into(), "a".into(), "b".into()]);
+        assert_eq!(got.ok(), Some(vec!["a".to_string(), "b".to_string()]));
+        assert!(normalize_indexes("c", &["_id".into()]).is_err());
+        assert!(normalize_indexes("c", &[String::new()]).is_err());
+    }
+}

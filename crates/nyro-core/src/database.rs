@@ -1,0 +1,557 @@
+//! [`Database`]: the supervisor and the thin API that the server, the CLI and embedding
+//! programs use.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use nyro_batch::{BatchConfig, BatchWriter, WriteError, WriterHandle, WriterMetrics};
+use nyro_storage::{Log, LogIo, LogOptions, LogReader, OsIo, RecoveryReport};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::apply::{CoreApplier, WriteOp, WriteOutcome, WriteRequest};
+use crate::catalog::{normalize_indexes, validate_name};
+use crate::config::{Config, SyncPolicy};
+use crate::document::{Document, Value, decode_fields};
+use crate::error::{DbError, Result};
+use crate::feed::ChangeStream;
+use crate::indexing;
+use crate::replay::replay;
+use crate::state::State;
+
+/// Most records one page of `list` or `find` returns.
+pub const MAX_PAGE: usize = 10_000;
+/// Events a change-feed consumer may fall behind before it is cut off (and may resume).
+pub const FEED_CAPACITY: usize = 65_536;
+
+/// Per-write options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Answer only after the write's batch was fdatasync'ed, whatever `batch.sync` says.
+    pub sync: bool,
+}
+
+/// Options beyond the config file, for embedding programs and tests.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The I/O seam for log writes (a `nyro_storage::FaultInjector` in fault tests).
+    pub io: Arc<dyn LogIo>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self { io: Arc::new(OsIo) }
+    }
+}
+
+/// An insert's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted {
+    /// The document's id.
+    pub id: u64,
+    /// The write's sequence number.
+    pub seq: u64,
+}
+
+/// A bulk insert's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertedMany {
+    /// The ids, in the order of the documents.
+    pub ids: Vec<u64>,
+    /// The last document's sequence number (each document has its own, consecutive).
+    pub seq: u64,
+}
+
+/// A replace's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replaced {
+    /// The document's id.
+    pub id: u64,
+    /// The write's sequence number.
+    pub seq: u64,
+    /// True if no document had that id before.
+    pub created: bool,
+}
+
+/// Whether `create_collection` created the collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// It is new.
+    Created,
+    /// It existed with the same indexes; nothing changed.
+    Existed,
+}
+
+/// A collection, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionInfo {
+    /// Its name.
+    pub name: String,
+    /// Documents in it.
+    pub count: u64,
+    /// Its indexed fields, sorted.
+    pub indexes: Vec<String>,
+}
+
+/// One page of documents in ascending id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The documents, each with its id.
+    pub records: Vec<Document>,
+    /// The `after` for the next page; `None` when no document follows.
+    pub next: Option<u64>,
+}
+
+/// An index's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexStats {
+    /// The indexed field.
+    pub field: String,
+    /// Distinct values indexed.
+    pub distinct_values: u64,
+}
+
+/// A collection's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionStats {
+    /// Its name.
+    pub name: String,
+    /// Documents in it.
+    pub count: u64,
+    /// Its secondary indexes.
+    pub indexes: Vec<IndexStats>,
+}
+
+/// What `stats` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Per collection.
+    pub collections: Vec<CollectionStats>,
+    /// Segment files.
+    pub segments: usize,
+    /// Bytes in segment files.
+    pub disk_bytes: u64,
+    /// Bytes of frames holding live data.
+    pub live_bytes: u64,
+    /// Bytes of frames no longer live (replaced, deleted, dropped).
+    pub dead_bytes: u64,
+    /// Highest committed sequence number.
+    pub last_seq: u64,
+    /// Batches written since open.
+    pub batches: u64,
+    /// Records written since open.
+    pub records_written: u64,
+    /// fdatasyncs since open.
+    pub fsyncs: u64,
+    /// Operations in flight.
+    pub in_flight_ops: usize,
+    /// Time since open.
+    pub uptime: Duration,
+    /// Why writes are refused, if they are.
+    pub poisoned: Option<String>,
+}
+
+struct Inner {
+    state: Arc<State>,
+    reader: LogReader,
+    writer: WriterHandle<CoreApplier>,
+    ops: Semaphore,
+    max_ops: usize,
+    opened: Instant,
+    recovery: RecoveryReport,
+}
+
+/// An open database. Cheap to clone; every clone is the same database. The data directory
+/// stays locked until [`Database::close`] (or the last clone is dropped).
+///
+/// Dropping without `close` loses nothing that was acknowledged under `sync = "always"` (it
+/// was fdatasync'ed before the answer); the writer still writes and syncs what was queued.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("dir", &self.inner.reader.dir())
+            .finish()
+    }
+}
+
+fn write_error(error: WriteError<DbError>) -> DbError {
+    match error {
+        WriteError::Rejected(e) => e,
+        WriteError::Failed(e) => DbError::WriteFailed(e),
+        WriteError::Poisoned { reason } => DbError::Unavailable { reason },
+        WriteError::QueueFull { capacity } => DbError::Overloaded { limit: capacity },
+        WriteError::Closed => DbError::Closed,
+    }
+}
+
+fn check_limit(limit: usize) -> Result<()> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(DbError::invalid(format!(
+            "limit must be from 1 to {MAX_PAGE}, got {limit}"
+        )))
+    }
+}
+
+impl Database {
+    /// Opens the database `config` describes: recovers the log, rebuilds every index,
+    /// starts the writer, and creates the configured collections that are missing.
+    pub async fn open(config: &Config) -> Result<Self> {
+        Self::open_with(config, OpenOptions::default()).await
+    }
+
+    /// [`Database::open`] with options beyond the config file.
+    pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
+        let log = Log::open(
+            &config.storage.path,
+            LogOptions {
+                segment_size: config.segment_size_bytes(),
+                io: options.io,
+            },
+        )?;
+        let recovery = log.recovery().clone();
+        if let Some(torn) = &recovery.torn_tail {
+            tracing::warn!(path = %torn.path.display(), dropped_bytes = torn.dropped_bytes,
+                "recovered from a crash: dropped a torn tail");
+        }
+        let reader = log.reader().clone();
+        let replayed = replay(&reader)?;
+        let state = Arc::new(State::new(
+            reader.clone(),
+            replayed.catalog,
+            replayed.last_seq,
+            replayed.dead_bytes,
+            FEED_CAPACITY,
+        ));
+        let sync = match config.batch.sync {
+            SyncPolicy::Always => nyro_batch::SyncPolicy::Always,
+            SyncPolicy::Interval => nyro_batch::SyncPolicy::Interval(config.sync_interval()),
+            SyncPolicy::Never => nyro_batch::SyncPolicy::Never,
+        };
+        let max_ops = config.server.max_concurrent_ops;
+        let writer = BatchWriter::spawn(
+            log,
+            CoreApplier::new(Arc::clone(&state), replayed.counters),
+            BatchConfig {
+                batch_size: config.batch.batch_size,
+                sync,
+                // Guarded by the semaphore too; the queue can never hold more than this.
+                queue_capacity: max_ops,
+            },
+        )
+        .map_err(|source| {
+            DbError::Storage(nyro_storage::StorageError::Io {
+                op: "start the writer thread for",
+                path: config.storage.path.clone(),
+                source,
+            })
+        })?;
+        tracing::info!(path = %config.storage.path.display(), frames = replayed.frames,
+            segments = recovery.segments, last_seq = replayed.last_seq, "database open");
+        let db = Self {
+            inner: Arc::new(Inner {
+                state,
+                reader,
+                writer,
+                ops: Semaphore::new(max_ops),
+                max_ops,
+                opened: Instant::now(),
+                recovery,
+            }),
+        };
+        for collection in &config.collections {
+            db.create_collection(&collection.name, &collection.indexes)
+                .await?;
+        }
+        Ok(db)
+    }
+
+    /// What opening found in the log (frames, a torn tail cut off, ...).
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// Writes everything queued, fdatasyncs and stops the writer. Later writes fail with
+    /// [`DbError::Closed`]. The directory lock is released when the last clone is dropped.
+    pub async fn close(self) -> Result<()> {
+        self.inner.writer.close().await.map_err(write_error)
+    }
+
+    /// Waits until every acknowledged write is fdatasync'ed.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.writer.flush().await.map_err(write_error)
+    }
+
+    fn permit(&self) -> Result<SemaphorePermit<'_>> {
+        self.inner.ops.try_acquire().map_err(|_| DbError::Overloaded {
+            limit: self.inner.max_ops,
+        })
+    }
+
+    async fn write(&self, op: WriteOp, options: WriteOptions) -> Result<WriteOutcome> {
+        let _permit = self.permit()?;
+        self.inner
+            .writer
+            .submit(WriteRequest::new(op), options.sync)
+            .await
+            .map_err(write_error)
+    }
+
+    /// Creates a collection with indexes on the given top-level fields. Creating one that
+    /// exists with the same indexes changes nothing; with other indexes it is a conflict.
+    pub async fn create_collection(&self, name: &str, indexes: &[String]) -> Result<Created> {
+        validate_name(name)?;
+        let indexes = normalize_indexes(name, indexes)?;
+        let op = WriteOp::CreateCollection {
+            name: name.to_string(),
+            indexes,
+        };
+        match self.write(op, WriteOptions::default()).await? {
+            WriteOutcome::CollectionCreated { created: true } => Ok(Created::Created),
+            _ => Ok(Created::Existed),
+        }
+    }
+
+    /// Drops a collection and every document in it.
+    pub async fn drop_collection(&self, name: &str) -> Result<()> {
+        validate_name(name)?;
+        let op = WriteOp::DropCollection {
+            name: name.to_string(),
+        };
+        self.write(op, WriteOptions::default()).await.map(drop)
+    }
+
+    /// Every collection, sorted by name.
+    pub fn collections(&self) -> Vec<CollectionInfo> {
+        self.inner
+            .state
+            .catalog
+            .load()
+            .sorted()
+            .iter()
+            .map(|c| CollectionInfo {
+                name: c.name.to_string(),
+                count: c.index.len() as u64,
+                indexes: c.indexes.clone(),
+            })
+            .collect()
+    }
+
+    /// Inserts a document, with the id it carries or the next one of the collection.
+    /// Creates the collection if it is missing.
+    pub async fn insert(
+        &self,
+        collection: &str,
+        doc: Document,
+        options: WriteOptions,
+    ) -> Result<Inserted> {
+        let InsertedMany { ids, seq } = self.insert_many(collection, vec![doc], options).await?;
+        Ok(Inserted { id: ids[0], seq })
+    }
+
+    /// Inserts documents all or nothing: if one is refused, none is written. Each gets its
+    /// own sequence number and change event.
+    pub async fn insert_many(
+        &self,
+        collection: &str,
+        docs: Vec<Document>,
+        options: WriteOptions,
+    ) -> Result<InsertedMany> {
+        validate_name(collection)?;
+        if docs.is_empty() {
+            return Err(DbError::invalid("nothing to insert: the list of documents is empty"));
+        }
+        for (index, doc) in docs.iter().enumerate() {
+            doc.validate().map_err(|e| {
+                DbError::invalid(format!("element {index}: {e}"))
+            })?;
+        }
+        let op = WriteOp::Insert {
+            collection: collection.to_string(),
+            docs,
+        };
+        match self.write(op, options).await? {
+            WriteOutcome::Inserted { ids, last_seq } => Ok(InsertedMany { ids, seq: last_seq }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the document with `id`, or creates it. Creates the collection if missing.
+    pub async fn replace(
+        &self,
+        collection: &str,
+        id: u64,
+        mut doc: Document,
+        options: WriteOptions,
+    ) -> Result<Replaced> {
+        validate_name(collection)?;
+        doc.validate()?;
+        if doc.id.is_some_and(|given| given != id) {
+            return Err(DbError::invalid(format!(
+                "the document's _id {} differs from the id {id} it is written to",
+                doc.id.unwrap_or_default()
+            )));
+        }
+        doc.id = Some(id);
+        let op = WriteOp::Replace {
+            collection: collection.to_string(),
+            doc,
+        };
+        match self.write(op, options).await? {
+            WriteOutcome::Replaced { id, seq, created } => Ok(Replaced { id, seq, created }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a document (a tombstone in the log). Returns its sequence number.
+    pub async fn delete(&self, collection: &str, id: u64, options: WriteOptions) -> Result<u64> {
+        validate_name(collection)?;
+        let op = WriteOp::Delete {
+            collection: collection.to_string(),
+            id,
+        };
+        match self.write(op, options).await? {
+            WriteOutcome::Deleted { seq } => Ok(seq),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The document with `id`.
+    pub fn get(&self, collection: &str, id: u64) -> Result<Document> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        let c = self.inner.state.collection(collection)?;
+        let location = c.index.primary().get(id).ok_or_else(|| DbError::NotFound {
+            collection: collection.to_string(),
+            id,
+        })?;
+        self.read(location, id)
+    }
+
+    fn read(&self, location: nyro_storage::Location, id: u64) -> Result<Document> {
+        let frame = self.inner.reader.read(location)?;
+        Ok(Document {
+            id: Some(id),
+            fields: decode_fields(frame.payload())?,
+        })
+    }
+
+    fn page(&self, hits: Vec<(u64, nyro_storage::Location)>, limit: usize) -> Result<Page> {
+        let more = hits.len() > limit;
+        let records = hits
+            .into_iter()
+            .take(limit)
+            .map(|(id, location)| self.read(location, id))
+            .collect::<Result<Vec<_>>>()?;
+        let next = if more {
+            records.last().and_then(|d| d.id)
+        } else {
+            None
+        };
+        Ok(Page { records, next })
+    }
+
+    /// Documents in ascending id order, after `after` (exclusive), at most `limit`.
+    pub fn list(&self, collection: &str, after: Option<u64>, limit: usize) -> Result<Page> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        check_limit(limit)?;
+        let c = self.inner.state.collection(collection)?;
+        self.page(c.index.primary().page(after, limit + 1), limit)
+    }
+
+    /// Documents whose indexed fields equal every given value, in ascending id order.
+    pub fn find(
+        &self,
+        collection: &str,
+        conditions: &[(String, Value)],
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        check_limit(limit)?;
+        let c = self.inner.state.collection(collection)?;
+        let hits = indexing::find(&c, conditions, after, limit + 1)?;
+        self.page(hits, limit)
+    }
+
+    /// The change feed, for one collection or all: with `since`, first every change in the
+    /// log after that seq, then live changes; without, live changes only.
+    pub fn subscribe(&self, collection: Option<&str>, since: Option<u64>) -> Result<ChangeStream> {
+        let name = match collection {
+            Some(name) => {
+                validate_name(name)?;
+                Some(Arc::clone(&self.inner.state.collection(name)?.name))
+            }
+            None => None,
+        };
+        // Subscribe before reading last_seq: every change after it reaches the receiver.
+        let live = self.inner.state.changes.subscribe();
+        let until = self.inner.state.last_seq.load(Ordering::Acquire);
+        let frames = since.map(|_| self.inner.reader.iter());
+        Ok(ChangeStream::new(
+            live,
+            frames,
+            since.unwrap_or(until),
+            until,
+            name,
+            FEED_CAPACITY,
+        ))
+    }
+
+    /// Why writes are refused for good, if they are.
+    pub fn poisoned(&self) -> Option<String> {
+        self.inner.writer.poisoned().map(str::to_string)
+    }
+
+    /// The writer's counters and histograms (for `/metrics`).
+    pub fn writer_metrics(&self) -> &WriterMetrics {
+        self.inner.writer.metrics()
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> Stats {
+        let segments = self.inner.reader.segments();
+        let disk_bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+        let dead_bytes = self.inner.state.dead_bytes.load(Ordering::Relaxed);
+        let metrics = self.inner.writer.metrics();
+        let collections = self
+            .inner
+            .state
+            .catalog
+            .load()
+            .sorted()
+            .iter()
+            .map(|c| CollectionStats {
+                name: c.name.to_string(),
+                count: c.index.len() as u64,
+                indexes: indexing::stats(c),
+            })
+            .collect();
+        Stats {
+            collections,
+            segments: segments.len(),
+            disk_bytes,
+            live_bytes: disk_bytes.saturating_sub(dead_bytes),
+            dead_bytes,
+            last_seq: self.inner.state.last_seq.load(Ordering::Acquire),
+            batches: metrics.batches.load(Ordering::Relaxed),
+            records_written: metrics.records.load(Ordering::Relaxed),
+            fsyncs: metrics.fsyncs.load(Ordering::Relaxed),
+            in_flight_ops: self.inner.max_ops - self.inner.ops.available_permits(),
+            uptime: self.inner.opened.elapsed(),
+            poisoned: self.poisoned(),
+        }
+    }
+}
+
+fn unexpected(outcome: WriteOutcome) -> DbError {
+    DbError::invalid(format!("internal: unexpected write outcome {outcome:?}"))
+}

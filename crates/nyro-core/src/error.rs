@@ -1,0 +1,98 @@
+//! The core's one error type. The server maps each variant to an HTTP status in one place.
+
+use std::sync::Arc;
+
+use nyro_storage::StorageError;
+
+/// What can go wrong in a database operation. Messages name the collection, id or field
+/// concerned and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A collection name breaks the naming rule.
+    #[error(
+        "invalid collection name {name:?}: use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"
+    )]
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// The request is well-formed but not acceptable (wrong shape, too deep, bad id, ...).
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// No such collection.
+    #[error("collection {collection:?} does not exist")]
+    CollectionNotFound {
+        /// The collection.
+        collection: String,
+    },
+    /// No such document.
+    #[error("no document with _id {id} in collection {collection:?}")]
+    NotFound {
+        /// The collection.
+        collection: String,
+        /// The id.
+        id: u64,
+    },
+    /// The write conflicts with what is stored (an id that exists, other indexes, ...).
+    #[error("{message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+    },
+    /// A query names a field the collection does not index.
+    #[error(
+        "field {field:?} is not indexed in collection {collection:?}; query only indexed fields \
+         (declare the index when creating the collection)"
+    )]
+    NotIndexed {
+        /// The collection.
+        collection: String,
+        /// The field.
+        field: String,
+    },
+    /// Every permit of `max_concurrent_ops` is taken (or the write queue is full); nothing
+    /// of the operation was done. Retry shortly.
+    #[error("the database is at its limit of {limit} concurrent operations; retry shortly")]
+    Overloaded {
+        /// The limit that was hit.
+        limit: usize,
+    },
+    /// Writes are refused until restart (an fdatasync failed). Reads go on.
+    #[error(
+        "the database refuses writes until it is restarted because an fdatasync failed: \
+         {reason}"
+    )]
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+    /// Writing failed (e.g. the disk is full); nothing of the write was kept.
+    #[error("the write failed and nothing of it was kept: {0}")]
+    WriteFailed(Arc<StorageError>),
+    /// The database is closed.
+    #[error("the database is closed")]
+    Closed,
+    /// The log could not be opened or read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl DbError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<nyro_storage::codec::CodecError> for DbError {
+    fn from(e: nyro_storage::codec::CodecError) -> Self {
+        Self::Storage(StorageError::Codec(e))
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = DbError> = std::result::Result<T, E>;

@@ -1,0 +1,236 @@
+//! Change events and their stream: replay from the log, then live events, with no gap and
+//! no duplicate.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use nyro_storage::{LogIter, RecordKind};
+use tokio::sync::broadcast;
+
+use crate::catalog::CollectionDef;
+use crate::document::{Document, decode_fields};
+use crate::error::{DbError, Result};
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// A new document.
+    Insert,
+    /// A document replaced.
+    Update,
+    /// A document deleted.
+    Delete,
+}
+
+impl ChangeOp {
+    /// The contract's name: "insert", "update" or "delete".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// One change, as the feed delivers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEvent {
+    /// The write's sequence number.
+    pub seq: u64,
+    /// What it did.
+    pub op: ChangeOp,
+    /// The collection's name.
+    pub collection: Arc<str>,
+    /// The document's id.
+    pub id: u64,
+    /// The document after the change (with its id); `None` on delete.
+    pub doc: Option<Document>,
+}
+
+/// Why a change stream ended.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The consumer fell too far behind the writers; it can resume with `since` = the last
+    /// seq it received.
+    #[error(
+        "the change feed consumer fell more than {capacity} events behind; resume with since={last_seq}"
+    )]
+    Lagged {
+        /// The buffer size it overran.
+        capacity: usize,
+        /// The last seq delivered to it.
+        last_seq: u64,
+    },
+    /// Reading the log for the replay failed.
+    #[error("replaying the change feed from the log failed: {0}")]
+    Replay(#[source] DbError),
+    /// The database closed.
+    #[error("the database closed")]
+    Closed,
+}
+
+/// Replays the log's changes with `since < seq <= until`.
+struct Replay {
+    frames: LogIter,
+    since: u64,
+    until: u64,
+    /// Live ids per collection id, to tell inserts from updates.
+    live: HashMap<u32, HashSet<u64>>,
+    names: HashMap<u32, Arc<str>>,
+}
+
+impl Replay {
+    fn next(&mut self) -> Option<Result<ChangeEvent>> {
+        for frame in self.frames.by_ref() {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let h = *frame.header();
+            match h.kind {
+                RecordKind::CreateCollection => {
+                    match nyro_storage::codec::decode::<CollectionDef>(frame.payload()) {
+                        Ok(def) => {
+                            self.names.insert(h.collection, Arc::from(def.name));
+                        }
+                        Err(e) => return Some(Err(e.into())),
+                    }
+                }
+                RecordKind::DropCollection => {
+                    self.live.remove(&h.collection);
+                }
+                RecordKind::Put | RecordKind::Delete => {
+                    if h.seq > self.until {
+                        return None;
+                    }
+                    let live = self.live.entry(h.collection).or_default();
+                    let op = if h.kind == RecordKind::Delete {
+                        live.remove(&h.id);
+                        ChangeOp::Delete
+                    } else if live.insert(h.id) {
+                        ChangeOp::Insert
+                    } else {
+                        ChangeOp::Update
+                    };
+                    if h.seq <= self.since {
+                        continue;
+                    }
+                    let doc = match op {
+                        ChangeOp::Delete => None,
+                        _ => match decode_fields(frame.payload()) {
+                            Ok(fields) => Some(Document {
+                                id: Some(h.id),
+                                fields,
+                            }),
+                            Err(e) => return Some(Err(e)),
+                        },
+                    };
+                    let collection = self
+                        .names
+                        .get(&h.collection)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(format!("#{}", h.collection)));
+                    return Some(Ok(ChangeEvent {
+                        seq: h.seq,
+                        op,
+                        collection,
+                        id: h.id,
+                        doc,
+                    }));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A stream of changes: first the log's retained changes after `since`, then live ones,
+/// in seq order, with no gap and no duplicate. Bounded memory: a consumer that falls more
+/// than the broadcast buffer behind gets [`FeedError::Lagged`] and should resume.
+pub struct ChangeStream {
+    replay: Option<Replay>,
+    live: broadcast::Receiver<Arc<ChangeEvent>>,
+    /// Highest seq delivered (or skipped as covered by the replay).
+    last_seq: u64,
+    collection: Option<Arc<str>>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for ChangeStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeStream")
+            .field("last_seq", &self.last_seq)
+            .field("collection", &self.collection)
+            .finish()
+    }
+}
+
+impl ChangeStream {
+    /// `live` must be subscribed *before* `until` (the last committed seq) is read, so that
+    /// every change after `until` reaches it.
+    pub(crate) fn new(
+        live: broadcast::Receiver<Arc<ChangeEvent>>,
+        frames: Option<LogIter>,
+        since: u64,
+        until: u64,
+        collection: Option<Arc<str>>,
+        capacity: usize,
+    ) -> Self {
+        let replay = frames.map(|frames| Replay {
+            frames,
+            since,
+            until,
+            live: HashMap::new(),
+            names: HashMap::new(),
+        });
+        Self {
+            replay,
+            live,
+            last_seq: until.max(since),
+            collection,
+            capacity,
+        }
+    }
+
+    /// The next change, `None` when the database closed cleanly.
+    pub async fn next(&mut self) -> Option<Result<ChangeEvent, FeedError>> {
+        while let Some(replay) = &mut self.replay {
+            match replay.next() {
+                Some(Ok(event)) if self.wanted(&event) => return Some(Ok(event)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    self.replay = None;
+                    return Some(Err(FeedError::Replay(e)));
+                }
+                None => self.replay = None,
+            }
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(event) => {
+                    if event.seq <= self.last_seq {
+                        continue; // already covered by the replay
+                    }
+                    self.last_seq = event.seq;
+                    if self.wanted(&event) {
+                        return Some(Ok(ChangeEvent::clone(&event)));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Some(Err(FeedError::Lagged {
+                        capacity: self.capacity,
+                        last_seq: self.last_seq,
+                    }));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn wanted(&self, event: &ChangeEvent) -> bool {
+        self.collection
+            .as_ref()
+            .is_none_or(|name| **name == *event.collection)
+    }
+}

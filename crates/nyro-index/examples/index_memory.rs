@@ -1,0 +1,216 @@
+//! Index memory per record, measured with a counting global allocator (run in release):
+//!
+//! ```text
+//! cargo run --release -p nyro-index --example index_memory [RECORDS]
+//! ```
+//!
+//! Inserts RECORDS (default 1,000,000) ids into a `PrimaryIndex` (ascending ids, then
+//! scrambled ids), and into a `SecondaryIndex` whose field has (a) 1,000 distinct string
+//! values and (b) all-distinct integer values. Prints heap bytes per record (bytes requested
+//! from the allocator; the allocator's own per-allocation overhead is not included, so the
+//! allocation count is printed too), and for the secondary indexes the part beyond the indexed
+//! values themselves (`size_of::<IndexKey>()` plus a string's bytes, once per distinct value).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use dashmap::DashMap;
+use nyro_index::{IndexKey, PrimaryIndex, SecondaryIndex};
+use nyro_storage::Location;
+
+/// Forwards to the system allocator, counting live bytes and allocations.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static LIVE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY (all four methods): each forwards to `System` with the caller's arguments unchanged,
+// so `System`'s guarantees are this allocator's; the counters have no effect on memory.
+#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this example measures memory")]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        LIVE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: see above.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        LIVE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: see above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        LIVE_ALLOCS.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: see above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: see above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Live heap bytes and allocations now.
+fn live() -> (usize, usize) {
+    (LIVE_BYTES.load(Ordering::Relaxed), LIVE_ALLOCS.load(Ordering::Relaxed))
+}
+
+/// Builds a structure with `build` and returns it with the heap bytes and allocations it
+/// holds and the seconds building took.
+fn measure<T>(build: impl FnOnce() -> T) -> (T, usize, usize, f64) {
+    let (bytes, allocs) = live();
+    let started = Instant::now();
+    let value = build();
+    let seconds = started.elapsed().as_secs_f64();
+    let (bytes_after, allocs_after) = live();
+    (value, bytes_after - bytes, allocs_after - allocs, seconds)
+}
+
+/// A bijection of `0..n` (n a power of ten here): an odd multiplier modulo n, coprime with n
+/// when it is prime and does not divide n.
+fn scramble(i: u64, n: u64) -> u64 {
+    (i * 7_919) % n
+}
+
+fn location(id: u64) -> Location {
+    Location { segment: (id >> 20) as u32, offset: id * 128, len: 128 }
+}
+
+fn per(value: usize, n: u64) -> f64 {
+    value as f64 / n as f64
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: u64 = match std::env::args().nth(1) {
+        Some(arg) => arg.parse()?,
+        None => 1_000_000,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+    println!("records={n} available_parallelism={threads} size_of<IndexKey>=24 size_of<Location>=16");
+    println!("(bytes are heap bytes requested per record; allocs are live allocations)");
+
+    // Primary index, ascending ids (as the core assigns them).
+    let (primary, bytes, allocs, secs) = measure(|| {
+        let index = PrimaryIndex::new();
+        for id in 0..n {
+            index.insert(id, location(id));
+        }
+        index
+    });
+    println!(
+        "primary ascending ids:      {:6.2} bytes/record  allocs={allocs}  insert {:.0} ns/record",
+        per(bytes, n),
+        secs * 1e9 / n as f64
+    );
+    let started = Instant::now();
+    for i in 0..n {
+        black_box(primary.get(scramble(i, n)));
+    }
+    let get_ns = started.elapsed().as_secs_f64() * 1e9 / n as f64;
+    let pages = 10_000u64;
+    let started = Instant::now();
+    for i in 0..pages {
+        black_box(primary.page(Some(scramble(i * 97, n)), 100));
+    }
+    let page_us = started.elapsed().as_secs_f64() * 1e6 / pages as f64;
+    println!("  get {get_ns:.0} ns, page(after, 100) {page_us:.2} us");
+    drop(primary);
+
+    // Its two parts, for the breakdown: the map alone, and a BTreeSet as the alternative.
+    let (map, map_bytes, _, _) = measure(|| {
+        let map = DashMap::new();
+        for id in 0..n {
+            map.insert(id, location(id));
+        }
+        map
+    });
+    drop(map);
+    let (set, set_bytes, _, _) = measure(|| (0..n).collect::<BTreeSet<u64>>());
+    drop(set);
+    println!(
+        "  of which DashMap<u64, Location> {:.2}, ordered ids {:.2} (a BTreeSet<u64> would be {:.2})",
+        per(map_bytes, n),
+        per(bytes.saturating_sub(map_bytes), n),
+        per(set_bytes, n)
+    );
+
+    // Primary index, scrambled ids (inserts in the middle: blocks split in halves).
+    let (primary, bytes, allocs, secs) = measure(|| {
+        let index = PrimaryIndex::new();
+        for i in 0..n {
+            let id = scramble(i, n);
+            index.insert(id, location(id));
+        }
+        index
+    });
+    println!(
+        "primary scrambled ids:      {:6.2} bytes/record  allocs={allocs}  insert {:.0} ns/record",
+        per(bytes, n),
+        secs * 1e9 / n as f64
+    );
+    drop(primary);
+
+    // Secondary index, (a) 1,000 distinct strings.
+    let distinct = 1_000u64;
+    let values: Vec<String> = (0..distinct).map(|v| format!("value-{v:04}")).collect();
+    let string_bytes: usize = values.iter().map(String::len).sum();
+    let (secondary, bytes, allocs, secs) = measure(|| {
+        let mut index = SecondaryIndex::new();
+        for id in 0..n {
+            index.insert(IndexKey::from(values[(id % distinct) as usize].as_str()), id);
+        }
+        index
+    });
+    let own = distinct as usize * 24 + string_bytes;
+    println!(
+        "secondary 1,000 strings:    {:6.2} bytes/record  beyond values {:.2}  allocs={allocs}  \
+         insert {:.0} ns/record",
+        per(bytes, n),
+        per(bytes - own, n),
+        secs * 1e9 / n as f64
+    );
+    let started = Instant::now();
+    for v in 0..distinct {
+        black_box(secondary.lookup_page(&IndexKey::from(values[v as usize].as_str()), Some(n / 2), 100));
+    }
+    let lookup_us = started.elapsed().as_secs_f64() * 1e6 / distinct as f64;
+    println!("  lookup_page(key, after, 100) {lookup_us:.2} us");
+    drop(secondary);
+
+    // Secondary index, (b) all-distinct integers (in scrambled order relative to the ids).
+    let (secondary, bytes, allocs, secs) = measure(|| {
+        let mut index = SecondaryIndex::new();
+        for id in 0..n {
+            index.insert(IndexKey::from(scramble(id, n) as i64 - (n / 2) as i64), id);
+        }
+        index
+    });
+    let own = n as usize * 24;
+    println!(
+        "secondary distinct ints:    {:6.2} bytes/record  beyond values {:.2}  allocs={allocs}  \
+         insert {:.0} ns/record",
+        per(bytes, n),
+        per(bytes - own, n),
+        secs * 1e9 / n as f64
+    );
+    let started = Instant::now();
+    for id in 0..n {
+        black_box(secondary.count(&IndexKey::from(id as i64)));
+    }
+    println!("  count(key) {:.0} ns", started.elapsed().as_secs_f64() * 1e9 / n as f64);
+    drop(secondary);
+    Ok(())
+}

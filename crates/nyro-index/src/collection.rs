@@ -1,0 +1,408 @@
+//! `CollectionIndexes`: a collection's primary index and its declared secondary indexes, kept
+//! exact under puts, replaces and deletes, and queried by equality on several fields.
+//!
+//! How the index learns a record's old keys: the caller passes them. On a replace or a delete
+//! the layer above already holds the old record's location (from the primary index) and reads
+//! the old document to extract its indexed fields. The alternative, remembering for each id the
+//! keys it was indexed under, would cost an extra map entry per record and indexed field
+//! (roughly 40-80 bytes each); passing them costs nothing in memory and one read of the old
+//! frame per replace or delete, which the write's own I/O dwarfs. To catch a caller that gets
+//! them wrong, every old key given is checked against the index before anything changes
+//! ([`IndexError::StaleOldKey`]); an old key wrongly given as absent cannot be detected that
+//! cheaply and would leave a stale entry behind.
+
+use nyro_storage::Location;
+use parking_lot::RwLock;
+
+use crate::error::IndexError;
+use crate::key::IndexKey;
+use crate::primary::PrimaryIndex;
+use crate::secondary::{Postings, SecondaryIndex};
+
+/// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared field.
+///
+/// All methods take `&self`. Updates ([`apply_put`](Self::apply_put),
+/// [`apply_delete`](Self::apply_delete)) hold the secondary indexes' write lock for the
+/// in-memory update only, so a [`find`](Self::find) sees every field in the same state. One
+/// writer at a time is expected (concurrent writers are serialized, not lost).
+#[derive(Debug)]
+pub struct CollectionIndexes {
+    primary: PrimaryIndex,
+    fields: Box<[Box<str>]>,
+    secondaries: RwLock<Box<[SecondaryIndex]>>,
+}
+
+impl CollectionIndexes {
+    /// Empty indexes for a collection whose documents are indexed by the top-level `fields`
+    /// (possibly none). Errors with [`IndexError::DuplicateField`] if a field repeats.
+    pub fn new<I, S>(fields: I) -> Result<Self, IndexError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut names: Vec<Box<str>> = Vec::new();
+        for field in fields {
+            let field = field.as_ref();
+            if names.iter().any(|name| &**name == field) {
+                return Err(IndexError::DuplicateField {
+                    field: field.to_owned(),
+                });
+            }
+            names.push(field.into());
+        }
+        let secondaries = names.iter().map(|_| SecondaryIndex::new()).collect();
+        Ok(Self {
+            primary: PrimaryIndex::new(),
+            fields: names.into_boxed_slice(),
+            secondaries: RwLock::new(secondaries),
+        })
+    }
+
+    /// The primary index (id to location, pages in id order).
+    pub fn primary(&self) -> &PrimaryIndex {
+        &self.primary
+    }
+
+    /// The indexed fields, in declaration order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.fields.iter().map(|f| &**f)
+    }
+
+    /// True if `field` is indexed.
+    pub fn is_indexed(&self, field: &str) -> bool {
+        self.position(field).is_ok()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.primary.len()
+    }
+
+    /// True if the collection has no record.
+    pub fn is_empty(&self) -> bool {
+        self.primary.is_empty()
+    }
+
+    /// Position of `field` among the declared fields.
+    fn position(&self, field: &str) -> Result<usize, IndexError> {
+        self.fields
+            .iter()
+            .position(|f| &**f == field)
+            .ok_or_else(|| IndexError::NotIndexed {
+                field: field.to_owned(),
+            })
+    }
+
+    /// One key slot per declared field from (field, key) pairs; fields not given are `None`.
+    fn slots<F, I>(&self, keys: I) -> Result<Vec<Option<IndexKey>>, IndexError>
+    where
+        F: AsRef<str>,
+        I: IntoIterator<Item = (F, Option<IndexKey>)>,
+    {
+        let mut slots = vec![None; self.fields.len()];
+        let mut seen = vec![false; self.fields.len()];
+        for (field, key) in keys {
+            let field = field.as_ref();
+            let i = self.position(field)?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(IndexError::DuplicateField {
+                    field: field.to_owned(),
+                });
+            }
+            slots[i] = key;
+        }
+        Ok(slots)
+    }
+
+    /// Checks that `id` is indexed under every key of `old`.
+    fn check_old(
+        &self,
+        secondaries: &[SecondaryIndex],
+        id: u64,
+        old: &[Option<IndexKey>],
+    ) -> Result<(), IndexError> {
+        for ((field, index), key) in self.fields.iter().zip(secondaries).zip(old) {
+            if let Some(key) = key
+                && !index.contains(key, id)
+            {
+                return Err(IndexError::StaleOldKey {
+                    field: field.to_string(),
+                    id,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a put of record `id` whose frame is at `location`: a new record, or a replace.
+    ///
+    /// `old` and `new` give, for indexed fields, the key of the previous and of the new
+    /// document: `(field, None)` or leaving the field out means the document lacks it or its
+    /// value is not a scalar. For a new record `old` is empty. Returns the previous location.
+    ///
+    /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`] for a field that
+    /// is not declared, [`IndexError::DuplicateField`] for a field given twice in `old` or in
+    /// `new`, [`IndexError::StaleOldKey`] if `id` is not indexed under a key of `old`.
+    pub fn apply_put<F, O, N>(
+        &self,
+        id: u64,
+        location: Location,
+        old: O,
+        new: N,
+    ) -> Result<Option<Location>, IndexError>
+    where
+        F: AsRef<str>,
+        O: IntoIterator<Item = (F, Option<IndexKey>)>,
+        N: IntoIterator<Item = (F, Option<IndexKey>)>,
+    {
+        let old = self.slots(old)?;
+        let new = self.slots(new)?;
+        let mut secondaries = self.secondaries.write();
+        self.check_old(&secondaries, id, &old)?;
+        // Location first: an id found through a secondary index always has one.
+        let previous = self.primary.insert(id, location);
+        for ((index, old), new) in secondaries.iter_mut().zip(old).zip(new) {
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old {
+                index.remove(&old, id);
+            }
+            if let Some(new) = new {
+                index.insert(new, id);
+            }
+        }
+        Ok(previous)
+    }
+
+    /// Applies a delete of record `id`, whose document had the keys `old` (as for
+    /// [`apply_put`](Self::apply_put)). Returns its location, `None` if it was not present.
+    ///
+    /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`],
+    /// [`IndexError::DuplicateField`], [`IndexError::StaleOldKey`].
+    pub fn apply_delete<F, O>(&self, id: u64, old: O) -> Result<Option<Location>, IndexError>
+    where
+        F: AsRef<str>,
+        O: IntoIterator<Item = (F, Option<IndexKey>)>,
+    {
+        let old = self.slots(old)?;
+        let mut secondaries = self.secondaries.write();
+        self.check_old(&secondaries, id, &old)?;
+        for (index, old) in secondaries.iter_mut().zip(old) {
+            if let Some(old) = old {
+                index.remove(&old, id);
+            }
+        }
+        Ok(self.primary.remove(id))
+    }
+
+    /// Ids of the records whose document has, for every `(field, key)` of `conditions`, that
+    /// value in that field: ascending, strictly greater than `after`, at most `limit`.
+    ///
+    /// The lists are intersected starting from the smallest, so the cost follows the rarest
+    /// condition. No condition lists every record (by the primary index). Errors with
+    /// [`IndexError::NotIndexed`] if a field is not indexed.
+    pub fn find<F: AsRef<str>>(
+        &self,
+        conditions: &[(F, IndexKey)],
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, IndexError> {
+        let positions = conditions
+            .iter()
+            .map(|(field, key)| Ok((self.position(field.as_ref())?, key)))
+            .collect::<Result<Vec<_>, IndexError>>()?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if positions.is_empty() {
+            return Ok(self.primary.page_ids(after, limit));
+        }
+        let secondaries = self.secondaries.read();
+        let mut lists: Vec<&Postings> = Vec::with_capacity(positions.len());
+        for (i, key) in positions {
+            match secondaries[i].postings(key) {
+                Some(postings) => lists.push(postings),
+                None => return Ok(Vec::new()),
+            }
+        }
+        lists.sort_by_key(|postings| postings.len());
+        let Some((smallest, others)) = lists.split_first() else {
+            return Ok(Vec::new());
+        };
+        Ok(smallest
+            .iter_after(after)
+            .filter(|&id| others.iter().all(|list| list.contains(id)))
+            .take(limit)
+            .collect())
+    }
+
+    /// Number of records whose `field` holds `key`. Errors with [`IndexError::NotIndexed`].
+    pub fn count(&self, field: &str, key: &IndexKey) -> Result<usize, IndexError> {
+        let i = self.position(field)?;
+        Ok(self.secondaries.read()[i].count(key))
+    }
+
+    /// Number of distinct keys and of indexed records of `field`. Errors with
+    /// [`IndexError::NotIndexed`].
+    pub fn field_stats(&self, field: &str) -> Result<(usize, usize), IndexError> {
+        let i = self.position(field)?;
+        let secondaries = self.secondaries.read();
+        Ok((secondaries[i].distinct_keys(), secondaries[i].len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn loc(n: u64) -> Location {
+        Location {
+            segment: 0,
+            offset: n,
+            len: 40,
+        }
+    }
+
+    fn doc(color: &str, size: i64) -> Vec<(&'static str, Option<IndexKey>)> {
+        vec![
+            ("color", Some(IndexKey::from(color))),
+            ("size", Some(IndexKey::from(size))),
+        ]
+    }
+
+    fn none() -> Vec<(&'static str, Option<IndexKey>)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn put_find_replace_delete() {
+        let c = CollectionIndexes::new(["color", "size"]).unwrap();
+        assert_eq!(c.fields().collect::<Vec<_>>(), vec!["color", "size"]);
+        c.apply_put(1, loc(1), none(), doc("red", 1)).unwrap();
+        c.apply_put(2, loc(2), none(), doc("red", 2)).unwrap();
+        c.apply_put(3, loc(3), none(), doc("blue", 2)).unwrap();
+        c.apply_put(
+            4,
+            loc(4),
+            none(),
+            vec![("color", Some(IndexKey::from("red")))],
+        )
+        .unwrap();
+        let red = || ("color", IndexKey::from("red"));
+        assert_eq!(c.find(&[red()], None, 10).unwrap(), vec![1, 2, 4]);
+        assert_eq!(
+            c.find(&[red(), ("size", IndexKey::from(2.0))], None, 10)
+                .unwrap(),
+            vec![2]
+        );
+        assert_eq!(c.find(&[red()], Some(1), 1).unwrap(), vec![2]);
+        assert_eq!(c.find(&[red()], None, 0).unwrap(), Vec::<u64>::new());
+        assert_eq!(c.find::<&str>(&[], Some(2), 10).unwrap(), vec![3, 4]);
+        assert_eq!(c.count("color", &IndexKey::from("red")).unwrap(), 3);
+
+        // Replace 2: red/2 -> blue/2.
+        let old = c
+            .apply_put(2, loc(5), doc("red", 2), doc("blue", 2))
+            .unwrap();
+        assert_eq!(old, Some(loc(2)));
+        assert_eq!(c.primary().get(2), Some(loc(5)));
+        assert_eq!(c.find(&[red()], None, 10).unwrap(), vec![1, 4]);
+        assert_eq!(
+            c.find(&[("color", IndexKey::from("blue"))], None, 10)
+                .unwrap(),
+            vec![2, 3]
+        );
+
+        // Delete 1.
+        assert_eq!(c.apply_delete(1, doc("red", 1)).unwrap(), Some(loc(1)));
+        assert_eq!(c.find(&[red()], None, 10).unwrap(), vec![4]);
+        assert_eq!(
+            c.find(&[("size", IndexKey::from(1i64))], None, 10).unwrap(),
+            Vec::<u64>::new()
+        );
+        assert_eq!(c.field_stats("size").unwrap(), (1, 2));
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.apply_delete(1, none()).unwrap(), None);
+    }
+
+    #[test]
+    fn errors_leave_indexes_unchanged() {
+        let c = CollectionIndexes::new(["a"]).unwrap();
+        let a = |v: i64| vec![("a", Some(IndexKey::from(v)))];
+        c.apply_put(1, loc(1), none(), a(1)).unwrap();
+
+        let err = c.find(&[("b", IndexKey::NULL)], None, 1).unwrap_err();
+        assert_eq!(err, IndexError::NotIndexed { field: "b".into() });
+        assert!(
+            err.to_string()
+                .contains("declare it in the collection's indexes")
+        );
+        let err = c
+            .apply_put(1, loc(2), a(1), vec![("b", Some(IndexKey::NULL))])
+            .unwrap_err();
+        assert_eq!(err, IndexError::NotIndexed { field: "b".into() });
+        let err = c.apply_put(1, loc(2), a(2), a(3)).unwrap_err();
+        assert_eq!(
+            err,
+            IndexError::StaleOldKey {
+                field: "a".into(),
+                id: 1
+            }
+        );
+        let twice = vec![("a", Some(IndexKey::from(1i64))), ("a", None)];
+        let err = c.apply_delete(1, twice).unwrap_err();
+        assert_eq!(err, IndexError::DuplicateField { field: "a".into() });
+        let err = c.apply_delete(1, a(7)).unwrap_err();
+        assert!(matches!(err, IndexError::StaleOldKey { .. }));
+
+        assert_eq!(c.primary().get(1), Some(loc(1)));
+        assert_eq!(
+            c.find(&[("a", IndexKey::from(1i64))], None, 5).unwrap(),
+            vec![1]
+        );
+        assert!(matches!(
+            CollectionIndexes::new(["x", "x"]),
+            Err(IndexError::DuplicateField { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_and_null_differ() {
+        let c = CollectionIndexes::new(["a"]).unwrap();
+        c.apply_put(1, loc(1), none(), vec![("a", Some(IndexKey::NULL))])
+            .unwrap();
+        c.apply_put(2, loc(2), none(), vec![("a", None)]).unwrap();
+        assert_eq!(c.find(&[("a", IndexKey::NULL)], None, 5).unwrap(), vec![1]);
+        // Replace 2 from missing to null, 1 from null to missing.
+        c.apply_put(
+            2,
+            loc(3),
+            vec![("a", None)],
+            vec![("a", Some(IndexKey::NULL))],
+        )
+        .unwrap();
+        c.apply_put(1, loc(4), vec![("a", Some(IndexKey::NULL))], none())
+            .unwrap();
+        assert_eq!(c.find(&[("a", IndexKey::NULL)], None, 5).unwrap(), vec![2]);
+    }
+
+    #[test]
+    fn same_field_twice_in_a_query_intersects() {
+        let c = CollectionIndexes::new(["a"]).unwrap();
+        c.apply_put(1, loc(1), none(), vec![("a", Some(IndexKey::from(1i64)))])
+            .unwrap();
+        let one = ("a", IndexKey::from(1i64));
+        assert_eq!(
+            c.find(&[one.clone(), one.clone()], None, 5).unwrap(),
+            vec![1]
+        );
+        assert!(
+            c.find(&[one, ("a", IndexKey::from(2i64))], None, 5)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! `PrimaryIndex`: a collection's record ids and where each record's latest frame lies.
+//!
+//! Two structures: a `DashMap<u64, Location>` for point lookups (sharded, so a `get` takes
+//! one shard's read lock and never a collection-wide one), and the ids in ascending order in
+//! an [`IdSet`] behind a `parking_lot::RwLock`, so a page of `limit` ids after a given id costs
+//! two binary searches plus `limit` map lookups, never a sort of the collection.
+//!
+//! Consistency: every id in the ordered set is in the map whenever a reader can look. Writers
+//! take the set's upgradable lock (so writers are serialized even if a caller breaks the
+//! one-writer rule, while readers keep reading); an insert of a new id puts it in the map
+//! before it upgrades to the write lock to add it to the set, and a remove takes it out of the
+//! set under the write lock before it takes it out of the map. A replace of an existing id's
+//! location touches only the map, so it never blocks readers. A page, holding the read lock,
+//! therefore sees a consistent set of ids, each with its location at the time of the lookup.
+
+use dashmap::DashMap;
+use nyro_storage::Location;
+use parking_lot::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
+
+use crate::idset::IdSet;
+
+/// How many entries [`PrimaryIter`] fetches per lock acquisition.
+const ITER_CHUNK: usize = 1024;
+
+/// A collection's primary index: record id to [`Location`], listable in ascending id order.
+///
+/// All methods take `&self`; share it behind an `Arc`. Readers (`get`, `page`, `iter`, ...)
+/// may run on any number of threads while one writer inserts and removes.
+#[derive(Debug, Default)]
+pub struct PrimaryIndex {
+    map: DashMap<u64, Location>,
+    order: RwLock<IdSet>,
+}
+
+impl PrimaryIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the location of `id`; returns its previous location if it was present (a replace).
+    pub fn insert(&self, id: u64, location: Location) -> Option<Location> {
+        let order = self.order.upgradable_read();
+        let old = self.map.insert(id, location);
+        if old.is_none() {
+            RwLockUpgradableReadGuard::upgrade(order).insert(id);
+        }
+        old
+    }
+
+    /// Removes `id`; returns its location if it was present.
+    pub fn remove(&self, id: u64) -> Option<Location> {
+        let order = self.order.upgradable_read();
+        if !self.map.contains_key(&id) {
+            return None;
+        }
+        let mut order = RwLockUpgradableReadGuard::upgrade(order);
+        order.remove(id);
+        // Readers may look again, but can no longer find `id` in the set; keep other writers
+        // out until the map agrees.
+        let _order = RwLockWriteGuard::downgrade_to_upgradable(order);
+        self.map.remove(&id).map(|(_, location)| location)
+    }
+
+    /// The location of `id`, if present.
+    pub fn get(&self, id: u64) -> Option<Location> {
+        self.map.get(&id).map(|entry| *entry)
+    }
+
+    /// True if `id` is present.
+    pub fn contains(&self, id: u64) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.order.read().len()
+    }
+
+    /// True if the index holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The largest id present, if any (of live records: a removed id no longer counts).
+    pub fn max_id(&self) -> Option<u64> {
+        self.order.read().last()
+    }
+
+    /// The smallest id present, if any.
+    pub fn min_id(&self) -> Option<u64> {
+        self.order.read().first()
+    }
+
+    /// Up to `limit` records with ids strictly greater than `after` (from the start if `None`),
+    /// in ascending id order. Pass the last id of a page as `after` to get the next page.
+    pub fn page(&self, after: Option<u64>, limit: usize) -> Vec<(u64, Location)> {
+        let order = self.order.read();
+        order
+            .iter_after(after)
+            .take(limit)
+            .filter_map(|id| {
+                let location = self.get(id);
+                debug_assert!(location.is_some(), "id {id} is listed but has no location");
+                location.map(|location| (id, location))
+            })
+            .collect()
+    }
+
+    /// Like [`PrimaryIndex::page`], ids only.
+    pub fn page_ids(&self, after: Option<u64>, limit: usize) -> Vec<u64> {
+        self.order.read().iter_after(after).take(limit).collect()
+    }
+
+    /// All records in ascending id order. The iterator reads pages of 1,024 records, taking
+    /// the read lock once per page: it is not a snapshot of the whole index, but it never
+    /// yields an id twice or out of order, and yields every record present throughout.
+    pub fn iter(&self) -> PrimaryIter<'_> {
+        PrimaryIter {
+            index: self,
+            buffer: Vec::new().into_iter(),
+            after: None,
+            done: false,
+        }
+    }
+}
+
+/// Iterator over a [`PrimaryIndex`] in ascending id order; see [`PrimaryIndex::iter`].
+#[derive(Debug)]
+pub struct PrimaryIter<'a> {
+    index: &'a PrimaryIndex,
+    buffer: std::vec::IntoIter<(u64, Location)>,
+    after: Option<u64>,
+    done: bool,
+}
+
+impl Iterator for PrimaryIter<'_> {
+    type Item = (u64, Location);
+
+    fn next(&mut self) -> Option<(u64, Location)> {
+        if let Some(entry) = self.buffer.next() {
+            return Some(entry);
+        }
+        if self.done {
+            return None;
+        }
+        let page = self.index.page(self.after, ITER_CHUNK);
+        self.done = page.len() < ITER_CHUNK;
+        self.after = page.last().map(|&(id, _)| id).or(self.after);
+        self.buffer = page.into_iter();
+        self.buffer.next()
+    }
+}
+
+impl<'a> IntoIterator for &'a PrimaryIndex {
+    type Item = (u64, Location);
+    type IntoIter = PrimaryIter<'a>;
+
+    fn into_iter(self) -> PrimaryIter<'a> {
+        self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn loc(n: u64) -> Location {
+        Location {
+            segment: 1,
+            offset: n * 100,
+            len: 100,
+        }
+    }
+
+    #[test]
+    fn insert_replace_remove() {
+        let index = PrimaryIndex::new();
+        assert!(index.is_empty());
+        assert_eq!(index.insert(7, loc(1)), None);
+        assert_eq!(index.insert(7, loc(2)), Some(loc(1)));
+        assert_eq!(index.get(7), Some(loc(2)));
+        assert!(index.contains(7));
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.remove(7), Some(loc(2)));
+        assert_eq!(index.remove(7), None);
+        assert_eq!(index.get(7), None);
+        assert!(index.is_empty());
+        assert_eq!(index.max_id(), None);
+    }
+
+    #[test]
+    fn pages_in_ascending_order() {
+        let index = PrimaryIndex::new();
+        for id in [5u64, 1, 9, 3, 7, u64::MAX, 0] {
+            index.insert(id, loc(id % 1000));
+        }
+        let ids =
+            |page: Vec<(u64, Location)>| page.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(index.page(None, 3)), vec![0, 1, 3]);
+        assert_eq!(ids(index.page(Some(3), 3)), vec![5, 7, 9]);
+        assert_eq!(ids(index.page(Some(4), 2)), vec![5, 7]);
+        assert_eq!(ids(index.page(Some(9), 3)), vec![u64::MAX]);
+        assert_eq!(ids(index.page(Some(u64::MAX), 3)), Vec::<u64>::new());
+        assert_eq!(index.page(None, 0), vec![]);
+        assert_eq!(index.page_ids(Some(0), 2), vec![1, 3]);
+        assert_eq!(index.max_id(), Some(u64::MAX));
+        assert_eq!(index.min_id(), Some(0));
+        assert_eq!(index.page(Some(5), 1), vec![(7, loc(7))]);
+    }
+
+    #[test]
+    fn iter_crosses_chunks() {
+        let index = PrimaryIndex::new();
+        for id in (0..3_000u64).rev() {
+            index.insert(id * 2, loc(id));
+        }
+        let all: Vec<(u64, Location)> = index.iter().collect();
+        assert_eq!(all.len(), 3_000);
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(all[10], (20, loc(10)));
+        assert_eq!((&index).into_iter().count(), 3_000);
+        assert_eq!(PrimaryIndex::new().iter().count(), 0);
+    }
+}
