@@ -29,7 +29,10 @@ static LIVE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY (all four methods): each forwards to `System` with the caller's arguments unchanged,
 // so `System`'s guarantees are this allocator's; the counters have no effect on memory.
-#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this example measures memory")]
+#[allow(
+    unsafe_code,
+    reason = "a global allocator is an unsafe trait; this example measures memory"
+)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
@@ -65,7 +68,10 @@ static GLOBAL: Counting = Counting;
 
 /// Live heap bytes and allocations now.
 fn live() -> (usize, usize) {
-    (LIVE_BYTES.load(Ordering::Relaxed), LIVE_ALLOCS.load(Ordering::Relaxed))
+    (
+        LIVE_BYTES.load(Ordering::Relaxed),
+        LIVE_ALLOCS.load(Ordering::Relaxed),
+    )
 }
 
 /// Builds a structure with `build` and returns it with the heap bytes and allocations it
@@ -85,8 +91,25 @@ fn scramble(i: u64, n: u64) -> u64 {
     (i * 7_919) % n
 }
 
+/// `0..n` in a random order (Fisher-Yates with a xorshift generator, fixed seed).
+fn shuffled(n: u64) -> Vec<u64> {
+    let mut ids: Vec<u64> = (0..n).collect();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..ids.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ids.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    ids
+}
+
 fn location(id: u64) -> Location {
-    Location { segment: (id >> 20) as u32, offset: id * 128, len: 128 }
+    Location {
+        segment: (id >> 20) as u32,
+        offset: id * 128,
+        len: 128,
+    }
 }
 
 fn per(value: usize, n: u64) -> f64 {
@@ -99,7 +122,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => 1_000_000,
     };
     let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    println!("records={n} available_parallelism={threads} size_of<IndexKey>=24 size_of<Location>=16");
+    println!(
+        "records={n} available_parallelism={threads} size_of<IndexKey>=24 size_of<Location>=16"
+    );
     println!("(bytes are heap bytes requested per record; allocs are live allocations)");
 
     // Primary index, ascending ids (as the core assigns them).
@@ -138,7 +163,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         map
     });
     drop(map);
-    let (set, set_bytes, _, _) = measure(|| (0..n).collect::<BTreeSet<u64>>());
+    let (set, set_bytes, _, _) = measure(|| {
+        let mut set = BTreeSet::new();
+        for id in 0..n {
+            set.insert(id);
+        }
+        set
+    });
     drop(set);
     println!(
         "  of which DashMap<u64, Location> {:.2}, ordered ids {:.2} (a BTreeSet<u64> would be {:.2})",
@@ -147,17 +178,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per(set_bytes, n)
     );
 
-    // Primary index, scrambled ids (inserts in the middle: blocks split in halves).
+    // Primary index, ids in random order (inserts in the middle: blocks split in halves).
+    let shuffled = shuffled(n);
     let (primary, bytes, allocs, secs) = measure(|| {
         let index = PrimaryIndex::new();
-        for i in 0..n {
-            let id = scramble(i, n);
+        for &id in &shuffled {
             index.insert(id, location(id));
         }
         index
     });
+    drop(shuffled);
     println!(
-        "primary scrambled ids:      {:6.2} bytes/record  allocs={allocs}  insert {:.0} ns/record",
+        "primary random-order ids:   {:6.2} bytes/record  allocs={allocs}  insert {:.0} ns/record",
         per(bytes, n),
         secs * 1e9 / n as f64
     );
@@ -170,7 +202,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (secondary, bytes, allocs, secs) = measure(|| {
         let mut index = SecondaryIndex::new();
         for id in 0..n {
-            index.insert(IndexKey::from(values[(id % distinct) as usize].as_str()), id);
+            index.insert(
+                IndexKey::from(values[(id % distinct) as usize].as_str()),
+                id,
+            );
         }
         index
     });
@@ -184,7 +219,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let started = Instant::now();
     for v in 0..distinct {
-        black_box(secondary.lookup_page(&IndexKey::from(values[v as usize].as_str()), Some(n / 2), 100));
+        black_box(secondary.lookup_page(
+            &IndexKey::from(values[v as usize].as_str()),
+            Some(n / 2),
+            100,
+        ));
     }
     let lookup_us = started.elapsed().as_secs_f64() * 1e6 / distinct as f64;
     println!("  lookup_page(key, after, 100) {lookup_us:.2} us");
@@ -210,7 +249,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for id in 0..n {
         black_box(secondary.count(&IndexKey::from(id as i64)));
     }
-    println!("  count(key) {:.0} ns", started.elapsed().as_secs_f64() * 1e9 / n as f64);
+    println!(
+        "  count(key) {:.0} ns",
+        started.elapsed().as_secs_f64() * 1e9 / n as f64
+    );
     drop(secondary);
     Ok(())
 }

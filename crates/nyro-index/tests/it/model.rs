@@ -68,10 +68,24 @@ impl Val {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put { id: u64, a: Val, b: Val },
-    Delete { id: u64 },
-    Find { a: Option<Val>, b: Option<Val>, after: Option<u64>, limit: usize },
-    Page { after: Option<u64>, limit: usize },
+    Put {
+        id: u64,
+        a: Val,
+        b: Val,
+    },
+    Delete {
+        id: u64,
+    },
+    Find {
+        a: Option<Val>,
+        b: Option<Val>,
+        after: Option<u64>,
+        limit: usize,
+    },
+    Page {
+        after: Option<u64>,
+        limit: usize,
+    },
 }
 
 fn val() -> impl Strategy<Value = Val> {
@@ -99,7 +113,11 @@ struct Doc {
 type Model = BTreeMap<u64, Doc>;
 
 fn keys(vals: [Val; 2]) -> Vec<(&'static str, Option<IndexKey>)> {
-    FIELDS.iter().zip(vals).map(|(f, v)| (*f, v.key())).collect()
+    FIELDS
+        .iter()
+        .zip(vals)
+        .map(|(f, v)| (*f, v.key()))
+        .collect()
 }
 
 /// What `find` must return, computed from the model. `Missing` as a condition matches
@@ -152,7 +170,12 @@ fn check(index: &CollectionIndexes, model: &Model) -> Result<(), TestCaseError> 
     for v in DOMAIN {
         for conds in [vec![(0, v)], vec![(1, v)], vec![(0, v), (1, v)]] {
             if let Some(got) = find(index, &conds, None, usize::MAX) {
-                prop_assert_eq!(got, model_find(model, &conds, None, usize::MAX), "{:?}", conds);
+                prop_assert_eq!(
+                    got,
+                    model_find(model, &conds, None, usize::MAX),
+                    "{:?}",
+                    conds
+                );
             }
         }
         for (f, field) in FIELDS.iter().enumerate() {
@@ -171,10 +194,17 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for (step, op) in ops.into_iter().enumerate() {
         match op {
             Op::Put { id, a, b } => {
-                let location = Location { segment: 1, offset: step as u64 * 64, len: 64 };
+                let location = Location {
+                    segment: 1,
+                    offset: step as u64 * 64,
+                    len: 64,
+                };
                 let old = model.get(&id).map(|d| keys(d.vals)).unwrap_or_default();
                 let previous = index.apply_put(id, location, old, keys([a, b])).unwrap();
-                let doc = Doc { location, vals: [a, b] };
+                let doc = Doc {
+                    location,
+                    vals: [a, b],
+                };
                 prop_assert_eq!(previous, model.insert(id, doc).map(|d| d.location));
             }
             Op::Delete { id } => {
@@ -183,8 +213,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(previous, model.remove(&id).map(|d| d.location));
             }
             Op::Find { a, b, after, limit } => {
-                let conds: Vec<(usize, Val)> =
-                    [a, b].into_iter().enumerate().filter_map(|(f, v)| Some((f, v?))).collect();
+                let conds: Vec<(usize, Val)> = [a, b]
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(f, v)| Some((f, v?)))
+                    .collect();
                 if let Some(got) = find(&index, &conds, after, limit) {
                     prop_assert_eq!(got, model_find(&model, &conds, after, limit));
                 }
@@ -215,10 +248,21 @@ proptest! {
 #[test]
 fn replacing_with_wrong_old_keys_is_refused() {
     let index = CollectionIndexes::new(FIELDS).unwrap();
-    let loc = Location { segment: 0, offset: 0, len: 32 };
-    index.apply_put(1, loc, vec![], keys([Val::Int(1), Val::Str("a")])).unwrap();
+    let loc = Location {
+        segment: 0,
+        offset: 0,
+        len: 32,
+    };
+    index
+        .apply_put(1, loc, vec![], keys([Val::Int(1), Val::Str("a")]))
+        .unwrap();
     // Claims the old `a` was 2: refused, nothing changes.
-    let err = index.apply_put(1, loc, keys([Val::Int(2), Val::Missing]), vec![]).unwrap_err();
+    let err = index
+        .apply_put(1, loc, keys([Val::Int(2), Val::Missing]), vec![])
+        .unwrap_err();
     assert!(err.to_string().contains("field `a`"), "{err}");
-    assert_eq!(index.find(&[("a", IndexKey::from(1.0))], None, 9).unwrap(), vec![1]);
+    assert_eq!(
+        index.find(&[("a", IndexKey::from(1.0))], None, 9).unwrap(),
+        vec![1]
+    );
 }
