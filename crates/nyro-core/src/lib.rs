@@ -63,3 +63,4 @@ pub use database::{
 pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
+pub use nyro_batch::{Histogram, WriterMetrics};

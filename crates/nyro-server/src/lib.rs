@@ -1,5 +1,32 @@
 //! # nyro-server: NyroDB over HTTP and WebSocket
 //!
-//! Will hold the axum router that serves the HTTP API and change feeds of the contract on
-//! top of `nyro_core::Database`, the wire types, and the one mapping from errors to HTTP
-//! status codes.
+//! Serves `nyro_core::Database` exactly as the contract's section 4 says.
+//!
+//! - [`build_router`] makes the axum router from an [`AppState`]: every route, bearer-token
+//!   auth ([`auth`]), request counting ([`metrics`]), 404/405 with the error body.
+//! - [`ApiError`] is the one place where errors become HTTP statuses and the
+//!   `{"error": {"code", "message"}}` body; internal details are logged, not sent.
+//! - [`wire`] holds the JSON shapes, apart from the domain types; [`openapi`] derives the
+//!   OpenAPI description from the handlers.
+//! - [`Server`] binds, serves until a signal, then shuts down gracefully (in-flight requests
+//!   finish, the writer drains and fsyncs, the directory lock is released).
+//!
+//! Invariants: handlers touch data only through `Database`; bad input of any kind is a 4xx
+//! with the error body, never a 500, and never changes stored data; every request body is
+//! bounded by `max_body_bytes` and read within a timeout; change-feed consumers that fall
+//! behind are closed, so no memory grows per slow client.
+
+mod app;
+pub mod auth;
+mod error;
+mod extract;
+pub mod metrics;
+pub mod openapi;
+mod routes;
+mod serve;
+pub mod wire;
+
+pub use app::{AppState, build_router};
+pub use error::{ApiError, ApiResult, ErrorCode};
+pub use routes::changes::CLOSE_LAGGED;
+pub use serve::{ServeError, Server, shutdown_signal};

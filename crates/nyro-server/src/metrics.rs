@@ -1,0 +1,119 @@
+//! `/metrics`: Prometheus text format. HTTP counters are kept here; the database's own
+//! figures come from `Database::stats` and the writer's histograms.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use nyro_core::Database;
+
+use crate::app::AppState;
+
+/// Requests by operation and status, and requests in flight.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    requests: Mutex<HashMap<(&'static str, u16), u64>>,
+    in_flight: AtomicI64,
+}
+
+/// The operation a request is, from its method and route.
+fn op_name(method: &Method, route: Option<&str>) -> &'static str {
+    let Some(route) = route else { return "unknown" };
+    match (method.as_str(), route) {
+        ("GET", "/health") => "health",
+        ("GET", "/metrics") => "metrics",
+        ("GET", "/v1/stats") => "stats",
+        ("GET", "/v1/openapi.json") => "openapi",
+        ("GET", "/v1/collections") => "list_collections",
+        ("PUT", "/v1/collections/{collection}") => "create_collection",
+        ("DELETE", "/v1/collections/{collection}") => "drop_collection",
+        ("POST", "/v1/collections/{collection}/records") => "insert",
+        ("GET", "/v1/collections/{collection}/records") => "list",
+        ("POST", "/v1/collections/{collection}/records/_bulk") => "bulk_insert",
+        ("GET", "/v1/collections/{collection}/records/{id}") => "get",
+        ("PUT", "/v1/collections/{collection}/records/{id}") => "replace",
+        ("DELETE", "/v1/collections/{collection}/records/{id}") => "delete",
+        ("POST", "/v1/collections/{collection}/_query") => "query",
+        ("GET", "/v1/collections/{collection}/changes" | "/v1/changes") => "watch",
+        _ => "other",
+    }
+}
+
+/// Middleware: counts each request by operation and status.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let op = op_name(request.method(), route.as_deref());
+    let metrics = &state.http_metrics;
+    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let response = next.run(request).await;
+    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if let Ok(mut requests) = metrics.requests.lock() {
+        *requests.entry((op, response.status().as_u16())).or_default() += 1;
+    }
+    response
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &nyro_core::Histogram, scale: f64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, count) in h.cumulative() {
+        let le = bound.map_or_else(|| "+Inf".to_string(), |b| format!("{}", b as f64 * scale));
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_sum {}", h.sum() as f64 * scale);
+    let _ = writeln!(out, "{name}_count {}", h.count());
+}
+
+fn gauge(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
+/// Renders every series.
+pub fn render(db: &Database, http: &HttpMetrics) -> String {
+    let mut out = String::with_capacity(4096);
+    let _ = writeln!(
+        out,
+        "# HELP nyrodb_http_requests_total HTTP requests by operation and status.\n\
+         # TYPE nyrodb_http_requests_total counter"
+    );
+    if let Ok(requests) = http.requests.lock() {
+        let mut rows: Vec<_> = requests.iter().collect();
+        rows.sort();
+        for ((op, status), count) in rows {
+            let _ = writeln!(
+                out,
+                "nyrodb_http_requests_total{{op=\"{op}\",status=\"{status}\"}} {count}"
+            );
+        }
+    }
+    gauge(&mut out, "nyrodb_http_requests_in_flight", "gauge", "HTTP requests being served.",
+        http.in_flight.load(Ordering::Relaxed));
+    let stats = db.stats();
+    gauge(&mut out, "nyrodb_ops_in_flight", "gauge",
+        "Database operations holding a max_concurrent_ops permit.", stats.in_flight_ops);
+    let _ = writeln!(out, "# HELP nyrodb_records Documents per collection.\n# TYPE nyrodb_records gauge");
+    for c in &stats.collections {
+        let _ = writeln!(out, "nyrodb_records{{collection=\"{}\"}} {}", c.name, c.count);
+    }
+    gauge(&mut out, "nyrodb_disk_bytes", "gauge", "Bytes in log segment files.", stats.disk_bytes);
+    gauge(&mut out, "nyrodb_live_bytes", "gauge", "Bytes of frames holding live data.", stats.live_bytes);
+    gauge(&mut out, "nyrodb_dead_bytes", "gauge", "Bytes of frames no longer live.", stats.dead_bytes);
+    gauge(&mut out, "nyrodb_segments", "gauge", "Log segment files.", stats.segments);
+    gauge(&mut out, "nyrodb_last_seq", "gauge", "Highest committed sequence number.", stats.last_seq);
+    gauge(&mut out, "nyrodb_batches_total", "counter", "Batches written.", stats.batches);
+    gauge(&mut out, "nyrodb_records_written_total", "counter", "Records written.", stats.records_written);
+    gauge(&mut out, "nyrodb_fsyncs_total", "counter", "fdatasync calls.", stats.fsyncs);
+    gauge(&mut out, "nyrodb_writes_poisoned", "gauge",
+        "1 if writes are refused until restart because an fdatasync failed.",
+        u8::from(stats.poisoned.is_some()));
+    gauge(&mut out, "nyrodb_uptime_seconds", "gauge", "Seconds since the database opened.",
+        stats.uptime.as_secs_f64());
+    let writer = db.writer_metrics();
+    histogram(&mut out, "nyrodb_batch_records", "Records per written batch.", &writer.batch_records, 1.0);
+    histogram(&mut out, "nyrodb_fsync_seconds", "fdatasync latency.", &writer.fsync_micros, 1e-6);
+    out
+}

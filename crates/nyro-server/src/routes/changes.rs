@@ -1,0 +1,132 @@
+//! The change feed over WebSocket: `since` replay, then live changes; a consumer that falls
+//! too far behind (or stops reading) is closed with a reason and can resume with `since`.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use nyro_core::{ChangeStream, FeedError};
+
+use crate::app::AppState;
+use crate::error::ApiResult;
+use crate::extract::{query_params, u64_param};
+use crate::wire::{ChangeMessage, ErrorBody};
+
+/// Longest a consumer may take to accept one message before it is cut off.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// WebSocket close code for "fell behind; resume with since" (private-use range).
+pub const CLOSE_LAGGED: u16 = 4000;
+/// WebSocket close code for "the server is shutting down".
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// WebSocket close code for an internal error.
+const CLOSE_ERROR: u16 = 1011;
+
+fn open_stream(state: &AppState, collection: Option<&str>, query: Option<&str>) -> ApiResult<ChangeStream> {
+    let params = query_params(query, &["since"])?;
+    let since = u64_param(&params, "since")?;
+    Ok(state.db.subscribe(collection, since)?)
+}
+
+/// Changes of one collection.
+#[utoipa::path(get, path = "/v1/collections/{collection}/changes", tag = "changes",
+    params(("collection" = String, Path), ("since" = Option<u64>, Query, description = "replay every retained change after this seq first")),
+    responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
+        (status = 404, body = ErrorBody)))]
+pub async fn one_collection(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let stream = open_stream(&state, Some(&collection), query.as_deref())?;
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream)))
+}
+
+/// Changes of every collection.
+#[utoipa::path(get, path = "/v1/changes", tag = "changes",
+    params(("since" = Option<u64>, Query)),
+    responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage)))]
+pub async fn all_collections(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let stream = open_stream(&state, None, query.as_deref())?;
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream)))
+}
+
+async fn close(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: String) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+}
+
+async fn feed(socket: WebSocket, mut stream: ChangeStream) {
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        tokio::select! {
+            event = stream.next() => match event {
+                Some(Ok(event)) => {
+                    let message = ChangeMessage {
+                        seq: event.seq,
+                        op: event.op.as_str(),
+                        collection: &event.collection,
+                        id: event.id,
+                        doc: event.doc.as_ref(),
+                    };
+                    let text = match serde_json::to_string(&message) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            close(&mut sink, CLOSE_ERROR, format!("cannot encode change: {e}")).await;
+                            return;
+                        }
+                    };
+                    match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return, // the client went away
+                        Err(_) => {
+                            close(&mut sink, CLOSE_LAGGED, format!(
+                                "consumer did not read for {} s; resume with since={}",
+                                SEND_TIMEOUT.as_secs(), event.seq.saturating_sub(1))).await;
+                            return;
+                        }
+                    }
+                }
+                Some(Err(FeedError::Lagged { last_seq, .. })) => {
+                    // Close reasons are limited to 123 bytes.
+                    close(&mut sink, CLOSE_LAGGED, format!("lagged: fell too far behind; resume with since={last_seq}")).await;
+                    return;
+                }
+                Some(Err(e)) => {
+                    close(&mut sink, CLOSE_ERROR, truncate(e.to_string())).await;
+                    return;
+                }
+                None => {
+                    close(&mut sink, CLOSE_GOING_AWAY, "the server is shutting down".into()).await;
+                    return;
+                }
+            },
+            message = incoming.next() => match message {
+                // The client closed, or the connection dropped.
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                // Pings are answered by the library; other client messages are ignored.
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+fn truncate(mut reason: String) -> String {
+    if reason.len() > 120 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}

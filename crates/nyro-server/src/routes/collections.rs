@@ -1,0 +1,79 @@
+//! `/v1/collections` and `/v1/collections/{collection}`.
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_json, read_body};
+use crate::wire::{CollectionEntry, CollectionList, CreateCollection, ErrorBody};
+
+/// Lists every collection with its document count and indexes.
+#[utoipa::path(get, path = "/v1/collections", tag = "collections",
+    responses((status = 200, body = CollectionList)))]
+pub async fn list(State(state): State<AppState>) -> Json<CollectionList> {
+    let collections = state
+        .db
+        .collections()
+        .into_iter()
+        .map(|c| CollectionEntry {
+            name: c.name,
+            count: c.count,
+            indexes: c.indexes,
+        })
+        .collect();
+    Json(CollectionList { collections })
+}
+
+/// Creates a collection with the given indexes (201), or confirms one that exists with the
+/// same indexes (200).
+#[utoipa::path(put, path = "/v1/collections/{collection}", tag = "collections",
+    params(("collection" = String, Path, description = "collection name")),
+    request_body(content = Option<CreateCollection>),
+    responses((status = 201, description = "created"), (status = 200, description = "exists with the same indexes"),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    request: Request,
+) -> ApiResult<impl IntoResponse> {
+    nyro_core::validate_name(&collection)?;
+    let body = read_body(request, state.max_body_bytes).await?;
+    let spec = if body.is_empty() {
+        CreateCollection::default()
+    } else {
+        serde_json::from_value::<CreateCollection>(parse_json(&body)?).map_err(|e| {
+            ApiError::bad_request(format!("expected {{\"indexes\": [field, ...]}}: {e}"))
+        })?
+    };
+    let status = match state.db.create_collection(&collection, &spec.indexes).await? {
+        nyro_core::Created::Created => StatusCode::CREATED,
+        nyro_core::Created::Existed => StatusCode::OK,
+    };
+    let info = state
+        .db
+        .collections()
+        .into_iter()
+        .find(|c| c.name == collection);
+    Ok((
+        status,
+        Json(serde_json::json!({
+            "name": collection,
+            "indexes": info.map(|c| c.indexes).unwrap_or_default(),
+        })),
+    ))
+}
+
+/// Drops a collection and all its documents.
+#[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections",
+    params(("collection" = String, Path, description = "collection name")),
+    responses((status = 204, description = "dropped"), (status = 404, body = ErrorBody)))]
+pub async fn drop(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.db.drop_collection(&collection).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

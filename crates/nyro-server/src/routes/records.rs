@@ -1,0 +1,195 @@
+//! Documents: insert, bulk insert, get, replace, delete, list and query.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use nyro_core::{Document, Value, WriteOptions};
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, parse_id, query_params, sync_param, u64_param};
+use crate::wire::{
+    BulkAnswer, ErrorBody, InsertAnswer, JsonDoc, PageAnswer, QueryBody, ReplaceAnswer,
+};
+
+/// Default page size of list and query.
+const DEFAULT_LIMIT: usize = 100;
+
+fn write_options(query: Option<&str>) -> ApiResult<WriteOptions> {
+    let params = query_params(query, &["sync"])?;
+    Ok(WriteOptions {
+        sync: sync_param(&params)?,
+    })
+}
+
+fn document(json: serde_json::Value) -> ApiResult<Document> {
+    Document::from_json(json).map_err(ApiError::from)
+}
+
+/// Inserts one document (`_id` optional); creates the collection if missing.
+#[utoipa::path(post, path = "/v1/collections/{collection}/records", tag = "records",
+    params(("collection" = String, Path), ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
+    request_body(content = Object, description = "the document"),
+    responses((status = 201, body = InsertAnswer), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn insert(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+    JsonBody(json): JsonBody,
+) -> ApiResult<(StatusCode, Json<InsertAnswer>)> {
+    let options = write_options(query.as_deref())?;
+    nyro_core::validate_name(&collection)?;
+    let inserted = state.db.insert(&collection, document(json)?, options).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InsertAnswer {
+            id: inserted.id,
+            seq: inserted.seq,
+        }),
+    ))
+}
+
+/// Inserts an array of documents, all or nothing.
+#[utoipa::path(post, path = "/v1/collections/{collection}/records/_bulk", tag = "records",
+    params(("collection" = String, Path), ("sync" = Option<bool>, Query)),
+    request_body(content = Vec<Object>, description = "the documents"),
+    responses((status = 201, body = BulkAnswer), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn bulk_insert(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+    JsonBody(json): JsonBody,
+) -> ApiResult<(StatusCode, Json<BulkAnswer>)> {
+    let options = write_options(query.as_deref())?;
+    nyro_core::validate_name(&collection)?;
+    let serde_json::Value::Array(items) = json else {
+        return Err(ApiError::bad_request(
+            "the body of _bulk must be a JSON array of documents",
+        ));
+    };
+    let docs = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            Document::from_json(item)
+                .map_err(|e| ApiError::bad_request(format!("element {index}: {e}")))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let inserted = state.db.insert_many(&collection, docs, options).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BulkAnswer {
+            ids: inserted.ids,
+            seq: inserted.seq,
+        }),
+    ))
+}
+
+/// Reads one document.
+#[utoipa::path(get, path = "/v1/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = u64, Path)),
+    responses((status = 200, description = "the document, with _id", body = Object),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let doc = state.db.get(&collection, id)?;
+    Ok(Json(JsonDoc(&doc)).into_response())
+}
+
+/// Replaces a document, or creates it.
+#[utoipa::path(put, path = "/v1/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = u64, Path), ("sync" = Option<bool>, Query)),
+    request_body(content = Object, description = "the document"),
+    responses((status = 200, body = ReplaceAnswer), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    JsonBody(json): JsonBody,
+) -> ApiResult<Json<ReplaceAnswer>> {
+    let id = parse_id(&id)?;
+    let options = write_options(query.as_deref())?;
+    nyro_core::validate_name(&collection)?;
+    let replaced = state
+        .db
+        .replace(&collection, id, document(json)?, options)
+        .await?;
+    Ok(Json(ReplaceAnswer {
+        id: replaced.id,
+        seq: replaced.seq,
+        created: replaced.created,
+    }))
+}
+
+/// Deletes a document.
+#[utoipa::path(delete, path = "/v1/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = u64, Path), ("sync" = Option<bool>, Query)),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    let options = write_options(query.as_deref())?;
+    state.db.delete(&collection, id, options).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists documents in ascending id order, a page at a time.
+#[utoipa::path(get, path = "/v1/collections/{collection}/records", tag = "records",
+    params(("collection" = String, Path), ("limit" = Option<usize>, Query, description = "1 to 10000, default 100"),
+        ("after" = Option<u64>, Query, description = "start after this id")),
+    responses((status = 200, body = PageAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<PageAnswer>> {
+    let params = query_params(query.as_deref(), &["limit", "after"])?;
+    let limit = u64_param(&params, "limit")?.map_or(DEFAULT_LIMIT, |l| l as usize);
+    let after = u64_param(&params, "after")?;
+    let page = state.db.list(&collection, after, limit)?;
+    Ok(Json(PageAnswer {
+        records: page.records,
+        next: page.next,
+    }))
+}
+
+/// Finds documents by equality on indexed fields.
+#[utoipa::path(post, path = "/v1/collections/{collection}/_query", tag = "records",
+    params(("collection" = String, Path)),
+    request_body = QueryBody,
+    responses((status = 200, body = PageAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn query(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    JsonBody(json): JsonBody,
+) -> ApiResult<Json<PageAnswer>> {
+    let body: QueryBody = serde_json::from_value(json).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"where\": {{field: value, ...}}, \"limit\": N, \"after\": ID}}: {e}"
+        ))
+    })?;
+    let conditions = body
+        .conditions
+        .into_iter()
+        .map(|(field, value)| Ok((field, Value::try_from_json(value)?)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let page = state.db.find(
+        &collection,
+        &conditions,
+        body.after,
+        body.limit.unwrap_or(DEFAULT_LIMIT),
+    )?;
+    Ok(Json(PageAnswer {
+        records: page.records,
+        next: page.next,
+    }))
+}

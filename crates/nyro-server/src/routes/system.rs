@@ -1,0 +1,85 @@
+//! Health, stats, metrics, the OpenAPI description, and the answers for unknown paths and
+//! wrong methods.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorCode};
+use crate::wire::Health;
+
+/// Always 200 while the process serves; never needs auth.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Counts, sizes and counters, as JSON.
+#[utoipa::path(get, path = "/v1/stats", tag = "system",
+    responses((status = 200, description = "collections, log segments, live and dead bytes, last seq, batches, fsyncs, uptime", body = Object)))]
+pub async fn stats(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let s = state.db.stats();
+    let collections: Vec<_> = s
+        .collections
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "count": c.count,
+                "indexes": c.indexes.iter().map(|i| serde_json::json!({
+                    "field": i.field, "distinct_values": i.distinct_values,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({
+        "collections": collections,
+        "log": {
+            "segments": s.segments,
+            "disk_bytes": s.disk_bytes,
+            "live_bytes": s.live_bytes,
+            "dead_bytes": s.dead_bytes,
+        },
+        "last_seq": s.last_seq,
+        "batches_written": s.batches,
+        "records_written": s.records_written,
+        "fsyncs": s.fsyncs,
+        "in_flight_ops": s.in_flight_ops,
+        "uptime_seconds": s.uptime.as_secs_f64(),
+        "writes_poisoned": s.poisoned,
+    }))
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::render(&state.db, &state.http_metrics),
+    )
+}
+
+/// This API's OpenAPI 3 description.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "system",
+    responses((status = 200, description = "OpenAPI 3 JSON", body = Object)))]
+pub async fn openapi() -> impl IntoResponse {
+    Json(crate::openapi::ApiDoc::openapi())
+}
+
+/// 404 for a path no route serves.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+/// 405 for a known path with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadRequest,
+        format!("{} does not take {method}", uri.path()),
+    )
+}

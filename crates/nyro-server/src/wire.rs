@@ -1,0 +1,204 @@
+//! Wire types: what the HTTP API sends and receives, apart from the domain types. Their
+//! schemas feed the OpenAPI description.
+
+use nyro_core::{Document, Value};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
+
+/// A document as JSON: an object with `_id` first. Serialized straight from the stored
+/// value, without building a `serde_json::Value` first.
+pub struct JsonDoc<'a>(pub &'a Document);
+
+struct JsonValue<'a>(&'a Value);
+
+impl Serialize for JsonDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let doc = self.0;
+        let mut map = s.serialize_map(Some(doc.fields.len() + usize::from(doc.id.is_some())))?;
+        if let Some(id) = doc.id {
+            map.serialize_entry(nyro_core::ID_FIELD, &id)?;
+        }
+        for (key, value) in &doc.fields {
+            map.serialize_entry(key, &JsonValue(value))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::UInt(u) => s.serialize_u64(*u),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::String(v) => s.serialize_str(v),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&JsonValue(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, &JsonValue(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The error's code and message.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// One of the contract's codes.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always "ok".
+    pub status: &'static str,
+}
+
+/// One collection in `GET /v1/collections`.
+#[derive(Serialize, ToSchema)]
+pub struct CollectionEntry {
+    /// Its name.
+    pub name: String,
+    /// Documents in it.
+    pub count: u64,
+    /// Indexed fields.
+    pub indexes: Vec<String>,
+}
+
+/// `GET /v1/collections`.
+#[derive(Serialize, ToSchema)]
+pub struct CollectionList {
+    /// Every collection, by name.
+    pub collections: Vec<CollectionEntry>,
+}
+
+/// `PUT /v1/collections/{c}` body.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    /// Top-level fields to index for equality queries.
+    #[serde(default)]
+    pub indexes: Vec<String>,
+}
+
+/// `POST .../records` answer.
+#[derive(Serialize, ToSchema)]
+pub struct InsertAnswer {
+    /// The document's id.
+    #[serde(rename = "_id")]
+    pub id: u64,
+    /// The write's sequence number.
+    pub seq: u64,
+}
+
+/// `POST .../records/_bulk` answer.
+#[derive(Serialize, ToSchema)]
+pub struct BulkAnswer {
+    /// Ids in the order of the documents.
+    pub ids: Vec<u64>,
+    /// The last document's sequence number.
+    pub seq: u64,
+}
+
+/// `PUT .../records/{id}` answer.
+#[derive(Serialize, ToSchema)]
+pub struct ReplaceAnswer {
+    /// The document's id.
+    #[serde(rename = "_id")]
+    pub id: u64,
+    /// The write's sequence number.
+    pub seq: u64,
+    /// True if the document did not exist before.
+    pub created: bool,
+}
+
+/// A page of documents (`GET .../records`, `POST .../_query`).
+#[derive(ToSchema)]
+pub struct PageAnswer {
+    /// The documents, ascending by id, each with `_id`.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Document>,
+    /// The `after` for the next page, null when no document follows.
+    pub next: Option<u64>,
+}
+
+impl Serialize for PageAnswer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Records<'a>(&'a [Document]);
+        impl Serialize for Records<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(JsonDoc))
+            }
+        }
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("records", &Records(&self.records))?;
+        map.serialize_entry("next", &self.next)?;
+        map.end()
+    }
+}
+
+/// `POST .../_query` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    /// Field to value; every equality must hold. Fields must be indexed.
+    #[serde(default, rename = "where")]
+    #[schema(value_type = Object)]
+    pub conditions: serde_json::Map<String, serde_json::Value>,
+    /// Most documents to return (1 to 10000, default 100).
+    pub limit: Option<usize>,
+    /// Return documents with ids after this one.
+    pub after: Option<u64>,
+}
+
+/// A change event on the WebSocket feed.
+#[derive(ToSchema)]
+pub struct ChangeMessage<'a> {
+    /// The write's sequence number.
+    pub seq: u64,
+    /// "insert", "update" or "delete".
+    pub op: &'static str,
+    /// The collection.
+    pub collection: &'a str,
+    /// The document's id.
+    #[schema(rename = "_id")]
+    pub id: u64,
+    /// The document after the change, null on delete.
+    #[schema(value_type = Option<Object>)]
+    pub doc: Option<&'a Document>,
+}
+
+impl Serialize for ChangeMessage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry("seq", &self.seq)?;
+        map.serialize_entry("op", self.op)?;
+        map.serialize_entry("collection", self.collection)?;
+        map.serialize_entry("_id", &self.id)?;
+        map.serialize_entry("doc", &self.doc.map(JsonDoc))?;
+        map.end()
+    }
+}
