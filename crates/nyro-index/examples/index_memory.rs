@@ -1,4 +1,4 @@
-//! Index memory per record, measured with a counting global allocator (run in release):
+//! Index memory per record, measured with a counting global allocator (`cap`) (run in release):
 //!
 //! ```text
 //! cargo run --release -p nyro-index --example index_memory [RECORDS]
@@ -8,81 +8,37 @@
 //! scrambled ids), and into a `SecondaryIndex` whose field has (a) 1,000 distinct string
 //! values and (b) all-distinct integer values. Prints heap bytes per record (bytes requested
 //! from the allocator; the allocator's own per-allocation overhead is not included, so the
-//! allocation count is printed too), and for the secondary indexes the part beyond the indexed
+//! figures are a lower bound), and for the secondary indexes the part beyond the indexed
 //! values themselves (`size_of::<IndexKey>()` plus a string's bytes, once per distinct value).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::collections::BTreeSet;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use cap::Cap;
 use dashmap::DashMap;
 use nyro_index::{IndexKey, PrimaryIndex, SecondaryIndex};
 use nyro_storage::Location;
 
-/// Forwards to the system allocator, counting live bytes and allocations.
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static LIVE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY (all four methods): each forwards to `System` with the caller's arguments unchanged,
-// so `System`'s guarantees are this allocator's; the counters have no effect on memory.
-#[allow(
-    unsafe_code,
-    reason = "a global allocator is an unsafe trait; this example measures memory"
-)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        LIVE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: see above.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        LIVE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: see above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        LIVE_ALLOCS.fetch_sub(1, Ordering::Relaxed);
-        // SAFETY: see above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: see above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// The system allocator, wrapped by `cap` to count the bytes it has handed out (no
+/// `unsafe` here: NyroDB keeps `unsafe` to the storage crate's mmap module).
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Cap<System> = Cap::new(System, usize::MAX);
 
-/// Live heap bytes and allocations now.
-fn live() -> (usize, usize) {
-    (
-        LIVE_BYTES.load(Ordering::Relaxed),
-        LIVE_ALLOCS.load(Ordering::Relaxed),
-    )
+/// Live heap bytes now.
+fn live() -> usize {
+    GLOBAL.allocated()
 }
 
 /// Builds a structure with `build` and returns it with the heap bytes and allocations it
 /// holds and the seconds building took.
-fn measure<T>(build: impl FnOnce() -> T) -> (T, usize, usize, f64) {
-    let (bytes, allocs) = live();
+fn measure<T>(build: impl FnOnce() -> T) -> (T, usize, f64) {
+    let bytes = live();
     let started = Instant::now();
     let value = build();
     let seconds = started.elapsed().as_secs_f64();
-    let (bytes_after, allocs_after) = live();
-    (value, bytes_after - bytes, allocs_after - allocs, seconds)
+    (value, live() - bytes, seconds)
 }
 
 /// A bijection of `0..n` (n a power of ten here): an odd multiplier modulo n, coprime with n
@@ -125,10 +81,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "records={n} available_parallelism={threads} size_of<IndexKey>=24 size_of<Location>=16"
     );
-    println!("(bytes are heap bytes requested per record; allocs are live allocations)");
+    println!("(bytes are heap bytes requested per record, not counting the allocator's own overhead)");
 
     // Primary index, ascending ids (as the core assigns them).
-    let (primary, bytes, allocs, secs) = measure(|| {
+    let (primary, bytes, secs) = measure(|| {
         let index = PrimaryIndex::new();
         for id in 0..n {
             index.insert(id, location(id));
@@ -136,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         index
     });
     println!(
-        "primary ascending ids:      {:6.2} bytes/record  allocs={allocs}  insert {:.0} ns/record",
+        "primary ascending ids:      {:6.2} bytes/record  insert {:.0} ns/record",
         per(bytes, n),
         secs * 1e9 / n as f64
     );
@@ -155,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(primary);
 
     // Its two parts, for the breakdown: the map alone, and a BTreeSet as the alternative.
-    let (map, map_bytes, _, _) = measure(|| {
+    let (map, map_bytes, _) = measure(|| {
         let map = DashMap::new();
         for id in 0..n {
             map.insert(id, location(id));
@@ -163,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         map
     });
     drop(map);
-    let (set, set_bytes, _, _) = measure(|| {
+    let (set, set_bytes, _) = measure(|| {
         let mut set = BTreeSet::new();
         for id in 0..n {
             set.insert(id);
@@ -180,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Primary index, ids in random order (inserts in the middle: blocks split in halves).
     let shuffled = shuffled(n);
-    let (primary, bytes, allocs, secs) = measure(|| {
+    let (primary, bytes, secs) = measure(|| {
         let index = PrimaryIndex::new();
         for &id in &shuffled {
             index.insert(id, location(id));
@@ -189,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     drop(shuffled);
     println!(
-        "primary random-order ids:   {:6.2} bytes/record  allocs={allocs}  insert {:.0} ns/record",
+        "primary random-order ids:   {:6.2} bytes/record  insert {:.0} ns/record",
         per(bytes, n),
         secs * 1e9 / n as f64
     );
@@ -199,7 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let distinct = 1_000u64;
     let values: Vec<String> = (0..distinct).map(|v| format!("value-{v:04}")).collect();
     let string_bytes: usize = values.iter().map(String::len).sum();
-    let (secondary, bytes, allocs, secs) = measure(|| {
+    let (secondary, bytes, secs) = measure(|| {
         let mut index = SecondaryIndex::new();
         for id in 0..n {
             index.insert(
@@ -211,7 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let own = distinct as usize * 24 + string_bytes;
     println!(
-        "secondary 1,000 strings:    {:6.2} bytes/record  beyond values {:.2}  allocs={allocs}  \
+        "secondary 1,000 strings:    {:6.2} bytes/record  beyond values {:.2}  \
          insert {:.0} ns/record",
         per(bytes, n),
         per(bytes - own, n),
@@ -230,7 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(secondary);
 
     // Secondary index, (b) all-distinct integers (in scrambled order relative to the ids).
-    let (secondary, bytes, allocs, secs) = measure(|| {
+    let (secondary, bytes, secs) = measure(|| {
         let mut index = SecondaryIndex::new();
         for id in 0..n {
             index.insert(IndexKey::from(scramble(id, n) as i64 - (n / 2) as i64), id);
@@ -239,7 +195,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let own = n as usize * 24;
     println!(
-        "secondary distinct ints:    {:6.2} bytes/record  beyond values {:.2}  allocs={allocs}  \
+        "secondary distinct ints:    {:6.2} bytes/record  beyond values {:.2}  \
          insert {:.0} ns/record",
         per(bytes, n),
         per(bytes - own, n),
