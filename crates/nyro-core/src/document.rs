@@ -92,11 +92,19 @@ impl Document {
 
     /// Checks what [`Document::from_json`] checks, for documents built in Rust.
     pub fn validate(&self) -> Result<()> {
+        let mut names = std::collections::HashSet::with_capacity(self.fields.len());
         for (key, value) in &self.fields {
             if key == ID_FIELD {
                 return Err(DbError::invalid(
                     "`_id` is reserved: set Document::id instead of a field named `_id`",
                 ));
+            }
+            // A JSON object has each key once; a repeated one would be indexed under its
+            // first value but read back (as JSON) with its last.
+            if !names.insert(key.as_str()) {
+                return Err(DbError::invalid(format!(
+                    "field {key:?} appears more than once in the document"
+                )));
             }
             value.check_depth(2)?;
         }
@@ -265,6 +273,24 @@ mod tests {
         };
         assert_eq!(back.to_json()["u"], json!(u64::MAX));
         assert_eq!(back, doc);
+    }
+
+    #[test]
+    fn encoding_matches_format_md() {
+        // docs/FORMAT.md section 4.2 and 4.3 give these bytes; keep them in step.
+        let doc = Document::from_json(json!({"_id": 5, "a": 1, "b": "xy"})).unwrap();
+        let mut payload = Vec::new();
+        encode_fields(&doc.fields, &mut payload).unwrap();
+        assert_eq!(payload, [0x02, 0x01, 0x61, 0x02, 0x02, 0x01, 0x62, 0x05, 0x02, 0x78, 0x79]);
+        let def = crate::catalog::CollectionDef {
+            name: "users".into(),
+            indexes: vec!["city".into()],
+        };
+        let bytes = nyro_storage::codec::encode(&def).unwrap();
+        assert_eq!(
+            bytes,
+            [0x05, 0x75, 0x73, 0x65, 0x72, 0x73, 0x01, 0x04, 0x63, 0x69, 0x74, 0x79]
+        );
     }
 
     #[test]

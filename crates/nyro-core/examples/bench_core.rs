@@ -1,0 +1,216 @@
+//! Core benchmark (run by `scripts/bench-core.sh`, release build). One run measures:
+//! durable bulk ingest with `insert_many` batches of 10,000; single-document inserts by 1, 4
+//! and 64 concurrent producers under each sync policy; random gets by id on 2 threads
+//! (decode included); indexed equality queries; reopen time; peak RSS and bytes per record.
+//!
+//! Usage: bench_core DIR [DOCS]. Prints `key=value` lines.
+
+use std::error::Error;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use nyro_core::{Config, Database, Document, SyncPolicy, Value, WriteOptions};
+
+/// Distinct values of the indexed field.
+const CITIES: u64 = 1_000;
+
+/// A document of about 100 bytes encoded: three fields, `city` indexed.
+fn doc(i: u64) -> Document {
+    Document::new(vec![
+        ("name".into(), Value::String(format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz0123456789"))),
+        ("city".into(), Value::String(format!("city-{:04}", i % CITIES))),
+        ("score".into(), Value::Int((i * 7_919 % 100_000) as i64)),
+    ])
+}
+
+fn config(dir: &Path, sync: SyncPolicy) -> Config {
+    let mut config = Config::default();
+    config.storage.path = dir.to_path_buf();
+    config.batch.sync = sync;
+    config
+}
+
+fn fresh(dir: &Path) -> Result<(), Box<dyn Error>> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Ok(())
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+async fn bulk_ingest(dir: &Path, docs: u64) -> Result<f64, Box<dyn Error>> {
+    fresh(dir)?;
+    let db = Database::open(&config(dir, SyncPolicy::Always)).await?;
+    db.create_collection("bench", &["city".to_string()]).await?;
+    let started = Instant::now();
+    let mut i = 0;
+    while i < docs {
+        let n = 10_000.min(docs - i);
+        let batch: Vec<Document> = (i..i + n).map(doc).collect();
+        db.insert_many("bench", batch, WriteOptions::default()).await?;
+        i += n;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    db.close().await?;
+    Ok(docs as f64 / secs)
+}
+
+async fn producers(dir: &Path, sync: SyncPolicy, tasks: u64, docs: u64) -> Result<f64, Box<dyn Error>> {
+    fresh(dir)?;
+    let db = Database::open(&config(dir, sync)).await?;
+    db.create_collection("bench", &["city".to_string()]).await?;
+    let per_task = docs / tasks;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let db = db.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                db.insert("bench", doc(t * per_task + i), WriteOptions::default()).await?;
+            }
+            Ok::<_, nyro_core::DbError>(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    db.close().await?;
+    Ok((per_task * tasks) as f64 / secs)
+}
+
+/// Latency of a lone write on an idle writer under `interval`, median of `n`.
+async fn lone_write_micros(dir: &Path, n: usize) -> Result<f64, Box<dyn Error>> {
+    fresh(dir)?;
+    let db = Database::open(&config(dir, SyncPolicy::Interval)).await?;
+    db.create_collection("bench", &[]).await?;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let started = Instant::now();
+        db.insert("bench", doc(i), WriteOptions::default()).await?;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+    }
+    db.close().await?;
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [DOCS]")?);
+    let docs: u64 = std::env::args().nth(2).map_or(Ok(1_000_000), |v| v.parse())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let work = dir.join("work");
+    runtime.block_on(async {
+        println!("docs={docs}");
+        println!("bulk_always_docs_per_sec={:.0}", bulk_ingest(&work, docs).await?);
+        for sync in [SyncPolicy::Always, SyncPolicy::Interval, SyncPolicy::Never] {
+            for tasks in [1u64, 4, 64] {
+                // Under `always` few producers are bound by fdatasyncs: keep those runs short.
+                let count = match sync {
+                    SyncPolicy::Always => (tasks * 2_000).min(docs),
+                    _ => (tasks * 50_000).min(docs),
+                };
+                let rate = producers(&work, sync, tasks, count).await?;
+                println!("producers_{sync}_{tasks}_docs_per_sec={rate:.0}");
+            }
+        }
+        println!("lone_write_interval_micros={:.1}", lone_write_micros(&work, 200).await?);
+        Ok::<_, Box<dyn Error>>(())
+    })?;
+
+    // The database used for reads: the bulk ingest, reopened.
+    let read_dir = dir.join("read");
+    runtime.block_on(async {
+        fresh(&read_dir)?;
+        let db = Database::open(&config(&read_dir, SyncPolicy::Never)).await?;
+        db.create_collection("bench", &["city".to_string()]).await?;
+        let mut i = 0;
+        while i < docs {
+            let n = 10_000.min(docs - i);
+            db.insert_many("bench", (i..i + n).map(doc).collect(), WriteOptions::default()).await?;
+            i += n;
+        }
+        db.close().await?;
+        Ok::<_, Box<dyn Error>>(())
+    })?;
+    let rss_before = rss_kb();
+    let started = Instant::now();
+    let db = runtime.block_on(Database::open(&config(&read_dir, SyncPolicy::Never)))?;
+    println!("reopen_secs={:.3}", started.elapsed().as_secs_f64());
+    let rss_after = rss_kb();
+    println!("rss_bytes_per_doc_after_open={:.1}", (rss_after.saturating_sub(rss_before)) as f64 * 1024.0 / docs as f64);
+    let disk: u64 = db.stats().disk_bytes;
+    println!("disk_bytes_per_doc={:.1}", disk as f64 / docs as f64);
+
+    // Random gets on 2 threads, decode included.
+    let db = Arc::new(db);
+    let gets_per_thread = 1_000_000u64;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..2u64)
+        .map(|t| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
+                let mut fields = 0usize;
+                for _ in 0..gets_per_thread {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let id = 1 + x % docs;
+                    if let Ok(d) = db.get("bench", id) {
+                        fields += d.fields.len();
+                    }
+                }
+                fields
+            })
+        })
+        .collect();
+    let mut found = 0;
+    for t in threads {
+        found += t.join().map_err(|_| "get thread panicked")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("gets_2_threads_per_sec={:.0}", 2.0 * gets_per_thread as f64 / secs);
+    if found != 2 * gets_per_thread as usize * 3 {
+        return Err("some gets found nothing".into());
+    }
+
+    // Indexed equality queries, 100 results per page.
+    let queries = 20_000u64;
+    let started = Instant::now();
+    for q in 0..queries {
+        let city = vec![("city".to_string(), Value::String(format!("city-{:04}", q % CITIES)))];
+        let page = db.find("bench", &city, None, 100)?;
+        std::hint::black_box(page.records.len());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("queries_per_sec={:.0}", queries as f64 / secs);
+    println!("query_docs_per_sec={:.0}", 100.0 * queries as f64 / secs);
+    println!("peak_rss_mb={:.0}", peak_rss_kb() as f64 / 1024.0);
+    drop(db);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Core benchmark (nyro-core's embedded API), release build, one run: durable bulk ingest,
+# 1/4/64 concurrent producers under each sync policy, a lone write's latency, random gets on
+# 2 threads, indexed queries, reopen time, memory and disk per document. Prints a Markdown
+# section; with --write it replaces the "Core (nyro-core)" section of docs/BENCHMARKS.md.
+#
+#   scripts/bench-core.sh [--write] [DOCS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+write=0
+if [ "${1:-}" = "--write" ]; then write=1; shift; fi
+docs=${1:-1000000}
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-core.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release -q -p nyro-core --example bench_core
+out=$("${CARGO_TARGET_DIR:-target}/release/examples/bench_core" "$work/db" "$docs")
+get() { echo "$out" | sed -n "s/^$1=//p"; }
+row() { printf '| %s | %s |\n' "$1" "$2"; }
+
+section=$(
+  echo "## Core (nyro-core)"
+  echo
+  echo "Command: \`scripts/bench-core.sh --write $docs\` · date: $(date -u +%Y-%m-%d) ·"
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)."
+  echo "Documents of about 100 bytes (three fields, \`city\` indexed with 1,000 distinct values)."
+  echo "Producers are tokio tasks each awaiting one single-document insert at a time; under"
+  echo "\`always\` the 1- and 4-producer runs write 2,000 documents per producer (they are bound"
+  echo "by fdatasyncs), the others 50,000 per producer, at most $docs."
+  echo
+  echo "| measurement | result |"
+  echo "| --- | --- |"
+  row "durable ingest, \`insert_many\` batches of 10,000, \`sync = always\`" "$(get bulk_always_docs_per_sec) docs/s"
+  for sync in always interval never; do
+    for p in 1 4 64; do
+      row "$p producer(s), single-document inserts, \`sync = $sync\`" "$(get "producers_${sync}_${p}_docs_per_sec") docs/s"
+    done
+  done
+  row "lone write on an idle writer, \`interval\`, median of 200" "$(get lone_write_interval_micros) µs"
+  row "random gets by id, 2 threads, decode included" "$(get gets_2_threads_per_sec) gets/s"
+  row "indexed equality queries (100 documents per page)" "$(get queries_per_sec) queries/s, $(get query_docs_per_sec) docs/s"
+  row "reopen of $docs documents (replay and index rebuild)" "$(get reopen_secs) s"
+  row "memory after reopen (RSS growth per document)" "$(get rss_bytes_per_doc_after_open) bytes"
+  row "disk per document" "$(get disk_bytes_per_doc) bytes"
+  row "peak RSS of the whole run" "$(get peak_rss_mb) MB"
+)
+echo "$section"
+if [ "$write" = 1 ]; then
+  scripts/update-bench-section.py docs/BENCHMARKS.md "Core (nyro-core)" <<<"$section"
+fi
