@@ -34,7 +34,7 @@ section=$(
   row "durable ingest, \`insert_many\` batches of 10,000, \`sync = always\`" "$(get bulk_always_docs_per_sec) docs/s"
   for sync in always interval never; do
     for p in 1 4 64; do
-      row "$p producer(s), single-document inserts, \`sync = $sync\`" "$(get "producers_${sync}_${p}_docs_per_sec") docs/s"
+      row "$p producer(s), single-document inserts, \`sync = $sync\`" "$(get "producers_${sync}_${p}_docs_per_sec") docs/s ($(get "producers_${sync}_${p}_records_per_batch") records per batch)"
     done
   done
   row "lone write on an idle writer, \`interval\`, median of 200" "$(get lone_write_interval_micros) µs"

@@ -23,9 +23,10 @@
 //!   may succeed.
 //! - A failed fdatasync poisons the writer: every later request is refused with the reason.
 //!   Nothing is retried.
-//! - The writer never waits for company on purpose: requests that arrive while a batch is
-//!   being written or synced form the next batch, so an idle writer writes a lone request
-//!   at once and a busy one batches by itself (natural group commit).
+//! - Natural group commit: requests that arrive while a batch is written or synced form the
+//!   next batch, so an idle writer writes a lone request at once. Only a batch that will be
+//!   fdatasync'ed, and has fewer requests than the previous one, lingers for company: at
+//!   most one fdatasync's duration and never longer than `batch_timeout`.
 
 mod metrics;
 mod records;

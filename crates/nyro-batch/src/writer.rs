@@ -36,6 +36,10 @@ pub struct BatchConfig {
     pub batch_size: usize,
     /// When written data is fdatasync'ed.
     pub sync: SyncPolicy,
+    /// Longest a request may wait for company in a batch that will be fdatasync'ed (the
+    /// writer waits at most one fdatasync's duration, and never when the previous batch had
+    /// a single request). Batches that are not synced never wait.
+    pub batch_timeout: Duration,
     /// Most write requests queued at once; past it `submit` fails with
     /// [`WriteError::QueueFull`] instead of queueing without bound.
     pub queue_capacity: usize,
@@ -46,6 +50,7 @@ impl Default for BatchConfig {
         Self {
             batch_size: 10_000,
             sync: SyncPolicy::Interval(Duration::from_secs(1)),
+            batch_timeout: Duration::from_millis(100),
             queue_capacity: 100_000,
         }
     }
@@ -250,6 +255,8 @@ impl BatchWriter {
             shared: Arc::clone(&shared),
             buf: RecordBuf::new(),
             oldest_unsynced: None,
+            last_batch_requests: 0,
+            last_fsync: Duration::ZERO,
         };
         // A thread, not an async task: write and fdatasync block, and must not stall the
         // runtime's worker threads. Callers still await their answers asynchronously.
@@ -257,6 +264,27 @@ impl BatchWriter {
             .name("nyro-batch-writer".into())
             .spawn(move || worker.run())?;
         Ok(WriterHandle { tx, shared })
+    }
+}
+
+/// What one batch collected from the queue.
+struct Collected<A: Applier> {
+    pending: Vec<Pending<A>>,
+    /// `flush` calls to answer once the batch is synced.
+    flushes: Vec<Done<A::Rejection>>,
+    /// Some request (or flush) asked for an fdatasync.
+    sync: bool,
+    close: Option<Done<A::Rejection>>,
+}
+
+impl<A: Applier> Default for Collected<A> {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            flushes: Vec::new(),
+            sync: false,
+            close: None,
+        }
     }
 }
 
@@ -278,6 +306,10 @@ struct Worker<A: Applier> {
     buf: RecordBuf,
     /// Under `Interval`: when the oldest acknowledged but unsynced write was answered.
     oldest_unsynced: Option<Instant>,
+    /// Requests in the previous batch: how many writers are likely to come back.
+    last_batch_requests: usize,
+    /// How long the last fdatasync took: the most a batch lingers for company.
+    last_fsync: Duration,
 }
 
 /// Marks the writer poisoned if its thread unwinds (a bug), so callers learn why.
@@ -295,35 +327,24 @@ impl<A: Applier> Worker<A> {
     fn run(mut self) {
         let _guard = PanicGuard(Arc::clone(&self.shared));
         while let Some(first) = self.next_message() {
-            let mut pending = Vec::new();
-            let mut flushes = Vec::new();
-            let mut close = None;
+            let mut batch = Collected::default();
             let mut next = Some(first);
+            let mut linger_until = None;
             while let Some(message) = next.take() {
-                match message {
-                    Message::Write {
-                        request,
-                        sync,
-                        reply,
-                    } => {
-                        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                        pending.push(self.prepare(request, reply));
-                        if sync {
-                            flushes.push(None);
-                        }
-                    }
-                    Message::Flush(done) => flushes.push(Some(done)),
-                    Message::Close(done) => {
-                        close = Some(done);
-                        break;
-                    }
+                if self.take(message, &mut batch) {
+                    break; // Close: nothing after it belongs to this database any more
                 }
-                if self.buf.len() < self.config.batch_size {
-                    next = self.rx.try_recv().ok();
+                if self.buf.len() >= self.config.batch_size {
+                    break;
+                }
+                next = self.rx.try_recv().ok();
+                if next.is_none() {
+                    next = self.linger(&batch, &mut linger_until);
                 }
             }
-            self.write_batch(pending, flushes);
-            if let Some(done) = close {
+            self.last_batch_requests = batch.pending.len();
+            self.write_batch(batch.pending, batch.flushes, batch.sync);
+            if let Some(done) = batch.close {
                 let result = self.sync_now();
                 self.log = None; // releases the writer's hold on the data directory
                 let _ = done.send(result.map_err(WriteError::from));
@@ -332,6 +353,51 @@ impl<A: Applier> Worker<A> {
         }
         // Every handle is gone: make what was written durable before stopping.
         let _ = self.sync_now();
+    }
+
+    /// Adds a message to the batch being collected; true for `Close`.
+    fn take(&mut self, message: Message<A>, batch: &mut Collected<A>) -> bool {
+        match message {
+            Message::Write {
+                request,
+                sync,
+                reply,
+            } => {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                let pending = self.prepare(request, reply);
+                batch.pending.push(pending);
+                batch.sync |= sync;
+            }
+            Message::Flush(done) => {
+                batch.flushes.push(done);
+                batch.sync = true;
+            }
+            Message::Close(done) => {
+                batch.close = Some(done);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// When the queue runs dry before a batch that will be fdatasync'ed has as many requests
+    /// as the previous one, waits briefly for the rest: writers answered by the previous
+    /// fdatasync are about to send their next request, and without the wait they would miss
+    /// this batch and wait a whole extra fdatasync. The wait is bounded by the last
+    /// fdatasync's duration and by `batch_timeout`; a lone writer (previous batch of one
+    /// request) never waits.
+    fn linger(&mut self, batch: &Collected<A>, until: &mut Option<Instant>) -> Option<Message<A>> {
+        let syncs = batch.sync || self.config.sync == SyncPolicy::Always;
+        if !syncs || batch.pending.len() >= self.last_batch_requests {
+            return None;
+        }
+        let deadline =
+            *until.get_or_insert_with(|| Instant::now() + self.last_fsync.min(self.config.batch_timeout));
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        self.rx.recv_timeout(deadline - now).ok()
     }
 
     /// Waits for the next message, fdatasyncing when the interval policy's deadline comes.
@@ -371,8 +437,8 @@ impl<A: Applier> Worker<A> {
         }
     }
 
-    fn write_batch(&mut self, pending: Vec<Pending<A>>, flushes: Vec<Option<Done<A::Rejection>>>) {
-        let result = self.append_and_sync(!flushes.is_empty());
+    fn write_batch(&mut self, pending: Vec<Pending<A>>, flushes: Vec<Done<A::Rejection>>, sync: bool) {
+        let result = self.append_and_sync(sync);
         self.buf.clear();
         match result {
             Ok(locations) => {
@@ -384,7 +450,7 @@ impl<A: Applier> Worker<A> {
                     let _ = p.reply.send(answer);
                 }
                 self.applier.end_batch(true);
-                for done in flushes.into_iter().flatten() {
+                for done in flushes {
                     let _ = done.send(Ok(()));
                 }
             }
@@ -397,7 +463,7 @@ impl<A: Applier> Worker<A> {
                     };
                     let _ = p.reply.send(answer);
                 }
-                for done in flushes.into_iter().flatten() {
+                for done in flushes {
                     let _ = done.send(Err(error.duplicate()));
                 }
             }
@@ -459,6 +525,7 @@ impl<A: Applier> Worker<A> {
         }
         self.oldest_unsynced = None;
         if needed {
+            self.last_fsync = started.elapsed();
             let metrics = &self.shared.metrics;
             metrics.fsyncs.fetch_add(1, Ordering::Relaxed);
             metrics

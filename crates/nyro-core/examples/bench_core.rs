@@ -77,7 +77,8 @@ async fn bulk_ingest(dir: &Path, docs: u64) -> Result<f64, Box<dyn Error>> {
     Ok(docs as f64 / secs)
 }
 
-async fn producers(dir: &Path, sync: SyncPolicy, tasks: u64, docs: u64) -> Result<f64, Box<dyn Error>> {
+/// Docs per second, and records per written batch.
+async fn producers(dir: &Path, sync: SyncPolicy, tasks: u64, docs: u64) -> Result<(f64, f64), Box<dyn Error>> {
     fresh(dir)?;
     let db = Database::open(&config(dir, sync)).await?;
     db.create_collection("bench", &["city".to_string()]).await?;
@@ -97,8 +98,10 @@ async fn producers(dir: &Path, sync: SyncPolicy, tasks: u64, docs: u64) -> Resul
         h.await??;
     }
     let secs = started.elapsed().as_secs_f64();
+    let stats = db.stats();
     db.close().await?;
-    Ok((per_task * tasks) as f64 / secs)
+    let per_batch = stats.records_written as f64 / stats.batches.max(1) as f64;
+    Ok(((per_task * tasks) as f64 / secs, per_batch))
 }
 
 /// Latency of a lone write on an idle writer under `interval`, median of `n`.
@@ -133,8 +136,9 @@ fn main() -> Result<(), Box<dyn Error>> {
                     SyncPolicy::Always => (tasks * 2_000).min(docs),
                     _ => (tasks * 50_000).min(docs),
                 };
-                let rate = producers(&work, sync, tasks, count).await?;
+                let (rate, per_batch) = producers(&work, sync, tasks, count).await?;
                 println!("producers_{sync}_{tasks}_docs_per_sec={rate:.0}");
+                println!("producers_{sync}_{tasks}_records_per_batch={per_batch:.1}");
             }
         }
         println!("lone_write_interval_micros={:.1}", lone_write_micros(&work, 200).await?);

@@ -152,13 +152,55 @@ pub struct Stats {
 }
 
 struct Inner {
-    state: Arc<State>,
     reader: LogReader,
     writer: WriterHandle<CoreApplier>,
     ops: Semaphore,
     max_ops: usize,
     opened: Instant,
     recovery: RecoveryReport,
+    /// Last, so that it is dropped after `writer` (fields drop in declaration order).
+    state: StateGuard,
+}
+
+/// Longest `close` or the drop of the last clone waits for the writer thread to let go of
+/// the data directory.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// The shared state, which the writer thread's applier holds too. The writer thread answers
+/// `close` (and stops after the last handle is dropped) *before* it drops its applier, and
+/// with it the applier's hold on the log reader, which holds the directory lock. Waiting
+/// here until that hold is gone makes the directory free to reopen as soon as `close`
+/// returns or the last clone is dropped, as documented on [`Database`].
+struct StateGuard(Arc<State>);
+
+impl StateGuard {
+    /// True once the writer thread dropped its applier (and, before it, the log).
+    fn released(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+    }
+}
+
+impl std::ops::Deref for StateGuard {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+impl Drop for StateGuard {
+    fn drop(&mut self) {
+        // `writer` was dropped just before: the writer thread writes what is queued,
+        // fdatasyncs and stops. This blocks for that long at most (it needs nothing from us).
+        let started = Instant::now();
+        while !self.released() {
+            if started.elapsed() > RELEASE_WAIT {
+                tracing::warn!("the writer thread has not stopped; dropping the database anyway");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// An open database. Cheap to clone; every clone is the same database. The data directory
@@ -241,6 +283,7 @@ impl Database {
             BatchConfig {
                 batch_size: config.batch.batch_size,
                 sync,
+                batch_timeout: config.batch_timeout(),
                 // Guarded by the semaphore too; the queue can never hold more than this.
                 queue_capacity: max_ops,
             },
@@ -256,13 +299,13 @@ impl Database {
             segments = recovery.segments, last_seq = replayed.last_seq, "database open");
         let db = Self {
             inner: Arc::new(Inner {
-                state,
                 reader,
                 writer,
                 ops: Semaphore::new(max_ops),
                 max_ops,
                 opened: Instant::now(),
                 recovery,
+                state: StateGuard(state),
             }),
         };
         for collection in &config.collections {
@@ -280,7 +323,19 @@ impl Database {
     /// Writes everything queued, fdatasyncs and stops the writer. Later writes fail with
     /// [`DbError::Closed`]. The directory lock is released when the last clone is dropped.
     pub async fn close(self) -> Result<()> {
-        self.inner.writer.close().await.map_err(write_error)
+        let result = self.inner.writer.close().await.map_err(write_error);
+        // The writer answered; wait until its thread has let go of the directory too.
+        let started = Instant::now();
+        // That takes microseconds (it only drops the log and the applier): yield meanwhile
+        // (no timer: the runtime may have none), and only block if it takes unusually long.
+        while !self.inner.state.released() && started.elapsed() < RELEASE_WAIT {
+            if started.elapsed() < Duration::from_millis(10) {
+                tokio::task::yield_now().await;
+            } else {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        result
     }
 
     /// Waits until every acknowledged write is fdatasync'ed.
