@@ -124,10 +124,15 @@ async fn lone_write_micros(dir: &Path, n: usize) -> Result<f64, Box<dyn Error>> 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [DOCS]")?);
     let docs: u64 = std::env::args().nth(2).map_or(Ok(1_000_000), |v| v.parse())?;
+    // BENCH_READS_ONLY=1 skips the write measurements (for profiling the read path).
+    let reads_only = std::env::var("BENCH_READS_ONLY").is_ok_and(|v| v == "1");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let work = dir.join("work");
     runtime.block_on(async {
         println!("docs={docs}");
+        if reads_only {
+            return Ok(());
+        }
         println!("bulk_always_docs_per_sec={:.0}", bulk_ingest(&work, docs).await?);
         for sync in [SyncPolicy::Always, SyncPolicy::Interval, SyncPolicy::Never] {
             for tasks in [1u64, 4, 64] {
@@ -172,8 +177,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Random gets on 2 threads, decode included.
     let db = Arc::new(db);
     let gets_per_thread = 1_000_000u64;
+    let get_threads: u64 = std::env::var("BENCH_GET_THREADS").map_or(Ok(2), |v| v.parse())?;
     let started = Instant::now();
-    let threads: Vec<_> = (0..2u64)
+    let threads: Vec<_> = (0..get_threads)
         .map(|t| {
             let db = Arc::clone(&db);
             std::thread::spawn(move || {
@@ -197,8 +203,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         found += t.join().map_err(|_| "get thread panicked")?;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("gets_2_threads_per_sec={:.0}", 2.0 * gets_per_thread as f64 / secs);
-    if found != 2 * gets_per_thread as usize * 3 {
+    println!("gets_{get_threads}_threads_per_sec={:.0}", (get_threads * gets_per_thread) as f64 / secs);
+    if found != (get_threads * gets_per_thread) as usize * 3 {
         return Err("some gets found nothing".into());
     }
 

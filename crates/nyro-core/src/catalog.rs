@@ -74,8 +74,8 @@ impl Collection {
 /// collection is created or dropped, which is rare; readers load it without locking.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Catalog {
-    by_name: HashMap<Arc<str>, Arc<Collection>>,
-    by_id: HashMap<u32, Arc<Collection>>,
+    by_name: HashMap<Arc<str>, Arc<Collection>, foldhash::fast::RandomState>,
+    by_id: HashMap<u32, Arc<Collection>, foldhash::fast::RandomState>,
 }
 
 impl Catalog {

@@ -481,7 +481,13 @@ impl Database {
     pub fn get(&self, collection: &str, id: u64) -> Result<Document> {
         let _permit = self.permit()?;
         validate_name(collection)?;
-        let c = self.inner.state.collection(collection)?;
+        // Borrow the collection from the catalog guard: no shared reference count to bump.
+        let catalog = self.inner.state.catalog.load();
+        let c = catalog
+            .by_name(collection)
+            .ok_or_else(|| DbError::CollectionNotFound {
+                collection: collection.to_string(),
+            })?;
         let location = c.index.primary().get(id).ok_or_else(|| DbError::NotFound {
             collection: collection.to_string(),
             id,
@@ -490,10 +496,13 @@ impl Database {
     }
 
     fn read(&self, location: nyro_storage::Location, id: u64) -> Result<Document> {
-        let frame = self.inner.reader.read(location)?;
+        let fields = self
+            .inner
+            .reader
+            .read_with(location, |_, payload| decode_fields(payload))??;
         Ok(Document {
             id: Some(id),
-            fields: decode_fields(frame.payload())?,
+            fields,
         })
     }
 

@@ -17,7 +17,14 @@ use parking_lot::RwLock;
 use crate::error::IndexError;
 use crate::key::IndexKey;
 use crate::primary::PrimaryIndex;
+use smallvec::SmallVec;
+
 use crate::secondary::{Postings, SecondaryIndex};
+
+/// Indexed fields whose per-document keys live on the stack (no allocation per update).
+const INLINE_FIELDS: usize = 4;
+/// One key slot per declared field.
+type Slots = SmallVec<[Option<IndexKey>; INLINE_FIELDS]>;
 
 /// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared field.
 ///
@@ -94,13 +101,13 @@ impl CollectionIndexes {
     }
 
     /// One key slot per declared field from (field, key) pairs; fields not given are `None`.
-    fn slots<F, I>(&self, keys: I) -> Result<Vec<Option<IndexKey>>, IndexError>
+    fn slots<F, I>(&self, keys: I) -> Result<Slots, IndexError>
     where
         F: AsRef<str>,
         I: IntoIterator<Item = (F, Option<IndexKey>)>,
     {
-        let mut slots = vec![None; self.fields.len()];
-        let mut seen = vec![false; self.fields.len()];
+        let mut slots: Slots = smallvec::smallvec![None; self.fields.len()];
+        let mut seen: SmallVec<[bool; INLINE_FIELDS]> = smallvec::smallvec![false; self.fields.len()];
         for (field, key) in keys {
             let field = field.as_ref();
             let i = self.position(field)?;

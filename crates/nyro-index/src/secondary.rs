@@ -75,7 +75,9 @@ impl Iterator for PostingsIter<'_> {
 /// One field's index: [`IndexKey`] to the ids whose document holds that value, ascending.
 #[derive(Clone, Debug, Default)]
 pub struct SecondaryIndex {
-    map: HashMap<IndexKey, Postings>,
+    /// Randomly seeded foldhash: fast, and values chosen by clients cannot be aimed at one
+    /// bucket.
+    map: HashMap<IndexKey, Postings, foldhash::fast::RandomState>,
     entries: usize,
 }
 

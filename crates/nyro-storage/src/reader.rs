@@ -74,6 +74,15 @@ impl Frame {
     }
 }
 
+fn bad_location(location: Location, reason: &'static str) -> StorageError {
+    StorageError::BadLocation {
+        segment: location.segment,
+        offset: location.offset,
+        len: location.len,
+        reason,
+    }
+}
+
 /// A shared handle for reading the log. Clone it freely.
 #[derive(Debug, Clone)]
 pub struct LogReader {
@@ -86,34 +95,28 @@ impl LogReader {
         &self.shared.dir
     }
 
-    /// Reads the frame at `location`, checking its checksum. Zero-copy: the returned frame
-    /// points into the segment's map.
-    pub fn read(&self, location: Location) -> Result<Frame> {
-        let bad = |reason| StorageError::BadLocation {
-            segment: location.segment,
-            offset: location.offset,
-            len: location.len,
-            reason,
-        };
-        // Borrow the segment from the table guard: no reference count is touched but the
-        // map's, which the returned frame keeps.
-        let table = self.shared.segments.load();
-        let segment = table
+    /// Finds the segment of `location` in the current table.
+    fn find<'t>(table: &'t SegmentTable, location: Location) -> Result<&'t Arc<Segment>> {
+        table
             .binary_search_by_key(&location.segment, |s| s.id)
             .map(|at| &table[at])
-            .map_err(|_| bad("no such segment"))?;
-        let (map, end) = segment.readable();
+            .map_err(|_| bad_location(location, "no such segment"))
+    }
+
+    /// Checks the frame at `location` within `bytes`, the segment's readable bytes.
+    fn check_at(segment: &Segment, bytes: &[u8], location: Location) -> Result<FrameHeader> {
+        let bad = |reason| bad_location(location, reason);
         let stop = location
             .offset
             .checked_add(u64::from(location.len))
             .ok_or(bad("offset overflows"))?;
-        if location.offset < SEGMENT_HEADER_LEN as u64 || stop > end {
+        if location.offset < SEGMENT_HEADER_LEN as u64 || stop > bytes.len() as u64 {
             return Err(bad("outside the segment's frames"));
         }
         if (location.len as usize) < HEADER_LEN {
             return Err(bad("shorter than a frame header"));
         }
-        let bytes = &map.bytes(end)[location.offset as usize..stop as usize];
+        let bytes = &bytes[location.offset as usize..stop as usize];
         // A location this log handed out starts with the frame's own length field. Bytes that
         // say otherwise mean a location that is not one of ours (or a damaged length field,
         // which open and verify report as corruption); either way nothing is returned.
@@ -121,12 +124,7 @@ impl LogReader {
             return Err(bad("no frame of that length starts there"));
         }
         match frame::check(bytes) {
-            FrameCheck::Complete(header) if header.frame_len == location.len => Ok(Frame {
-                map,
-                end,
-                location,
-                header,
-            }),
+            FrameCheck::Complete(header) if header.frame_len == location.len => Ok(header),
             FrameCheck::Complete(_) => Err(bad("a frame starts there with another length")),
             FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
                 Err(StorageError::Corrupt {
@@ -136,6 +134,39 @@ impl LogReader {
                 })
             }
         }
+    }
+
+    /// Reads the frame at `location`, checking its checksum. Zero-copy: the returned frame
+    /// points into the segment's map and keeps it alive.
+    pub fn read(&self, location: Location) -> Result<Frame> {
+        let table = self.shared.segments.load();
+        let segment = Self::find(&table, location)?;
+        let (map, end) = segment.readable();
+        let header = Self::check_at(segment, map.bytes(end), location)?;
+        Ok(Frame {
+            map,
+            end,
+            location,
+            header,
+        })
+    }
+
+    /// Checks the frame at `location` and calls `f` with its header and payload, borrowed
+    /// from the map. Cheaper than [`LogReader::read`] when the payload is decoded at once:
+    /// it touches no shared reference count, so concurrent readers do not contend.
+    pub fn read_with<R>(
+        &self,
+        location: Location,
+        f: impl FnOnce(&FrameHeader, &[u8]) -> R,
+    ) -> Result<R> {
+        let table = self.shared.segments.load();
+        let segment = Self::find(&table, location)?;
+        let (map, end) = segment.readable_borrowed();
+        let bytes = map.bytes(end);
+        let header = Self::check_at(segment, bytes, location)?;
+        let payload = &bytes[location.offset as usize + HEADER_LEN
+            ..location.offset as usize + location.len as usize];
+        Ok(f(&header, payload))
     }
 
     /// Every frame in log order (segment by segment, in append order within a segment), as

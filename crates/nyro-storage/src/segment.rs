@@ -146,6 +146,13 @@ impl Segment {
         (self.map.load_full(), end)
     }
 
+    /// Like [`Segment::readable`], but borrows the map through a short-lived guard instead of
+    /// taking a reference count. Hold the guard only briefly.
+    pub(crate) fn readable_borrowed(&self) -> (arc_swap::Guard<Arc<Mapping>>, u64) {
+        let end = self.end.load(Ordering::Acquire);
+        (self.map.load(), end)
+    }
+
     pub(crate) fn end(&self) -> u64 {
         self.end.load(Ordering::Acquire)
     }
