@@ -41,7 +41,7 @@ section=$(
   row "random gets by id, 2 threads, decode included" "$(get gets_2_threads_per_sec) gets/s"
   row "indexed equality queries (100 documents per page)" "$(get queries_per_sec) queries/s, $(get query_docs_per_sec) docs/s"
   row "reopen of $docs documents (replay and index rebuild)" "$(get reopen_secs) s"
-  row "memory after reopen (RSS growth per document)" "$(get rss_bytes_per_doc_after_open) bytes"
+  row "heap after reopen, per document (anonymous RSS growth: indexes, catalog; the log's mapped pages not counted)" "$(get heap_bytes_per_doc_after_open) bytes"
   row "disk per document" "$(get disk_bytes_per_doc) bytes"
   row "peak RSS of the whole run" "$(get peak_rss_mb) MB"
 )

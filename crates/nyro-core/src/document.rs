@@ -53,9 +53,9 @@ impl Document {
         Self { id: None, fields }
     }
 
-    /// The value of a top-level field.
+    /// The value of a top-level field (the last one, should a name repeat).
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == field).map(|(_, v)| v)
+        self.fields.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v)
     }
 
     /// Builds a document from JSON, checking the contract's rules.

@@ -3,14 +3,16 @@
 //!
 //! The index does not remember which keys each record was indexed under (that would cost
 //! memory per record); a replace or delete passes the old document's keys, which this module
-//! reads back from the log. Collections without secondary indexes skip that read.
+//! reads back from the log, decoding only the indexed fields (`fields::scalars`).
+//! Collections without secondary indexes skip that read.
 
 use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
 
 use crate::catalog::Collection;
 use crate::database::IndexStats;
-use crate::document::{Document, Value, decode_fields};
+use crate::document::{Document, Value};
+use crate::fields::scalars;
 use crate::error::{DbError, Result};
 
 /// The index key of a value, if it is a scalar.
@@ -26,32 +28,50 @@ pub(crate) fn key_of(value: &Value) -> Option<IndexKey> {
     })
 }
 
-/// `(field, key)` for every indexed field of `collection`, from a document's fields.
-fn keys<'a>(
+/// `(field, key)` for every indexed field of `collection`, from a document's fields (the
+/// last occurrence of a repeated name wins, as in `Document::get`).
+fn doc_keys<'a>(
     collection: &'a Collection,
     fields: &'a [(String, Value)],
 ) -> impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a {
     collection.indexes.iter().map(move |field| {
-        let value = fields.iter().find(|(k, _)| k == field).map(|(_, v)| v);
+        let value = fields.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v);
         (field.as_str(), value.and_then(key_of))
     })
 }
 
-/// The fields of the document currently at `id`, if the collection has secondary indexes
-/// (otherwise they are not needed and not read).
-fn old_fields(
-    collection: &Collection,
+/// `(field, key)` for every indexed field of `collection`, read from a stored payload
+/// without decoding the rest of the document.
+fn payload_keys<'a>(
+    collection: &'a Collection,
+    payload: &[u8],
+) -> Result<impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a> {
+    let values = scalars(payload, &collection.indexes)?;
+    Ok(collection
+        .indexes
+        .iter()
+        .zip(values)
+        .map(|(field, value)| (field.as_str(), value.as_ref().and_then(key_of))))
+}
+
+/// The index keys of the document currently stored at `id`: needed to take it out of the
+/// secondary indexes on a replace or delete. Empty when the collection has no secondary
+/// index (then nothing is read) or `id` is not stored.
+fn old_keys<'a>(
+    collection: &'a Collection,
     reader: &LogReader,
     id: u64,
-) -> Result<Option<Vec<(String, Value)>>> {
+) -> Result<Vec<(&'a str, Option<IndexKey>)>> {
     if collection.indexes.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let Some(location) = collection.index.primary().get(id) else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let frame = reader.read(location)?;
-    Ok(Some(decode_fields(frame.payload())?))
+    reader
+        .read_with(location, |_, payload| {
+            payload_keys(collection, payload).map(Iterator::collect)
+        })?
 }
 
 fn index_error(collection: &Collection, id: u64, e: IndexError) -> DbError {
@@ -69,21 +89,40 @@ pub(crate) fn put(
     location: Location,
 ) -> Result<Option<Location>> {
     let id = doc.id.unwrap_or_default();
-    let old = old_fields(collection, reader, id)?;
-    let old_keys = old.as_deref().map(|fields| keys(collection, fields));
+    let old = old_keys(collection, reader, id)?;
     collection
         .index
-        .apply_put(id, location, old_keys.into_iter().flatten(), keys(collection, &doc.fields))
+        .apply_put(id, location, old, doc_keys(collection, &doc.fields))
+        .map_err(|e| index_error(collection, id, e))
+}
+
+/// Indexes the stored document `payload` of `id` at `location` (replay: nothing is decoded
+/// but the indexed fields). Returns the location it replaces.
+pub(crate) fn put_stored(
+    collection: &Collection,
+    reader: &LogReader,
+    id: u64,
+    payload: &[u8],
+    location: Location,
+) -> Result<Option<Location>> {
+    let old = old_keys(collection, reader, id)?;
+    let new = payload_keys(collection, payload)?;
+    collection
+        .index
+        .apply_put(id, location, old, new)
         .map_err(|e| index_error(collection, id, e))
 }
 
 /// Removes `id` from the indexes. Returns the location it had.
-pub(crate) fn delete(collection: &Collection, reader: &LogReader, id: u64) -> Result<Option<Location>> {
-    let old = old_fields(collection, reader, id)?;
-    let old_keys = old.as_deref().map(|fields| keys(collection, fields));
+pub(crate) fn delete(
+    collection: &Collection,
+    reader: &LogReader,
+    id: u64,
+) -> Result<Option<Location>> {
+    let old = old_keys(collection, reader, id)?;
     collection
         .index
-        .apply_delete(id, old_keys.into_iter().flatten())
+        .apply_delete(id, old)
         .map_err(|e| index_error(collection, id, e))
 }
 

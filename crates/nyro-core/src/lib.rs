@@ -50,6 +50,7 @@ mod database;
 mod document;
 mod error;
 mod feed;
+mod fields;
 mod indexing;
 mod replay;
 mod state;

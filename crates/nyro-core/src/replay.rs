@@ -8,7 +8,6 @@ use nyro_storage::{LogReader, RecordKind, StorageError};
 
 use crate::apply::Counters;
 use crate::catalog::{Catalog, Collection, CollectionDef};
-use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
 use crate::indexing;
 
@@ -83,11 +82,7 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
                 let next = counters.next_ids.entry(h.collection).or_insert(1);
                 *next = (*next).max(u128::from(h.id) + 1);
                 let old = if h.kind == RecordKind::Put {
-                    let doc = Document {
-                        id: Some(h.id),
-                        fields: decode_fields(frame.payload())?,
-                    };
-                    indexing::put(collection, reader, &doc, frame.location())?
+                    indexing::put_stored(collection, reader, h.id, frame.payload(), frame.location())?
                 } else {
                     dead_bytes += u64::from(frame.location().len);
                     indexing::delete(collection, reader, h.id)?
