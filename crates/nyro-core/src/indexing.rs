@@ -96,6 +96,20 @@ pub(crate) fn put(
         .map_err(|e| index_error(collection, id, e))
 }
 
+/// Indexes a document that is known to be new (an insert: its id was assigned or checked
+/// absent by the writer thread, which no other write can overtake), skipping the lookup
+/// of old keys.
+pub(crate) fn insert_new(collection: &Collection, doc: &Document, location: Location) -> Result<()> {
+    let id = doc.id.unwrap_or_default();
+    let old: [(&str, Option<IndexKey>); 0] = [];
+    let previous = collection
+        .index
+        .apply_put(id, location, old, doc_keys(collection, &doc.fields))
+        .map_err(|e| index_error(collection, id, e))?;
+    debug_assert!(previous.is_none(), "insert_new of an id that exists");
+    Ok(())
+}
+
 /// Indexes the stored document `payload` of `id` at `location` (replay: nothing is decoded
 /// but the indexed fields). Returns the location it replaces.
 pub(crate) fn put_stored(
