@@ -1,10 +1,8 @@
 //! `/metrics`: Prometheus text format. HTTP counters are kept here; the database's own
 //! figures come from `Database::stats` and the writer's histograms.
 
-use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -14,11 +12,43 @@ use nyro_core::Database;
 
 use crate::app::AppState;
 
-/// Requests by operation and status, and requests in flight.
-#[derive(Debug, Default)]
+/// Operations counted, in the order of their counters.
+const OPS: [&str; 17] = [
+    "health", "metrics", "stats", "openapi", "list_collections", "create_collection",
+    "drop_collection", "insert", "list", "bulk_insert", "get", "replace", "delete", "query",
+    "watch", "other", "unknown",
+];
+/// Statuses counted one by one; any other counts as `STATUSES.len()` ("other").
+const STATUSES: [u16; 14] = [200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 501, 503, 101];
+
+/// Requests by operation and status (a fixed table of atomic counters: no lock on the
+/// request path), and requests in flight.
+#[derive(Debug)]
 pub struct HttpMetrics {
-    requests: Mutex<HashMap<(&'static str, u16), u64>>,
+    requests: Vec<AtomicU64>,
     in_flight: AtomicI64,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self {
+            requests: (0..OPS.len() * (STATUSES.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
+            in_flight: AtomicI64::new(0),
+        }
+    }
+}
+
+impl HttpMetrics {
+    fn count(&self, op: usize, status: u16) {
+        let status = STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len());
+        self.requests[op * (STATUSES.len() + 1) + status].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The operation a request is (an index into `OPS`), from its method and route.
+fn op_index(method: &Method, route: Option<&str>) -> usize {
+    let name = op_name(method, route);
+    OPS.iter().position(|&op| op == name).unwrap_or(OPS.len() - 1)
 }
 
 /// The operation a request is, from its method and route.
@@ -46,15 +76,13 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
 
 /// Middleware: counts each request by operation and status.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let op = op_name(request.method(), route.as_deref());
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let op = op_index(request.method(), route);
     let metrics = &state.http_metrics;
     metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let response = next.run(request).await;
     metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    if let Ok(mut requests) = metrics.requests.lock() {
-        *requests.entry((op, response.status().as_u16())).or_default() += 1;
-    }
+    metrics.count(op, response.status().as_u16());
     response
 }
 
@@ -80,14 +108,16 @@ pub fn render(db: &Database, http: &HttpMetrics) -> String {
         "# HELP nyrodb_http_requests_total HTTP requests by operation and status.\n\
          # TYPE nyrodb_http_requests_total counter"
     );
-    if let Ok(requests) = http.requests.lock() {
-        let mut rows: Vec<_> = requests.iter().collect();
-        rows.sort();
-        for ((op, status), count) in rows {
-            let _ = writeln!(
-                out,
-                "nyrodb_http_requests_total{{op=\"{op}\",status=\"{status}\"}} {count}"
-            );
+    for (op_at, op) in OPS.iter().enumerate() {
+        for status_at in 0..=STATUSES.len() {
+            let count = http.requests[op_at * (STATUSES.len() + 1) + status_at].load(Ordering::Relaxed);
+            if count > 0 {
+                let status = STATUSES.get(status_at).map_or_else(|| "other".to_string(), u16::to_string);
+                let _ = writeln!(
+                    out,
+                    "nyrodb_http_requests_total{{op=\"{op}\",status=\"{status}\"}} {count}"
+                );
+            }
         }
     }
     gauge(&mut out, "nyrodb_http_requests_in_flight", "gauge", "HTTP requests being served.",
