@@ -1,14 +1,25 @@
-//! The command line, as clap sees it.
+//! The command line, as clap sees it. Every flag's doc comment is its `--help` text.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Where client commands look for the server when neither `--url` nor `NYRODB_URL` is given.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success; 1 a failure you can act on (the message on stderr says what and what to \
+do); 2 a usage error.
+
+Offline commands (--data DIR) open the data directory themselves and refuse one that a running \
+server holds. Client commands talk to a running server (--url, NYRODB_URL; --token, \
+NYRODB_TOKEN). See docs/CLI.md for examples.";
 
 /// NyroDB: a document database with an HTTP and WebSocket API.
 #[derive(Debug, Parser)]
-#[command(name = "nyrodb", version, about, propagate_version = true)]
+#[command(name = "nyrodb", version, propagate_version = true, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Log format: human-readable text, or one JSON object per line.
+    /// Log format: human-readable text, or one JSON object per line (logs go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "NYRODB_LOG_FORMAT")]
     pub log_format: LogFormat,
 
@@ -28,12 +39,37 @@ pub enum LogFormat {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (HTTP and WebSocket API).
+    /// Run the server (HTTP and WebSocket API) until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Check every frame of every segment of a data directory; exit 1 and list each damaged
+    /// place (segment file, offset, severity, what is wrong) if any is corrupt.
+    Verify(DataArgs),
+    /// Rewrite segments, dropping dead records (not available in this version: exits 1).
+    Compact(DataArgs),
+    /// Counts and sizes, human-readable: of a data directory (offline) or of a running server.
+    Stats(StatsArgs),
+    /// Write documents as NDJSON, one per line with `_id` (offline).
+    Export(ExportArgs),
+    /// Insert documents from NDJSON or a JSON array, all or nothing per batch (offline).
+    Import(ImportArgs),
+    /// Print one document of a running server.
+    Get(GetArgs),
+    /// Insert one document into a running server; prints `{"_id", "seq"}`.
+    Insert(InsertArgs),
+    /// Replace (or create) the document with an id on a running server.
+    Put(PutArgs),
+    /// Delete one document on a running server (prints nothing on success).
+    Delete(DeleteArgs),
+    /// Find documents whose indexed fields equal the given values, on a running server.
+    Query(QueryArgs),
+    /// Print the change feed of a running server as NDJSON until interrupted.
+    Watch(WatchArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
 }
 
 /// `nyrodb serve`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Config file; a missing ./nyrodb.toml means the defaults, a missing explicit file is an
     /// error.
@@ -45,4 +81,290 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7070 (overrides server.listen).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+/// A data directory, for the offline commands.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The data directory (storage.path of the server's config). It must exist and no
+    /// running server may hold it.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+}
+
+/// `nyrodb stats`: exactly one of `--data` and `--url`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).multiple(false).args(["data", "url"]))]
+pub struct StatsArgs {
+    /// Read the stats of this data directory (offline; no server may hold it).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Ask the server at this URL (GET /v1/stats), e.g. http://127.0.0.1:7070. NYRODB_URL is
+    /// not read here: say which of --data and --url you mean.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Bearer token for a server with auth_token set.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NYRODB_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Print the stats as JSON (the shape of GET /v1/stats) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `nyrodb export`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+With --collection, each line is one document of that collection with its _id, as mongoexport \
+writes it: {\"_id\":1,\"name\":\"Ada\"}. Without it, every collection is exported (by name, \
+each by ascending _id), and each line wraps the document with its collection's name so that \
+no field of yours is touched: {\"collection\":\"users\",\"doc\":{\"_id\":1,\"name\":\"Ada\"}}. \
+`nyrodb import` without --collection reads that form back. Empty collections and index \
+definitions are not exported.")]
+pub struct ExportArgs {
+    /// The data directory to read (no running server may hold it).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Export only this collection, one plain document per line. Without it, every collection,
+    /// one {"collection": NAME, "doc": DOCUMENT} per line.
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub collection: Option<String>,
+    /// Write to this file (replaced if it exists; written whole or not at all) instead of
+    /// standard output. Shows a progress bar when stderr is a terminal.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `nyrodb import`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+FILE holds NDJSON (one JSON object per line; blank lines are skipped) or one JSON array of \
+objects; the first non-blank byte tells which. A document's _id, if present, is kept; without \
+one the next id of the collection is assigned. Documents are inserted in batches, each all or \
+nothing: on the first bad record (bad JSON, not an object, too deep, an _id that exists or \
+repeats) nyrodb names its line (or array element), writes nothing of that batch, says how many \
+documents earlier batches imported, and exits 1.
+
+Without --collection, FILE must be what `nyrodb export` writes without --collection: lines of \
+{\"collection\": NAME, \"doc\": DOCUMENT}.")]
+pub struct ImportArgs {
+    /// The data directory to write (created if missing; no running server may hold it).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The collection to insert into (created if missing). Without it, FILE must be an export
+    /// of all collections.
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub collection: Option<String>,
+    /// Index this top-level field when the collection is created (repeat for more). Use the
+    /// indexes the server's config declares for the collection, or it will refuse to start.
+    #[arg(long = "index", value_name = "FIELD", requires = "collection")]
+    pub indexes: Vec<String>,
+    /// Create the collections this config file declares (with their indexes) before
+    /// importing, as `nyrodb serve --config FILE` would. Its storage.path is replaced by --data.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Documents per batch; each batch is written all or nothing.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+    /// The file to read: NDJSON or a JSON array; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Where the server is, for the client commands.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The server's base URL (plain http://).
+    #[arg(long, value_name = "URL", env = "NYRODB_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Bearer token for a server with auth_token set.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NYRODB_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+/// `nyrodb get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The collection.
+    #[arg(value_name = "COLLECTION")]
+    pub collection: String,
+    /// The document's _id (a whole number).
+    #[arg(value_name = "ID")]
+    pub id: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb insert`.
+#[derive(Debug, Args)]
+pub struct InsertArgs {
+    /// The collection (created if missing).
+    #[arg(value_name = "COLLECTION")]
+    pub collection: String,
+    /// The document: a JSON object, `_id` optional; `-` reads it from standard input.
+    #[arg(value_name = "JSON")]
+    pub json: String,
+    /// Answer only after the write was fdatasync'ed (?sync=true).
+    #[arg(long)]
+    pub sync: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The collection (created if missing).
+    #[arg(value_name = "COLLECTION")]
+    pub collection: String,
+    /// The document's _id (a whole number).
+    #[arg(value_name = "ID")]
+    pub id: u64,
+    /// The whole new document: a JSON object; `-` reads it from standard input.
+    #[arg(value_name = "JSON")]
+    pub json: String,
+    /// Answer only after the write was fdatasync'ed (?sync=true).
+    #[arg(long)]
+    pub sync: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The collection.
+    #[arg(value_name = "COLLECTION")]
+    pub collection: String,
+    /// The document's _id (a whole number).
+    #[arg(value_name = "ID")]
+    pub id: u64,
+    /// Answer only after the write was fdatasync'ed (?sync=true).
+    #[arg(long)]
+    pub sync: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// One `FIELD=VALUE` condition of `nyrodb query`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// The field.
+    pub field: String,
+    /// The value: JSON if it parses as JSON, else the string.
+    pub value: serde_json::Value,
+}
+
+/// Parses `FIELD=VALUE`: the value is JSON when it parses as JSON (`42`, `true`, `"42"`,
+/// `null`), else the text as a string.
+pub fn parse_condition(raw: &str) -> Result<Condition, String> {
+    let Some((field, value)) = raw.split_once('=') else {
+        return Err(format!(
+            "{raw:?} is not FIELD=VALUE; write e.g. city=London or age=42"
+        ));
+    };
+    if field.is_empty() {
+        return Err(format!("{raw:?} has no field name before '='"));
+    }
+    let value = serde_json::from_str(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok(Condition {
+        field: field.to_string(),
+        value,
+    })
+}
+
+/// `nyrodb query`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each VALUE is read as JSON when it parses as JSON, else as a string: age=42 is the number 42, \
+age='\"42\"' the string \"42\", city=London the string \"London\", active=true a boolean. Every \
+field must be indexed in the collection. Prints the server's {\"records\": [...], \"next\": ID \
+or null}; pass --after NEXT for the following page.")]
+pub struct QueryArgs {
+    /// The collection.
+    #[arg(value_name = "COLLECTION")]
+    pub collection: String,
+    /// Conditions, all of which must hold: FIELD=VALUE (each field at most once).
+    #[arg(value_name = "FIELD=VALUE", required = true, value_parser = parse_condition)]
+    pub conditions: Vec<Condition>,
+    /// Most documents to return (1 to 10000; the server's default is 100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: Option<u32>,
+    /// Return documents with ids after this one (the `next` of the previous page).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<u64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb watch`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each line is one change: {\"seq\",\"op\":\"insert\"/\"update\"/\"delete\",\"collection\",\"_id\",\"doc\"}. \
+Interrupt with Ctrl-C (exit 0). If the server cuts the feed (a consumer that fell behind, or a \
+shutdown), the reason goes to stderr with the --since to resume from, and nyrodb exits 1.")]
+pub struct WatchArgs {
+    /// Only this collection's changes (default: every collection).
+    #[arg(value_name = "COLLECTION")]
+    pub collection: Option<String>,
+    /// First replay every retained change after this seq, then follow live changes (no gap,
+    /// no duplicate). Without it, live changes only.
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+    /// Stop (exit 0) after printing this many changes.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn conditions_read_json_else_strings() {
+        let c = parse_condition("age=42").unwrap();
+        assert_eq!(c.value, serde_json::json!(42));
+        let c = parse_condition("age=\"42\"").unwrap();
+        assert_eq!(c.value, serde_json::json!("42"));
+        let c = parse_condition("city=London").unwrap();
+        assert_eq!(c.value, serde_json::json!("London"));
+        let c = parse_condition("on=true").unwrap();
+        assert_eq!(c.value, serde_json::json!(true));
+        let c = parse_condition("eq=a=b").unwrap();
+        assert_eq!(
+            (c.field.as_str(), c.value),
+            ("eq", serde_json::json!("a=b"))
+        );
+        assert!(parse_condition("nofield").is_err());
+        assert!(parse_condition("=1").is_err());
+    }
 }

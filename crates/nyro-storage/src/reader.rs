@@ -96,7 +96,7 @@ impl LogReader {
     }
 
     /// Finds the segment of `location` in the current table.
-    fn find<'t>(table: &'t SegmentTable, location: Location) -> Result<&'t Arc<Segment>> {
+    fn find(table: &SegmentTable, location: Location) -> Result<&Arc<Segment>> {
         table
             .binary_search_by_key(&location.segment, |s| s.id)
             .map(|at| &table[at])

@@ -1,0 +1,19 @@
+//! `nyrodb get C ID`: GET /v1/collections/{c}/records/{id}.
+
+use reqwest::Method;
+
+use crate::cli::GetArgs;
+use crate::http::{call, segment};
+use crate::output::print_json;
+
+/// Prints the document.
+pub fn run(args: GetArgs) -> anyhow::Result<()> {
+    let path = format!(
+        "/v1/collections/{}/records/{}",
+        segment(&args.collection),
+        args.id
+    );
+    let answer = call(&args.client, Method::GET, &path, None)?;
+    print_json(&answer)?;
+    Ok(())
+}

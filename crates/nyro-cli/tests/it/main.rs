@@ -1,0 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The `nyrodb` binary, run for real: offline commands on data directories, client commands
+//! against a server started as a child process, and the command line's own rules.
+
+mod client;
+mod common;
+mod offline;
+mod usage;

@@ -1,0 +1,348 @@
+//! Offline commands: export and import round trips, verify on healthy and corrupted
+//! directories, locked directories, compact, and imports with a bad record.
+
+use std::path::Path;
+
+use nyro_storage::{Log, LogOptions, Severity};
+use serde_json::Value;
+
+use crate::common::{copy_data_dir, nyrodb, populate, segment_files, texts};
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn export_to_string(data: &Path, collection: Option<&str>) -> String {
+    let mut cmd = nyrodb();
+    cmd.args(["export", "--data"]).arg(data);
+    if let Some(c) = collection {
+        cmd.args(["--collection", c]);
+    }
+    let output = cmd.assert().success().get_output().clone();
+    let (stdout, stderr) = texts(&output);
+    assert!(
+        stderr.is_empty(),
+        "export to a pipe prints nothing else: {stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn export_of_all_collections_then_import_gives_the_same_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    let count = populate(&original);
+
+    let first = dir.path().join("first.ndjson");
+    let output = nyrodb()
+        .args(["export", "--data"])
+        .arg(&original)
+        .arg("--out")
+        .arg(&first)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, _) = texts(&output);
+    assert!(
+        stdout.contains(&format!("exported {count} documents")),
+        "{stdout}"
+    );
+    let exported = std::fs::read_to_string(&first).unwrap();
+    let records = lines(&exported);
+    assert_eq!(records.len() as u64, count);
+    for record in &records {
+        let object = record.as_object().unwrap();
+        assert_eq!(object.len(), 2, "{record}");
+        assert!(object["collection"].is_string());
+        assert!(object["doc"]["_id"].is_u64());
+    }
+
+    // Into a directory that does not exist yet, without --collection.
+    let copy = dir.path().join("copy");
+    nyrodb()
+        .args(["import", "--data"])
+        .arg(&copy)
+        .arg(&first)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "imported {count} documents"
+        )));
+
+    let second = dir.path().join("second.ndjson");
+    nyrodb()
+        .args(["export", "--data"])
+        .arg(&copy)
+        .arg("--out")
+        .arg(&second)
+        .assert()
+        .success();
+    assert_eq!(exported, std::fs::read_to_string(&second).unwrap());
+    // Exporting to standard output gives the same bytes.
+    assert_eq!(exported, export_to_string(&copy, None));
+}
+
+#[test]
+fn export_of_one_collection_is_plain_documents_and_imports_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    populate(&original);
+    let exported = export_to_string(&original, Some("users"));
+    let docs = lines(&exported);
+    assert_eq!(docs.len(), 600 - 60);
+    let mut previous = 0;
+    for doc in &docs {
+        let id = doc["_id"].as_u64().unwrap();
+        assert!(id > previous, "ascending ids");
+        previous = id;
+        assert!(doc.get("collection").is_none());
+    }
+
+    // As a JSON array this time, through standard input, with the index.
+    let array = format!("[{}]", exported.lines().collect::<Vec<_>>().join(",\n"));
+    let copy = dir.path().join("copy");
+    nyrodb()
+        .args(["import", "--data"])
+        .arg(&copy)
+        .args(["--collection", "users", "--index", "city", "-"])
+        .write_stdin(array)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("imported 540 documents"));
+    assert_eq!(exported, export_to_string(&copy, Some("users")));
+    nyrodb()
+        .args(["stats", "--data"])
+        .arg(&copy)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("city ("));
+}
+
+#[test]
+fn stats_of_a_data_directory_are_human_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    let output = nyrodb()
+        .args(["stats", "--data"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, _) = texts(&output);
+    assert!(stdout.contains("users"), "{stdout}");
+    assert!(stdout.contains("540"), "{stdout}");
+    assert!(stdout.contains("orders"), "{stdout}");
+    assert!(stdout.contains("KiB"), "{stdout}");
+    assert!(stdout.contains("last seq"), "{stdout}");
+
+    let output = nyrodb()
+        .args(["stats", "--json", "--data"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stats: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(stats["collections"][1]["count"], 540);
+}
+
+#[test]
+fn verify_passes_a_healthy_directory_and_names_the_damage_in_a_corrupted_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = dir.path().join("healthy");
+    populate(&healthy);
+    nyrodb()
+        .args(["verify", "--data"])
+        .arg(&healthy)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("intact"));
+
+    let damaged = dir.path().join("damaged");
+    copy_data_dir(&healthy, &damaged);
+    let segment = segment_files(&damaged).pop().unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&segment, bytes).unwrap();
+
+    // What the storage layer finds, which the command must report.
+    let report = nyro_storage::verify(&damaged).unwrap();
+    let problem = report
+        .problems
+        .iter()
+        .find(|p| p.severity == Severity::Corrupt)
+        .expect("a flipped byte with frames after it is corruption")
+        .clone();
+
+    let output = nyrodb()
+        .args(["verify", "--data"])
+        .arg(&damaged)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let (stdout, stderr) = texts(&output);
+    let file_name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(stdout.contains(file_name), "{stdout}");
+    assert!(
+        stdout.contains(&format!("at offset {}", problem.offset)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("CORRUPT"), "{stdout}");
+    assert!(stderr.contains("corrupt place"), "{stderr}");
+    assert!(stderr.contains(&damaged.display().to_string()), "{stderr}");
+
+    // The other offline commands refuse it too, naming file and offset.
+    nyrodb()
+        .args(["export", "--data"])
+        .arg(&damaged)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "offset {}",
+            problem.offset
+        )));
+}
+
+#[test]
+fn a_locked_directory_is_refused_by_every_offline_command() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    let file = dir.path().join("docs.ndjson");
+    std::fs::write(&file, "{\"a\":1}\n").unwrap();
+    let _held = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let shown = dir.path().display().to_string();
+    let commands: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["verify".into(), "--data".into(), dir.path().into()],
+        vec!["stats".into(), "--data".into(), dir.path().into()],
+        vec!["export".into(), "--data".into(), dir.path().into()],
+        vec![
+            "import".into(),
+            "--data".into(),
+            dir.path().into(),
+            "-c".into(),
+            "t".into(),
+            file.clone().into(),
+        ],
+        vec!["compact".into(), "--data".into(), dir.path().into()],
+    ];
+    for args in commands {
+        let output = nyrodb().args(&args).assert().code(1).get_output().clone();
+        let (stdout, stderr) = texts(&output);
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(stderr.contains("is locked"), "{args:?}: {stderr}");
+        assert!(stderr.contains(&shown), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn compact_says_it_is_not_available() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    nyrodb()
+        .args(["compact", "--data"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("not available in this version"));
+}
+
+#[test]
+fn a_missing_or_foreign_directory_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    for command in ["verify", "stats", "export", "compact"] {
+        nyrodb()
+            .args([command, "--data"])
+            .arg(&missing)
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains("does not exist"));
+        nyrodb()
+            .args([command, "--data"])
+            .arg(dir.path())
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains("no NyroDB segment files"));
+    }
+    assert!(!missing.exists(), "nothing creates it");
+}
+
+#[test]
+fn an_import_with_a_bad_line_names_it_and_writes_nothing_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docs.ndjson");
+    std::fs::write(
+        &file,
+        "{\"n\":1}\n\n{\"n\":2}\n{\"n\": oops}\n{\"n\":4}\n{\"n\":5}\n",
+    )
+    .unwrap();
+
+    // One batch: nothing at all is written.
+    let data = dir.path().join("one-batch");
+    nyrodb()
+        .args(["import", "--data"])
+        .arg(&data)
+        .args(["-c", "t"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("line 4"))
+        .stderr(predicates::str::contains("not valid JSON"))
+        .stderr(predicates::str::contains("nothing was imported"));
+    assert_eq!(export_to_string(&data, None), "");
+
+    // Batches of two: lines 1 and 3 are written, the batch with line 4 is not.
+    let data = dir.path().join("two-batches");
+    nyrodb()
+        .args(["import", "--batch-size", "2", "--data"])
+        .arg(&data)
+        .args(["-c", "t"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("line 4"))
+        .stderr(predicates::str::contains(
+            "2 documents of earlier batches (up to line 3)",
+        ));
+    let docs = lines(&export_to_string(&data, Some("t")));
+    let ns: Vec<i64> = docs.iter().map(|d| d["n"].as_i64().unwrap()).collect();
+    assert_eq!(ns, [1, 2]);
+
+    // A JSON array names the element; an _id that exists is caught before writing.
+    let array = dir.path().join("docs.json");
+    std::fs::write(&array, "[{\"_id\": 7}, {\"n\": 1}, 5]").unwrap();
+    nyrodb()
+        .args(["import", "--data"])
+        .arg(&data)
+        .args(["-c", "t"])
+        .arg(&array)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("array element 2"))
+        .stderr(predicates::str::contains("must be a JSON object"));
+    std::fs::write(&array, "[{\"_id\": 1, \"n\": 9}]").unwrap();
+    nyrodb()
+        .args(["import", "--data"])
+        .arg(&data)
+        .args(["-c", "t"])
+        .arg(&array)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("_id 1 already exists"));
+    assert_eq!(lines(&export_to_string(&data, Some("t"))).len(), 2);
+
+    // Plain documents without --collection are refused with the way out.
+    nyrodb()
+        .args(["import", "--data"])
+        .arg(&data)
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("pass --collection"));
+}
