@@ -3,15 +3,16 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use nyro_core::{ChangeStream, FeedError};
 
 use crate::app::AppState;
-use crate::error::ApiResult;
-use crate::extract::{query_params, u64_param};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{ApiPath, query_params, u64_param};
 use crate::wire::{ChangeMessage, ErrorBody};
 
 /// Longest a consumer may take to accept one message before it is cut off.
@@ -23,41 +24,69 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for an internal error.
 const CLOSE_ERROR: u16 = 1011;
 
-fn open_stream(state: &AppState, collection: Option<&str>, query: Option<&str>) -> ApiResult<ChangeStream> {
+fn open_stream(
+    state: &AppState,
+    collection: Option<&str>,
+    query: Option<&str>,
+) -> ApiResult<ChangeStream> {
     let params = query_params(query, &["since"])?;
     let since = u64_param(&params, "since")?;
     Ok(state.db.subscribe(collection, since)?)
+}
+
+/// The upgrade, or the reason there is none (a plain GET, a bad handshake) as an error body.
+/// Checked after the stream opened, so an unknown collection is 404 either way.
+fn upgrade_or_error(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<WebSocketUpgrade> {
+    upgrade.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            ErrorCode::BadRequest,
+            format!(
+                "this route is a WebSocket change feed; send a WebSocket upgrade request ({})",
+                rejection.body_text()
+            ),
+        )
+    })
 }
 
 /// Changes of one collection.
 #[utoipa::path(get, path = "/v1/collections/{collection}/changes", tag = "changes",
     params(("collection" = String, Path), ("since" = Option<u64>, Query, description = "replay every retained change after this seq first")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn one_collection(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let stream = open_stream(&state, Some(&collection), query.as_deref())?;
+    let upgrade = upgrade_or_error(upgrade)?;
     Ok(upgrade.on_upgrade(move |socket| feed(socket, stream)))
 }
 
 /// Changes of every collection.
 #[utoipa::path(get, path = "/v1/changes", tag = "changes",
     params(("since" = Option<u64>, Query)),
-    responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage)))]
+    responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
+        (status = 400, body = ErrorBody)))]
 pub async fn all_collections(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let stream = open_stream(&state, None, query.as_deref())?;
+    let upgrade = upgrade_or_error(upgrade)?;
     Ok(upgrade.on_upgrade(move |socket| feed(socket, stream)))
 }
 
-async fn close(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: String) {
+async fn close(
+    socket: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: String,
+) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
@@ -90,7 +119,7 @@ async fn feed(socket: WebSocket, mut stream: ChangeStream) {
                         Ok(Err(_)) => return, // the client went away
                         Err(_) => {
                             close(&mut sink, CLOSE_LAGGED, format!(
-                                "consumer did not read for {} s; resume with since={}",
+                                "lagged: the consumer did not read for {} s; resume with since={}",
                                 SEND_TIMEOUT.as_secs(), event.seq.saturating_sub(1))).await;
                             return;
                         }

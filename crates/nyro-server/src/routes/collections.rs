@@ -1,19 +1,25 @@
 //! `/v1/collections` and `/v1/collections/{collection}`.
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, read_body};
+use crate::extract::{
+    ApiPath, expect_object, no_query_params, parse_json, query_params, read_body, sync_param,
+};
 use crate::wire::{CollectionEntry, CollectionList, CreateCollection, ErrorBody};
 
 /// Lists every collection with its document count and indexes.
 #[utoipa::path(get, path = "/v1/collections", tag = "collections",
     responses((status = 200, body = CollectionList)))]
-pub async fn list(State(state): State<AppState>) -> Json<CollectionList> {
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<CollectionList>> {
+    no_query_params(query.as_deref())?;
     let collections = state
         .db
         .collections()
@@ -24,34 +30,46 @@ pub async fn list(State(state): State<AppState>) -> Json<CollectionList> {
             indexes: c.indexes,
         })
         .collect();
-    Json(CollectionList { collections })
+    Ok(Json(CollectionList { collections }))
 }
 
 /// Creates a collection with the given indexes (201), or confirms one that exists with the
 /// same indexes (200).
 #[utoipa::path(put, path = "/v1/collections/{collection}", tag = "collections",
-    params(("collection" = String, Path, description = "collection name")),
+    params(("collection" = String, Path, description = "collection name"),
+        ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
     request_body(content = Option<CreateCollection>),
     responses((status = 201, description = "created"), (status = 200, description = "exists with the same indexes"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
+    RawQuery(query): RawQuery,
     request: Request,
 ) -> ApiResult<impl IntoResponse> {
+    let sync = sync_param(&query_params(query.as_deref(), &["sync"])?)?;
     nyro_core::validate_name(&collection)?;
     let body = read_body(request, state.max_body_bytes).await?;
     let spec = if body.is_empty() {
         CreateCollection::default()
     } else {
-        serde_json::from_value::<CreateCollection>(parse_json(&body)?).map_err(|e| {
-            ApiError::bad_request(format!("expected {{\"indexes\": [field, ...]}}: {e}"))
-        })?
+        const EXPECTED: &str = "{\"indexes\": [field, ...]}";
+        let json = parse_json(&body)?;
+        expect_object(&json, EXPECTED)?;
+        serde_json::from_value::<CreateCollection>(json)
+            .map_err(|e| ApiError::bad_request(format!("expected {EXPECTED}: {e}")))?
     };
-    let status = match state.db.create_collection(&collection, &spec.indexes).await? {
+    let status = match state
+        .db
+        .create_collection(&collection, &spec.indexes)
+        .await?
+    {
         nyro_core::Created::Created => StatusCode::CREATED,
         nyro_core::Created::Existed => StatusCode::OK,
     };
+    if sync {
+        state.db.flush().await?;
+    }
     let info = state
         .db
         .collections()
@@ -68,12 +86,19 @@ pub async fn create(
 
 /// Drops a collection and all its documents.
 #[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections",
-    params(("collection" = String, Path, description = "collection name")),
-    responses((status = 204, description = "dropped"), (status = 404, body = ErrorBody)))]
+    params(("collection" = String, Path, description = "collection name"),
+        ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
+    responses((status = 204, description = "dropped"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn drop(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<StatusCode> {
+    let sync = sync_param(&query_params(query.as_deref(), &["sync"])?)?;
     state.db.drop_collection(&collection).await?;
+    if sync {
+        state.db.flush().await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,14 +1,17 @@
 //! Documents: insert, bulk insert, get, replace, delete, list and query.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nyro_core::{Document, Value, WriteOptions};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, parse_id, query_params, sync_param, u64_param};
+use crate::extract::{
+    ApiPath, JsonBody, expect_object, no_query_params, parse_id, query_params, sync_param,
+    u64_param,
+};
 use crate::wire::{
     BulkAnswer, ErrorBody, InsertAnswer, JsonDoc, PageAnswer, QueryBody, ReplaceAnswer,
 };
@@ -35,13 +38,16 @@ fn document(json: serde_json::Value) -> ApiResult<Document> {
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn insert(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
 ) -> ApiResult<(StatusCode, Json<InsertAnswer>)> {
     let options = write_options(query.as_deref())?;
     nyro_core::validate_name(&collection)?;
-    let inserted = state.db.insert(&collection, document(json)?, options).await?;
+    let inserted = state
+        .db
+        .insert(&collection, document(json)?, options)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(InsertAnswer {
@@ -59,7 +65,7 @@ pub async fn insert(
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn bulk_insert(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
 ) -> ApiResult<(StatusCode, Json<BulkAnswer>)> {
@@ -95,9 +101,11 @@ pub async fn bulk_insert(
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, String)>,
+    ApiPath((collection, id)): ApiPath<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
+    no_query_params(query.as_deref())?;
     let doc = state.db.get(&collection, id)?;
     Ok(Json(JsonDoc(&doc)).into_response())
 }
@@ -109,7 +117,7 @@ pub async fn get(
     responses((status = 200, body = ReplaceAnswer), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn replace(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, String)>,
+    ApiPath((collection, id)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
 ) -> ApiResult<Json<ReplaceAnswer>> {
@@ -133,7 +141,7 @@ pub async fn replace(
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, String)>,
+    ApiPath((collection, id)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
@@ -149,7 +157,7 @@ pub async fn delete(
     responses((status = 200, body = PageAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<PageAnswer>> {
     let params = query_params(query.as_deref(), &["limit", "after"])?;
@@ -169,14 +177,15 @@ pub async fn list(
     responses((status = 200, body = PageAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn query(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
+    ApiPath(collection): ApiPath<String>,
+    RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
 ) -> ApiResult<Json<PageAnswer>> {
-    let body: QueryBody = serde_json::from_value(json).map_err(|e| {
-        ApiError::bad_request(format!(
-            "expected {{\"where\": {{field: value, ...}}, \"limit\": N, \"after\": ID}}: {e}"
-        ))
-    })?;
+    no_query_params(query.as_deref())?;
+    const EXPECTED: &str = "{\"where\": {field: value, ...}, \"limit\": N, \"after\": ID}";
+    expect_object(&json, EXPECTED)?;
+    let body: QueryBody = serde_json::from_value(json)
+        .map_err(|e| ApiError::bad_request(format!("expected {EXPECTED}: {e}")))?;
     let conditions = body
         .conditions
         .into_iter()

@@ -2,13 +2,14 @@
 //! wrong methods.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
 use crate::app::AppState;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::no_query_params;
 use crate::wire::Health;
 
 /// Always 200 while the process serves; never needs auth.
@@ -19,8 +20,13 @@ pub async fn health() -> Json<Health> {
 
 /// Counts, sizes and counters, as JSON.
 #[utoipa::path(get, path = "/v1/stats", tag = "system",
-    responses((status = 200, description = "collections, log segments, live and dead bytes, last seq, batches, fsyncs, uptime", body = Object)))]
-pub async fn stats(State(state): State<AppState>) -> Json<serde_json::Value> {
+    responses((status = 200, description = "collections, log segments, live and dead bytes, last seq, batches, fsyncs, uptime", body = Object),
+        (status = 400, body = crate::wire::ErrorBody)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<serde_json::Value>> {
+    no_query_params(query.as_deref())?;
     let s = state.db.stats();
     let collections: Vec<_> = s
         .collections
@@ -35,7 +41,7 @@ pub async fn stats(State(state): State<AppState>) -> Json<serde_json::Value> {
             })
         })
         .collect();
-    Json(serde_json::json!({
+    Ok(Json(serde_json::json!({
         "collections": collections,
         "log": {
             "segments": s.segments,
@@ -50,7 +56,7 @@ pub async fn stats(State(state): State<AppState>) -> Json<serde_json::Value> {
         "in_flight_ops": s.in_flight_ops,
         "uptime_seconds": s.uptime.as_secs_f64(),
         "writes_poisoned": s.poisoned,
-    }))
+    })))
 }
 
 /// Prometheus text format.
@@ -58,7 +64,10 @@ pub async fn stats(State(state): State<AppState>) -> Json<serde_json::Value> {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(&state.db, &state.http_metrics),
     )
 }
@@ -66,8 +75,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// This API's OpenAPI 3 description.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "system",
     responses((status = 200, description = "OpenAPI 3 JSON", body = Object)))]
-pub async fn openapi() -> impl IntoResponse {
-    Json(crate::openapi::ApiDoc::openapi())
+pub async fn openapi(RawQuery(query): RawQuery) -> ApiResult<impl IntoResponse> {
+    no_query_params(query.as_deref())?;
+    Ok(Json(crate::openapi::ApiDoc::openapi()))
 }
 
 /// 404 for a path no route serves.

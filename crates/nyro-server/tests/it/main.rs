@@ -1,0 +1,14 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! NyroDB's server, tested from outside: a real server in-process on a loopback port,
+//! spoken to over HTTP (reqwest) and WebSocket (tokio-tungstenite).
+
+mod common;
+
+mod abuse;
+mod auth;
+mod errors;
+mod feed;
+mod lifecycle;
+mod limits;
+mod openapi;
+mod routes;
