@@ -207,7 +207,8 @@ impl Drop for StateGuard {
 /// stays locked until [`Database::close`] (or the last clone is dropped).
 ///
 /// Dropping without `close` loses nothing that was acknowledged under `sync = "always"` (it
-/// was fdatasync'ed before the answer); the writer still writes and syncs what was queued.
+/// was fdatasync'ed before the answer); the writer still writes and syncs what was queued,
+/// and dropping the last clone blocks until it has (so the directory can be reopened at once).
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
@@ -617,5 +618,7 @@ impl Database {
 }
 
 fn unexpected(outcome: WriteOutcome) -> DbError {
-    DbError::invalid(format!("internal: unexpected write outcome {outcome:?}"))
+    DbError::Internal {
+        message: format!("unexpected write outcome {outcome:?}"),
+    }
 }

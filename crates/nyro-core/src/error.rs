@@ -75,6 +75,13 @@ pub enum DbError {
     /// The database is closed.
     #[error("the database is closed")]
     Closed,
+    /// An internal inconsistency (a bug): the in-memory state disagrees with itself or with
+    /// the log. Nothing the caller did wrong; restarting rebuilds the state from the log.
+    #[error("internal error: {message}; restarting rebuilds the indexes from the log")]
+    Internal {
+        /// What disagreed.
+        message: String,
+    },
     /// The log could not be opened or read.
     #[error(transparent)]
     Storage(#[from] StorageError),

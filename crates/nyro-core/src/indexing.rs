@@ -75,10 +75,12 @@ fn old_keys<'a>(
 }
 
 fn index_error(collection: &Collection, id: u64, e: IndexError) -> DbError {
-    DbError::invalid(format!(
-        "internal: index of collection {:?} out of step at _id {id}: {e}",
-        collection.name
-    ))
+    DbError::Internal {
+        message: format!(
+            "index of collection {:?} out of step at _id {id}: {e}",
+            collection.name
+        ),
+    }
 }
 
 /// Indexes `doc` (which has its id) at `location`. Returns the location it replaces.

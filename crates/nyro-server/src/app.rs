@@ -22,6 +22,60 @@ pub struct AppState {
     pub http_metrics: Arc<metrics::HttpMetrics>,
     /// When the server started.
     pub started: Instant,
+    /// Tells change-feed connections (which graceful shutdown does not wait for: they are
+    /// upgraded) to close with 1001, and counts them so shutdown can wait until they have.
+    pub feeds: Arc<FeedShutdown>,
+}
+
+/// Shutdown signal and live-connection count for change feeds.
+#[derive(Debug)]
+pub struct FeedShutdown {
+    signal: tokio::sync::watch::Sender<bool>,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for FeedShutdown {
+    fn default() -> Self {
+        Self {
+            signal: tokio::sync::watch::Sender::new(false),
+            open: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Held by a live feed connection; counts it as open until dropped.
+pub struct FeedTicket {
+    feeds: Arc<FeedShutdown>,
+    /// Becomes true when the server shuts down.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Drop for FeedTicket {
+    fn drop(&mut self) {
+        self.feeds.open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl FeedShutdown {
+    /// Registers a feed connection.
+    pub fn ticket(self: &Arc<Self>) -> FeedTicket {
+        self.open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        FeedTicket {
+            feeds: Arc::clone(self),
+            stop: self.signal.subscribe(),
+        }
+    }
+
+    /// Tells every feed to close, then waits (at most `limit`) until they have.
+    pub async fn close_all(&self, limit: std::time::Duration) {
+        self.signal.send_replace(true);
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.open.load(std::sync::atomic::Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl AppState {
@@ -34,6 +88,7 @@ impl AppState {
                 .auth_required()
                 .then(|| Arc::from(config.server.auth_token.as_str())),
             http_metrics: Arc::default(),
+            feeds: Arc::default(),
             started: Instant::now(),
         }
     }

@@ -67,11 +67,16 @@ impl Server {
         let addr = self.local_addr().map_err(ServeError::Serve)?;
         tracing::info!(%addr, data = %self.config.storage.path.display(),
             sync = %self.config.batch.sync, "nyrodb listening");
-        let router = build_router(AppState::new(self.db.clone(), &self.config));
+        let state = AppState::new(self.db.clone(), &self.config);
+        let feeds = std::sync::Arc::clone(&state.feeds);
+        let router = build_router(state);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(ServeError::Serve)?;
+        // Upgraded WebSocket connections are not waited for by graceful shutdown: close them
+        // with 1001 so clients know to resume with `since`.
+        feeds.close_all(std::time::Duration::from_secs(5)).await;
         tracing::info!("no more requests in flight; closing the database");
         self.db.close().await?;
         tracing::info!("database closed");

@@ -10,7 +10,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use nyro_core::{ChangeStream, FeedError};
 
-use crate::app::AppState;
+use crate::app::{AppState, FeedTicket};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{ApiPath, query_params, u64_param};
 use crate::wire::{ChangeMessage, ErrorBody};
@@ -64,7 +64,8 @@ pub async fn one_collection(
 ) -> ApiResult<Response> {
     let stream = open_stream(&state, Some(&collection), query.as_deref())?;
     let upgrade = upgrade_or_error(upgrade)?;
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream)))
+    let ticket = state.feeds.ticket();
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket)))
 }
 
 /// Changes of every collection.
@@ -79,7 +80,8 @@ pub async fn all_collections(
 ) -> ApiResult<Response> {
     let stream = open_stream(&state, None, query.as_deref())?;
     let upgrade = upgrade_or_error(upgrade)?;
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream)))
+    let ticket = state.feeds.ticket();
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket)))
 }
 
 async fn close(
@@ -94,10 +96,14 @@ async fn close(
     let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }
 
-async fn feed(socket: WebSocket, mut stream: ChangeStream) {
+async fn feed(socket: WebSocket, mut stream: ChangeStream, mut ticket: FeedTicket) {
     let (mut sink, mut incoming) = socket.split();
     loop {
         tokio::select! {
+            _ = ticket.stop.changed() => {
+                close(&mut sink, CLOSE_GOING_AWAY, "the server is shutting down; resume with since".into()).await;
+                return;
+            }
             event = stream.next() => match event {
                 Some(Ok(event)) => {
                     let message = ChangeMessage {

@@ -342,7 +342,8 @@ async fn client_messages_are_ignored_and_closing_is_clean() {
     server.stop().await;
 }
 
-/// Stopping the server closes open feeds (going away), and shutdown does not wait on them.
+/// Stopping the server closes open feeds with 1001 (going away) and a reason that says to
+/// resume with `since`; shutdown waits for that, but not for the client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_open_feeds() {
     let dir = DataDir::new();
@@ -351,8 +352,10 @@ async fn shutdown_closes_open_feeds() {
     let mut ws = server.ws("/v1/collections/c/changes").await.unwrap();
     server.stop().await;
     match next_feed(&mut ws).await {
-        Feed::Closed(Some((code, _))) => assert_eq!(code, 1001),
-        Feed::Closed(None) => {}
-        Feed::Change(change) => panic!("unexpected change {change}"),
+        Feed::Closed(Some((code, reason))) => {
+            assert_eq!(code, 1001);
+            assert!(reason.contains("since"), "{reason}");
+        }
+        other => panic!("expected a 1001 close, got {other:?}"),
     }
 }
