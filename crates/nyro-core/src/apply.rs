@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use nyro_batch::{Applier, RecordBuf};
-use nyro_storage::{Location, RecordKind};
+use nyro_storage::{Location, MAX_PAYLOAD_LEN, RecordKind};
 
 use crate::catalog::{Catalog, Collection, CollectionDef};
-use crate::document::{Document, encode_fields};
+use crate::document::{Document, Value, encode_fields};
 use crate::error::{DbError, Result};
 use crate::feed::{ChangeEvent, ChangeOp};
 use crate::indexing;
@@ -255,11 +255,16 @@ impl CoreApplier {
                         }
                     }
                 }
-                for doc in docs {
-                    let id = self.assign_id(coll, doc.id)?;
+                for (index, doc) in docs.iter().enumerate() {
+                    let mut id = self.assign_id(coll, doc.id)?;
+                    // An assigned id must not be one that another element of the request
+                    // gives (`[{}, {"_id": 1}]` in an empty collection would write id 1 twice).
+                    while doc.id.is_none() && seen.contains_key(&id) {
+                        id = self.assign_id(coll, None)?;
+                    }
                     let seq = self.take_seq();
                     records.push_with(RecordKind::Put, coll, id, seq, |out| {
-                        encode_fields(&doc.fields, out)
+                        encode_document(&doc.fields, out, || element_note(docs.len(), index))
                     })?;
                     plan.writes.push((id, seq));
                 }
@@ -277,7 +282,7 @@ impl CoreApplier {
                 self.assign_id(coll, Some(id))?;
                 let seq = self.take_seq();
                 records.push_with(RecordKind::Put, coll, id, seq, |out| {
-                    encode_fields(&doc.fields, out)
+                    encode_document(&doc.fields, out, || format!(" with _id {id}"))
                 })?;
                 plan.writes.push((id, seq));
                 self.batch.exists.insert((coll, id), true);
@@ -343,8 +348,10 @@ impl CoreApplier {
             },
             WriteOp::DropCollection { .. } => {
                 if let Some(dropped) = collection {
+                    // The drop record is dead too, as replay counts it (like a tombstone).
+                    let record = locations.next().map_or(0, |l| u64::from(l.len));
                     let live = indexing::live_bytes(&dropped);
-                    self.state.add_dead(live);
+                    self.state.add_dead(live + record);
                     self.state.catalog.rcu(|catalog| {
                         let mut catalog = Catalog::clone(catalog);
                         catalog.remove(plan.collection);
@@ -361,7 +368,9 @@ impl CoreApplier {
                 {
                     doc.id = Some(id);
                     if let Some(c) = &collection {
-                        self.index_put(c, &doc, location);
+                        if let Err(e) = indexing::insert_new(c, &doc, location) {
+                            tracing::error!(error = %e, "index update failed after an insert");
+                        }
                         self.publish(ChangeEvent {
                             seq,
                             op: ChangeOp::Insert,
@@ -418,6 +427,27 @@ impl CoreApplier {
             }
         }
     }
+}
+
+/// Appends a document's payload to `out`, refusing one too large for a log frame: the log
+/// would fail the whole batch for it, and with it every other writer's request.
+/// `which` follows "the document" in the message (e.g. " (element 3)").
+fn encode_document(
+    fields: &[(String, Value)],
+    out: &mut Vec<u8>,
+    which: impl FnOnce() -> String,
+) -> Result<()> {
+    let start = out.len();
+    encode_fields(fields, out)?;
+    let len = out.len() - start;
+    if len > MAX_PAYLOAD_LEN {
+        return Err(DbError::invalid(format!(
+            "the document{} takes {len} bytes encoded; at most {MAX_PAYLOAD_LEN} fit in a \
+             log record; nothing was written",
+            which()
+        )));
+    }
+    Ok(())
 }
 
 fn element_note(count: usize, index: usize) -> String {

@@ -24,6 +24,19 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let BodyBytes(bytes) = BodyBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// A request body that must not be empty, not parsed yet (handlers parse it straight into
+/// documents, see `json_doc`).
+pub struct BodyBytes(pub Bytes);
+
+impl FromRequest<AppState> for BodyBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = read_body(req, state.max_body_bytes).await?;
         if bytes.is_empty() {
             return Err(ApiError::new(
@@ -32,7 +45,7 @@ impl FromRequest<AppState> for JsonBody {
                 "the request body is empty; send a JSON document",
             ));
         }
-        parse_json(&bytes).map(Self)
+        Ok(Self(bytes))
     }
 }
 

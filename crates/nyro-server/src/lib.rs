@@ -20,6 +20,7 @@ mod app;
 pub mod auth;
 mod error;
 mod extract;
+mod json_doc;
 pub mod metrics;
 pub mod openapi;
 mod routes;

@@ -1,3 +1,13 @@
 //! Integration tests of nyro-core.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod common;
+mod concurrency;
 mod config;
+mod crash;
+mod faults;
+mod feed;
+mod fixture;
+mod model;

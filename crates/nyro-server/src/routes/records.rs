@@ -4,12 +4,13 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use nyro_core::{Document, Value, WriteOptions};
+use nyro_core::{Value, WriteOptions};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::json_doc::{parse_document, parse_documents};
 use crate::extract::{
-    ApiPath, JsonBody, expect_object, no_query_params, parse_id, query_params, sync_param,
+    ApiPath, BodyBytes, JsonBody, expect_object, no_query_params, parse_id, query_params, sync_param,
     u64_param,
 };
 use crate::wire::{
@@ -26,9 +27,6 @@ fn write_options(query: Option<&str>) -> ApiResult<WriteOptions> {
     })
 }
 
-fn document(json: serde_json::Value) -> ApiResult<Document> {
-    Document::from_json(json).map_err(ApiError::from)
-}
 
 /// Inserts one document (`_id` optional); creates the collection if missing.
 #[utoipa::path(post, path = "/v1/collections/{collection}/records", tag = "records",
@@ -40,14 +38,12 @@ pub async fn insert(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
-    JsonBody(json): JsonBody,
+    BodyBytes(body): BodyBytes,
 ) -> ApiResult<(StatusCode, Json<InsertAnswer>)> {
     let options = write_options(query.as_deref())?;
     nyro_core::validate_name(&collection)?;
-    let inserted = state
-        .db
-        .insert(&collection, document(json)?, options)
-        .await?;
+    let doc = parse_document(&body)?;
+    let inserted = state.db.insert(&collection, doc, options).await?;
     Ok((
         StatusCode::CREATED,
         Json(InsertAnswer {
@@ -67,23 +63,11 @@ pub async fn bulk_insert(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
-    JsonBody(json): JsonBody,
+    BodyBytes(body): BodyBytes,
 ) -> ApiResult<(StatusCode, Json<BulkAnswer>)> {
     let options = write_options(query.as_deref())?;
     nyro_core::validate_name(&collection)?;
-    let serde_json::Value::Array(items) = json else {
-        return Err(ApiError::bad_request(
-            "the body of _bulk must be a JSON array of documents",
-        ));
-    };
-    let docs = items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| {
-            Document::from_json(item)
-                .map_err(|e| ApiError::bad_request(format!("element {index}: {e}")))
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+    let docs = parse_documents(&body)?;
     let inserted = state.db.insert_many(&collection, docs, options).await?;
     Ok((
         StatusCode::CREATED,
@@ -119,15 +103,13 @@ pub async fn replace(
     State(state): State<AppState>,
     ApiPath((collection, id)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
-    JsonBody(json): JsonBody,
+    BodyBytes(body): BodyBytes,
 ) -> ApiResult<Json<ReplaceAnswer>> {
     let id = parse_id(&id)?;
     let options = write_options(query.as_deref())?;
     nyro_core::validate_name(&collection)?;
-    let replaced = state
-        .db
-        .replace(&collection, id, document(json)?, options)
-        .await?;
+    let doc = parse_document(&body)?;
+    let replaced = state.db.replace(&collection, id, doc, options).await?;
     Ok(Json(ReplaceAnswer {
         id: replaced.id,
         seq: replaced.seq,

@@ -1,0 +1,133 @@
+//! Helpers shared by the database tests.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use nyro_core::{Config, Database, Document, SyncPolicy, Value, WriteOptions};
+use serde_json::json;
+
+/// Longest any single awaited step may take before the test fails instead of hanging.
+pub const BOUND: Duration = Duration::from_secs(20);
+
+/// A config for `dir` with `sync = "always"`.
+pub fn config(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.storage.path = dir.into();
+    c.batch.sync = SyncPolicy::Always;
+    c
+}
+
+/// Awaits `fut`, failing the test if it takes longer than [`BOUND`].
+pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(BOUND, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what} took longer than {BOUND:?}"),
+    }
+}
+
+/// Opens the database; the directory must be free at once (a closed or dropped database
+/// has let go of it).
+pub async fn open(config: &Config) -> Database {
+    match within("open", Database::open(config)).await {
+        Ok(db) => db,
+        Err(e) => panic!("opening {} failed: {e}", config.storage.path.display()),
+    }
+}
+
+/// Held shared by a test from closing (or dropping) a database until it has opened the
+/// directory again, and exclusively by the kill -9 test while it spawns a child process.
+///
+/// A child forked from this test process gets a copy of every open file, the data
+/// directories' `LOCK` files included, and keeps it until it execs: a database closed and
+/// reopened in that window finds its directory still locked (by the child). That is how
+/// `flock` works, not a bug of the database, so tests must not race the spawn.
+pub static FORK_GUARD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Takes [`FORK_GUARD`] shared.
+pub async fn no_fork() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    within("the fork guard", FORK_GUARD.read()).await
+}
+
+/// Closes `db` and opens it again on the same directory.
+pub async fn reopen(db: Database, config: &Config) -> Database {
+    let _guard = no_fork().await;
+    within("close", db.close()).await.expect("close");
+    open(config).await
+}
+
+/// A document from JSON.
+pub fn doc(json: serde_json::Value) -> Document {
+    Document::from_json(json).expect("a valid document")
+}
+
+/// A value from JSON.
+pub fn val(json: serde_json::Value) -> Value {
+    Value::try_from_json(json).expect("a valid value")
+}
+
+/// `[(field, value)]` conditions for `find`.
+pub fn cond(pairs: &[(&str, serde_json::Value)]) -> Vec<(String, Value)> {
+    pairs
+        .iter()
+        .map(|(f, v)| ((*f).to_string(), val(v.clone())))
+        .collect()
+}
+
+/// The ids of a page.
+pub fn ids(page: &nyro_core::Page) -> Vec<u64> {
+    page.records.iter().map(|d| d.id.expect("an id")).collect()
+}
+
+/// Every document of `collection`, by paging with `limit`.
+pub fn list_all(db: &Database, collection: &str, limit: usize) -> Vec<Document> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db.list(collection, after, limit).expect("list");
+        assert!(page.records.len() <= limit);
+        all.extend(page.records);
+        match page.next {
+            Some(next) => {
+                assert_eq!(all.last().and_then(|d| d.id), Some(next));
+                after = Some(next);
+            }
+            None => return all,
+        }
+    }
+}
+
+/// Ids found for `conditions`, by paging with `limit`.
+pub fn find_all(
+    db: &Database,
+    collection: &str,
+    conditions: &[(String, Value)],
+    limit: usize,
+) -> Vec<u64> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db.find(collection, conditions, after, limit).expect("find");
+        all.extend(ids(&page));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// Inserts `json` and returns its id.
+pub async fn insert(db: &Database, collection: &str, json: serde_json::Value) -> u64 {
+    within(
+        "insert",
+        db.insert(collection, doc(json), WriteOptions::default()),
+    )
+    .await
+    .expect("insert")
+    .id
+}
+
+/// A small document with a number, for bulk loads.
+pub fn numbered(n: u64) -> serde_json::Value {
+    json!({ "n": n, "text": format!("document number {n}") })
+}
