@@ -251,6 +251,8 @@ impl Database {
 
     /// [`Database::open`] with options beyond the config file.
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
+        // A config loaded from a file was checked already; one built in code may not be.
+        config.validate("the configuration given to Database::open")?;
         let log = Log::open(
             &config.storage.path,
             LogOptions {

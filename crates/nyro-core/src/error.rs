@@ -82,6 +82,9 @@ pub enum DbError {
         /// What disagreed.
         message: String,
     },
+    /// The configuration is not acceptable (a value out of range, a bad collection, ...).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The log could not be opened or read.
     #[error(transparent)]
     Storage(#[from] StorageError),
