@@ -391,8 +391,8 @@ impl<A: Applier> Worker<A> {
         if !syncs || batch.pending.len() >= self.last_batch_requests {
             return None;
         }
-        let deadline =
-            *until.get_or_insert_with(|| Instant::now() + self.last_fsync.min(self.config.batch_timeout));
+        let deadline = *until
+            .get_or_insert_with(|| Instant::now() + self.last_fsync.min(self.config.batch_timeout));
         let now = Instant::now();
         if now >= deadline {
             return None;
@@ -437,7 +437,12 @@ impl<A: Applier> Worker<A> {
         }
     }
 
-    fn write_batch(&mut self, pending: Vec<Pending<A>>, flushes: Vec<Done<A::Rejection>>, sync: bool) {
+    fn write_batch(
+        &mut self,
+        pending: Vec<Pending<A>>,
+        flushes: Vec<Done<A::Rejection>>,
+        sync: bool,
+    ) {
         let result = self.append_and_sync(sync);
         self.buf.clear();
         match result {

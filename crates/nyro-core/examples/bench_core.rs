@@ -18,8 +18,14 @@ const CITIES: u64 = 1_000;
 /// A document of about 100 bytes encoded: three fields, `city` indexed.
 fn doc(i: u64) -> Document {
     Document::new(vec![
-        ("name".into(), Value::String(format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz0123456789"))),
-        ("city".into(), Value::String(format!("city-{:04}", i % CITIES))),
+        (
+            "name".into(),
+            Value::String(format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz0123456789")),
+        ),
+        (
+            "city".into(),
+            Value::String(format!("city-{:04}", i % CITIES)),
+        ),
         ("score".into(), Value::Int((i * 7_919 % 100_000) as i64)),
     ])
 }
@@ -70,7 +76,8 @@ async fn bulk_ingest(dir: &Path, docs: u64) -> Result<f64, Box<dyn Error>> {
     while i < docs {
         let n = 10_000.min(docs - i);
         let batch: Vec<Document> = (i..i + n).map(doc).collect();
-        db.insert_many("bench", batch, WriteOptions::default()).await?;
+        db.insert_many("bench", batch, WriteOptions::default())
+            .await?;
         i += n;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -79,7 +86,12 @@ async fn bulk_ingest(dir: &Path, docs: u64) -> Result<f64, Box<dyn Error>> {
 }
 
 /// Docs per second, and records per written batch.
-async fn producers(dir: &Path, sync: SyncPolicy, tasks: u64, docs: u64) -> Result<(f64, f64), Box<dyn Error>> {
+async fn producers(
+    dir: &Path,
+    sync: SyncPolicy,
+    tasks: u64,
+    docs: u64,
+) -> Result<(f64, f64), Box<dyn Error>> {
     fresh(dir)?;
     let db = Database::open(&config(dir, sync)).await?;
     db.create_collection("bench", &["city".to_string()]).await?;
@@ -90,7 +102,8 @@ async fn producers(dir: &Path, sync: SyncPolicy, tasks: u64, docs: u64) -> Resul
         let db = db.clone();
         handles.push(tokio::spawn(async move {
             for i in 0..per_task {
-                db.insert("bench", doc(t * per_task + i), WriteOptions::default()).await?;
+                db.insert("bench", doc(t * per_task + i), WriteOptions::default())
+                    .await?;
             }
             Ok::<_, nyro_core::DbError>(())
         }));
@@ -124,17 +137,24 @@ async fn lone_write_micros(dir: &Path, n: usize) -> Result<f64, Box<dyn Error>> 
 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [DOCS]")?);
-    let docs: u64 = std::env::args().nth(2).map_or(Ok(1_000_000), |v| v.parse())?;
+    let docs: u64 = std::env::args()
+        .nth(2)
+        .map_or(Ok(1_000_000), |v| v.parse())?;
     // BENCH_READS_ONLY=1 skips the write measurements (for profiling the read path).
     let reads_only = std::env::var("BENCH_READS_ONLY").is_ok_and(|v| v == "1");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let work = dir.join("work");
     runtime.block_on(async {
         println!("docs={docs}");
         if reads_only {
             return Ok(());
         }
-        println!("bulk_always_docs_per_sec={:.0}", bulk_ingest(&work, docs).await?);
+        println!(
+            "bulk_always_docs_per_sec={:.0}",
+            bulk_ingest(&work, docs).await?
+        );
         for sync in [SyncPolicy::Always, SyncPolicy::Interval, SyncPolicy::Never] {
             for tasks in [1u64, 4, 64] {
                 // Under `always` few producers are bound by fdatasyncs: keep those runs short.
@@ -147,7 +167,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 println!("producers_{sync}_{tasks}_records_per_batch={per_batch:.1}");
             }
         }
-        println!("lone_write_interval_micros={:.1}", lone_write_micros(&work, 200).await?);
+        println!(
+            "lone_write_interval_micros={:.1}",
+            lone_write_micros(&work, 200).await?
+        );
         Ok::<_, Box<dyn Error>>(())
     })?;
 
@@ -160,7 +183,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut i = 0;
         while i < docs {
             let n = 10_000.min(docs - i);
-            db.insert_many("bench", (i..i + n).map(doc).collect(), WriteOptions::default()).await?;
+            db.insert_many(
+                "bench",
+                (i..i + n).map(doc).collect(),
+                WriteOptions::default(),
+            )
+            .await?;
             i += n;
         }
         db.close().await?;
@@ -171,7 +199,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let db = runtime.block_on(Database::open(&config(&read_dir, SyncPolicy::Never)))?;
     println!("reopen_secs={:.3}", started.elapsed().as_secs_f64());
     let rss_after = rss_anon_kb();
-    println!("heap_bytes_per_doc_after_open={:.1}", (rss_after.saturating_sub(rss_before)) as f64 * 1024.0 / docs as f64);
+    println!(
+        "heap_bytes_per_doc_after_open={:.1}",
+        (rss_after.saturating_sub(rss_before)) as f64 * 1024.0 / docs as f64
+    );
     let disk: u64 = db.stats().disk_bytes;
     println!("disk_bytes_per_doc={:.1}", disk as f64 / docs as f64);
 
@@ -204,7 +235,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         found += t.join().map_err(|_| "get thread panicked")?;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("gets_{get_threads}_threads_per_sec={:.0}", (get_threads * gets_per_thread) as f64 / secs);
+    println!(
+        "gets_{get_threads}_threads_per_sec={:.0}",
+        (get_threads * gets_per_thread) as f64 / secs
+    );
     if found != (get_threads * gets_per_thread) as usize * 3 {
         return Err("some gets found nothing".into());
     }
@@ -213,7 +247,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let queries = 20_000u64;
     let started = Instant::now();
     for q in 0..queries {
-        let city = vec![("city".to_string(), Value::String(format!("city-{:04}", q % CITIES)))];
+        let city = vec![(
+            "city".to_string(),
+            Value::String(format!("city-{:04}", q % CITIES)),
+        )];
         let page = db.find("bench", &city, None, 100)?;
         std::hint::black_box(page.records.len());
     }

@@ -19,13 +19,27 @@ use crate::state::State;
 /// A write operation, as the database API submits it.
 #[derive(Debug)]
 pub(crate) enum WriteOp {
-    CreateCollection { name: String, indexes: Vec<String> },
-    DropCollection { name: String },
+    CreateCollection {
+        name: String,
+        indexes: Vec<String>,
+    },
+    DropCollection {
+        name: String,
+    },
     /// One or more documents, all or nothing. Creates the collection if missing.
-    Insert { collection: String, docs: Vec<Document> },
+    Insert {
+        collection: String,
+        docs: Vec<Document>,
+    },
     /// Replace or create. Creates the collection if missing.
-    Replace { collection: String, doc: Document },
-    Delete { collection: String, id: u64 },
+    Replace {
+        collection: String,
+        doc: Document,
+    },
+    Delete {
+        collection: String,
+        id: u64,
+    },
 }
 
 /// What a written operation did.
@@ -118,10 +132,14 @@ impl CoreApplier {
         if let Some(view) = self.batch.collections.get(name) {
             return view.clone();
         }
-        self.state.catalog.load().by_name(name).map(|c| CollectionView {
-            id: c.id,
-            indexes: c.indexes.clone(),
-        })
+        self.state
+            .catalog
+            .load()
+            .by_name(name)
+            .map(|c| CollectionView {
+                id: c.id,
+                indexes: c.indexes.clone(),
+            })
     }
 
     fn exists(&self, collection: u32, id: u64) -> bool {
@@ -288,9 +306,11 @@ impl CoreApplier {
                 self.batch.exists.insert((coll, id), true);
             }
             WriteOp::Delete { collection, id } => {
-                let view = self.view(collection).ok_or_else(|| DbError::CollectionNotFound {
-                    collection: collection.clone(),
-                })?;
+                let view = self
+                    .view(collection)
+                    .ok_or_else(|| DbError::CollectionNotFound {
+                        collection: collection.clone(),
+                    })?;
                 if !self.exists(view.id, *id) {
                     return Err(DbError::NotFound {
                         collection: collection.clone(),
@@ -337,7 +357,9 @@ impl CoreApplier {
                         catalog
                     });
                 }
-                Err(e) => tracing::error!(error = %e, "cannot create a collection already in the log"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot create a collection already in the log")
+                }
             }
         }
         let catalog = self.state.catalog.load_full();
@@ -363,8 +385,9 @@ impl CoreApplier {
             WriteOp::Insert { docs, .. } => {
                 let mut last_seq = 0;
                 let mut ids = Vec::with_capacity(docs.len());
-                for (mut doc, ((id, seq), location)) in
-                    docs.into_iter().zip(plan.writes.iter().copied().zip(locations))
+                for (mut doc, ((id, seq), location)) in docs
+                    .into_iter()
+                    .zip(plan.writes.iter().copied().zip(locations))
                 {
                     doc.id = Some(id);
                     if let Some(c) = &collection {

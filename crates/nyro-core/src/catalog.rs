@@ -58,9 +58,8 @@ pub(crate) struct Collection {
 
 impl Collection {
     pub(crate) fn new(id: u32, def: CollectionDef) -> Result<Self> {
-        let index = CollectionIndexes::new(&def.indexes).map_err(|e| {
-            DbError::invalid(format!("collection {:?}: {e}", def.name))
-        })?;
+        let index = CollectionIndexes::new(&def.indexes)
+            .map_err(|e| DbError::invalid(format!("collection {:?}: {e}", def.name)))?;
         Ok(Self {
             id,
             name: Arc::from(def.name),

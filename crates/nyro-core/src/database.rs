@@ -347,9 +347,12 @@ impl Database {
     }
 
     fn permit(&self) -> Result<SemaphorePermit<'_>> {
-        self.inner.ops.try_acquire().map_err(|_| DbError::Overloaded {
-            limit: self.inner.max_ops,
-        })
+        self.inner
+            .ops
+            .try_acquire()
+            .map_err(|_| DbError::Overloaded {
+                limit: self.inner.max_ops,
+            })
     }
 
     async fn write(&self, op: WriteOp, options: WriteOptions) -> Result<WriteOutcome> {
@@ -423,12 +426,13 @@ impl Database {
     ) -> Result<InsertedMany> {
         validate_name(collection)?;
         if docs.is_empty() {
-            return Err(DbError::invalid("nothing to insert: the list of documents is empty"));
+            return Err(DbError::invalid(
+                "nothing to insert: the list of documents is empty",
+            ));
         }
         for (index, doc) in docs.iter().enumerate() {
-            doc.validate().map_err(|e| {
-                DbError::invalid(format!("element {index}: {e}"))
-            })?;
+            doc.validate()
+                .map_err(|e| DbError::invalid(format!("element {index}: {e}")))?;
         }
         let op = WriteOp::Insert {
             collection: collection.to_string(),

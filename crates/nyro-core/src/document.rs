@@ -55,7 +55,11 @@ impl Document {
 
     /// The value of a top-level field (the last one, should a name repeat).
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.fields.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v)
     }
 
     /// Builds a document from JSON, checking the contract's rules.
@@ -197,7 +201,9 @@ impl Value {
                 if level > MAX_DEPTH {
                     return Err(too_deep());
                 }
-                fields.iter().try_for_each(|(_, v)| v.check_depth(level + 1))
+                fields
+                    .iter()
+                    .try_for_each(|(_, v)| v.check_depth(level + 1))
             }
             _ => Ok(()),
         }
@@ -214,9 +220,14 @@ impl Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Self::String(s) => serde_json::Value::String(s.clone()),
-            Self::Array(items) => serde_json::Value::Array(items.iter().map(Self::to_json).collect()),
+            Self::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Self::to_json).collect())
+            }
             Self::Object(fields) => serde_json::Value::Object(
-                fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
             ),
         }
     }
@@ -281,7 +292,12 @@ mod tests {
         let doc = Document::from_json(json!({"_id": 5, "a": 1, "b": "xy"})).unwrap();
         let mut payload = Vec::new();
         encode_fields(&doc.fields, &mut payload).unwrap();
-        assert_eq!(payload, [0x02, 0x01, 0x61, 0x02, 0x02, 0x01, 0x62, 0x05, 0x02, 0x78, 0x79]);
+        assert_eq!(
+            payload,
+            [
+                0x02, 0x01, 0x61, 0x02, 0x02, 0x01, 0x62, 0x05, 0x02, 0x78, 0x79
+            ]
+        );
         let def = crate::catalog::CollectionDef {
             name: "users".into(),
             indexes: vec!["city".into()],
@@ -289,7 +305,9 @@ mod tests {
         let bytes = nyro_storage::codec::encode(&def).unwrap();
         assert_eq!(
             bytes,
-            [0x05, 0x75, 0x73, 0x65, 0x72, 0x73, 0x01, 0x04, 0x63, 0x69, 0x74, 0x79]
+            [
+                0x05, 0x75, 0x73, 0x65, 0x72, 0x73, 0x01, 0x04, 0x63, 0x69, 0x74, 0x79
+            ]
         );
     }
 

@@ -193,7 +193,10 @@ mod tests {
         let mut payload = Vec::new();
         encode_fields(&[("a".into(), Value::String("xyz".into()))], &mut payload).unwrap();
         for cut in 0..payload.len() {
-            assert!(scalars(&payload[..cut], &["a".to_string()]).is_err(), "cut {cut}");
+            assert!(
+                scalars(&payload[..cut], &["a".to_string()]).is_err(),
+                "cut {cut}"
+            );
         }
     }
 }

@@ -12,8 +12,8 @@ use nyro_storage::{Location, LogReader};
 use crate::catalog::Collection;
 use crate::database::IndexStats;
 use crate::document::{Document, Value};
-use crate::fields::scalars;
 use crate::error::{DbError, Result};
+use crate::fields::scalars;
 
 /// The index key of a value, if it is a scalar.
 pub(crate) fn key_of(value: &Value) -> Option<IndexKey> {
@@ -35,7 +35,11 @@ fn doc_keys<'a>(
     fields: &'a [(String, Value)],
 ) -> impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a {
     collection.indexes.iter().map(move |field| {
-        let value = fields.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v);
+        let value = fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v);
         (field.as_str(), value.and_then(key_of))
     })
 }
@@ -68,10 +72,9 @@ fn old_keys<'a>(
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(Vec::new());
     };
-    reader
-        .read_with(location, |_, payload| {
-            payload_keys(collection, payload).map(Iterator::collect)
-        })?
+    reader.read_with(location, |_, payload| {
+        payload_keys(collection, payload).map(Iterator::collect)
+    })?
 }
 
 fn index_error(collection: &Collection, id: u64, e: IndexError) -> DbError {
@@ -101,7 +104,11 @@ pub(crate) fn put(
 /// Indexes a document that is known to be new (an insert: its id was assigned or checked
 /// absent by the writer thread, which no other write can overtake), skipping the lookup
 /// of old keys.
-pub(crate) fn insert_new(collection: &Collection, doc: &Document, location: Location) -> Result<()> {
+pub(crate) fn insert_new(
+    collection: &Collection,
+    doc: &Document,
+    location: Location,
+) -> Result<()> {
     let id = doc.id.unwrap_or_default();
     let old: [(&str, Option<IndexKey>); 0] = [];
     let previous = collection

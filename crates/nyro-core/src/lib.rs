@@ -58,8 +58,8 @@ mod state;
 pub use catalog::validate_name;
 pub use config::{Config, ConfigError, SyncPolicy};
 pub use database::{
-    CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats,
-    InsertedMany, Inserted, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
+    CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
+    InsertedMany, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
 };
 pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
 pub use error::{DbError, Result};

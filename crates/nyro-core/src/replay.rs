@@ -62,7 +62,10 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
                     return Err(corrupt(
                         &frame,
                         reader,
-                        format!("collection {:?} (id {}) is created twice", def.name, h.collection),
+                        format!(
+                            "collection {:?} (id {}) is created twice",
+                            def.name, h.collection
+                        ),
                     ));
                 }
                 counters.next_collection = counters.next_collection.max(h.collection + 1);
@@ -70,19 +73,33 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
             }
             RecordKind::DropCollection => {
                 let Some(dropped) = catalog.remove(h.collection) else {
-                    return Err(corrupt(&frame, reader, format!("unknown collection id {}", h.collection)));
+                    return Err(corrupt(
+                        &frame,
+                        reader,
+                        format!("unknown collection id {}", h.collection),
+                    ));
                 };
                 dead_bytes += indexing::live_bytes(&dropped) + u64::from(frame.location().len);
             }
             RecordKind::Put | RecordKind::Delete => {
                 let Some(collection) = catalog.by_id(h.collection) else {
-                    return Err(corrupt(&frame, reader, format!("unknown collection id {}", h.collection)));
+                    return Err(corrupt(
+                        &frame,
+                        reader,
+                        format!("unknown collection id {}", h.collection),
+                    ));
                 };
                 last_seq = last_seq.max(h.seq);
                 let next = counters.next_ids.entry(h.collection).or_insert(1);
                 *next = (*next).max(u128::from(h.id) + 1);
                 let old = if h.kind == RecordKind::Put {
-                    indexing::put_stored(collection, reader, h.id, frame.payload(), frame.location())?
+                    indexing::put_stored(
+                        collection,
+                        reader,
+                        h.id,
+                        frame.payload(),
+                        frame.location(),
+                    )?
                 } else {
                     dead_bytes += u64::from(frame.location().len);
                     indexing::delete(collection, reader, h.id)?
@@ -91,8 +108,12 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
             }
         }
     }
-    tracing::info!(frames, collections = catalog.sorted().len(), elapsed_ms = started.elapsed().as_millis() as u64,
-        "indexes rebuilt from the log");
+    tracing::info!(
+        frames,
+        collections = catalog.sorted().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "indexes rebuilt from the log"
+    );
     Ok(Replayed {
         catalog,
         counters,

@@ -81,7 +81,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "records={n} available_parallelism={threads} size_of<IndexKey>=24 size_of<Location>=16"
     );
-    println!("(bytes are heap bytes requested per record, not counting the allocator's own overhead)");
+    println!(
+        "(bytes are heap bytes requested per record, not counting the allocator's own overhead)"
+    );
 
     // Primary index, ascending ids (as the core assigns them).
     let (primary, bytes, secs) = measure(|| {

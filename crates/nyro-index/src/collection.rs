@@ -107,7 +107,8 @@ impl CollectionIndexes {
         I: IntoIterator<Item = (F, Option<IndexKey>)>,
     {
         let mut slots: Slots = smallvec::smallvec![None; self.fields.len()];
-        let mut seen: SmallVec<[bool; INLINE_FIELDS]> = smallvec::smallvec![false; self.fields.len()];
+        let mut seen: SmallVec<[bool; INLINE_FIELDS]> =
+            smallvec::smallvec![false; self.fields.len()];
         for (field, key) in keys {
             let field = field.as_ref();
             let i = self.position(field)?;

@@ -52,7 +52,9 @@ pub struct FeedTicket {
 
 impl Drop for FeedTicket {
     fn drop(&mut self) {
-        self.feeds.open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.feeds
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -118,14 +120,25 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route(
             "/v1/collections/{collection}/records/{id}",
-            get(records::get).put(records::replace).delete(records::delete),
+            get(records::get)
+                .put(records::replace)
+                .delete(records::delete),
         )
         .route("/v1/collections/{collection}/_query", post(records::query))
-        .route("/v1/collections/{collection}/changes", get(changes::one_collection))
+        .route(
+            "/v1/collections/{collection}/changes",
+            get(changes::one_collection),
+        )
         .route("/v1/changes", get(changes::all_collections))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }

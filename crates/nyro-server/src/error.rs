@@ -93,9 +93,7 @@ impl From<DbError> for ApiError {
             }
             DbError::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
             DbError::NotIndexed { .. } => (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed),
-            DbError::Overloaded { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded)
-            }
+            DbError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
             DbError::Unavailable { .. } | DbError::WriteFailed(_) | DbError::Closed => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }

@@ -53,7 +53,10 @@ fn parse<'de, S: DeserializeSeed<'de>>(
         }
         match parse_json(bytes) {
             Ok(_) => {
-                let prefix = element.get().map(|i| format!("element {i}: ")).unwrap_or_default();
+                let prefix = element
+                    .get()
+                    .map(|i| format!("element {i}: "))
+                    .unwrap_or_default();
                 ApiError::bad_request(format!("{prefix}{e}"))
             }
             Err(general) => general,
@@ -80,7 +83,12 @@ impl Fields {
     fn insert(&mut self, key: String, value: Value) {
         const LINEAR: usize = 32;
         if self.index.is_none() && self.fields.len() >= LINEAR {
-            let index = self.fields.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+            let index = self
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
             self.index = Some(index);
         }
         let existing = match &self.index {

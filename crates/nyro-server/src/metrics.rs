@@ -14,12 +14,28 @@ use crate::app::AppState;
 
 /// Operations counted, in the order of their counters.
 const OPS: [&str; 17] = [
-    "health", "metrics", "stats", "openapi", "list_collections", "create_collection",
-    "drop_collection", "insert", "list", "bulk_insert", "get", "replace", "delete", "query",
-    "watch", "other", "unknown",
+    "health",
+    "metrics",
+    "stats",
+    "openapi",
+    "list_collections",
+    "create_collection",
+    "drop_collection",
+    "insert",
+    "list",
+    "bulk_insert",
+    "get",
+    "replace",
+    "delete",
+    "query",
+    "watch",
+    "other",
+    "unknown",
 ];
 /// Statuses counted one by one; any other counts as `STATUSES.len()` ("other").
-const STATUSES: [u16; 14] = [200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 501, 503, 101];
+const STATUSES: [u16; 14] = [
+    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 501, 503, 101,
+];
 
 /// Requests by operation and status (a fixed table of atomic counters: no lock on the
 /// request path), and requests in flight.
@@ -32,7 +48,9 @@ pub struct HttpMetrics {
 impl Default for HttpMetrics {
     fn default() -> Self {
         Self {
-            requests: (0..OPS.len() * (STATUSES.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
+            requests: (0..OPS.len() * (STATUSES.len() + 1))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             in_flight: AtomicI64::new(0),
         }
     }
@@ -40,7 +58,10 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     fn count(&self, op: usize, status: u16) {
-        let status = STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len());
+        let status = STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(STATUSES.len());
         self.requests[op * (STATUSES.len() + 1) + status].fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -48,7 +69,9 @@ impl HttpMetrics {
 /// The operation a request is (an index into `OPS`), from its method and route.
 fn op_index(method: &Method, route: Option<&str>) -> usize {
     let name = op_name(method, route);
-    OPS.iter().position(|&op| op == name).unwrap_or(OPS.len() - 1)
+    OPS.iter()
+        .position(|&op| op == name)
+        .unwrap_or(OPS.len() - 1)
 }
 
 /// The operation a request is, from its method and route.
@@ -76,7 +99,10 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
 
 /// Middleware: counts each request by operation and status.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
     let op = op_index(request.method(), route);
     let metrics = &state.http_metrics;
     metrics.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -97,7 +123,10 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &nyro_core::Histogram,
 }
 
 fn gauge(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 /// Renders every series.
@@ -110,9 +139,12 @@ pub fn render(db: &Database, http: &HttpMetrics) -> String {
     );
     for (op_at, op) in OPS.iter().enumerate() {
         for status_at in 0..=STATUSES.len() {
-            let count = http.requests[op_at * (STATUSES.len() + 1) + status_at].load(Ordering::Relaxed);
+            let count =
+                http.requests[op_at * (STATUSES.len() + 1) + status_at].load(Ordering::Relaxed);
             if count > 0 {
-                let status = STATUSES.get(status_at).map_or_else(|| "other".to_string(), u16::to_string);
+                let status = STATUSES
+                    .get(status_at)
+                    .map_or_else(|| "other".to_string(), u16::to_string);
                 let _ = writeln!(
                     out,
                     "nyrodb_http_requests_total{{op=\"{op}\",status=\"{status}\"}} {count}"
@@ -120,30 +152,116 @@ pub fn render(db: &Database, http: &HttpMetrics) -> String {
             }
         }
     }
-    gauge(&mut out, "nyrodb_http_requests_in_flight", "gauge", "HTTP requests being served.",
-        http.in_flight.load(Ordering::Relaxed));
+    gauge(
+        &mut out,
+        "nyrodb_http_requests_in_flight",
+        "gauge",
+        "HTTP requests being served.",
+        http.in_flight.load(Ordering::Relaxed),
+    );
     let stats = db.stats();
-    gauge(&mut out, "nyrodb_ops_in_flight", "gauge",
-        "Database operations holding a max_concurrent_ops permit.", stats.in_flight_ops);
-    let _ = writeln!(out, "# HELP nyrodb_records Documents per collection.\n# TYPE nyrodb_records gauge");
+    gauge(
+        &mut out,
+        "nyrodb_ops_in_flight",
+        "gauge",
+        "Database operations holding a max_concurrent_ops permit.",
+        stats.in_flight_ops,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP nyrodb_records Documents per collection.\n# TYPE nyrodb_records gauge"
+    );
     for c in &stats.collections {
-        let _ = writeln!(out, "nyrodb_records{{collection=\"{}\"}} {}", c.name, c.count);
+        let _ = writeln!(
+            out,
+            "nyrodb_records{{collection=\"{}\"}} {}",
+            c.name, c.count
+        );
     }
-    gauge(&mut out, "nyrodb_disk_bytes", "gauge", "Bytes in log segment files.", stats.disk_bytes);
-    gauge(&mut out, "nyrodb_live_bytes", "gauge", "Bytes of frames holding live data.", stats.live_bytes);
-    gauge(&mut out, "nyrodb_dead_bytes", "gauge", "Bytes of frames no longer live.", stats.dead_bytes);
-    gauge(&mut out, "nyrodb_segments", "gauge", "Log segment files.", stats.segments);
-    gauge(&mut out, "nyrodb_last_seq", "gauge", "Highest committed sequence number.", stats.last_seq);
-    gauge(&mut out, "nyrodb_batches_total", "counter", "Batches written.", stats.batches);
-    gauge(&mut out, "nyrodb_records_written_total", "counter", "Records written.", stats.records_written);
-    gauge(&mut out, "nyrodb_fsyncs_total", "counter", "fdatasync calls.", stats.fsyncs);
-    gauge(&mut out, "nyrodb_writes_poisoned", "gauge",
+    gauge(
+        &mut out,
+        "nyrodb_disk_bytes",
+        "gauge",
+        "Bytes in log segment files.",
+        stats.disk_bytes,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_live_bytes",
+        "gauge",
+        "Bytes of frames holding live data.",
+        stats.live_bytes,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_dead_bytes",
+        "gauge",
+        "Bytes of frames no longer live.",
+        stats.dead_bytes,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_segments",
+        "gauge",
+        "Log segment files.",
+        stats.segments,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_last_seq",
+        "gauge",
+        "Highest committed sequence number.",
+        stats.last_seq,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_batches_total",
+        "counter",
+        "Batches written.",
+        stats.batches,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_records_written_total",
+        "counter",
+        "Records written.",
+        stats.records_written,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_fsyncs_total",
+        "counter",
+        "fdatasync calls.",
+        stats.fsyncs,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_writes_poisoned",
+        "gauge",
         "1 if writes are refused until restart because an fdatasync failed.",
-        u8::from(stats.poisoned.is_some()));
-    gauge(&mut out, "nyrodb_uptime_seconds", "gauge", "Seconds since the database opened.",
-        stats.uptime.as_secs_f64());
+        u8::from(stats.poisoned.is_some()),
+    );
+    gauge(
+        &mut out,
+        "nyrodb_uptime_seconds",
+        "gauge",
+        "Seconds since the database opened.",
+        stats.uptime.as_secs_f64(),
+    );
     let writer = db.writer_metrics();
-    histogram(&mut out, "nyrodb_batch_records", "Records per written batch.", &writer.batch_records, 1.0);
-    histogram(&mut out, "nyrodb_fsync_seconds", "fdatasync latency.", &writer.fsync_micros, 1e-6);
+    histogram(
+        &mut out,
+        "nyrodb_batch_records",
+        "Records per written batch.",
+        &writer.batch_records,
+        1.0,
+    );
+    histogram(
+        &mut out,
+        "nyrodb_fsync_seconds",
+        "fdatasync latency.",
+        &writer.fsync_micros,
+        1e-6,
+    );
     out
 }

@@ -63,7 +63,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and closes the
     /// database (everything queued written and fdatasync'ed, the directory released).
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let addr = self.local_addr().map_err(ServeError::Serve)?;
         tracing::info!(%addr, data = %self.config.storage.path.display(),
             sync = %self.config.batch.sync, "nyrodb listening");

@@ -20,12 +20,20 @@ async fn format_v1_fixture_opens_with_every_document() {
     config.storage.path = dir.path().to_path_buf();
     let db = Database::open(&config).await.unwrap();
 
-    let names: Vec<_> = db.collections().into_iter().map(|c| (c.name, c.count, c.indexes)).collect();
+    let names: Vec<_> = db
+        .collections()
+        .into_iter()
+        .map(|c| (c.name, c.count, c.indexes))
+        .collect();
     assert_eq!(
         names,
         vec![
             ("notes".to_string(), 1, vec![]),
-            ("users".to_string(), 2, vec!["age".to_string(), "city".to_string()]),
+            (
+                "users".to_string(),
+                2,
+                vec!["age".to_string(), "city".to_string()]
+            ),
         ],
         "the dropped collection `tmp` must stay dropped"
     );
@@ -44,10 +52,22 @@ async fn format_v1_fixture_opens_with_every_document() {
                    "name": "Linus", "neg": -7, "t": true, "tags": ["a", {"k": null}]}),
         ]
     );
-    assert_eq!(db.get("notes", 1).unwrap().to_json(), json!({"_id": 1, "text": "héllo ✓"}));
+    assert_eq!(
+        db.get("notes", 1).unwrap().to_json(),
+        json!({"_id": 1, "text": "héllo ✓"})
+    );
     // Indexes were rebuilt from the log: the replaced value finds the new document only.
-    let london = vec![("city".to_string(), nyro_core::Value::String("London".into()))];
-    let ids: Vec<_> = db.find("users", &london, None, 10).unwrap().records.iter().map(|d| d.id).collect();
+    let london = vec![(
+        "city".to_string(),
+        nyro_core::Value::String("London".into()),
+    )];
+    let ids: Vec<_> = db
+        .find("users", &london, None, 10)
+        .unwrap()
+        .records
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(ids, vec![Some(2)]);
     let age15 = vec![("age".to_string(), nyro_core::Value::Int(15))];
     assert_eq!(db.find("users", &age15, None, 10).unwrap().records.len(), 1);

@@ -8,11 +8,11 @@ use nyro_core::{Value, WriteOptions};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::json_doc::{parse_document, parse_documents};
 use crate::extract::{
-    ApiPath, BodyBytes, JsonBody, expect_object, no_query_params, parse_id, query_params, sync_param,
-    u64_param,
+    ApiPath, BodyBytes, JsonBody, expect_object, no_query_params, parse_id, query_params,
+    sync_param, u64_param,
 };
+use crate::json_doc::{parse_document, parse_documents};
 use crate::wire::{
     BulkAnswer, ErrorBody, InsertAnswer, JsonDoc, PageAnswer, QueryBody, ReplaceAnswer,
 };
@@ -26,7 +26,6 @@ fn write_options(query: Option<&str>) -> ApiResult<WriteOptions> {
         sync: sync_param(&params)?,
     })
 }
-
 
 /// Inserts one document (`_id` optional); creates the collection if missing.
 #[utoipa::path(post, path = "/v1/collections/{collection}/records", tag = "records",
