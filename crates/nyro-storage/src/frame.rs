@@ -4,7 +4,8 @@
 //! offset size field
 //!      0    4 frame_len   u32 LE, whole frame including this header, 32 ..= MAX_FRAME_LEN
 //!      4    4 crc32c      u32 LE, CRC-32C of bytes [0, 4) followed by bytes [8, frame_len)
-//!      8    1 kind        1 put, 2 delete, 3 create collection, 4 drop collection
+//!      8    1 kind        1 put, 2 delete, 3 create collection, 4 drop collection,
+//!                         5 replace, 6 compaction marker
 //!      9    3 reserved    zero
 //!     12    4 collection  u32 LE
 //!     16    8 record id   u64 LE
@@ -48,6 +49,13 @@ pub enum RecordKind {
     CreateCollection = 3,
     /// A collection was dropped with all its documents; the payload is empty.
     DropCollection = 4,
+    /// A document that existed was replaced; the payload is the new document. Replayed
+    /// exactly like [`RecordKind::Put`]; kept apart so the change feed can still tell an
+    /// update from an insert after compaction removed the earlier version (format 2).
+    Replace = 5,
+    /// The first frame of a segment written by compaction: its place in the log, the file it
+    /// replaces, and the highest sequence number compaction dropped (format 2).
+    CompactionMarker = 6,
 }
 
 impl RecordKind {
@@ -58,6 +66,8 @@ impl RecordKind {
             2 => Some(Self::Delete),
             3 => Some(Self::CreateCollection),
             4 => Some(Self::DropCollection),
+            5 => Some(Self::Replace),
+            6 => Some(Self::CompactionMarker),
             _ => None,
         }
     }

@@ -9,6 +9,8 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 
+use crate::compact::CompactionStep;
+
 /// The write side of the log's file I/O. [`OsIo`] is the real thing; [`FaultInjector`]
 /// wraps it for tests.
 pub trait LogIo: Send + Sync + std::fmt::Debug {
@@ -16,6 +18,11 @@ pub trait LogIo: Send + Sync + std::fmt::Debug {
     fn write_at(&self, path: &Path, file: &File, offset: u64, buf: &[u8]) -> io::Result<usize>;
     /// Flushes the file's data to stable storage (`fdatasync`).
     fn sync_data(&self, path: &Path, file: &File) -> io::Result<()>;
+    /// Called as compaction reaches each step; an error stops it there, leaving the files
+    /// as a crash at that point would. Only tests do anything here.
+    fn compaction_step(&self, _step: CompactionStep) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The operating system's own I/O, with no interference.
@@ -51,6 +58,7 @@ pub enum WriteFault {
 struct Plan {
     write: Option<WriteFault>,
     sync: Option<io::ErrorKind>,
+    compaction: Option<CompactionStep>,
     writes: u64,
     syncs: u64,
 }
@@ -78,11 +86,17 @@ impl FaultInjector {
         self.plan.lock().sync = Some(kind);
     }
 
+    /// Makes compaction stop (fail) when it reaches `step`, until [`FaultInjector::clear`].
+    pub fn stop_compaction_at(&self, step: CompactionStep) {
+        self.plan.lock().compaction = Some(step);
+    }
+
     /// Stops injecting faults: the cause is gone.
     pub fn clear(&self) {
         let mut plan = self.plan.lock();
         plan.write = None;
         plan.sync = None;
+        plan.compaction = None;
     }
 
     /// Writes that reached the file so far (successful or short).
@@ -97,6 +111,13 @@ impl FaultInjector {
 }
 
 impl LogIo for FaultInjector {
+    fn compaction_step(&self, step: CompactionStep) -> io::Result<()> {
+        if self.plan.lock().compaction == Some(step) {
+            return Err(injected(io::ErrorKind::Other));
+        }
+        Ok(())
+    }
+
     fn write_at(&self, path: &Path, file: &File, offset: u64, buf: &[u8]) -> io::Result<usize> {
         let mut plan = self.plan.lock();
         match plan.write {

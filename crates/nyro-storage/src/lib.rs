@@ -47,6 +47,7 @@
 //! ```
 
 pub mod codec;
+mod compact;
 mod error;
 mod frame;
 mod io;
@@ -56,8 +57,10 @@ mod mmap;
 mod reader;
 mod scan;
 mod segment;
+mod table;
 mod verify;
 
+pub use compact::{CompactionStep, Moved, Rewritten};
 pub use error::{Result, StorageError};
 pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
@@ -66,6 +69,8 @@ pub use frame::{
 pub use io::{FaultInjector, LogIo, OsIo, WriteFault};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
-pub use reader::{Frame, Location, LogIter, LogReader, SegmentInfo};
-pub use segment::{FORMAT_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name};
+pub use reader::{Frame, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo};
+pub use segment::{
+    FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name,
+};
 pub use verify::{Problem, Severity, VerifyReport, verify};

@@ -4,17 +4,20 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, FrameDefect, MAX_PAYLOAD_LEN, Record};
 use crate::io::{LogIo, OsIo};
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
-use crate::reader::{Location, LogReader, SegmentTable, Shared};
+use crate::reader::{Location, LogReader, Shared};
 use crate::scan::scan_from;
-use crate::segment::{self, SEGMENT_HEADER_LEN, Segment};
+use crate::segment::{self, Placement, SEGMENT_HEADER_LEN, Segment};
+use crate::table::SegmentTable;
 
 /// How a log is opened.
 #[derive(Debug, Clone)]
@@ -101,39 +104,46 @@ impl Log {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).io_context("create data directory", dir)?;
         let lock = DirLock::acquire(dir)?;
-        let files = segment::list(dir)?;
+        let files = crate::compact::settle(dir)?;
         let mut report = RecoveryReport::default();
-        let mut table: SegmentTable = Vec::with_capacity(files.len() + 1);
+        let mut segments = Vec::with_capacity(files.len() + 1);
         let mut active = None;
-        for (index, (id, path)) in files.iter().enumerate() {
+        for (index, (id, path, placement)) in files.iter().enumerate() {
             let newest = index + 1 == files.len();
             if newest {
-                let (seg, file, end) = recover_newest(*id, path, &options, &mut report)?;
+                let (seg, file, end) =
+                    recover_newest(*id, *placement, path, &options, &mut report)?;
                 active = Some(Active {
                     segment: Arc::clone(&seg),
                     file,
                     len: end,
                     synced: end,
                 });
-                table.push(seg);
+                segments.push(seg);
             } else {
-                table.push(open_sealed(*id, path, &mut report)?);
+                segments.push(open_sealed(*id, *placement, path, &mut report)?);
             }
         }
+        let max_id = files.iter().map(|(id, _, _)| *id).max().unwrap_or(0);
         let active = match active {
             Some(active) => active,
             None => {
-                let active = create_segment(dir, 1, &options)?;
-                table.push(Arc::clone(&active.segment));
+                let active = create_segment(dir, max_id + 1, &options)?;
+                segments.push(Arc::clone(&active.segment));
                 report.bytes += active.len;
                 report.segments += 1;
                 active
             }
         };
+        let table = SegmentTable::new(segments);
         let reader = LogReader {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
+                next_id: AtomicU32::new(table.max_id() + 1),
+                active_id: AtomicU32::new(active.segment.id),
                 segments: ArcSwap::from_pointee(table),
+                io: Arc::clone(&options.io),
+                compacting: Mutex::new(()),
                 _lock: lock,
             }),
         };
@@ -236,12 +246,11 @@ impl Log {
     pub fn seal(&mut self) -> Result<()> {
         self.sync()?;
         let sealed = Arc::clone(&self.active.segment);
+        let id = self.reader.shared.next_id.fetch_add(1, Ordering::AcqRel);
         let next =
-            create_segment(&self.reader.shared.dir, sealed.id + 1, &self.options).map_err(|e| {
-                match e {
-                    StorageError::Poisoned { reason } => self.poison(reason),
-                    other => other,
-                }
+            create_segment(&self.reader.shared.dir, id, &self.options).map_err(|e| match e {
+                StorageError::Poisoned { reason } => self.poison(reason),
+                other => other,
             })?;
         // Remap the sealed segment at its exact size: its reservation is no longer needed.
         // Readers holding the old map keep it until they drop it.
@@ -249,11 +258,14 @@ impl Log {
             sealed.replace_map(exact);
         }
         let added = Arc::clone(&next.segment);
-        self.reader.shared.segments.rcu(|table| {
-            let mut table = SegmentTable::clone(table);
-            table.push(Arc::clone(&added));
-            table
-        });
+        self.reader
+            .shared
+            .segments
+            .rcu(|table| table.with(Arc::clone(&added)));
+        self.reader
+            .shared
+            .active_id
+            .store(added.id, Ordering::Release);
         self.active = next;
         Ok(())
     }
@@ -336,7 +348,12 @@ fn reservation(len: u64, options: &LogOptions) -> usize {
     usize::try_from(want).unwrap_or(usize::MAX)
 }
 
-fn open_sealed(id: u32, path: &Path, report: &mut RecoveryReport) -> Result<Arc<Segment>> {
+fn open_sealed(
+    id: u32,
+    placement: Placement,
+    path: &Path,
+    report: &mut RecoveryReport,
+) -> Result<Arc<Segment>> {
     let file = File::open(path).io_context("open segment", path)?;
     let len = file.metadata().io_context("stat segment", path)?.len();
     let map = Mapping::new(&file, len as usize).io_context("map segment", path)?;
@@ -359,6 +376,7 @@ fn open_sealed(id: u32, path: &Path, report: &mut RecoveryReport) -> Result<Arc<
     report.max_seq = report.max_seq.max(scan.max_seq);
     Ok(Arc::new(Segment::new(
         id,
+        placement,
         path.to_path_buf(),
         map,
         scan.end,
@@ -369,6 +387,7 @@ fn open_sealed(id: u32, path: &Path, report: &mut RecoveryReport) -> Result<Arc<
 /// whose creation was cut short) when nothing intact follows the damage.
 fn recover_newest(
     id: u32,
+    placement: Placement,
     path: &Path,
     options: &LogOptions,
     report: &mut RecoveryReport,
@@ -424,7 +443,7 @@ fn recover_newest(
     };
     report.segments += 1;
     report.bytes += end;
-    let segment = Arc::new(Segment::new(id, path.to_path_buf(), map, end));
+    let segment = Arc::new(Segment::new(id, placement, path.to_path_buf(), map, end));
     Ok((segment, file, end))
 }
 
@@ -451,7 +470,7 @@ fn cut_torn_tail(
     Ok(())
 }
 
-fn write_header(id: u32, path: &Path, file: &File, options: &LogOptions) -> Result<()> {
+pub(crate) fn write_header(id: u32, path: &Path, file: &File, options: &LogOptions) -> Result<()> {
     let header = segment::encode_header(id);
     let written = options
         .io
@@ -490,7 +509,7 @@ fn create_segment(dir: &Path, id: u32, options: &LogOptions) -> Result<Active> {
     let len = SEGMENT_HEADER_LEN as u64;
     let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", &path)?;
     Ok(Active {
-        segment: Arc::new(Segment::new(id, path, map, len)),
+        segment: Arc::new(Segment::new(id, Placement::own(id), path, map, len)),
         file,
         len,
         synced: len,

@@ -4,13 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use crate::error::{Result, StorageError};
-use crate::frame::{self, FrameCheck, FrameHeader, HEADER_LEN};
+use crate::frame::{self, FrameCheck, FrameHeader, HEADER_LEN, RecordKind};
+use crate::io::LogIo;
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
 use crate::segment::{SEGMENT_HEADER_LEN, Segment};
+use crate::table::SegmentTable;
 
 /// Where a record's frame lies: segment id, byte offset in the segment file, frame length.
 /// 16 bytes, so that a primary index entry stays small.
@@ -27,21 +32,32 @@ pub struct Location {
 /// Size and place of one segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
-    /// Segment id.
+    /// Segment id (the file number).
     pub id: u32,
+    /// Its place in the log (its id, or for a compacted segment the place it took over).
+    pub position: u32,
     /// Its file.
     pub path: PathBuf,
     /// Bytes of header and complete frames.
     pub bytes: u64,
+    /// Bytes of frames reported dead with [`LogReader::mark_dead`].
+    pub dead_bytes: u64,
+    /// True for the segment being appended to (never compacted).
+    pub active: bool,
 }
-
-/// The segments in id order; replaced as a whole when one is added or removed.
-pub(crate) type SegmentTable = Vec<Arc<Segment>>;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) segments: ArcSwap<SegmentTable>,
+    /// The next file number to hand out (to a new active segment or a compacted one).
+    pub(crate) next_id: AtomicU32,
+    /// The active segment's file number.
+    pub(crate) active_id: AtomicU32,
+    /// The I/O seam, for compaction's writes.
+    pub(crate) io: Arc<dyn LogIo>,
+    /// Only one compaction at a time.
+    pub(crate) compacting: Mutex<()>,
     pub(crate) _lock: DirLock,
 }
 
@@ -74,6 +90,10 @@ impl Frame {
     }
 }
 
+/// The [`StorageError::BadLocation`] reason for a location whose segment is gone (compacted
+/// away): the caller should look the record up again.
+pub const NO_SUCH_SEGMENT: &str = "no such segment";
+
 fn bad_location(location: Location, reason: &'static str) -> StorageError {
     StorageError::BadLocation {
         segment: location.segment,
@@ -98,9 +118,8 @@ impl LogReader {
     /// Finds the segment of `location` in the current table.
     fn find(table: &SegmentTable, location: Location) -> Result<&Arc<Segment>> {
         table
-            .binary_search_by_key(&location.segment, |s| s.id)
-            .map(|at| &table[at])
-            .map_err(|_| bad_location(location, "no such segment"))
+            .get(location.segment)
+            .ok_or_else(|| bad_location(location, NO_SUCH_SEGMENT))
     }
 
     /// Checks the frame at `location` within `bytes`, the segment's readable bytes.
@@ -169,29 +188,56 @@ impl LogReader {
         Ok(f(&header, payload))
     }
 
-    /// Every frame in log order (segment by segment, in append order within a segment), as
-    /// the log is when each segment is reached. Each frame's checksum is checked; a bad one
+    /// Every record frame in log order (segment by segment, in append order within a
+    /// segment), as the log is when each segment is reached; compaction markers are skipped. Each frame's checksum is checked; a bad one
     /// ends the iteration with an error.
     pub fn iter(&self) -> LogIter {
         LogIter {
-            segments: self.shared.segments.load_full(),
+            segments: self.shared.segments.load().visible().cloned().collect(),
             next_segment: 0,
             current: None,
         }
     }
 
+    /// Reports the frame at `location` as no longer needed (replaced, deleted, dropped): it
+    /// counts toward its segment's dead bytes, which decide what compaction rewrites.
+    pub fn mark_dead(&self, location: Location) {
+        if let Some(segment) = self.shared.segments.load().get(location.segment) {
+            segment
+                .dead
+                .fetch_add(u64::from(location.len), Ordering::Relaxed);
+        }
+    }
+
     /// The segments, in id order.
     pub fn segments(&self) -> Vec<SegmentInfo> {
+        let active = self.shared.active_id.load(Ordering::Acquire);
         self.shared
             .segments
             .load()
-            .iter()
+            .visible()
             .map(|s| SegmentInfo {
                 id: s.id,
+                position: s.position,
                 path: s.path.clone(),
                 bytes: s.end(),
+                dead_bytes: s.dead.load(Ordering::Relaxed),
+                active: s.id == active,
             })
             .collect()
+    }
+
+    /// Highest sequence number compaction has dropped from the log (0 if none): the change
+    /// feed cannot replay changes at or before it.
+    pub fn history_floor(&self) -> u64 {
+        self.shared
+            .segments
+            .load()
+            .all()
+            .iter()
+            .map(|s| s.history_floor)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -204,7 +250,7 @@ struct Cursor {
 
 /// Iterator over every frame of the log; see [`LogReader::iter`].
 pub struct LogIter {
-    segments: Arc<SegmentTable>,
+    segments: Vec<Arc<Segment>>,
     next_segment: usize,
     current: Option<Cursor>,
 }
@@ -232,6 +278,12 @@ impl Iterator for LogIter {
             }
             let bytes = &cursor.map.bytes(cursor.end)[cursor.pos as usize..];
             return Some(match frame::check(bytes) {
+                // The marker describes the segment, not a record: readers of the log never
+                // see it.
+                FrameCheck::Complete(header) if header.kind == RecordKind::CompactionMarker => {
+                    cursor.pos += u64::from(header.frame_len);
+                    continue;
+                }
                 FrameCheck::Complete(header) => {
                     let location = Location {
                         segment: cursor.segment.id,

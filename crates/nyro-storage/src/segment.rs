@@ -5,7 +5,7 @@
 //! segment header (docs/FORMAT.md, section "Segment file")
 //! offset size field
 //!      0    8 magic       b"NYRODBSG"
-//!      8    4 version     u32 LE, 1
+//!      8    4 version     u32 LE, 2 (1 is read too)
 //!     12    4 segment id  u32 LE, equal to the number in the file name
 //!     16   12 reserved    zero
 //!     28    4 crc32c      u32 LE, CRC-32C of bytes [0, 28)
@@ -23,8 +23,11 @@ use crate::mmap::Mapping;
 
 /// Bytes in a segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: usize = 32;
-/// The segment format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The segment format version this build writes. It reads this one and every earlier one
+/// (version 1 lacks record kinds 5 and 6; nothing else differs).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest segment format version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"NYRODBSG";
 const NAME_PREFIX: &str = "segment-";
 const NAME_SUFFIX: &str = ".log";
@@ -93,9 +96,10 @@ pub(crate) fn check_header(bytes: &[u8], id: u32) -> Result<(), HeaderProblem> {
     let mut word = [0u8; 4];
     word.copy_from_slice(&header[8..12]);
     let version = u32::from_le_bytes(word);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(HeaderProblem::Invalid(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}"
+            "format version {version}, this build reads versions \
+             {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
         )));
     }
     word.copy_from_slice(&header[12..16]);
@@ -118,22 +122,62 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// The readable view of one segment, shared by the writer and every reader.
 #[derive(Debug)]
 pub(crate) struct Segment {
+    /// The file number (unique, never reused; in the file name and in locations).
     pub(crate) id: u32,
+    /// Its place in the log: equal to `id` for segments the writer created; a compacted
+    /// segment takes the place of the segment it replaces.
+    pub(crate) position: u32,
+    /// For a compacted segment, the file it replaces.
+    pub(crate) replaces: Option<u32>,
+    /// Highest sequence number that compaction dropped when writing this segment (0 if none).
+    pub(crate) history_floor: u64,
     pub(crate) path: PathBuf,
     /// The current map. Replaced (never mutated) when the active segment outgrows its
     /// reservation or is sealed; readers that loaded the old one keep it alive.
     map: ArcSwap<Mapping>,
     /// End of the last complete frame: readers never look past it. Only the writer moves it.
     end: AtomicU64,
+    /// Bytes of frames the layers above reported as no longer needed (`LogReader::mark_dead`):
+    /// what compaction would reclaim.
+    pub(crate) dead: AtomicU64,
+}
+
+/// Where a segment stands in the log, as its marker frame (or its file name) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placement {
+    pub(crate) position: u32,
+    pub(crate) replaces: Option<u32>,
+    pub(crate) history_floor: u64,
+}
+
+impl Placement {
+    /// A segment the writer created: its place is its id.
+    pub(crate) fn own(id: u32) -> Self {
+        Self {
+            position: id,
+            replaces: None,
+            history_floor: 0,
+        }
+    }
 }
 
 impl Segment {
-    pub(crate) fn new(id: u32, path: PathBuf, map: Mapping, end: u64) -> Self {
+    pub(crate) fn new(
+        id: u32,
+        placement: Placement,
+        path: PathBuf,
+        map: Mapping,
+        end: u64,
+    ) -> Self {
         Self {
             id,
+            position: placement.position,
+            replaces: placement.replaces,
+            history_floor: placement.history_floor,
             path,
             map: ArcSwap::from_pointee(map),
             end: AtomicU64::new(end),
+            dead: AtomicU64::new(0),
         }
     }
 

@@ -7,6 +7,7 @@
 //! - `verify`: `verify` on clean and damaged logs, changing nothing.
 //! - `locking`: one owner of a data directory at a time.
 //! - `faults`: failed writes and fdatasyncs through the `FaultInjector` seam.
+//! - `compaction`: rewriting and retiring segments, and compactions stopped at every step.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +15,7 @@ mod common;
 
 mod append_read;
 mod bitflips;
+mod compaction;
 mod faults;
 mod locking;
 mod proptests;
