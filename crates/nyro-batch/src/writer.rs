@@ -128,6 +128,8 @@ enum Message<A: Applier> {
     },
     /// fdatasync everything written so far, then answer.
     Flush(Done<A::Rejection>),
+    /// Seal the active segment (and start a new one), then answer.
+    Seal(Done<A::Rejection>),
     /// Write everything queued before this, fdatasync, release the log, then answer.
     Close(Done<A::Rejection>),
 }
@@ -204,6 +206,16 @@ impl<A: Applier> WriterHandle<A> {
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
 
+    /// Seals the active segment after everything queued before this call, so that all data
+    /// written so far lies in sealed segments (which compaction can rewrite).
+    pub async fn seal(&self) -> Result<(), WriteError<A::Rejection>> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(Message::Seal(done))
+            .map_err(|_| WriteError::Closed)?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
     /// Writes everything queued before this call, fdatasyncs, stops the writer and releases
     /// the log (its writer half). Requests submitted afterwards fail with `Closed`.
     pub async fn close(&self) -> Result<(), WriteError<A::Rejection>> {
@@ -274,6 +286,8 @@ struct Collected<A: Applier> {
     flushes: Vec<Done<A::Rejection>>,
     /// Some request (or flush) asked for an fdatasync.
     sync: bool,
+    /// `seal` calls, answered after the batch is written and the segment sealed.
+    seals: Vec<Done<A::Rejection>>,
     close: Option<Done<A::Rejection>>,
 }
 
@@ -283,6 +297,7 @@ impl<A: Applier> Default for Collected<A> {
             pending: Vec::new(),
             flushes: Vec::new(),
             sync: false,
+            seals: Vec::new(),
             close: None,
         }
     }
@@ -344,6 +359,13 @@ impl<A: Applier> Worker<A> {
             }
             self.last_batch_requests = batch.pending.len();
             self.write_batch(batch.pending, batch.flushes, batch.sync);
+            for done in batch.seals {
+                let result = match self.log.as_mut() {
+                    Some(log) => log.seal().map_err(|e| self.failure(e).duplicate()),
+                    None => Err(WriteError::Closed),
+                };
+                let _ = done.send(result);
+            }
             if let Some(done) = batch.close {
                 let result = self.sync_now();
                 self.log = None; // releases the writer's hold on the data directory
@@ -376,6 +398,7 @@ impl<A: Applier> Worker<A> {
                 batch.close = Some(done);
                 return true;
             }
+            Message::Seal(done) => batch.seals.push(done),
         }
         false
     }

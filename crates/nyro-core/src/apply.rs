@@ -40,6 +40,13 @@ pub(crate) enum WriteOp {
         collection: String,
         id: u64,
     },
+    /// Compaction copied these frames to a new segment: point the index at the copies of
+    /// the ones it still points at (the others were replaced or deleted meanwhile, so their
+    /// copies are dead). Writes nothing; runs on the writer thread so that no write can
+    /// come between the check and the switch.
+    Relocate {
+        moved: Vec<nyro_storage::Moved>,
+    },
 }
 
 /// What a written operation did.
@@ -50,6 +57,7 @@ pub(crate) enum WriteOutcome {
     Inserted { ids: Vec<u64>, last_seq: u64 },
     Replaced { id: u64, seq: u64, created: bool },
     Deleted { seq: u64 },
+    Relocated { switched: usize },
 }
 
 /// A request and what `prepare` decided for it.
@@ -299,12 +307,20 @@ impl CoreApplier {
                 plan.created = !self.exists(coll, id);
                 self.assign_id(coll, Some(id))?;
                 let seq = self.take_seq();
-                records.push_with(RecordKind::Put, coll, id, seq, |out| {
+                // A replace of an existing document says so in the log, so the change feed
+                // can tell it from an insert even after compaction removed the old version.
+                let kind = if plan.created {
+                    RecordKind::Put
+                } else {
+                    RecordKind::Replace
+                };
+                records.push_with(kind, coll, id, seq, |out| {
                     encode_document(&doc.fields, out, || format!(" with _id {id}"))
                 })?;
                 plan.writes.push((id, seq));
                 self.batch.exists.insert((coll, id), true);
             }
+            WriteOp::Relocate { .. } => {}
             WriteOp::Delete { collection, id } => {
                 let view = self
                     .view(collection)
@@ -337,7 +353,7 @@ impl CoreApplier {
     /// the log already, so a failure here is a bug: it is logged, not returned.
     fn index_put(&self, collection: &Collection, doc: &Document, location: Location) {
         match indexing::put(collection, &self.state.reader, doc, location) {
-            Ok(Some(old)) => self.state.add_dead(u64::from(old.len)),
+            Ok(Some(old)) => self.state.reader.mark_dead(old),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "index update failed after a write"),
         }
@@ -370,10 +386,7 @@ impl CoreApplier {
             },
             WriteOp::DropCollection { .. } => {
                 if let Some(dropped) = collection {
-                    // The drop record is dead too, as replay counts it (like a tombstone).
-                    let record = locations.next().map_or(0, |l| u64::from(l.len));
-                    let live = indexing::live_bytes(&dropped);
-                    self.state.add_dead(live + record);
+                    indexing::mark_all_dead(&dropped, &self.state.reader);
                     self.state.catalog.rcu(|catalog| {
                         let mut catalog = Catalog::clone(catalog);
                         catalog.remove(plan.collection);
@@ -431,13 +444,16 @@ impl CoreApplier {
             }
             WriteOp::Delete { id, .. } => {
                 let (_, seq) = plan.writes[0];
-                if let (Some(c), Some(tombstone)) = (&collection, locations.next()) {
+                if let (Some(c), Some(_tombstone)) = (&collection, locations.next()) {
                     let old = indexing::delete(c, &self.state.reader, id).unwrap_or_else(|e| {
                         tracing::error!(error = %e, "index update failed after a delete");
                         None
                     });
-                    let dead = old.map_or(0, |l| u64::from(l.len)) + u64::from(tombstone.len);
-                    self.state.add_dead(dead);
+                    // The tombstone itself stays live: compaction keeps it while older
+                    // segments may hold the version it hides.
+                    if let Some(old) = old {
+                        self.state.reader.mark_dead(old);
+                    }
                     self.publish(ChangeEvent {
                         seq,
                         op: ChangeOp::Delete,
@@ -448,7 +464,34 @@ impl CoreApplier {
                 }
                 WriteOutcome::Deleted { seq }
             }
+            WriteOp::Relocate { moved } => WriteOutcome::Relocated {
+                switched: self.relocate(&moved),
+            },
         }
+    }
+
+    /// Points the primary index at the copies compaction made; returns how many it switched.
+    /// Copies of documents that were replaced or deleted meanwhile are dead from the start.
+    /// Secondary indexes hold ids, not locations, so they do not change.
+    fn relocate(&self, moved: &[nyro_storage::Moved]) -> usize {
+        let catalog = self.state.catalog.load();
+        let mut switched = 0;
+        for m in moved {
+            if !matches!(m.header.kind, RecordKind::Put | RecordKind::Replace) {
+                continue; // catalog records and tombstones are not indexed
+            }
+            let current = catalog
+                .by_id(m.header.collection)
+                .map(|c| (c, c.index.primary().get(m.header.id)));
+            match current {
+                Some((c, Some(at))) if at == m.from => {
+                    c.index.primary().insert(m.header.id, m.to);
+                    switched += 1;
+                }
+                _ => self.state.reader.mark_dead(m.to),
+            }
+        }
+        switched
     }
 }
 

@@ -6,11 +6,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nyro_batch::{BatchConfig, BatchWriter, WriteError, WriterHandle, WriterMetrics};
-use nyro_storage::{Log, LogIo, LogOptions, LogReader, OsIo, RecoveryReport};
+use nyro_storage::{
+    Log, LogIo, LogOptions, LogReader, NO_SUCH_SEGMENT, OsIo, RecoveryReport, StorageError,
+};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::apply::{CoreApplier, WriteOp, WriteOutcome, WriteRequest};
-use crate::catalog::{normalize_indexes, validate_name};
+use crate::catalog::{Collection, normalize_indexes, validate_name};
+use crate::compaction::{self, CompactSummary};
 use crate::config::{Config, SyncPolicy};
 use crate::document::{Document, Value, decode_fields};
 use crate::error::{DbError, Result};
@@ -158,6 +161,10 @@ struct Inner {
     max_ops: usize,
     opened: Instant,
     recovery: RecoveryReport,
+    /// One compaction at a time (on demand or in the background).
+    compaction: tokio::sync::Mutex<()>,
+    /// Dropping it stops the background compactor (if `compaction.auto`).
+    _stop_compactor: Option<std::sync::mpsc::Sender<()>>,
     /// Last, so that it is dropped after `writer` (fields drop in declaration order).
     state: StateGuard,
 }
@@ -203,6 +210,19 @@ impl Drop for StateGuard {
     }
 }
 
+impl compaction::CompactionTarget for Inner {
+    fn pass(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        min_dead_ratio: f64,
+    ) -> Result<CompactSummary> {
+        runtime.block_on(async {
+            let _one_at_a_time = self.compaction.lock().await;
+            compaction::run(&self.state.0, &self.writer, min_dead_ratio).await
+        })
+    }
+}
+
 /// An open database. Cheap to clone; every clone is the same database. The data directory
 /// stays locked until [`Database::close`] (or the last clone is dropped).
 ///
@@ -222,7 +242,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
-fn write_error(error: WriteError<DbError>) -> DbError {
+pub(crate) fn write_error(error: WriteError<DbError>) -> DbError {
     match error {
         WriteError::Rejected(e) => e,
         WriteError::Failed(e) => DbError::WriteFailed(e),
@@ -271,7 +291,6 @@ impl Database {
             reader.clone(),
             replayed.catalog,
             replayed.last_seq,
-            replayed.dead_bytes,
             FEED_CAPACITY,
         ));
         let sync = match config.batch.sync {
@@ -300,13 +319,25 @@ impl Database {
         })?;
         tracing::info!(path = %config.storage.path.display(), frames = replayed.frames,
             segments = recovery.segments, last_seq = replayed.last_seq, "database open");
+        let auto_ratio = config
+            .compaction
+            .auto
+            .then_some(config.compaction.min_dead_ratio);
         let db = Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak| Inner {
                 reader,
                 writer,
                 ops: Semaphore::new(max_ops),
                 max_ops,
                 opened: Instant::now(),
+                compaction: tokio::sync::Mutex::new(()),
+                _stop_compactor: auto_ratio.and_then(|ratio| {
+                    compaction::spawn_background(weak.clone(), ratio)
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "cannot start background compaction"),
+                        )
+                        .ok()
+                }),
                 recovery,
                 state: StateGuard(state),
             }),
@@ -339,6 +370,23 @@ impl Database {
             }
         }
         result
+    }
+
+    /// Rewrites every sealed segment that holds dead records (replaced, deleted or dropped
+    /// documents), after sealing the active segment if it holds some too. Reads and writes
+    /// go on meanwhile; the writer is held only for the switch of the index.
+    pub async fn compact(&self) -> Result<CompactSummary> {
+        let _one_at_a_time = self.inner.compaction.lock().await;
+        let active_dead = self
+            .inner
+            .reader
+            .segments()
+            .iter()
+            .any(|s| s.active && s.dead_bytes > 0);
+        if active_dead {
+            self.inner.writer.seal().await.map_err(write_error)?;
+        }
+        compaction::run(&self.inner.state.0, &self.inner.writer, 0.0).await
     }
 
     /// Waits until every acknowledged write is fdatasync'ed.
@@ -499,26 +547,60 @@ impl Database {
             collection: collection.to_string(),
             id,
         })?;
-        self.read(location, id)
+        self.read(c, id, location)?
+            .ok_or_else(|| DbError::NotFound {
+                collection: collection.to_string(),
+                id,
+            })
     }
 
-    fn read(&self, location: nyro_storage::Location, id: u64) -> Result<Document> {
-        let fields = self
-            .inner
-            .reader
-            .read_with(location, |_, payload| decode_fields(payload))??;
-        Ok(Document {
-            id: Some(id),
-            fields,
-        })
+    /// Reads document `id` of `collection` at `location`. `None` if it was deleted
+    /// meanwhile. A location whose segment compaction just retired is looked up again: the
+    /// index points at the copy by then.
+    fn read(
+        &self,
+        collection: &Collection,
+        id: u64,
+        mut location: nyro_storage::Location,
+    ) -> Result<Option<Document>> {
+        let mut tries = 0;
+        loop {
+            match self
+                .inner
+                .reader
+                .read_with(location, |_, payload| decode_fields(payload))
+            {
+                Ok(fields) => {
+                    return Ok(Some(Document {
+                        id: Some(id),
+                        fields: fields?,
+                    }));
+                }
+                Err(StorageError::BadLocation { reason, .. })
+                    if reason == NO_SUCH_SEGMENT && tries < 3 =>
+                {
+                    tries += 1;
+                    match collection.index.primary().get(id) {
+                        Some(moved) => location = moved,
+                        None => return Ok(None),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
-    fn page(&self, hits: Vec<(u64, nyro_storage::Location)>, limit: usize) -> Result<Page> {
+    fn page(
+        &self,
+        collection: &Collection,
+        hits: Vec<(u64, nyro_storage::Location)>,
+        limit: usize,
+    ) -> Result<Page> {
         let more = hits.len() > limit;
         let records = hits
             .into_iter()
             .take(limit)
-            .map(|(id, location)| self.read(location, id))
+            .filter_map(|(id, location)| self.read(collection, id, location).transpose())
             .collect::<Result<Vec<_>>>()?;
         let next = if more {
             records.last().and_then(|d| d.id)
@@ -534,7 +616,7 @@ impl Database {
         validate_name(collection)?;
         check_limit(limit)?;
         let c = self.inner.state.collection(collection)?;
-        self.page(c.index.primary().page(after, limit + 1), limit)
+        self.page(&c, c.index.primary().page(after, limit + 1), limit)
     }
 
     /// Documents whose indexed fields equal every given value, in ascending id order.
@@ -550,7 +632,7 @@ impl Database {
         check_limit(limit)?;
         let c = self.inner.state.collection(collection)?;
         let hits = indexing::find(&c, conditions, after, limit + 1)?;
-        self.page(hits, limit)
+        self.page(&c, hits, limit)
     }
 
     /// The change feed, for one collection or all: with `since`, first every change in the
@@ -567,6 +649,10 @@ impl Database {
         let live = self.inner.state.changes.subscribe();
         let until = self.inner.state.last_seq.load(Ordering::Acquire);
         let frames = since.map(|_| self.inner.reader.iter());
+        // Changes at or before the floor may have been compacted away: a replay from before
+        // it could miss some, and says so instead.
+        let floor = self.inner.reader.history_floor();
+        let incomplete = since.is_some_and(|since| since < floor);
         Ok(ChangeStream::new(
             live,
             frames,
@@ -574,6 +660,7 @@ impl Database {
             until,
             name,
             FEED_CAPACITY,
+            incomplete.then_some(floor),
         ))
     }
 
@@ -591,7 +678,7 @@ impl Database {
     pub fn stats(&self) -> Stats {
         let segments = self.inner.reader.segments();
         let disk_bytes: u64 = segments.iter().map(|s| s.bytes).sum();
-        let dead_bytes = self.inner.state.dead_bytes.load(Ordering::Relaxed);
+        let dead_bytes: u64 = segments.iter().map(|s| s.dead_bytes).sum();
         let metrics = self.inner.writer.metrics();
         let collections = self
             .inner

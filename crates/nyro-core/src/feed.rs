@@ -62,6 +62,18 @@ pub enum FeedError {
         /// The last seq delivered to it.
         last_seq: u64,
     },
+    /// Compaction removed changes after the requested `since`: the replay would have gaps.
+    /// Re-read the data, then follow the feed from the current seq.
+    #[error(
+        "changes after seq {since} are no longer complete in the log (compaction kept only \
+         those after seq {floor}); re-read the collection, then watch from the current seq"
+    )]
+    HistoryCompacted {
+        /// The seq asked for.
+        since: u64,
+        /// Changes at or before this seq may be gone.
+        floor: u64,
+    },
     /// Reading the log for the replay failed.
     #[error("replaying the change feed from the log failed: {0}")]
     Replay(#[source] DbError),
@@ -100,18 +112,25 @@ impl Replay {
                 RecordKind::DropCollection => {
                     self.live.remove(&h.collection);
                 }
-                RecordKind::Put | RecordKind::Delete => {
+                RecordKind::CompactionMarker => {}
+                RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return None;
                     }
                     let live = self.live.entry(h.collection).or_default();
-                    let op = if h.kind == RecordKind::Delete {
-                        live.remove(&h.id);
-                        ChangeOp::Delete
-                    } else if live.insert(h.id) {
-                        ChangeOp::Insert
-                    } else {
-                        ChangeOp::Update
+                    // A replace says so (format 2). A put of an id seen earlier in this
+                    // replay is an update too: format 1 wrote every update as a put.
+                    let op = match h.kind {
+                        RecordKind::Delete => {
+                            live.remove(&h.id);
+                            ChangeOp::Delete
+                        }
+                        RecordKind::Replace => {
+                            live.insert(h.id);
+                            ChangeOp::Update
+                        }
+                        _ if live.insert(h.id) => ChangeOp::Insert,
+                        _ => ChangeOp::Update,
                     };
                     if h.seq <= self.since {
                         continue;
@@ -149,6 +168,8 @@ impl Replay {
 /// in seq order, with no gap and no duplicate. Bounded memory: a consumer that falls more
 /// than the broadcast buffer behind gets [`FeedError::Lagged`] and should resume.
 pub struct ChangeStream {
+    /// Said before anything else: the replay cannot be complete.
+    refusal: Option<FeedError>,
     replay: Option<Replay>,
     live: broadcast::Receiver<Arc<ChangeEvent>>,
     /// Highest seq delivered (or skipped as covered by the replay).
@@ -176,6 +197,7 @@ impl ChangeStream {
         until: u64,
         collection: Option<Arc<str>>,
         capacity: usize,
+        compacted_floor: Option<u64>,
     ) -> Self {
         let replay = frames.map(|frames| Replay {
             frames,
@@ -185,6 +207,7 @@ impl ChangeStream {
             names: HashMap::new(),
         });
         Self {
+            refusal: compacted_floor.map(|floor| FeedError::HistoryCompacted { since, floor }),
             replay,
             live,
             last_seq: until.max(since),
@@ -195,6 +218,10 @@ impl ChangeStream {
 
     /// The next change, `None` when the database closed cleanly.
     pub async fn next(&mut self) -> Option<Result<ChangeEvent, FeedError>> {
+        if let Some(refusal) = self.refusal.take() {
+            self.replay = None;
+            return Some(Err(refusal));
+        }
         while let Some(replay) = &mut self.replay {
             match replay.next() {
                 Some(Ok(event)) if self.wanted(&event) => return Some(Ok(event)),

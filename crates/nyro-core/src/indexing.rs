@@ -183,14 +183,11 @@ pub(crate) fn find(
         .collect())
 }
 
-/// Bytes of the frames of every live document of the collection.
-pub(crate) fn live_bytes(collection: &Collection) -> u64 {
-    collection
-        .index
-        .primary()
-        .iter()
-        .map(|(_, l)| u64::from(l.len))
-        .sum()
+/// Reports the frame of every document of a dropped collection as dead.
+pub(crate) fn mark_all_dead(collection: &Collection, reader: &LogReader) {
+    for (_, location) in collection.index.primary().iter() {
+        reader.mark_dead(location);
+    }
 }
 
 /// Sizes of the collection's secondary indexes.

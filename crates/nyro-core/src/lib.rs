@@ -45,6 +45,7 @@
 
 mod apply;
 mod catalog;
+mod compaction;
 pub mod config;
 mod database;
 mod document;
@@ -56,6 +57,7 @@ mod replay;
 mod state;
 
 pub use catalog::validate_name;
+pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};
 pub use database::{
     CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
@@ -65,3 +67,28 @@ pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};
+
+/// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
+/// time). Thin wrappers over the private stored-document decoders.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Result, Value};
+
+    /// Decodes a stored document payload (FORMAT.md section 4.2), as `get` and `list` do.
+    pub fn decode_document(payload: &[u8]) -> Result<Vec<(String, Value)>> {
+        crate::document::decode_fields(payload)
+    }
+
+    /// Encodes a document's fields as they are stored.
+    pub fn encode_document(fields: &[(String, Value)]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        crate::document::encode_fields(fields, &mut out)?;
+        Ok(out)
+    }
+
+    /// The scalar values of `wanted` top-level fields, read without a full decode, as replay
+    /// and index maintenance do.
+    pub fn indexed_scalars(payload: &[u8], wanted: &[String]) -> Result<Vec<Option<Value>>> {
+        crate::fields::scalars(payload, wanted)
+    }
+}

@@ -16,7 +16,6 @@ pub(crate) struct Replayed {
     pub(crate) catalog: Catalog,
     pub(crate) counters: Counters,
     pub(crate) last_seq: u64,
-    pub(crate) dead_bytes: u64,
     pub(crate) frames: u64,
 }
 
@@ -47,7 +46,6 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         next_collection: 1,
         next_ids: HashMap::new(),
     };
-    let mut dead_bytes = 0u64;
     let mut last_seq = 0u64;
     let mut frames = 0u64;
     for frame in reader.iter() {
@@ -79,9 +77,10 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
                         format!("unknown collection id {}", h.collection),
                     ));
                 };
-                dead_bytes += indexing::live_bytes(&dropped) + u64::from(frame.location().len);
+                indexing::mark_all_dead(&dropped, reader);
             }
-            RecordKind::Put | RecordKind::Delete => {
+            RecordKind::CompactionMarker => {} // the log's own; iteration skips it anyway
+            RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                 let Some(collection) = catalog.by_id(h.collection) else {
                     return Err(corrupt(
                         &frame,
@@ -92,7 +91,7 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
                 last_seq = last_seq.max(h.seq);
                 let next = counters.next_ids.entry(h.collection).or_insert(1);
                 *next = (*next).max(u128::from(h.id) + 1);
-                let old = if h.kind == RecordKind::Put {
+                let old = if h.kind != RecordKind::Delete {
                     indexing::put_stored(
                         collection,
                         reader,
@@ -101,10 +100,11 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
                         frame.location(),
                     )?
                 } else {
-                    dead_bytes += u64::from(frame.location().len);
                     indexing::delete(collection, reader, h.id)?
                 };
-                dead_bytes += old.map_or(0, |l| u64::from(l.len));
+                if let Some(old) = old {
+                    reader.mark_dead(old);
+                }
             }
         }
     }
@@ -118,7 +118,6 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         catalog,
         counters,
         last_seq,
-        dead_bytes,
         frames,
     })
 }

@@ -1,7 +1,7 @@
 //! State shared by readers and the writer thread.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use arc_swap::ArcSwap;
 use nyro_storage::LogReader;
@@ -18,8 +18,6 @@ pub(crate) struct State {
     pub(crate) catalog: ArcSwap<Catalog>,
     /// Highest committed (visible) sequence number.
     pub(crate) last_seq: AtomicU64,
-    /// Bytes of frames that no longer hold live data (replaced, deleted, dropped).
-    pub(crate) dead_bytes: AtomicU64,
     pub(crate) changes: broadcast::Sender<Arc<ChangeEvent>>,
     /// For reading old documents' index keys and for the change feed's replay.
     pub(crate) reader: LogReader,
@@ -30,14 +28,12 @@ impl State {
         reader: LogReader,
         catalog: Catalog,
         last_seq: u64,
-        dead_bytes: u64,
         feed_capacity: usize,
     ) -> Self {
         let (changes, _) = broadcast::channel(feed_capacity);
         Self {
             catalog: ArcSwap::from_pointee(catalog),
             last_seq: AtomicU64::new(last_seq),
-            dead_bytes: AtomicU64::new(dead_bytes),
             changes,
             reader,
         }
@@ -51,9 +47,5 @@ impl State {
             .ok_or_else(|| DbError::CollectionNotFound {
                 collection: name.to_string(),
             })
-    }
-
-    pub(crate) fn add_dead(&self, bytes: u64) {
-        self.dead_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 }

@@ -1,0 +1,152 @@
+//! Compaction, the core's part: which frames of a sealed segment are still needed, and the
+//! three steps of reclaiming the rest — rewrite (blocking I/O, off the async threads), switch
+//! the indexes (on the writer thread, serialized with every write), retire the old file.
+//!
+//! A frame is kept when:
+//! - it is a put or replace that the primary index still points at (the live version);
+//! - it is a tombstone of a live collection, unless the segment is the oldest in the log
+//!   (then no older segment can hold a version it hides);
+//! - it is a catalog record (create or drop collection): tiny, and replay needs them.
+//!
+//! Crash safety comes from the log: the new segment is complete and fsynced before it takes
+//! the old one's name, and the old file goes only after the switch; see
+//! `nyro_storage::LogReader::rewrite` and docs/ARCHITECTURE.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nyro_batch::WriterHandle;
+use nyro_storage::{FrameHeader, Location, RecordKind};
+
+use crate::apply::{CoreApplier, WriteOp, WriteRequest};
+use crate::error::{DbError, Result};
+use crate::state::State;
+
+/// How often the background compaction looks for segments over `min_dead_ratio`.
+pub const AUTO_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactSummary {
+    /// Segments rewritten.
+    pub segments_rewritten: usize,
+    /// Their bytes before.
+    pub bytes_before: u64,
+    /// The bytes of their replacements.
+    pub bytes_after: u64,
+}
+
+/// Whether the frame `header` at `location` must survive compaction.
+fn keep(state: &State, header: &FrameHeader, location: Location, oldest: bool) -> bool {
+    let catalog = state.catalog.load();
+    match header.kind {
+        RecordKind::CreateCollection | RecordKind::DropCollection => true,
+        RecordKind::Put | RecordKind::Replace => catalog
+            .by_id(header.collection)
+            .is_some_and(|c| c.index.primary().get(header.id) == Some(location)),
+        RecordKind::Delete => !oldest && catalog.by_id(header.collection).is_some(),
+        RecordKind::CompactionMarker => false,
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> DbError {
+    DbError::Internal {
+        message: format!("a compaction task failed: {e}"),
+    }
+}
+
+/// What the background compactor needs; it holds it weakly, so it never keeps a dropped
+/// database (and its directory lock) alive.
+pub(crate) trait CompactionTarget: Send + Sync + 'static {
+    /// Runs one compaction pass over segments past `min_dead_ratio`.
+    fn pass(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        min_dead_ratio: f64,
+    ) -> Result<CompactSummary>;
+}
+
+/// Starts the background compactor: every [`AUTO_INTERVAL`] it rewrites the sealed segments
+/// whose dead bytes exceed `min_dead_ratio`. It stops when `stop` is dropped (the database
+/// is dropped) or the database is closed. A thread with its own small runtime, so it needs
+/// nothing from the embedding program's runtime (which may have no timer).
+pub(crate) fn spawn_background<T: CompactionTarget>(
+    target: std::sync::Weak<T>,
+    min_dead_ratio: f64,
+) -> std::io::Result<std::sync::mpsc::Sender<()>> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("nyro-compactor".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(AUTO_INTERVAL)
+            {
+                let Some(target) = target.upgrade() else {
+                    return;
+                };
+                match target.pass(&runtime, min_dead_ratio) {
+                    Ok(summary) if summary.segments_rewritten > 0 => tracing::info!(
+                        segments = summary.segments_rewritten,
+                        bytes_before = summary.bytes_before,
+                        bytes_after = summary.bytes_after,
+                        "background compaction"
+                    ),
+                    Ok(_) => {}
+                    Err(DbError::Closed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "background compaction failed; will retry")
+                    }
+                }
+            }
+        })?;
+    Ok(stop)
+}
+
+/// Rewrites every sealed segment whose dead bytes exceed `min_dead_ratio` of its size
+/// (any dead byte at all when the ratio is 0).
+pub(crate) async fn run(
+    state: &Arc<State>,
+    writer: &WriterHandle<CoreApplier>,
+    min_dead_ratio: f64,
+) -> Result<CompactSummary> {
+    let reader = state.reader.clone();
+    let segments = reader.segments();
+    let oldest = segments.iter().map(|s| s.position).min();
+    let mut summary = CompactSummary::default();
+    for segment in segments {
+        let worth_it = !segment.active
+            && segment.dead_bytes > 0
+            && segment.dead_bytes as f64 >= min_dead_ratio * segment.bytes as f64;
+        if !worth_it {
+            continue;
+        }
+        let is_oldest = Some(segment.position) == oldest;
+        let (state_for_keep, log) = (Arc::clone(state), reader.clone());
+        let rewritten = tokio::task::spawn_blocking(move || {
+            log.rewrite(segment.id, |header, location| {
+                keep(&state_for_keep, header, location, is_oldest)
+            })
+        })
+        .await
+        .map_err(join_error)??;
+        let (old, before, after) = (rewritten.old, rewritten.bytes_before, rewritten.bytes_after);
+        let switch = WriteRequest::new(WriteOp::Relocate {
+            moved: rewritten.moved,
+        });
+        writer
+            .submit(switch, false)
+            .await
+            .map_err(crate::database::write_error)?;
+        let log = reader.clone();
+        tokio::task::spawn_blocking(move || log.retire(old))
+            .await
+            .map_err(join_error)??;
+        summary.segments_rewritten += 1;
+        summary.bytes_before += before;
+        summary.bytes_after += after;
+    }
+    Ok(summary)
+}
