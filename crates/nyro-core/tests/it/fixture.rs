@@ -1,5 +1,5 @@
 //! Format version 1 stays readable: a data directory written by the first format (see
-//! docs/FORMAT.md section 4.5) opens and holds exactly the documents it was given.
+//! docs/FORMAT.md section 4.6) opens and holds exactly the documents it was given.
 
 use nyro_core::{Config, Database};
 use serde_json::json;
