@@ -44,7 +44,8 @@ pub enum Command {
     /// Check every frame of every segment of a data directory; exit 1 and list each damaged
     /// place (segment file, offset, severity, what is wrong) if any is corrupt.
     Verify(DataArgs),
-    /// Rewrite segments, dropping dead records (not available in this version: exits 1).
+    /// Rewrite segments, dropping dead records (replaced, deleted or dropped documents);
+    /// prints what it reclaimed (offline: a running server compacts with POST /v1/_compact).
     Compact(DataArgs),
     /// Counts and sizes, human-readable: of a data directory (offline) or of a running server.
     Stats(StatsArgs),

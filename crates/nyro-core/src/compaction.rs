@@ -5,7 +5,8 @@
 //! A frame is kept when:
 //! - it is a put or replace that the primary index still points at (the live version);
 //! - it is a tombstone of a live collection, unless the segment is the oldest in the log
-//!   (then no older segment can hold a version it hides);
+//!   (then no older segment can hold a version it hides) and a live document has a higher
+//!   id (else it may be the only record of the highest id the collection has used);
 //! - it is a catalog record (create or drop collection): tiny, and replay needs them.
 //!
 //! Crash safety comes from the log: the new segment is complete and fsynced before it takes
@@ -44,7 +45,12 @@ fn keep(state: &State, header: &FrameHeader, location: Location, oldest: bool) -
         RecordKind::Put | RecordKind::Replace => catalog
             .by_id(header.collection)
             .is_some_and(|c| c.index.primary().get(header.id) == Some(location)),
-        RecordKind::Delete => !oldest && catalog.by_id(header.collection).is_some(),
+        // In the oldest segment a tombstone hides nothing, but one whose id is above every
+        // live id may be the only record left of the collection's highest id: replay takes
+        // the next id to assign from the ids in the log, and ids are never reused.
+        RecordKind::Delete => catalog.by_id(header.collection).is_some_and(|c| {
+            !oldest || c.index.primary().max_id().is_none_or(|max| header.id > max)
+        }),
         RecordKind::CompactionMarker => false,
     }
 }

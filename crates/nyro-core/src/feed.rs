@@ -63,10 +63,10 @@ pub enum FeedError {
         last_seq: u64,
     },
     /// Compaction removed changes after the requested `since`: the replay would have gaps.
-    /// Re-read the data, then follow the feed from the current seq.
+    /// Subscribe without `since` first, then re-read the data.
     #[error(
         "changes after seq {since} are no longer complete in the log (compaction kept only \
-         those after seq {floor}); re-read the collection, then watch from the current seq"
+         those after seq {floor}); subscribe without since, then re-read the collection"
     )]
     HistoryCompacted {
         /// The seq asked for.

@@ -108,6 +108,12 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
             }
         }
     }
+    // Compaction may have dropped the frames with the highest seqs (a deleted document's put
+    // and tombstone in the oldest segment); the floor it recorded is at least as high, and a
+    // seq must never be handed out twice.
+    let floor = reader.history_floor();
+    last_seq = last_seq.max(floor);
+    counters.next_seq = counters.next_seq.max(floor + 1);
     tracing::info!(
         frames,
         collections = catalog.sorted().len(),

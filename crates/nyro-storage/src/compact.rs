@@ -39,7 +39,7 @@ pub enum CompactionStep {
     Retiring,
 }
 
-/// The payload of a compaction marker (docs/FORMAT.md section 4.6).
+/// The payload of a compaction marker (docs/FORMAT.md section 4.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct MarkerPayload {
     position: u32,
@@ -133,24 +133,33 @@ pub(crate) fn settle(dir: &Path) -> Result<Vec<(u32, PathBuf, Placement)>> {
         let placement = placement_of(id, &path)?;
         files.push((id, path, placement));
     }
-    let replaced: Vec<u32> = files.iter().filter_map(|(_, _, p)| p.replaces).collect();
-    files.retain(|(id, path, _)| {
-        if !replaced.contains(id) {
+    // Of the files at one place in the log, only the newest (highest id) counts. The others
+    // are the segment a finished compaction replaced, and also a compacted segment whose
+    // rewrite failed after its rename: the process went on with the old file and may have
+    // compacted it again, into a newer file at the same place. (Two of them would both be
+    // read: every record twice.) The newest is complete: it was fsynced before its rename.
+    let mut newest: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for (id, _, p) in &files {
+        let at = newest.entry(p.position).or_insert(*id);
+        *at = (*at).max(*id);
+    }
+    files.retain(|(id, path, p)| {
+        if newest.get(&p.position) == Some(id) {
             return true;
         }
         tracing::info!(file = %path.display(),
             "removing a segment that a finished compaction replaced");
         changed = true;
-        // Keep it if it cannot be removed: the table would then show the replacement only.
-        fs::remove_file(path).is_err()
+        // One that cannot be removed is left on disk, but not read.
+        if let Err(e) = fs::remove_file(path) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot remove a replaced segment");
+        }
+        false
     });
     if changed {
         segment::sync_dir(dir)?;
     }
     files.sort_by_key(|(id, _, p)| (p.position, *id));
-    // A file that could not be removed is still replaced: drop it from the list.
-    let present: Vec<u32> = files.iter().filter_map(|(_, _, p)| p.replaces).collect();
-    files.retain(|(id, _, _)| !present.contains(id));
     Ok(files)
 }
 
@@ -161,7 +170,7 @@ impl LogReader {
     /// the new one from now on. The caller switches its indexes to [`Moved::to`] in between.
     ///
     /// The dropped frames' highest sequence number becomes the segment's history floor
-    /// (docs/FORMAT.md section 4.6). Refuses the active segment.
+    /// (docs/FORMAT.md section 4.5). Refuses the active segment.
     pub fn rewrite(
         &self,
         id: u32,
@@ -221,7 +230,10 @@ impl LogReader {
             replaces: Some(id),
             history_floor,
         };
-        let written = write_segment(self, new_id, &temp, placement, bytes, &kept);
+        // The frames left out were made dead by later records, which may still sit unsynced
+        // in the active segment: they must be durable before the old versions go.
+        let written = write_segment(self, new_id, &temp, placement, bytes, &kept)
+            .and_then(|done| sync_active(self).map(|()| done));
         let (file, moved, len) = match written {
             Ok(done) => done,
             Err(e) => {
@@ -274,6 +286,22 @@ impl LogReader {
         fs::remove_file(&old.path).io_context("remove compacted segment", &old.path)?;
         segment::sync_dir(&shared.dir)
     }
+}
+
+/// Fdatasyncs the active segment, so that everything appended so far is durable (the
+/// sealed segments were synced when sealed; one sealed meanwhile was synced by its seal).
+/// Through a file of its own: an fdatasync flushes the file's data, whichever descriptor.
+fn sync_active(reader: &LogReader) -> Result<()> {
+    let shared = &reader.shared;
+    let active = shared.active_id.load(Ordering::Acquire);
+    let Some(segment) = shared.segments.load().get(active).cloned() else {
+        return Ok(());
+    };
+    let file = File::open(&segment.path).io_context("open active segment", &segment.path)?;
+    shared.io.sync_data(&segment.path, &file).io_context(
+        "fdatasync active segment before a compaction commits",
+        &segment.path,
+    )
 }
 
 fn step(reader: &LogReader, step: CompactionStep, path: &Path) -> Result<()> {

@@ -4,6 +4,7 @@
 
 mod api;
 mod common;
+mod compaction;
 mod concurrency;
 mod config;
 mod crash;
