@@ -61,31 +61,34 @@ fn join_error(e: tokio::task::JoinError) -> DbError {
     }
 }
 
-/// What the background compactor needs; it holds it weakly, so it never keeps a dropped
+/// What the background maintenance needs; it holds it weakly, so it never keeps a dropped
 /// database (and its directory lock) alive.
 pub(crate) trait CompactionTarget: Send + Sync + 'static {
-    /// Runs one compaction pass over segments past `min_dead_ratio`.
+    /// Runs one pass: compaction of segments past `min_dead_ratio` (if given), then hints
+    /// for sealed segments that have none. Returns the compaction's summary and the number
+    /// of hints written.
     fn pass(
         &self,
         runtime: &tokio::runtime::Runtime,
-        min_dead_ratio: f64,
-    ) -> Result<CompactSummary>;
+        min_dead_ratio: Option<f64>,
+    ) -> Result<(CompactSummary, usize)>;
 }
 
-/// Starts the background compactor: every [`AUTO_INTERVAL`] it rewrites the sealed segments
-/// whose dead bytes exceed `min_dead_ratio`. It stops when `stop` is dropped (the database
-/// is dropped) or the database is closed. A thread with its own small runtime, so it needs
-/// nothing from the embedding program's runtime (which may have no timer).
+/// Starts the background maintenance: every [`AUTO_INTERVAL`] it rewrites the sealed
+/// segments whose dead bytes exceed `min_dead_ratio` (when `compaction.auto` gives one) and
+/// writes hint files for sealed segments that have none. It stops when `stop` is dropped
+/// (the database is dropped) or the database is closed. A thread with its own small runtime,
+/// so it needs nothing from the embedding program's runtime (which may have no timer).
 pub(crate) fn spawn_background<T: CompactionTarget>(
     target: std::sync::Weak<T>,
-    min_dead_ratio: f64,
+    min_dead_ratio: Option<f64>,
 ) -> std::io::Result<std::sync::mpsc::Sender<()>> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()
-        .name("nyro-compactor".into())
+        .name("nyro-maintenance".into())
         .spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(AUTO_INTERVAL)
@@ -94,13 +97,19 @@ pub(crate) fn spawn_background<T: CompactionTarget>(
                     return;
                 };
                 match target.pass(&runtime, min_dead_ratio) {
-                    Ok(summary) if summary.segments_rewritten > 0 => tracing::info!(
-                        segments = summary.segments_rewritten,
-                        bytes_before = summary.bytes_before,
-                        bytes_after = summary.bytes_after,
-                        "background compaction"
-                    ),
-                    Ok(_) => {}
+                    Ok((summary, hints)) => {
+                        if summary.segments_rewritten > 0 {
+                            tracing::info!(
+                                segments = summary.segments_rewritten,
+                                bytes_before = summary.bytes_before,
+                                bytes_after = summary.bytes_after,
+                                "background compaction"
+                            );
+                        }
+                        if hints > 0 {
+                            tracing::debug!(hints, "hint files written");
+                        }
+                    }
                     Err(DbError::Closed) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "background compaction failed; will retry")

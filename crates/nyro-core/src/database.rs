@@ -163,7 +163,8 @@ struct Inner {
     recovery: RecoveryReport,
     /// One compaction at a time (on demand or in the background).
     compaction: tokio::sync::Mutex<()>,
-    /// Dropping it stops the background compactor (if `compaction.auto`).
+    /// Dropping it stops the background maintenance (compaction if `compaction.auto`, hint
+    /// files).
     _stop_compactor: Option<std::sync::mpsc::Sender<()>>,
     /// Last, so that it is dropped after `writer` (fields drop in declaration order).
     state: StateGuard,
@@ -214,12 +215,34 @@ impl compaction::CompactionTarget for Inner {
     fn pass(
         &self,
         runtime: &tokio::runtime::Runtime,
-        min_dead_ratio: f64,
-    ) -> Result<CompactSummary> {
+        min_dead_ratio: Option<f64>,
+    ) -> Result<(CompactSummary, usize)> {
         runtime.block_on(async {
             let _one_at_a_time = self.compaction.lock().await;
-            compaction::run(&self.state.0, &self.writer, min_dead_ratio).await
+            let summary = match min_dead_ratio {
+                Some(ratio) => compaction::run(&self.state.0, &self.writer, ratio).await?,
+                None => CompactSummary::default(),
+            };
+            Ok((summary, self.write_missing_hints()?))
         })
+    }
+}
+
+impl Inner {
+    /// Writes a hint file for every sealed segment that has none; returns how many.
+    fn write_missing_hints(&self) -> Result<usize> {
+        let mut written = 0;
+        for segment in self.reader.segments() {
+            if segment.active || self.reader.has_hint_file(segment.id) {
+                continue;
+            }
+            let catalog = self.state.catalog.load();
+            self.reader.write_hint(segment.id, |header, payload, out| {
+                crate::replay::hint_body(&catalog, header, payload, out)
+            })?;
+            written += 1;
+        }
+        Ok(written)
     }
 }
 
@@ -331,13 +354,11 @@ impl Database {
                 max_ops,
                 opened: Instant::now(),
                 compaction: tokio::sync::Mutex::new(()),
-                _stop_compactor: auto_ratio.and_then(|ratio| {
-                    compaction::spawn_background(weak.clone(), ratio)
-                        .inspect_err(
-                            |e| tracing::warn!(error = %e, "cannot start background compaction"),
-                        )
-                        .ok()
-                }),
+                _stop_compactor: compaction::spawn_background(weak.clone(), auto_ratio)
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "cannot start background maintenance")
+                    })
+                    .ok(),
                 recovery,
                 state: StateGuard(state),
             }),
@@ -347,6 +368,19 @@ impl Database {
                 .await?;
         }
         Ok(db)
+    }
+
+    /// Writes hint files for every sealed segment that has none, now (the background
+    /// maintenance does it every few seconds). Returns how many it wrote. Hints let the next
+    /// open rebuild the indexes without reading the sealed segments' payloads.
+    pub async fn write_hints(&self) -> Result<usize> {
+        let _one_at_a_time = self.inner.compaction.lock().await;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.write_missing_hints())
+            .await
+            .map_err(|e| DbError::Internal {
+                message: format!("writing hints failed: {e}"),
+            })?
     }
 
     /// What opening found in the log (frames, a torn tail cut off, ...).

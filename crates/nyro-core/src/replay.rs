@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nyro_storage::{LogReader, RecordKind, StorageError};
+use nyro_storage::{FrameHeader, Location, LogReader, RecordKind, StorageError};
 
 use crate::apply::Counters;
 use crate::catalog::{Catalog, Collection, CollectionDef};
@@ -19,8 +19,7 @@ pub(crate) struct Replayed {
     pub(crate) frames: u64,
 }
 
-fn corrupt(frame: &nyro_storage::Frame, reader: &LogReader, what: String) -> DbError {
-    let location = frame.location();
+fn corrupt(location: Location, reader: &LogReader, what: String) -> DbError {
     let path = reader
         .segments()
         .into_iter()
@@ -36,69 +35,58 @@ fn corrupt(frame: &nyro_storage::Frame, reader: &LogReader, what: String) -> DbE
     })
 }
 
-/// Replays every frame in log order: catalog records, puts (indexes rebuilt from the
-/// decoded documents) and deletes.
-pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
-    let started = Instant::now();
-    let mut catalog = Catalog::default();
-    let mut counters = Counters {
-        next_seq: 1,
-        next_collection: 1,
-        next_ids: HashMap::new(),
-    };
-    let mut last_seq = 0u64;
-    let mut frames = 0u64;
-    for frame in reader.iter() {
-        let frame = frame?;
-        frames += 1;
-        let h = *frame.header();
-        counters.next_seq = counters.next_seq.max(h.seq + 1);
+/// The state being rebuilt.
+struct Rebuild<'a> {
+    reader: &'a LogReader,
+    catalog: Catalog,
+    counters: Counters,
+    last_seq: u64,
+    records: u64,
+}
+
+impl Rebuild<'_> {
+    /// Applies one record. `bytes` is the frame's payload, or a hint's body for it: the same
+    /// encoding, holding at least what the indexes need (a collection definition in full; of
+    /// a document, its indexed fields).
+    fn apply(&mut self, h: &FrameHeader, location: Location, bytes: &[u8]) -> Result<()> {
+        let reader = self.reader;
+        self.records += 1;
+        self.counters.next_seq = self.counters.next_seq.max(h.seq + 1);
         match h.kind {
             RecordKind::CreateCollection => {
-                let def: CollectionDef = nyro_storage::codec::decode(frame.payload())?;
-                if catalog.by_id(h.collection).is_some() || catalog.by_name(&def.name).is_some() {
-                    return Err(corrupt(
-                        &frame,
-                        reader,
-                        format!(
-                            "collection {:?} (id {}) is created twice",
-                            def.name, h.collection
-                        ),
-                    ));
+                let def: CollectionDef = nyro_storage::codec::decode(bytes)?;
+                if self.catalog.by_id(h.collection).is_some()
+                    || self.catalog.by_name(&def.name).is_some()
+                {
+                    let what = format!(
+                        "collection {:?} (id {}) is created twice",
+                        def.name, h.collection
+                    );
+                    return Err(corrupt(location, reader, what));
                 }
-                counters.next_collection = counters.next_collection.max(h.collection + 1);
-                catalog.insert(Arc::new(Collection::new(h.collection, def)?));
+                self.counters.next_collection =
+                    self.counters.next_collection.max(h.collection + 1);
+                self.catalog
+                    .insert(Arc::new(Collection::new(h.collection, def)?));
             }
             RecordKind::DropCollection => {
-                let Some(dropped) = catalog.remove(h.collection) else {
-                    return Err(corrupt(
-                        &frame,
-                        reader,
-                        format!("unknown collection id {}", h.collection),
-                    ));
+                let Some(dropped) = self.catalog.remove(h.collection) else {
+                    let what = format!("unknown collection id {}", h.collection);
+                    return Err(corrupt(location, reader, what));
                 };
                 indexing::mark_all_dead(&dropped, reader);
             }
             RecordKind::CompactionMarker => {} // the log's own; iteration skips it anyway
             RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
-                let Some(collection) = catalog.by_id(h.collection) else {
-                    return Err(corrupt(
-                        &frame,
-                        reader,
-                        format!("unknown collection id {}", h.collection),
-                    ));
+                let Some(collection) = self.catalog.by_id(h.collection) else {
+                    let what = format!("unknown collection id {}", h.collection);
+                    return Err(corrupt(location, reader, what));
                 };
-                last_seq = last_seq.max(h.seq);
-                let next = counters.next_ids.entry(h.collection).or_insert(1);
+                self.last_seq = self.last_seq.max(h.seq);
+                let next = self.counters.next_ids.entry(h.collection).or_insert(1);
                 *next = (*next).max(u128::from(h.id) + 1);
                 let old = if h.kind != RecordKind::Delete {
-                    indexing::put_stored(
-                        collection,
-                        reader,
-                        h.id,
-                        frame.payload(),
-                        frame.location(),
-                    )?
+                    indexing::put_stored(collection, reader, h.id, bytes, location)?
                 } else {
                     indexing::delete(collection, reader, h.id)?
                 };
@@ -107,7 +95,47 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
                 }
             }
         }
+        Ok(())
     }
+}
+
+/// Replays every record in log order: catalog records, puts (indexes rebuilt from the
+/// indexed fields) and deletes. A sealed segment with a trustworthy hint is replayed from
+/// the hint, without reading its payloads; any other segment frame by frame.
+pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
+    let started = Instant::now();
+    let mut rebuild = Rebuild {
+        reader,
+        catalog: Catalog::default(),
+        counters: Counters {
+            next_seq: 1,
+            next_collection: 1,
+            next_ids: HashMap::new(),
+        },
+        last_seq: 0,
+        records: 0,
+    };
+    let mut hinted = 0;
+    for segment in reader.segments() {
+        if let Some(hint) = reader.hint(segment.id) {
+            hinted += 1;
+            for entry in hint.entries() {
+                rebuild.apply(&entry.header, entry.location, entry.body)?;
+            }
+        } else {
+            for frame in reader.iter_segment(segment.id) {
+                let frame = frame?;
+                rebuild.apply(frame.header(), frame.location(), frame.payload())?;
+            }
+        }
+    }
+    let Rebuild {
+        catalog,
+        mut counters,
+        mut last_seq,
+        records,
+        ..
+    } = rebuild;
     // Compaction may have dropped the frames with the highest seqs (a deleted document's put
     // and tombstone in the oldest segment); the floor it recorded is at least as high, and a
     // seq must never be handed out twice.
@@ -115,7 +143,8 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
     last_seq = last_seq.max(floor);
     counters.next_seq = counters.next_seq.max(floor + 1);
     tracing::info!(
-        frames,
+        records,
+        hinted_segments = hinted,
         collections = catalog.sorted().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "indexes rebuilt from the log"
@@ -124,6 +153,43 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         catalog,
         counters,
         last_seq,
-        frames,
+        frames: records,
     })
+}
+
+/// The body a hint stores for a record: a collection definition in full, a document's
+/// indexed scalar fields only (what replay needs), nothing for the rest.
+pub(crate) fn hint_body(
+    catalog: &Catalog,
+    header: &FrameHeader,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> nyro_storage::Result<()> {
+    match header.kind {
+        RecordKind::CreateCollection => out.extend_from_slice(payload),
+        RecordKind::Put | RecordKind::Replace => {
+            let Some(collection) = catalog.by_id(header.collection) else {
+                return Ok(()); // dropped since: never indexed again
+            };
+            let indexed = crate::fields::scalars(payload, &collection.indexes)
+                .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;
+            let fields: Vec<(String, crate::document::Value)> = collection
+                .indexes
+                .iter()
+                .zip(indexed)
+                .filter_map(|(name, value)| value.map(|v| (name.clone(), v)))
+                .collect();
+            crate::document::encode_fields(&fields, out)
+                .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn codec_error(e: DbError) -> nyro_storage::codec::CodecError {
+    nyro_storage::codec::CodecError::Decode {
+        len: 0,
+        reason: e.to_string(),
+    }
 }

@@ -283,6 +283,7 @@ impl LogReader {
         };
         step(self, CompactionStep::Retiring, &old.path)?;
         shared.segments.rcu(|table| table.without(id));
+        self.remove_hint(id);
         fs::remove_file(&old.path).io_context("remove compacted segment", &old.path)?;
         segment::sync_dir(&shared.dir)
     }

@@ -50,6 +50,7 @@ pub mod codec;
 mod compact;
 mod error;
 mod frame;
+mod hint;
 mod io;
 mod lock;
 mod log;
@@ -66,6 +67,7 @@ pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
     RecordKind, check as check_frame, frame_len,
 };
+pub use hint::{Hint, HintEntry, hint_file_name};
 pub use io::{FaultInjector, LogIo, OsIo, WriteFault};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};

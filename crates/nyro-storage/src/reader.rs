@@ -199,6 +199,15 @@ impl LogReader {
         }
     }
 
+    /// Every record frame of segment `id` (none if it is gone), as [`LogReader::iter`] does.
+    pub fn iter_segment(&self, id: u32) -> LogIter {
+        LogIter {
+            segments: self.shared.segments.load().get(id).cloned().into_iter().collect(),
+            next_segment: 0,
+            current: None,
+        }
+    }
+
     /// Reports the frame at `location` as no longer needed (replaced, deleted, dropped): it
     /// counts toward its segment's dead bytes, which decide what compaction rewrites.
     pub fn mark_dead(&self, location: Location) {

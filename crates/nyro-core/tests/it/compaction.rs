@@ -62,6 +62,12 @@ fn disk_state(dir: &Path) -> (usize, u64, Vec<String>) {
         if name.starts_with("segment-") && name.ends_with(".log") {
             segments += 1;
             bytes += entry.metadata().unwrap().len();
+        } else if name.starts_with("segment-") && name.ends_with(".hint") {
+            // Written by the background maintenance; must belong to a segment on disk.
+            let log = dir.join(name.replace(".hint", ".log"));
+            if !log.exists() {
+                other.push(name);
+            }
         } else if name != nyro_storage::LOCK_FILE {
             other.push(name);
         }

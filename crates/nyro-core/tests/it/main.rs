@@ -11,4 +11,5 @@ mod crash;
 mod faults;
 mod feed;
 mod fixture;
+mod hints;
 mod model;

@@ -1,0 +1,325 @@
+//! Hint files: a compact description of a sealed segment's records that lets the layers
+//! above rebuild their indexes without reading the segment's payloads (docs/FORMAT.md
+//! section 6).
+//!
+//! `segment-NNNNNNNNNN.hint` sits beside its segment. It is a 32-byte header (magic
+//! `NYROHINT`, version, segment id, the segment's length) followed by one frame per record
+//! frame of the segment, in order, with the record's kind, collection, id and seq, and a
+//! payload of the record's offset (u64 LE), frame length (u32 LE) and a body the writer of
+//! the hint chose (what it needs to rebuild its indexes), and last an end frame (kind 6,
+//! id = the number of entries, offset = the segment's length). A hint is only trusted whole:
+//! every frame intact, the header matching the segment, the end frame present and right.
+//! Anything else and it is ignored (the segment is scanned instead); a hint is never needed.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use crate::error::{IoContext, Result, StorageError};
+use crate::frame::{self, FrameCheck, FrameHeader, Record, RecordKind};
+use crate::mmap::Mapping;
+use crate::reader::{Location, LogReader};
+use crate::segment::SEGMENT_HEADER_LEN;
+
+const MAGIC: &[u8; 8] = b"NYROHINT";
+const HINT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 32;
+/// Offset (8) and frame length (4) before each entry's body.
+const ENTRY_PREFIX: usize = 12;
+
+/// The hint file name of segment `id`.
+pub fn hint_file_name(id: u32) -> String {
+    format!("segment-{id:010}.hint")
+}
+
+fn hint_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(hint_file_name(id))
+}
+
+fn header(id: u32, segment_bytes: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&HINT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&id.to_le_bytes());
+    h[16..24].copy_from_slice(&segment_bytes.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// One record of a segment, as a hint describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct HintEntry<'a> {
+    /// The record frame's header.
+    pub header: FrameHeader,
+    /// Where the record frame lies.
+    pub location: Location,
+    /// What the hint's writer stored for it.
+    pub body: &'a [u8],
+}
+
+/// A validated hint file, mapped.
+pub struct Hint {
+    map: Mapping,
+    len: u64,
+    segment: u32,
+}
+
+impl std::fmt::Debug for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hint").field("segment", &self.segment).finish()
+    }
+}
+
+impl Hint {
+    /// The entries, in the segment's order.
+    pub fn entries(&self) -> impl Iterator<Item = HintEntry<'_>> {
+        let bytes = self.map.bytes(self.len);
+        let segment = self.segment;
+        let mut pos = HEADER_LEN;
+        std::iter::from_fn(move || {
+            let FrameCheck::Complete(header) = frame::check(bytes.get(pos..)?) else {
+                return None; // cannot happen: checked when opened
+            };
+            if header.kind == RecordKind::CompactionMarker {
+                return None; // the end frame
+            }
+            let payload = &bytes[pos + frame::HEADER_LEN..pos + header.frame_len as usize];
+            pos += header.frame_len as usize;
+            let mut offset = [0u8; 8];
+            offset.copy_from_slice(&payload[..8]);
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&payload[8..12]);
+            Some(HintEntry {
+                header: FrameHeader {
+                    frame_len: u32::from_le_bytes(len),
+                    ..header
+                },
+                location: Location {
+                    segment,
+                    offset: u64::from_le_bytes(offset),
+                    len: u32::from_le_bytes(len),
+                },
+                body: &payload[ENTRY_PREFIX..],
+            })
+        })
+    }
+}
+
+/// Checks a whole hint file against its segment; `None` (with a log line) if it cannot be
+/// trusted.
+fn validate(path: &Path, id: u32, segment_bytes: u64) -> Option<Hint> {
+    let file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len < HEADER_LEN as u64 {
+        return None;
+    }
+    let map = Mapping::new(&file, len as usize).ok()?;
+    let bytes = map.bytes(len);
+    if bytes[..HEADER_LEN] != header(id, segment_bytes) {
+        tracing::info!(hint = %path.display(), "hint does not match its segment; scanning instead");
+        return None;
+    }
+    let mut pos = HEADER_LEN;
+    let mut covered = SEGMENT_HEADER_LEN as u64;
+    let mut entries = 0u64;
+    let mut ended = false;
+    while pos < bytes.len() {
+        let FrameCheck::Complete(h) = frame::check(&bytes[pos..]) else {
+            tracing::warn!(hint = %path.display(), offset = pos, "damaged hint; scanning instead");
+            return None;
+        };
+        let payload_len = h.frame_len as usize - frame::HEADER_LEN;
+        if ended || payload_len < ENTRY_PREFIX {
+            return None; // nothing may follow the end frame
+        }
+        let payload = &bytes[pos + frame::HEADER_LEN..pos + h.frame_len as usize];
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&payload[..8]);
+        let mut flen = [0u8; 4];
+        flen.copy_from_slice(&payload[8..12]);
+        let offset = u64::from_le_bytes(offset);
+        if h.kind == RecordKind::CompactionMarker {
+            // The end frame: it counts the entries and closes the segment.
+            if h.id != entries || offset != segment_bytes || offset < covered {
+                return None;
+            }
+            ended = true;
+        } else {
+            // Entries are in order and never overlap (a marker frame may sit between them).
+            if offset < covered {
+                return None;
+            }
+            covered = offset + u64::from(u32::from_le_bytes(flen));
+            entries += 1;
+        }
+        pos += h.frame_len as usize;
+    }
+    if !ended || covered > segment_bytes {
+        return None;
+    }
+    Some(Hint {
+        map,
+        len,
+        segment: id,
+    })
+}
+
+impl LogReader {
+    /// The hint of sealed segment `id`, if it has one that can be trusted.
+    pub fn hint(&self, id: u32) -> Option<Hint> {
+        if id == self.shared.active_id.load(Ordering::Acquire) {
+            return None;
+        }
+        let segment = self.shared.segments.load().get(id).cloned()?;
+        validate(&hint_path(&self.shared.dir, id), id, segment.end())
+    }
+
+    /// True if segment `id` has a hint file (trusted or not).
+    pub fn has_hint_file(&self, id: u32) -> bool {
+        hint_path(&self.shared.dir, id).exists()
+    }
+
+    /// Writes the hint of sealed segment `id`: one entry per record frame, with the body
+    /// `body` gives it (written to a temporary file, fsynced, renamed into place).
+    pub fn write_hint(
+        &self,
+        id: u32,
+        mut body: impl FnMut(&FrameHeader, &[u8], &mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        if id == self.shared.active_id.load(Ordering::Acquire) {
+            return Err(StorageError::BadLocation {
+                segment: id,
+                offset: 0,
+                len: 0,
+                reason: "the active segment has no hint",
+            });
+        }
+        let segment = self
+            .shared
+            .segments
+            .load()
+            .get(id)
+            .cloned()
+            .ok_or(StorageError::BadLocation {
+                segment: id,
+                offset: 0,
+                len: 0,
+                reason: "no such segment",
+            })?;
+        let (map, end) = segment.readable();
+        let bytes = map.bytes(end);
+        let mut out = Vec::with_capacity(bytes.len() / 4);
+        out.extend_from_slice(&header(id, end));
+        let mut pos = SEGMENT_HEADER_LEN;
+        let mut payload = Vec::new();
+        let mut count = 0u64;
+        while pos < bytes.len() {
+            let FrameCheck::Complete(h) = frame::check(&bytes[pos..]) else {
+                return Err(StorageError::Corrupt {
+                    path: segment.path.clone(),
+                    offset: pos as u64,
+                    defect: frame::FrameDefect::Truncated {
+                        needed: 0,
+                        available: 0,
+                    },
+                });
+            };
+            if h.kind != RecordKind::CompactionMarker {
+                payload.clear();
+                payload.extend_from_slice(&(pos as u64).to_le_bytes());
+                payload.extend_from_slice(&h.frame_len.to_le_bytes());
+                let record_payload = &bytes[pos + frame::HEADER_LEN..pos + h.frame_len as usize];
+                body(&h, record_payload, &mut payload)?;
+                count += 1;
+                frame::encode(
+                    &Record {
+                        kind: h.kind,
+                        collection: h.collection,
+                        id: h.id,
+                        seq: h.seq,
+                        payload: &payload,
+                    },
+                    &mut out,
+                );
+            }
+            pos += h.frame_len as usize;
+        }
+        payload.clear();
+        payload.extend_from_slice(&end.to_le_bytes());
+        payload.extend_from_slice(&0u32.to_le_bytes());
+        frame::encode(
+            &Record {
+                kind: RecordKind::CompactionMarker,
+                collection: 0,
+                id: count,
+                seq: 0,
+                payload: &payload,
+            },
+            &mut out,
+        );
+        let dir = &self.shared.dir;
+        let temp = dir.join(format!("hint-{id:010}.tmp"));
+        let written = (|| {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temp)
+                .io_context("create hint", &temp)?;
+            self.shared
+                .io
+                .write_at(&temp, &file, 0, &out)
+                .and_then(|n| {
+                    if n == out.len() {
+                        Ok(())
+                    } else {
+                        Err(std::io::ErrorKind::WriteZero.into())
+                    }
+                })
+                .io_context("write hint", &temp)?;
+            self.shared
+                .io
+                .sync_data(&temp, &file)
+                .io_context("fdatasync hint", &temp)?;
+            fs::rename(&temp, hint_path(dir, id)).io_context("rename hint", &temp)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written
+    }
+
+    /// Removes the hint of segment `id`, if any.
+    pub(crate) fn remove_hint(&self, id: u32) {
+        let _ = fs::remove_file(hint_path(&self.shared.dir, id));
+    }
+}
+
+/// Removes hint files (and their temporary files) whose segment is gone. Called on open.
+pub(crate) fn remove_orphans(dir: &Path, segments: &[u32]) -> Result<()> {
+    for entry in fs::read_dir(dir).io_context("list data directory", dir)? {
+        let entry = entry.io_context("list data directory", dir)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let orphan = if let Some(digits) = name
+            .strip_prefix("segment-")
+            .and_then(|n| n.strip_suffix(".hint"))
+        {
+            digits.parse::<u32>().map_or(true, |id| !segments.contains(&id))
+        } else {
+            name.starts_with("hint-") && name.ends_with(".tmp")
+        };
+        if orphan {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a sealed segment of `len` bytes has a trustworthy hint (used by open to skip
+/// scanning it).
+pub(crate) fn trusted(dir: &Path, id: u32, len: u64) -> bool {
+    validate(&hint_path(dir, id), id, len).is_some()
+}
+
