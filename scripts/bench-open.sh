@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Open time with and without hint files (nyro-core), release build, for each document
+# count given (default 1,000,000 and 10,000,000). Prints a Markdown section; with --write it
+# replaces the "Open time (hint files)" section of docs/BENCHMARKS.md.
+#
+#   scripts/bench-open.sh [--write] [DOCS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+write=0
+if [ "${1:-}" = "--write" ]; then write=1; shift; fi
+counts=("$@")
+[ ${#counts[@]} -eq 0 ] && counts=(1000000 10000000)
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-open.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cargo build --release -q -p nyro-core --example bench_open
+rows=""
+for n in "${counts[@]}"; do
+  out=$("${CARGO_TARGET_DIR:-target}/release/examples/bench_open" "$work/db" "$n")
+  get() { echo "$out" | sed -n "s/^$1=//p"; }
+  rows+="| $n | $(get segments) ($(get used_hints) with hints) | $(get open_secs_without_hints) s | $(get open_secs_with_hints) s |"$'\n'
+done
+section=$(
+  echo "## Open time (hint files)"
+  echo
+  echo "Command: \`scripts/bench-open.sh --write ${counts[*]}\` · date: $(date -u +%Y-%m-%d) ·"
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)."
+  echo "Documents of ~100 bytes, \`city\` indexed, 64 MB segments. Open = recovery of the log and"
+  echo "rebuild of every index. With hints, sealed segments are not read: their hint gives each"
+  echo "record's place and indexed fields. The active segment is always scanned."
+  echo
+  echo "| documents | segments | open without hints | open with hints |"
+  echo "| --- | --- | --- | --- |"
+  printf '%s' "$rows"
+)
+echo "$section"
+if [ "$write" = 1 ]; then
+  scripts/update-bench-section.py docs/BENCHMARKS.md "Open time (hint files)" <<<"$section"
+fi
