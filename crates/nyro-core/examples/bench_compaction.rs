@@ -15,9 +15,14 @@ fn doc(i: u64, version: u64) -> Document {
     Document::new(vec![
         (
             "name".into(),
-            Value::String(format!("user-{i:012}-v{version}-abcdefghijklmnopqrstuvwxyz0123")),
+            Value::String(format!(
+                "user-{i:012}-v{version}-abcdefghijklmnopqrstuvwxyz0123"
+            )),
         ),
-        ("city".into(), Value::String(format!("city-{:04}", i % 1000))),
+        (
+            "city".into(),
+            Value::String(format!("city-{:04}", i % 1000)),
+        ),
         ("score".into(), Value::Int((i * 7_919 % 100_000) as i64)),
     ])
 }
@@ -62,8 +67,12 @@ async fn write_rate(db: &Database, duration: Duration, base: u64) -> Result<f64,
         handles.push(tokio::spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < duration {
-                db.insert("bench", doc(base + t * 1_000_000 + n, 0), WriteOptions::default())
-                    .await?;
+                db.insert(
+                    "bench",
+                    doc(base + t * 1_000_000 + n, 0),
+                    WriteOptions::default(),
+                )
+                .await?;
                 n += 1;
             }
             Ok::<_, nyro_core::DbError>(n)
@@ -78,19 +87,27 @@ async fn write_rate(db: &Database, duration: Duration, base: u64) -> Result<f64,
 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [DOCS]")?);
-    let docs: u64 = std::env::args().nth(2).map_or(Ok(1_000_000), |v| v.parse())?;
+    let docs: u64 = std::env::args()
+        .nth(2)
+        .map_or(Ok(1_000_000), |v| v.parse())?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let db = Database::open(&config(&dir)).await?;
         db.create_collection("bench", &["city".to_string()]).await?;
         let mut i = 1;
         while i <= docs {
             let n = 10_000.min(docs - i + 1);
-            db.insert_many("bench", (i..i + n).map(|i| doc(i, 0)).collect(), WriteOptions::default())
-                .await?;
+            db.insert_many(
+                "bench",
+                (i..i + n).map(|i| doc(i, 0)).collect(),
+                WriteOptions::default(),
+            )
+            .await?;
             i += n;
         }
         replace_all(&db, docs, 1).await?;
@@ -106,10 +123,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         let after = db.stats();
         println!("compaction_secs={secs:.3}");
         println!("segments_rewritten={}", summary.segments_rewritten);
-        println!("compaction_read_mb_per_sec={:.1}", summary.bytes_before as f64 / secs / 1e6);
+        println!(
+            "compaction_read_mb_per_sec={:.1}",
+            summary.bytes_before as f64 / secs / 1e6
+        );
         println!("disk_bytes_after={}", after.disk_bytes);
         println!("live_bytes_after={}", after.live_bytes);
-        println!("disk_over_live_after={:.3}", after.disk_bytes as f64 / after.live_bytes.max(1) as f64);
+        println!(
+            "disk_over_live_after={:.3}",
+            after.disk_bytes as f64 / after.live_bytes.max(1) as f64
+        );
 
         // Writes with and without a compaction running (dead data made again first).
         let quiet = write_rate(&db, Duration::from_secs(5), 10_000_000).await?;
@@ -130,7 +153,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     let started = Instant::now();
     let db = runtime.block_on(Database::open(&config(&dir)))?;
-    println!("reopen_secs_without_hints={:.3}", started.elapsed().as_secs_f64());
+    println!(
+        "reopen_secs_without_hints={:.3}",
+        started.elapsed().as_secs_f64()
+    );
     let count: u64 = db.collections().iter().map(|c| c.count).sum();
     println!("docs_after_reopen={count}");
     drop(db);

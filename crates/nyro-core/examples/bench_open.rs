@@ -34,7 +34,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let db = Database::open(&config(&dir)).await?;
         db.create_collection("bench", &["city".to_string()]).await?;
@@ -44,13 +46,20 @@ fn main() -> Result<(), Box<dyn Error>> {
             let batch = (i..i + n)
                 .map(|i| {
                     Document::new(vec![
-                        ("name".into(), Value::String(format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz"))),
-                        ("city".into(), Value::String(format!("city-{:04}", i % 1000))),
+                        (
+                            "name".into(),
+                            Value::String(format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz")),
+                        ),
+                        (
+                            "city".into(),
+                            Value::String(format!("city-{:04}", i % 1000)),
+                        ),
                         ("score".into(), Value::Int((i % 100_000) as i64)),
                     ])
                 })
                 .collect();
-            db.insert_many("bench", batch, WriteOptions::default()).await?;
+            db.insert_many("bench", batch, WriteOptions::default())
+                .await?;
             i += n;
         }
         db.close().await?;

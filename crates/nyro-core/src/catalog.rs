@@ -58,7 +58,17 @@ pub(crate) struct Collection {
 
 impl Collection {
     pub(crate) fn new(id: u32, def: CollectionDef) -> Result<Self> {
-        let index = CollectionIndexes::new(&def.indexes)
+        Self::with_primary(id, def, nyro_index::PrimaryIndex::new())
+    }
+
+    /// A collection around an already built primary index (replay); its secondary indexes
+    /// start empty.
+    pub(crate) fn with_primary(
+        id: u32,
+        def: CollectionDef,
+        primary: nyro_index::PrimaryIndex,
+    ) -> Result<Self> {
+        let index = CollectionIndexes::with_primary(&def.indexes, primary)
             .map_err(|e| DbError::invalid(format!("collection {:?}: {e}", def.name)))?;
         Ok(Self {
             id,

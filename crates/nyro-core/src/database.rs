@@ -355,9 +355,9 @@ impl Database {
                 opened: Instant::now(),
                 compaction: tokio::sync::Mutex::new(()),
                 _stop_compactor: compaction::spawn_background(weak.clone(), auto_ratio)
-                    .inspect_err(|e| {
-                        tracing::warn!(error = %e, "cannot start background maintenance")
-                    })
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, "cannot start background maintenance"),
+                    )
                     .ok(),
                 recovery,
                 state: StateGuard(state),

@@ -62,6 +62,22 @@ impl IdSet {
         set
     }
 
+    /// A set of strictly ascending `ids`, built in one go (full blocks, no inserts).
+    pub(crate) fn from_sorted(ids: &[u64]) -> Self {
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids must ascend");
+        if ids.len() <= BLOCK {
+            return Self {
+                repr: Repr::Flat(ids.to_vec()),
+            };
+        }
+        Self {
+            repr: Repr::Blocks {
+                blocks: ids.chunks(BLOCK).map(<[u64]>::to_vec).collect(),
+                len: ids.len(),
+            },
+        }
+    }
+
     /// The blocks, in order (a flat set is one block).
     fn blocks(&self) -> &[Vec<u64>] {
         match &self.repr {
@@ -133,8 +149,11 @@ impl IdSet {
                     block.insert(pos, id);
                 } else if last_block && pos == block.len() {
                     // Appending past the end: start a new block and leave this one full, so
-                    // that ascending inserts fill blocks completely.
-                    blocks.push(vec![id]);
+                    // that ascending inserts fill blocks completely. It will fill too: give
+                    // it its whole size now rather than growing it nine times.
+                    let mut fresh = Vec::with_capacity(BLOCK);
+                    fresh.push(id);
+                    blocks.push(fresh);
                 } else {
                     let mut right = block.split_off(BLOCK / 2);
                     if pos <= BLOCK / 2 {

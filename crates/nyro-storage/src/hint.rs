@@ -67,7 +67,9 @@ pub struct Hint {
 
 impl std::fmt::Debug for Hint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hint").field("segment", &self.segment).finish()
+        f.debug_struct("Hint")
+            .field("segment", &self.segment)
+            .finish()
     }
 }
 
@@ -195,18 +197,18 @@ impl LogReader {
                 reason: "the active segment has no hint",
             });
         }
-        let segment = self
-            .shared
-            .segments
-            .load()
-            .get(id)
-            .cloned()
-            .ok_or(StorageError::BadLocation {
-                segment: id,
-                offset: 0,
-                len: 0,
-                reason: "no such segment",
-            })?;
+        let segment =
+            self.shared
+                .segments
+                .load()
+                .get(id)
+                .cloned()
+                .ok_or(StorageError::BadLocation {
+                    segment: id,
+                    offset: 0,
+                    len: 0,
+                    reason: "no such segment",
+                })?;
         let (map, end) = segment.readable();
         let bytes = map.bytes(end);
         let mut out = Vec::with_capacity(bytes.len() / 4);
@@ -306,7 +308,9 @@ pub(crate) fn remove_orphans(dir: &Path, segments: &[u32]) -> Result<()> {
             .strip_prefix("segment-")
             .and_then(|n| n.strip_suffix(".hint"))
         {
-            digits.parse::<u32>().map_or(true, |id| !segments.contains(&id))
+            digits
+                .parse::<u32>()
+                .map_or(true, |id| !segments.contains(&id))
         } else {
             name.starts_with("hint-") && name.ends_with(".tmp")
         };
@@ -322,4 +326,3 @@ pub(crate) fn remove_orphans(dir: &Path, segments: &[u32]) -> Result<()> {
 pub(crate) fn trusted(dir: &Path, id: u32, len: u64) -> bool {
     validate(&hint_path(dir, id), id, len).is_some()
 }
-

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nyro_core::{Config, Database, WriteOptions};
 use serde_json::json;
 
-use crate::common::{config, cond, doc, find_all, list_all, no_fork, open, within};
+use crate::common::{cond, config, doc, find_all, list_all, no_fork, open, within};
 
 /// A database over several sealed segments (1 MB each) with inserts, replaces, deletes, a
 /// dropped collection and a collection without indexes.
@@ -23,7 +23,9 @@ async fn build(dir: &Path) -> Config {
     for i in 0..1_500u64 {
         let city = ["Oslo", "Lima", "Pune"][(i % 3) as usize];
         let d = doc(json!({"_id": i + 1, "city": city, "age": i % 50, "pad": filler}));
-        db.insert("people", d, WriteOptions::default()).await.unwrap();
+        db.insert("people", d, WriteOptions::default())
+            .await
+            .unwrap();
         db.insert("plain", doc(json!({"n": i})), WriteOptions::default())
             .await
             .unwrap();
@@ -33,10 +35,14 @@ async fn build(dir: &Path) -> Config {
     }
     for i in (1..=1_500u64).step_by(7) {
         let d = doc(json!({"city": "Rome", "age": 99, "pad": "replaced"}));
-        db.replace("people", i, d, WriteOptions::default()).await.unwrap();
+        db.replace("people", i, d, WriteOptions::default())
+            .await
+            .unwrap();
     }
     for i in (2..=1_500u64).step_by(11) {
-        db.delete("people", i, WriteOptions::default()).await.unwrap();
+        db.delete("people", i, WriteOptions::default())
+            .await
+            .unwrap();
     }
     db.drop_collection("gone").await.unwrap();
     let written = db.write_hints().await.unwrap();
@@ -48,14 +54,21 @@ async fn build(dir: &Path) -> Config {
 
 /// Everything a reopen must agree on.
 fn state(db: &Database) -> serde_json::Value {
-    let people: Vec<_> = list_all(db, "people", 500).iter().map(|d| d.to_json()).collect();
+    let people: Vec<_> = list_all(db, "people", 500)
+        .iter()
+        .map(|d| d.to_json())
+        .collect();
     let plain = list_all(db, "plain", 500).len();
     let mut finds = Vec::new();
     for city in ["Oslo", "Lima", "Pune", "Rome"] {
         finds.push(find_all(db, "people", &cond(&[("city", json!(city))]), 300));
     }
     finds.push(find_all(db, "people", &cond(&[("age", json!(99))]), 300));
-    let names: Vec<_> = db.collections().into_iter().map(|c| (c.name, c.count)).collect();
+    let names: Vec<_> = db
+        .collections()
+        .into_iter()
+        .map(|c| (c.name, c.count))
+        .collect();
     json!({
         "people": people, "plain": plain, "finds": format!("{finds:?}"),
         "collections": format!("{names:?}"), "last_seq": db.stats().last_seq,
@@ -80,10 +93,19 @@ async fn reopen_from_hints_equals_reopen_by_scanning() {
     assert!(hints.len() >= 3);
 
     let db = open(&config).await;
-    assert_eq!(db.recovery().hinted_segments, hints.len(), "every hint was used");
+    assert_eq!(
+        db.recovery().hinted_segments,
+        hints.len(),
+        "every hint was used"
+    );
     let from_hints = state(&db);
     // New writes after a hinted reopen get fresh ids and seqs.
-    let next = db.insert("people", doc(json!({"city": "Oslo"})), WriteOptions::default())
+    let next = db
+        .insert(
+            "people",
+            doc(json!({"city": "Oslo"})),
+            WriteOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(next.id, 1_501);
@@ -99,7 +121,9 @@ async fn reopen_from_hints_equals_reopen_by_scanning() {
     assert_eq!(db.recovery().hinted_segments, 0);
     let mut scanned = state(&db);
     // The scanned state has the extra document; take it back out for the comparison.
-    db.delete("people", next.id, WriteOptions::default()).await.unwrap();
+    db.delete("people", next.id, WriteOptions::default())
+        .await
+        .unwrap();
     scanned = {
         let mut s = state(&db);
         s["last_seq"] = scanned["last_seq"].clone();
@@ -142,8 +166,16 @@ async fn damaged_stale_or_missing_hints_are_ignored() {
             std::fs::write(hint, &bytes).unwrap();
         }
         let db = open(&config).await;
-        assert_eq!(db.recovery().hinted_segments, 0, "{what}: no damaged hint is used");
-        assert_eq!(state(&db), baseline, "{what}: the segments were scanned instead");
+        assert_eq!(
+            db.recovery().hinted_segments,
+            0,
+            "{what}: no damaged hint is used"
+        );
+        assert_eq!(
+            state(&db),
+            baseline,
+            "{what}: the segments were scanned instead"
+        );
         let _guard = no_fork().await;
         within("close", db.close()).await.unwrap();
     }
