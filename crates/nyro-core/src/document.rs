@@ -247,6 +247,7 @@ pub(crate) fn encode_fields(fields: &[(String, Value)], out: &mut Vec<u8>) -> Re
 
 /// Decodes a stored document payload.
 pub(crate) fn decode_fields(payload: &[u8]) -> Result<Vec<(String, Value)>> {
+    crate::fields::check_nesting(payload)?;
     let StoredFields(fields) = nyro_storage::codec::decode(payload)?;
     Ok(fields)
 }

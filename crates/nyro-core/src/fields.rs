@@ -5,7 +5,7 @@
 //! It reads the bytes that docs/FORMAT.md section 4.2 specifies (not a library's API), and a
 //! property test checks it against the full decoder on random documents.
 
-use crate::document::Value;
+use crate::document::{MAX_DEPTH, Value};
 use crate::error::{DbError, Result};
 
 struct Cursor<'a> {
@@ -64,8 +64,10 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|_| malformed("a string is not UTF-8"))
     }
 
-    /// Reads one value; returns it if it is a scalar, skips it (allocating nothing) if not.
-    fn value(&mut self, keep: bool) -> Result<Option<Value>> {
+    /// Reads one value found at nesting `level` (a top-level field's value is at level 2);
+    /// returns it if it is a scalar, skips it (allocating nothing) if not. An array or object
+    /// deeper than [`MAX_DEPTH`] is refused, so crafted bytes cannot recurse without bound.
+    fn value(&mut self, keep: bool, level: usize) -> Result<Option<Value>> {
         let variant = self.varint()?;
         Ok(match variant {
             0 => keep.then_some(Value::Null),
@@ -94,16 +96,19 @@ impl<'a> Cursor<'a> {
                 let s = self.str()?;
                 keep.then(|| Value::String(s.to_string()))
             }
+            6 | 7 if level > MAX_DEPTH => {
+                return Err(malformed("it nests deeper than MAX_DEPTH levels"));
+            }
             6 => {
                 for _ in 0..self.len()? {
-                    self.value(false)?;
+                    self.value(false, level + 1)?;
                 }
                 None
             }
             7 => {
                 for _ in 0..self.len()? {
                     self.str()?;
-                    self.value(false)?;
+                    self.value(false, level + 1)?;
                 }
                 None
             }
@@ -126,12 +131,27 @@ pub(crate) fn scalars(payload: &[u8], wanted: &[String]) -> Result<Vec<Option<Va
     for _ in 0..cursor.len()? {
         let name = cursor.str()?;
         let slot = wanted.iter().position(|w| w == name);
-        let value = cursor.value(slot.is_some())?;
+        let value = cursor.value(slot.is_some(), 2)?;
         if let Some(slot) = slot {
             found[slot] = value;
         }
     }
     Ok(found)
+}
+
+/// Checks that a stored document nests at most [`MAX_DEPTH`] levels, without decoding it.
+/// The full decoder recurses once per level: a crafted payload nested thousands of levels
+/// deep (in a frame whose checksum matches) would overflow the stack instead of failing.
+pub(crate) fn check_nesting(payload: &[u8]) -> Result<()> {
+    let mut cursor = Cursor {
+        bytes: payload,
+        pos: 0,
+    };
+    for _ in 0..cursor.len()? {
+        cursor.str()?;
+        cursor.value(false, 2)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct AppState {
     pub db: Database,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Longest time a request body may take to arrive (then 408); `extract::BODY_TIMEOUT`
+    /// unless the server's `ConnectionLimits` say otherwise.
+    pub body_timeout: std::time::Duration,
     /// The bearer token every route but `/health` requires, if any.
     pub auth_token: Option<Arc<str>>,
     /// Request counters for `/metrics`.
@@ -86,6 +89,7 @@ impl AppState {
         Self {
             db,
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: crate::extract::BODY_TIMEOUT,
             auth_token: config
                 .auth_required()
                 .then(|| Arc::from(config.server.auth_token.as_str())),
@@ -104,6 +108,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/v1/stats", get(system::stats))
+        .route("/v1/_compact", post(system::compact))
         .route("/v1/openapi.json", get(system::openapi))
         .route("/v1/collections", get(collections::list))
         .route(

@@ -37,7 +37,7 @@ impl FromRequest<AppState> for BodyBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = read_body(req, state.max_body_bytes).await?;
+        let bytes = read_body(req, state.max_body_bytes, state.body_timeout).await?;
         if bytes.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -73,8 +73,9 @@ fn linger(mut body: Body) {
     });
 }
 
-/// Reads the whole body: at most `limit` bytes (413 past it), within [`BODY_TIMEOUT`].
-pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole body: at most `limit` bytes (413 past it), within `timeout` (408 past
+/// it; [`BODY_TIMEOUT`] by default).
+pub async fn read_body(req: Request, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -102,7 +103,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = req.into_body();
     let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit).min(limit));
     let mut bytes = Vec::with_capacity(capacity);
-    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Ok(Some(Ok(frame))) => frame,
@@ -118,7 +119,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
                     ErrorCode::BadRequest,
                     format!(
                         "the request body did not arrive within {} s",
-                        BODY_TIMEOUT.as_secs()
+                        timeout.as_secs_f64()
                     ),
                 ));
             }

@@ -13,8 +13,10 @@
 //!
 //! Invariants: handlers touch data only through `Database`; bad input of any kind is a 4xx
 //! with the error body, never a 500, and never changes stored data; every request body is
-//! bounded by `max_body_bytes` and read within a timeout; change-feed consumers that fall
-//! behind are closed, so no memory grows per slow client.
+//! bounded by `max_body_bytes` and read within a timeout, every request head within
+//! [`HEADER_READ_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are served at once
+//! ([`ConnectionLimits`]); change-feed consumers that fall behind are closed, so no memory
+//! grows per slow client.
 
 mod app;
 pub mod auth;
@@ -29,5 +31,15 @@ pub mod wire;
 
 pub use app::{AppState, build_router};
 pub use error::{ApiError, ApiResult, ErrorCode};
-pub use routes::changes::CLOSE_LAGGED;
-pub use serve::{ServeError, Server, shutdown_signal};
+pub use routes::changes::{CLOSE_HISTORY_COMPACTED, CLOSE_LAGGED};
+pub use serve::{
+    BODY_TIMEOUT, ConnectionLimits, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_REFUSING, ServeError,
+    Server, shutdown_signal,
+};
+
+/// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
+/// time): the request-body parsers that turn JSON into documents.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::json_doc::{parse_document, parse_documents};
+}

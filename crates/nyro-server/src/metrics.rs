@@ -13,7 +13,7 @@ use nyro_core::Database;
 use crate::app::AppState;
 
 /// Operations counted, in the order of their counters.
-const OPS: [&str; 17] = [
+const OPS: [&str; 18] = [
     "health",
     "metrics",
     "stats",
@@ -29,6 +29,7 @@ const OPS: [&str; 17] = [
     "delete",
     "query",
     "watch",
+    "compact",
     "other",
     "unknown",
 ];
@@ -82,6 +83,7 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
         ("GET", "/metrics") => "metrics",
         ("GET", "/v1/stats") => "stats",
         ("GET", "/v1/openapi.json") => "openapi",
+        ("POST", "/v1/_compact") => "compact",
         ("GET", "/v1/collections") => "list_collections",
         ("PUT", "/v1/collections/{collection}") => "create_collection",
         ("DELETE", "/v1/collections/{collection}") => "drop_collection",

@@ -11,7 +11,7 @@ use crate::wire;
 #[openapi(
     info(title = "NyroDB", description = "A document database: JSON documents in collections, equality queries on indexed fields, a change feed."),
     paths(
-        system::health, system::stats, system::metrics, system::openapi,
+        system::health, system::stats, system::metrics, system::openapi, system::compact,
         collections::list, collections::create, collections::drop,
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
         records::list, records::query,
@@ -20,7 +20,7 @@ use crate::wire;
     components(schemas(
         wire::ErrorBody, wire::ErrorDetail, wire::Health, wire::CollectionList, wire::CollectionEntry,
         wire::CreateCollection, wire::InsertAnswer, wire::BulkAnswer, wire::ReplaceAnswer,
-        wire::PageAnswer, wire::QueryBody,
+        wire::PageAnswer, wire::QueryBody, wire::CompactAnswer,
     )),
     modifiers(&BearerAuth),
 )]

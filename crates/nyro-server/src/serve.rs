@@ -1,13 +1,69 @@
 //! Running the server: open the database, bind, serve until a shutdown signal, then stop
 //! accepting, finish in-flight requests, drain the writer, fsync and release the directory.
+//!
+//! Connections are served by hyper's HTTP/1.1 server directly (not `axum::serve`, which sets
+//! no timer and so no header read timeout), with these limits ([`ConnectionLimits`]):
+//!
+//! - a client must send a request's head (request line and headers) within
+//!   [`HEADER_READ_TIMEOUT`] of starting it, and an idle keep-alive connection is closed after
+//!   that long: a client that sends its headers slowly, or never, holds a connection for that
+//!   long at most (slowloris);
+//! - a request body must arrive within [`BODY_TIMEOUT`] (408, see `extract::read_body`);
+//! - at most [`MAX_CONNECTIONS`] connections are served at once. Past it, up to
+//!   [`MAX_REFUSING`] more are each answered one 503 `overloaded` (with `Retry-After`) and
+//!   closed; past that, new connections are closed at once. Either way, memory and tasks
+//!   stay bounded however many connections clients open.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use nyro_core::{Config, Database, DbError};
-use tokio::net::TcpListener;
+use axum::http::StatusCode;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use nyro_core::{Config, Database, DbError, OpenOptions};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 
 use crate::app::{AppState, build_router};
+use crate::error::{ApiError, ErrorCode};
+pub use crate::extract::BODY_TIMEOUT;
+
+/// Most connections served at once (see the module docs for what happens past it).
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections past [`MAX_CONNECTIONS`] that are still answered 503 `overloaded` (the rest
+/// are closed at once).
+pub const MAX_REFUSING: usize = 256;
+/// How long a client may take to send a request's head, and how long an idle keep-alive
+/// connection is kept open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The limits a server puts on its connections; [`Default`] gives the documented constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Connections past `max_connections` answered 503 before the rest are closed at once.
+    pub max_refusing: usize,
+    /// Longest time to receive a request's head; also the keep-alive idle timeout.
+    pub header_read_timeout: Duration,
+    /// Longest time to receive a request's body (then 408).
+    pub body_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: MAX_CONNECTIONS,
+            max_refusing: MAX_REFUSING,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+        }
+    }
+}
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -34,12 +90,19 @@ pub struct Server {
     listener: TcpListener,
     db: Database,
     config: Config,
+    limits: ConnectionLimits,
 }
 
 impl Server {
     /// Opens the database and binds `config.server.listen` (port 0 picks a free port).
     pub async fn bind(config: Config) -> Result<Self, ServeError> {
-        let db = Database::open(&config).await?;
+        Self::bind_with(config, OpenOptions::default()).await
+    }
+
+    /// Like [`Server::bind`], with options for opening the database (tests inject I/O faults
+    /// this way).
+    pub async fn bind_with(config: Config, options: OpenOptions) -> Result<Self, ServeError> {
+        let db = Database::open_with(&config, options).await?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -48,7 +111,14 @@ impl Server {
             listener,
             db,
             config,
+            limits: ConnectionLimits::default(),
         })
+    }
+
+    /// Replaces the connection limits (the defaults are the documented constants).
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The address it listens on.
@@ -70,21 +140,130 @@ impl Server {
         let addr = self.local_addr().map_err(ServeError::Serve)?;
         tracing::info!(%addr, data = %self.config.storage.path.display(),
             sync = %self.config.batch.sync, "nyrodb listening");
-        let state = AppState::new(self.db.clone(), &self.config);
-        let feeds = std::sync::Arc::clone(&state.feeds);
+        let mut state = AppState::new(self.db.clone(), &self.config);
+        state.body_timeout = self.limits.body_timeout;
+        let feeds = Arc::clone(&state.feeds);
         let router = build_router(state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Serve)?;
+        serve(self.listener, router, self.limits, shutdown).await;
         // Upgraded WebSocket connections are not waited for by graceful shutdown: close them
         // with 1001 so clients know to resume with `since`.
-        feeds.close_all(std::time::Duration::from_secs(5)).await;
+        feeds.close_all(Duration::from_secs(5)).await;
         tracing::info!("no more requests in flight; closing the database");
         self.db.close().await?;
         tracing::info!("database closed");
         Ok(())
     }
+}
+
+/// Accepts connections until `shutdown`, then stops accepting, tells every connection to
+/// finish its request in flight and close, and waits until they have.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let serving = Arc::new(Semaphore::new(limits.max_connections));
+    let refusing = Arc::new(Semaphore::new(limits.max_refusing));
+    // Every connection task holds a receiver: `closed()` completes when all are gone.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        if let Ok(permit) = Arc::clone(&serving).try_acquire_owned() {
+            let service = TowerToHyperService::new(router.clone());
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut conn = std::pin::pin!(conn);
+                let stopping = async {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                };
+                tokio::select! {
+                    result = conn.as_mut() => log_connection_end(peer, result),
+                    () = stopping => {
+                        conn.as_mut().graceful_shutdown();
+                        log_connection_end(peer, conn.await);
+                    }
+                }
+                drop(stop);
+                drop(permit);
+            });
+        } else if let Ok(permit) = Arc::clone(&refusing).try_acquire_owned() {
+            tracing::warn!(%peer, limit = limits.max_connections,
+                "connection limit reached; answering 503");
+            let mut refuse = builder.clone();
+            refuse.keep_alive(false);
+            let limit = limits.max_connections;
+            let service =
+                hyper::service::service_fn(move |_request: hyper::Request<Incoming>| async move {
+                    Ok::<_, Infallible>(overloaded(limit))
+                });
+            let stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let conn = refuse.serve_connection(TokioIo::new(stream), service);
+                log_connection_end(peer, conn.await);
+                drop(stop);
+                drop(permit);
+            });
+        } else {
+            tracing::warn!(%peer, "connection limit reached; closing the connection at once");
+            drop::<TcpStream>(stream);
+        }
+    }
+    drop(listener);
+    drop(stop_rx);
+    let _ = stop_tx.send(true);
+    stop_tx.closed().await;
+}
+
+fn overloaded(limit: usize) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Overloaded,
+        format!("the server is at its limit of {limit} connections; retry shortly"),
+    ))
+}
+
+fn log_connection_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        if e.is_timeout() {
+            tracing::debug!(%peer, "closing a connection that sent no request head in time");
+        } else {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// After a failed `accept`: a connection that was reset before it was accepted is nothing;
+/// anything else (such as running out of file descriptors) is logged and waited out briefly,
+/// as `axum::serve` does, instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

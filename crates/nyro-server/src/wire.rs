@@ -104,6 +104,17 @@ pub struct CreateCollection {
     pub indexes: Vec<String>,
 }
 
+/// `POST /v1/_compact` answer.
+#[derive(Serialize, ToSchema)]
+pub struct CompactAnswer {
+    /// Segments rewritten.
+    pub segments_rewritten: usize,
+    /// Their size before.
+    pub bytes_before: u64,
+    /// The size of what replaced them.
+    pub bytes_after: u64,
+}
+
 /// `POST .../records` answer.
 #[derive(Serialize, ToSchema)]
 pub struct InsertAnswer {

@@ -375,7 +375,13 @@ fn open_sealed(
         report.hinted_segments += 1;
         report.segments += 1;
         report.bytes += len;
-        return Ok(Arc::new(Segment::new(id, placement, path.to_path_buf(), map, len)));
+        return Ok(Arc::new(Segment::new(
+            id,
+            placement,
+            path.to_path_buf(),
+            map,
+            len,
+        )));
     }
     let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
     if let Some(damage) = scan.damage {

@@ -202,7 +202,14 @@ impl LogReader {
     /// Every record frame of segment `id` (none if it is gone), as [`LogReader::iter`] does.
     pub fn iter_segment(&self, id: u32) -> LogIter {
         LogIter {
-            segments: self.shared.segments.load().get(id).cloned().into_iter().collect(),
+            segments: self
+                .shared
+                .segments
+                .load()
+                .get(id)
+                .cloned()
+                .into_iter()
+                .collect(),
             next_segment: 0,
             current: None,
         }

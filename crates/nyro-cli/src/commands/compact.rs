@@ -17,7 +17,10 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
         let summary = db.compact().await?;
         db.close().await?;
         if summary.segments_rewritten == 0 {
-            println!("nothing to compact in {}: no segment holds dead records", args.data.display());
+            println!(
+                "nothing to compact in {}: no segment holds dead records",
+                args.data.display()
+            );
         } else {
             println!(
                 "compacted {} segment(s) in {}: {} -> {} (reclaimed {})",

@@ -261,7 +261,10 @@ fn compact_reclaims_dead_records_and_keeps_every_document() {
         .clone();
     let (stdout, _) = texts(&output);
     assert!(stdout.contains("compacted 1 segment(s)"), "{stdout}");
-    assert!(size(dir.path()) < bytes_before, "the replaced and deleted documents are gone");
+    assert!(
+        size(dir.path()) < bytes_before,
+        "the replaced and deleted documents are gone"
+    );
     assert_eq!(export_to_string(dir.path(), None), before, "same documents");
     // A second run finds nothing to do.
     nyrodb()

@@ -19,6 +19,9 @@ use crate::wire::{ChangeMessage, ErrorBody};
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// WebSocket close code for "fell behind; resume with since" (private-use range).
 pub const CLOSE_LAGGED: u16 = 4000;
+/// WebSocket close code for "the replay asked for changes that compaction removed: watch
+/// without `since`, then re-read the collection" (private-use range).
+pub const CLOSE_HISTORY_COMPACTED: u16 = 4001;
 /// WebSocket close code for "the server is shutting down".
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for an internal error.
@@ -134,6 +137,11 @@ async fn feed(socket: WebSocket, mut stream: ChangeStream, mut ticket: FeedTicke
                 Some(Err(FeedError::Lagged { last_seq, .. })) => {
                     // Close reasons are limited to 123 bytes.
                     close(&mut sink, CLOSE_LAGGED, format!("lagged: fell too far behind; resume with since={last_seq}")).await;
+                    return;
+                }
+                Some(Err(FeedError::HistoryCompacted { floor, .. })) => {
+                    close(&mut sink, CLOSE_HISTORY_COMPACTED, format!(
+                        "history compacted: changes up to seq {floor} may be gone; watch without since, then re-read")).await;
                     return;
                 }
                 Some(Err(e)) => {

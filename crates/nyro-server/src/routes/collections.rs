@@ -49,7 +49,7 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let sync = sync_param(&query_params(query.as_deref(), &["sync"])?)?;
     nyro_core::validate_name(&collection)?;
-    let body = read_body(request, state.max_body_bytes).await?;
+    let body = read_body(request, state.max_body_bytes, state.body_timeout).await?;
     let spec = if body.is_empty() {
         CreateCollection::default()
     } else {

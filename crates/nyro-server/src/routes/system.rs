@@ -59,6 +59,24 @@ pub async fn stats(
     })))
 }
 
+/// Rewrites every segment that holds dead records, and answers once done. Reads and writes
+/// go on meanwhile.
+#[utoipa::path(post, path = "/v1/_compact", tag = "system",
+    responses((status = 200, description = "what was rewritten", body = crate::wire::CompactAnswer),
+        (status = 503, body = crate::wire::ErrorBody)))]
+pub async fn compact(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<crate::wire::CompactAnswer>, ApiError> {
+    crate::extract::no_query_params(query.as_deref())?;
+    let summary = state.db.compact().await?;
+    Ok(Json(crate::wire::CompactAnswer {
+        segments_rewritten: summary.segments_rewritten,
+        bytes_before: summary.bytes_before,
+        bytes_after: summary.bytes_after,
+    }))
+}
+
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]

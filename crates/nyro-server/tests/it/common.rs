@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use nyro_core::Config;
-use nyro_server::{ServeError, Server};
+use nyro_core::{Config, OpenOptions};
+use nyro_server::{ConnectionLimits, ServeError, Server};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -65,12 +65,30 @@ pub struct TestServer {
 
 /// Starts a server on `dir` with the default test config changed by `tweak`.
 pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    start_with(
+        dir,
+        tweak,
+        OpenOptions::default(),
+        ConnectionLimits::default(),
+    )
+    .await
+}
+
+/// Starts a server on `dir` with the default test config changed by `tweak`, the database
+/// opened with `options` (e.g. an I/O fault injector) and these connection limits.
+pub async fn start_with(
+    dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+    options: OpenOptions,
+    limits: ConnectionLimits,
+) -> TestServer {
     let mut config = config(dir);
     tweak(&mut config);
     let token = (!config.server.auth_token.is_empty()).then(|| config.server.auth_token.clone());
-    let server = within("Server::bind", Server::bind(config))
+    let server = within("Server::bind", Server::bind_with(config, options))
         .await
-        .expect("the server binds");
+        .expect("the server binds")
+        .with_limits(limits);
     let addr = server.local_addr().expect("a local address");
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {
@@ -184,6 +202,7 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ("GET", "/metrics", "/metrics", None, 200),
     ("GET", "/v1/stats", "/v1/stats", None, 200),
     ("GET", "/v1/openapi.json", "/v1/openapi.json", None, 200),
+    ("POST", "/v1/_compact", "/v1/_compact", None, 200),
     ("GET", "/v1/collections", "/v1/collections", None, 200),
     (
         "PUT",
@@ -366,6 +385,19 @@ impl TestServer {
     /// Opens a WebSocket on `path` with the server's token (if any).
     pub async fn ws(&self, path: &str) -> Result<Ws, Box<tokio_tungstenite::tungstenite::Error>> {
         ws_connect(self.addr, path, self.token.as_deref()).await
+    }
+
+    /// Sends the shutdown signal and waits for `run` to return, whatever it returns.
+    pub async fn stop_result(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => within("the server to shut down", task)
+                .await
+                .expect("the server task does not panic"),
+            None => Ok(()),
+        }
     }
 
     /// Sends the shutdown signal and waits for `run` to return, which must be `Ok`.

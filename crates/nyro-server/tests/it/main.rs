@@ -7,6 +7,7 @@ mod common;
 mod abuse;
 mod auth;
 mod errors;
+mod faults;
 mod feed;
 mod lifecycle;
 mod limits;
