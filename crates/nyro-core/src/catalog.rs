@@ -58,17 +58,7 @@ pub(crate) struct Collection {
 
 impl Collection {
     pub(crate) fn new(id: u32, def: CollectionDef) -> Result<Self> {
-        Self::with_primary(id, def, nyro_index::PrimaryIndex::new())
-    }
-
-    /// A collection around an already built primary index (replay); its secondary indexes
-    /// start empty.
-    pub(crate) fn with_primary(
-        id: u32,
-        def: CollectionDef,
-        primary: nyro_index::PrimaryIndex,
-    ) -> Result<Self> {
-        let index = CollectionIndexes::with_primary(&def.indexes, primary)
+        let index = CollectionIndexes::new(&def.indexes)
             .map_err(|e| DbError::invalid(format!("collection {:?}: {e}", def.name)))?;
         Ok(Self {
             id,

@@ -119,13 +119,20 @@ pub(crate) fn insert_new(
     Ok(())
 }
 
-/// Adds the indexed fields of the stored document `payload` of `id` (already in the primary
-/// index) to the secondary indexes: replay's last step.
-pub(crate) fn add_stored_keys(collection: &Collection, id: u64, payload: &[u8]) -> Result<()> {
-    let keys = payload_keys(collection, payload)?;
+/// Indexes the stored document `payload` of `id` at `location` (replay: nothing is decoded
+/// but the indexed fields). Returns the location it replaces.
+pub(crate) fn put_stored(
+    collection: &Collection,
+    reader: &LogReader,
+    id: u64,
+    payload: &[u8],
+    location: Location,
+) -> Result<Option<Location>> {
+    let old = old_keys(collection, reader, id)?;
+    let new = payload_keys(collection, payload)?;
     collection
         .index
-        .add_keys(id, keys)
+        .apply_put(id, location, old, new)
         .map_err(|e| index_error(collection, id, e))
 }
 

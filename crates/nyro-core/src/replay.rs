@@ -10,7 +10,6 @@ use crate::apply::Counters;
 use crate::catalog::{Catalog, Collection, CollectionDef};
 use crate::error::{DbError, Result};
 use crate::indexing;
-use nyro_index::PrimaryIndex;
 
 /// What replaying the log produced.
 pub(crate) struct Replayed {
@@ -36,18 +35,10 @@ fn corrupt(location: Location, reader: &LogReader, what: String) -> DbError {
     })
 }
 
-/// A collection as the first pass rebuilds it: its definition and where each of its
-/// documents' latest version lies.
-struct Pending {
-    def: CollectionDef,
-    docs: HashMap<u64, Location, foldhash::fast::RandomState>,
-}
-
-/// The state being rebuilt (first pass: plain maps, no indexes yet).
+/// The state being rebuilt.
 struct Rebuild<'a> {
     reader: &'a LogReader,
-    collections: HashMap<u32, Pending>,
-    names: HashMap<String, u32>,
+    catalog: Catalog,
     counters: Counters,
     last_seq: u64,
     records: u64,
@@ -55,8 +46,8 @@ struct Rebuild<'a> {
 
 impl Rebuild<'_> {
     /// Applies one record. `bytes` is the frame's payload, or a hint's body for it: the same
-    /// encoding, holding at least what replay needs (a collection definition in full; of a
-    /// document, its indexed fields).
+    /// encoding, holding at least what the indexes need (a collection definition in full; of
+    /// a document, its indexed fields).
     fn apply(&mut self, h: &FrameHeader, location: Location, bytes: &[u8]) -> Result<()> {
         let reader = self.reader;
         self.records += 1;
@@ -64,8 +55,8 @@ impl Rebuild<'_> {
         match h.kind {
             RecordKind::CreateCollection => {
                 let def: CollectionDef = nyro_storage::codec::decode(bytes)?;
-                if self.collections.contains_key(&h.collection)
-                    || self.names.contains_key(&def.name)
+                if self.catalog.by_id(h.collection).is_some()
+                    || self.catalog.by_name(&def.name).is_some()
                 {
                     let what = format!(
                         "collection {:?} (id {}) is created twice",
@@ -73,34 +64,31 @@ impl Rebuild<'_> {
                     );
                     return Err(corrupt(location, reader, what));
                 }
-                self.counters.next_collection = self.counters.next_collection.max(h.collection + 1);
-                self.names.insert(def.name.clone(), h.collection);
-                let docs = HashMap::default();
-                self.collections.insert(h.collection, Pending { def, docs });
+                self.counters.next_collection =
+                    self.counters.next_collection.max(h.collection + 1);
+                self.catalog
+                    .insert(Arc::new(Collection::new(h.collection, def)?));
             }
             RecordKind::DropCollection => {
-                let Some(dropped) = self.collections.remove(&h.collection) else {
+                let Some(dropped) = self.catalog.remove(h.collection) else {
                     let what = format!("unknown collection id {}", h.collection);
                     return Err(corrupt(location, reader, what));
                 };
-                self.names.remove(&dropped.def.name);
-                for location in dropped.docs.values() {
-                    reader.mark_dead(*location);
-                }
+                indexing::mark_all_dead(&dropped, reader);
             }
             RecordKind::CompactionMarker => {} // the log's own; iteration skips it anyway
             RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
-                let Some(collection) = self.collections.get_mut(&h.collection) else {
+                let Some(collection) = self.catalog.by_id(h.collection) else {
                     let what = format!("unknown collection id {}", h.collection);
                     return Err(corrupt(location, reader, what));
                 };
                 self.last_seq = self.last_seq.max(h.seq);
                 let next = self.counters.next_ids.entry(h.collection).or_insert(1);
                 *next = (*next).max(u128::from(h.id) + 1);
-                let old = if h.kind == RecordKind::Delete {
-                    collection.docs.remove(&h.id)
+                let old = if h.kind != RecordKind::Delete {
+                    indexing::put_stored(collection, reader, h.id, bytes, location)?
                 } else {
-                    collection.docs.insert(h.id, location)
+                    indexing::delete(collection, reader, h.id)?
                 };
                 if let Some(old) = old {
                     reader.mark_dead(old);
@@ -111,40 +99,14 @@ impl Rebuild<'_> {
     }
 }
 
-/// Calls `visit` with every record of the log in order: a sealed segment with a
-/// trustworthy hint from the hint (its payloads are not read), any other frame by frame.
-/// Returns how many segments came from hints.
-fn each_record(
-    reader: &LogReader,
-    mut visit: impl FnMut(&FrameHeader, Location, &[u8]) -> Result<()>,
-) -> Result<usize> {
-    let mut hinted = 0;
-    for segment in reader.segments() {
-        if let Some(hint) = reader.hint(segment.id) {
-            hinted += 1;
-            for entry in hint.entries() {
-                visit(&entry.header, entry.location, entry.body)?;
-            }
-        } else {
-            for frame in reader.iter_segment(segment.id) {
-                let frame = frame?;
-                visit(frame.header(), frame.location(), frame.payload())?;
-            }
-        }
-    }
-    Ok(hinted)
-}
-
-/// Rebuilds the state from the log in three steps: replay every record into plain maps
-/// (catalog, and per collection each document's latest location); build each primary
-/// index in one go from those maps; then, for collections with secondary indexes, a second
-/// pass adds the indexed fields of the versions that survived (no key is ever removed).
+/// Replays every record in log order: catalog records, puts (indexes rebuilt from the
+/// indexed fields) and deletes. A sealed segment with a trustworthy hint is replayed from
+/// the hint, without reading its payloads; any other segment frame by frame.
 pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
     let started = Instant::now();
     let mut rebuild = Rebuild {
         reader,
-        collections: HashMap::new(),
-        names: HashMap::new(),
+        catalog: Catalog::default(),
         counters: Counters {
             next_seq: 1,
             next_collection: 1,
@@ -153,44 +115,27 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         last_seq: 0,
         records: 0,
     };
-    let hinted = each_record(reader, |h, location, bytes| {
-        rebuild.apply(h, location, bytes)
-    })?;
+    let mut hinted = 0;
+    for segment in reader.segments() {
+        if let Some(hint) = reader.hint(segment.id) {
+            hinted += 1;
+            for entry in hint.entries() {
+                rebuild.apply(&entry.header, entry.location, entry.body)?;
+            }
+        } else {
+            for frame in reader.iter_segment(segment.id) {
+                let frame = frame?;
+                rebuild.apply(frame.header(), frame.location(), frame.payload())?;
+            }
+        }
+    }
     let Rebuild {
-        collections,
+        catalog,
         mut counters,
         mut last_seq,
         records,
         ..
     } = rebuild;
-
-    let mut catalog = Catalog::default();
-    let mut indexed = false;
-    for (id, pending) in collections {
-        let primary = PrimaryIndex::from_entries(pending.docs.into_iter().collect());
-        indexed |= !pending.def.indexes.is_empty();
-        catalog.insert(Arc::new(Collection::with_primary(
-            id,
-            pending.def,
-            primary,
-        )?));
-    }
-    if indexed {
-        each_record(reader, |h, location, bytes| {
-            if !matches!(h.kind, RecordKind::Put | RecordKind::Replace) {
-                return Ok(());
-            }
-            match catalog.by_id(h.collection) {
-                Some(c)
-                    if !c.indexes.is_empty() && c.index.primary().get(h.id) == Some(location) =>
-                {
-                    indexing::add_stored_keys(c, h.id, bytes)
-                }
-                _ => Ok(()),
-            }
-        })?;
-    }
-
     // Compaction may have dropped the frames with the highest seqs (a deleted document's put
     // and tombstone in the oldest segment); the floor it recorded is at least as high, and a
     // seq must never be handed out twice.

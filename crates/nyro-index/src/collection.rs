@@ -47,17 +47,6 @@ impl CollectionIndexes {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self::with_primary(fields, PrimaryIndex::new())
-    }
-
-    /// Indexes around an already built primary index (see [`PrimaryIndex::from_entries`]),
-    /// with empty secondary indexes for `fields`; fill them with
-    /// [`add_keys`](Self::add_keys).
-    pub fn with_primary<I, S>(fields: I, primary: PrimaryIndex) -> Result<Self, IndexError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
         let mut names: Vec<Box<str>> = Vec::new();
         for field in fields {
             let field = field.as_ref();
@@ -70,7 +59,7 @@ impl CollectionIndexes {
         }
         let secondaries = names.iter().map(|_| SecondaryIndex::new()).collect();
         Ok(Self {
-            primary,
+            primary: PrimaryIndex::new(),
             fields: names.into_boxed_slice(),
             secondaries: RwLock::new(secondaries),
         })
@@ -192,27 +181,6 @@ impl CollectionIndexes {
             }
         }
         Ok(previous)
-    }
-
-    /// Adds the keys of record `id` (already in the primary index) to the secondary indexes,
-    /// as a put of a new record would. For building the secondary indexes after the primary
-    /// one; `(field, None)` entries and fields left out add nothing.
-    ///
-    /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`] and
-    /// [`IndexError::DuplicateField`].
-    pub fn add_keys<F, N>(&self, id: u64, new: N) -> Result<(), IndexError>
-    where
-        F: AsRef<str>,
-        N: IntoIterator<Item = (F, Option<IndexKey>)>,
-    {
-        let new = self.slots(new)?;
-        let mut secondaries = self.secondaries.write();
-        for (index, key) in secondaries.iter_mut().zip(new) {
-            if let Some(key) = key {
-                index.insert(key, id);
-            }
-        }
-        Ok(())
     }
 
     /// Applies a delete of record `id`, whose document had the keys `old` (as for

@@ -62,22 +62,6 @@ impl IdSet {
         set
     }
 
-    /// A set of strictly ascending `ids`, built in one go (full blocks, no inserts).
-    pub(crate) fn from_sorted(ids: &[u64]) -> Self {
-        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids must ascend");
-        if ids.len() <= BLOCK {
-            return Self {
-                repr: Repr::Flat(ids.to_vec()),
-            };
-        }
-        Self {
-            repr: Repr::Blocks {
-                blocks: ids.chunks(BLOCK).map(<[u64]>::to_vec).collect(),
-                len: ids.len(),
-            },
-        }
-    }
-
     /// The blocks, in order (a flat set is one block).
     fn blocks(&self) -> &[Vec<u64>] {
         match &self.repr {

@@ -40,24 +40,6 @@ impl PrimaryIndex {
         Self::default()
     }
 
-    /// An index holding `entries` (distinct ids, in any order), built in one go: the map
-    /// sized once, the id order built from the sorted ids. Much faster than inserting one by
-    /// one; what rebuilding an index from the log uses.
-    pub fn from_entries(mut entries: Vec<(u64, Location)>) -> Self {
-        entries.sort_unstable_by_key(|&(id, _)| id);
-        entries.dedup_by_key(|&mut (id, _)| id);
-        let map = DashMap::with_capacity_and_hasher(entries.len(), Default::default());
-        let mut ids = Vec::with_capacity(entries.len());
-        for (id, location) in entries {
-            map.insert(id, location);
-            ids.push(id);
-        }
-        Self {
-            map,
-            order: RwLock::new(IdSet::from_sorted(&ids)),
-        }
-    }
-
     /// Sets the location of `id`; returns its previous location if it was present (a replace).
     pub fn insert(&self, id: u64, location: Location) -> Option<Location> {
         let order = self.order.upgradable_read();
@@ -183,7 +165,6 @@ impl<'a> IntoIterator for &'a PrimaryIndex {
 
 #[cfg(test)]
 mod tests {
-
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
@@ -244,25 +225,5 @@ mod tests {
         assert_eq!(all[10], (20, loc(10)));
         assert_eq!((&index).into_iter().count(), 3_000);
         assert_eq!(PrimaryIndex::new().iter().count(), 0);
-    }
-
-    #[test]
-    fn from_entries_equals_inserting_one_by_one() {
-        let entries: Vec<(u64, Location)> = (0..3_000u64)
-            .map(|i| ((i * 7_919) % 10_007, loc(i)))
-            .collect();
-        let bulk = PrimaryIndex::from_entries(entries.clone());
-        let one_by_one = PrimaryIndex::new();
-        for (id, l) in &entries {
-            one_by_one.insert(*id, *l);
-        }
-        assert_eq!(bulk.len(), one_by_one.len());
-        assert_eq!(bulk.page(None, 5_000), one_by_one.page(None, 5_000));
-        assert_eq!(bulk.page(Some(5_000), 10), one_by_one.page(Some(5_000), 10));
-        // Still an ordinary index afterwards.
-        bulk.insert(20_000, loc(1));
-        assert!(bulk.remove(0).is_some());
-        assert_eq!(bulk.max_id(), Some(20_000));
-        assert!(PrimaryIndex::from_entries(Vec::new()).is_empty());
     }
 }
