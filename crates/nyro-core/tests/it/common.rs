@@ -1,6 +1,7 @@
 //! Helpers shared by the database tests.
 
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
@@ -59,6 +60,13 @@ pub async fn reopen(db: Database, config: &Config) -> Database {
 /// A document from JSON.
 pub fn doc(json: serde_json::Value) -> Document {
     Document::from_json(json).expect("a valid document")
+}
+
+/// A document from JSON, with `id` if given.
+pub fn doc_with_id(json: serde_json::Value, id: Option<u64>) -> Document {
+    let mut d = doc(json);
+    d.id = id;
+    d
 }
 
 /// A value from JSON.
@@ -130,4 +138,44 @@ pub async fn insert(db: &Database, collection: &str, json: serde_json::Value) ->
 /// A small document with a number, for bulk loads.
 pub fn numbered(n: u64) -> serde_json::Value {
     json!({ "n": n, "text": format!("document number {n}") })
+}
+
+/// Reads a child's `stdout` line by line on a thread of its own, which sends each line and
+/// ends with the stream (or when the receiver is gone).
+pub fn read_lines(
+    stdout: std::process::ChildStdout,
+) -> (
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (reader, rx)
+}
+
+/// A command that runs only the test `name` (its full path in this binary, such as
+/// `crash::crash_child_writer`) of this test binary, with its stdout piped.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Runs `fut` to its end on a runtime of its own (one thread), for tests that are not async.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fut)
 }

@@ -5,8 +5,7 @@
 //! acknowledged write on stdout; the parent kills it with SIGKILL mid-stream and checks.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -184,21 +183,12 @@ async fn run_and_kill_child(
     base: u64,
     acks: usize,
 ) -> Vec<(String, u64, u64)> {
-    let exe = std::env::current_exe().unwrap();
     // No other test may be between closing and reopening a database while we fork.
     let fork = within("the fork guard", FORK_GUARD.write()).await;
-    let child = Command::new(exe)
-        .args([
-            "crash::crash_child_writer",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let child = child_test("crash::crash_child_writer")
         .env(CHILD_DIR, dir)
         .env(CHILD_SYNC, sync)
         .env(CHILD_BASE, base.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // `spawn` returns once the child has exec'd: it holds none of our files any more.
@@ -211,16 +201,7 @@ async fn run_and_kill_child(
 /// Reads the child's reports until it made `acks` of them (or a time limit), kills it with
 /// SIGKILL, and returns the reports, including those still in the pipe.
 fn read_and_kill(mut child: std::process::Child, acks: usize) -> Vec<(String, u64, u64)> {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (reader, rx) = read_lines(child.stdout.take().unwrap());
     let started = Instant::now();
     let mut reported = Vec::new();
     while reported.len() < acks && started.elapsed() < Duration::from_secs(20) {

@@ -14,4 +14,5 @@ mod feed;
 mod fixture;
 mod hints;
 mod model;
+mod model_support;
 mod powercut;
