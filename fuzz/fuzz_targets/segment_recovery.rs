@@ -241,6 +241,7 @@ fn check(files: &[(u32, Vec<u8>)]) {
         id: 1,
         seq: report.max_seq.map_or(1, |s| s + 1),
         payload: b"after recovery",
+        continues: false,
     }])
     .expect("append after recovery");
     log.sync().expect("sync after recovery");

@@ -11,6 +11,8 @@ struct Entry {
     id: u64,
     seq: u64,
     payload: Range<usize>,
+    /// Another record of the same write follows.
+    continues: bool,
 }
 
 /// The records of one batch. Payloads are encoded straight into one shared buffer, so a
@@ -48,6 +50,7 @@ impl RecordBuf {
             id,
             seq,
             payload: start..self.bytes.len(),
+            continues: false,
         });
         Ok(())
     }
@@ -81,6 +84,17 @@ impl RecordBuf {
         self.entries.truncate(len);
     }
 
+    /// Marks the records `range` as one write: each but the last says another follows, so
+    /// that recovery keeps the write whole or drops it whole.
+    pub fn mark_write(&mut self, range: Range<usize>) {
+        if range.is_empty() {
+            return; // a write with no records (e.g. an existing collection) marks nothing
+        }
+        for entry in &mut self.entries[range.start..range.end - 1] {
+            entry.continues = true;
+        }
+    }
+
     /// Empties the buffer, keeping its memory.
     pub fn clear(&mut self) {
         self.bytes.clear();
@@ -97,6 +111,7 @@ impl RecordBuf {
                 id: e.id,
                 seq: e.seq,
                 payload: &self.bytes[e.payload.clone()],
+                continues: e.continues,
             })
             .collect()
     }
@@ -119,6 +134,18 @@ mod tests {
         buf.push(RecordKind::Put, 1, 4, 4, b"c");
         assert_eq!(buf.records()[1].payload, b"c");
         assert_eq!(buf.records()[1].id, 4);
+    }
+
+    #[test]
+    fn a_write_of_several_records_is_marked_as_one() {
+        let mut buf = RecordBuf::new();
+        for i in 0..5 {
+            buf.push(RecordKind::Put, 1, i, i, b"x");
+        }
+        buf.mark_write(1..4);
+        buf.mark_write(4..4);
+        let continues: Vec<bool> = buf.records().iter().map(|r| r.continues).collect();
+        assert_eq!(continues, [false, true, true, false, false]);
     }
 
     #[test]

@@ -447,7 +447,11 @@ impl<A: Applier> Worker<A> {
     fn prepare(&mut self, mut request: A::Request, reply: Reply<A>) -> Pending<A> {
         let start = self.buf.len();
         let prepared = match self.applier.prepare(&mut request, &mut self.buf) {
-            Ok(()) => Ok(start..self.buf.len()),
+            Ok(()) => {
+                // A request's records are one write: a crash keeps them all or none.
+                self.buf.mark_write(start..self.buf.len());
+                Ok(start..self.buf.len())
+            }
             Err(rejection) => {
                 self.buf.truncate(start);
                 Err(rejection)

@@ -64,8 +64,7 @@ impl Rebuild<'_> {
                     );
                     return Err(corrupt(location, reader, what));
                 }
-                self.counters.next_collection =
-                    self.counters.next_collection.max(h.collection + 1);
+                self.counters.next_collection = self.counters.next_collection.max(h.collection + 1);
                 self.catalog
                     .insert(Arc::new(Collection::new(h.collection, def)?));
             }

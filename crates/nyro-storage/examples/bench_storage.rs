@@ -55,6 +55,7 @@ fn ingest(
                 id: id + i,
                 seq: id + i + 1,
                 payload: &payloads[i as usize],
+                continues: false,
             })
             .collect();
         locations.extend(log.append(&records)?);

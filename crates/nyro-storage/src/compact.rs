@@ -344,6 +344,7 @@ fn write_segment(
             id: 0,
             seq: 0,
             payload: &marker,
+            continues: false,
         },
         &mut buf,
     );

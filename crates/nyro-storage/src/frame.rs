@@ -6,7 +6,8 @@
 //!      4    4 crc32c      u32 LE, CRC-32C of bytes [0, 4) followed by bytes [8, frame_len)
 //!      8    1 kind        1 put, 2 delete, 3 create collection, 4 drop collection,
 //!                         5 replace, 6 compaction marker
-//!      9    3 reserved    zero
+//!      9    1 flags       bit 0: another record of the same write follows (format 2)
+//!     10    2 reserved    zero
 //!     12    4 collection  u32 LE
 //!     16    8 record id   u64 LE
 //!     24    8 seq         u64 LE
@@ -31,7 +32,10 @@ pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - HEADER_LEN;
 const OFF_LEN: usize = 0;
 const OFF_CRC: usize = 4;
 const OFF_KIND: usize = 8;
-const OFF_RESERVED: usize = 9;
+const OFF_FLAGS: usize = 9;
+const OFF_RESERVED: usize = 10;
+/// Flags bit: another record of the same write follows this one.
+const FLAG_CONTINUES: u8 = 1;
 const OFF_COLLECTION: usize = 12;
 const OFF_ID: usize = 16;
 const OFF_SEQ: usize = 24;
@@ -86,6 +90,10 @@ pub struct Record<'a> {
     pub seq: u64,
     /// The payload, stored as is.
     pub payload: &'a [u8],
+    /// Another record of the same write follows this one in the same append. Recovery
+    /// drops a write whose last record is missing from the end of the log, so that a write
+    /// of several records (a bulk insert) survives a crash whole or not at all.
+    pub continues: bool,
 }
 
 /// The fields of a checked frame header.
@@ -101,6 +109,8 @@ pub struct FrameHeader {
     pub id: u64,
     /// Its sequence number.
     pub seq: u64,
+    /// Another record of the same write follows (see [`Record::continues`]).
+    pub continues: bool,
 }
 
 /// Why a frame failed its checks.
@@ -144,7 +154,7 @@ impl fmt::Display for FrameDefect {
                 "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
             ),
             Self::UnknownKind(kind) => write!(f, "unknown record kind {kind}"),
-            Self::ReservedNotZero => write!(f, "reserved header bytes are not zero"),
+            Self::ReservedNotZero => write!(f, "unknown flags or reserved header bytes not zero"),
         }
     }
 }
@@ -208,7 +218,7 @@ pub fn check(bytes: &[u8]) -> FrameCheck {
     let Some(kind) = RecordKind::from_byte(frame[OFF_KIND]) else {
         return FrameCheck::Invalid(FrameDefect::UnknownKind(frame[OFF_KIND]));
     };
-    if frame[OFF_RESERVED..OFF_COLLECTION] != [0, 0, 0] {
+    if frame[OFF_FLAGS] & !FLAG_CONTINUES != 0 || frame[OFF_RESERVED..OFF_COLLECTION] != [0, 0] {
         return FrameCheck::Invalid(FrameDefect::ReservedNotZero);
     }
     FrameCheck::Complete(FrameHeader {
@@ -217,6 +227,7 @@ pub fn check(bytes: &[u8]) -> FrameCheck {
         collection: u32_at(frame, OFF_COLLECTION),
         id: u64_at(frame, OFF_ID),
         seq: u64_at(frame, OFF_SEQ),
+        continues: frame[OFF_FLAGS] & FLAG_CONTINUES != 0,
     })
 }
 
@@ -233,7 +244,8 @@ pub(crate) fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&[0; 4]); // checksum, filled in below
     out.push(record.kind as u8);
-    out.extend_from_slice(&[0; 3]);
+    out.push(if record.continues { FLAG_CONTINUES } else { 0 });
+    out.extend_from_slice(&[0; 2]);
     out.extend_from_slice(&record.collection.to_le_bytes());
     out.extend_from_slice(&record.id.to_le_bytes());
     out.extend_from_slice(&record.seq.to_le_bytes());
@@ -254,7 +266,8 @@ pub(crate) fn next_intact(bytes: &[u8], from: usize) -> Option<usize> {
         len >= HEADER_LEN
             && len <= rest.len()
             && RecordKind::from_byte(rest[OFF_KIND]).is_some()
-            && rest[OFF_RESERVED..OFF_COLLECTION] == [0, 0, 0]
+            && rest[OFF_FLAGS] & !FLAG_CONTINUES == 0
+            && rest[OFF_RESERVED..OFF_COLLECTION] == [0, 0]
             && matches!(check(rest), FrameCheck::Complete(_))
     })
 }
@@ -272,6 +285,7 @@ mod tests {
                 id: 42,
                 seq: 9,
                 payload,
+                continues: false,
             },
             &mut out,
         );
@@ -292,7 +306,8 @@ mod tests {
                 kind: RecordKind::Put,
                 collection: 7,
                 id: 42,
-                seq: 9
+                seq: 9,
+                continues: false,
             }
         );
         assert_eq!(&bytes[HEADER_LEN..], b"hello");

@@ -241,6 +241,7 @@ impl LogReader {
                         id: h.id,
                         seq: h.seq,
                         payload: &payload,
+                        continues: false,
                     },
                     &mut out,
                 );
@@ -257,6 +258,7 @@ impl LogReader {
                 id: count,
                 seq: 0,
                 payload: &payload,
+                continues: false,
             },
             &mut out,
         );

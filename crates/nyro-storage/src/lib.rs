@@ -31,8 +31,8 @@
 //! let dir = tempfile::tempdir()?;
 //! let mut log = Log::open(dir.path(), LogOptions::default())?;
 //! let locations = log.append(&[
-//!     Record { kind: RecordKind::Put, collection: 1, id: 1, seq: 1, payload: b"hello" },
-//!     Record { kind: RecordKind::Put, collection: 1, id: 2, seq: 2, payload: b"world" },
+//!     Record { kind: RecordKind::Put, collection: 1, id: 1, seq: 1, payload: b"hello", continues: false },
+//!     Record { kind: RecordKind::Put, collection: 1, id: 2, seq: 2, payload: b"world", continues: false },
 //! ])?;
 //! log.sync()?; // durable now
 //!

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result, StorageError};
-use crate::frame::{self, FrameDefect, MAX_PAYLOAD_LEN, Record};
+use crate::frame::{self, MAX_PAYLOAD_LEN, Record};
 use crate::io::{LogIo, OsIo};
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
@@ -444,15 +444,24 @@ fn recover_newest(
         let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
         report.frames += scan.frames;
         report.max_seq = report.max_seq.max(scan.max_seq);
-        if let Some(damage) = scan.damage {
-            if damage.next_intact.is_some() {
+        // The tail to drop: damage that nothing intact follows, and the first records of a
+        // write whose last record is missing (a crash cut its one `write` short).
+        let torn = match scan.damage {
+            Some(damage) if damage.next_intact.is_some() => {
                 return Err(StorageError::Corrupt {
                     path: path.to_path_buf(),
                     offset: damage.offset,
                     defect: damage.defect,
                 });
             }
-            cut_torn_tail(path, &file, scan.end, len, &damage.defect, report)?;
+            Some(damage) => Some(damage.defect.to_string()),
+            None if scan.write_end < scan.end => {
+                Some("the last write is incomplete: its final records are missing".to_string())
+            }
+            None => None,
+        };
+        if let Some(reason) = &torn {
+            cut_torn_tail(path, &file, scan.write_end, len, reason, report)?;
         }
         // Frames a crashed writer never synced may sit only in the page cache; they were just
         // counted as recovered and the writer will take them as synced, so make them durable.
@@ -460,7 +469,7 @@ fn recover_newest(
             .io
             .sync_data(path, &file)
             .io_context("fsync segment", path)?;
-        scan.end
+        scan.write_end
     };
     report.segments += 1;
     report.bytes += end;
@@ -473,7 +482,7 @@ fn cut_torn_tail(
     file: &File,
     end: u64,
     len: u64,
-    defect: &FrameDefect,
+    defect: &str,
     report: &mut RecoveryReport,
 ) -> Result<()> {
     let dropped = len - end;

@@ -22,6 +22,9 @@ pub(crate) struct Scan {
     pub(crate) frames: u64,
     /// End of the last intact frame (the scan's start if there was none).
     pub(crate) end: u64,
+    /// End of the last intact frame that ends a write (its `continues` flag clear): frames
+    /// after it, up to `end`, are the beginning of a write whose end is missing.
+    pub(crate) write_end: u64,
     /// Highest sequence number among the intact frames.
     pub(crate) max_seq: Option<u64>,
     /// The damage that stopped the scan, if any.
@@ -33,6 +36,7 @@ pub(crate) fn scan_from(bytes: &[u8], start: usize) -> Scan {
     let mut scan = Scan {
         frames: 0,
         end: start as u64,
+        write_end: start as u64,
         max_seq: None,
         damage: None,
     };
@@ -44,6 +48,9 @@ pub(crate) fn scan_from(bytes: &[u8], start: usize) -> Scan {
                 scan.max_seq = scan.max_seq.max(Some(header.seq));
                 pos += header.frame_len as usize;
                 scan.end = pos as u64;
+                if !header.continues {
+                    scan.write_end = scan.end;
+                }
             }
             FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
                 scan.damage = Some(Damage {

@@ -112,7 +112,18 @@ fn verify_segment(id: u32, path: &Path, newest: bool, report: &mut VerifyReport)
     while start < bytes.len() {
         let scan = scan_from(bytes, start);
         report.frames += scan.frames;
-        let Some(damage) = scan.damage else { break };
+        let Some(damage) = scan.damage else {
+            if newest && scan.write_end < scan.end {
+                report.problems.push(Problem {
+                    path: path.to_path_buf(),
+                    offset: scan.write_end,
+                    len: scan.end - scan.write_end,
+                    severity: Severity::TornTail,
+                    detail: "an incomplete write at the end (its final records are missing)".into(),
+                });
+            }
+            break;
+        };
         let stop = damage.next_intact.unwrap_or(len);
         let torn = newest && damage.next_intact.is_none();
         report.problems.push(Problem {

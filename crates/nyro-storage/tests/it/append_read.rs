@@ -251,6 +251,7 @@ fn oversized_record_is_refused_before_anything_is_written() {
             id: 77,
             seq: 2,
             payload: &huge,
+            continues: false,
         },
     ];
     match log.append(&batch) {

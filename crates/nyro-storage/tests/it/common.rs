@@ -28,6 +28,7 @@ impl Owned {
             id: self.id,
             seq: self.seq,
             payload: &self.payload,
+            continues: false,
         }
     }
 
@@ -39,6 +40,7 @@ impl Owned {
             collection: self.collection,
             id: self.id,
             seq: self.seq,
+            continues: false,
         }
     }
 }
