@@ -49,6 +49,12 @@ pub enum Command {
     Compact(DataArgs),
     /// Counts and sizes, human-readable: of a data directory (offline) or of a running server.
     Stats(StatsArgs),
+    /// Write a consistent backup: of a running server (--url; the server writes --out on its
+    /// own machine, under its server.backup_root) or of a data directory (--data, offline).
+    Backup(BackupArgs),
+    /// Check a backup's manifest and restore it into a new or empty data directory; refuses
+    /// (exit 1, naming the file) a damaged backup.
+    Restore(RestoreArgs),
     /// Write documents as NDJSON, one per line with `_id` (offline).
     Export(ExportArgs),
     /// Insert documents from NDJSON or a JSON array, all or nothing per batch (offline).
@@ -115,6 +121,48 @@ pub struct StatsArgs {
     /// Print the stats as JSON (the shape of GET /v1/stats) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `nyrodb backup`: exactly one of `--data` and `--url`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).multiple(false).args(["data", "url"]))]
+#[command(after_help = "\
+A backup is a consistent cut: every write acknowledged before it started is in it, none \
+half-written; writes go on meanwhile. It holds the sealed segment files (hard links when \
+possible, else copies) and MANIFEST.json with each file's size and CRC-32C. With --url the \
+server writes --out on its own machine: the directory must lie under the server's \
+server.backup_root (HTTP backups are off without it), and a relative --out is taken relative \
+to that root. Restore with `nyrodb restore --from DIR --data DIR`.")]
+pub struct BackupArgs {
+    /// Back up this data directory (offline; no running server may hold it).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Ask the server at this URL to back itself up (POST /v1/_backup), e.g.
+    /// http://127.0.0.1:7070.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Bearer token for a server with auth_token set.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NYRODB_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// The backup directory to write (created; refused if it exists and is not empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `nyrodb restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory (holding MANIFEST.json).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The data directory to restore into (created; refused if it exists and is not empty).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
 }
 
 /// `nyrodb export`.

@@ -95,6 +95,11 @@ pub struct Client {
 impl Client {
     /// Checks the URL and builds the client.
     pub fn new(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        Self::with_timeout(url, token, REQUEST_TIMEOUT)
+    }
+
+    /// [`Client::new`] with another limit on each request's time.
+    pub fn with_timeout(url: &str, token: Option<&str>, timeout: Duration) -> anyhow::Result<Self> {
         let parsed = reqwest::Url::parse(url)
             .with_context(|| format!("{url:?} is not a URL; write it like {DEFAULT_URL}"))?;
         match parsed.scheme() {
@@ -112,7 +117,7 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .build()
             .context("cannot set up the HTTP client")?;
         Ok(Self {

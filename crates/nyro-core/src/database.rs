@@ -1,17 +1,20 @@
 //! [`Database`]: the supervisor and the thin API that the server, the CLI and embedding
 //! programs use.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nyro_batch::{BatchConfig, BatchWriter, WriteError, WriterHandle, WriterMetrics};
 use nyro_storage::{
-    Log, LogIo, LogOptions, LogReader, NO_SUCH_SEGMENT, OsIo, RecoveryReport, StorageError,
+    Log, LogIo, LogOptions, LogReader, NO_SUCH_SEGMENT, OsIo, RecoveryReport, SegmentInfo,
+    StorageError,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::apply::{CoreApplier, WriteOp, WriteOutcome, WriteRequest};
+use crate::backup::{self, BackupManifest};
 use crate::catalog::{Collection, normalize_indexes, validate_name};
 use crate::compaction::{self, CompactSummary};
 use crate::config::{Config, SyncPolicy};
@@ -168,6 +171,23 @@ struct Inner {
     _stop_compactor: Option<std::sync::mpsc::Sender<()>>,
     /// Last, so that it is dropped after `writer` (fields drop in declaration order).
     state: StateGuard,
+}
+
+/// The highest sequence number in the sealed segments `sealed`: that of the last record of
+/// the last segment in log order that holds one.
+fn last_sealed_seq(reader: &LogReader, sealed: &[SegmentInfo]) -> Result<u64> {
+    let mut by_position: Vec<&SegmentInfo> = sealed.iter().collect();
+    by_position.sort_by_key(|s| (s.position, s.id));
+    for segment in by_position.iter().rev() {
+        let mut highest = 0;
+        for frame in reader.iter_segment(segment.id) {
+            highest = highest.max(frame?.header().seq);
+        }
+        if highest > 0 {
+            return Ok(highest);
+        }
+    }
+    Ok(0)
 }
 
 /// Longest `close` or the drop of the last clone waits for the writer thread to let go of
@@ -421,6 +441,64 @@ impl Database {
             self.inner.writer.seal().await.map_err(write_error)?;
         }
         compaction::run(&self.inner.state.0, &self.inner.writer, 0.0).await
+    }
+
+    /// Writes a consistent backup into `dir` (created; refused if it exists and is not
+    /// empty) while reads and writes go on: every write acknowledged before this call is in
+    /// it, and no half-written one. Seals the active segment (so that everything written so
+    /// far lies in sealed, immutable segments), hard-links (or, across filesystems, copies)
+    /// every sealed segment into `dir`, and writes `MANIFEST.json` with each file's size and
+    /// CRC-32C. Compaction and hint writing wait meanwhile. Restore it with
+    /// [`crate::restore`].
+    pub async fn backup(&self, dir: &Path) -> Result<BackupManifest> {
+        let _no_compaction = self.inner.compaction.lock().await;
+        // Answered after every write queued before it: all of them are in sealed segments.
+        self.inner.writer.seal().await.map_err(write_error)?;
+        let mut sealed = self.sealed_segments().await?;
+        sealed.sort_by_key(|s| s.id);
+        let inner = Arc::clone(&self.inner);
+        let dir = dir.to_path_buf();
+        let started = Instant::now();
+        let manifest = tokio::task::spawn_blocking(move || {
+            let last_seq = last_sealed_seq(&inner.reader, &sealed)?;
+            backup::write_backup(&dir, &sealed, last_seq)
+        })
+        .await
+        .map_err(|e| DbError::Internal {
+            message: format!("the backup task failed: {e}"),
+        })??;
+        tracing::info!(
+            files = manifest.files.len(),
+            bytes = manifest.bytes(),
+            last_seq = manifest.last_seq,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "backup written"
+        );
+        Ok(manifest)
+    }
+
+    /// The segments before the active one in log order: sealed, complete and immutable
+    /// (compaction must be held off by the caller). A writer that seals a full segment adds
+    /// the new segment to the table a moment before it marks it active; a list taken in that
+    /// moment (a segment placed after the active one) is taken again.
+    async fn sealed_segments(&self) -> Result<Vec<SegmentInfo>> {
+        for _ in 0..100_000 {
+            let segments = self.inner.reader.segments();
+            let active = segments.iter().find(|s| s.active).map(|s| s.position);
+            let newest = segments.iter().map(|s| s.position).max();
+            if let Some(active) = active.filter(|&a| Some(a) == newest) {
+                return Ok(segments
+                    .into_iter()
+                    .filter(|s| s.position < active)
+                    .collect());
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(DbError::Internal {
+            message: "the log's segment table never showed its active segment last; \
+                      try the backup again"
+                .to_string(),
+        })
     }
 
     /// Waits until every acknowledged write is fdatasync'ed.

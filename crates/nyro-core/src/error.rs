@@ -88,6 +88,14 @@ pub enum DbError {
     /// The log could not be opened or read.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A backup fails its manifest's checks (a file missing, cut short or changed).
+    #[error("the backup is damaged: {path}: {reason}; nothing was restored (use another backup)")]
+    DamagedBackup {
+        /// The file concerned.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl DbError {

@@ -44,6 +44,7 @@
 //! ```
 
 mod apply;
+mod backup;
 mod catalog;
 mod compaction;
 pub mod config;
@@ -56,6 +57,9 @@ mod indexing;
 mod replay;
 mod state;
 
+pub use backup::{
+    BackupFile, BackupManifest, MANIFEST_FILE, MANIFEST_VERSION, check_backup, restore,
+};
 pub use catalog::validate_name;
 pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};

@@ -28,6 +28,8 @@ pub struct AppState {
     /// Tells change-feed connections (which graceful shutdown does not wait for: they are
     /// upgraded) to close with 1001, and counts them so shutdown can wait until they have.
     pub feeds: Arc<FeedShutdown>,
+    /// `server.backup_root`: where `POST /v1/_backup` may write; `None` turns it off.
+    pub backup_root: Option<std::path::PathBuf>,
 }
 
 /// Shutdown signal and live-connection count for change feeds.
@@ -95,6 +97,7 @@ impl AppState {
                 .then(|| Arc::from(config.server.auth_token.as_str())),
             http_metrics: Arc::default(),
             feeds: Arc::default(),
+            backup_root: config.server.backup_root.clone(),
             started: Instant::now(),
         }
     }
@@ -109,6 +112,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/metrics", get(system::metrics))
         .route("/v1/stats", get(system::stats))
         .route("/v1/_compact", post(system::compact))
+        .route("/v1/_backup", post(system::backup))
         .route("/v1/openapi.json", get(system::openapi))
         .route("/v1/collections", get(collections::list))
         .route(
@@ -145,5 +149,7 @@ pub fn build_router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        // Outermost: every answer, refusals by the layers above included, carries the id.
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
         .with_state(state)
 }

@@ -97,7 +97,10 @@ impl From<DbError> for ApiError {
             DbError::Unavailable { .. } | DbError::WriteFailed(_) | DbError::Closed => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }
-            DbError::Storage(_) | DbError::Internal { .. } | DbError::Config(_) => {
+            DbError::Storage(_)
+            | DbError::Internal { .. }
+            | DbError::Config(_)
+            | DbError::DamagedBackup { .. } => {
                 tracing::error!(error = %e, "internal error");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -25,6 +25,7 @@ mod extract;
 mod json_doc;
 pub mod metrics;
 pub mod openapi;
+pub mod request_id;
 mod routes;
 mod serve;
 pub mod wire;

@@ -13,7 +13,7 @@ use nyro_core::Database;
 use crate::app::AppState;
 
 /// Operations counted, in the order of their counters.
-const OPS: [&str; 18] = [
+const OPS: [&str; 19] = [
     "health",
     "metrics",
     "stats",
@@ -30,6 +30,7 @@ const OPS: [&str; 18] = [
     "query",
     "watch",
     "compact",
+    "backup",
     "other",
     "unknown",
 ];
@@ -84,6 +85,7 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
         ("GET", "/v1/stats") => "stats",
         ("GET", "/v1/openapi.json") => "openapi",
         ("POST", "/v1/_compact") => "compact",
+        ("POST", "/v1/_backup") => "backup",
         ("GET", "/v1/collections") => "list_collections",
         ("PUT", "/v1/collections/{collection}") => "create_collection",
         ("DELETE", "/v1/collections/{collection}") => "drop_collection",

@@ -11,7 +11,7 @@ use crate::wire;
 #[openapi(
     info(title = "NyroDB", description = "A document database: JSON documents in collections, equality queries on indexed fields, a change feed."),
     paths(
-        system::health, system::stats, system::metrics, system::openapi, system::compact,
+        system::health, system::stats, system::metrics, system::openapi, system::compact, system::backup,
         collections::list, collections::create, collections::drop,
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
         records::list, records::query,
@@ -21,6 +21,7 @@ use crate::wire;
         wire::ErrorBody, wire::ErrorDetail, wire::Health, wire::CollectionList, wire::CollectionEntry,
         wire::CreateCollection, wire::InsertAnswer, wire::BulkAnswer, wire::ReplaceAnswer,
         wire::PageAnswer, wire::QueryBody, wire::CompactAnswer,
+        wire::BackupBody, wire::BackupAnswer,
     )),
     modifiers(&BearerAuth),
 )]

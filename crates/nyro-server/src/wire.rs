@@ -115,6 +115,29 @@ pub struct CompactAnswer {
     pub bytes_after: u64,
 }
 
+/// `POST /v1/_backup` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    /// The directory to write the backup into, on the server's machine: absolute, or
+    /// relative to `server.backup_root`; it must lie under `server.backup_root`, and be new
+    /// or empty.
+    pub path: String,
+}
+
+/// `POST /v1/_backup` answer: a summary of the manifest.
+#[derive(Serialize, ToSchema)]
+pub struct BackupAnswer {
+    /// The backup directory written.
+    pub path: String,
+    /// Segment files in it.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Highest sequence number in the backup.
+    pub last_seq: u64,
+}
+
 /// `POST .../records` answer.
 #[derive(Serialize, ToSchema)]
 pub struct InsertAnswer {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod backup;
 mod compact;
 mod completions;
 mod delete;
@@ -23,6 +24,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
         Command::Get(args) => get::run(args),

@@ -2,6 +2,7 @@
 //! The `nyrodb` binary, run for real: offline commands on data directories, client commands
 //! against a server started as a child process, and the command line's own rules.
 
+mod backup;
 mod client;
 mod common;
 mod offline;

@@ -1,6 +1,8 @@
 //! Health, stats, metrics, the OpenAPI description, and the answers for unknown paths and
 //! wrong methods.
 
+use std::path::{Component, Path, PathBuf};
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
@@ -9,7 +11,7 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::no_query_params;
+use crate::extract::{JsonBody, expect_object, no_query_params};
 use crate::wire::Health;
 
 /// Always 200 while the process serves; never needs auth.
@@ -75,6 +77,83 @@ pub async fn compact(
         bytes_before: summary.bytes_before,
         bytes_after: summary.bytes_after,
     }))
+}
+
+/// Writes a consistent backup of the database into a directory on the server's machine
+/// under `server.backup_root`, and answers once it is complete. Reads and writes go on
+/// meanwhile.
+#[utoipa::path(post, path = "/v1/_backup", tag = "system",
+    request_body = crate::wire::BackupBody,
+    responses((status = 200, description = "the backup is written", body = crate::wire::BackupAnswer),
+        (status = 400, description = "backups over HTTP are off, or the path is not a new or empty directory under server.backup_root", body = crate::wire::ErrorBody),
+        (status = 503, body = crate::wire::ErrorBody)))]
+pub async fn backup(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    JsonBody(json): JsonBody,
+) -> ApiResult<Json<crate::wire::BackupAnswer>> {
+    no_query_params(query.as_deref())?;
+    const EXPECTED: &str = "{\"path\": DIR}";
+    expect_object(&json, EXPECTED)?;
+    let body: crate::wire::BackupBody = serde_json::from_value(json)
+        .map_err(|e| ApiError::bad_request(format!("expected {EXPECTED}: {e}")))?;
+    let Some(root) = &state.backup_root else {
+        return Err(ApiError::bad_request(
+            "backups over HTTP are off: set server.backup_root to the directory under which \
+             they may be written, or back up offline with `nyrodb backup --data DIR --out DIR`",
+        ));
+    };
+    let target = backup_target(root, &body.path)?;
+    let manifest = state.db.backup(&target).await?;
+    Ok(Json(crate::wire::BackupAnswer {
+        path: target.display().to_string(),
+        files: manifest.files.len(),
+        bytes: manifest.bytes(),
+        last_seq: manifest.last_seq,
+    }))
+}
+
+/// Where `requested` (absolute, or relative to `root`) lies once its parent is resolved,
+/// if that is under `root`: no `..`, no symlink leading out, not a symlink itself.
+fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
+    let refuse = |why: &str| {
+        ApiError::bad_request(format!(
+            "cannot back up into {requested:?}: {why}; give a new or empty directory under \
+             server.backup_root ({})",
+            root.display()
+        ))
+    };
+    let root = root.canonicalize().map_err(|e| {
+        refuse(&format!(
+            "server.backup_root cannot be resolved ({e}); create it"
+        ))
+    })?;
+    let requested_path = Path::new(requested);
+    if requested.is_empty() {
+        return Err(refuse("the path is empty"));
+    }
+    if requested_path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::RootDir))
+    {
+        return Err(refuse("it may not contain `..` or `.`"));
+    }
+    let full = root.join(requested_path);
+    let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
+        return Err(refuse("it names no directory"));
+    };
+    let parent = parent
+        .canonicalize()
+        .map_err(|e| refuse(&format!("its parent directory cannot be resolved ({e})")))?;
+    if !parent.starts_with(&root) {
+        return Err(refuse("it is not under server.backup_root"));
+    }
+    let target = parent.join(name);
+    match std::fs::symlink_metadata(&target) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(refuse("it is a symbolic link")),
+        Ok(meta) if !meta.is_dir() => Err(refuse("it is not a directory")),
+        _ => Ok(target),
+    }
 }
 
 /// Prometheus text format.

@@ -9,8 +9,13 @@ use crate::routes::{check_every_route, seed};
 
 const TOKEN: &str = "s3cret-t0ken";
 
-async fn start_with_token(dir: &DataDir) -> TestServer {
-    start_in(dir.path(), |c| c.server.auth_token = TOKEN.to_string()).await
+/// With a backup root too, for `POST /v1/_backup` in [`check_every_route`].
+async fn start_with_token(dir: &DataDir, backups: &DataDir) -> TestServer {
+    start_in(dir.path(), |c| {
+        c.server.auth_token = TOKEN.to_string();
+        c.server.backup_root = Some(backups.path().to_path_buf());
+    })
+    .await
 }
 
 /// Sends `method path` with this Authorization header (or none).
@@ -28,7 +33,8 @@ async fn with_auth(server: &TestServer, method: &str, path: &str, auth: Option<&
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_but_health_needs_the_token() {
     let dir = DataDir::new();
-    let mut server = start_with_token(&dir).await;
+    let backups = DataDir::new();
+    let mut server = start_with_token(&dir, &backups).await;
     seed(&server).await;
     let before = server.snapshot().await;
 
@@ -88,7 +94,8 @@ async fn every_route_but_health_needs_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_upgrade_needs_the_token() {
     let dir = DataDir::new();
-    let server = start_with_token(&dir).await;
+    let backups = DataDir::new();
+    let server = start_with_token(&dir, &backups).await;
     server.create("c", &[]).await;
 
     for path in ["/v1/changes", "/v1/collections/c/changes?since=0"] {

@@ -203,6 +203,14 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ("GET", "/v1/stats", "/v1/stats", None, 200),
     ("GET", "/v1/openapi.json", "/v1/openapi.json", None, 200),
     ("POST", "/v1/_compact", "/v1/_compact", None, 200),
+    // Succeeds only with `server.backup_root` set, as `check_every_route`'s servers have it.
+    (
+        "POST",
+        "/v1/_backup",
+        "/v1/_backup",
+        Some(r#"{"path":"every-route"}"#),
+        200,
+    ),
     ("GET", "/v1/collections", "/v1/collections", None, 200),
     (
         "PUT",

@@ -6,10 +6,12 @@ mod common;
 
 mod abuse;
 mod auth;
+mod backup;
 mod errors;
 mod faults;
 mod feed;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod request_id;
 mod routes;

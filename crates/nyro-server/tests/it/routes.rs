@@ -690,7 +690,11 @@ async fn query_by_indexed_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_succeeds() {
     let dir = DataDir::new();
-    let server = start(&dir).await;
+    let backups = DataDir::new();
+    let server = start_in(dir.path(), |c| {
+        c.server.backup_root = Some(backups.path().to_path_buf());
+    })
+    .await;
     seed(&server).await;
     check_every_route(&server).await;
     server.stop().await;

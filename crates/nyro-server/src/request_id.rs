@@ -1,0 +1,96 @@
+//! Request ids: every request gets one (the client's `x-request-id` if it is acceptable, a
+//! new one otherwise), echoed in the answer's `x-request-id` header and recorded in the
+//! request's tracing span, so every log line of the request carries it.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// The header that carries the id, both ways.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-given id kept; a longer (or otherwise unacceptable) one is replaced.
+pub const MAX_LEN: usize = 128;
+
+/// A random prefix per process (from the standard library's random hash keys), so that ids
+/// of different server runs differ; a counter makes them unique within the run.
+static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(u64::from(std::process::id()));
+    hasher.finish()
+});
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// A new id: 16 hex digits of the process prefix, '-', 12 of the counter.
+fn generate() -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}-{:012x}", *PREFIX, n)
+}
+
+/// A client's id is kept if it is 1 to [`MAX_LEN`] characters of `A-Z a-z 0-9 - _ . : /`
+/// (nothing that could forge log lines or header syntax).
+fn acceptable(value: &HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?;
+    let ok = (1..=MAX_LEN).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
+    ok.then_some(text)
+}
+
+/// Middleware: assigns the id, runs the request in a span carrying it, and echoes it.
+pub async fn assign(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(acceptable)
+        .map_or_else(generate, str::to_string);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_unique_and_acceptable() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert!(acceptable(&HeaderValue::from_str(&a).unwrap()).is_some());
+    }
+
+    #[test]
+    fn only_plain_client_ids_are_kept() {
+        for good in ["abc", "trace-1234_5.6:7/8", &"x".repeat(MAX_LEN)] {
+            assert!(
+                acceptable(&HeaderValue::from_str(good).unwrap()).is_some(),
+                "{good}"
+            );
+        }
+        for bad in ["", "a b", "a\"b", "ü", &"x".repeat(MAX_LEN + 1)] {
+            let Ok(value) = HeaderValue::from_str(bad) else {
+                continue;
+            };
+            assert!(acceptable(&value).is_none(), "{bad:?}");
+        }
+    }
+}
