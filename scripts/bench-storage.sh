@@ -50,7 +50,8 @@ $frames frames of 100-byte payloads (132 bytes with the header), batches of $bat
 | --- | --- |
 | durable append (fdatasync per batch) | $(get durable_frames_per_sec) frames/s, $durable_mb MB/s |
 | buffered append (no fsync) | $(get buffered_frames_per_sec) frames/s, $(get buffered_mb_per_sec) MB/s |
-| random reads by location, 1 thread, checksum verified | $(get reads_per_sec) frames/s |
+| random reads by location, 1 thread, checksum verified, \`read\` (returns an owned handle) | $(get reads_per_sec) frames/s |
+| the same through \`read_with\` (borrows the map; what the database's gets use) | $(get reads_with_per_sec) frames/s |
 | dd, same bytes, \`conv=fdatasync\` (one stream) | $stream MB/s |
 | dd, same bytes, batch-sized writes, \`oflag=dsync\` | $synced MB/s |
 | durable append / dd \`conv=fdatasync\` | ${ratio_stream}% |
