@@ -99,15 +99,15 @@ pub struct DataArgs {
     pub data: PathBuf,
 }
 
-/// `nyrodb stats`: exactly one of `--data` and `--url`.
+/// Where a command that works either offline or online works: a data directory or a
+/// running server. The command's own struct requires exactly one of `--data` and `--url`.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).multiple(false).args(["data", "url"]))]
-pub struct StatsArgs {
-    /// Read the stats of this data directory (offline; no server may hold it).
+pub struct SourceArgs {
+    /// The data directory to work on offline (no running server may hold it).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Ask the server at this URL (GET /v1/stats), e.g. http://127.0.0.1:7070. NYRODB_URL is
-    /// not read here: say which of --data and --url you mean.
+    /// The running server to ask instead, e.g. http://127.0.0.1:7070. NYRODB_URL is not read
+    /// here: say which of --data and --url you mean.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Bearer token for a server with auth_token set.
@@ -118,6 +118,15 @@ pub struct StatsArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+}
+
+/// `nyrodb stats`: exactly one of `--data` and `--url` (GET /v1/stats).
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).multiple(false).args(["data", "url"]))]
+pub struct StatsArgs {
+    /// Offline or online.
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Print the stats as JSON (the shape of GET /v1/stats) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -134,21 +143,9 @@ server writes --out on its own machine: the directory must lie under the server'
 server.backup_root (HTTP backups are off without it), and a relative --out is taken relative \
 to that root. Restore with `nyrodb restore --from DIR --data DIR`.")]
 pub struct BackupArgs {
-    /// Back up this data directory (offline; no running server may hold it).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Ask the server at this URL to back itself up (POST /v1/_backup), e.g.
-    /// http://127.0.0.1:7070.
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// Bearer token for a server with auth_token set.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "NYRODB_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    /// Offline (`--data`) or online (`--url`: the server backs itself up, POST /v1/_backup).
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// The backup directory to write (created; refused if it exists and is not empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

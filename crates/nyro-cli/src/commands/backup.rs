@@ -17,7 +17,7 @@ const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Writes a backup, online or offline.
 pub fn run(args: BackupArgs) -> anyhow::Result<()> {
-    let (files, bytes, last_seq, path) = match (&args.data, &args.url) {
+    let (files, bytes, last_seq, path) = match (&args.source.data, &args.source.url) {
         (Some(data), _) => {
             existing_data_dir(data)?;
             let mut config = offline::config(data, None)?;
@@ -42,7 +42,7 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
             )
         }
         (None, Some(url)) => {
-            let client = Client::with_timeout(url, args.token.as_deref(), BACKUP_TIMEOUT)?;
+            let client = Client::with_timeout(url, args.source.token.as_deref(), BACKUP_TIMEOUT)?;
             let out = args
                 .out
                 .to_str()
