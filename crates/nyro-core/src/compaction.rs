@@ -82,12 +82,12 @@ pub(crate) trait CompactionTarget: Send + Sync + 'static {
 pub(crate) fn spawn_background<T: CompactionTarget>(
     target: std::sync::Weak<T>,
     min_dead_ratio: Option<f64>,
-) -> std::io::Result<std::sync::mpsc::Sender<()>> {
+) -> std::io::Result<Background> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("nyro-maintenance".into())
         .spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -117,7 +117,27 @@ pub(crate) fn spawn_background<T: CompactionTarget>(
                 }
             }
         })?;
-    Ok(stop)
+    Ok(Background {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// The running background maintenance: dropping `stop` ends it at its next wake-up.
+pub(crate) struct Background {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stops the thread and waits until it has ended, and with it any pass it was running:
+    /// afterwards it holds nothing of the database (the directory lock included).
+    pub(crate) fn stop_and_join(mut self) {
+        drop(self.stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Rewrites every sealed segment whose dead bytes exceed `min_dead_ratio` of its size

@@ -166,9 +166,9 @@ struct Inner {
     recovery: RecoveryReport,
     /// One compaction at a time (on demand or in the background).
     compaction: tokio::sync::Mutex<()>,
-    /// Dropping it stops the background maintenance (compaction if `compaction.auto`, hint
-    /// files).
-    _stop_compactor: Option<std::sync::mpsc::Sender<()>>,
+    /// The background maintenance (compaction if `compaction.auto`, hint files). `close`
+    /// stops it and waits for it; dropping the database stops it at its next wake-up.
+    maintenance: std::sync::Mutex<Option<compaction::Background>>,
     /// Last, so that it is dropped after `writer` (fields drop in declaration order).
     state: StateGuard,
 }
@@ -374,11 +374,13 @@ impl Database {
                 max_ops,
                 opened: Instant::now(),
                 compaction: tokio::sync::Mutex::new(()),
-                _stop_compactor: compaction::spawn_background(weak.clone(), auto_ratio)
-                    .inspect_err(
-                        |e| tracing::warn!(error = %e, "cannot start background maintenance"),
-                    )
-                    .ok(),
+                maintenance: std::sync::Mutex::new(
+                    compaction::spawn_background(weak.clone(), auto_ratio)
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "cannot start background maintenance"),
+                        )
+                        .ok(),
+                ),
                 recovery,
                 state: StateGuard(state),
             }),
@@ -411,6 +413,20 @@ impl Database {
     /// Writes everything queued, fdatasyncs and stops the writer. Later writes fail with
     /// [`DbError::Closed`]. The directory lock is released when the last clone is dropped.
     pub async fn close(self) -> Result<()> {
+        // First the background maintenance: stop it and wait for a pass it may be running,
+        // so that it holds nothing of the database (its directory lock) once we return.
+        let maintenance = self
+            .inner
+            .maintenance
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(maintenance) = maintenance {
+            let joined = tokio::task::spawn_blocking(move || maintenance.stop_and_join()).await;
+            if let Err(e) = joined {
+                tracing::warn!(error = %e, "the maintenance thread did not stop cleanly");
+            }
+        }
         let result = self.inner.writer.close().await.map_err(write_error);
         // The writer answered; wait until its thread has let go of the directory too.
         let started = Instant::now();
