@@ -6,13 +6,9 @@
 #
 #   scripts/bench-compaction.sh [--write] [DOCS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-write=0
-if [ "${1:-}" = "--write" ]; then write=1; shift; fi
-docs=${1:-1000000}
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-compaction.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/bench-lib.sh"
+bench_start compaction "$@"
+docs=${args[0]:-1000000}
 cargo build --release -q -p nyro-core --example bench_compaction
 out=$("${CARGO_TARGET_DIR:-target}/release/examples/bench_compaction" "$work/db" "$docs")
 get() { echo "$out" | sed -n "s/^$1=//p"; }
@@ -21,7 +17,7 @@ section=$(
   echo "## Compaction (nyro-core)"
   echo
   echo "Command: \`scripts/bench-compaction.sh --write $docs\` · date: $(date -u +%Y-%m-%d) ·"
-  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)."
+  echo "machine: $(bench_machine)."
   echo "$docs documents of ~100 bytes ingested, then each replaced twice (64 tasks); 64 MB"
   echo "segments, \`sync = interval\`. \"Live\" is the bytes of the frames of current versions, catalog"
   echo "records and segment headers. Write throughput: 64 tasks inserting single documents for 5 s."
@@ -35,7 +31,4 @@ section=$(
   echo "| writes while compacting | $(get writes_during_compaction_docs_per_sec) docs/s (compaction outlasted the 5 s window: $(get compaction_outlasted_write_window)) |"
   echo "| reopen after compaction, without hint files | $(get reopen_secs_without_hints) s |"
 )
-echo "$section"
-if [ "$write" = 1 ]; then
-  scripts/update-bench-section.py docs/BENCHMARKS.md "Compaction (nyro-core)" <<<"$section"
-fi
+bench_publish "Compaction (nyro-core)" "$section"

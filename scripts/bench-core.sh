@@ -6,13 +6,9 @@
 #
 #   scripts/bench-core.sh [--write] [DOCS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-write=0
-if [ "${1:-}" = "--write" ]; then write=1; shift; fi
-docs=${1:-1000000}
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-core.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/bench-lib.sh"
+bench_start core "$@"
+docs=${args[0]:-1000000}
 
 cargo build --release -q -p nyro-core --example bench_core
 out=$("${CARGO_TARGET_DIR:-target}/release/examples/bench_core" "$work/db" "$docs")
@@ -23,7 +19,7 @@ section=$(
   echo "## Core (nyro-core)"
   echo
   echo "Command: \`scripts/bench-core.sh --write $docs\` · date: $(date -u +%Y-%m-%d) ·"
-  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)."
+  echo "machine: $(bench_machine)."
   echo "Documents of about 100 bytes (three fields, \`city\` indexed with 1,000 distinct values)."
   echo "Producers are tokio tasks each awaiting one single-document insert at a time; under"
   echo "\`always\` the 1- and 4-producer runs write 2,000 documents per producer (they are bound"
@@ -45,7 +41,4 @@ section=$(
   row "disk per document" "$(get disk_bytes_per_doc) bytes"
   row "peak RSS of the whole run" "$(get peak_rss_mb) MB"
 )
-echo "$section"
-if [ "$write" = 1 ]; then
-  scripts/update-bench-section.py docs/BENCHMARKS.md "Core (nyro-core)" <<<"$section"
-fi
+bench_publish "Core (nyro-core)" "$section"

@@ -6,11 +6,9 @@
 #
 #   scripts/bench-index.sh [--write] [RECORDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-write=0
-if [ "${1:-}" = "--write" ]; then write=1; shift; fi
-records=${1:-1000000}
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+. "$(dirname "$0")/bench-lib.sh"
+bench_start index "$@"
+records=${args[0]:-1000000}
 out=$(cargo run --release -q -p nyro-index --example index_memory "$records")
 section=$(
   echo "## Indexes (nyro-index)"
@@ -25,7 +23,4 @@ section=$(
   echo "$out"
   echo '```'
 )
-echo "$section"
-if [ "$write" = 1 ]; then
-  scripts/update-bench-section.py docs/BENCHMARKS.md "Indexes (nyro-index)" <<<"$section"
-fi
+bench_publish "Indexes (nyro-index)" "$section"

@@ -5,14 +5,10 @@
 #
 #   scripts/bench-open.sh [--write] [DOCS...]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-write=0
-if [ "${1:-}" = "--write" ]; then write=1; shift; fi
-counts=("$@")
+. "$(dirname "$0")/bench-lib.sh"
+bench_start open "$@"
+counts=("${args[@]}")
 [ ${#counts[@]} -eq 0 ] && counts=(1000000 10000000)
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-open.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 cargo build --release -q -p nyro-core --example bench_open
 rows=""
 for n in "${counts[@]}"; do
@@ -24,7 +20,7 @@ section=$(
   echo "## Open time (hint files)"
   echo
   echo "Command: \`scripts/bench-open.sh --write ${counts[*]}\` · date: $(date -u +%Y-%m-%d) ·"
-  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)."
+  echo "machine: $(bench_machine)."
   echo "Documents of ~100 bytes, \`city\` indexed, 64 MB segments. Open = recovery of the log and"
   echo "rebuild of every index. With hints, sealed segments are not read: their hint gives each"
   echo "record's place and indexed fields. The active segment is always scanned."
@@ -33,7 +29,4 @@ section=$(
   echo "| --- | --- | --- | --- |"
   printf '%s' "$rows"
 )
-echo "$section"
-if [ "$write" = 1 ]; then
-  scripts/update-bench-section.py docs/BENCHMARKS.md "Open time (hint files)" <<<"$section"
-fi
+bench_publish "Open time (hint files)" "$section"

@@ -7,19 +7,16 @@
 #
 #   scripts/bench-server.sh [--write] [SECONDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-write=0
-if [ "${1:-}" = "--write" ]; then write=1; shift; fi
-secs=${1:-10}
+. "$(dirname "$0")/bench-lib.sh"
+bench_start server "$@"
+secs=${args[0]:-10}
 conns=64
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 if ! command -v wrk >/dev/null; then
   echo "installing wrk..." >&2
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -q -p nyro-cli -p nyro-server --bin nyrodb --example http_ceiling
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-server.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -86,7 +83,4 @@ section=$(
   [ -n "$errors" ] && echo "wrk reported non-2xx answers: $errors"
   true
 )
-echo "$section"
-if [ "$write" = 1 ]; then
-  scripts/update-bench-section.py docs/BENCHMARKS.md "Server (nyro-server)" <<<"$section"
-fi
+bench_publish "Server (nyro-server)" "$section"

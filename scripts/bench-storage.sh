@@ -5,15 +5,11 @@
 #
 #   scripts/bench-storage.sh [--write] [FRAMES] [ROUNDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-write=0
-if [ "${1:-}" = "--write" ]; then write=1; shift; fi
-frames=${1:-1000000}
-rounds=${2:-3}
+. "$(dirname "$0")/bench-lib.sh"
+bench_start storage "$@"
+frames=${args[0]:-1000000}
+rounds=${args[1]:-3}
 batch=10000
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 
 cargo build --release -q -p nyro-storage --example bench_storage
 bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_storage"
@@ -42,7 +38,7 @@ section=$(cat <<MD
 ## Storage (nyro-storage)
 
 Command: \`scripts/bench-storage.sh --write $frames $rounds\` · date: $(date -u +%Y-%m-%d) ·
-machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), disk $(df -h "$work" | awk 'NR==2 {print $1}').
+machine: $(bench_machine), disk $(df -h "$work" | awk 'NR==2 {print $1}').
 $frames frames of 100-byte payloads (132 bytes with the header), batches of $batch, one
 \`write\` per batch; median of $rounds runs; dd measured in the same run on the same disk.
 
@@ -58,7 +54,4 @@ $frames frames of 100-byte payloads (132 bytes with the header), batches of $bat
 | durable append / dd \`oflag=dsync\` (same sync cadence) | ${ratio_synced}% |
 MD
 )
-echo "$section"
-if [ "$write" = 1 ]; then
-  scripts/update-bench-section.py docs/BENCHMARKS.md "Storage (nyro-storage)" <<<"$section"
-fi
+bench_publish "Storage (nyro-storage)" "$section"
