@@ -74,7 +74,7 @@ pub(crate) trait CompactionTarget: Send + Sync + 'static {
     ) -> Result<(CompactSummary, usize)>;
 }
 
-/// Starts the background maintenance: every [`AUTO_INTERVAL`] it rewrites the sealed
+/// Starts the background maintenance: every `interval` it rewrites the sealed
 /// segments whose dead bytes exceed `min_dead_ratio` (when `compaction.auto` gives one) and
 /// writes hint files for sealed segments that have none. It stops when `stop` is dropped
 /// (the database is dropped) or the database is closed. A thread with its own small runtime,
@@ -82,6 +82,7 @@ pub(crate) trait CompactionTarget: Send + Sync + 'static {
 pub(crate) fn spawn_background<T: CompactionTarget>(
     target: std::sync::Weak<T>,
     min_dead_ratio: Option<f64>,
+    interval: Duration,
 ) -> std::io::Result<Background> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -91,7 +92,7 @@ pub(crate) fn spawn_background<T: CompactionTarget>(
         .name("nyro-maintenance".into())
         .spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(AUTO_INTERVAL)
+                stopped.recv_timeout(interval)
             {
                 let Some(target) = target.upgrade() else {
                     return;

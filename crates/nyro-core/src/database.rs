@@ -42,11 +42,17 @@ pub struct WriteOptions {
 pub struct OpenOptions {
     /// The I/O seam for log writes (a `nyro_storage::FaultInjector` in fault tests).
     pub io: Arc<dyn LogIo>,
+    /// How often the background maintenance (compaction when `compaction.auto`, hint files)
+    /// wakes up; [`compaction::AUTO_INTERVAL`] by default.
+    pub maintenance_interval: Duration,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { io: Arc::new(OsIo) }
+        Self {
+            io: Arc::new(OsIo),
+            maintenance_interval: compaction::AUTO_INTERVAL,
+        }
     }
 }
 
@@ -316,6 +322,7 @@ impl Database {
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
         // A config loaded from a file was checked already; one built in code may not be.
         config.validate("the configuration given to Database::open")?;
+        let maintenance_interval = options.maintenance_interval;
         let log = Log::open(
             &config.storage.path,
             LogOptions {
@@ -375,7 +382,7 @@ impl Database {
                 opened: Instant::now(),
                 compaction: tokio::sync::Mutex::new(()),
                 maintenance: std::sync::Mutex::new(
-                    compaction::spawn_background(weak.clone(), auto_ratio)
+                    compaction::spawn_background(weak.clone(), auto_ratio, maintenance_interval)
                         .inspect_err(
                             |e| tracing::warn!(error = %e, "cannot start background maintenance"),
                         )

@@ -24,6 +24,7 @@ async fn open_faulty(config: &nyro_core::Config) -> (Database, Arc<FaultInjector
             config,
             OpenOptions {
                 io: Arc::clone(&faults) as Arc<dyn nyro_storage::LogIo>,
+                ..OpenOptions::default()
             },
         ),
     )
@@ -292,6 +293,7 @@ async fn open_disk(config: &nyro_core::Config) -> (Database, Arc<Disk>) {
             config,
             OpenOptions {
                 io: Arc::clone(&disk) as Arc<dyn nyro_storage::LogIo>,
+                ..OpenOptions::default()
             },
         ),
     )

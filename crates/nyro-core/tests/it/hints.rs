@@ -198,3 +198,34 @@ async fn damaged_stale_or_missing_hints_are_ignored() {
     assert_eq!(state(&db), baseline);
     within("close", db.close()).await.unwrap();
 }
+
+/// `close` waits for a maintenance pass it interrupts: the directory is free the moment it
+/// returns, even when the background thread was writing a hint just then. (Each round
+/// seals a segment, so a maintenance thread woken every 2 ms is busy with its hint.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_a_running_maintenance_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.storage.segment_size_mb = 1;
+    let options = || nyro_core::OpenOptions {
+        maintenance_interval: std::time::Duration::from_millis(2),
+        ..nyro_core::OpenOptions::default()
+    };
+    let filler = "y".repeat(4_000);
+    for round in 0..30u64 {
+        let db = within("open", Database::open_with(&config, options()))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: open right after close failed: {e}"));
+        let docs = (0..300u64)
+            .map(|i| doc(json!({"round": round, "i": i, "pad": filler})))
+            .collect();
+        db.insert_many("bulk", docs, WriteOptions::default())
+            .await
+            .unwrap();
+        let _guard = no_fork().await;
+        within("close", db.close()).await.unwrap();
+    }
+    let db = open(&config).await;
+    assert_eq!(db.collections()[0].count, 9_000);
+    within("close", db.close()).await.unwrap();
+}

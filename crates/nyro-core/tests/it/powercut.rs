@@ -295,6 +295,7 @@ async fn record_workload(
             &config,
             OpenOptions {
                 io: Arc::clone(&rec) as Arc<dyn LogIo>,
+                ..OpenOptions::default()
             },
         ),
     )

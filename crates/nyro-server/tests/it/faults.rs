@@ -62,6 +62,7 @@ async fn start_faulty(dir: &DataDir) -> (TestServer, Arc<Disk>) {
         |c| c.batch.sync = SyncPolicy::Always,
         OpenOptions {
             io: Arc::clone(&disk) as Arc<dyn LogIo>,
+            ..OpenOptions::default()
         },
         ConnectionLimits::default(),
     )

@@ -53,9 +53,18 @@ fn unsynced_config(dir: &Path) -> Config {
 
 /// Opens with `io` as the I/O seam of log writes.
 async fn open_io(config: &Config, io: Arc<dyn LogIo>) -> Database {
-    within("open", Database::open_with(config, OpenOptions { io }))
-        .await
-        .expect("open")
+    within(
+        "open",
+        Database::open_with(
+            config,
+            OpenOptions {
+                io,
+                ..OpenOptions::default()
+            },
+        ),
+    )
+    .await
+    .expect("open")
 }
 
 /// What the data directory holds: segment files, their total size, and anything else
