@@ -7,7 +7,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use nyro_core::{Config, Database};
 
-use crate::{auth, metrics, routes};
+use crate::{metrics, routes};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -143,13 +143,7 @@ pub fn build_router(state: AppState) -> Router {
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_token,
+            crate::context::per_request,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        // Outermost: every answer, refusals by the layers above included, carries the id.
-        .layer(axum::middleware::from_fn(crate::request_id::assign))
         .with_state(state)
 }

@@ -1,8 +1,7 @@
 //! Bearer-token authentication: every route but `/health` when a token is configured.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
@@ -25,39 +24,24 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 /// Middleware: refuses with 401 unless `Authorization: Bearer <token>` matches.
-pub async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = &state.auth_token else {
-        return next.run(request).await;
-    };
+/// The 401 answer for `request` if the server requires a token and the request lacks the
+/// right one (`/health` is always open); `None` if it may go on.
+pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
+    let token = state.auth_token.as_ref()?;
     if request.uri().path() == "/health" {
-        return next.run(request).await;
+        return None;
     }
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token);
-    match given {
-        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => {
-            next.run(request).await
-        }
-        Some(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "the bearer token is wrong",
-        )
-        .into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "this server requires `Authorization: Bearer <token>`",
-        )
-        .into_response(),
-    }
+    let message = match given {
+        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => return None,
+        Some(_) => "the bearer token is wrong",
+        None => "this server requires `Authorization: Bearer <token>`",
+    };
+    Some(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message).into_response())
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 
 mod app;
 pub mod auth;
+mod context;
 mod error;
 mod extract;
 mod json_doc;

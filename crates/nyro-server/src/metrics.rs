@@ -4,13 +4,9 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use nyro_core::Database;
-
-use crate::app::AppState;
 
 /// Operations counted, in the order of their counters.
 const OPS: [&str; 19] = [
@@ -102,18 +98,29 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
 }
 
 /// Middleware: counts each request by operation and status.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let op = op_index(request.method(), route);
-    let metrics = &state.http_metrics;
-    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let response = next.run(request).await;
-    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    metrics.count(op, response.status().as_u16());
-    response
+/// Counts one request: in flight from `start` until [`RequestCount::finish`].
+pub struct RequestCount<'a> {
+    metrics: &'a HttpMetrics,
+    op: usize,
+}
+
+impl<'a> RequestCount<'a> {
+    /// Starts counting `request` (by its operation, from its method and matched route).
+    pub fn start(metrics: &'a HttpMetrics, request: &Request) -> Self {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let op = op_index(request.method(), route);
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self { metrics, op }
+    }
+
+    /// The request was answered with `status`.
+    pub fn finish(self, status: u16) {
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.count(self.op, status);
+    }
 }
 
 fn histogram(out: &mut String, name: &str, help: &str, h: &nyro_core::Histogram, scale: f64) {

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
 
 /// The header that carries the id, both ways.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -45,23 +43,30 @@ fn acceptable(value: &HeaderValue) -> Option<&str> {
 }
 
 /// Middleware: assigns the id, runs the request in a span carrying it, and echoes it.
-pub async fn assign(request: Request, next: Next) -> Response {
-    let id = request
+/// The request's id: the client's `x-request-id` if acceptable, a new one otherwise.
+pub fn of(request: &Request) -> String {
+    request
         .headers()
         .get(&REQUEST_ID)
         .and_then(acceptable)
-        .map_or_else(generate, str::to_string);
-    let span = tracing::info_span!(
+        .map_or_else(generate, str::to_string)
+}
+
+/// The tracing span a request is served in, with its id, method and path.
+pub fn span(id: &str, request: &Request) -> tracing::Span {
+    tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
-    );
-    let mut response = next.run(request).instrument(span).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    )
+}
+
+/// Echoes the request's id in the answer's `x-request-id` header.
+pub fn echo(response: &mut Response, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
-    response
 }
 
 #[cfg(test)]
