@@ -186,26 +186,14 @@ fn render(source: &str, stats: &Value) -> String {
         let _ = writeln!(out, "\nServer");
         let _ = writeln!(out, "  uptime           {uptime}");
         let _ = writeln!(out, "  writes           {writes}");
-        let _ = writeln!(
-            out,
-            "  batches written  {}",
-            count_text(stats.get("batches_written"))
-        );
-        let _ = writeln!(
-            out,
-            "  records written  {}",
-            count_text(stats.get("records_written"))
-        );
-        let _ = writeln!(
-            out,
-            "  fsyncs           {}",
-            count_text(stats.get("fsyncs"))
-        );
-        let _ = writeln!(
-            out,
-            "  in-flight ops    {}",
-            count_text(stats.get("in_flight_ops"))
-        );
+        for (label, key) in [
+            ("batches written", "batches_written"),
+            ("records written", "records_written"),
+            ("fsyncs", "fsyncs"),
+            ("in-flight ops", "in_flight_ops"),
+        ] {
+            let _ = writeln!(out, "  {label:<17}{}", count_text(stats.get(key)));
+        }
     }
     out
 }
