@@ -31,10 +31,12 @@ pub(crate) enum WriteOp {
         collection: String,
         docs: Vec<Document>,
     },
-    /// Replace or create. Creates the collection if missing.
+    /// Replace or create each document (each carries its id), all or nothing, in order: a
+    /// later document with the same id replaces an earlier one. Creates the collection if
+    /// missing.
     Replace {
         collection: String,
-        doc: Document,
+        docs: Vec<Document>,
     },
     Delete {
         collection: String,
@@ -52,12 +54,22 @@ pub(crate) enum WriteOp {
 /// What a written operation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum WriteOutcome {
-    CollectionCreated { created: bool },
+    CollectionCreated {
+        created: bool,
+    },
     CollectionDropped,
-    Inserted { ids: Vec<u64>, last_seq: u64 },
-    Replaced { id: u64, seq: u64, created: bool },
-    Deleted { seq: u64 },
-    Relocated { switched: usize },
+    Inserted {
+        ids: Vec<u64>,
+        last_seq: u64,
+    },
+    /// Per document, in request order: id, seq, whether it was new.
+    Replaced(Vec<(u64, u64, bool)>),
+    Deleted {
+        seq: u64,
+    },
+    Relocated {
+        switched: usize,
+    },
 }
 
 /// A request and what `prepare` decided for it.
@@ -85,8 +97,8 @@ struct Plan {
     noop: bool,
     /// Per document: id, seq.
     writes: Vec<(u64, u64)>,
-    /// Replace: whether the document is new.
-    created: bool,
+    /// Replace: per document, whether it is new.
+    created: Vec<bool>,
 }
 
 /// A collection as the batch sees it: definition and id.
@@ -298,27 +310,34 @@ impl CoreApplier {
                     self.batch.exists.insert((coll, id), true);
                 }
             }
-            WriteOp::Replace { collection, doc } => {
+            WriteOp::Replace { collection, docs } => {
                 let coll = self.resolve_or_create(collection, plan, records)?;
                 plan.collection = coll;
-                let id = doc
-                    .id
-                    .ok_or_else(|| DbError::invalid("a replaced document needs its _id"))?;
-                plan.created = !self.exists(coll, id);
-                self.assign_id(coll, Some(id))?;
-                let seq = self.take_seq();
-                // A replace of an existing document says so in the log, so the change feed
-                // can tell it from an insert even after compaction removed the old version.
-                let kind = if plan.created {
-                    RecordKind::Put
-                } else {
-                    RecordKind::Replace
-                };
-                records.push_with(kind, coll, id, seq, |out| {
-                    encode_document(&doc.fields, out, || format!(" with _id {id}"))
-                })?;
-                plan.writes.push((id, seq));
-                self.batch.exists.insert((coll, id), true);
+                for (index, doc) in docs.iter().enumerate() {
+                    let id = doc.id.ok_or_else(|| {
+                        DbError::invalid(format!(
+                            "a replaced document needs its _id{}",
+                            element_note(docs.len(), index)
+                        ))
+                    })?;
+                    let created = !self.exists(coll, id);
+                    self.assign_id(coll, Some(id))?;
+                    let seq = self.take_seq();
+                    // A replace of an existing document says so in the log, so the change
+                    // feed can tell it from an insert even after compaction removed the old
+                    // version.
+                    let kind = if created {
+                        RecordKind::Put
+                    } else {
+                        RecordKind::Replace
+                    };
+                    records.push_with(kind, coll, id, seq, |out| {
+                        encode_document(&doc.fields, out, || format!(" with _id {id}"))
+                    })?;
+                    plan.writes.push((id, seq));
+                    plan.created.push(created);
+                    self.batch.exists.insert((coll, id), true);
+                }
             }
             WriteOp::Relocate { .. } => {}
             WriteOp::Delete { collection, id } => {
@@ -420,27 +439,28 @@ impl CoreApplier {
                 }
                 WriteOutcome::Inserted { ids, last_seq }
             }
-            WriteOp::Replace { doc, .. } => {
-                let (id, seq) = plan.writes[0];
-                if let (Some(c), Some(location)) = (&collection, locations.next()) {
-                    self.index_put(c, &doc, location);
-                    self.publish(ChangeEvent {
-                        seq,
-                        op: if plan.created {
-                            ChangeOp::Insert
-                        } else {
-                            ChangeOp::Update
-                        },
-                        collection: Arc::clone(&c.name),
-                        id,
-                        doc: Some(doc),
-                    });
+            WriteOp::Replace { docs, .. } => {
+                let mut replaced = Vec::with_capacity(docs.len());
+                for (doc, (&(id, seq), &created)) in
+                    docs.into_iter().zip(plan.writes.iter().zip(&plan.created))
+                {
+                    if let (Some(c), Some(location)) = (&collection, locations.next()) {
+                        self.index_put(c, &doc, location);
+                        self.publish(ChangeEvent {
+                            seq,
+                            op: if created {
+                                ChangeOp::Insert
+                            } else {
+                                ChangeOp::Update
+                            },
+                            collection: Arc::clone(&c.name),
+                            id,
+                            doc: Some(doc),
+                        });
+                    }
+                    replaced.push((id, seq, created));
                 }
-                WriteOutcome::Replaced {
-                    id,
-                    seq,
-                    created: plan.created,
-                }
+                WriteOutcome::Replaced(replaced)
             }
             WriteOp::Delete { id, .. } => {
                 let (_, seq) = plan.writes[0];

@@ -192,8 +192,8 @@ pub struct ServerConfig {
     pub max_concurrent_ops: usize,
     /// Largest request body in bytes; larger bodies get 413 (default 16777216).
     pub max_body_bytes: usize,
-    /// Bearer token required on every route but `/health`; empty (the default) means no
-    /// auth. Best set through `NYRODB_SERVER_AUTH_TOKEN`.
+    /// Bearer token required on every route but `/health` and the web console's static
+    /// files; empty (the default) means no auth. Best set through `NYRODB_SERVER_AUTH_TOKEN`.
     pub auth_token: String,
     /// Directory under which `POST /v1/_backup` may write; `None` (written `""`, the
     /// default) turns HTTP backups off.

@@ -635,8 +635,6 @@ impl Database {
         mut doc: Document,
         options: WriteOptions,
     ) -> Result<Replaced> {
-        validate_name(collection)?;
-        doc.validate()?;
         if doc.id.is_some_and(|given| given != id) {
             return Err(DbError::invalid(format!(
                 "the document's _id {} differs from the id {id} it is written to",
@@ -644,12 +642,54 @@ impl Database {
             )));
         }
         doc.id = Some(id);
+        let mut replaced = self.replace_many(collection, vec![doc], options).await?;
+        replaced.pop().ok_or_else(|| DbError::Internal {
+            message: "a replace of one document answered for none".to_string(),
+        })
+    }
+
+    /// Replaces or creates every document, each at the id it carries, all or nothing: if
+    /// one is refused, none is written. They are written in order, so a later document
+    /// with the same id replaces an earlier one; each gets its own sequence number and
+    /// change event. Creates the collection if missing. Answers one [`Replaced`] per
+    /// document, in order.
+    pub async fn replace_many(
+        &self,
+        collection: &str,
+        docs: Vec<Document>,
+        options: WriteOptions,
+    ) -> Result<Vec<Replaced>> {
+        validate_name(collection)?;
+        if docs.is_empty() {
+            return Err(DbError::invalid(
+                "nothing to replace: the list of documents is empty",
+            ));
+        }
+        let several = docs.len() > 1;
+        for (index, doc) in docs.iter().enumerate() {
+            let element = |e: DbError| {
+                if several {
+                    DbError::invalid(format!("element {index}: {e}"))
+                } else {
+                    e
+                }
+            };
+            doc.validate().map_err(element)?;
+            if doc.id.is_none() {
+                return Err(element(DbError::invalid(
+                    "a replaced document needs its _id",
+                )));
+            }
+        }
         let op = WriteOp::Replace {
             collection: collection.to_string(),
-            doc,
+            docs,
         };
         match self.write(op, options).await? {
-            WriteOutcome::Replaced { id, seq, created } => Ok(Replaced { id, seq, created }),
+            WriteOutcome::Replaced(replaced) => Ok(replaced
+                .into_iter()
+                .map(|(id, seq, created)| Replaced { id, seq, created })
+                .collect()),
             other => Err(unexpected(other)),
         }
     }

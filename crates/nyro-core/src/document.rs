@@ -94,6 +94,24 @@ impl Document {
         serde_json::Value::Object(map)
     }
 
+    /// The fields in the bytes the log stores for them (docs/FORMAT.md section 4.2); the id
+    /// is not included. For programs that keep NyroDB documents elsewhere, such as the
+    /// benchmark that stores the very same bytes in other key-value stores.
+    pub fn to_stored_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        encode_fields(&self.fields, &mut out)?;
+        Ok(out)
+    }
+
+    /// The document with `id` whose fields [`Document::to_stored_bytes`] encoded. Refuses
+    /// bytes that do not decode, or nest deeper than [`MAX_DEPTH`].
+    pub fn from_stored_bytes(id: Option<u64>, bytes: &[u8]) -> Result<Self> {
+        Ok(Self {
+            id,
+            fields: decode_fields(bytes)?,
+        })
+    }
+
     /// Checks what [`Document::from_json`] checks, for documents built in Rust.
     pub fn validate(&self) -> Result<()> {
         let mut names = std::collections::HashSet::with_capacity(self.fields.len());
@@ -265,6 +283,15 @@ mod tests {
             v = json!([v]);
         }
         json!({ "a": v })
+    }
+
+    #[test]
+    fn stored_bytes_round_trip() {
+        let doc =
+            Document::from_json(json!({"_id": 9, "a": [1, 2.5, "x"], "b": {"c": null}})).unwrap();
+        let bytes = doc.to_stored_bytes().unwrap();
+        assert_eq!(Document::from_stored_bytes(Some(9), &bytes).unwrap(), doc);
+        assert!(Document::from_stored_bytes(None, &bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The embedded API against CONTRACT.md section 1: collections, documents, ids, pages,
 //! queries, errors, and everything surviving a close and reopen.
 
-use nyro_core::{Created, Database, DbError, Document, MAX_DEPTH, MAX_PAGE, Value, WriteOptions};
+use nyro_core::{
+    ChangeOp, Created, Database, DbError, Document, MAX_DEPTH, MAX_PAGE, Value, WriteOptions,
+};
 use serde_json::json;
 
 use crate::common::*;
@@ -357,6 +359,80 @@ async fn get_replace_and_delete() {
     ));
     // A failed delete takes no seq.
     assert_eq!(db.stats().last_seq, seq);
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn replace_many_is_all_or_nothing_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&config(dir.path())).await.unwrap();
+    db.create_collection("c", &strings(&["city"]))
+        .await
+        .unwrap();
+    db.insert("c", doc(json!({"_id": 1, "city": "Oslo"})), W)
+        .await
+        .unwrap();
+    let mut feed = db.subscribe(Some("c"), None).unwrap();
+
+    // Replaces 1, creates 2, then replaces 2 again within the same request.
+    let replaced = db
+        .replace_many(
+            "c",
+            vec![
+                doc(json!({"_id": 1, "city": "Lyon"})),
+                doc(json!({"_id": 2, "city": "Rome"})),
+                doc(json!({"_id": 2, "city": "Pisa"})),
+            ],
+            W,
+        )
+        .await
+        .unwrap();
+    let answers: Vec<_> = replaced.iter().map(|r| (r.id, r.created)).collect();
+    assert_eq!(answers, [(1, false), (2, true), (2, false)]);
+    assert!(replaced.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert_eq!(db.get("c", 2).unwrap().to_json()["city"], "Pisa");
+    let city = |v: &str| vec![("city".to_string(), Value::String(v.into()))];
+    assert!(
+        db.find("c", &city("Rome"), None, 10)
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    assert_eq!(
+        db.find("c", &city("Pisa"), None, 10).unwrap().records.len(),
+        1
+    );
+    let mut ops = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), feed.next()).await;
+        ops.push(event.unwrap().unwrap().unwrap().op);
+    }
+    assert_eq!(
+        ops,
+        [ChangeOp::Update, ChangeOp::Insert, ChangeOp::Update],
+        "one change event per element"
+    );
+
+    // One element without an id, or a bad one: nothing is written.
+    let twice = |field: &str| (field.to_string(), Value::Int(1));
+    let mut repeated_field = Document::new(vec![twice("a"), twice("a")]);
+    repeated_field.id = Some(3);
+    for second in [doc(json!({"city": "Bern"})), repeated_field] {
+        let got = db
+            .replace_many("c", vec![doc(json!({"_id": 1, "city": "Bern"})), second], W)
+            .await;
+        match got {
+            Err(DbError::Invalid { message }) => {
+                assert!(message.contains("element 1"), "{message}")
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert_eq!(db.get("c", 1).unwrap().to_json()["city"], "Lyon");
+    }
+    assert!(matches!(
+        db.replace_many("c", Vec::new(), W).await,
+        Err(DbError::Invalid { .. })
+    ));
     db.close().await.unwrap();
 }
 

@@ -110,7 +110,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        18 => write(COLLECTIONS.len(), new_doc, [6, 3, 4, 4, 1]).prop_map(Op::Write),
+        18 => write(COLLECTIONS.len(), new_doc, [6, 3, 4, 2, 4, 1]).prop_map(Op::Write),
         1 => (0..COLLECTIONS.len(), 0..16u64).prop_map(|(c, id)| Op::Get(c, id)),
         1 => Just(Op::Reopen),
     ]
@@ -250,6 +250,15 @@ fn model_regressions() {
                 ],
             )),
             Op::Write(Replace(0, 2, d(None, Some(json!(1.0)), Some(json!(true))))),
+            // One id twice in a request: created once, then replaced; the last one wins.
+            Op::Write(ReplaceMany(
+                1,
+                vec![
+                    (7, d(None, Some(json!(1)), None)),
+                    (2, d(None, None, Some(json!("b")))),
+                    (7, d(None, Some(json!(2)), None)),
+                ],
+            )),
             Op::Write(Insert(2, d(Some(5), None, None))),
             Op::Write(Delete(0, 1)),
             Op::Write(DropC),

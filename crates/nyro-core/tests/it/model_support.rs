@@ -18,28 +18,32 @@ pub enum Write<D> {
     Insert(usize, D),
     InsertMany(usize, Vec<D>),
     Replace(usize, u64, D),
+    ReplaceMany(usize, Vec<(u64, D)>),
     Delete(usize, u64),
     DropC,
 }
 
 /// Writes to one of `collections` collections, of documents `doc(with_id)` makes, weighted
-/// by `weights`: insert, insert many, replace, delete, drop.
+/// by `weights`: insert, insert many, replace, replace many, delete, drop.
 pub fn write<D, S>(
     collections: usize,
     doc: impl Fn(bool) -> S,
-    weights: [u32; 5],
+    weights: [u32; 6],
 ) -> impl Strategy<Value = Write<D>>
 where
     D: Debug + Clone + 'static,
     S: Strategy<Value = D> + 'static,
 {
     let coll = 0..collections;
-    let [insert, many, replace, delete, drop] = weights;
+    let [insert, many, replace, replace_many, delete, drop] = weights;
     prop_oneof![
         insert => (coll.clone(), doc(true)).prop_map(|(c, d)| Write::Insert(c, d)),
         many => (coll.clone(), prop::collection::vec(doc(true), 1..5))
             .prop_map(|(c, d)| Write::InsertMany(c, d)),
         replace => (coll.clone(), 1..16u64, doc(false)).prop_map(|(c, id, d)| Write::Replace(c, id, d)),
+        // Ids from a small range, so that a request often names one id twice.
+        replace_many => (coll.clone(), prop::collection::vec((1..16u64, doc(false)), 1..5))
+            .prop_map(|(c, d)| Write::ReplaceMany(c, d)),
         delete => (coll, 1..16u64).prop_map(|(c, id)| Write::Delete(c, id)),
         drop => Just(Write::DropC),
     ]
@@ -115,6 +119,10 @@ impl Model {
                 let (_, body) = make(d);
                 let seq = self.replace(db, collections[*c], *id, body, step).await;
                 Some((seq, seq))
+            }
+            Write::ReplaceMany(c, docs) => {
+                let docs = docs.iter().map(|(id, d)| (*id, make(d).1)).collect();
+                self.replace_many(db, collections[*c], docs, step).await
             }
             Write::Delete(c, id) => {
                 let seq = self.delete(db, collections[*c], *id, step).await;
@@ -222,6 +230,38 @@ impl Model {
         assert_eq!(replaced.created, !self.has(c, id), "{step}");
         self.put(c, id, body);
         replaced.seq
+    }
+
+    /// Replaces (or creates) each `(id, body)` in order, in one request: each answer says
+    /// created exactly when neither the model nor an earlier element held the id. Returns
+    /// the first and the last seq.
+    async fn replace_many(
+        &mut self,
+        db: &Database,
+        c: &str,
+        docs: Vec<(u64, Json)>,
+        step: &str,
+    ) -> Option<(u64, u64)> {
+        let request = docs
+            .iter()
+            .map(|(id, body)| doc_with_id(body.clone(), Some(*id)))
+            .collect();
+        let replaced = db
+            .replace_many(c, request, WriteOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{step}: replace_many: {e}"));
+        assert_eq!(replaced.len(), docs.len(), "{step}");
+        for (answer, (id, body)) in replaced.iter().zip(docs) {
+            assert_eq!(answer.id, id, "{step}");
+            assert_eq!(answer.created, !self.has(c, id), "{step}: created, id {id}");
+            self.put(c, id, body);
+        }
+        let seqs: Vec<u64> = replaced.iter().map(|r| r.seq).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "{step}: seqs {seqs:?}"
+        );
+        Some((seqs[0], seqs[seqs.len() - 1]))
     }
 
     /// Deletes `c`/`id`: not found unless the model holds it. Returns the seq of a delete.

@@ -57,7 +57,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        17 => write(COLLECTIONS.len(), shape, [5, 2, 5, 4, 1]).prop_map(Op::Write),
+        17 => write(COLLECTIONS.len(), shape, [5, 2, 5, 2, 4, 1]).prop_map(Op::Write),
         3 => Just(Op::Compact),
         2 => Just(Op::Reopen),
     ]

@@ -1,0 +1,91 @@
+//! # nyro-bench: NyroDB against redb, fjall, sled and LMDB
+//!
+//! Runs the same workloads, with the same documents encoded the same way and every write
+//! durable when acknowledged, against NyroDB's embedded API and four embedded key-value
+//! stores, then turns the results into docs/BENCHMARKS.md tables and a PNG chart.
+//! `scripts/bench-compare.sh` drives it; docs/BENCHMARKS.md ("Comparison with other
+//! stores") states every setting and what the figures mean.
+//!
+//! - `run`: one store, every workload, in this process (a fresh process per store and
+//!   round, so no store inherits another's memory); prints its [`run::RunResult`] as JSON.
+//! - `report`: the medians over all results of a directory, as Markdown and a PNG.
+//!
+//! Only `stores/lmdb.rs` holds `unsafe` (heed's `EnvOpenOptions::open` is an unsafe fn),
+//! with its SAFETY comment; this crate is outside the main workspace and ships nowhere.
+
+#![deny(unsafe_code)]
+
+mod report;
+mod run;
+mod store;
+mod stores;
+mod workload;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "NyroDB compared with redb, fjall, sled and LMDB")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every workload against one store and writes its results as JSON.
+    Run {
+        /// nyrodb, redb, fjall, sled or lmdb.
+        #[arg(long)]
+        store: String,
+        /// An empty (or missing) directory for the store's files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Documents to load.
+        #[arg(long, default_value_t = 1_000_000)]
+        docs: u64,
+        /// Seconds per timed workload (gets, the YCSB mixes, concurrent writers).
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Where to write the JSON result.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Writes the Markdown table of the medians of every result in a directory, and a chart.
+    Report {
+        /// The directory of JSON results.
+        #[arg(long)]
+        results: PathBuf,
+        /// Where to write the PNG chart.
+        #[arg(long)]
+        png: PathBuf,
+        /// A TrueType font for the chart's text.
+        #[arg(long)]
+        font: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run {
+            store,
+            dir,
+            docs,
+            seconds,
+            out,
+        } => {
+            let result = run::run(&store, &dir, docs, seconds)?;
+            let json = serde_json::to_string_pretty(&result)?;
+            std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
+        }
+        Command::Report { results, png, font } => {
+            let medians = report::medians(&results)?;
+            report::chart(&medians, &png, &font)?;
+            println!("{}", report::table(&medians));
+            println!("rounds={} docs={}", medians.rounds, medians.docs);
+        }
+    }
+    Ok(())
+}

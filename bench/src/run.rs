@@ -1,0 +1,199 @@
+//! One store's run: every workload in turn, in one process, with the results as JSON.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{self, Store};
+use crate::workload::{ScrambledZipfian, doc, timed};
+
+/// Documents per durable batch, for ingest and for the overwrite.
+pub const BATCH: u64 = 10_000;
+/// Threads reading by id at random.
+pub const GET_THREADS: usize = 2;
+/// Concurrent writers of single documents.
+pub const WRITERS: usize = 32;
+/// Client threads of the YCSB mixes.
+pub const YCSB_THREADS: usize = 16;
+
+/// What one run of one store measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The store's name (see [`store::STORES`]).
+    pub store: String,
+    /// Documents loaded.
+    pub docs: u64,
+    /// Durable ingest in batches of [`BATCH`], documents per second.
+    pub ingest_docs_per_sec: f64,
+    /// Disk bytes allocated after the ingest, the store closed.
+    pub disk_after_ingest: u64,
+    /// Seconds from open to the first document read, after the ingest.
+    pub reopen_secs: f64,
+    /// Random gets by id (uniform), decode included, per second on [`GET_THREADS`] threads.
+    pub gets_per_sec: f64,
+    /// Documents decoded per second by a full scan in id order.
+    pub scan_docs_per_sec: f64,
+    /// Disk bytes after every second document was overwritten once, the store closed.
+    pub disk_after_overwrite: u64,
+    /// Disk bytes after the store's own compaction, if it has one.
+    pub disk_after_compaction: Option<u64>,
+    /// YCSB A (50% reads, 50% durable updates), zipfian, operations per second.
+    pub ycsb_a_ops_per_sec: f64,
+    /// YCSB B (95% reads, 5% durable updates).
+    pub ycsb_b_ops_per_sec: f64,
+    /// YCSB C (reads only).
+    pub ycsb_c_ops_per_sec: f64,
+    /// Single-document durable writes per second from [`WRITERS`] concurrent writers.
+    pub concurrent_writes_per_sec: f64,
+    /// The process's peak resident memory, in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// Runs every workload against `name` in the empty directory `dir`: `docs` documents,
+/// `seconds` per timed workload.
+pub fn run(name: &str, dir: &Path, docs: u64, seconds: f64) -> Result<RunResult> {
+    ensure!(docs >= 2 * BATCH, "use at least {} documents", 2 * BATCH);
+    let timed_for = Duration::from_secs_f64(seconds);
+    let phase = |what: &str| eprintln!("[{name}] {what}");
+
+    phase("ingest");
+    let db = store::open(name, dir)?;
+    let started = Instant::now();
+    write_in_batches(db.as_ref(), (1..=docs).map(|id| (id, 0)))?;
+    let ingest_docs_per_sec = docs as f64 / started.elapsed().as_secs_f64();
+    db.close()?;
+    let disk_after_ingest = disk_bytes(dir)?;
+
+    phase("reopen");
+    let started = Instant::now();
+    let db = store::open(name, dir)?;
+    ensure!(db.get(1)?.is_some(), "document 1 is missing after reopen");
+    let reopen_secs = started.elapsed().as_secs_f64();
+
+    phase("gets");
+    let gets_per_sec = timed(GET_THREADS, timed_for, |_, _| {
+        let id = rand::rng().random_range(1..=docs);
+        let found = db.get(id)?;
+        ensure!(found.is_some(), "document {id} is missing");
+        Ok(())
+    })?;
+
+    phase("scan");
+    let started = Instant::now();
+    let mut fields = 0;
+    let scanned = db.scan(&mut |d| fields += d.fields.len())?;
+    let scan_docs_per_sec = scanned as f64 / started.elapsed().as_secs_f64();
+    ensure!(
+        scanned == docs,
+        "the scan found {scanned} documents of {docs}"
+    );
+    ensure!(
+        fields == 3 * docs as usize,
+        "the scan decoded {fields} fields"
+    );
+
+    phase("overwrite half");
+    write_in_batches(db.as_ref(), (2..=docs).step_by(2).map(|id| (id, 1)))?;
+    db.close()?;
+    let disk_after_overwrite = disk_bytes(dir)?;
+
+    phase("compaction");
+    let mut db = store::open(name, dir)?;
+    let compacted = db.compact()?;
+    db.close()?;
+    let disk_after_compaction = if compacted {
+        Some(disk_bytes(dir)?)
+    } else {
+        None
+    };
+
+    let db = store::open(name, dir)?;
+    let chooser = ScrambledZipfian::new(docs)?;
+    let ycsb = |label: &str, read_percent: u32| {
+        phase(label);
+        timed(YCSB_THREADS, timed_for, |_, done| {
+            let mut rng = rand::rng();
+            let id = chooser.next(&mut rng);
+            if rng.random_range(0..100) < read_percent {
+                ensure!(db.get(id)?.is_some(), "document {id} is missing");
+            } else {
+                db.put(id, doc(id, 2 + done))?;
+            }
+            Ok(())
+        })
+    };
+    let ycsb_c_ops_per_sec = ycsb("YCSB C", 100)?;
+    let ycsb_b_ops_per_sec = ycsb("YCSB B", 95)?;
+    let ycsb_a_ops_per_sec = ycsb("YCSB A", 50)?;
+
+    phase("concurrent writers");
+    // Each writer creates documents of its own id range, above the loaded ones.
+    let concurrent_writes_per_sec = timed(WRITERS, timed_for, |writer, done| {
+        let id = docs + 1 + (writer as u64) * (1 << 32) + done;
+        db.put(id, doc(id, 0))
+    })?;
+    db.close()?;
+
+    Ok(RunResult {
+        store: name.to_string(),
+        docs,
+        ingest_docs_per_sec,
+        disk_after_ingest,
+        reopen_secs,
+        gets_per_sec,
+        scan_docs_per_sec,
+        disk_after_overwrite,
+        disk_after_compaction,
+        ycsb_a_ops_per_sec,
+        ycsb_b_ops_per_sec,
+        ycsb_c_ops_per_sec,
+        concurrent_writes_per_sec,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+/// Writes `(id, version)` documents in durable batches of [`BATCH`]. The documents are built
+/// inside the timed region for every store alike; each store encodes them its own way.
+fn write_in_batches(db: &dyn Store, items: impl Iterator<Item = (u64, u64)>) -> Result<()> {
+    let mut batch = Vec::with_capacity(BATCH as usize);
+    for (id, version) in items {
+        batch.push((id, doc(id, version)));
+        if batch.len() == BATCH as usize {
+            db.write_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    if !batch.is_empty() {
+        db.write_batch(batch)?;
+    }
+    Ok(())
+}
+
+/// Bytes allocated on disk for every file under `dir` (sparse files count what they use).
+pub fn disk_bytes(dir: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
+/// `VmHWM` of this process.
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
