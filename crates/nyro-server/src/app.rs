@@ -19,7 +19,8 @@ pub struct AppState {
     /// Longest time a request body may take to arrive (then 408); `extract::BODY_TIMEOUT`
     /// unless the server's `ConnectionLimits` say otherwise.
     pub body_timeout: std::time::Duration,
-    /// The bearer token every route but `/health` requires, if any.
+    /// The bearer token every route but `/health` and the console's files requires, if any
+    /// (see `auth`).
     pub auth_token: Option<Arc<str>>,
     /// Request counters for `/metrics`.
     pub http_metrics: Arc<metrics::HttpMetrics>,
@@ -108,6 +109,8 @@ impl AppState {
 pub fn build_router(state: AppState) -> Router {
     use routes::{changes, collections, records, system};
     Router::new()
+        .route("/", get(crate::console::index))
+        .route("/console/{file}", get(crate::console::asset_file))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/v1/stats", get(system::stats))

@@ -4,6 +4,9 @@
 //!
 //! - [`build_router`] makes the axum router from an [`AppState`]: every route, bearer-token
 //!   auth ([`auth`]), request counting ([`metrics`]), 404/405 with the error body.
+//! - [`console`] serves the web console at `/` and `/console/{file}`: static HTML, CSS and
+//!   JavaScript modules (in `crates/nyro-server/console/`) embedded in the binary, which use
+//!   only the public `/v1` API.
 //! - [`ApiError`] is the one place where errors become HTTP statuses and the
 //!   `{"error": {"code", "message"}}` body; internal details are logged, not sent.
 //! - [`wire`] holds the JSON shapes, apart from the domain types; [`openapi`] derives the
@@ -20,6 +23,7 @@
 
 mod app;
 pub mod auth;
+pub mod console;
 mod context;
 mod error;
 mod extract;

@@ -9,7 +9,7 @@ use axum::http::Method;
 use nyro_core::Database;
 
 /// Operations counted, in the order of their counters.
-const OPS: [&str; 19] = [
+const OPS: [&str; 20] = [
     "health",
     "metrics",
     "stats",
@@ -27,6 +27,7 @@ const OPS: [&str; 19] = [
     "watch",
     "compact",
     "backup",
+    "console",
     "other",
     "unknown",
 ];
@@ -82,6 +83,7 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
         ("GET", "/v1/openapi.json") => "openapi",
         ("POST", "/v1/_compact") => "compact",
         ("POST", "/v1/_backup") => "backup",
+        ("GET", "/" | "/console/{file}") => "console",
         ("GET", "/v1/collections") => "list_collections",
         ("PUT", "/v1/collections/{collection}") => "create_collection",
         ("DELETE", "/v1/collections/{collection}") => "drop_collection",

@@ -3,6 +3,7 @@
 
 use utoipa::OpenApi;
 
+use crate::console;
 use crate::routes::{changes, collections, records, system};
 use crate::wire;
 
@@ -16,6 +17,7 @@ use crate::wire;
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
         records::list, records::query,
         changes::one_collection, changes::all_collections,
+        console::index, console::asset_file,
     ),
     components(schemas(
         wire::ErrorBody, wire::ErrorDetail, wire::Health, wire::CollectionList, wire::CollectionEntry,

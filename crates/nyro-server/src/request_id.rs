@@ -52,7 +52,9 @@ pub fn of(request: &Request) -> String {
         .map_or_else(generate, str::to_string)
 }
 
-/// The tracing span a request is served in, with its id, method and path.
+/// The tracing span a request is served in, with its id, method and path. Only the path,
+/// never the query string: on the change feeds it may carry the auth token
+/// (`access_token`, see `auth`), which must not reach the logs.
 pub fn span(id: &str, request: &Request) -> tracing::Span {
     tracing::info_span!(
         "request",

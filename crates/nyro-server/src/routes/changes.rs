@@ -32,7 +32,8 @@ fn open_stream(
     collection: Option<&str>,
     query: Option<&str>,
 ) -> ApiResult<ChangeStream> {
-    let params = query_params(query, &["since"])?;
+    // `access_token` was checked (or ignored, without auth) by `auth::refusal`.
+    let params = query_params(query, &["since", crate::auth::ACCESS_TOKEN_PARAM])?;
     let since = u64_param(&params, "since")?;
     Ok(state.db.subscribe(collection, since)?)
 }
@@ -56,9 +57,10 @@ fn upgrade_or_error(
 
 /// Changes of one collection.
 #[utoipa::path(get, path = "/v1/collections/{collection}/changes", tag = "changes",
-    params(("collection" = String, Path), ("since" = Option<u64>, Query, description = "replay every retained change after this seq first")),
+    params(("collection" = String, Path), ("since" = Option<u64>, Query, description = "replay every retained change after this seq first"),
+        ("access_token" = Option<String>, Query, description = "the bearer token, for clients that cannot send the Authorization header (browsers)")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn one_collection(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
@@ -73,9 +75,10 @@ pub async fn one_collection(
 
 /// Changes of every collection.
 #[utoipa::path(get, path = "/v1/changes", tag = "changes",
-    params(("since" = Option<u64>, Query)),
+    params(("since" = Option<u64>, Query),
+        ("access_token" = Option<String>, Query, description = "the bearer token, for clients that cannot send the Authorization header (browsers)")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 400, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn all_collections(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -194,10 +195,15 @@ pub fn status_of(code: &str) -> u16 {
     }
 }
 
+/// The paths that never need the token: `/health` and the web console's static files.
+pub const PUBLIC_PATHS: &[&str] = &["/health", "/", "/console/app.js"];
+
 /// Every route of the router: (method, path template, a concrete path, a body that makes
 /// it succeed on a fresh server where collection `c` exists with document 1, and the
 /// success status). The change feeds are WebSocket routes, checked separately.
 pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
+    ("GET", "/", "/", None, 200),
+    ("GET", "/console/{file}", "/console/app.js", None, 200),
     ("GET", "/health", "/health", None, 200),
     ("GET", "/metrics", "/metrics", None, 200),
     ("GET", "/v1/stats", "/v1/stats", None, 200),
@@ -474,6 +480,20 @@ pub async fn ws_connect(
     .await
     .map(|(ws, _)| ws)
     .map_err(Box::new)
+}
+
+/// The status of a refused WebSocket upgrade, after checking its error body and code.
+pub fn refused_status(error: &tungstenite::Error, code: &str) -> u16 {
+    match error {
+        tungstenite::Error::Http(response) => {
+            let body = response.body().clone().unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
+            assert_error_shape(&json, &String::from_utf8_lossy(&body));
+            assert_eq!(json["error"]["code"], code);
+            response.status().as_u16()
+        }
+        other => panic!("unexpected error {other}"),
+    }
 }
 
 /// What the feed sent next: a change, or the close frame (code, reason).

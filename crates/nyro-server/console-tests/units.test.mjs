@@ -1,0 +1,57 @@
+// Unit tests of the console's pure functions, in node (no browser): the Prometheus parser,
+// the chart scale, query values, and what the feed says about close codes.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parsePrometheus, total } from "../console/js/metrics.js";
+import { niceMax } from "../console/js/chart.js";
+import { parseValue } from "../console/js/query.js";
+import { explain } from "../console/js/feed.js";
+
+test("parsePrometheus reads samples with and without labels, skips comments", () => {
+  const text = [
+    "# HELP nyrodb_http_requests_total HTTP requests by operation and status.",
+    "# TYPE nyrodb_http_requests_total counter",
+    'nyrodb_http_requests_total{op="get",status="200"} 7',
+    'nyrodb_http_requests_total{op="list",status="200"} 3',
+    'nyrodb_http_requests_total{op="get",status="404"} 2',
+    'nyrodb_fsync_seconds_bucket{le="+Inf"} 4',
+    "nyrodb_fsync_seconds_sum 0.0125",
+    "nyrodb_disk_bytes 4096",
+    "some_gauge +Inf",
+    "garbage line",
+  ].join("\n");
+  const samples = parsePrometheus(text);
+  assert.equal(samples.length, 7);
+  assert.deepEqual(samples[0], { name: "nyrodb_http_requests_total", labels: { op: "get", status: "200" }, value: 7 });
+  assert.deepEqual(samples[3], { name: "nyrodb_fsync_seconds_bucket", labels: { le: "+Inf" }, value: 4 });
+  assert.equal(samples[6].value, Infinity);
+  assert.equal(total(samples, "nyrodb_http_requests_total"), 12);
+  assert.equal(total(samples, "nyrodb_http_requests_total", (l) => l.status === "200"), 10);
+  assert.equal(total(samples, "nyrodb_fsync_seconds_sum"), 0.0125);
+  assert.equal(total(samples, "absent"), 0);
+});
+
+test("niceMax rounds up to 1, 2 or 5 times a power of ten", () => {
+  assert.equal(niceMax(0), 1);
+  assert.equal(niceMax(0.3), 0.5);
+  assert.equal(niceMax(7), 10);
+  assert.equal(niceMax(10), 10);
+  assert.equal(niceMax(11), 20);
+  assert.equal(niceMax(4100), 5000);
+});
+
+test("query values are JSON when they parse, else text", () => {
+  assert.equal(parseValue("42"), 42);
+  assert.equal(parseValue("true"), true);
+  assert.equal(parseValue('"42"'), "42");
+  assert.equal(parseValue("London"), "London");
+  assert.equal(parseValue(""), "");
+});
+
+test("the feed explains close codes 4000, 4001 and 1001", () => {
+  assert.match(explain(4000, "lagged: fell too far behind; resume with since=9", 9), /fell too far behind.*4000.*after seq 9, with nothing lost/);
+  assert.match(explain(4001, "history compacted", 9), /compaction.*4001.*live changes only; re-read/);
+  assert.match(explain(1001, "the server is shutting down", 12), /shutting down.*1001.*after seq 12/);
+  assert.match(explain(1006, "", null), /code 1006.*from now on/);
+});

@@ -1,0 +1,57 @@
+// The console's entry point: hash routing between the pages. Each page's render function
+// fills <main> and may return a cleanup function (close a WebSocket, stop polling), called
+// when the user leaves the page.
+
+import { changeToken, clearErrors } from "./api.js";
+import { announce } from "./dom.js";
+import * as collections from "./collections.js";
+import * as documents from "./documents.js";
+import * as query from "./query.js";
+import * as feed from "./feed.js";
+import * as dashboard from "./dashboard.js";
+
+const ROUTES = [
+  { pattern: /^#\/collections$/, nav: "collections", render: (main) => collections.render(main) },
+  { pattern: /^#\/c\/([^/?]+)$/, nav: "collections", render: (main, m) => documents.render(main, decodeURIComponent(m[1])) },
+  { pattern: /^#\/query(?:\/([^/?]+))?$/, nav: "query", render: (main, m) => query.render(main, m[1] ? decodeURIComponent(m[1]) : "") },
+  { pattern: /^#\/feed$/, nav: "feed", render: (main) => feed.render(main) },
+  { pattern: /^#\/dashboard$/, nav: "dashboard", render: (main) => dashboard.render(main) },
+];
+
+let cleanup = null;
+
+function route(focus) {
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch {
+      // A page's cleanup never stops navigation.
+    }
+    cleanup = null;
+  }
+  const hash = location.hash || "#/collections";
+  const match = ROUTES.map((r) => ({ r, m: hash.match(r.pattern) })).find((x) => x.m);
+  if (!match) {
+    location.replace("#/collections");
+    return;
+  }
+  clearErrors();
+  announce("");
+  for (const link of document.querySelectorAll("nav a[data-page]")) {
+    if (link.dataset.page === match.r.nav) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const main = document.getElementById("main");
+  main.replaceChildren();
+  cleanup = match.r.render(main, match.m) || null;
+  if (focus) main.focus();
+}
+
+window.addEventListener("hashchange", () => route(true));
+document.getElementById("set-token").addEventListener("click", async () => {
+  if (await changeToken()) {
+    route(false);
+    announce("Token saved for this tab.");
+  }
+});
+route(false);
