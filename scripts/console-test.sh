@@ -49,7 +49,7 @@ listen = "127.0.0.1:$port"
 auth_token = "$token"
 TOML
 
-NO_COLOR=1 target/debug/nyrodb serve --config "$work/nyrodb.toml" >"$artifacts/server.log" 2>&1 &
+NO_COLOR=1 "${CARGO_TARGET_DIR:-target}/debug/nyrodb" serve --config "$work/nyrodb.toml" >"$artifacts/server.log" 2>&1 &
 server_pid=$!
 
 url="http://127.0.0.1:$port"

@@ -52,6 +52,10 @@ enum Command {
         /// Where to write the JSON result.
         #[arg(long)]
         out: PathBuf,
+        /// Run only these workloads after the ingest and reopen (comma-separated: gets,
+        /// scan, overwrite, ycsb-c, ycsb-b, ycsb-a, writers); all by default. For profiling.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Writes the Markdown table of the medians of every result in a directory, and a chart.
     Report {
@@ -75,8 +79,9 @@ fn main() -> Result<()> {
             docs,
             seconds,
             out,
+            only,
         } => {
-            let result = run::run(&store, &dir, docs, seconds)?;
+            let result = run::run(&store, &dir, docs, seconds, &only)?;
             let json = serde_json::to_string_pretty(&result)?;
             std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
         }

@@ -52,67 +52,95 @@ pub struct RunResult {
     pub peak_rss_bytes: u64,
 }
 
-/// Runs every workload against `name` in the empty directory `dir`: `docs` documents,
-/// `seconds` per timed workload.
-pub fn run(name: &str, dir: &Path, docs: u64, seconds: f64) -> Result<RunResult> {
+/// The workloads after the ingest, by the names `--only` takes.
+pub const WORKLOADS: [&str; 7] = [
+    "gets",
+    "scan",
+    "overwrite",
+    "ycsb-c",
+    "ycsb-b",
+    "ycsb-a",
+    "writers",
+];
+
+/// Runs the workloads against `name` in the empty directory `dir`: `docs` documents,
+/// `seconds` per timed workload. The ingest and the reopen always run; of the others, only
+/// those named in `only` when it is not empty (for profiling; the others' figures stay 0).
+pub fn run(name: &str, dir: &Path, docs: u64, seconds: f64, only: &[String]) -> Result<RunResult> {
     ensure!(docs >= 2 * BATCH, "use at least {} documents", 2 * BATCH);
+    for workload in only {
+        ensure!(
+            WORKLOADS.contains(&workload.as_str()),
+            "unknown workload {workload:?}: choose from {}",
+            WORKLOADS.join(", ")
+        );
+    }
+    let wanted = |workload: &str| only.is_empty() || only.iter().any(|w| w == workload);
     let timed_for = Duration::from_secs_f64(seconds);
     let phase = |what: &str| eprintln!("[{name}] {what}");
+    let mut result = RunResult::empty(name, docs);
 
     phase("ingest");
     let db = store::open(name, dir)?;
     let started = Instant::now();
     write_in_batches(db.as_ref(), (1..=docs).map(|id| (id, 0)))?;
-    let ingest_docs_per_sec = docs as f64 / started.elapsed().as_secs_f64();
+    result.ingest_docs_per_sec = docs as f64 / started.elapsed().as_secs_f64();
     db.close()?;
-    let disk_after_ingest = disk_bytes(dir)?;
+    result.disk_after_ingest = disk_bytes(dir)?;
 
     phase("reopen");
     let started = Instant::now();
-    let db = store::open(name, dir)?;
-    ensure!(db.get(1)?.is_some(), "document 1 is missing after reopen");
-    let reopen_secs = started.elapsed().as_secs_f64();
-
-    phase("gets");
-    let gets_per_sec = timed(GET_THREADS, timed_for, |_, _| {
-        let id = rand::rng().random_range(1..=docs);
-        let found = db.get(id)?;
-        ensure!(found.is_some(), "document {id} is missing");
-        Ok(())
-    })?;
-
-    phase("scan");
-    let started = Instant::now();
-    let mut fields = 0;
-    let scanned = db.scan(&mut |d| fields += d.fields.len())?;
-    let scan_docs_per_sec = scanned as f64 / started.elapsed().as_secs_f64();
-    ensure!(
-        scanned == docs,
-        "the scan found {scanned} documents of {docs}"
-    );
-    ensure!(
-        fields == 3 * docs as usize,
-        "the scan decoded {fields} fields"
-    );
-
-    phase("overwrite half");
-    write_in_batches(db.as_ref(), (2..=docs).step_by(2).map(|id| (id, 1)))?;
-    db.close()?;
-    let disk_after_overwrite = disk_bytes(dir)?;
-
-    phase("compaction");
     let mut db = store::open(name, dir)?;
-    let compacted = db.compact()?;
-    db.close()?;
-    let disk_after_compaction = if compacted {
-        Some(disk_bytes(dir)?)
-    } else {
-        None
-    };
+    ensure!(db.get(1)?.is_some(), "document 1 is missing after reopen");
+    result.reopen_secs = started.elapsed().as_secs_f64();
 
-    let db = store::open(name, dir)?;
+    if wanted("gets") {
+        phase("gets");
+        result.gets_per_sec = timed(GET_THREADS, timed_for, |_, _| {
+            let id = rand::rng().random_range(1..=docs);
+            let found = db.get(id)?;
+            ensure!(found.is_some(), "document {id} is missing");
+            Ok(())
+        })?;
+    }
+
+    if wanted("scan") {
+        phase("scan");
+        let started = Instant::now();
+        let mut fields = 0;
+        let scanned = db.scan(&mut |d| fields += d.fields.len())?;
+        result.scan_docs_per_sec = scanned as f64 / started.elapsed().as_secs_f64();
+        ensure!(
+            scanned == docs,
+            "the scan found {scanned} documents of {docs}"
+        );
+        ensure!(
+            fields == 3 * docs as usize,
+            "the scan decoded {fields} fields"
+        );
+    }
+
+    if wanted("overwrite") {
+        phase("overwrite half");
+        write_in_batches(db.as_ref(), (2..=docs).step_by(2).map(|id| (id, 1)))?;
+        db.close()?;
+        result.disk_after_overwrite = disk_bytes(dir)?;
+
+        phase("compaction");
+        let mut reopened = store::open(name, dir)?;
+        let compacted = reopened.compact()?;
+        reopened.close()?;
+        if compacted {
+            result.disk_after_compaction = Some(disk_bytes(dir)?);
+        }
+        db = store::open(name, dir)?;
+    }
+
     let chooser = ScrambledZipfian::new(docs)?;
     let ycsb = |label: &str, read_percent: u32| {
+        if !wanted(label) {
+            return Ok(0.0);
+        }
         phase(label);
         timed(YCSB_THREADS, timed_for, |_, done| {
             let mut rng = rand::rng();
@@ -125,34 +153,43 @@ pub fn run(name: &str, dir: &Path, docs: u64, seconds: f64) -> Result<RunResult>
             Ok(())
         })
     };
-    let ycsb_c_ops_per_sec = ycsb("YCSB C", 100)?;
-    let ycsb_b_ops_per_sec = ycsb("YCSB B", 95)?;
-    let ycsb_a_ops_per_sec = ycsb("YCSB A", 50)?;
+    result.ycsb_c_ops_per_sec = ycsb("ycsb-c", 100)?;
+    result.ycsb_b_ops_per_sec = ycsb("ycsb-b", 95)?;
+    result.ycsb_a_ops_per_sec = ycsb("ycsb-a", 50)?;
 
-    phase("concurrent writers");
-    // Each writer creates documents of its own id range, above the loaded ones.
-    let concurrent_writes_per_sec = timed(WRITERS, timed_for, |writer, done| {
-        let id = docs + 1 + (writer as u64) * (1 << 32) + done;
-        db.put(id, doc(id, 0))
-    })?;
+    if wanted("writers") {
+        phase("concurrent writers");
+        // Each writer creates documents of its own id range, above the loaded ones.
+        result.concurrent_writes_per_sec = timed(WRITERS, timed_for, |writer, done| {
+            let id = docs + 1 + (writer as u64) * (1 << 32) + done;
+            db.put(id, doc(id, 0))
+        })?;
+    }
     db.close()?;
+    result.peak_rss_bytes = peak_rss_bytes();
+    Ok(result)
+}
 
-    Ok(RunResult {
-        store: name.to_string(),
-        docs,
-        ingest_docs_per_sec,
-        disk_after_ingest,
-        reopen_secs,
-        gets_per_sec,
-        scan_docs_per_sec,
-        disk_after_overwrite,
-        disk_after_compaction,
-        ycsb_a_ops_per_sec,
-        ycsb_b_ops_per_sec,
-        ycsb_c_ops_per_sec,
-        concurrent_writes_per_sec,
-        peak_rss_bytes: peak_rss_bytes(),
-    })
+impl RunResult {
+    /// A result of `docs` documents for `store` with every figure 0, to fill in.
+    fn empty(store: &str, docs: u64) -> Self {
+        Self {
+            store: store.to_string(),
+            docs,
+            ingest_docs_per_sec: 0.0,
+            disk_after_ingest: 0,
+            reopen_secs: 0.0,
+            gets_per_sec: 0.0,
+            scan_docs_per_sec: 0.0,
+            disk_after_overwrite: 0,
+            disk_after_compaction: None,
+            ycsb_a_ops_per_sec: 0.0,
+            ycsb_b_ops_per_sec: 0.0,
+            ycsb_c_ops_per_sec: 0.0,
+            concurrent_writes_per_sec: 0.0,
+            peak_rss_bytes: 0,
+        }
+    }
 }
 
 /// Writes `(id, version)` documents in durable batches of [`BATCH`]. The documents are built
