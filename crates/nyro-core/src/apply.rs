@@ -3,6 +3,10 @@
 //! visible once written.
 
 use std::collections::HashMap;
+
+/// The hasher of the writer's per-batch maps: seeded per map, so ids chosen by clients
+/// cannot be made to collide, and much cheaper per lookup than SipHash.
+type FastHash = foldhash::fast::RandomState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -114,7 +118,7 @@ pub(crate) struct Counters {
     pub(crate) next_seq: u64,
     pub(crate) next_collection: u32,
     /// Next id to assign per collection id (u128: a given id of u64::MAX leaves none).
-    pub(crate) next_ids: HashMap<u32, u128>,
+    pub(crate) next_ids: HashMap<u32, u128, FastHash>,
 }
 
 /// Effects of the batch's prepared requests not yet committed.
@@ -122,9 +126,9 @@ pub(crate) struct Counters {
 struct Overlay {
     counters: Option<Counters>,
     /// Collections created (Some) or dropped (None) by the batch, by name.
-    collections: HashMap<String, Option<CollectionView>>,
+    collections: HashMap<String, Option<CollectionView>, FastHash>,
     /// Documents created (true) or deleted (false) by the batch.
-    exists: HashMap<(u32, u64), bool>,
+    exists: HashMap<(u32, u64), bool, FastHash>,
 }
 
 /// The applier; lives on the writer thread.
@@ -163,14 +167,21 @@ impl CoreApplier {
     }
 
     fn exists(&self, collection: u32, id: u64) -> bool {
+        self.exists_in(self.committed(collection).as_deref(), collection, id)
+    }
+
+    /// The committed collection with this id (none if only this batch creates it).
+    fn committed(&self, collection: u32) -> Option<Arc<Collection>> {
+        self.state.catalog.load().by_id(collection).cloned()
+    }
+
+    /// Whether `id` exists in `collection`, whose committed state is `committed` (looked up
+    /// once per request by the callers that check many ids).
+    fn exists_in(&self, committed: Option<&Collection>, collection: u32, id: u64) -> bool {
         if let Some(&exists) = self.batch.exists.get(&(collection, id)) {
             return exists;
         }
-        self.state
-            .catalog
-            .load()
-            .by_id(collection)
-            .is_some_and(|c| c.index.primary().get(id).is_some())
+        committed.is_some_and(|c| c.index.primary().contains(id))
     }
 
     /// Seq of catalog records: they do not take a seq of their own (the feed carries only
@@ -271,7 +282,8 @@ impl CoreApplier {
             WriteOp::Insert { collection, docs } => {
                 let coll = self.resolve_or_create(collection, plan, records)?;
                 plan.collection = coll;
-                let mut seen = HashMap::with_capacity(docs.len());
+                let committed = self.committed(coll);
+                let mut seen = HashMap::with_capacity_and_hasher(docs.len(), FastHash::default());
                 for (index, doc) in docs.iter().enumerate() {
                     if let Some(id) = doc.id {
                         if let Some(first) = seen.insert(id, index) {
@@ -282,7 +294,7 @@ impl CoreApplier {
                                 ),
                             });
                         }
-                        if self.exists(coll, id) {
+                        if self.exists_in(committed.as_deref(), coll, id) {
                             return Err(DbError::Conflict {
                                 message: format!(
                                     "a document with _id {id} already exists in collection \
@@ -313,6 +325,7 @@ impl CoreApplier {
             WriteOp::Replace { collection, docs } => {
                 let coll = self.resolve_or_create(collection, plan, records)?;
                 plan.collection = coll;
+                let committed = self.committed(coll);
                 for (index, doc) in docs.iter().enumerate() {
                     let id = doc.id.ok_or_else(|| {
                         DbError::invalid(format!(
@@ -320,7 +333,7 @@ impl CoreApplier {
                             element_note(docs.len(), index)
                         ))
                     })?;
-                    let created = !self.exists(coll, id);
+                    let created = !self.exists_in(committed.as_deref(), coll, id);
                     self.assign_id(coll, Some(id))?;
                     let seq = self.take_seq();
                     // A replace of an existing document says so in the log, so the change

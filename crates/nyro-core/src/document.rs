@@ -114,8 +114,15 @@ impl Document {
 
     /// Checks what [`Document::from_json`] checks, for documents built in Rust.
     pub fn validate(&self) -> Result<()> {
-        let mut names = std::collections::HashSet::with_capacity(self.fields.len());
-        for (key, value) in &self.fields {
+        // Most documents have a few fields: comparing each name with the earlier ones is
+        // cheaper than building a set (an allocation per document on the write path).
+        const SCAN_BELOW: usize = 16;
+        let mut names = if self.fields.len() < SCAN_BELOW {
+            None
+        } else {
+            Some(std::collections::HashSet::with_capacity(self.fields.len()))
+        };
+        for (index, (key, value)) in self.fields.iter().enumerate() {
             if key == ID_FIELD {
                 return Err(DbError::invalid(
                     "`_id` is reserved: set Document::id instead of a field named `_id`",
@@ -123,7 +130,13 @@ impl Document {
             }
             // A JSON object has each key once; a repeated one would be indexed under its
             // first value but read back (as JSON) with its last.
-            if !names.insert(key.as_str()) {
+            let repeated = match &mut names {
+                Some(names) => !names.insert(key.as_str()),
+                None => self.fields[..index]
+                    .iter()
+                    .any(|(earlier, _)| earlier == key),
+            };
+            if repeated {
                 return Err(DbError::invalid(format!(
                     "field {key:?} appears more than once in the document"
                 )));

@@ -109,7 +109,7 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         counters: Counters {
             next_seq: 1,
             next_collection: 1,
-            next_ids: HashMap::new(),
+            next_ids: HashMap::default(),
         },
         last_seq: 0,
         records: 0,

@@ -122,6 +122,18 @@ impl CollectionIndexes {
         Ok(slots)
     }
 
+    /// Refuses any key, for a collection without secondary indexes (as `slots` would).
+    fn no_keys<F, I>(&self, keys: I) -> Result<(), IndexError>
+    where
+        F: AsRef<str>,
+        I: IntoIterator<Item = (F, Option<IndexKey>)>,
+    {
+        match keys.into_iter().next() {
+            Some((field, _)) => self.position(field.as_ref()).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// Checks that `id` is indexed under every key of `old`.
     fn check_old(
         &self,
@@ -163,6 +175,13 @@ impl CollectionIndexes {
         O: IntoIterator<Item = (F, Option<IndexKey>)>,
         N: IntoIterator<Item = (F, Option<IndexKey>)>,
     {
+        if self.fields.is_empty() {
+            // No secondary index: only the primary changes (the common case, kept free of
+            // the key slots and the secondaries' lock).
+            self.no_keys(old)?;
+            self.no_keys(new)?;
+            return Ok(self.primary.insert(id, location));
+        }
         let old = self.slots(old)?;
         let new = self.slots(new)?;
         let mut secondaries = self.secondaries.write();

@@ -67,6 +67,7 @@
 
 mod collection;
 mod error;
+mod id_hash;
 mod idset;
 mod key;
 mod primary;

@@ -17,6 +17,7 @@ use dashmap::DashMap;
 use nyro_storage::Location;
 use parking_lot::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
+use crate::id_hash::IdHash;
 use crate::idset::IdSet;
 
 /// How many entries [`PrimaryIter`] fetches per lock acquisition.
@@ -28,9 +29,10 @@ const ITER_CHUNK: usize = 1024;
 /// may run on any number of threads while one writer inserts and removes.
 #[derive(Debug, Default)]
 pub struct PrimaryIndex {
-    /// foldhash: several times faster than SipHash for u64 keys, and randomly seeded per
-    /// index, so ids chosen by clients cannot be aimed at one bucket.
-    map: DashMap<u64, Location, foldhash::fast::RandomState>,
+    /// Hashed with [`IdHash`]: seeded foldhash (several times faster than SipHash for u64
+    /// keys, and random per index, so ids chosen by clients cannot be aimed at one bucket),
+    /// keeping runs of 16 consecutive ids in neighbouring buckets.
+    map: DashMap<u64, Location, IdHash>,
     order: RwLock<IdSet>,
 }
 
