@@ -377,8 +377,14 @@ impl CoreApplier {
 
     fn publish(&self, event: ChangeEvent) {
         self.state.last_seq.store(event.seq, Ordering::Release);
-        // No receiver is not an error: nobody is watching.
-        let _ = self.state.changes.send(Arc::new(event));
+        // Nobody watching: skip the event's allocation. No change is missed by a subscriber
+        // that arrives meanwhile: `receiver_count` and `subscribe` take the same lock, and
+        // a subscriber reads `last_seq` after subscribing, so one that was not counted here
+        // reads this seq or a later one and starts after it.
+        if self.state.changes.receiver_count() > 0 {
+            // A receiver gone since is not an error.
+            let _ = self.state.changes.send(Arc::new(event));
+        }
     }
 
     /// Indexes a written document; counts the frame it replaces as dead. The bytes are in

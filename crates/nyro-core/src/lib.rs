@@ -6,7 +6,8 @@
 //! - [`Database`]: opens the log ([`Database::open`] recovers it and rebuilds every index),
 //!   owns the group-commit writer, bounds work with a semaphore of `max_concurrent_ops`
 //!   permits (refusing with [`DbError::Overloaded`] rather than queueing without bound), and
-//!   offers the operations: collections, insert / insert_many / get / replace / delete,
+//!   offers the operations: collections, insert / insert_many / get / replace /
+//!   replace_many / delete,
 //!   paginated list and find, the change feed ([`Database::subscribe`]) and [`Stats`].
 //! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
 //! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the

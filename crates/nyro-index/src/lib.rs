@@ -11,7 +11,8 @@
 //! - [`IndexKey`]: an indexed field's value (null, bool, number, string) as a hashable,
 //!   totally ordered key; integral numbers compare by value (`1 == 1.0`), `"1"` is not `1`.
 //! - [`PrimaryIndex`]: record id to [`nyro_storage::Location`], with `get` in O(1) and
-//!   pages in ascending id order (`after`, `limit`) without sorting.
+//!   pages in ascending id order (`after`, `limit`) without sorting. Its map's hasher keeps
+//!   runs of consecutive ids in neighbouring buckets (`id_hash`), seeded per index.
 //! - [`SecondaryIndex`]: for one field, key to the ascending set of ids holding it.
 //! - [`CollectionIndexes`]: a collection's primary and secondary indexes, updated together by
 //!   [`CollectionIndexes::apply_put`] / [`CollectionIndexes::apply_delete`] and queried by
