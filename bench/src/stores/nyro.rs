@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use nyro_core::{Config, Database, Document, MAX_PAGE, SyncPolicy, WriteOptions};
+use nyro_core::{Config, Database, Document, SyncPolicy, WriteOptions};
 use tokio::runtime::Runtime;
 
 use crate::store::Store;
@@ -70,18 +70,11 @@ impl Store for Nyro {
 
     fn scan(&self, visit: &mut dyn FnMut(&Document)) -> Result<u64> {
         let mut count = 0;
-        let mut after = None;
-        loop {
-            let page = self.db.list(COLLECTION, after, MAX_PAGE)?;
-            for doc in &page.records {
-                visit(doc);
-            }
-            count += page.records.len() as u64;
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(count),
-            }
+        for doc in self.db.documents(COLLECTION)? {
+            visit(&doc?);
+            count += 1;
         }
+        Ok(count)
     }
 
     fn compact(&mut self) -> Result<bool> {

@@ -23,6 +23,7 @@ use crate::error::{DbError, Result};
 use crate::feed::ChangeStream;
 use crate::indexing;
 use crate::replay::replay;
+use crate::scan::Documents;
 use crate::state::State;
 
 /// Most records one page of `list` or `find` returns.
@@ -732,7 +733,7 @@ impl Database {
     /// Reads document `id` of `collection` at `location`. `None` if it was deleted
     /// meanwhile. A location whose segment compaction just retired is looked up again: the
     /// index points at the copy by then.
-    fn read(
+    pub(crate) fn read(
         &self,
         collection: &Collection,
         id: u64,
@@ -792,6 +793,22 @@ impl Database {
         check_limit(limit)?;
         let c = self.inner.state.collection(collection)?;
         self.page(&c, c.index.primary().page(after, limit + 1), limit)
+    }
+
+    /// Every document of `collection` in ascending id order, read lazily: the ids are taken
+    /// from the primary index [`crate::DOCUMENTS_CHUNK`] at a time, so memory stays bounded
+    /// whatever the collection's size. For exporting or scanning a whole collection (a
+    /// `list` page would hold a whole page of documents at once). Each document is looked
+    /// up when reached: one deleted before is skipped, one replaced before comes in its new
+    /// version, one inserted behind the scan's position is not seen; none is seen twice.
+    /// Holds no permit of `max_concurrent_ops` between calls to `next`.
+    pub fn documents(&self, collection: &str) -> Result<Documents<'_>> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        Ok(Documents::new(
+            self,
+            self.inner.state.collection(collection)?,
+        ))
     }
 
     /// Documents whose indexed fields equal every given value, in ascending id order.

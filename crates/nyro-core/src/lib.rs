@@ -7,7 +7,7 @@
 //!   owns the group-commit writer, bounds work with a semaphore of `max_concurrent_ops`
 //!   permits (refusing with [`DbError::Overloaded`] rather than queueing without bound), and
 //!   offers the operations: collections, insert / insert_many / get / replace /
-//!   replace_many / delete,
+//!   replace_many / delete, a lazy scan of a collection ([`Database::documents`]),
 //!   paginated list and find, the change feed ([`Database::subscribe`]) and [`Stats`].
 //! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
 //! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the
@@ -56,6 +56,7 @@ mod feed;
 mod fields;
 mod indexing;
 mod replay;
+mod scan;
 mod state;
 
 pub use backup::{
@@ -72,6 +73,7 @@ pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};
+pub use scan::{DOCUMENTS_CHUNK, Documents};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.

@@ -486,6 +486,55 @@ async fn list_pages_in_id_order() {
 }
 
 #[tokio::test]
+async fn documents_scans_a_collection_lazily_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&config(dir.path())).await.unwrap();
+    let n = 2 * nyro_core::DOCUMENTS_CHUNK as u64 + 7;
+    let docs = (1..=n)
+        .map(|i| doc(json!({"_id": i * 3, "i": i})))
+        .collect();
+    db.insert_many("c", docs, W).await.unwrap();
+    db.insert("other", doc(json!({"x": 1})), W).await.unwrap();
+
+    let ids: Vec<u64> = db
+        .documents("c")
+        .unwrap()
+        .map(|d| d.unwrap().id.unwrap())
+        .collect();
+    assert_eq!(ids, (1..=n).map(|i| i * 3).collect::<Vec<_>>());
+
+    // Deletes behind and ahead of the scan: each remaining document once, none deleted
+    // before it was reached.
+    let mut scan = db.documents("c").unwrap();
+    let first = scan.next().unwrap().unwrap();
+    assert_eq!(first.to_json(), json!({"_id": 3, "i": 1}));
+    for id in [3, 6, 3 * 1500] {
+        db.delete("c", id, W).await.unwrap();
+    }
+    db.replace("c", 9, doc(json!({"i": "new"})), W)
+        .await
+        .unwrap();
+    let rest: Vec<Document> = scan.map(|d| d.unwrap()).collect();
+    assert_eq!(
+        rest[0].to_json(),
+        json!({"_id": 9, "i": "new"}),
+        "the version current when reached"
+    );
+    let rest: Vec<u64> = rest.iter().map(|d| d.id.unwrap()).collect();
+    assert_eq!(rest.len() as u64, n - 3);
+    assert!(!rest.contains(&6) && !rest.contains(&(3 * 1500)));
+    assert!(rest.windows(2).all(|w| w[0] < w[1]));
+
+    assert!(matches!(
+        db.documents("missing"),
+        Err(DbError::CollectionNotFound { .. })
+    ));
+    db.create_collection("empty", &[]).await.unwrap();
+    assert_eq!(db.documents("empty").unwrap().count(), 0);
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn find_uses_indexes_with_exact_value_semantics() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
