@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use nyro_core::{Database, MAX_PAGE, validate_name};
+use nyro_core::{Database, validate_name};
 use nyro_server::wire::JsonDoc;
 
 use crate::cli::ExportArgs;
@@ -131,30 +131,23 @@ fn write_documents(
     let mut written = 0u64;
     let mut line = Vec::with_capacity(4096);
     for collection in collections {
-        let mut after = None;
-        loop {
-            let page = db.list(&collection.name, after, MAX_PAGE)?;
-            for doc in &page.records {
-                line.clear();
-                if envelope {
-                    line.extend_from_slice(b"{\"collection\":");
-                    serde_json::to_writer(&mut line, &collection.name)?;
-                    line.extend_from_slice(b",\"doc\":");
-                    serde_json::to_writer(&mut line, &JsonDoc(doc))?;
-                    line.push(b'}');
-                } else {
-                    serde_json::to_writer(&mut line, &JsonDoc(doc))?;
-                }
-                line.push(b'\n');
-                out.write_all(&line)?;
+        for doc in db.documents(&collection.name)? {
+            let doc = doc?;
+            line.clear();
+            if envelope {
+                line.extend_from_slice(b"{\"collection\":");
+                serde_json::to_writer(&mut line, &collection.name)?;
+                line.extend_from_slice(b",\"doc\":");
+                serde_json::to_writer(&mut line, &JsonDoc(&doc))?;
+                line.push(b'}');
+            } else {
+                serde_json::to_writer(&mut line, &JsonDoc(&doc))?;
             }
-            written += page.records.len() as u64;
+            line.push(b'\n');
+            out.write_all(&line)?;
+            written += 1;
             if let Some(bar) = bar {
-                bar.inc(page.records.len() as u64);
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
+                bar.inc(1);
             }
         }
     }
