@@ -84,6 +84,8 @@ section=$(
   echo "  \`major_compact\`; sled and LMDB have none (LMDB reuses freed pages but never shrinks"
   echo "  its file). Reopen is the time from open to the first document read."
   echo
-  echo "What the figures mean, where NyroDB loses and why: see \"Comparison: reading the results\"."
+  echo "The last column is NyroDB against the best store: 1.00 when NyroDB is the best, 0.50"
+  echo "when it does half as well (half the rate, or twice the time or bytes). What the"
+  echo "figures mean, where NyroDB loses and why: see \"Comparison: reading the results\"."
 )
 bench_publish "Comparison with other stores" "$section"

@@ -222,13 +222,14 @@ fn best(metric: &Metric, row: &[Option<f64>]) -> Option<usize> {
 }
 
 /// The Markdown table: one row per metric, one column per store, the best in bold, and
-/// NyroDB's value as a ratio of the best.
+/// how NyroDB compares with the best: 1.00 when it is the best, 0.50 when it does half as
+/// well (half the rate, or twice the time or bytes).
 pub fn table(m: &Medians) -> String {
     let mut out = String::from("| workload |");
     for store in &m.stores {
         out.push_str(&format!(" {} |", display_name(store)));
     }
-    out.push_str(" NyroDB ÷ best |\n| --- |");
+    out.push_str(" NyroDB vs best |\n| --- |");
     out.push_str(&" ---: |".repeat(m.stores.len() + 1));
     out.push('\n');
     let nyro = m.stores.iter().position(|s| *s == "nyrodb");
@@ -244,7 +245,12 @@ pub fn table(m: &Medians) -> String {
             out.push_str(&format!(" {cell} |"));
         }
         let ratio = match (nyro.and_then(|n| row[n]), best.and_then(|b| row[b])) {
-            (Some(ours), Some(top)) if top > 0.0 => format!("{:.2}", ours / top),
+            (Some(ours), Some(top)) if metric.higher_is_better && top > 0.0 => {
+                format!("{:.2}", ours / top)
+            }
+            (Some(ours), Some(top)) if !metric.higher_is_better && ours > 0.0 => {
+                format!("{:.2}", top / ours)
+            }
             _ => "—".to_string(),
         };
         out.push_str(&format!(" {ratio} |\n"));
