@@ -209,13 +209,32 @@ fn verify_passes_a_healthy_directory_and_names_the_damage_in_a_corrupted_copy() 
         )));
 }
 
+/// Opens the log in `dir` to hold its lock. Retries for a while: another test thread of
+/// this process may be starting a `nyrodb` child, and between its fork and its exec the
+/// child shares the lock file of a database that `populate` has just closed (a `flock` is
+/// released when the last copy of the descriptor closes).
+fn hold_the_lock(dir: &Path) -> Log {
+    let started = std::time::Instant::now();
+    loop {
+        match Log::open(dir, LogOptions::default()) {
+            Ok(log) => return log,
+            Err(nyro_storage::StorageError::Locked { .. })
+                if started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot open the log to hold its lock: {e}"),
+        }
+    }
+}
+
 #[test]
 fn a_locked_directory_is_refused_by_every_offline_command() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path());
     let file = dir.path().join("docs.ndjson");
     std::fs::write(&file, "{\"a\":1}\n").unwrap();
-    let _held = Log::open(dir.path(), LogOptions::default()).unwrap();
+    let _held = hold_the_lock(dir.path());
     let shown = dir.path().display().to_string();
     let commands: Vec<Vec<std::ffi::OsString>> = vec![
         vec!["verify".into(), "--data".into(), dir.path().into()],
