@@ -49,7 +49,9 @@ listen = "127.0.0.1:$port"
 auth_token = "$token"
 TOML
 
-NO_COLOR=1 "${CARGO_TARGET_DIR:-target}/debug/nyrodb" serve --config "$work/nyrodb.toml" >"$artifacts/server.log" 2>&1 &
+# Debug level: every request is logged (nyro_server::context, with its path), as are other
+# crates' debug lines, so the token check at the end can actually catch a leak.
+RUST_LOG=debug NO_COLOR=1 "${CARGO_TARGET_DIR:-target}/debug/nyrodb" serve --config "$work/nyrodb.toml" >"$artifacts/server.log" 2>&1 &
 server_pid=$!
 
 url="http://127.0.0.1:$port"
@@ -73,7 +75,15 @@ done
         timeout 170 node --test --test-concurrency=1 units.test.mjs console.test.mjs
 )
 
-# The change feed took the token as ?access_token=; it must not have reached the log.
+# The change feed took the token as ?access_token=; it must not have reached the log. First
+# make sure the log holds per-request lines at all (else the check below proves nothing):
+# the feed's upgrade request itself, and an API call.
+for logged in "path=/v1/changes" "path=/v1/collections"; do
+    if ! grep -qF "$logged" "$artifacts/server.log"; then
+        echo "console-test: no request line with $logged in the server's log; the token check would prove nothing" >&2
+        exit 1
+    fi
+done
 if grep -qF "$token" "$artifacts/server.log"; then
     echo "console-test: the auth token appears in the server's log" >&2
     exit 1

@@ -840,7 +840,11 @@ impl Database {
         // Subscribe before reading last_seq: every change after it reaches the receiver.
         let live = self.inner.state.changes.subscribe();
         let until = self.inner.state.last_seq.load(Ordering::Acquire);
-        let frames = since.map(|_| self.inner.reader.iter());
+        // Nothing to replay when `since` is already the last seq (a client resuming from
+        // where it is): skip the scan of the log.
+        let frames = since
+            .filter(|&since| since < until)
+            .map(|_| self.inner.reader.iter());
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.
         let floor = self.inner.reader.history_floor();

@@ -58,6 +58,39 @@ async function api(method, route, body) {
 }
 
 /**
+ * Calls the API from node with a raw text body; returns { status, text }, the answer
+ * unparsed (JSON.parse would round integers beyond 2^53).
+ */
+async function rawApi(method, route, body) {
+  const response = await fetch(BASE + route, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+/** Resolves after `ms` (a bounded pause, to let a wrong late answer show if there were one). */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Delays every answer to requests matching `pattern` by `ms`, so clicks land mid-load. */
+async function slowDown(page, pattern, ms) {
+  await page.route(pattern, async (route) => {
+    await sleep(ms);
+    await route.continue();
+  });
+}
+
+/** The focused element as "tag:text", for focus checks. */
+async function focused(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    return el ? `${el.tagName.toLowerCase()}:${el.textContent.trim()}` : "";
+  });
+}
+
+/**
  * A fresh tab (its own sessionStorage) on `hash`, with `token` given at the prompt that the
  * first 401 opens. Uncaught page errors and CSP violations are collected and fail the test
  * in `done`.
@@ -89,6 +122,8 @@ async function enterToken(page, token) {
   await dialog.getByLabel("Bearer token").fill(token);
   await dialog.getByRole("button", { name: "Use token" }).click();
   await dialog.waitFor({ state: "hidden" });
+  // The token lives in sessionStorage only, not in the hidden form.
+  assert.equal(await page.locator("#token-input").inputValue(), "");
 }
 
 /** Every visible form control has a label (a <label for>, or aria-label). */
@@ -193,6 +228,8 @@ test("documents: add, edit and delete one through the UI", { timeout: TEST_TIMEO
   await page.getByRole("button", { name: "Delete document" }).click();
   await confirm.getByRole("button", { name: "Delete document" }).click();
   await status.getByText(`Document ${id} deleted.`).waitFor();
+  // The focused Delete button is gone: focus is on the panel's heading, not lost.
+  assert.equal(await focused(page), `h2:Document ${id} deleted`);
   got = await api("GET", `/v1/collections/people/records/${id}`);
   assert.equal(got.status, 404);
   assert.equal(got.json.error.code, "not_found");
@@ -233,6 +270,115 @@ test("documents: pages of 100 across 250 documents, next and previous", { timeou
   await done();
 });
 
+const isList = (url) => url.pathname.endsWith("/records");
+
+test("documents pager: a double-click loads one page, a failed page keeps the old one, focus stays", { timeout: TEST_TIMEOUT }, async () => {
+  const ids = (await api("GET", "/v1/collections/many/records?limit=250")).json.records.map((d) => d._id);
+  assert.equal(ids.length, 250);
+  const { page, done } = await open("#/c/many");
+  const rows = page.locator("tbody tr[data-id]");
+  const idsShown = async () => rows.evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.id)));
+  const pageLabel = page.locator(".page-label");
+  const prev = page.getByRole("button", { name: "Previous page" });
+  const next = page.getByRole("button", { name: "Next page" });
+  await pageLabel.getByText(`Page 1: _id ${ids[0]} to ${ids[99]}`).waitFor();
+
+  // Answers take 300 ms: both clicks land while the first load runs; only one page moves.
+  const slow = async (route) => {
+    await sleep(300);
+    await route.continue();
+  };
+  await page.route(isList, slow);
+  await next.dblclick();
+  await pageLabel.getByText(`Page 2: _id ${ids[100]} to ${ids[199]}`).waitFor();
+  await sleep(800); // a second load, had one started, would have landed by now
+  assert.match(await pageLabel.textContent(), /^Page 2: /);
+  assert.deepEqual(await idsShown(), ids.slice(100, 200));
+
+  // Back to page 1: Previous is disabled there, and focus moved from it to Next.
+  await prev.click();
+  await pageLabel.getByText(`Page 1: _id ${ids[0]} to ${ids[99]}`).waitFor();
+  assert.deepEqual(await idsShown(), ids.slice(0, 100));
+  assert.equal(await prev.isDisabled(), true);
+  assert.equal(await focused(page), "button:Next page");
+  await page.unroute(isList, slow);
+
+  // A page that fails leaves page 1 and its buttons as they were.
+  await page.route(
+    isList,
+    (route) => route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"overloaded","message":"too busy"}}' }),
+    { times: 1 },
+  );
+  await next.click();
+  await page.getByRole("alert").getByText("overloaded (HTTP 503)").waitFor();
+  assert.match(await pageLabel.textContent(), /^Page 1: /);
+  assert.deepEqual(await idsShown(), ids.slice(0, 100));
+  assert.equal(await next.isDisabled(), false);
+  assert.equal(await prev.isDisabled(), true);
+  await next.click();
+  await pageLabel.getByText(`Page 2: _id ${ids[100]} to ${ids[199]}`).waitFor();
+  await done();
+});
+
+test("documents: ids and integers beyond 2^53 stay exact through view, edit and paging", { timeout: TEST_TIMEOUT }, async () => {
+  // 30 ids around 2^53 = 9007199254740992; 9007199254740993 (odd, not a double) holds a u64
+  // max field. As doubles, ...993 would read as ...992, an id that exists too.
+  const first = 9007199254740969n;
+  const ids = Array.from({ length: 30 }, (_, i) => first + BigInt(i));
+  const bigId = "9007199254740993";
+  const big = "18446744073709551615";
+  const docs = ids.map((id) =>
+    String(id) === bigId ? `{"_id":${id},"name":"Ada","big":${big}}` : id === first + 1n ? `{"_id":${id},"long":"${"x".repeat(1000)}"}` : `{"_id":${id},"n":1}`,
+  );
+  const bulk = await rawApi("POST", "/v1/collections/bigids/records/_bulk", `[${docs.join(",")}]`);
+  assert.equal(bulk.status, 201, bulk.text);
+  assert.ok(bulk.text.includes(`${bigId},`), bulk.text);
+
+  const { page, done } = await open("#/c/bigids");
+  await page.getByLabel("Page size").selectOption("25");
+  const pageLabel = page.locator(".page-label");
+  const rows = page.locator("tbody tr[data-id]");
+  const idsShown = async () => rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+  const expected = ids.map(String);
+
+  // Page 1 ends at ...993: its `next` must stay ...993, or page 2 would start at ...993 again.
+  await pageLabel.getByText(`Page 1: _id ${expected[0]} to ${bigId}`).waitFor();
+  assert.deepEqual(await idsShown(), expected.slice(0, 25));
+  await page.getByRole("button", { name: "Next page" }).click();
+  await pageLabel.getByText(`Page 2: _id ${expected[25]} to ${expected[29]}`).waitFor();
+  assert.deepEqual(await idsShown(), expected.slice(25));
+  await page.getByRole("button", { name: "Previous page" }).click();
+  await pageLabel.getByText(`Page 1: _id ${expected[0]} to ${bigId}`).waitFor();
+
+  // Rows show at most 300 characters of a document, once (no title attribute).
+  const longCell = await page.locator(`tr[data-id="${expected[1]}"] td.doc`).textContent();
+  assert.equal(longCell.length, 301);
+  assert.ok(longCell.endsWith("…"));
+  assert.equal(await page.locator("td.doc[title]").count(), 0);
+  assert.match(await page.locator(`tr[data-id="${bigId}"] td.doc`).textContent(), new RegExp(`"_id":${bigId},.*"big":${big}`));
+
+  // View: the exact digits.
+  await page.getByRole("button", { name: `View document ${bigId}`, exact: true }).click();
+  const shown = await page.getByLabel(`Document ${bigId} as JSON`).textContent();
+  assert.match(shown, new RegExp(`"_id": ${bigId},`));
+  assert.match(shown, new RegExp(`"big": ${big}\\b`));
+
+  // Edit another field: the big one goes back as it was typed, and the right id is written.
+  await page.getByRole("button", { name: "Edit" }).click();
+  const editor = page.getByLabel(/its _id stays/);
+  const text = await editor.inputValue();
+  assert.match(text, new RegExp(`"big": ${big}\\b`));
+  await editor.fill(text.replace('"Ada"', '"Bea"'));
+  await page.getByRole("button", { name: "Save document" }).click();
+  await page.locator("#status").getByText(`Document ${bigId} saved.`).waitFor();
+  const after = await rawApi("GET", `/v1/collections/bigids/records/${bigId}`);
+  assert.equal(after.status, 200);
+  for (const part of [`"_id":${bigId},`, '"name":"Bea"', `"big":${big}}`]) assert.ok(after.text.includes(part), `${part} in ${after.text}`);
+  const neighbour = await rawApi("GET", "/v1/collections/bigids/records/9007199254740992");
+  assert.equal(neighbour.text, '{"_id":9007199254740992,"n":1}', "the rounded id was not touched");
+  await done();
+});
+
 test("query: equality on an indexed field, values read as JSON or text", { timeout: TEST_TIMEOUT }, async () => {
   for (const doc of [
     { name: "Bo", city: "London", age: 30 },
@@ -266,28 +412,120 @@ test("query: equality on an indexed field, values read as JSON or text", { timeo
   await done();
 });
 
-test("live feed: a change made through the API arrives; pause drops and counts", { timeout: TEST_TIMEOUT }, async () => {
+test("query: pages use the submitted query, not the form; another collection drops the results", { timeout: TEST_TIMEOUT }, async () => {
+  assert.equal((await api("PUT", "/v1/collections/qpage", { indexes: ["city"] })).status, 201);
+  assert.equal((await api("PUT", "/v1/collections/qother", { indexes: ["kind"] })).status, 201);
+  const docs = [1, 2, 3, 4, 5].map((n) => ({ city: "Oslo", n })).concat([{ city: "Rome", n: 6 }]);
+  const ids = (await api("POST", "/v1/collections/qpage/records/_bulk", docs)).json.ids;
+  const { page, done } = await open("#/query/qpage");
+  const sent = [];
+  page.on("request", (request) => {
+    if (request.url().includes("/_query")) sent.push({ path: new URL(request.url()).pathname, body: JSON.parse(request.postData()) });
+  });
+  const shownIds = async () => page.locator("ol.results > li").evaluateAll((lis) => lis.map((li) => Number(li.dataset.id)));
+  const next = page.getByRole("button", { name: "Next page" });
+  const prev = page.getByRole("button", { name: "Previous page" });
+
+  await page.getByLabel("Collection").selectOption("qpage");
+  await page.getByLabel("Field").selectOption("city");
+  await page.getByLabel("equals").fill("Oslo");
+  await page.getByLabel("Page size").fill("2");
+  await page.getByRole("button", { name: "Run query" }).click();
+  await page.getByText("Page 1: 2 document(s); more follow.").waitFor();
+  assert.deepEqual(await shownIds(), ids.slice(0, 2));
+
+  // The form changes, but the query's pages keep to what was submitted.
+  await page.getByLabel("equals").fill("Rome");
+  await page.getByLabel("Page size").fill("7");
+  await next.click();
+  await page.getByText("Page 2: 2 document(s); more follow.").waitFor();
+  assert.deepEqual(await shownIds(), ids.slice(2, 4));
+  await next.click();
+  await page.getByText("Page 3: 1 document(s); no more.").waitFor();
+  assert.deepEqual(await shownIds(), ids.slice(4, 5));
+  assert.equal(await next.isDisabled(), true);
+  // Next went disabled while focused: focus moved to Previous.
+  assert.equal(await focused(page), "button:Previous page");
+  await prev.click();
+  await page.getByText("Page 2: 2 document(s); more follow.").waitFor();
+  await prev.click();
+  await page.getByText("Page 1: 2 document(s); more follow.").waitFor();
+  assert.equal(await prev.isDisabled(), true);
+  assert.equal(sent.length, 5);
+  for (const { path, body } of sent) {
+    assert.equal(path, "/v1/collections/qpage/_query");
+    assert.deepEqual(body.where, { city: "Oslo" });
+    assert.equal(body.limit, 2);
+  }
+  assert.deepEqual(sent.map((r) => r.body.after), [undefined, ids[1], ids[3], ids[1], undefined]);
+
+  // Another collection: the old results go, and no page of the old query can be asked for.
+  await page.getByLabel("Collection").selectOption("qother");
+  await page.getByText("Another collection: run a query to see its documents.").waitFor();
+  assert.equal(await page.locator("ol.results > li").count(), 0);
+  assert.equal(await next.isDisabled(), true);
+  assert.equal(await prev.isDisabled(), true);
+  await sleep(300);
+  assert.equal(sent.length, 5, "nothing was sent for the old query");
+
+  // A page size over 500 is refused by the form, and capped if it gets through anyway.
+  const size = page.getByLabel("Page size");
+  await size.fill("9999");
+  assert.equal(await size.evaluate((el) => el.validity.rangeOverflow), true);
+  await size.evaluate((el) => el.removeAttribute("max"));
+  await page.getByRole("button", { name: "Run query" }).click();
+  await page.getByText("Page 1: 0 document(s); no more.").waitFor();
+  assert.equal(sent.length, 6);
+  assert.equal(sent[5].path, "/v1/collections/qother/_query");
+  assert.equal(sent[5].body.limit, 500);
+  assert.equal(await page.getByLabel("Page size").inputValue(), "500");
+  await done();
+});
+
+test("live feed: changes arrive; reconnect and pause/resume lose nothing; the filter starts a new list", { timeout: TEST_TIMEOUT }, async () => {
   const { page, done } = await open("#/feed");
-  await page.getByText("Connected: live changes of all collections.").waitFor();
+  const state = page.locator(".feed-state");
+  await state.getByText("Connected: live changes of all collections.").waitFor();
+  const item = (collection, id) => page.locator(`ol.events li[data-collection="${collection}"][data-id="${id}"]`);
+
+  // Disconnected before any change arrived: Reconnect still gets what happened meanwhile.
+  await page.getByRole("button", { name: "Disconnect" }).click();
+  await state.getByText(/^Disconnected after seq \d+/).waitFor();
+  const missed = await api("POST", "/v1/collections/people/records", { name: "Meanwhile" });
+  assert.equal(missed.status, 201);
+  await page.getByRole("button", { name: "Reconnect" }).click();
+  await item("people", missed.json._id).waitFor();
+  assert.equal(await item("people", missed.json._id).getAttribute("data-seq"), String(missed.json.seq));
 
   const inserted = await api("POST", "/v1/collections/people/records", { name: "Live", city: "Oslo" });
   assert.equal(inserted.status, 201);
-  const item = page.locator(`ol.events li[data-collection="people"][data-id="${inserted.json._id}"]`);
-  await item.waitFor();
-  assert.equal(await item.getAttribute("data-op"), "insert");
-  assert.equal(await item.getAttribute("data-seq"), String(inserted.json.seq));
-  assert.match(await item.textContent(), /"name":"Live"/);
+  const live = item("people", inserted.json._id);
+  await live.waitFor();
+  assert.equal(await live.getAttribute("data-op"), "insert");
+  assert.equal(await live.getAttribute("data-seq"), String(inserted.json.seq));
+  assert.match(await live.textContent(), /"name":"Live"/);
 
+  // Pause closes the feed; the three changes made meanwhile arrive on Resume, in order.
   await page.getByRole("button", { name: "Pause" }).click();
-  const second = await api("PUT", `/v1/collections/people/records/${inserted.json._id}`, { name: "Live", city: "Bergen" });
-  assert.equal(second.status, 200);
-  await page.getByText(/dropped while paused 1; last seq/).waitFor();
-  assert.equal(await page.locator("ol.events li").count(), 1, "nothing is shown while paused");
+  await state.getByText(`Paused after seq ${inserted.json.seq}`).waitFor();
+  const during = [];
+  for (const n of [1, 2, 3]) {
+    const answer = await api("POST", "/v1/collections/people/records", { name: `Paused ${n}` });
+    assert.equal(answer.status, 201);
+    during.push(answer.json);
+  }
+  await sleep(300);
+  assert.equal(await page.locator("ol.events li").count(), 2, "nothing arrives while paused");
   await page.getByRole("button", { name: "Resume" }).click();
+  await item("people", during[2]._id).waitFor();
+  const seqs = await page.locator("ol.events li").evaluateAll((lis) => lis.map((li) => Number(li.dataset.seq)));
+  // Newest first: the three, then the two from before the pause; no gap, no duplicate.
+  assert.deepEqual(seqs, [during[2].seq, during[1].seq, during[0].seq, inserted.json.seq, missed.json.seq]);
 
-  // A filter on one collection: only its changes arrive.
+  // A filter on one collection: a new list, with only its changes.
   await page.getByLabel("Collection").selectOption("people");
-  await page.getByText('Connected: live changes of collection "people".').waitFor();
+  await state.getByText('Connected: live changes of collection "people".').waitFor();
+  assert.equal(await page.locator("ol.events li").count(), 0, "the list starts afresh");
   await api("POST", "/v1/collections/many/records", { n: -1 });
   const third = await api("DELETE", `/v1/collections/people/records/${inserted.json._id}`);
   assert.equal(third.status, 204);
@@ -301,7 +539,10 @@ test("live feed: a change made through the API arrives; pause drops and counts",
 
 test("dashboard: charts fed by /metrics and /v1/stats every 2 s", { timeout: TEST_TIMEOUT }, async () => {
   const { page, done } = await open("#/dashboard");
-  await page.getByText(/Updated at .*; 1 sample/).waitFor();
+  const updated = page.getByText(/Updated at .*; 1 sample/);
+  await updated.waitFor();
+  // It changes every 2 s: not in a live region, or a screen reader would read it each time.
+  assert.equal(await updated.evaluate((el) => el.closest("[aria-live], [role=status], [role=alert]") === null), true);
   for (let i = 0; i < 20; i += 1) await api("POST", "/v1/collections/people/records", { i });
   await page.getByText(/; 3 sample/).waitFor();
   const latest = await page.locator(".latest").evaluateAll((spans) => Object.fromEntries(spans.map((s) => [s.dataset.chart, s.textContent])));
@@ -337,9 +578,32 @@ test("collections: delete one after the confirm dialog, keyboard only", { timeou
   await confirm.getByRole("button", { name: "Delete collection" }).focus();
   await page.keyboard.press("Enter");
   await page.locator("#status").getByText('Collection "many" deleted.').waitFor();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.textContent === "All collections");
   const list = (await api("GET", "/v1/collections")).json.collections.map((c) => c.name);
   assert.ok(!list.includes("many"), `"many" is gone: ${list}`);
   assert.equal((await api("GET", "/v1/collections/many/records")).status, 404);
   await page.locator('tr[data-collection="many"]').waitFor({ state: "detached" });
+  await done();
+});
+
+test("robustness: a 2xx that is not JSON is an error; a malformed URL escape is no crash", { timeout: TEST_TIMEOUT }, async () => {
+  const { page, done } = await open("#/collections");
+  await page.getByRole("heading", { name: "All collections" }).waitFor();
+  await page.route(
+    (url) => url.pathname === "/v1/collections",
+    (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<html>a proxy's page</html>" }),
+    { times: 1 },
+  );
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await page.getByRole("alert").getByText("invalid_answer (HTTP 200)").waitFor();
+  assert.match(await page.getByRole("alert").textContent(), /not JSON: <html>a proxy's page/);
+
+  // %E0%A4%A is no valid escape: decodeURIComponent throws URIError; the console goes to the
+  // collections page instead of failing (done() fails on any page error).
+  await page.evaluate(() => {
+    location.hash = "#/c/%E0%A4%A";
+  });
+  await page.waitForFunction(() => location.hash === "#/collections");
+  await page.getByRole("heading", { name: "All collections" }).waitFor();
   await done();
 });

@@ -1,11 +1,14 @@
 // Unit tests of the console's pure functions, in node (no browser): the Prometheus parser,
-// the chart scale, query values, and what the feed says about close codes.
+// the chart scale, query values and page sizes, row previews, and what the feed says about
+// close codes. (Exact big integers need Chromium's JSON.parse `context.source`: they are
+// tested in the browser, console.test.mjs.)
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parsePrometheus, total } from "../console/js/metrics.js";
 import { niceMax } from "../console/js/chart.js";
-import { parseValue } from "../console/js/query.js";
+import { MAX_LIMIT, pageSize, parseValue } from "../console/js/query.js";
+import { PREVIEW_CHARS, preview } from "../console/js/documents.js";
 import { explain } from "../console/js/feed.js";
 
 test("parsePrometheus reads samples with and without labels, skips comments", () => {
@@ -54,4 +57,27 @@ test("the feed explains close codes 4000, 4001 and 1001", () => {
   assert.match(explain(4001, "history compacted", 9), /compaction.*4001.*live changes only; re-read/);
   assert.match(explain(1001, "the server is shutting down", 12), /shutting down.*1001.*after seq 12/);
   assert.match(explain(1006, "", null), /code 1006.*from now on/);
+});
+
+test("query page sizes are capped at 500; junk means 100", () => {
+  assert.equal(MAX_LIMIT, 500);
+  assert.equal(pageSize("2"), 2);
+  assert.equal(pageSize("500"), 500);
+  assert.equal(pageSize("9999"), 500);
+  assert.equal(pageSize("0"), 100);
+  assert.equal(pageSize(""), 100);
+  assert.equal(pageSize("abc"), 100);
+  assert.equal(pageSize("7.9"), 7);
+});
+
+test("row previews are cut at 300 characters, never inside a surrogate pair", () => {
+  assert.equal(PREVIEW_CHARS, 300);
+  assert.equal(preview("short"), "short");
+  const exact = "x".repeat(300);
+  assert.equal(preview(exact), exact);
+  const cut = preview("y".repeat(1000));
+  assert.equal(cut, `${"y".repeat(300)}…`);
+  // An emoji (two UTF-16 units) straddling the cut is dropped whole.
+  const straddle = preview(`${"z".repeat(299)}😀tail`);
+  assert.equal(straddle, `${"z".repeat(299)}…`);
 });

@@ -25,6 +25,9 @@ pub async fn per_request(State(state): State<AppState>, request: Request, next: 
             None => next.run(request).await,
         };
         count.finish(response.status().as_u16());
+        // One line per request at debug level, in the request's span (id, method and path;
+        // never the query string, which may carry `access_token`).
+        tracing::debug!(status = response.status().as_u16(), "request served");
         request_id::echo(&mut response, &id);
         response
     }

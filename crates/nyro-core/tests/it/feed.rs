@@ -124,6 +124,26 @@ async fn history(
     out
 }
 
+/// A client resuming from the last seq (the console, after reading `last_seq`) replays
+/// nothing and gets the next change exactly once.
+#[tokio::test]
+async fn since_the_last_seq_goes_straight_to_live_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&config(dir.path())).await;
+    let all = history(&db).await;
+    let last = all.last().unwrap().0;
+    let mut stream = db.subscribe(None, Some(last)).unwrap();
+    quiet(&mut stream).await;
+    let live = db.insert("c", doc(json!({"after": 1})), W).await.unwrap();
+    let event = next(&mut stream).await;
+    assert_eq!(
+        (event.seq, event.id, event.op),
+        (live.seq, live.id, ChangeOp::Insert)
+    );
+    quiet(&mut stream).await;
+    db.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn replays_after_since_then_goes_live_without_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,8 @@ export function askToken(why) {
       const value = input.value.trim();
       if (!value) return;
       setToken(value);
+      // The token is kept in sessionStorage only, not left in the (hidden) form.
+      input.value = "";
       finish(true);
     };
     const onCancel = (event) => {
@@ -157,7 +159,53 @@ export async function api(method, path, body, { text = false, quiet = false } = 
     throw error;
   }
   if (response.status === 204) return null;
-  return text ? response.text() : response.json();
+  const answer = await response.text();
+  if (text) return answer;
+  try {
+    return parseJson(answer);
+  } catch {
+    // A 2xx that is not JSON (e.g. a proxy's page) is an error, not an empty result.
+    const error = new ApiError(response.status, "invalid_answer", `the server's answer is not JSON: ${answer.slice(0, 200)}`);
+    if (!quiet) showError(error, `${method} ${path}`);
+    throw error;
+  }
+}
+
+/** The source of an integer (no fraction, no exponent). */
+const INTEGER = /^-?[0-9]+$/;
+
+function reviveExact(_key, value, context) {
+  if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+  const source = context && context.source;
+  if (typeof source !== "string" || !INTEGER.test(source) || typeof JSON.rawJSON !== "function") return value;
+  return JSON.rawJSON(source);
+}
+
+/** An id as the API sent it: a number when exact, else (beyond 2^53) its digits. */
+function idText(value) {
+  return typeof JSON.isRawJSON === "function" && JSON.isRawJSON(value) ? value.rawJSON : value;
+}
+
+/**
+ * JSON.parse that keeps integers beyond 2^53 exact (ids are u64, and documents may hold any
+ * integer). With the reviver's `context.source` (Chromium 114+), an unsafe integer becomes a
+ * JSON.rawJSON value, which JSON.stringify writes back digit for digit; the ids the console
+ * puts in URLs and text (a document's top-level `_id`, a page's `next`, a change's `_id`)
+ * become their digits as a string. Elsewhere (node 20) this is plain JSON.parse.
+ */
+export function parseJson(text) {
+  const value = JSON.parse(text, reviveExact);
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const docs = [value];
+  if (Array.isArray(value.records)) {
+    value.next = idText(value.next);
+    docs.push(...value.records);
+  }
+  if (value.doc && typeof value.doc === "object") docs.push(value.doc);
+  for (const doc of docs) {
+    if (doc && typeof doc === "object" && "_id" in doc) doc._id = idText(doc._id);
+  }
+  return value;
 }
 
 /** The path of a collection's route, with its name escaped. */

@@ -10,10 +10,19 @@ import * as query from "./query.js";
 import * as feed from "./feed.js";
 import * as dashboard from "./dashboard.js";
 
+/** A name from the URL's hash; a malformed escape (URIError) is no name at all. */
+function decoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
 const ROUTES = [
   { pattern: /^#\/collections$/, nav: "collections", render: (main) => collections.render(main) },
-  { pattern: /^#\/c\/([^/?]+)$/, nav: "collections", render: (main, m) => documents.render(main, decodeURIComponent(m[1])) },
-  { pattern: /^#\/query(?:\/([^/?]+))?$/, nav: "query", render: (main, m) => query.render(main, m[1] ? decodeURIComponent(m[1]) : "") },
+  { pattern: /^#\/c\/([^/?]+)$/, nav: "collections", name: 1, render: (main, m) => documents.render(main, decoded(m[1])) },
+  { pattern: /^#\/query(?:\/([^/?]+))?$/, nav: "query", name: 1, render: (main, m) => query.render(main, m[1] ? decoded(m[1]) : "") },
   { pattern: /^#\/feed$/, nav: "feed", render: (main) => feed.render(main) },
   { pattern: /^#\/dashboard$/, nav: "dashboard", render: (main) => dashboard.render(main) },
 ];
@@ -31,7 +40,7 @@ function route(focus) {
   }
   const hash = location.hash || "#/collections";
   const match = ROUTES.map((r) => ({ r, m: hash.match(r.pattern) })).find((x) => x.m);
-  if (!match) {
+  if (!match || (match.r.name && match.m[match.r.name] && decoded(match.m[match.r.name]) === null)) {
     location.replace("#/collections");
     return;
   }

@@ -20,12 +20,13 @@ export function render(main) {
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Create collection")),
   );
   const tableBody = h("tbody");
+  const listTitle = h("h2", { tabindex: "-1" }, "All collections");
   const summary = h("p", { class: "hint" }, "Loading…");
   replace(
     main,
     h("h1", {}, "Collections"),
     form,
-    h("h2", {}, "All collections"),
+    listTitle,
     summary,
     h(
       "table",
@@ -77,6 +78,8 @@ export function render(main) {
     }
     announce(`Collection "${c.name}" deleted.`);
     await load();
+    // Its Delete button (focused) is gone with its row: focus goes to the list's heading.
+    listTitle.focus();
   }
 
   form.addEventListener("submit", async (event) => {

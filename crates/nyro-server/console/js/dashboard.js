@@ -81,7 +81,9 @@ export function render(main) {
   let timer = null;
   let stopped = false;
 
-  const state = h("p", { class: "hint", "aria-live": "polite" }, "Starting…");
+  // Not a live region: "Updated at ..." changes every 2 s and would be read out each time.
+  // An error stopping the polling is announced by the alert region.
+  const state = h("p", { class: "hint" }, "Starting…");
   const resume = h("button", { type: "button", class: "secondary", hidden: true }, "Resume polling");
   const figures = CHARTS.map((chart) => {
     const latest = h("span", { class: "latest", dataset: { chart: chart.key } }, "–");

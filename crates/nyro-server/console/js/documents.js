@@ -1,20 +1,32 @@
 // A collection's documents, a page at a time by id (GET .../records?limit=N&after=ID): the
 // console never loads a whole collection, so it stays usable with millions of documents.
-// Previous pages are a stack of the `after` values that led to them. One document can be
-// viewed as formatted JSON, edited (PUT), deleted after a confirm, or created (POST).
+// Previous pages are a stack of the `after` values that led to them (dom.js `pager`). One
+// document can be viewed as formatted JSON, edited (PUT), deleted after a confirm, or
+// created (POST). Ids and integers beyond 2^53 stay exact (api.js `parseJson`), and an edit
+// sends the text as typed, so no number is rounded on its way back.
 
 import { api, collectionPath, showError } from "./api.js";
-import { announce, confirmDialog, field, h, pager, parseObject, pretty, replace } from "./dom.js";
+import { announce, compact, confirmDialog, field, h, pager, parseObject, pretty, replace } from "./dom.js";
 
 const PAGE_SIZES = [25, 50, 100, 500];
+/** How much of a document its row shows (the whole of it is one View away). */
+export const PREVIEW_CHARS = 300;
+
+/** The start of `text`, at most `max` characters (not splitting a surrogate pair), with "…" if cut. */
+export function preview(text, max = PREVIEW_CHARS) {
+  if (text.length <= max) return text;
+  let end = max;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
 
 export function render(main, name) {
   let limit = 100;
-  const pages = pager(() => loadPage());
-
   const info = h("p", { class: "hint" }, "");
   const sizeSelect = h("select", { name: "limit" }, PAGE_SIZES.map((n) => h("option", { value: n, selected: n === limit }, String(n))));
-  const pageLabel = h("span", { class: "page-label", "aria-live": "polite" }, "");
+  const pageLabel = h("span", { class: "page-label", "aria-live": "polite", tabindex: "-1" }, "");
+  const pages = pager({ fetchPage, show: showPage, label: pageLabel });
   const tbody = h("tbody");
   const detail = h("section", { class: "panel", "aria-labelledby": "detail-title" }, h("h2", { id: "detail-title" }, "Document"), h("p", { class: "hint" }, "Choose a document to view it."));
   const gotoInput = h("input", { name: "goto", inputmode: "numeric", pattern: "[0-9]+", autocomplete: "off" });
@@ -44,8 +56,8 @@ export function render(main, name) {
         h("nav", { class: "pager", "aria-label": "Pages" }, pages.prev, pageLabel, pages.next),
         h(
           "table",
-          {},
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "_id"), h("th", { scope: "col" }, "Document"), h("th", { scope: "col" }, "Actions"))),
+          { class: "docs" },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "id-col" }, "_id"), h("th", { scope: "col" }, "Document"), h("th", { scope: "col", class: "actions-col" }, "Actions"))),
           tbody,
         ),
       ),
@@ -65,18 +77,14 @@ export function render(main, name) {
     }
   }
 
-  async function loadPage() {
+  function fetchPage(after) {
     const params = new URLSearchParams({ limit: String(limit) });
-    if (pages.after !== null) params.set("after", String(pages.after));
-    let page;
-    try {
-      page = await api("GET", collectionPath(name, `/records?${params}`));
-    } catch {
-      replace(tbody);
-      return;
-    }
-    pages.loaded(page.next);
-    pageLabel.textContent = `Page ${pages.number}` + (page.records.length ? `: _id ${page.records[0]._id} to ${page.records[page.records.length - 1]._id}` : ": empty");
+    if (after !== null) params.set("after", String(after));
+    return api("GET", collectionPath(name, `/records?${params}`));
+  }
+
+  function showPage(page, number) {
+    pageLabel.textContent = `Page ${number}` + (page.records.length ? `: _id ${page.records[0]._id} to ${page.records[page.records.length - 1]._id}` : ": empty");
     replace(
       tbody,
       page.records.map((doc) =>
@@ -84,7 +92,7 @@ export function render(main, name) {
           "tr",
           { dataset: { id: String(doc._id) } },
           h("td", {}, String(doc._id)),
-          h("td", { class: "doc", title: JSON.stringify(doc) }, JSON.stringify(doc)),
+          h("td", { class: "doc" }, preview(compact(doc))),
           h(
             "td",
             {},
@@ -136,7 +144,7 @@ export function render(main, name) {
       event.preventDefault();
       if (!(await sendDocument("PUT", collectionPath(name, `/records/${id}`), text.value))) return;
       announce(`Document ${id} saved.`);
-      await loadPage();
+      await pages.reload();
       await show(id);
     });
     replace(detail, h("h2", { id: "detail-title" }, `Edit document ${id}`), form);
@@ -151,14 +159,16 @@ export function render(main, name) {
       return;
     }
     announce(`Document ${id} deleted.`);
-    replace(detail, h("h2", { id: "detail-title" }, "Document"), h("p", { class: "hint" }, `Document ${id} was deleted.`));
-    await Promise.all([loadPage(), loadInfo()]);
+    // The focused Delete button is gone: focus goes to the panel's heading, which says so.
+    const heading = h("h2", { id: "detail-title", tabindex: "-1" }, `Document ${id} deleted`);
+    replace(detail, heading, h("p", { class: "hint" }, `Document ${id} was deleted. Choose another document to view it.`));
+    heading.focus();
+    await Promise.all([pages.reload(), loadInfo()]);
   }
 
   sizeSelect.addEventListener("change", () => {
     limit = Number(sizeSelect.value);
-    pages.reset();
-    loadPage();
+    pages.first();
   });
   gotoForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -169,29 +179,29 @@ export function render(main, name) {
     const answer = await sendDocument("POST", collectionPath(name, "/records"), newText.value);
     if (!answer) return;
     announce(`Document ${answer._id} inserted (seq ${answer.seq}).`);
-    await Promise.all([loadPage(), loadInfo()]);
+    await Promise.all([pages.reload(), loadInfo()]);
     await show(answer._id);
   });
 
   loadInfo();
-  loadPage();
+  pages.first();
 }
 
 /**
  * Sends the document typed in `text` with `method` to `route`: the API's answer, or null
  * if it failed (shown in the alert region). Text that is not a JSON object is refused here,
- * before any call, and shown like an API error.
+ * before any call, and shown like an API error. Text that is one is sent exactly as typed,
+ * not re-serialised, so integers beyond 2^53 reach the server unrounded.
  */
 async function sendDocument(method, route, text) {
-  let value;
   try {
-    value = parseObject(text);
+    parseObject(text);
   } catch (e) {
     showError({ code: "invalid_json", message: e.message }, "not sent");
     return null;
   }
   try {
-    return await api(method, route, value);
+    return await api(method, route, text);
   } catch {
     return null;
   }

@@ -55,9 +55,22 @@ export function field(labelText, control, hint) {
   return { wrap: h("div", { class: "field" }, ...children), control };
 }
 
-/** Pretty JSON. */
+// A document's top-level `_id` beyond 2^53 arrives as its digits (api.js `parseJson`); it
+// is written back as the number it is. Other big integers are JSON.rawJSON values already.
+function exactId(value) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  if (typeof value._id !== "string" || !/^[0-9]+$/.test(value._id) || typeof JSON.rawJSON !== "function") return value;
+  return { ...value, _id: JSON.rawJSON(value._id) };
+}
+
+/** Pretty JSON, every integer exact. */
 export function pretty(value) {
-  return JSON.stringify(value, null, 2);
+  return JSON.stringify(exactId(value), null, 2);
+}
+
+/** One-line JSON, every integer exact. */
+export function compact(value) {
+  return JSON.stringify(exactId(value));
 }
 
 /** Shows a transient success message in the polite status region. */
@@ -96,43 +109,83 @@ export function parseObject(text) {
 /**
  * Previous/next buttons over pages chained by `after` (list and query answers carry the
  * `next` to pass as `after`). Keeps a stack of the `after` values that led to each page, so
- * Previous needs no request of its own; `load` fetches the current page and then calls
- * `loaded(answer.next)`.
+ * Previous needs no request of its own. `fetchPage(after)` resolves to an answer
+ * ({records, next}) or rejects (the error is already shown); `show(answer, number)` renders
+ * a page that arrived.
+ *
+ * One load at a time counts: while one runs both buttons are aria-disabled and ignore
+ * clicks; the stack changes only once the page arrived; an answer overtaken by a newer load
+ * (first, reload, clear) is dropped; a failed load leaves the previous page and state. When
+ * a focused button becomes disabled, focus moves to the other one, else to `label`.
  */
-export function pager(load) {
+export function pager({ fetchPage, show, label }) {
   let afters = [null];
   let next = null;
+  let request = 0;
+  let loading = false;
   const prev = h("button", { type: "button", class: "secondary", disabled: true }, "Previous page");
   const nextButton = h("button", { type: "button", class: "secondary", disabled: true }, "Next page");
+
+  function update() {
+    const focused = document.activeElement;
+    for (const button of [prev, nextButton]) {
+      if (loading) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+    }
+    if (loading) return;
+    prev.disabled = afters.length === 1;
+    nextButton.disabled = next === null;
+    if ((focused === prev || focused === nextButton) && focused.disabled) {
+      const other = focused === prev ? nextButton : prev;
+      if (!other.disabled) other.focus();
+      else if (label) label.focus();
+    }
+  }
+
+  async function load(stack) {
+    request += 1;
+    const mine = request;
+    loading = true;
+    update();
+    let answer;
+    try {
+      answer = await fetchPage(stack[stack.length - 1]);
+    } catch {
+      if (mine === request) {
+        loading = false;
+        update();
+      }
+      return false;
+    }
+    if (mine !== request) return false;
+    afters = stack;
+    next = answer.next ?? null;
+    loading = false;
+    show(answer, afters.length);
+    update();
+    return true;
+  }
+
   prev.addEventListener("click", () => {
-    if (afters.length > 1) afters.pop();
-    load();
+    if (!loading && afters.length > 1) load(afters.slice(0, -1));
   });
   nextButton.addEventListener("click", () => {
-    if (next === null) return;
-    afters.push(next);
-    load();
+    if (!loading && next !== null) load([...afters, next]);
   });
   return {
     prev,
     next: nextButton,
-    /** The `after` of the current page (null: from the start). */
-    get after() {
-      return afters[afters.length - 1];
-    },
-    /** The current page's number, from 1. */
-    get number() {
-      return afters.length;
-    },
-    /** Back to the first page (the caller loads it). */
-    reset() {
+    /** Loads the first page. */
+    first: () => load([null]),
+    /** Loads the current page again (after a change). */
+    reload: () => load(afters),
+    /** No pages: drops any load under way and disables both buttons. */
+    clear() {
+      request += 1;
+      loading = false;
       afters = [null];
-    },
-    /** The current page arrived; `nextAfter` is its `next`. */
-    loaded(nextAfter) {
-      next = nextAfter;
-      prev.disabled = afters.length === 1;
-      nextButton.disabled = next === null;
+      next = null;
+      update();
     },
   };
 }
