@@ -76,6 +76,15 @@ pub(crate) enum WriteOutcome {
     },
 }
 
+/// What the documents of a committed request are, for their index update.
+#[derive(Clone, Copy)]
+enum Written {
+    /// Inserts: ids the writer checked absent, so there are no old keys to look up.
+    New,
+    /// Replaces or creations.
+    Any,
+}
+
 /// A request and what `prepare` decided for it.
 #[derive(Debug)]
 pub(crate) struct WriteRequest {
@@ -387,13 +396,37 @@ impl CoreApplier {
         }
     }
 
-    /// Indexes a written document; counts the frame it replaces as dead. The bytes are in
-    /// the log already, so a failure here is a bug: it is logged, not returned.
-    fn index_put(&self, collection: &Collection, doc: &Document, location: Location) {
-        match indexing::put(collection, &self.state.reader, doc, location) {
-            Ok(Some(old)) => self.state.reader.mark_dead(old),
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "index update failed after a write"),
+    /// Indexes the documents a request wrote (`docs[i]` with id `writes[i].0` at the next
+    /// location of `locations`), counting the frames they replace as dead. Without secondary
+    /// indexes the whole request goes into the primary index at once. The bytes are in the
+    /// log already, so a failure here is a bug: it is logged, not returned.
+    fn index_written(
+        &self,
+        collection: &Collection,
+        docs: &[Document],
+        writes: &[(u64, u64)],
+        locations: &mut impl Iterator<Item = Location>,
+        written: Written,
+    ) {
+        let reader = &self.state.reader;
+        if collection.indexes.is_empty() {
+            let located = writes.iter().map(|&(id, _)| id).zip(locations);
+            collection
+                .index
+                .primary()
+                .insert_many(located, |_, old| reader.mark_dead(old));
+            return;
+        }
+        for (doc, location) in docs.iter().zip(locations) {
+            let indexed = match written {
+                Written::New => indexing::insert_new(collection, doc, location).map(|()| None),
+                Written::Any => indexing::put(collection, reader, doc, location),
+            };
+            match indexed {
+                Ok(Some(old)) => reader.mark_dead(old),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "index update failed after a write"),
+            }
         }
     }
 
@@ -433,18 +466,17 @@ impl CoreApplier {
                 }
                 WriteOutcome::CollectionDropped
             }
-            WriteOp::Insert { docs, .. } => {
+            WriteOp::Insert { mut docs, .. } => {
+                for (doc, &(id, _)) in docs.iter_mut().zip(&plan.writes) {
+                    doc.id = Some(id);
+                }
+                if let Some(c) = &collection {
+                    self.index_written(c, &docs, &plan.writes, &mut locations, Written::New);
+                }
                 let mut last_seq = 0;
                 let mut ids = Vec::with_capacity(docs.len());
-                for (mut doc, ((id, seq), location)) in docs
-                    .into_iter()
-                    .zip(plan.writes.iter().copied().zip(locations))
-                {
-                    doc.id = Some(id);
+                for (doc, &(id, seq)) in docs.into_iter().zip(&plan.writes) {
                     if let Some(c) = &collection {
-                        if let Err(e) = indexing::insert_new(c, &doc, location) {
-                            tracing::error!(error = %e, "index update failed after an insert");
-                        }
                         self.publish(ChangeEvent {
                             seq,
                             op: ChangeOp::Insert,
@@ -459,12 +491,14 @@ impl CoreApplier {
                 WriteOutcome::Inserted { ids, last_seq }
             }
             WriteOp::Replace { docs, .. } => {
+                if let Some(c) = &collection {
+                    self.index_written(c, &docs, &plan.writes, &mut locations, Written::Any);
+                }
                 let mut replaced = Vec::with_capacity(docs.len());
                 for (doc, (&(id, seq), &created)) in
                     docs.into_iter().zip(plan.writes.iter().zip(&plan.created))
                 {
-                    if let (Some(c), Some(location)) = (&collection, locations.next()) {
-                        self.index_put(c, &doc, location);
+                    if let Some(c) = &collection {
                         self.publish(ChangeEvent {
                             seq,
                             op: if created {

@@ -52,6 +52,30 @@ impl PrimaryIndex {
         old
     }
 
+    /// Sets the location of every `(id, location)`, in order, calling `replaced` with each
+    /// id's previous location when it had one. The same as [`insert`](Self::insert) for
+    /// each, with the ordered set's lock taken once for the whole batch.
+    pub fn insert_many(
+        &self,
+        entries: impl IntoIterator<Item = (u64, Location)>,
+        mut replaced: impl FnMut(u64, Location),
+    ) {
+        let order = self.order.upgradable_read();
+        let mut new_ids = Vec::new();
+        for (id, location) in entries {
+            match self.map.insert(id, location) {
+                Some(old) => replaced(id, old),
+                None => new_ids.push(id),
+            }
+        }
+        if !new_ids.is_empty() {
+            let mut order = RwLockUpgradableReadGuard::upgrade(order);
+            for id in new_ids {
+                order.insert(id);
+            }
+        }
+    }
+
     /// Removes `id`; returns its location if it was present.
     pub fn remove(&self, id: u64) -> Option<Location> {
         let order = self.order.upgradable_read();
@@ -193,6 +217,26 @@ mod tests {
         assert_eq!(index.get(7), None);
         assert!(index.is_empty());
         assert_eq!(index.max_id(), None);
+    }
+
+    #[test]
+    fn insert_many_is_insert_for_each() {
+        let many = PrimaryIndex::new();
+        let one_by_one = PrimaryIndex::new();
+        one_by_one.insert(5, loc(1));
+        many.insert(5, loc(1));
+        let entries = [(7, loc(2)), (5, loc(3)), (7, loc(4)), (1, loc(5))];
+        let mut replaced = Vec::new();
+        many.insert_many(entries, |id, old| replaced.push((id, old)));
+        let mut expected = Vec::new();
+        for (id, location) in entries {
+            if let Some(old) = one_by_one.insert(id, location) {
+                expected.push((id, old));
+            }
+        }
+        assert_eq!(replaced, expected);
+        assert_eq!(many.page(None, 10), one_by_one.page(None, 10));
+        assert_eq!(many.len(), 3);
     }
 
     #[test]
