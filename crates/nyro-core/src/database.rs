@@ -842,9 +842,10 @@ impl Database {
         let until = self.inner.state.last_seq.load(Ordering::Acquire);
         // Nothing to replay when `since` is already the last seq (a client resuming from
         // where it is): skip the scan of the log.
-        let frames = since
-            .filter(|&since| since < until)
-            .map(|_| self.inner.reader.iter());
+        let frames = since.filter(|&since| since < until).map(|_| {
+            let reader = &self.inner.reader;
+            (reader.iter(), reader.oldest_format_version() < 2)
+        });
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.
         let floor = self.inner.reader.history_floor();

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use nyro_storage::{LogIter, RecordKind};
+use nyro_storage::{FrameHeader, LogIter, RecordKind};
 use tokio::sync::broadcast;
 
 use crate::catalog::CollectionDef;
@@ -87,12 +87,39 @@ struct Replay {
     frames: LogIter,
     since: u64,
     until: u64,
-    /// Live ids per collection id, to tell inserts from updates.
-    live: HashMap<u32, HashSet<u64>>,
+    /// Live ids per collection id, to tell inserts from updates; `None` when every segment
+    /// is of format 2 or later, whose records say which they are (no memory per id then).
+    live: Option<HashMap<u32, HashSet<u64>>>,
     names: HashMap<u32, Arc<str>>,
 }
 
 impl Replay {
+    /// Whether the document record `h` was an insert, an update or a delete, given the ids
+    /// `live` so far (if tracked). A replace says so (format 2); a put of an id seen earlier
+    /// in this replay is an update too, since format 1 wrote every update as a put.
+    fn op_of(live: &mut Option<HashMap<u32, HashSet<u64>>>, h: &FrameHeader) -> ChangeOp {
+        let Some(live) = live else {
+            return match h.kind {
+                RecordKind::Delete => ChangeOp::Delete,
+                RecordKind::Replace => ChangeOp::Update,
+                _ => ChangeOp::Insert,
+            };
+        };
+        let live = live.entry(h.collection).or_default();
+        match h.kind {
+            RecordKind::Delete => {
+                live.remove(&h.id);
+                ChangeOp::Delete
+            }
+            RecordKind::Replace => {
+                live.insert(h.id);
+                ChangeOp::Update
+            }
+            _ if live.insert(h.id) => ChangeOp::Insert,
+            _ => ChangeOp::Update,
+        }
+    }
+
     fn next(&mut self) -> Option<Result<ChangeEvent>> {
         for frame in self.frames.by_ref() {
             let frame = match frame {
@@ -110,28 +137,16 @@ impl Replay {
                     }
                 }
                 RecordKind::DropCollection => {
-                    self.live.remove(&h.collection);
+                    if let Some(live) = &mut self.live {
+                        live.remove(&h.collection);
+                    }
                 }
                 RecordKind::CompactionMarker => {}
                 RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return None;
                     }
-                    let live = self.live.entry(h.collection).or_default();
-                    // A replace says so (format 2). A put of an id seen earlier in this
-                    // replay is an update too: format 1 wrote every update as a put.
-                    let op = match h.kind {
-                        RecordKind::Delete => {
-                            live.remove(&h.id);
-                            ChangeOp::Delete
-                        }
-                        RecordKind::Replace => {
-                            live.insert(h.id);
-                            ChangeOp::Update
-                        }
-                        _ if live.insert(h.id) => ChangeOp::Insert,
-                        _ => ChangeOp::Update,
-                    };
+                    let op = Self::op_of(&mut self.live, &h);
                     if h.seq <= self.since {
                         continue;
                     }
@@ -189,21 +204,22 @@ impl std::fmt::Debug for ChangeStream {
 
 impl ChangeStream {
     /// `live` must be subscribed *before* `until` (the last committed seq) is read, so that
-    /// every change after `until` reaches it.
+    /// every change after `until` reaches it. `frames` is the log to replay, with whether it
+    /// holds format-1 segments (then the replay tracks ids to tell updates from inserts).
     pub(crate) fn new(
         live: broadcast::Receiver<Arc<ChangeEvent>>,
-        frames: Option<LogIter>,
+        frames: Option<(LogIter, bool)>,
         since: u64,
         until: u64,
         collection: Option<Arc<str>>,
         capacity: usize,
         compacted_floor: Option<u64>,
     ) -> Self {
-        let replay = frames.map(|frames| Replay {
+        let replay = frames.map(|(frames, track_ids)| Replay {
             frames,
             since,
             until,
-            live: HashMap::new(),
+            live: track_ids.then(HashMap::new),
             names: HashMap::new(),
         });
         Self {

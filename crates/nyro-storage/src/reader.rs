@@ -14,7 +14,7 @@ use crate::frame::{self, FrameCheck, FrameHeader, HEADER_LEN, RecordKind};
 use crate::io::LogIo;
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
-use crate::segment::{SEGMENT_HEADER_LEN, Segment};
+use crate::segment::{self, SEGMENT_HEADER_LEN, Segment};
 use crate::table::SegmentTable;
 
 /// Where a record's frame lies: segment id, byte offset in the segment file, frame length.
@@ -241,6 +241,22 @@ impl LogReader {
                 active: s.id == active,
             })
             .collect()
+    }
+
+    /// The oldest format version among the segments readers see (docs/FORMAT.md section 7).
+    /// Version 1 wrote every update as a put, so a reader that tells inserts from updates
+    /// must remember the ids it has seen while the log holds such a segment.
+    pub fn oldest_format_version(&self) -> u32 {
+        self.shared
+            .segments
+            .load()
+            .visible()
+            .filter_map(|segment| {
+                let (map, end) = segment.readable_borrowed();
+                segment::header_version(map.bytes(end))
+            })
+            .min()
+            .unwrap_or(segment::FORMAT_VERSION)
     }
 
     /// Highest sequence number compaction has dropped from the log (0 if none): the change

@@ -112,6 +112,13 @@ pub(crate) fn check_header(bytes: &[u8], id: u32) -> Result<(), HeaderProblem> {
     Ok(())
 }
 
+/// The format version a segment's header bytes give (checked by [`check_header`] when the
+/// segment was opened), if the header is there.
+pub(crate) fn header_version(bytes: &[u8]) -> Option<u32> {
+    let word: [u8; 4] = bytes.get(8..12)?.try_into().ok()?;
+    Some(u32::from_le_bytes(word))
+}
+
 /// Fsyncs a directory, so that files created, renamed or removed in it survive a power cut.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
