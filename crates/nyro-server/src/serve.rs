@@ -191,17 +191,23 @@ async fn serve(
                 .with_upgrades();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
-                let mut conn = std::pin::pin!(conn);
-                let stopping = async {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                };
-                tokio::select! {
-                    result = conn.as_mut() => log_connection_end(peer, result),
-                    () = stopping => {
-                        conn.as_mut().graceful_shutdown();
-                        log_connection_end(peer, conn.await);
+                {
+                    let mut conn = std::pin::pin!(conn);
+                    let stopping = async {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    };
+                    tokio::select! {
+                        result = conn.as_mut() => log_connection_end(peer, result),
+                        () = stopping => {
+                            conn.as_mut().graceful_shutdown();
+                            log_connection_end(peer, conn.await);
+                        }
                     }
                 }
+                // The connection (and with it its clone of the router, which holds the
+                // database) is dropped above, before `stop` tells `serve` this connection
+                // is done: once `serve` returns, closing the database releases the
+                // directory at once (a restart after a shutdown found it locked).
                 drop(stop);
                 drop(permit);
             });
