@@ -110,6 +110,13 @@ pub struct SourceArgs {
     /// here: say which of --data and --url you mean.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArg,
+}
+
+/// `--token`: the bearer token, for every command that talks to a server.
+#[derive(Debug, Args)]
+pub struct TokenArg {
     /// Bearer token for a server with auth_token set.
     #[arg(
         long,
@@ -118,6 +125,13 @@ pub struct SourceArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+}
+
+impl TokenArg {
+    /// The token, if one was given (as `Option::as_deref`).
+    pub fn as_deref(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
 }
 
 /// `nyrodb stats`: exactly one of `--data` and `--url` (GET /v1/stats).
@@ -227,14 +241,8 @@ pub struct ClientArgs {
     /// The server's base URL (plain http://).
     #[arg(long, value_name = "URL", env = "NYRODB_URL", default_value = DEFAULT_URL)]
     pub url: String,
-    /// Bearer token for a server with auth_token set.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "NYRODB_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArg,
 }
 
 /// `nyrodb get`.

@@ -9,31 +9,22 @@ use std::error::Error;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nyro_core::{Config, Database, Document, SyncPolicy, Value, WriteOptions};
+use nyro_core::{Config, Database, Document, SyncPolicy, WriteOptions};
 
+#[path = "common/bench_docs.rs"]
+mod bench_docs;
+
+/// Document `i` as of its `version`th replacement (0: as inserted).
 fn doc(i: u64, version: u64) -> Document {
-    Document::new(vec![
-        (
-            "name".into(),
-            Value::String(format!(
-                "user-{i:012}-v{version}-abcdefghijklmnopqrstuvwxyz0123"
-            )),
-        ),
-        (
-            "city".into(),
-            Value::String(format!("city-{:04}", i % 1000)),
-        ),
-        ("score".into(), Value::Int((i * 7_919 % 100_000) as i64)),
-    ])
+    bench_docs::doc(
+        format!("user-{i:012}-v{version}-abcdefghijklmnopqrstuvwxyz0123"),
+        i,
+        (i * 7_919 % 100_000) as i64,
+    )
 }
 
 fn config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.storage.path = dir.to_path_buf();
-    config.storage.segment_size_mb = 64;
-    config.batch.sync = SyncPolicy::Interval;
-    config.compaction.auto = false;
-    config
+    bench_docs::config(dir, SyncPolicy::Interval)
 }
 
 /// Replaces every document once, from 64 concurrent tasks.
@@ -90,26 +81,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let docs: u64 = std::env::args()
         .nth(2)
         .map_or(Ok(1_000_000), |v| v.parse())?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = bench_docs::fresh_start(&dir)?;
     runtime.block_on(async {
-        let db = Database::open(&config(&dir)).await?;
-        db.create_collection("bench", &["city".to_string()]).await?;
-        let mut i = 1;
-        while i <= docs {
-            let n = 10_000.min(docs - i + 1);
-            db.insert_many(
-                "bench",
-                (i..i + n).map(|i| doc(i, 0)).collect(),
-                WriteOptions::default(),
-            )
-            .await?;
-            i += n;
-        }
+        let db = bench_docs::open_and_fill(&config(&dir), 1..docs + 1, |i| doc(i, 0)).await?;
         replace_all(&db, docs, 1).await?;
         replace_all(&db, docs, 2).await?;
         db.flush().await?;

@@ -7,15 +7,13 @@ use std::error::Error;
 use std::path::Path;
 use std::time::Instant;
 
-use nyro_core::{Config, Database, Document, SyncPolicy, Value, WriteOptions};
+use nyro_core::{Config, Database, SyncPolicy};
+
+#[path = "common/bench_docs.rs"]
+mod bench_docs;
 
 fn config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.storage.path = dir.to_path_buf();
-    config.storage.segment_size_mb = 64;
-    config.batch.sync = SyncPolicy::Never;
-    config.compaction.auto = false;
-    config
+    bench_docs::config(dir, SyncPolicy::Never)
 }
 
 fn remove_hints(dir: &Path) -> Result<(), Box<dyn Error>> {
@@ -31,37 +29,13 @@ fn remove_hints(dir: &Path) -> Result<(), Box<dyn Error>> {
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR DOCS")?);
     let docs: u64 = std::env::args().nth(2).ok_or("usage: DIR DOCS")?.parse()?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = bench_docs::fresh_start(&dir)?;
     runtime.block_on(async {
-        let db = Database::open(&config(&dir)).await?;
-        db.create_collection("bench", &["city".to_string()]).await?;
-        let mut i = 0;
-        while i < docs {
-            let n = 10_000.min(docs - i);
-            let batch = (i..i + n)
-                .map(|i| {
-                    Document::new(vec![
-                        (
-                            "name".into(),
-                            Value::String(format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz")),
-                        ),
-                        (
-                            "city".into(),
-                            Value::String(format!("city-{:04}", i % 1000)),
-                        ),
-                        ("score".into(), Value::Int((i % 100_000) as i64)),
-                    ])
-                })
-                .collect();
-            db.insert_many("bench", batch, WriteOptions::default())
-                .await?;
-            i += n;
-        }
+        let db = bench_docs::open_and_fill(&config(&dir), 0..docs, |i| {
+            let name = format!("user-{i:012}-abcdefghijklmnopqrstuvwxyz");
+            bench_docs::doc(name, i, (i % 100_000) as i64)
+        })
+        .await?;
         db.close().await?;
         Ok::<_, Box<dyn Error>>(())
     })?;

@@ -244,6 +244,14 @@ pub fn start(config: BatchConfig) -> Harness {
     }
 }
 
+impl Harness {
+    /// Submits `req` (fdatasync'ed first if `sync`) and awaits its answer, failing the test
+    /// if that takes longer than [`BOUND`].
+    pub async fn write(&self, req: Req, sync: bool) -> Answer {
+        within("a write", self.handle.submit(req, sync)).await
+    }
+}
+
 pub fn options(io: &Arc<FaultInjector>) -> LogOptions {
     LogOptions {
         io: Arc::clone(io) as Arc<dyn nyro_storage::LogIo>,

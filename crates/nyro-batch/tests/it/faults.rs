@@ -19,6 +19,14 @@ fn assert_failed_with(answer: &Answer, kind: io::ErrorKind) {
     }
 }
 
+/// Asserts that `result` is a poisoned writer's refusal.
+fn assert_poisoned<T: std::fmt::Debug>(result: Result<T, WriteError<Rejection>>) {
+    assert!(
+        matches!(result, Err(WriteError::Poisoned { .. })),
+        "{result:?}"
+    );
+}
+
 /// Checks that a failed batch changed nothing: no bytes in the log, nothing visible, the
 /// applier's seq counter back where it was.
 fn assert_untouched(h: &Harness, size: (u64, u64), records: &[(u64, u64, Vec<u8>)]) {
@@ -43,9 +51,7 @@ fn assert_untouched(h: &Harness, size: (u64, u64), records: &[(u64, u64, Vec<u8>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_fails_its_batch_and_later_writes_succeed() {
     let h = start(config(SyncPolicy::Always));
-    within("a write", h.handle.submit(Req::put(1, b"one"), false))
-        .await
-        .unwrap();
+    h.write(Req::put(1, b"one"), false).await.unwrap();
     let size = segment_size(&h.reader);
     assert_eq!(size.0, size.1);
     let mut records = log_records(&h.reader);
@@ -94,9 +100,7 @@ async fn a_failed_write_fails_its_batch_and_later_writes_succeed() {
 
     // The cause is gone: writes succeed again, with the seqs the failed batch gave back.
     h.io.clear();
-    let seq = within("a write", h.handle.submit(Req::put(2, b"two"), false))
-        .await
-        .unwrap();
+    let seq = h.write(Req::put(2, b"two"), false).await.unwrap();
     assert_eq!(seq, 2);
     records.push((2, 2, b"two".to_vec()));
     assert_eq!(log_records(&h.reader), records);
@@ -109,26 +113,21 @@ async fn a_failed_write_fails_its_batch_and_later_writes_succeed() {
         bytes: 40,
         kind: io::ErrorKind::Other,
     });
-    let answer = within(
-        "a write",
-        h.handle
-            .submit(Req::bulk(&[(5, b"five"), (6, b"six")], false), true),
-    )
-    .await;
+    let answer = h
+        .write(Req::bulk(&[(5, b"five"), (6, b"six")], false), true)
+        .await;
     assert_failed_with(&answer, io::ErrorKind::Other);
     assert_eq!(h.io.writes(), writes + 1, "the short write did not happen");
     assert_untouched(&h, size, &records);
     // Still failing until cleared.
-    let answer = within("a write", h.handle.submit(Req::put(5, b"five"), false)).await;
+    let answer = h.write(Req::put(5, b"five"), false).await;
     assert_failed_with(&answer, io::ErrorKind::Other);
     assert_untouched(&h, size, &records);
     assert_eq!(load(&m.failed_batches), 3);
     assert_eq!(load(&h.probe.failed_batches), 3);
 
     h.io.clear();
-    let seq = within("a write", h.handle.submit(Req::put(5, b"five"), false))
-        .await
-        .unwrap();
+    let seq = h.write(Req::put(5, b"five"), false).await.unwrap();
     assert_eq!(seq, 3);
     records.push((3, 5, b"five".to_vec()));
     assert_eq!(log_records(&h.reader), records);
@@ -145,9 +144,7 @@ async fn a_failed_write_fails_its_batch_and_later_writes_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fdatasync_poisons_the_writer() {
     let h = start(config(SyncPolicy::Always));
-    within("a write", h.handle.submit(Req::put(1, b"one"), false))
-        .await
-        .unwrap();
+    h.write(Req::put(1, b"one"), false).await.unwrap();
     h.io.fail_syncs(io::ErrorKind::Other);
     let answers = submit_one_batch(&h, vec![Req::put(2, b"two"), Req::put(3, b"three")]).await;
     for answer in &answers {
@@ -195,18 +192,9 @@ async fn a_failed_fdatasync_poisons_the_writer() {
     }
     assert_eq!(load(&h.probe.prepares), prepares);
     assert_eq!(h.io.writes(), writes);
-    assert!(matches!(
-        within("flush", h.handle.flush()).await,
-        Err(WriteError::Poisoned { .. })
-    ));
-    assert!(matches!(
-        within("close", h.handle.close()).await,
-        Err(WriteError::Poisoned { .. })
-    ));
-    assert!(matches!(
-        within("a write", h.handle.submit(Req::put(5, b"five"), false)).await,
-        Err(WriteError::Poisoned { .. })
-    ));
+    assert_poisoned(within("flush", h.handle.flush()).await);
+    assert_poisoned(within("close", h.handle.close()).await);
+    assert_poisoned(h.write(Req::put(5, b"five"), false).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,36 +202,23 @@ async fn a_failed_background_fdatasync_poisons_without_wedging_the_writer() {
     let h = start(config(SyncPolicy::Interval(Duration::from_millis(20))));
     h.io.fail_syncs(io::ErrorKind::Other);
     // Interval answers after the write, before the (failing) fdatasync.
-    within("a write", h.handle.submit(Req::put(1, b"one"), false))
-        .await
-        .unwrap();
+    h.write(Req::put(1, b"one"), false).await.unwrap();
     wait_until("the interval fdatasync fails", || {
         h.handle.poisoned().is_some()
     })
     .await;
-    assert!(matches!(
-        within("a write", h.handle.submit(Req::put(2, b"two"), false)).await,
-        Err(WriteError::Poisoned { .. })
-    ));
+    assert_poisoned(h.write(Req::put(2, b"two"), false).await);
     // The writer thread must still take messages (it used to spin on its passed deadline,
     // retrying the fdatasync of a poisoned log forever, so flush and close never returned).
-    assert!(matches!(
-        within("flush", h.handle.flush()).await,
-        Err(WriteError::Poisoned { .. })
-    ));
-    assert!(matches!(
-        within("close", h.handle.close()).await,
-        Err(WriteError::Poisoned { .. })
-    ));
+    assert_poisoned(within("flush", h.handle.flush()).await);
+    assert_poisoned(within("close", h.handle.close()).await);
     assert_eq!(load(&h.handle.metrics().fsyncs), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_applier_stops_the_writer_with_a_reason() {
     let h = start(config(SyncPolicy::Always));
-    within("a write", h.handle.submit(Req::put(1, b"one"), false))
-        .await
-        .unwrap();
+    h.write(Req::put(1, b"one"), false).await.unwrap();
     // The request in hand when the writer thread died is answered, not left hanging.
     let answer = within(
         "the doomed request",
@@ -256,9 +231,7 @@ async fn a_panicking_applier_stops_the_writer_with_a_reason() {
     })
     .await;
     assert_eq!(h.handle.poisoned(), Some("the writer thread panicked"));
-    let error = within("a write", h.handle.submit(Req::put(2, b"two"), false))
-        .await
-        .unwrap_err();
+    let error = h.write(Req::put(2, b"two"), false).await.unwrap_err();
     assert!(matches!(error, WriteError::Poisoned { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),

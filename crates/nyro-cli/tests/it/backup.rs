@@ -2,17 +2,20 @@
 
 use std::path::Path;
 
-use crate::common::{Server, nyrodb, populate, texts};
+use crate::common::{Server, fails, nyrodb, offline, populate, succeeds};
 
 fn export(data: &Path) -> String {
-    let output = nyrodb()
-        .args(["export", "--data"])
-        .arg(data)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    texts(&output).0
+    succeeds(&mut offline("export", data)).0
+}
+
+/// `nyrodb restore --from <backup> --data <data>`.
+fn restore(backup: &Path, data: &Path) -> assert_cmd::Command {
+    let mut cmd = nyrodb();
+    cmd.args(["restore", "--from"])
+        .arg(backup)
+        .arg("--data")
+        .arg(data);
+    cmd
 }
 
 #[test]
@@ -22,44 +25,18 @@ fn offline_backup_then_restore_gives_the_same_export() {
     populate(&data);
     let before = export(&data);
     let backup = dir.path().join("backup");
-    let output = nyrodb()
-        .args(["backup", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&backup)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    assert!(texts(&output).0.contains("backed up"), "{output:?}");
+    let (stdout, _) = succeeds(offline("backup", &data).arg("--out").arg(&backup));
+    assert!(stdout.contains("backed up"), "{stdout}");
     assert!(backup.join("MANIFEST.json").exists());
 
     let restored = dir.path().join("restored");
-    nyrodb()
-        .args(["restore", "--from"])
-        .arg(&backup)
-        .arg("--data")
-        .arg(&restored)
-        .assert()
-        .success();
+    succeeds(&mut restore(&backup, &restored));
     assert_eq!(export(&restored), before);
-    nyrodb()
-        .args(["verify", "--data"])
-        .arg(&restored)
-        .assert()
-        .success();
+    succeeds(&mut offline("verify", &restored));
 
     // Into a directory that is not empty: refused.
-    let output = nyrodb()
-        .args(["restore", "--from"])
-        .arg(&backup)
-        .arg("--data")
-        .arg(&restored)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert!(texts(&output).1.contains("not empty"), "{output:?}");
+    let (_, stderr) = fails(&mut restore(&backup, &restored));
+    assert!(stderr.contains("not empty"), "{stderr}");
 }
 
 #[test]
@@ -68,13 +45,7 @@ fn a_damaged_backup_is_refused_naming_the_file() {
     let data = dir.path().join("data");
     populate(&data);
     let backup = dir.path().join("backup");
-    nyrodb()
-        .args(["backup", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&backup)
-        .assert()
-        .success();
+    succeeds(offline("backup", &data).arg("--out").arg(&backup));
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(backup.join("MANIFEST.json")).unwrap()).unwrap();
     let name = manifest["files"][0]["name"].as_str().unwrap().to_string();
@@ -86,16 +57,7 @@ fn a_damaged_backup_is_refused_naming_the_file() {
     std::fs::write(&path, bytes).unwrap();
 
     let restored = dir.path().join("restored");
-    let output = nyrodb()
-        .args(["restore", "--from"])
-        .arg(&backup)
-        .arg("--data")
-        .arg(&restored)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let (stdout, stderr) = texts(&output);
+    let (stdout, stderr) = fails(&mut restore(&backup, &restored));
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("damaged"), "{stderr}");
     assert!(stderr.contains(&name), "{stderr}");
@@ -116,31 +78,23 @@ fn online_backup_writes_under_the_servers_backup_root() {
         .assert()
         .success();
     let out = root.path().join("online");
-    nyrodb()
-        .args(["backup", "--url", &server.url, "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    succeeds(
+        nyrodb()
+            .args(["backup", "--url", &server.url, "--out"])
+            .arg(&out),
+    );
     assert!(out.join("MANIFEST.json").exists());
     // Outside the root: the server refuses, and so does the command.
     let elsewhere = tempfile::tempdir().unwrap();
-    let output = nyrodb()
-        .args(["backup", "--url", &server.url, "--out"])
-        .arg(elsewhere.path().join("b"))
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert!(texts(&output).1.contains("backup_root"), "{output:?}");
+    let (_, stderr) = fails(
+        nyrodb()
+            .args(["backup", "--url", &server.url, "--out"])
+            .arg(elsewhere.path().join("b")),
+    );
+    assert!(stderr.contains("backup_root"), "{stderr}");
 
     let restored = root.path().join("restored");
-    nyrodb()
-        .args(["restore", "--from"])
-        .arg(&out)
-        .arg("--data")
-        .arg(&restored)
-        .assert()
-        .success();
+    succeeds(&mut restore(&out, &restored));
     let exported = export(&restored);
     assert!(exported.contains(r#""a":1"#), "{exported}");
 }

@@ -36,6 +36,24 @@ pub fn texts(output: &std::process::Output) -> (String, String) {
     )
 }
 
+/// The binary running the offline `command` on the data directory `data`; more arguments
+/// may follow.
+pub fn offline(command: &str, data: &Path) -> assert_cmd::Command {
+    let mut cmd = nyrodb();
+    cmd.args([command, "--data"]).arg(data);
+    cmd
+}
+
+/// Runs `cmd`, asserts that it succeeded, and returns its stdout and stderr.
+pub fn succeeds(cmd: &mut assert_cmd::Command) -> (String, String) {
+    texts(cmd.assert().success().get_output())
+}
+
+/// Runs `cmd`, asserts that it failed with exit code 1, and returns its stdout and stderr.
+pub fn fails(cmd: &mut assert_cmd::Command) -> (String, String) {
+    texts(cmd.assert().code(1).get_output())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -6,7 +6,7 @@ use std::path::Path;
 use nyro_storage::{Log, LogOptions, Severity};
 use serde_json::Value;
 
-use crate::common::{copy_data_dir, nyrodb, populate, segment_files, texts};
+use crate::common::{copy_data_dir, fails, nyrodb, offline, populate, segment_files, succeeds};
 
 fn lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -15,13 +15,11 @@ fn lines(text: &str) -> Vec<Value> {
 }
 
 fn export_to_string(data: &Path, collection: Option<&str>) -> String {
-    let mut cmd = nyrodb();
-    cmd.args(["export", "--data"]).arg(data);
+    let mut cmd = offline("export", data);
     if let Some(c) = collection {
         cmd.args(["--collection", c]);
     }
-    let output = cmd.assert().success().get_output().clone();
-    let (stdout, stderr) = texts(&output);
+    let (stdout, stderr) = succeeds(&mut cmd);
     assert!(
         stderr.is_empty(),
         "export to a pipe prints nothing else: {stderr}"
@@ -36,16 +34,7 @@ fn export_of_all_collections_then_import_gives_the_same_documents() {
     let count = populate(&original);
 
     let first = dir.path().join("first.ndjson");
-    let output = nyrodb()
-        .args(["export", "--data"])
-        .arg(&original)
-        .arg("--out")
-        .arg(&first)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&output);
+    let (stdout, _) = succeeds(offline("export", &original).arg("--out").arg(&first));
     assert!(
         stdout.contains(&format!("exported {count} documents")),
         "{stdout}"
@@ -62,24 +51,14 @@ fn export_of_all_collections_then_import_gives_the_same_documents() {
 
     // Into a directory that does not exist yet, without --collection.
     let copy = dir.path().join("copy");
-    nyrodb()
-        .args(["import", "--data"])
-        .arg(&copy)
-        .arg(&first)
-        .assert()
-        .success()
-        .stdout(predicates::str::contains(format!(
-            "imported {count} documents"
-        )));
+    let (stdout, _) = succeeds(offline("import", &copy).arg(&first));
+    assert!(
+        stdout.contains(&format!("imported {count} documents")),
+        "{stdout}"
+    );
 
     let second = dir.path().join("second.ndjson");
-    nyrodb()
-        .args(["export", "--data"])
-        .arg(&copy)
-        .arg("--out")
-        .arg(&second)
-        .assert()
-        .success();
+    succeeds(offline("export", &copy).arg("--out").arg(&second));
     assert_eq!(exported, std::fs::read_to_string(&second).unwrap());
     // Exporting to standard output gives the same bytes.
     assert_eq!(exported, export_to_string(&copy, None));
@@ -104,49 +83,30 @@ fn export_of_one_collection_is_plain_documents_and_imports_back() {
     // As a JSON array this time, through standard input, with the index.
     let array = format!("[{}]", exported.lines().collect::<Vec<_>>().join(",\n"));
     let copy = dir.path().join("copy");
-    nyrodb()
-        .args(["import", "--data"])
-        .arg(&copy)
-        .args(["--collection", "users", "--index", "city", "-"])
-        .write_stdin(array)
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("imported 540 documents"));
+    let (stdout, _) = succeeds(
+        offline("import", &copy)
+            .args(["--collection", "users", "--index", "city", "-"])
+            .write_stdin(array),
+    );
+    assert!(stdout.contains("imported 540 documents"), "{stdout}");
     assert_eq!(exported, export_to_string(&copy, Some("users")));
-    nyrodb()
-        .args(["stats", "--data"])
-        .arg(&copy)
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("city ("));
+    let (stdout, _) = succeeds(&mut offline("stats", &copy));
+    assert!(stdout.contains("city ("), "{stdout}");
 }
 
 #[test]
 fn stats_of_a_data_directory_are_human_readable() {
     let dir = tempfile::tempdir().unwrap();
     populate(dir.path());
-    let output = nyrodb()
-        .args(["stats", "--data"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&output);
+    let (stdout, _) = succeeds(&mut offline("stats", dir.path()));
     assert!(stdout.contains("users"), "{stdout}");
     assert!(stdout.contains("540"), "{stdout}");
     assert!(stdout.contains("orders"), "{stdout}");
     assert!(stdout.contains("KiB"), "{stdout}");
     assert!(stdout.contains("last seq"), "{stdout}");
 
-    let output = nyrodb()
-        .args(["stats", "--json", "--data"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stats: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (stdout, _) = succeeds(nyrodb().args(["stats", "--json", "--data"]).arg(dir.path()));
+    let stats: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(stats["collections"][1]["count"], 540);
 }
 
@@ -155,12 +115,8 @@ fn verify_passes_a_healthy_directory_and_names_the_damage_in_a_corrupted_copy() 
     let dir = tempfile::tempdir().unwrap();
     let healthy = dir.path().join("healthy");
     populate(&healthy);
-    nyrodb()
-        .args(["verify", "--data"])
-        .arg(&healthy)
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("intact"));
+    let (stdout, _) = succeeds(&mut offline("verify", &healthy));
+    assert!(stdout.contains("intact"), "{stdout}");
 
     let damaged = dir.path().join("damaged");
     copy_data_dir(&healthy, &damaged);
@@ -179,14 +135,7 @@ fn verify_passes_a_healthy_directory_and_names_the_damage_in_a_corrupted_copy() 
         .expect("a flipped byte with frames after it is corruption")
         .clone();
 
-    let output = nyrodb()
-        .args(["verify", "--data"])
-        .arg(&damaged)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let (stdout, stderr) = texts(&output);
+    let (stdout, stderr) = fails(&mut offline("verify", &damaged));
     let file_name = segment.file_name().unwrap().to_str().unwrap();
     assert!(stdout.contains(file_name), "{stdout}");
     assert!(
@@ -198,15 +147,11 @@ fn verify_passes_a_healthy_directory_and_names_the_damage_in_a_corrupted_copy() 
     assert!(stderr.contains(&damaged.display().to_string()), "{stderr}");
 
     // The other offline commands refuse it too, naming file and offset.
-    nyrodb()
-        .args(["export", "--data"])
-        .arg(&damaged)
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains(format!(
-            "offset {}",
-            problem.offset
-        )));
+    let (_, stderr) = fails(&mut offline("export", &damaged));
+    assert!(
+        stderr.contains(&format!("offset {}", problem.offset)),
+        "{stderr}"
+    );
 }
 
 /// Opens the log in `dir` to hold its lock. Retries for a while: another test thread of
@@ -251,8 +196,7 @@ fn a_locked_directory_is_refused_by_every_offline_command() {
         vec!["compact".into(), "--data".into(), dir.path().into()],
     ];
     for args in commands {
-        let output = nyrodb().args(&args).assert().code(1).get_output().clone();
-        let (stdout, stderr) = texts(&output);
+        let (stdout, stderr) = fails(nyrodb().args(&args));
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
         assert!(stderr.contains("is locked"), "{args:?}: {stderr}");
         assert!(stderr.contains(&shown), "{args:?}: {stderr}");
@@ -271,14 +215,7 @@ fn compact_reclaims_dead_records_and_keeps_every_document() {
             .sum()
     };
     let bytes_before = size(dir.path());
-    let output = nyrodb()
-        .args(["compact", "--data"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let (stdout, _) = texts(&output);
+    let (stdout, _) = succeeds(&mut offline("compact", dir.path()));
     assert!(stdout.contains("compacted 1 segment(s)"), "{stdout}");
     assert!(
         size(dir.path()) < bytes_before,
@@ -286,12 +223,8 @@ fn compact_reclaims_dead_records_and_keeps_every_document() {
     );
     assert_eq!(export_to_string(dir.path(), None), before, "same documents");
     // A second run finds nothing to do.
-    nyrodb()
-        .args(["compact", "--data"])
-        .arg(dir.path())
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("nothing to compact"));
+    let (stdout, _) = succeeds(&mut offline("compact", dir.path()));
+    assert!(stdout.contains("nothing to compact"), "{stdout}");
 }
 
 #[test]
@@ -299,20 +232,19 @@ fn a_missing_or_foreign_directory_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
     for command in ["verify", "stats", "export", "compact"] {
-        nyrodb()
-            .args([command, "--data"])
-            .arg(&missing)
-            .assert()
-            .code(1)
-            .stderr(predicates::str::contains("does not exist"));
-        nyrodb()
-            .args([command, "--data"])
-            .arg(dir.path())
-            .assert()
-            .code(1)
-            .stderr(predicates::str::contains("no NyroDB segment files"));
+        let (_, stderr) = fails(&mut offline(command, &missing));
+        assert!(stderr.contains("does not exist"), "{stderr}");
+        let (_, stderr) = fails(&mut offline(command, dir.path()));
+        assert!(stderr.contains("no NyroDB segment files"), "{stderr}");
     }
     assert!(!missing.exists(), "nothing creates it");
+}
+
+/// `nyrodb import --data <data> -c t <file>`: `file` into the collection `t`.
+fn import_into_t(data: &Path, file: &Path) -> assert_cmd::Command {
+    let mut cmd = offline("import", data);
+    cmd.args(["-c", "t"]).arg(file);
+    cmd
 }
 
 #[test]
@@ -327,31 +259,26 @@ fn an_import_with_a_bad_line_names_it_and_writes_nothing_of_its_batch() {
 
     // One batch: nothing at all is written.
     let data = dir.path().join("one-batch");
-    nyrodb()
-        .args(["import", "--data"])
-        .arg(&data)
-        .args(["-c", "t"])
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("line 4"))
-        .stderr(predicates::str::contains("not valid JSON"))
-        .stderr(predicates::str::contains("nothing was imported"));
+    let (_, stderr) = fails(&mut import_into_t(&data, &file));
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(stderr.contains("not valid JSON"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
     assert_eq!(export_to_string(&data, None), "");
 
     // Batches of two: lines 1 and 3 are written, the batch with line 4 is not.
     let data = dir.path().join("two-batches");
-    nyrodb()
-        .args(["import", "--batch-size", "2", "--data"])
-        .arg(&data)
-        .args(["-c", "t"])
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("line 4"))
-        .stderr(predicates::str::contains(
-            "2 documents of earlier batches (up to line 3)",
-        ));
+    let (_, stderr) = fails(
+        nyrodb()
+            .args(["import", "--batch-size", "2", "--data"])
+            .arg(&data)
+            .args(["-c", "t"])
+            .arg(&file),
+    );
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(
+        stderr.contains("2 documents of earlier batches (up to line 3)"),
+        "{stderr}"
+    );
     let docs = lines(&export_to_string(&data, Some("t")));
     let ns: Vec<i64> = docs.iter().map(|d| d["n"].as_i64().unwrap()).collect();
     assert_eq!(ns, [1, 2]);
@@ -359,32 +286,15 @@ fn an_import_with_a_bad_line_names_it_and_writes_nothing_of_its_batch() {
     // A JSON array names the element; an _id that exists is caught before writing.
     let array = dir.path().join("docs.json");
     std::fs::write(&array, "[{\"_id\": 7}, {\"n\": 1}, 5]").unwrap();
-    nyrodb()
-        .args(["import", "--data"])
-        .arg(&data)
-        .args(["-c", "t"])
-        .arg(&array)
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("array element 2"))
-        .stderr(predicates::str::contains("must be a JSON object"));
+    let (_, stderr) = fails(&mut import_into_t(&data, &array));
+    assert!(stderr.contains("array element 2"), "{stderr}");
+    assert!(stderr.contains("must be a JSON object"), "{stderr}");
     std::fs::write(&array, "[{\"_id\": 1, \"n\": 9}]").unwrap();
-    nyrodb()
-        .args(["import", "--data"])
-        .arg(&data)
-        .args(["-c", "t"])
-        .arg(&array)
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("_id 1 already exists"));
+    let (_, stderr) = fails(&mut import_into_t(&data, &array));
+    assert!(stderr.contains("_id 1 already exists"), "{stderr}");
     assert_eq!(lines(&export_to_string(&data, Some("t"))).len(), 2);
 
     // Plain documents without --collection are refused with the way out.
-    nyrodb()
-        .args(["import", "--data"])
-        .arg(&data)
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicates::str::contains("pass --collection"));
+    let (_, stderr) = fails(offline("import", &data).arg(&file));
+    assert!(stderr.contains("pass --collection"), "{stderr}");
 }

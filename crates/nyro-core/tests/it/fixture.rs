@@ -8,9 +8,9 @@ fn fixture_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1")
 }
 
-#[tokio::test]
-async fn format_v1_fixture_opens_with_every_document() {
-    // Open a copy: opening takes the lock file and may cut a torn tail.
+/// Opens a copy of the fixture (opening takes the lock file and may cut a torn tail), in a
+/// directory that lives as long as the returned guard.
+async fn open_a_copy() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(fixture_dir()).unwrap() {
         let entry = entry.unwrap();
@@ -19,6 +19,12 @@ async fn format_v1_fixture_opens_with_every_document() {
     let mut config = Config::default();
     config.storage.path = dir.path().to_path_buf();
     let db = Database::open(&config).await.unwrap();
+    (dir, db)
+}
+
+#[tokio::test]
+async fn format_v1_fixture_opens_with_every_document() {
+    let (_dir, db) = open_a_copy().await;
 
     let names: Vec<_> = db
         .collections()
@@ -79,14 +85,7 @@ async fn format_v1_fixture_opens_with_every_document() {
 /// from inserts (by the ids it has seen), and says which were deletes.
 #[tokio::test]
 async fn format_v1_fixture_replays_its_changes_with_updates_told_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let mut config = Config::default();
-    config.storage.path = dir.path().to_path_buf();
-    let db = Database::open(&config).await.unwrap();
+    let (_dir, db) = open_a_copy().await;
     let mut feed = db.subscribe(None, Some(0)).unwrap();
     let mut events = Vec::new();
     for _ in 0..7 {

@@ -65,6 +65,9 @@ fn case(
     }
 }
 
+/// The requests (method, path) a body is sent with.
+type Routes<'a> = &'a [(&'static str, &'a str)];
+
 fn battery() -> Vec<Case> {
     let mut cases = Vec::new();
     let insert = "/v1/collections/c/records";
@@ -105,62 +108,50 @@ fn battery() -> Vec<Case> {
         cases.push(case("PUT", put, Some(body), 400, invalid_json));
     }
 
-    // Valid JSON of the wrong shape.
-    for body in [
-        &b"\"string\""[..],
-        b"[{\"a\":1}]",
-        b"42",
-        b"null",
-        b"true",
-        b"[]",
-        b"-0.5",
-    ] {
-        cases.push(case("POST", insert, Some(body), 400, bad_request));
-        cases.push(case("PUT", put, Some(body), 400, bad_request));
-    }
-    for body in [
-        &b"\"string\""[..],
-        b"{\"a\":1}",
-        b"42",
-        b"null",
-        b"[]",
-        b"[[]]",
-        b"[{}, 1]",
-        b"[{}, null]",
-    ] {
-        cases.push(case("POST", bulk, Some(body), 400, bad_request));
-    }
-    for body in [
-        &b"[]"[..],
-        b"\"where\"",
-        b"{\"where\":[]}",
-        b"{\"where\":\"k\"}",
-        b"{\"where\":{\"k\":[1]}}",
-        b"{\"where\":{\"k\":{\"a\":1}}}",
-        b"{\"where\":{},\"limit\":\"5\"}",
-        b"{\"where\":{},\"limit\":1.5}",
-        b"{\"where\":{},\"after\":-1}",
-        b"{\"where\":{},\"extra\":1}",
-        b"{\"WHERE\":{}}",
-    ] {
-        cases.push(case("POST", query, Some(body), 400, bad_request));
-    }
-    for body in [
-        &b"[]"[..],
-        b"\"x\"",
-        b"{\"indexes\":\"k\"}",
-        b"{\"indexes\":[1]}",
-        b"{\"indexes\":[\"_id\"]}",
-        b"{\"indexes\":[\"\"]}",
-        b"{\"index\":[\"k\"]}",
-    ] {
-        cases.push(case(
-            "PUT",
-            "/v1/collections/newc",
-            Some(body),
-            400,
-            bad_request,
-        ));
+    // Valid JSON of the wrong shape, for each kind of body a route takes.
+    let one_doc = &[("POST", insert), ("PUT", put)][..];
+    let many_docs = &[("POST", bulk)][..];
+    let a_query = &[("POST", query)][..];
+    let a_collection = &[("PUT", "/v1/collections/newc")][..];
+    let wrong_shape: &[(Routes, &[u8])] = &[
+        (one_doc, b"\"string\""),
+        (one_doc, b"[{\"a\":1}]"),
+        (one_doc, b"42"),
+        (one_doc, b"null"),
+        (one_doc, b"true"),
+        (one_doc, b"[]"),
+        (one_doc, b"-0.5"),
+        (many_docs, b"\"string\""),
+        (many_docs, b"{\"a\":1}"),
+        (many_docs, b"42"),
+        (many_docs, b"null"),
+        (many_docs, b"[]"),
+        (many_docs, b"[[]]"),
+        (many_docs, b"[{}, 1]"),
+        (many_docs, b"[{}, null]"),
+        (a_query, b"[]"),
+        (a_query, b"\"where\""),
+        (a_query, b"{\"where\":[]}"),
+        (a_query, b"{\"where\":\"k\"}"),
+        (a_query, b"{\"where\":{\"k\":[1]}}"),
+        (a_query, b"{\"where\":{\"k\":{\"a\":1}}}"),
+        (a_query, b"{\"where\":{},\"limit\":\"5\"}"),
+        (a_query, b"{\"where\":{},\"limit\":1.5}"),
+        (a_query, b"{\"where\":{},\"after\":-1}"),
+        (a_query, b"{\"where\":{},\"extra\":1}"),
+        (a_query, b"{\"WHERE\":{}}"),
+        (a_collection, b"[]"),
+        (a_collection, b"\"x\""),
+        (a_collection, b"{\"indexes\":\"k\"}"),
+        (a_collection, b"{\"indexes\":[1]}"),
+        (a_collection, b"{\"indexes\":[\"_id\"]}"),
+        (a_collection, b"{\"indexes\":[\"\"]}"),
+        (a_collection, b"{\"index\":[\"k\"]}"),
+    ];
+    for &(routes, body) in wrong_shape {
+        for &(method, path) in routes {
+            cases.push(case(method, path, Some(body), 400, bad_request));
+        }
     }
     cases.push(case(
         "PUT",
@@ -655,13 +646,37 @@ async fn unusual_valid_input_round_trips() {
     server.stop().await;
 }
 
-/// Connection limits with short timeouts, so that slow clients are dealt with quickly.
-fn quick_limits(header: Duration, body: Duration) -> ConnectionLimits {
-    ConnectionLimits {
+/// Starts a server whose header and body timeouts are short, so that slow clients are dealt
+/// with quickly.
+async fn start_with_timeouts(dir: &DataDir, header: Duration, body: Duration) -> TestServer {
+    let limits = ConnectionLimits {
         header_read_timeout: header,
         body_timeout: body,
         ..ConnectionLimits::default()
-    }
+    };
+    start_with(dir.path(), |_| {}, OpenOptions::default(), limits).await
+}
+
+/// What is stored in every collection: its description and its documents.
+type Snapshot = BTreeMap<String, (Value, Vec<Value>)>;
+
+/// Stores what the slow-client tests start from: `c` with one document, which the quick
+/// requests read and add to, and an empty `untouched` that slow clients write to. Returns
+/// the snapshot of it all.
+async fn store_slow_client_data(server: &TestServer) -> Snapshot {
+    server.create("c", &["k"]).await;
+    server.insert("c", json!({"_id": 1, "k": "one"})).await;
+    server.create("untouched", &[]).await;
+    server.snapshot().await
+}
+
+/// Asserts that all that changed since `before` is the `quick` documents that the quick
+/// requests added to `c`: nothing a slow client sent was written.
+async fn assert_only_quick_writes(server: &TestServer, before: &Snapshot, quick: usize) {
+    let mut after = server.snapshot().await;
+    let added = after.get_mut("c").expect("c").1.split_off(1);
+    assert_eq!(added.len(), quick);
+    assert_eq!(&after, before, "a slow client's request was written");
 }
 
 async fn connect(addr: std::net::SocketAddr) -> TcpStream {
@@ -740,17 +755,8 @@ async fn quick_requests(server: &TestServer, count: usize, each: Duration) -> Du
 async fn slowloris_headers_do_not_hold_up_others_and_are_closed() {
     const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
     let dir = DataDir::new();
-    let server = start_with(
-        dir.path(),
-        |_| {},
-        OpenOptions::default(),
-        quick_limits(HEADER_TIMEOUT, Duration::from_secs(30)),
-    )
-    .await;
-    server.create("c", &["k"]).await;
-    server.insert("c", json!({"_id": 1, "k": "one"})).await;
-    server.create("untouched", &[]).await;
-    let before = server.snapshot().await;
+    let server = start_with_timeouts(&dir, HEADER_TIMEOUT, Duration::from_secs(30)).await;
+    let before = store_slow_client_data(&server).await;
 
     // Ten of each: a client that connects and says nothing, one that sends its request line
     // and then a header one byte at a time forever, and one that stops mid-request-line.
@@ -807,10 +813,7 @@ async fn slowloris_headers_do_not_hold_up_others_and_are_closed() {
     );
 
     // Nothing the slow clients sent was written.
-    let mut after = server.snapshot().await;
-    let quick = after.get_mut("c").expect("c").1.split_off(1);
-    assert_eq!(quick.len(), 20);
-    assert_eq!(after, before);
+    assert_only_quick_writes(&server, &before, 20).await;
     server.stop().await;
 }
 
@@ -818,17 +821,8 @@ async fn slowloris_headers_do_not_hold_up_others_and_are_closed() {
 async fn slowloris_bodies_get_408_and_are_closed() {
     const BODY_TIMEOUT: Duration = Duration::from_secs(2);
     let dir = DataDir::new();
-    let server = start_with(
-        dir.path(),
-        |_| {},
-        OpenOptions::default(),
-        quick_limits(Duration::from_secs(30), BODY_TIMEOUT),
-    )
-    .await;
-    server.create("c", &["k"]).await;
-    server.insert("c", json!({"_id": 1, "k": "one"})).await;
-    server.create("untouched", &[]).await;
-    let before = server.snapshot().await;
+    let server = start_with_timeouts(&dir, Duration::from_secs(30), BODY_TIMEOUT).await;
+    let before = store_slow_client_data(&server).await;
 
     let addr = server.addr;
     let bound = BODY_TIMEOUT + Duration::from_secs(10);
@@ -892,23 +886,14 @@ async fn slowloris_bodies_get_408_and_are_closed() {
     eprintln!(
         "slow bodies: slowest normal request {slowest:?}; last slow client closed after {latest:?}"
     );
-    let mut after = server.snapshot().await;
-    let quick = after.get_mut("c").expect("c").1.split_off(1);
-    assert_eq!(quick.len(), 10);
-    assert_eq!(after, before, "a slow body was written");
+    assert_only_quick_writes(&server, &before, 10).await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
     let dir = DataDir::new();
-    let server = start_with(
-        dir.path(),
-        |_| {},
-        OpenOptions::default(),
-        quick_limits(Duration::from_secs(1), Duration::from_secs(30)),
-    )
-    .await;
+    let server = start_with_timeouts(&dir, Duration::from_secs(1), Duration::from_secs(30)).await;
     let mut stream = connect(server.addr).await;
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
