@@ -13,6 +13,8 @@
 //! location touches only the map, so it never blocks readers. A page, holding the read lock,
 //! therefore sees a consistent set of ids, each with its location at the time of the lookup.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use dashmap::DashMap;
 use nyro_storage::Location;
 use parking_lot::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
@@ -34,6 +36,11 @@ pub struct PrimaryIndex {
     /// keeping runs of 16 consecutive ids in neighbouring buckets.
     map: DashMap<u64, Location, IdHash>,
     order: RwLock<IdSet>,
+    /// One past the largest id ever inserted (saturating; 0 before the first): an id at or
+    /// above it is certainly absent, so checking a new ascending id needs no map lookup.
+    /// Raised before the map insert, so a `contains` that reads an older value ran before
+    /// the insert began.
+    above_every_id: AtomicU64,
 }
 
 impl PrimaryIndex {
@@ -45,6 +52,7 @@ impl PrimaryIndex {
     /// Sets the location of `id`; returns its previous location if it was present (a replace).
     pub fn insert(&self, id: u64, location: Location) -> Option<Location> {
         let order = self.order.upgradable_read();
+        self.raise_above(id);
         let old = self.map.insert(id, location);
         if old.is_none() {
             RwLockUpgradableReadGuard::upgrade(order).insert(id);
@@ -63,6 +71,7 @@ impl PrimaryIndex {
         let order = self.order.upgradable_read();
         let mut new_ids = Vec::new();
         for (id, location) in entries {
+            self.raise_above(id);
             match self.map.insert(id, location) {
                 Some(old) => replaced(id, old),
                 None => new_ids.push(id),
@@ -97,7 +106,20 @@ impl PrimaryIndex {
 
     /// True if `id` is present.
     pub fn contains(&self, id: u64) -> bool {
+        let above = self.above_every_id.load(Ordering::Acquire);
+        if id >= above && above != u64::MAX {
+            return false;
+        }
         self.map.contains_key(&id)
+    }
+
+    /// Called with the ordered set's upgradable lock held, which serializes writers: a plain
+    /// load and store do (no read-modify-write on the write path).
+    fn raise_above(&self, id: u64) {
+        let above = id.saturating_add(1);
+        if above > self.above_every_id.load(Ordering::Relaxed) {
+            self.above_every_id.store(above, Ordering::Release);
+        }
     }
 
     /// Number of records.
@@ -217,6 +239,21 @@ mod tests {
         assert_eq!(index.get(7), None);
         assert!(index.is_empty());
         assert_eq!(index.max_id(), None);
+    }
+
+    #[test]
+    fn contains_answers_above_the_largest_id_without_the_map() {
+        let index = PrimaryIndex::new();
+        assert!(!index.contains(0));
+        index.insert(5, loc(1));
+        assert!(index.contains(5));
+        assert!(!index.contains(3) && !index.contains(6) && !index.contains(u64::MAX));
+        index.remove(5);
+        assert!(!index.contains(5));
+        index.insert(0, loc(2));
+        assert!(index.contains(0) && !index.contains(5));
+        index.insert(u64::MAX, loc(3));
+        assert!(index.contains(u64::MAX) && !index.contains(u64::MAX - 1));
     }
 
     #[test]
