@@ -3,10 +3,6 @@
 //! visible once written.
 
 use std::collections::HashMap;
-
-/// The hasher of the writer's per-batch maps: seeded per map, so ids chosen by clients
-/// cannot be made to collide, and much cheaper per lookup than SipHash.
-type FastHash = foldhash::fast::RandomState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,6 +15,10 @@ use crate::error::{DbError, Result};
 use crate::feed::{ChangeEvent, ChangeOp};
 use crate::indexing;
 use crate::state::State;
+
+/// The hasher of the writer's per-batch maps: seeded per map, so ids chosen by clients
+/// cannot be made to collide, and much cheaper per lookup than SipHash.
+type FastHash = foldhash::fast::RandomState;
 
 /// A write operation, as the database API submits it.
 #[derive(Debug)]
