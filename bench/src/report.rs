@@ -281,10 +281,8 @@ pub fn chart(m: &Medians, path: &Path, font: &Path) -> Result<()> {
     )
     .map_err(|_| anyhow::anyhow!("{} is not a TrueType font plotters can use", font.display()))?;
 
-    // The peak-memory row is in the table only.
-    let panels: Vec<usize> = (0..METRICS.len())
-        .filter(|&i| METRICS[i].label != METRICS[11].label)
-        .collect();
+    // Every metric but the last (peak memory, which is in the table only).
+    let panels: Vec<usize> = (0..METRICS.len() - 1).collect();
     let columns = 3;
     let rows = panels.len().div_ceil(columns);
     let root = BitMapBackend::new(path, (1500, 420 * rows as u32)).into_drawing_area();
