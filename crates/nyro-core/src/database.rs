@@ -502,27 +502,10 @@ impl Database {
     }
 
     /// The segments before the active one in log order: sealed, complete and immutable
-    /// (compaction must be held off by the caller). A writer that seals a full segment adds
-    /// the new segment to the table a moment before it marks it active; a list taken in that
-    /// moment (a segment placed after the active one) is taken again.
+    /// (compaction must be held off by the caller). The log publishes its table and its
+    /// active segment together, so one look suffices.
     async fn sealed_segments(&self) -> Result<Vec<SegmentInfo>> {
-        for _ in 0..100_000 {
-            let segments = self.inner.reader.segments();
-            let active = segments.iter().find(|s| s.active).map(|s| s.position);
-            let newest = segments.iter().map(|s| s.position).max();
-            if let Some(active) = active.filter(|&a| Some(a) == newest) {
-                return Ok(segments
-                    .into_iter()
-                    .filter(|s| s.position < active)
-                    .collect());
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(DbError::Internal {
-            message: "the log's segment table never showed its active segment last; \
-                      try the backup again"
-                .to_string(),
-        })
+        Ok(self.inner.reader.sealed_segments())
     }
 
     /// Waits until every acknowledged write is fdatasync'ed.
@@ -861,9 +844,13 @@ impl Database {
         ))
     }
 
-    /// Why writes are refused for good, if they are.
+    /// Why writes are refused for good, if they are (the writer's failure, or the log's:
+    /// compaction's fdatasync of the active segment can poison it too).
     pub fn poisoned(&self) -> Option<String> {
-        self.inner.writer.poisoned().map(str::to_string)
+        let poisoned = self.inner.writer.poisoned();
+        poisoned
+            .or_else(|| self.inner.reader.poisoned())
+            .map(str::to_string)
     }
 
     /// The writer's counters and histograms (for `/metrics`).

@@ -9,9 +9,14 @@
 //! the next open, because its replacement is complete (it was fsynced before the rename). A
 //! crash before the rename leaves only a temporary file, which `settle` deletes.
 //!
+//! Every file effect goes through the I/O seam ([`crate::LogIo`]). A failure before the
+//! rename removes the temporary file; a failed rename or directory fsync fails the rewrite
+//! without poisoning the log (the old segment stays in use, and whichever of the two files a
+//! crash leaves holds the same log); a failed fdatasync of the active segment poisons it.
+//!
 //! [`retire`]: crate::LogReader::retire
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, FrameCheck, FrameHeader, HEADER_LEN, Record, RecordKind};
+use crate::io::{LogIo, OpenMode};
 use crate::mmap::Mapping;
 use crate::reader::{Location, LogReader};
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN, Segment};
@@ -115,7 +121,7 @@ fn placement_of(id: u32, path: &Path) -> Result<Placement> {
 /// Makes the directory consistent before the log opens it: deletes compaction's temporary
 /// files and every segment a complete compacted segment replaces. Returns the remaining
 /// segments in log order, with their placements.
-pub(crate) fn settle(dir: &Path) -> Result<Vec<(u32, PathBuf, Placement)>> {
+pub(crate) fn settle(io: &dyn LogIo, dir: &Path) -> Result<Vec<(u32, PathBuf, Placement)>> {
     let mut changed = false;
     for entry in fs::read_dir(dir).io_context("list data directory", dir)? {
         let entry = entry.io_context("list data directory", dir)?;
@@ -124,7 +130,8 @@ pub(crate) fn settle(dir: &Path) -> Result<Vec<(u32, PathBuf, Placement)>> {
         if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
             tracing::warn!(file = %entry.path().display(),
                 "removing the temporary file of a compaction that did not finish");
-            fs::remove_file(entry.path()).io_context("remove", &entry.path())?;
+            io.remove_file(&entry.path())
+                .io_context("remove", &entry.path())?;
             changed = true;
         }
     }
@@ -151,13 +158,13 @@ pub(crate) fn settle(dir: &Path) -> Result<Vec<(u32, PathBuf, Placement)>> {
             "removing a segment that a finished compaction replaced");
         changed = true;
         // One that cannot be removed is left on disk, but not read.
-        if let Err(e) = fs::remove_file(path) {
+        if let Err(e) = io.remove_file(path) {
             tracing::warn!(file = %path.display(), error = %e, "cannot remove a replaced segment");
         }
         false
     });
     if changed {
-        segment::sync_dir(dir)?;
+        segment::sync_dir(io, dir)?;
     }
     files.sort_by_key(|(id, _, p)| (p.position, *id));
     Ok(files)
@@ -178,10 +185,12 @@ impl LogReader {
     ) -> Result<Rewritten> {
         let shared = &self.shared;
         let _one_at_a_time = shared.compacting.lock();
-        if id == shared.active_id.load(Ordering::Acquire) {
+        // The active segment only moves to new file numbers: one sealed in this table stays
+        // sealed.
+        let table = shared.segments.load_full();
+        if id == table.active() {
             return Err(refuse(id, "the active segment is never compacted"));
         }
-        let table = shared.segments.load_full();
         if table.all().iter().any(|s| s.replaces == Some(id)) {
             return Err(refuse(id, "this segment was already compacted"));
         }
@@ -234,17 +243,17 @@ impl LogReader {
         // in the active segment: they must be durable before the old versions go.
         let written = write_segment(self, new_id, &temp, placement, bytes, &kept)
             .and_then(|done| sync_active(self).map(|()| done));
-        let (file, moved, len) = match written {
-            Ok(done) => done,
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                return Err(e);
-            }
-        };
+        let (file, moved, len) = written.inspect_err(|_| self.remove_temp(&temp))?;
         step(self, CompactionStep::TempWritten, &temp)?;
         let path = shared.dir.join(segment::file_name(new_id));
-        fs::rename(&temp, &path).io_context("rename compacted segment", &temp)?;
-        segment::sync_dir(&shared.dir)?;
+        shared
+            .io
+            .rename(&temp, &path)
+            .io_context("rename compacted segment", &temp)
+            .inspect_err(|_| self.remove_temp(&temp))?;
+        // The new segment is complete and named; if this fsync fails (or a crash comes
+        // before it) either file may be the one a reopen finds, and both hold the same log.
+        segment::sync_dir(shared.io.as_ref(), &shared.dir)?;
         step(self, CompactionStep::Renamed, &path)?;
 
         let map = Mapping::new(&file, len as usize).io_context("map segment", &path)?;
@@ -267,6 +276,18 @@ impl LogReader {
         })
     }
 
+    /// Removes the temporary file of a rewrite that failed before its rename: nothing has
+    /// the segment's name, the old segment stays in use. One left behind (the removal
+    /// failed too) is removed by the next open.
+    fn remove_temp(&self, temp: &Path) {
+        if let Err(e) = self.shared.io.remove_file(temp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(file = %temp.display(), error = %e,
+                "cannot remove the temporary file of a failed compaction");
+        }
+    }
+
     /// Removes a segment that [`LogReader::rewrite`] replaced: from the table (readers that
     /// still hold its map keep it until they drop it), then its file.
     pub fn retire(&self, id: u32) -> Result<()> {
@@ -284,25 +305,34 @@ impl LogReader {
         step(self, CompactionStep::Retiring, &old.path)?;
         shared.segments.rcu(|table| table.without(id));
         self.remove_hint(id);
-        fs::remove_file(&old.path).io_context("remove compacted segment", &old.path)?;
-        segment::sync_dir(&shared.dir)
+        // A file left behind here (or brought back by a crash) is replaced by a complete
+        // segment: the next open removes it.
+        shared
+            .io
+            .remove_file(&old.path)
+            .io_context("remove compacted segment", &old.path)?;
+        segment::sync_dir(shared.io.as_ref(), &shared.dir)
     }
 }
 
 /// Fdatasyncs the active segment, so that everything appended so far is durable (the
 /// sealed segments were synced when sealed; one sealed meanwhile was synced by its seal).
 /// Through a file of its own: an fdatasync flushes the file's data, whichever descriptor.
+/// A failure poisons the log, as the writer's own failed fdatasync does: the kernel may
+/// have dropped the pages, and the writer's next fdatasync could then report success.
 fn sync_active(reader: &LogReader) -> Result<()> {
     let shared = &reader.shared;
-    let active = shared.active_id.load(Ordering::Acquire);
-    let Some(segment) = shared.segments.load().get(active).cloned() else {
+    let table = shared.segments.load();
+    let Some(segment) = table.get(table.active()).cloned() else {
         return Ok(());
     };
     let file = File::open(&segment.path).io_context("open active segment", &segment.path)?;
-    shared.io.sync_data(&segment.path, &file).io_context(
-        "fdatasync active segment before a compaction commits",
-        &segment.path,
-    )
+    shared.io.sync_data(&segment.path, &file).map_err(|e| {
+        reader.poison(format!(
+            "fdatasync of {} before a compaction committed failed: {e}",
+            segment.path.display()
+        ))
+    })
 }
 
 fn step(reader: &LogReader, step: CompactionStep, path: &Path) -> Result<()> {
@@ -324,11 +354,8 @@ fn write_segment(
     kept: &[(FrameHeader, usize)],
 ) -> Result<(File, Vec<Moved>, u64)> {
     let io = &reader.shared.io;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(temp)
+    let file = io
+        .open(temp, OpenMode::CreateNew)
         .io_context("create compacted segment", temp)?;
     let marker = crate::codec::encode(&MarkerPayload {
         position: placement.position,

@@ -11,12 +11,12 @@
 //! every frame intact, the header matching the segment, the end frame present and right.
 //! Anything else and it is ignored (the segment is scanned instead); a hint is never needed.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, FrameCheck, FrameHeader, Record, RecordKind};
+use crate::io::{LogIo, OpenMode};
 use crate::mmap::Mapping;
 use crate::reader::{Location, LogReader};
 use crate::segment::SEGMENT_HEADER_LEN;
@@ -76,36 +76,95 @@ impl std::fmt::Debug for Hint {
 impl Hint {
     /// The entries, in the segment's order.
     pub fn entries(&self) -> impl Iterator<Item = HintEntry<'_>> {
-        let bytes = self.map.bytes(self.len);
-        let segment = self.segment;
-        let mut pos = HEADER_LEN;
-        std::iter::from_fn(move || {
-            let FrameCheck::Complete(header) = frame::check(bytes.get(pos..)?) else {
-                return None; // cannot happen: checked when opened
-            };
-            if header.kind == RecordKind::CompactionMarker {
-                return None; // the end frame
-            }
-            let payload = &bytes[pos + frame::HEADER_LEN..pos + header.frame_len as usize];
-            pos += header.frame_len as usize;
-            let mut offset = [0u8; 8];
-            offset.copy_from_slice(&payload[..8]);
-            let mut len = [0u8; 4];
-            len.copy_from_slice(&payload[8..12]);
-            Some(HintEntry {
-                header: FrameHeader {
-                    frame_len: u32::from_le_bytes(len),
-                    ..header
-                },
-                location: Location {
-                    segment,
-                    offset: u64::from_le_bytes(offset),
-                    len: u32::from_le_bytes(len),
-                },
-                body: &payload[ENTRY_PREFIX..],
-            })
-        })
+        entries(&self.map.bytes(self.len)[HEADER_LEN..], self.segment)
     }
+}
+
+/// One frame of a hint at the start of `bytes`: its header, the record's offset and frame
+/// length, and the body. `None` if the frame is not intact or its payload is too short.
+fn entry_frame(bytes: &[u8]) -> Option<(FrameHeader, u64, u32, &[u8])> {
+    let FrameCheck::Complete(header) = frame::check(bytes) else {
+        return None;
+    };
+    let payload = bytes.get(frame::HEADER_LEN..header.frame_len as usize)?;
+    let offset = u64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+    let len = u32::from_le_bytes(payload.get(8..ENTRY_PREFIX)?.try_into().ok()?);
+    Some((header, offset, len, &payload[ENTRY_PREFIX..]))
+}
+
+/// The entries of the frames in `bytes` (a hint after its header), up to the end frame.
+fn entries(bytes: &[u8], segment: u32) -> impl Iterator<Item = HintEntry<'_>> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let (header, offset, len, body) = entry_frame(bytes.get(pos..)?)?;
+        if header.kind == RecordKind::CompactionMarker {
+            return None; // the end frame
+        }
+        pos += header.frame_len as usize;
+        Some(HintEntry {
+            header: FrameHeader {
+                frame_len: len,
+                ..header
+            },
+            location: Location {
+                segment,
+                offset,
+                len,
+            },
+            body,
+        })
+    })
+}
+
+/// Why a hint is not trusted.
+fn check(bytes: &[u8], segment: u32, segment_len: u64) -> Result<(), &'static str> {
+    if bytes.get(..HEADER_LEN) != Some(&header(segment, segment_len)[..]) {
+        return Err("its header does not match the segment");
+    }
+    let mut pos = HEADER_LEN;
+    let mut covered = SEGMENT_HEADER_LEN as u64;
+    let mut entries = 0u64;
+    loop {
+        let Some((h, offset, len, _)) = entry_frame(&bytes[pos..]) else {
+            return Err("a frame is damaged or cut short, or the end frame is missing");
+        };
+        pos += h.frame_len as usize;
+        if h.kind == RecordKind::CompactionMarker {
+            // The end frame: it counts the entries, closes the segment, and ends the file.
+            return if h.id != entries || offset != segment_len || len != 0 {
+                Err("the end frame does not match the entries and the segment")
+            } else if offset < covered {
+                Err("entries run past the end of the segment")
+            } else if pos != bytes.len() {
+                Err("bytes follow the end frame")
+            } else {
+                Ok(())
+            };
+        }
+        // Entries locate whole frames, in order, without overlap.
+        if offset < covered || !(frame::HEADER_LEN..=frame::MAX_FRAME_LEN).contains(&(len as usize))
+        {
+            return Err("an entry's location is out of order or not a frame's");
+        }
+        covered = offset
+            .checked_add(u64::from(len))
+            .ok_or("an entry's location overflows")?;
+        entries += 1;
+    }
+}
+
+/// Checks the bytes of a hint file against the segment it describes (file number `segment`,
+/// `segment_len` bytes long), as open does (docs/FORMAT.md section 6): the header matches,
+/// every frame is intact, entries locate whole frames in ascending order without overlap
+/// inside the segment, and the end frame closes it. Returns the entries if the hint can be
+/// trusted, `None` if not. Never panics, whatever the bytes (there is a fuzz target).
+pub fn check_hint(
+    bytes: &[u8],
+    segment: u32,
+    segment_len: u64,
+) -> Option<impl Iterator<Item = HintEntry<'_>>> {
+    check(bytes, segment, segment_len).ok()?;
+    Some(entries(&bytes[HEADER_LEN..], segment))
 }
 
 /// Checks a whole hint file against its segment; `None` (with a log line) if it cannot be
@@ -117,47 +176,8 @@ fn validate(path: &Path, id: u32, segment_bytes: u64) -> Option<Hint> {
         return None;
     }
     let map = Mapping::new(&file, len as usize).ok()?;
-    let bytes = map.bytes(len);
-    if bytes[..HEADER_LEN] != header(id, segment_bytes) {
-        tracing::info!(hint = %path.display(), "hint does not match its segment; scanning instead");
-        return None;
-    }
-    let mut pos = HEADER_LEN;
-    let mut covered = SEGMENT_HEADER_LEN as u64;
-    let mut entries = 0u64;
-    let mut ended = false;
-    while pos < bytes.len() {
-        let FrameCheck::Complete(h) = frame::check(&bytes[pos..]) else {
-            tracing::warn!(hint = %path.display(), offset = pos, "damaged hint; scanning instead");
-            return None;
-        };
-        let payload_len = h.frame_len as usize - frame::HEADER_LEN;
-        if ended || payload_len < ENTRY_PREFIX {
-            return None; // nothing may follow the end frame
-        }
-        let payload = &bytes[pos + frame::HEADER_LEN..pos + h.frame_len as usize];
-        let mut offset = [0u8; 8];
-        offset.copy_from_slice(&payload[..8]);
-        let mut flen = [0u8; 4];
-        flen.copy_from_slice(&payload[8..12]);
-        let offset = u64::from_le_bytes(offset);
-        if h.kind == RecordKind::CompactionMarker {
-            // The end frame: it counts the entries and closes the segment.
-            if h.id != entries || offset != segment_bytes || offset < covered {
-                return None;
-            }
-            ended = true;
-        } else {
-            // Entries are in order and never overlap (a marker frame may sit between them).
-            if offset < covered {
-                return None;
-            }
-            covered = offset + u64::from(u32::from_le_bytes(flen));
-            entries += 1;
-        }
-        pos += h.frame_len as usize;
-    }
-    if !ended || covered > segment_bytes {
+    if let Err(reason) = check(map.bytes(len), id, segment_bytes) {
+        tracing::info!(hint = %path.display(), reason, "hint not trusted; scanning instead");
         return None;
     }
     Some(Hint {
@@ -170,10 +190,11 @@ fn validate(path: &Path, id: u32, segment_bytes: u64) -> Option<Hint> {
 impl LogReader {
     /// The hint of sealed segment `id`, if it has one that can be trusted.
     pub fn hint(&self, id: u32) -> Option<Hint> {
-        if id == self.shared.active_id.load(Ordering::Acquire) {
+        let table = self.shared.segments.load();
+        if id == table.active() {
             return None;
         }
-        let segment = self.shared.segments.load().get(id).cloned()?;
+        let segment = table.get(id).cloned()?;
         validate(&hint_path(&self.shared.dir, id), id, segment.end())
     }
 
@@ -183,32 +204,29 @@ impl LogReader {
     }
 
     /// Writes the hint of sealed segment `id`: one entry per record frame, with the body
-    /// `body` gives it (written to a temporary file, fsynced, renamed into place).
+    /// `body` gives it (written to a temporary file, fsynced, renamed into place, the
+    /// directory fsynced).
+    ///
+    /// A failure before the rename removes the temporary file: no hint appears. A failed
+    /// directory fsync after it leaves a whole hint under its name, which a crash may take
+    /// away again; either way open reads the segment correctly (a hint is never needed).
+    /// None of these failures poisons the log: no record depends on a hint.
     pub fn write_hint(
         &self,
         id: u32,
         mut body: impl FnMut(&FrameHeader, &[u8], &mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
-        if id == self.shared.active_id.load(Ordering::Acquire) {
-            return Err(StorageError::BadLocation {
-                segment: id,
-                offset: 0,
-                len: 0,
-                reason: "the active segment has no hint",
-            });
+        let table = self.shared.segments.load_full();
+        let refuse = |reason| StorageError::BadLocation {
+            segment: id,
+            offset: 0,
+            len: 0,
+            reason,
+        };
+        if id == table.active() {
+            return Err(refuse("the active segment has no hint"));
         }
-        let segment =
-            self.shared
-                .segments
-                .load()
-                .get(id)
-                .cloned()
-                .ok_or(StorageError::BadLocation {
-                    segment: id,
-                    offset: 0,
-                    len: 0,
-                    reason: "no such segment",
-                })?;
+        let segment = table.get(id).cloned().ok_or(refuse("no such segment"))?;
         let (map, end) = segment.readable();
         let bytes = map.bytes(end);
         let mut out = Vec::with_capacity(bytes.len() / 4);
@@ -263,17 +281,13 @@ impl LogReader {
             &mut out,
         );
         let dir = &self.shared.dir;
+        let io = self.shared.io.as_ref();
         let temp = dir.join(format!("hint-{id:010}.tmp"));
         let written = (|| {
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&temp)
+            let file = io
+                .open(&temp, OpenMode::CreateOrTruncate)
                 .io_context("create hint", &temp)?;
-            self.shared
-                .io
-                .write_at(&temp, &file, 0, &out)
+            io.write_at(&temp, &file, 0, &out)
                 .and_then(|n| {
                     if n == out.len() {
                         Ok(())
@@ -282,26 +296,29 @@ impl LogReader {
                     }
                 })
                 .io_context("write hint", &temp)?;
-            self.shared
-                .io
-                .sync_data(&temp, &file)
+            io.sync_data(&temp, &file)
                 .io_context("fdatasync hint", &temp)?;
-            fs::rename(&temp, hint_path(dir, id)).io_context("rename hint", &temp)
+            io.rename(&temp, &hint_path(dir, id))
+                .io_context("rename hint", &temp)
         })();
         if written.is_err() {
-            let _ = fs::remove_file(&temp);
+            let _ = io.remove_file(&temp);
+            return written;
         }
-        written
+        // So that the hint survives a power cut and is not written again after a restart.
+        crate::segment::sync_dir(io, dir)
     }
 
     /// Removes the hint of segment `id`, if any.
     pub(crate) fn remove_hint(&self, id: u32) {
-        let _ = fs::remove_file(hint_path(&self.shared.dir, id));
+        let _ = self.shared.io.remove_file(&hint_path(&self.shared.dir, id));
     }
 }
 
 /// Removes hint files (and their temporary files) whose segment is gone. Called on open.
-pub(crate) fn remove_orphans(dir: &Path, segments: &[u32]) -> Result<()> {
+/// One that cannot be removed stays: a hint names its segment's id and length, and file
+/// numbers are never reused, so it is never trusted for another segment.
+pub(crate) fn remove_orphans(io: &dyn LogIo, dir: &Path, segments: &[u32]) -> Result<()> {
     for entry in fs::read_dir(dir).io_context("list data directory", dir)? {
         let entry = entry.io_context("list data directory", dir)?;
         let name = entry.file_name();
@@ -317,7 +334,7 @@ pub(crate) fn remove_orphans(dir: &Path, segments: &[u32]) -> Result<()> {
             name.starts_with("hint-") && name.ends_with(".tmp")
         };
         if orphan {
-            let _ = fs::remove_file(entry.path());
+            let _ = io.remove_file(&entry.path());
         }
     }
     Ok(())

@@ -1,8 +1,12 @@
-//! The I/O seam: every write and fdatasync of a segment goes through [`LogIo`], so tests
-//! can make them fail on purpose (full disk, I/O error, short write, failed fdatasync) and
-//! check that the layers above keep their promises. Reads go through the mmap instead.
+//! The I/O seam: every filesystem effect the log relies on goes through [`LogIo`] (segment
+//! and hint writes, fdatasyncs, file creation and opening for writing, `set_len`, renames,
+//! removals and directory fsyncs), so tests can make each of them fail on purpose (full
+//! disk, I/O error, short write, failed fdatasync, failed rename, ...) and check that the
+//! layers above keep their promises. Reads go through the mmap (and plain `open` for
+//! reading) instead. docs/RELIABILITY.md, "Filesystem failures", says what the log does when
+//! each effect fails.
 
-use std::fs::File;
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -11,13 +15,58 @@ use parking_lot::Mutex;
 
 use crate::compact::CompactionStep;
 
+/// How [`LogIo::open`] opens a file for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Creates the file, failing if it exists (a new segment, compaction's temporary file).
+    CreateNew,
+    /// Creates the file or empties an existing one (a hint's temporary file).
+    CreateOrTruncate,
+    /// Opens an existing file (the newest segment, on open).
+    Existing,
+}
+
 /// The write side of the log's file I/O. [`OsIo`] is the real thing; [`FaultInjector`]
-/// wraps it for tests.
+/// wraps it for tests. Every method but [`LogIo::write_at`] and [`LogIo::sync_data`] does
+/// what the operating system does unless an implementation says otherwise, so a test seam
+/// that only watches writes and fdatasyncs implements just those two.
 pub trait LogIo: Send + Sync + std::fmt::Debug {
     /// Writes `buf` at `offset`, returning how many bytes were written (one `pwrite`).
     fn write_at(&self, path: &Path, file: &File, offset: u64, buf: &[u8]) -> io::Result<usize>;
     /// Flushes the file's data to stable storage (`fdatasync`).
     fn sync_data(&self, path: &Path, file: &File) -> io::Result<()>;
+    /// Flushes the file's data and metadata to stable storage (`fsync`; after a `set_len`).
+    fn sync_all(&self, _path: &Path, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+    /// Opens `path` for reading and writing, as `mode` says.
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        match mode {
+            OpenMode::CreateNew => options.create_new(true),
+            OpenMode::CreateOrTruncate => options.create(true).truncate(true),
+            OpenMode::Existing => &mut options,
+        };
+        options.open(path)
+    }
+    /// Sets the file's length (`ftruncate`): cuts a torn tail or a failed write's bytes.
+    fn set_len(&self, _path: &Path, file: &File, len: u64) -> io::Result<()> {
+        file.set_len(len)
+    }
+    /// Fsyncs a directory, so that files created, renamed or removed in it survive a power
+    /// cut.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+    /// Renames `from` to `to` (replacing `to`).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
     /// Called as compaction reaches each step; an error stops it there, leaving the files
     /// as a crash at that point would. Only tests do anything here.
     fn compaction_step(&self, _step: CompactionStep) -> io::Result<()> {
@@ -54,13 +103,118 @@ pub enum WriteFault {
     },
 }
 
+/// One filesystem effect of [`LogIo`], for [`Fault`]s and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// [`LogIo::write_at`].
+    Write,
+    /// [`LogIo::sync_data`].
+    SyncData,
+    /// [`LogIo::sync_all`].
+    SyncAll,
+    /// [`LogIo::open`] with [`OpenMode::CreateNew`] or [`OpenMode::CreateOrTruncate`].
+    Create,
+    /// [`LogIo::open`] with [`OpenMode::Existing`].
+    OpenExisting,
+    /// [`LogIo::set_len`].
+    SetLen,
+    /// [`LogIo::sync_dir`].
+    SyncDir,
+    /// [`LogIo::rename`] (matched on the source path).
+    Rename,
+    /// [`LogIo::remove_file`].
+    Remove,
+}
+
+const EFFECTS: usize = 9;
+
+impl Effect {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A planned failure of one kind of filesystem effect: which effect, with which error, on
+/// which files and at which of their calls. Built with [`Fault::new`] and the methods after
+/// it; given to [`FaultInjector::inject`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    effect: Effect,
+    kind: io::ErrorKind,
+    name: Option<String>,
+    skip: u64,
+    times: Option<u64>,
+}
+
+impl Fault {
+    /// Every call of `effect` fails with `kind`, until cleared.
+    pub fn new(effect: Effect, kind: io::ErrorKind) -> Self {
+        Self {
+            effect,
+            kind,
+            name: None,
+            skip: 0,
+            times: None,
+        }
+    }
+
+    /// Only calls on paths whose file name contains `part` (e.g. `".hint"`, `"compact-"`,
+    /// `"segment-0000000002"`; for a directory fsync, the directory's name).
+    pub fn on(mut self, part: &str) -> Self {
+        self.name = Some(part.to_string());
+        self
+    }
+
+    /// Lets the first `calls` matching calls through, and fails from the next one on.
+    pub fn after(mut self, calls: u64) -> Self {
+        self.skip = calls;
+        self
+    }
+
+    /// Fails only `calls` matching calls, then lets them through again.
+    pub fn times(mut self, calls: u64) -> Self {
+        self.times = Some(calls);
+        self
+    }
+
+    fn matches(&self, effect: Effect, path: &Path) -> bool {
+        self.effect == effect
+            && self.name.as_deref().is_none_or(|part| {
+                path.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(part))
+            })
+    }
+}
+
 #[derive(Debug, Default)]
 struct Plan {
     write: Option<WriteFault>,
     sync: Option<io::ErrorKind>,
     compaction: Option<CompactionStep>,
-    writes: u64,
-    syncs: u64,
+    faults: Vec<Fault>,
+    /// Calls that went through to the OS, per effect.
+    calls: [u64; EFFECTS],
+    /// Calls failed on purpose, per effect.
+    failed: [u64; EFFECTS],
+}
+
+impl Plan {
+    /// The error planned for this call of `effect` on `path`, if one is.
+    fn fault(&mut self, effect: Effect, path: &Path) -> Option<io::Error> {
+        let fault = self.faults.iter_mut().find(|f| f.matches(effect, path))?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
+        if let Some(times) = &mut fault.times {
+            if *times == 0 {
+                return None;
+            }
+            *times -= 1;
+        }
+        self.failed[effect.index()] += 1;
+        Some(injected(fault.kind, effect, path))
+    }
 }
 
 /// An [`LogIo`] that passes through to [`OsIo`] until told to fail. Shared by `Arc` between
@@ -91,29 +245,65 @@ impl FaultInjector {
         self.plan.lock().compaction = Some(step);
     }
 
+    /// Plans `fault` (on top of the others; of several that match a call, the first
+    /// injected decides), until [`FaultInjector::clear`].
+    pub fn inject(&self, fault: Fault) {
+        self.plan.lock().faults.push(fault);
+    }
+
     /// Stops injecting faults: the cause is gone.
     pub fn clear(&self) {
         let mut plan = self.plan.lock();
         plan.write = None;
         plan.sync = None;
         plan.compaction = None;
+        plan.faults.clear();
     }
 
     /// Writes that reached the file so far (successful or short).
     pub fn writes(&self) -> u64 {
-        self.plan.lock().writes
+        self.calls(Effect::Write)
     }
 
     /// Successful fdatasyncs so far.
     pub fn syncs(&self) -> u64 {
-        self.plan.lock().syncs
+        self.calls(Effect::SyncData)
+    }
+
+    /// Calls of `effect` that went through to the operating system so far.
+    pub fn calls(&self, effect: Effect) -> u64 {
+        self.plan.lock().calls[effect.index()]
+    }
+
+    /// Calls of `effect` that failed on purpose so far.
+    pub fn failed(&self, effect: Effect) -> u64 {
+        self.plan.lock().failed[effect.index()]
+    }
+
+    /// Runs `call` unless a fault is planned for it, counting it.
+    fn pass<T>(
+        &self,
+        effect: Effect,
+        path: &Path,
+        call: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut plan = self.plan.lock();
+        if let Some(error) = plan.fault(effect, path) {
+            return Err(error);
+        }
+        plan.calls[effect.index()] += 1;
+        drop(plan);
+        call()
     }
 }
 
 impl LogIo for FaultInjector {
     fn compaction_step(&self, step: CompactionStep) -> io::Result<()> {
         if self.plan.lock().compaction == Some(step) {
-            return Err(injected(io::ErrorKind::Other));
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                format!("injected fault: compaction stopped at {step:?}"),
+            ));
         }
         Ok(())
     }
@@ -122,13 +312,16 @@ impl LogIo for FaultInjector {
         let mut plan = self.plan.lock();
         match plan.write {
             None => {
-                plan.writes += 1;
+                if let Some(error) = plan.fault(Effect::Write, path) {
+                    return Err(error);
+                }
+                plan.calls[Effect::Write.index()] += 1;
                 OsIo.write_at(path, file, offset, buf)
             }
-            Some(WriteFault::Fail(kind)) => Err(injected(kind)),
+            Some(WriteFault::Fail(kind)) => Err(injected(kind, Effect::Write, path)),
             Some(WriteFault::ShortThenFail { bytes, kind }) => {
                 plan.write = Some(WriteFault::Fail(kind));
-                plan.writes += 1;
+                plan.calls[Effect::Write.index()] += 1;
                 let keep = bytes.min(buf.len().saturating_sub(1));
                 OsIo.write_at(path, file, offset, &buf[..keep])
             }
@@ -136,15 +329,47 @@ impl LogIo for FaultInjector {
     }
 
     fn sync_data(&self, path: &Path, file: &File) -> io::Result<()> {
-        let mut plan = self.plan.lock();
-        if let Some(kind) = plan.sync {
-            return Err(injected(kind));
+        if let Some(kind) = self.plan.lock().sync {
+            return Err(injected(kind, Effect::SyncData, path));
         }
-        plan.syncs += 1;
-        OsIo.sync_data(path, file)
+        self.pass(Effect::SyncData, path, || OsIo.sync_data(path, file))
+    }
+
+    fn sync_all(&self, path: &Path, file: &File) -> io::Result<()> {
+        self.pass(Effect::SyncAll, path, || OsIo.sync_all(path, file))
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<File> {
+        let effect = match mode {
+            OpenMode::Existing => Effect::OpenExisting,
+            OpenMode::CreateNew | OpenMode::CreateOrTruncate => Effect::Create,
+        };
+        self.pass(effect, path, || OsIo.open(path, mode))
+    }
+
+    fn set_len(&self, path: &Path, file: &File, len: u64) -> io::Result<()> {
+        self.pass(Effect::SetLen, path, || OsIo.set_len(path, file, len))
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.pass(Effect::SyncDir, dir, || OsIo.sync_dir(dir))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.pass(Effect::Rename, from, || OsIo.rename(from, to))
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.pass(Effect::Remove, path, || OsIo.remove_file(path))
     }
 }
 
-fn injected(kind: io::ErrorKind) -> io::Error {
-    io::Error::new(kind, format!("injected fault: {kind}"))
+fn injected(kind: io::ErrorKind, effect: Effect, path: &Path) -> io::Error {
+    io::Error::new(
+        kind,
+        format!(
+            "injected fault: {effect:?} of {} failed: {kind}",
+            path.display()
+        ),
+    )
 }

@@ -19,6 +19,11 @@
 //!   intact frames follow, or damage in a sealed segment, is an error naming file and
 //!   offset, never skipped.
 //! - After a failed fdatasync the log is poisoned and refuses writes until reopened.
+//! - Every filesystem effect goes through the I/O seam [`LogIo`] (writes, fdatasyncs,
+//!   creations, `set_len`, renames, removals, directory fsyncs), which tests replace with a
+//!   [`FaultInjector`] that fails any of them.
+//! - The segment table and the active segment's id are published together: a reader sees
+//!   exactly one active segment, the last in log order ([`LogReader::segments`]).
 //! - One process holds a data directory at a time ([`DirLock`]).
 //! - `unsafe` code exists only in the private `mmap` module.
 //!
@@ -67,8 +72,8 @@ pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
     RecordKind, check as check_frame, frame_len,
 };
-pub use hint::{Hint, HintEntry, hint_file_name};
-pub use io::{FaultInjector, LogIo, OsIo, WriteFault};
+pub use hint::{Hint, HintEntry, check_hint, hint_file_name};
+pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
 pub use reader::{Frame, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo};

@@ -1,17 +1,17 @@
 //! Opening (with recovery) and appending: the single writer of a log.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, MAX_PAYLOAD_LEN, Record};
-use crate::io::{LogIo, OsIo};
+use crate::io::{LogIo, OpenMode, OsIo};
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
 use crate::reader::{Location, LogReader, Shared};
@@ -25,7 +25,8 @@ pub struct LogOptions {
     /// An append that starts at or past this many bytes in the active segment first seals
     /// it and starts a new one (so a segment holds at most this plus one batch).
     pub segment_size: u64,
-    /// The I/O seam for writes and fdatasyncs; [`OsIo`] unless a test injects faults.
+    /// The I/O seam for every filesystem effect (writes, fdatasyncs, creations, renames,
+    /// removals, `set_len`, directory fsyncs); [`OsIo`] unless a test injects faults.
     pub io: Arc<dyn LogIo>,
 }
 
@@ -83,7 +84,8 @@ struct Active {
 /// An open log: the single writer, plus a [`LogReader`] for any number of readers.
 ///
 /// Invariants: only this value writes segment files; a location is handed out only after the
-/// `write` that stored its frame returned; after a failed fdatasync nothing is written again.
+/// `write` that stored its frame returned; after a failed fdatasync nothing is written again
+/// (the poison is shared with [`LogReader`], whose compaction can set it too).
 #[derive(Debug)]
 pub struct Log {
     reader: LogReader,
@@ -92,8 +94,6 @@ pub struct Log {
     recovery: RecoveryReport,
     /// Encoding buffer, reused by every append.
     buf: Vec<u8>,
-    /// Why the log stopped taking writes, once it has.
-    poisoned: Option<String>,
 }
 
 impl Log {
@@ -107,9 +107,10 @@ impl Log {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).io_context("create data directory", dir)?;
         let lock = DirLock::acquire(dir)?;
-        let files = crate::compact::settle(dir)?;
+        let io = options.io.as_ref();
+        let files = crate::compact::settle(io, dir)?;
         let ids: Vec<u32> = files.iter().map(|(id, _, _)| *id).collect();
-        crate::hint::remove_orphans(dir, &ids)?;
+        crate::hint::remove_orphans(io, dir, &ids)?;
         let mut report = RecoveryReport::default();
         let mut segments = Vec::with_capacity(files.len() + 1);
         let mut active = None;
@@ -140,14 +141,14 @@ impl Log {
                 active
             }
         };
-        let table = SegmentTable::new(segments);
+        let table = SegmentTable::new(segments, active.segment.id);
         let reader = LogReader {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
                 next_id: AtomicU32::new(table.max_id() + 1),
-                active_id: AtomicU32::new(active.segment.id),
                 segments: ArcSwap::from_pointee(table),
                 io: Arc::clone(&options.io),
+                poisoned: OnceLock::new(),
                 compacting: Mutex::new(()),
                 _lock: lock,
             }),
@@ -158,7 +159,6 @@ impl Log {
             options,
             recovery: report,
             buf: Vec::new(),
-            poisoned: None,
         })
     }
 
@@ -247,7 +247,12 @@ impl Log {
     }
 
     /// Seals the active segment (fdatasync) and starts a new, empty one (created, its header
-    /// synced, the directory fsynced).
+    /// synced, the directory fsynced). The new segment joins the table and becomes the active
+    /// one in a single step.
+    ///
+    /// A failure to create the new segment fails only this call (later appends try again,
+    /// with a new file number), except a failed fdatasync of its header or fsync of the
+    /// directory, or a half-made file that cannot be removed: those poison the log.
     pub fn seal(&mut self) -> Result<()> {
         self.sync()?;
         let sealed = Arc::clone(&self.active.segment);
@@ -266,18 +271,14 @@ impl Log {
         self.reader
             .shared
             .segments
-            .rcu(|table| table.with(Arc::clone(&added)));
-        self.reader
-            .shared
-            .active_id
-            .store(added.id, Ordering::Release);
+            .rcu(|table| table.with_active(Arc::clone(&added)));
         self.active = next;
         Ok(())
     }
 
     /// Why the log refuses writes, if it does.
     pub fn poisoned(&self) -> Option<&str> {
-        self.poisoned.as_deref()
+        self.reader.poisoned()
     }
 
     /// Bytes appended but not yet known to be durable.
@@ -286,18 +287,16 @@ impl Log {
     }
 
     fn check_poisoned(&self) -> Result<()> {
-        match &self.poisoned {
+        match self.poisoned() {
             Some(reason) => Err(StorageError::Poisoned {
-                reason: reason.clone(),
+                reason: reason.to_string(),
             }),
             None => Ok(()),
         }
     }
 
-    fn poison(&mut self, reason: String) -> StorageError {
-        let reason = self.poisoned.get_or_insert(reason).clone();
-        tracing::error!(%reason, "log poisoned: refusing all further writes");
-        StorageError::Poisoned { reason }
+    fn poison(&self, reason: String) -> StorageError {
+        self.reader.poison(reason)
     }
 
     /// Makes sure the active segment's map covers `end` bytes, remapping if it does not.
@@ -334,7 +333,12 @@ impl Log {
 
     /// Cuts a failed batch's partial bytes off the active segment.
     fn cut_back(&mut self, len: u64) -> Result<()> {
-        if let Err(e) = self.active.file.set_len(len) {
+        let segment = &self.active.segment;
+        if let Err(e) = self
+            .options
+            .io
+            .set_len(&segment.path, &self.active.file, len)
+        {
             let path = self.active.segment.path.display().to_string();
             return Err(self.poison(format!(
                 "a failed write left partial bytes at the end of {path} that could not be cut \
@@ -413,10 +417,9 @@ fn recover_newest(
     options: &LogOptions,
     report: &mut RecoveryReport,
 ) -> Result<(Arc<Segment>, File, u64)> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
+    let io = options.io.as_ref();
+    let file = io
+        .open(path, OpenMode::Existing)
         .io_context("open segment", path)?;
     let len = file.metadata().io_context("stat segment", path)?.len();
     let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", path)?;
@@ -431,7 +434,8 @@ fn recover_newest(
         // Creating this segment was cut short: nothing was ever acknowledged in it.
         tracing::warn!(path = %path.display(), bytes = len, ?problem,
             "newest segment's header is incomplete; rewriting it");
-        file.set_len(0).io_context("truncate segment", path)?;
+        io.set_len(path, &file, 0)
+            .io_context("truncate segment", path)?;
         write_header(id, path, &file, options)?;
         report.torn_tail = Some(TornTail {
             path: path.to_path_buf(),
@@ -461,7 +465,7 @@ fn recover_newest(
             None => None,
         };
         if let Some(reason) = &torn {
-            cut_torn_tail(path, &file, scan.write_end, len, reason, report)?;
+            cut_torn_tail(io, path, &file, (scan.write_end, len), reason, report)?;
         }
         // Frames a crashed writer never synced may sit only in the page cache; they were just
         // counted as recovered and the writer will take them as synced, so make them durable.
@@ -477,20 +481,23 @@ fn recover_newest(
     Ok((segment, file, end))
 }
 
+/// Cuts the file from `len` bytes back to `end` and fsyncs it. A failure fails the open and
+/// leaves the tail in place (an interrupted `ftruncate` leaves either length), so the next
+/// open finds and cuts it again.
 fn cut_torn_tail(
+    io: &dyn LogIo,
     path: &Path,
     file: &File,
-    end: u64,
-    len: u64,
+    (end, len): (u64, u64),
     defect: &str,
     report: &mut RecoveryReport,
 ) -> Result<()> {
     let dropped = len - end;
     tracing::warn!(path = %path.display(), offset = end, dropped_bytes = dropped, %defect,
         "dropping the torn tail of the newest segment");
-    file.set_len(end)
+    io.set_len(path, file, end)
         .io_context("truncate torn tail of", path)?;
-    file.sync_all().io_context("fsync", path)?;
+    io.sync_all(path, file).io_context("fsync", path)?;
     report.torn_tail = Some(TornTail {
         path: path.to_path_buf(),
         offset: end,
@@ -522,19 +529,38 @@ pub(crate) fn write_header(id: u32, path: &Path, file: &File, options: &LogOptio
 }
 
 /// Creates segment `id` in `dir`: header written and synced, directory fsynced.
+///
+/// On failure the half-made file is removed. A failed fdatasync of the header or fsync of
+/// the directory is [`StorageError::Poisoned`]: appends would go to a file whose bytes or
+/// name may not survive a power cut, and a retried fsync may report success for what the
+/// failed one lost. So is a half-made file that cannot be removed: if a later segment
+/// followed it, the next open would find a sealed segment with a bad header.
 fn create_segment(dir: &Path, id: u32, options: &LogOptions) -> Result<Active> {
+    let io = options.io.as_ref();
     let path = dir.join(segment::file_name(id));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
+    let file = io
+        .open(&path, OpenMode::CreateNew)
         .io_context("create segment", &path)?;
-    let created = write_header(id, &path, &file, options).and_then(|()| segment::sync_dir(dir));
-    if let Err(e) = created {
-        // Leave no half-made segment behind; recovery would cope, but this is tidier.
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
+    let created = write_header(id, &path, &file, options).and_then(|()| {
+        io.sync_dir(dir).map_err(|e| StorageError::Poisoned {
+            reason: format!(
+                "fsync of directory {} after creating {} failed: {e}",
+                dir.display(),
+                path.display()
+            ),
+        })
+    });
+    if let Err(error) = created {
+        // Leave no half-made segment behind.
+        return Err(match io.remove_file(&path) {
+            Ok(()) => error,
+            Err(e) => StorageError::Poisoned {
+                reason: format!(
+                    "{error}; then the half-made segment {} could not be removed ({e})",
+                    path.display()
+                ),
+            },
+        });
     }
     let len = SEGMENT_HEADER_LEN as u64;
     let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", &path)?;

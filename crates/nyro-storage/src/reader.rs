@@ -2,9 +2,8 @@
 //! and safe to use from any number of threads while the writer appends.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -49,13 +48,16 @@ pub struct SegmentInfo {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
+    /// The segments and which one is active, published together.
     pub(crate) segments: ArcSwap<SegmentTable>,
     /// The next file number to hand out (to a new active segment or a compacted one).
     pub(crate) next_id: AtomicU32,
-    /// The active segment's file number.
-    pub(crate) active_id: AtomicU32,
-    /// The I/O seam, for compaction's writes.
+    /// The I/O seam, for compaction's and hints' file effects.
     pub(crate) io: Arc<dyn LogIo>,
+    /// Why the log refuses writes, once it does: set by the writer (a failed fdatasync, a
+    /// failed write that could not be cut back, ...) or by compaction (a failed fdatasync of
+    /// the active segment). Never cleared: only a reopen recovers.
+    pub(crate) poisoned: OnceLock<String>,
     /// Only one compaction at a time.
     pub(crate) compacting: Mutex<()>,
     pub(crate) _lock: DirLock,
@@ -225,12 +227,13 @@ impl LogReader {
         }
     }
 
-    /// The segments, in id order.
+    /// The segments readers see, in log order. Taken from one table, so exactly one of them
+    /// is `active`, and it is the last (a segment being sealed is never shown beside its
+    /// successor with neither or both marked active).
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        let active = self.shared.active_id.load(Ordering::Acquire);
-        self.shared
-            .segments
-            .load()
+        let table = self.shared.segments.load();
+        let active = table.active();
+        table
             .visible()
             .map(|s| SegmentInfo {
                 id: s.id,
@@ -241,6 +244,33 @@ impl LogReader {
                 active: s.id == active,
             })
             .collect()
+    }
+
+    /// The sealed segments readers see, in log order: every segment before the active one,
+    /// from the same table as the active one. They are complete and never change again
+    /// (only compaction replaces one whole; hold it off to keep the list valid).
+    pub fn sealed_segments(&self) -> Vec<SegmentInfo> {
+        let mut segments = self.segments();
+        segments.retain(|s| !s.active);
+        segments
+    }
+
+    /// The file number of the active segment.
+    pub fn active_segment(&self) -> u32 {
+        self.shared.segments.load().active()
+    }
+
+    /// Why the log refuses writes, if it does (see [`crate::Log::poisoned`]).
+    pub fn poisoned(&self) -> Option<&str> {
+        self.shared.poisoned.get().map(String::as_str)
+    }
+
+    /// Poisons the log (keeping the first reason) and returns the error that says so.
+    pub(crate) fn poison(&self, reason: String) -> StorageError {
+        let _ = self.shared.poisoned.set(reason);
+        let reason = self.shared.poisoned.get().cloned().unwrap_or_default();
+        tracing::error!(%reason, "log poisoned: refusing all further writes");
+        StorageError::Poisoned { reason }
     }
 
     /// The oldest format version among the segments readers see (docs/FORMAT.md section 7).

@@ -11,7 +11,7 @@
 //!     28    4 crc32c      u32 LE, CRC-32C of bytes [0, 28)
 //! ```
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::error::{IoContext, Result};
+use crate::io::LogIo;
 use crate::mmap::Mapping;
 
 /// Bytes in a segment header; the first frame starts here.
@@ -119,11 +120,10 @@ pub(crate) fn header_version(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(word))
 }
 
-/// Fsyncs a directory, so that files created, renamed or removed in it survive a power cut.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .io_context("fsync directory", dir)
+/// Fsyncs a directory (through the I/O seam), so that files created, renamed or removed in
+/// it survive a power cut.
+pub(crate) fn sync_dir(io: &dyn LogIo, dir: &Path) -> Result<()> {
+    io.sync_dir(dir).io_context("fsync directory", dir)
 }
 
 /// The readable view of one segment, shared by the writer and every reader.

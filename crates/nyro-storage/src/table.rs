@@ -1,16 +1,23 @@
-//! The table of segments: log order for iteration, lookup by file number for reads.
+//! The table of segments: log order for iteration, lookup by file number for reads, and
+//! which segment is active. Published as one value, so a reader always sees a table and an
+//! active segment that belong together.
 
 use std::sync::Arc;
 
 use crate::segment::Segment;
 
-/// Every segment, replaced as a whole (copy on write) when one is added or removed.
+/// Every segment and the active one, replaced as a whole (copy on write) when a segment is
+/// added or removed or another becomes active.
 ///
 /// Log order is by (position, id). While compaction is switching a segment over, both the
 /// old file and its replacement are in the table: reads by either's locations work, and
-/// iteration shows only the replacement.
+/// iteration shows only the replacement. The active segment is in the table and is the last
+/// visible one in log order (its position is its id, higher than every other file number
+/// when it was created; compaction only places segments at older positions).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SegmentTable {
+    /// The file number of the active segment.
+    active: u32,
     /// In log order.
     ordered: Vec<Arc<Segment>>,
     /// `(id, index into ordered)`, sorted by id.
@@ -20,7 +27,7 @@ pub(crate) struct SegmentTable {
 }
 
 impl SegmentTable {
-    pub(crate) fn new(mut segments: Vec<Arc<Segment>>) -> Self {
+    pub(crate) fn new(mut segments: Vec<Arc<Segment>>, active: u32) -> Self {
         segments.sort_by_key(|s| (s.position, s.id));
         let mut by_id: Vec<(u32, usize)> = segments
             .iter()
@@ -33,6 +40,7 @@ impl SegmentTable {
             .map(|s| segments.iter().any(|other| other.replaces == Some(s.id)))
             .collect();
         Self {
+            active,
             ordered: segments,
             by_id,
             hidden,
@@ -61,14 +69,28 @@ impl SegmentTable {
         &self.ordered
     }
 
-    /// The table with `segment` added.
+    /// The file number of the active segment.
+    pub(crate) fn active(&self) -> u32 {
+        self.active
+    }
+
+    /// The table with `segment` added (a compacted segment).
     pub(crate) fn with(&self, segment: Arc<Segment>) -> Self {
         let mut segments = self.ordered.clone();
         segments.push(segment);
-        Self::new(segments)
+        Self::new(segments, self.active)
     }
 
-    /// The table without the segment `id`.
+    /// The table with `segment` added as the new active segment (a seal's new segment):
+    /// both changes in one step.
+    pub(crate) fn with_active(&self, segment: Arc<Segment>) -> Self {
+        let active = segment.id;
+        let mut segments = self.ordered.clone();
+        segments.push(segment);
+        Self::new(segments, active)
+    }
+
+    /// The table without the segment `id` (never the active one).
     pub(crate) fn without(&self, id: u32) -> Self {
         Self::new(
             self.ordered
@@ -76,6 +98,7 @@ impl SegmentTable {
                 .filter(|s| s.id != id)
                 .cloned()
                 .collect(),
+            self.active,
         )
     }
 
