@@ -1,11 +1,18 @@
 //! Compaction's log mechanics: `rewrite` keeps exactly the frames the caller keeps, at the
 //! same place in the log; `retire` removes the old file; and a compaction stopped at any
 //! step (what a kill -9 there leaves on disk) opens as either the old or the new segment,
-//! never a mix, never a loss.
+//! never a mix, never a loss. A file effect of a compaction, or of settling the directory on
+//! open, that fails changes nothing readers see, never poisons the log (except a failed
+//! fdatasync of the active segment), and a reopen finds the old segment or the new one.
 
+use std::io::ErrorKind;
+use std::path::Path;
 use std::sync::Arc;
 
-use nyro_storage::{CompactionStep, FaultInjector, Log, LogOptions, RecordKind};
+use nyro_storage::{
+    CompactionStep, Effect, Fault, FaultInjector, Log, LogOptions, RecordKind, StorageError,
+    segment_file_name,
+};
 
 use crate::common::{Model, opts, opts_io, owned, segment_files};
 
@@ -164,5 +171,170 @@ fn a_compaction_stopped_at_any_step_opens_as_old_or_new() {
         let last = log.reader().iter().last().unwrap().unwrap();
         assert_eq!(last.location(), loc);
         assert_ne!(last.header().kind, RecordKind::CompactionMarker);
+    }
+}
+
+/// The seqs iteration yields.
+fn seqs(log: &Log) -> Vec<u64> {
+    log.reader()
+        .iter()
+        .map(|f| f.unwrap().header().seq)
+        .collect()
+}
+
+/// No compaction temporary file is left in `dir`.
+fn no_temp_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("compact-")
+    })
+}
+
+#[test]
+fn a_rewrite_whose_file_effect_fails_changes_nothing_and_opens_as_old_or_new() {
+    // (the fault, whether a reopen finds the new segment)
+    let cases = [
+        (
+            Fault::new(Effect::Create, ErrorKind::StorageFull).on("compact-"),
+            false,
+        ),
+        (
+            Fault::new(Effect::Write, ErrorKind::StorageFull).on("compact-"),
+            false,
+        ),
+        (
+            Fault::new(Effect::SyncData, ErrorKind::Other).on("compact-"),
+            false,
+        ),
+        (
+            Fault::new(Effect::Rename, ErrorKind::Other).on("compact-"),
+            false,
+        ),
+        // After the rename: the new segment is complete and named, but maybe not durably.
+        (Fault::new(Effect::SyncDir, ErrorKind::Other), true),
+    ];
+    for (fault, renamed) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(FaultInjector::new());
+        let (mut log, mut model) = three_sealed(dir.path(), opts_io(1 << 20, io.clone()));
+        let all: Vec<u64> = model.entries.iter().map(|(_, r)| r.seq).collect();
+        let second = model.entries[20].0.segment;
+        io.inject(fault.clone());
+        let err = log
+            .reader()
+            .rewrite(second, |h, _| h.seq % 2 == 0)
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Io { .. }), "{fault:?}: {err:?}");
+        assert!(log.poisoned().is_none(), "{fault:?}");
+        assert!(
+            no_temp_files(dir.path()),
+            "{fault:?}: temporary file removed"
+        );
+        io.clear();
+        // Readers see the old segment, and the log takes writes.
+        model.check(log.reader());
+        model.append(&mut log, &[owned(7000, 8)]);
+        log.sync().unwrap();
+        drop(log);
+
+        let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
+        let mut expected: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|s| !renamed || !(101..=120).contains(s) || s % 2 == 0)
+            .collect();
+        expected.push(7000);
+        assert_eq!(seqs(&log), expected, "{fault:?}");
+        assert_eq!(
+            segment_files(dir.path()).len(),
+            4,
+            "{fault:?}: no leftovers"
+        );
+        if !renamed {
+            model.check(log.reader());
+        }
+    }
+}
+
+#[test]
+fn a_failed_fdatasync_of_the_active_segment_during_a_rewrite_poisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultInjector::new());
+    let (mut log, model) = three_sealed(dir.path(), opts_io(1 << 20, io.clone()));
+    let active = model.entries.last().unwrap().0.segment;
+    io.inject(Fault::new(Effect::SyncData, ErrorKind::Other).on(&segment_file_name(active)));
+    let second = model.entries[20].0.segment;
+    let err = log.reader().rewrite(second, |_, _| false).unwrap_err();
+    let StorageError::Poisoned { reason } = err else {
+        panic!("expected Poisoned, got {err:?}");
+    };
+    assert!(reason.contains("before a compaction committed"), "{reason}");
+    assert_eq!(log.poisoned(), Some(reason.as_str()));
+    assert_eq!(log.reader().poisoned(), Some(reason.as_str()));
+    assert!(no_temp_files(dir.path()));
+    io.clear();
+    // The writer refuses from now on; reads go on.
+    assert!(matches!(
+        log.append(&[owned(7000, 1).record()]),
+        Err(StorageError::Poisoned { .. })
+    ));
+    assert!(matches!(log.sync(), Err(StorageError::Poisoned { .. })));
+    model.check(log.reader());
+    drop(log);
+    let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
+    assert!(log.poisoned().is_none());
+    model.check(log.reader());
+}
+
+#[test]
+fn a_failed_retire_leaves_the_old_file_for_open_to_remove() {
+    for fault in [
+        Fault::new(Effect::Remove, ErrorKind::PermissionDenied).on(".log"),
+        Fault::new(Effect::SyncDir, ErrorKind::Other),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(FaultInjector::new());
+        let (mut log, model) = three_sealed(dir.path(), opts_io(1 << 20, io.clone()));
+        let second = model.entries[20].0.segment;
+        let rewritten = log.reader().rewrite(second, |h, _| h.seq % 2 == 0).unwrap();
+        let mut after = keep_even(&model, second, &rewritten);
+        io.inject(fault.clone());
+        let err = log.reader().retire(second).unwrap_err();
+        assert!(matches!(err, StorageError::Io { .. }), "{fault:?}: {err:?}");
+        assert!(log.poisoned().is_none(), "{fault:?}");
+        io.clear();
+        after.check(log.reader());
+        after.append(&mut log, &[owned(7000, 8)]);
+        drop(log);
+        let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
+        after.check(log.reader());
+        assert_eq!(
+            segment_files(dir.path()).len(),
+            4,
+            "{fault:?}: old file removed"
+        );
+    }
+}
+
+#[test]
+fn open_fails_cleanly_when_it_cannot_settle_the_directory() {
+    for fault in [
+        Fault::new(Effect::Remove, ErrorKind::PermissionDenied).on("compact-"),
+        Fault::new(Effect::SyncDir, ErrorKind::Other),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, model) = three_sealed(dir.path(), opts(1 << 20));
+        drop(log);
+        let temp = dir.path().join("compact-0000000099.tmp");
+        std::fs::write(&temp, b"half a compacted segment").unwrap();
+        let io = Arc::new(FaultInjector::new());
+        io.inject(fault.clone());
+        let err = Log::open(dir.path(), opts_io(1 << 20, io)).unwrap_err();
+        assert!(matches!(err, StorageError::Io { .. }), "{fault:?}: {err:?}");
+        let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
+        model.check(log.reader());
+        assert!(!temp.exists(), "{fault:?}");
     }
 }

@@ -6,8 +6,12 @@
 //! - `bitflips`: single-bit damage is never returned as data and is named by open and verify.
 //! - `verify`: `verify` on clean and damaged logs, changing nothing.
 //! - `locking`: one owner of a data directory at a time.
-//! - `faults`: failed writes and fdatasyncs through the `FaultInjector` seam.
-//! - `compaction`: rewriting and retiring segments, and compactions stopped at every step.
+//! - `faults`: failed writes, fdatasyncs and every other file effect of the writer and of
+//!   open, through the `FaultInjector` seam.
+//! - `hints`: the hint decoder (exact round trip, random and damaged bytes) and failed hint
+//!   writes.
+//! - `compaction`: rewriting and retiring segments, compactions stopped at every step, and
+//!   each of their file effects failing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +21,7 @@ mod append_read;
 mod bitflips;
 mod compaction;
 mod faults;
+mod hints;
 mod locking;
 mod proptests;
 mod recovery;
