@@ -89,3 +89,25 @@ impl<'a> Input<'a> {
         self.bytes.is_empty()
     }
 }
+
+/// The 32-byte header of a hint file of segment `id`, which is `segment_len` bytes long
+/// (docs/FORMAT.md section 6).
+pub fn hint_header(id: u32, segment_len: u64) -> [u8; HEADER] {
+    let mut header = [0u8; HEADER];
+    header[0..8].copy_from_slice(b"NYROHINT");
+    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    header[12..16].copy_from_slice(&id.to_le_bytes());
+    header[16..24].copy_from_slice(&segment_len.to_le_bytes());
+    let crc = crc32c::crc32c(&header[..28]);
+    header[28..32].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// The payload of a hint frame: the record's offset and frame length, then the body.
+pub fn hint_payload(offset: u64, frame_len: u32, body: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(12 + body.len());
+    payload.extend_from_slice(&offset.to_le_bytes());
+    payload.extend_from_slice(&frame_len.to_le_bytes());
+    payload.extend_from_slice(body);
+    payload
+}

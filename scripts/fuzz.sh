@@ -18,7 +18,7 @@ seconds="${1:-60}"
 [ $# -gt 0 ] && shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(frame_check segment_recovery json_document stored_document)
+    targets=(frame_check segment_recovery json_document stored_document hint_decode)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -53,6 +53,10 @@ seed() {
         stored_document)
             # Selector byte, then {"a": 1, "b": "xy"} as stored (docs/FORMAT.md).
             printf '\x03\x02\x01\x61\x02\x02\x01\x62\x05\x02\x78\x79' >"$dir/seed-doc"
+            ;;
+        hint_decode)
+            # Segment 1, 3 entries, then their gaps, lengths, kinds and fields.
+            printf '\x01\x00\x03\x00\x10\x00\x01\x05\x02\x07\x00\x09\x00\x08\x20\x01\x02\x00\x03' >"$dir/seed-program"
             ;;
         frame_check)
             printf '\x25\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x07\x00\x00\x00\x2a\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x00\x00\x00\x00\x00hello' >"$dir/seed-frame"
