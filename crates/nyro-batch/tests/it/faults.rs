@@ -1,11 +1,12 @@
 //! Injected I/O faults: failed writes fail exactly their batch and are survivable; a failed
-//! fdatasync poisons the writer for good.
+//! fdatasync poisons the writer for good; a segment roll that cannot create its file fails
+//! only its request, one whose directory fsync fails poisons the writer.
 
 use std::io;
 use std::time::Duration;
 
 use nyro_batch::{SyncPolicy, WriteError};
-use nyro_storage::{StorageError, WriteFault};
+use nyro_storage::{Effect, Fault, StorageError, WriteFault};
 
 use crate::common::*;
 
@@ -245,4 +246,52 @@ async fn a_panicking_applier_stops_the_writer_with_a_reason() {
     drop(h.reader);
     let log = reopen(h.dir.path()).await;
     assert_eq!(log_records(log.reader()), vec![(1, 1, b"one".to_vec())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_segment_roll_fails_its_request_and_poisons_only_if_not_durable() {
+    let h = start(config(SyncPolicy::Always));
+    h.write(Req::put(1, b"one"), false).await.unwrap();
+    let mut records = log_records(&h.reader);
+
+    // The next segment's file cannot be created: the seal fails, nothing else does.
+    h.io.inject(
+        Fault::new(Effect::Create, io::ErrorKind::StorageFull)
+            .on("segment-")
+            .times(1),
+    );
+    let error = within("seal", h.handle.seal()).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::Failed(e) if matches!(**e, StorageError::Io { op: "create segment", .. })),
+        "{error:?}"
+    );
+    assert!(h.handle.poisoned().is_none());
+    assert_eq!(h.reader.segments().len(), 1);
+    h.write(Req::put(2, b"two"), false).await.unwrap();
+    records.push((2, 2, b"two".to_vec()));
+    within("seal", h.handle.seal()).await.unwrap();
+    assert_eq!(h.reader.segments().len(), 2);
+    h.write(Req::put(3, b"three"), false).await.unwrap();
+    records.push((3, 3, b"three".to_vec()));
+
+    // The directory fsync after creating the next segment fails: its name may not survive a
+    // power cut, so the writer stops taking writes.
+    h.io.inject(Fault::new(Effect::SyncDir, io::ErrorKind::Other));
+    let error = within("seal", h.handle.seal()).await.unwrap_err();
+    match &error {
+        WriteError::Poisoned { reason } => {
+            assert!(reason.contains("fsync of directory"), "{reason}")
+        }
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+    h.io.clear();
+    assert_poisoned(h.write(Req::put(4, b"four"), false).await);
+    // Reads go on, and see exactly what was acknowledged.
+    assert_eq!(h.reader.segments().len(), 2, "no half-made segment");
+    assert_eq!(log_records(&h.reader), records);
+    assert_eq!(h.probe.map(), replay(&records));
+    assert_poisoned(within("close", h.handle.close()).await);
+    drop(h.reader);
+    let log = reopen(h.dir.path()).await;
+    assert_eq!(log_records(log.reader()), records);
 }

@@ -8,12 +8,14 @@
 //! - `feed`: the change feed's history floor;
 //! - `background`: the background compactor;
 //! - `space`: the space compaction gives back;
-//! - `powercut`: a power cut right after a compaction.
+//! - `powercut`: a power cut right after a compaction;
+//! - `file_faults`: compaction and hint writing whose file effects fail.
 
 mod background;
 mod concurrent;
 mod dataset;
 mod feed;
+mod file_faults;
 mod kill9;
 mod kill_points;
 mod model;
