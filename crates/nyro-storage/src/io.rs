@@ -300,10 +300,9 @@ impl FaultInjector {
 impl LogIo for FaultInjector {
     fn compaction_step(&self, step: CompactionStep) -> io::Result<()> {
         if self.plan.lock().compaction == Some(step) {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
-                format!("injected fault: compaction stopped at {step:?}"),
-            ));
+            return Err(io::Error::other(format!(
+                "injected fault: compaction stopped at {step:?}"
+            )));
         }
         Ok(())
     }
