@@ -3,8 +3,9 @@
 //! removals and directory fsyncs), so tests can make each of them fail on purpose (full
 //! disk, I/O error, short write, failed fdatasync, failed rename, ...) and check that the
 //! layers above keep their promises. Reads go through the mmap (and plain `open` for
-//! reading) instead. docs/RELIABILITY.md, "Filesystem failures", says what the log does when
-//! each effect fails.
+//! reading) instead, and so do creating the data directory and its `LOCK` file (if those
+//! fail, open fails; nothing durable depends on them). docs/RELIABILITY.md, "Filesystem
+//! failures", says what the log does when each effect fails.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -200,20 +201,23 @@ struct Plan {
 
 impl Plan {
     /// The error planned for this call of `effect` on `path`, if one is.
+    /// Every matching fault counts the call; the first one that is due fails it.
     fn fault(&mut self, effect: Effect, path: &Path) -> Option<io::Error> {
-        let fault = self.faults.iter_mut().find(|f| f.matches(effect, path))?;
-        if fault.skip > 0 {
-            fault.skip -= 1;
-            return None;
-        }
-        if let Some(times) = &mut fault.times {
-            if *times == 0 {
-                return None;
+        let mut error = None;
+        for fault in self.faults.iter_mut().filter(|f| f.matches(effect, path)) {
+            if fault.skip > 0 {
+                fault.skip -= 1;
+            } else if error.is_none() && fault.times != Some(0) {
+                if let Some(times) = &mut fault.times {
+                    *times -= 1;
+                }
+                error = Some(injected(fault.kind, effect, path));
             }
-            *times -= 1;
         }
-        self.failed[effect.index()] += 1;
-        Some(injected(fault.kind, effect, path))
+        if error.is_some() {
+            self.failed[effect.index()] += 1;
+        }
+        error
     }
 }
 
@@ -245,8 +249,9 @@ impl FaultInjector {
         self.plan.lock().compaction = Some(step);
     }
 
-    /// Plans `fault` (on top of the others; of several that match a call, the first
-    /// injected decides), until [`FaultInjector::clear`].
+    /// Plans `fault` on top of the others, until [`FaultInjector::clear`]. Each fault
+    /// counts the calls it matches (for [`Fault::after`]); of several due for one call, the
+    /// one injected first fails it.
     pub fn inject(&self, fault: Fault) {
         self.plan.lock().faults.push(fault);
     }
@@ -371,4 +376,45 @@ fn injected(kind: io::ErrorKind, effect: Effect, path: &Path) -> io::Error {
             path.display()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_match_by_effect_and_name_and_fail_the_calls_they_say() {
+        let plan = FaultInjector::new();
+        plan.inject(
+            Fault::new(Effect::Rename, io::ErrorKind::Other)
+                .on("hint-")
+                .after(1)
+                .times(2),
+        );
+        plan.inject(Fault::new(Effect::Rename, io::ErrorKind::StorageFull).after(4));
+        let mut plan = plan.plan.into_inner();
+        let hint = Path::new("/d/hint-0000000001.tmp");
+        let other = Path::new("/d/compact-0000000002.tmp");
+        let kinds: Vec<Option<io::ErrorKind>> = [hint, other, hint, hint, hint, other, hint]
+            .iter()
+            .map(|p| plan.fault(Effect::Rename, p).map(|e| e.kind()))
+            .collect();
+        use io::ErrorKind::{Other, StorageFull};
+        // The first fault lets one hint call through, fails two, then is spent; the second
+        // counts every rename and fails from the fifth on.
+        assert_eq!(
+            kinds,
+            [
+                None,
+                None,
+                Some(Other),
+                Some(Other),
+                Some(StorageFull),
+                Some(StorageFull),
+                Some(StorageFull)
+            ]
+        );
+        assert_eq!(plan.fault(Effect::Remove, hint).map(|e| e.kind()), None);
+        assert_eq!(plan.failed[Effect::Rename.index()], 5);
+    }
 }
