@@ -255,11 +255,6 @@ impl LogReader {
         segments
     }
 
-    /// The file number of the active segment.
-    pub fn active_segment(&self) -> u32 {
-        self.shared.segments.load().active()
-    }
-
     /// Why the log refuses writes, if it does (see [`crate::Log::poisoned`]).
     pub fn poisoned(&self) -> Option<&str> {
         self.shared.poisoned.get().map(String::as_str)

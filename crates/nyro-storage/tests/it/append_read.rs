@@ -1,7 +1,8 @@
 //! A healthy log: batches append and read back byte-identical (header fields and payload),
 //! at once and before any sync; small segments make several files that reads and iteration
 //! cross in order; a reopen finds the same frames at the same locations; empty payloads work;
-//! locations the log never handed out are refused with `BadLocation`, never a panic.
+//! locations the log never handed out are refused with `BadLocation`, never a panic; while
+//! the writer seals, readers always see exactly one active segment, the last.
 
 use std::thread;
 
@@ -293,4 +294,40 @@ fn a_reader_thread_sees_a_growing_prefix_of_the_log() {
     }
     watcher.join().unwrap();
     model.check(log.reader());
+}
+
+#[test]
+fn readers_always_see_exactly_one_active_segment_last_while_the_writer_seals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), opts(1 << 20)).unwrap();
+    let reader = log.reader().clone();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watchers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut looks = 0u64;
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        let segments = reader.segments();
+                        let active: Vec<_> = segments.iter().filter(|s| s.active).collect();
+                        assert_eq!(active.len(), 1, "{segments:?}");
+                        assert_eq!(segments.last().map(|s| s.id), Some(active[0].id));
+                        let sealed = reader.sealed_segments();
+                        assert!(sealed.iter().all(|s| !s.active));
+                        looks += 1;
+                    }
+                    looks
+                })
+            })
+            .collect();
+        for i in 0..300u64 {
+            log.append(&[owned(i + 1, 8).record()]).unwrap();
+            log.seal().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        for watcher in watchers {
+            assert!(watcher.join().unwrap() > 0);
+        }
+    });
+    assert_eq!(log.reader().sealed_segments().len(), 300);
 }
