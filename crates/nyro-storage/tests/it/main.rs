@@ -7,6 +7,7 @@
 //! - `verify`: `verify` on clean and damaged logs, changing nothing.
 //! - `locking`: one owner of a data directory at a time.
 //! - `faults`: failed writes and fdatasyncs through the `FaultInjector` seam.
+//! - `repair`: `repair` on every kind of damage, healthy and held directories, crashes.
 //! - `compaction`: rewriting and retiring segments, and compactions stopped at every step.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,4 +21,5 @@ mod faults;
 mod locking;
 mod proptests;
 mod recovery;
+mod repair;
 mod verify;
