@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::{LostRange, Neighbour, RepairReport};
 use crate::error::{IoContext, Result, StorageError};
-use crate::frame::RecordKind;
 use crate::segment;
 
 /// The directory, inside the data directory, that holds what a repair moved aside.
@@ -122,25 +121,13 @@ fn name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The name a kind has in the report.
-pub(super) fn kind_name(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Put => "put",
-        RecordKind::Delete => "delete",
-        RecordKind::CreateCollection => "create_collection",
-        RecordKind::DropCollection => "drop_collection",
-        RecordKind::Replace => "replace",
-        RecordKind::CompactionMarker => "compaction_marker",
-    }
-}
-
 fn neighbour(n: &Option<Neighbour>) -> Value {
     match n {
         None => Value::Null,
         Some(n) => json!({
             "segment": n.segment,
             "offset": n.offset,
-            "kind": kind_name(n.kind),
+            "kind": n.kind.name(),
             "collection": n.collection,
             "collection_name": n.collection_name,
             "id": n.id,
