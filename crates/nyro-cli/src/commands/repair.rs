@@ -133,6 +133,20 @@ fn render(dir: &Path, report: &RepairReport) -> String {
     );
     for r in &report.lost {
         out.push_str(&range(dir, r));
+        for added in &r.added {
+            out.push_str(&match &added.name {
+                Some(name) => format!(
+                    "added      collection {name} (id {}): its creation was lost, its records \
+                     are kept under this name, without secondary indexes\n",
+                    added.collection
+                ),
+                None => format!(
+                    "added      the drop of collection id {}: it was lost, and a later \
+                     collection has its name\n",
+                    added.collection
+                ),
+            });
+        }
     }
     for s in &report.rewritten {
         out.push_str(&format!(

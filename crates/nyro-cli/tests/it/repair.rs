@@ -222,3 +222,28 @@ fn a_healthy_directory_is_left_untouched() {
     assert_eq!(tree(dir.path()), before);
     assert!(!dir.path().join(LOST_FOUND_DIR).exists());
 }
+
+#[test]
+fn a_lost_collection_creation_comes_back_as_a_recovered_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = populate(dir.path());
+    // The first frame creates `users` (collection 1); frames follow, so it is corruption.
+    let segment = dir.path().join(segment_file_name(1));
+    damage(&segment, 32 + 36, b"\xff");
+    let (stdout, _) = succeeds(&mut offline("repair", dir.path()));
+    assert!(stdout.contains("1 damaged range"), "{stdout}");
+    assert!(
+        stdout.contains("added      collection recovered_1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the database opens"), "{stdout}");
+    let (stdout, _) = succeeds(&mut offline("stats", dir.path()));
+    assert!(stdout.contains("recovered_1"), "{stdout}");
+    let (exported, _) = succeeds(offline("export", dir.path()).args(["-c", "recovered_1"]));
+    let users = exported.lines().count() as u64;
+    assert_eq!(
+        users,
+        count - 40,
+        "every user kept, only the orders are apart"
+    );
+}

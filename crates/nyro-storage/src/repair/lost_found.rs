@@ -154,6 +154,12 @@ fn entry(report: &RepairReport) -> Value {
             "defect": r.detail,
             "before": neighbour(&r.before),
             "after": neighbour(&r.after),
+            "records_added": r.added.iter().map(|a| json!({
+                "kind": a.kind.name(),
+                "collection": a.collection,
+                "name": a.name,
+                "seq": a.seq,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "segments_rewritten": report.rewritten.iter().map(|s| json!({
             "old": segment::file_name(s.old),

@@ -21,6 +21,7 @@
 //! fsynced) before any segment is replaced, so no byte is ever gone without being in
 //! `lost+found`.
 
+mod collections;
 mod lost_found;
 mod survey;
 
@@ -34,6 +35,7 @@ use crate::lock::DirLock;
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN};
 use survey::{Survey, Surveyed};
 
+pub use collections::AddedRecord;
 pub use lost_found::{LOST_FOUND_DIR, REPORT_FILE};
 
 /// An intact record frame next to a lost range.
@@ -76,6 +78,9 @@ pub struct LostRange {
     pub before: Option<Neighbour>,
     /// The first intact record after it in log order, if any.
     pub after: Option<Neighbour>,
+    /// Records repair put in its place so that the collections stay consistent (a create
+    /// or drop collection that the range held; see [`AddedRecord`]).
+    pub added: Vec<AddedRecord>,
 }
 
 /// A segment rewritten without its lost ranges.
@@ -159,7 +164,7 @@ pub fn repair_with_progress(
     if found.is_healthy() {
         return Ok(report);
     }
-    let plan = plan(&found);
+    let plan = plan(&found)?;
     report.rewritten = plan.iter().map(|p| p.rewritten.clone()).collect();
     report.hints_removed = hints_removed(dir, &found);
     if !found.lost.is_empty() {
@@ -217,13 +222,21 @@ fn hints_removed(dir: &Path, found: &Survey) -> Vec<PathBuf> {
 /// One segment to rewrite.
 struct Step {
     rewritten: RewrittenSegment,
-    /// Byte ranges of the old file to copy, in order.
-    keep: Vec<(u64, u64)>,
+    /// What the new file holds after its header and marker, in order.
+    parts: Vec<Part>,
+}
+
+/// A part of a rewritten segment.
+enum Part {
+    /// The bytes `[from, to)` of the old file (intact frames).
+    Copy(u64, u64),
+    /// Frames that repair adds.
+    Add(Vec<u8>),
 }
 
 /// Decides the new file numbers, places, history floors and kept bytes of every segment
 /// that has a lost range.
-fn plan(found: &Survey) -> Vec<Step> {
+fn plan(found: &Survey) -> Result<Vec<Step>> {
     let mut next_id = found.segments.iter().map(|s| s.id).max().unwrap_or(0);
     let mut steps = Vec::new();
     for seg in &found.segments {
@@ -250,27 +263,39 @@ fn plan(found: &Survey) -> Vec<Step> {
                 None => found.max_seq,
             })
             .fold(seg.placement.history_floor, u64::max);
-        let mut keep = Vec::new();
+        let mut parts = Vec::new();
         let mut cursor = SEGMENT_HEADER_LEN as u64 + seg.marker_len;
         for range in &lost {
             if range.offset > cursor {
-                keep.push((cursor, range.offset));
+                parts.push(Part::Copy(cursor, range.offset));
             }
             cursor = cursor.max(range.offset + range.len);
+            let mut added = Vec::new();
+            for record in &range.added {
+                record.encode(&mut added)?;
+            }
+            if !added.is_empty() {
+                parts.push(Part::Add(added));
+            }
         }
         if seg.len > cursor {
-            keep.push((cursor, seg.len));
+            parts.push(Part::Copy(cursor, seg.len));
         }
-        let kept: u64 = keep.iter().map(|(from, to)| to - from).sum();
+        let kept: u64 = parts
+            .iter()
+            .map(|part| match part {
+                Part::Copy(from, to) => to - from,
+                Part::Add(bytes) => bytes.len() as u64,
+            })
+            .sum();
         let mut marker = Vec::new();
         let placement = Placement {
             position: seg.placement.position,
             replaces: Some(seg.id),
             history_floor: floor,
         };
-        // Encoding a marker of three integers cannot fail; the length is only reported.
-        let marker_len = crate::compact::encode_marker(placement, &mut marker)
-            .map_or(0, |()| marker.len() as u64);
+        crate::compact::encode_marker(placement, &mut marker)?;
+        let marker_len = marker.len() as u64;
         steps.push(Step {
             rewritten: RewrittenSegment {
                 old: seg.id,
@@ -280,10 +305,10 @@ fn plan(found: &Survey) -> Vec<Step> {
                 bytes_before: seg.len,
                 bytes_after: SEGMENT_HEADER_LEN as u64 + marker_len + kept,
             },
-            keep,
+            parts,
         });
     }
-    steps
+    Ok(steps)
 }
 
 /// Writes the new segment of `step` (temporary file, fsync, rename, directory fsync), then
@@ -312,8 +337,12 @@ fn rewrite(dir: &Path, found: &Survey, step: &Step) -> Result<()> {
         )?;
         file.write_all(&head)
             .io_context("write repaired segment", &temp)?;
-        for (from, to) in &step.keep {
-            file.write_all(&bytes[*from as usize..*to as usize])
+        for part in &step.parts {
+            let part = match part {
+                Part::Copy(from, to) => &bytes[*from as usize..*to as usize],
+                Part::Add(frames) => frames,
+            };
+            file.write_all(part)
                 .io_context("write repaired segment", &temp)?;
         }
         file.sync_all().io_context("fsync repaired segment", &temp)

@@ -2,12 +2,10 @@
 //! what is lost (each damaged range that open refuses), the intact frames around each range,
 //! and the hint files that cannot be trusted. Changes nothing.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use super::collections::Collections;
 use super::{LostRange, Neighbour};
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameCheck, FrameHeader, HEADER_LEN, RecordKind};
@@ -62,14 +60,6 @@ impl Survey {
     }
 }
 
-/// The name in a collection definition (docs/FORMAT.md section 4.3), for the report.
-#[derive(Deserialize)]
-struct Definition {
-    name: String,
-    #[serde(rename = "indexes")]
-    _indexes: Vec<String>,
-}
-
 /// Surveys the segment files `files` of `dir` (any order).
 pub(super) fn survey(
     dir: &Path,
@@ -95,7 +85,7 @@ pub(super) fn survey(
         last: None,
         lost: Vec::new(),
         waiting: 0,
-        names: HashMap::new(),
+        collections: Collections::default(),
     };
     for seg in &mut segments {
         walker.segment(seg);
@@ -105,9 +95,15 @@ pub(super) fn survey(
     }
     (walker.progress)(total, total);
     let mut lost = walker.lost;
+    let mut collections = walker.collections;
+    for range in &mut lost {
+        for added in &mut range.added {
+            collections.name_added(added);
+        }
+    }
     for range in &mut lost {
         for neighbour in [&mut range.before, &mut range.after].into_iter().flatten() {
-            neighbour.collection_name = walker.names.get(&neighbour.collection).cloned();
+            neighbour.collection_name = collections.names.get(&neighbour.collection).cloned();
         }
     }
     Ok(Survey {
@@ -167,8 +163,8 @@ struct Walker<'p> {
     lost: Vec<LostRange>,
     /// How many ranges at the end of `lost` wait for the next intact frame.
     waiting: usize,
-    /// Collection names by id, from the create-collection frames.
-    names: HashMap<u32, String>,
+    /// The live collections, to keep them consistent.
+    collections: Collections,
 }
 
 impl Walker<'_> {
@@ -214,12 +210,12 @@ impl Walker<'_> {
         }
         self.frames += 1;
         self.max_seq = self.max_seq.max(header.seq);
-        if header.kind == RecordKind::CreateCollection {
-            let start = offset as usize + HEADER_LEN;
-            let payload = &bytes[start..offset as usize + header.frame_len as usize];
-            if let Ok(def) = crate::codec::decode::<Definition>(payload) {
-                self.names.insert(header.collection, def.name);
-            }
+        let payload =
+            &bytes[offset as usize + HEADER_LEN..offset as usize + header.frame_len as usize];
+        let last_seq = self.last.as_ref().map_or(0, |n| n.seq);
+        let added = self.collections.follow(header, payload, last_seq);
+        if let Some(range) = self.lost.last_mut() {
+            range.added.extend(added);
         }
         let here = Neighbour {
             segment: seg.id,
@@ -259,6 +255,7 @@ impl Walker<'_> {
             file: PathBuf::new(),
             before: self.last.clone(),
             after: None,
+            added: Vec::new(),
         });
         self.waiting += 1;
     }

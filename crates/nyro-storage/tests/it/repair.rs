@@ -10,30 +10,79 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nyro_storage::{
-    LOST_FOUND_DIR, Location, Log, REPORT_FILE, RepairReport, StorageError, hint_file_name, repair,
-    verify,
+    LOST_FOUND_DIR, Location, Log, REPORT_FILE, RecordKind, RepairReport, StorageError,
+    hint_file_name, repair, verify,
 };
 use serde_json::Value;
 
 use crate::common::{Model, Owned, file_len, flip_bit, opts, owned, segment_path, snapshot};
 
 const SEGMENT_SIZE: u64 = 16 << 10;
+/// The record that drops collection 2 (the next one creates `beta` again, as collection 3).
+const DROP_AT: u64 = 201;
+
+/// A create-collection record (its payload a collection definition without indexes).
+fn create(collection: u32, name: &str, seq: u64) -> Owned {
+    Owned {
+        kind: RecordKind::CreateCollection,
+        collection,
+        id: 0,
+        seq,
+        payload: nyro_storage::codec::encode(&(name, Vec::<String>::new())).unwrap(),
+    }
+}
+
+/// Record number `n` of a log that means something: documents put, replaced and deleted in
+/// collections 1 (`alpha`) and 2 (`beta`), created first; at record [`DROP_AT`] `beta` is
+/// dropped and created again as collection 3.
+fn record(n: u64) -> Owned {
+    match n {
+        1 => create(1, "alpha", 0),
+        2 => create(2, "beta", 0),
+        DROP_AT => Owned {
+            kind: RecordKind::DropCollection,
+            collection: 2,
+            id: 0,
+            seq: n,
+            payload: Vec::new(),
+        },
+        n if n == DROP_AT + 1 => create(3, "beta", n),
+        _ => {
+            let kind = [RecordKind::Put, RecordKind::Replace, RecordKind::Delete][(n % 3) as usize];
+            let collection = if n % 2 == 0 {
+                1
+            } else if n < DROP_AT {
+                2
+            } else {
+                3
+            };
+            let mut record = owned(n, (n as usize * 37) % 300);
+            record.kind = kind;
+            record.collection = collection;
+            record
+        }
+    }
+}
 
 /// Five segments of about 16 KiB (the newest smaller), frames of 32 to 330 bytes, with hint
 /// files for the sealed ones.
 fn build(dir: &Path) -> Model {
     let mut log = Log::open(dir, opts(SEGMENT_SIZE)).unwrap();
     let mut model = Model::default();
-    let mut seq = 0;
+    let mut n = 0;
     while model.entries.iter().filter(|(l, _)| l.segment == 5).count() < 12 {
         let batch: Vec<Owned> = (0..3)
             .map(|_| {
-                seq += 1;
-                owned(seq, (seq as usize * 37) % 300)
+                n += 1;
+                record(n)
             })
             .collect();
         model.append(&mut log, &batch);
     }
+    assert!(
+        n > DROP_AT + 1,
+        "the drop and the second create are in the log"
+    );
     log.sync().unwrap();
     for id in 1..5 {
         log.reader()
@@ -166,19 +215,41 @@ fn repair_and_check(
         .iter()
         .filter(|(l, _)| !lost_frames.contains(l))
         .collect();
+    let added_count = report.lost.iter().map(|r| r.added.len()).sum::<usize>();
     // verify counts the marker frame each rewritten segment starts with.
     assert_eq!(
         verified.frames,
-        (kept.len() + report.rewritten.len()) as u64
+        (kept.len() + report.rewritten.len() + added_count) as u64
     );
     assert_eq!(report.frames, kept.len() as u64);
     let log = Log::open(dir, opts(SEGMENT_SIZE)).unwrap();
     let frames: Vec<_> = log.reader().iter().collect::<Result<_, _>>().unwrap();
-    assert_eq!(frames.len(), kept.len());
-    for (frame, (_, record)) in frames.iter().zip(&kept) {
-        assert_eq!(*frame.header(), record.header());
-        assert_eq!(frame.payload(), record.payload.as_slice());
+    // Every kept frame, byte for byte, in order; between them only the records that the
+    // report says repair added.
+    let added: Vec<_> = report.lost.iter().flat_map(|r| &r.added).collect();
+    let (mut k, mut a) = (0, 0);
+    for frame in &frames {
+        if let Some((_, record)) = kept.get(k)
+            && *frame.header() == record.header()
+            && frame.payload() == record.payload.as_slice()
+        {
+            k += 1;
+            continue;
+        }
+        let want = added
+            .get(a)
+            .unwrap_or_else(|| panic!("unexpected frame {frame:?}"));
+        assert_eq!(
+            (
+                frame.header().kind,
+                frame.header().collection,
+                frame.header().seq
+            ),
+            (want.kind, want.collection, want.seq)
+        );
+        a += 1;
     }
+    assert_eq!((k, a), (kept.len(), added.len()));
     // A change-feed replay from before a lost record is refused: the floor covers them.
     let lost_seqs = model
         .entries
@@ -194,7 +265,7 @@ fn repair_and_check(
     let before = tree(dir);
     let again = repair(dir).unwrap();
     assert!(!again.changed(), "{again:?}");
-    assert_eq!(again.frames, kept.len() as u64);
+    assert_eq!(again.frames, (kept.len() + added_count) as u64);
     assert_eq!(tree(dir), before);
     report
 }
@@ -496,4 +567,62 @@ fn a_crash_mid_repair_leaves_a_directory_that_opens_or_repairs_the_same() {
     let report = repair_and_check(other.path(), &model, &lost, &[want]);
     assert_eq!(report.rewritten[0].new, 6);
     assert!(!other.path().join("compact-0000000006.tmp").exists());
+}
+
+#[test]
+fn a_lost_collection_creation_is_replaced_by_a_recovered_collection() {
+    let base = tempfile::tempdir().unwrap();
+    let model = build(base.path());
+    let dir = copy(base.path());
+    // The first frame of the log creates `alpha` (collection 1).
+    let first = model.entries[0].0;
+    flip_bit(&segment_path(dir.path(), 1), first.offset + 34, 4);
+    let lost = vec![first];
+    let end = range_end(dir.path(), &model, &lost);
+    let want = expected(&model, &lost, end);
+    assert_eq!(want.before, None);
+    let report = repair_and_check(dir.path(), &model, &lost, &[want]);
+    let added = &report.lost[0].added;
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(
+        (added[0].kind, added[0].collection, added[0].name.as_deref()),
+        (RecordKind::CreateCollection, 1, Some("recovered_1"))
+    );
+    // Records of collection 1 now name it by its new name.
+    let after = report.lost[0].after.as_ref().unwrap();
+    assert_eq!(after.collection_name.as_deref(), Some("beta"));
+}
+
+#[test]
+fn a_lost_drop_is_replaced_so_the_name_can_be_created_again() {
+    let base = tempfile::tempdir().unwrap();
+    let model = build(base.path());
+    let dir = copy(base.path());
+    let (drop_at, _) = model
+        .entries
+        .iter()
+        .find(|(_, r)| r.kind == RecordKind::DropCollection)
+        .unwrap();
+    flip_bit(
+        &segment_path(dir.path(), drop_at.segment),
+        drop_at.offset + 8,
+        0,
+    );
+    let lost = vec![*drop_at];
+    let end = range_end(dir.path(), &model, &lost);
+    let want = expected(&model, &lost, end);
+    let report = repair_and_check(dir.path(), &model, &lost, &[want]);
+    let added = &report.lost[0].added;
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(
+        (added[0].kind, added[0].collection, added[0].name.as_deref()),
+        (RecordKind::DropCollection, 2, None)
+    );
+    let json: Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join(LOST_FOUND_DIR).join(REPORT_FILE)).unwrap(),
+    )
+    .unwrap();
+    let recorded = &json["repairs"][0]["ranges"][0]["records_added"][0];
+    assert_eq!(recorded["kind"], "drop_collection");
+    assert_eq!(recorded["collection"], 2);
 }
