@@ -75,8 +75,8 @@ pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
 pub use reader::{Frame, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo};
 pub use repair::{
-    AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, REPORT_FILE, RepairReport, RewrittenSegment,
-    repair, repair_with_progress,
+    AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,
+    RepairReport, RewrittenSegment, repair, repair_with,
 };
 pub use segment::{
     FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name,

@@ -1,6 +1,6 @@
 //! `nyrodb repair --data DIR`: after media corruption, keep every intact frame, move each
 //! damaged byte range to `DIR/lost+found/` (described in `REPORT.json`), and leave a
-//! directory that opens (`nyro_storage::repair`). Then opens the database once to check that
+//! directory that opens (`nyro_core::repair`). Then opens the database once to check that
 //! it replays, and writes new hint files. A healthy directory is left as it is.
 
 use std::path::Path;
@@ -19,7 +19,7 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
         Some(0),
         "{spinner} checking every frame [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta} left)",
     );
-    let report = nyro_storage::repair_with_progress(&args.data, &mut |done, total| {
+    let report = nyro_core::repair(&args.data, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
@@ -134,18 +134,7 @@ fn render(dir: &Path, report: &RepairReport) -> String {
     for r in &report.lost {
         out.push_str(&range(dir, r));
         for added in &r.added {
-            out.push_str(&match &added.name {
-                Some(name) => format!(
-                    "added      collection {name} (id {}): its creation was lost, its records \
-                     are kept under this name, without secondary indexes\n",
-                    added.collection
-                ),
-                None => format!(
-                    "added      the drop of collection id {}: it was lost, and a later \
-                     collection has its name\n",
-                    added.collection
-                ),
-            });
+            out.push_str(&format!("added      {}\n", added.note));
         }
     }
     for s in &report.rewritten {

@@ -247,3 +247,54 @@ fn a_lost_collection_creation_comes_back_as_a_recovered_collection() {
         "every user kept, only the orders are apart"
     );
 }
+
+#[test]
+fn a_lost_drop_is_put_back_so_the_name_can_be_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let docs = |n: u64| -> Vec<Document> {
+        (0..n)
+            .map(|i| Document::from_json(json!({"i": i})).unwrap())
+            .collect()
+    };
+    runtime.block_on(async {
+        let mut config = Config::default();
+        config.storage.path = dir.path().to_path_buf();
+        let db = Database::open(&config).await.unwrap();
+        db.create_collection("t", &[]).await.unwrap();
+        db.insert_many("t", docs(10), WriteOptions::default())
+            .await
+            .unwrap();
+        db.drop_collection("t").await.unwrap();
+        db.create_collection("t", &[]).await.unwrap();
+        db.insert_many("t", docs(7), WriteOptions::default())
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    });
+    let drop = frames(dir.path())
+        .into_iter()
+        .find(|(_, _, h, _)| h.kind == nyro_storage::RecordKind::DropCollection)
+        .unwrap();
+    damage(
+        &dir.path().join(segment_file_name(drop.0)),
+        drop.1 + 20,
+        b"\xee",
+    );
+
+    let (stdout, _) = succeeds(&mut offline("repair", dir.path()));
+    assert!(stdout.contains("1 damaged range"), "{stdout}");
+    assert!(
+        stdout.contains("added      the drop of collection \"t\" (id 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the database opens: 7 documents"),
+        "{stdout}"
+    );
+    let (exported, _) = succeeds(offline("export", dir.path()).args(["-c", "t"]));
+    assert_eq!(exported.lines().count(), 7);
+}

@@ -157,8 +157,9 @@ fn entry(report: &RepairReport) -> Value {
             "records_added": r.added.iter().map(|a| json!({
                 "kind": a.kind.name(),
                 "collection": a.collection,
-                "name": a.name,
+                "id": a.id,
                 "seq": a.seq,
+                "note": a.note,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "segments_rewritten": report.rewritten.iter().map(|s| json!({

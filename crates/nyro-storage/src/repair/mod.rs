@@ -7,7 +7,10 @@
 //! described in `DIR/lost+found/REPORT.json`; then each segment that holds one is rewritten
 //! without it, keeping every intact frame byte for byte, and hint files that cannot be
 //! trusted are removed (the segment is the truth; the database writes new ones). A torn tail
-//! of the newest segment is left as it is: open cuts it off, as after any crash.
+//! of the newest segment is left as it is: open cuts it off, as after any crash. What the
+//! records mean is not this crate's business: a [`RecordMeaning`] from the layer above may
+//! ask for records to be written in place of a lost range (nyro-core puts back a lost
+//! create or drop collection, so that the log still replays).
 //!
 //! A rewritten segment is written like a compacted one (docs/FORMAT.md section 4.5): under a
 //! new file number, starting with a marker frame that takes over the old segment's place in
@@ -21,7 +24,6 @@
 //! fsynced) before any segment is replaced, so no byte is ever gone without being in
 //! `lost+found`.
 
-mod collections;
 mod lost_found;
 mod survey;
 
@@ -30,13 +32,87 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
-use crate::frame::RecordKind;
+use crate::frame::{FrameHeader, Record, RecordKind};
 use crate::lock::DirLock;
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN};
 use survey::{Survey, Surveyed};
 
-pub use collections::AddedRecord;
 pub use lost_found::{LOST_FOUND_DIR, REPORT_FILE};
+
+/// What the records mean, which the storage layer does not know: the layer above supplies it
+/// (nyro-core keeps the collections consistent with it), so that a repaired log still
+/// replays when a lost range held a record that later records depend on.
+pub trait RecordMeaning {
+    /// Follows one intact record frame that repair keeps, in log order (hint files are not
+    /// used). Returns the records that must come before it for the log to replay; repair
+    /// writes them in place of the last lost range before this frame (none are written
+    /// where no range was lost before it: the log was like that already).
+    fn follow(&mut self, header: &FrameHeader, payload: &[u8]) -> Vec<AddedRecord>;
+
+    /// Called once every frame was followed, with every record to be added (to fill in what
+    /// only the whole log tells, e.g. a name no collection of the log uses).
+    fn finish(&mut self, added: &mut [&mut AddedRecord]) {
+        let _ = added;
+    }
+
+    /// The name of a collection, for the report, if the log gives one.
+    fn collection_name(&self, collection: u32) -> Option<String> {
+        let _ = collection;
+        None
+    }
+}
+
+/// Records mean nothing to repair: it adds none and names no collection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMeaning;
+
+impl RecordMeaning for NoMeaning {
+    fn follow(&mut self, _: &FrameHeader, _: &[u8]) -> Vec<AddedRecord> {
+        Vec::new()
+    }
+}
+
+/// A record that repair writes in place of a lost range (see [`RecordMeaning`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedRecord {
+    /// What the record is.
+    pub kind: RecordKind,
+    /// Its collection id.
+    pub collection: u32,
+    /// Its record id.
+    pub id: u64,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// What it is and why it was added, for people (the report prints it).
+    pub note: String,
+}
+
+impl AddedRecord {
+    /// Appends the record's frame to `out`.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+        if self.payload.len() > crate::frame::MAX_PAYLOAD_LEN {
+            return Err(crate::StorageError::RecordTooLarge {
+                id: self.id,
+                len: self.payload.len(),
+                max: crate::frame::MAX_PAYLOAD_LEN,
+            });
+        }
+        crate::frame::encode(
+            &Record {
+                kind: self.kind,
+                collection: self.collection,
+                id: self.id,
+                seq: self.seq,
+                payload: &self.payload,
+                continues: false,
+            },
+            out,
+        );
+        Ok(())
+    }
+}
 
 /// An intact record frame next to a lost range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +154,8 @@ pub struct LostRange {
     pub before: Option<Neighbour>,
     /// The first intact record after it in log order, if any.
     pub after: Option<Neighbour>,
-    /// Records repair put in its place so that the collections stay consistent (a create
-    /// or drop collection that the range held; see [`AddedRecord`]).
+    /// Records repair wrote in its place so that the log still replays (see
+    /// [`RecordMeaning`]).
     pub added: Vec<AddedRecord>,
 }
 
@@ -134,19 +210,22 @@ impl RepairReport {
 
 /// Repairs the data directory `dir` (see the module docs); changes nothing if it is healthy.
 /// Takes the directory lock, so it refuses a directory that a running database holds.
+/// Records mean nothing to it ([`NoMeaning`]); see [`repair_with`].
 pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
-    repair_with_progress(dir, &mut |_, _| {})
+    repair_with(dir, &mut || NoMeaning, &mut |_, _| {})
 }
 
-/// [`repair`], calling `progress(bytes_checked, bytes_total)` as it reads the segments.
-pub fn repair_with_progress(
+/// [`repair`], with what the records mean (`meaning` makes a fresh one for each walk over
+/// the log), calling `progress(bytes_checked, bytes_total)` as it reads the segments.
+pub fn repair_with<M: RecordMeaning>(
     dir: impl AsRef<Path>,
+    meaning: &mut dyn FnMut() -> M,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RepairReport> {
     let dir = dir.as_ref();
     let _lock = DirLock::acquire(dir)?;
     let files = segment::list(dir)?;
-    let mut found = survey::survey(dir, files.clone(), progress)?;
+    let mut found = survey::survey(dir, files.clone(), &mut meaning(), progress)?;
     if found.is_healthy() {
         return Ok(summary(&found));
     }
@@ -158,7 +237,7 @@ pub fn repair_with_progress(
         .collect();
     if settled.len() != files.len() {
         drop(found);
-        found = survey::survey(dir, settled, progress)?;
+        found = survey::survey(dir, settled, &mut meaning(), progress)?;
     }
     let mut report = summary(&found);
     if found.is_healthy() {

@@ -5,8 +5,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::collections::Collections;
-use super::{LostRange, Neighbour};
+use super::{LostRange, Neighbour, RecordMeaning};
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameCheck, FrameHeader, HEADER_LEN, RecordKind};
 use crate::mmap::Mapping;
@@ -64,6 +63,7 @@ impl Survey {
 pub(super) fn survey(
     dir: &Path,
     files: Vec<(u32, PathBuf)>,
+    meaning: &mut dyn RecordMeaning,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Survey> {
     let mut segments = Vec::with_capacity(files.len());
@@ -85,7 +85,7 @@ pub(super) fn survey(
         last: None,
         lost: Vec::new(),
         waiting: 0,
-        collections: Collections::default(),
+        meaning,
     };
     for seg in &mut segments {
         walker.segment(seg);
@@ -95,15 +95,12 @@ pub(super) fn survey(
     }
     (walker.progress)(total, total);
     let mut lost = walker.lost;
-    let mut collections = walker.collections;
-    for range in &mut lost {
-        for added in &mut range.added {
-            collections.name_added(added);
-        }
-    }
+    let meaning = walker.meaning;
+    let mut added: Vec<_> = lost.iter_mut().flat_map(|r| r.added.iter_mut()).collect();
+    meaning.finish(&mut added);
     for range in &mut lost {
         for neighbour in [&mut range.before, &mut range.after].into_iter().flatten() {
-            neighbour.collection_name = collections.names.get(&neighbour.collection).cloned();
+            neighbour.collection_name = meaning.collection_name(neighbour.collection);
         }
     }
     Ok(Survey {
@@ -151,7 +148,7 @@ fn open(id: u32, path: PathBuf) -> Result<Surveyed> {
 }
 
 /// The state of a walk over the whole log.
-struct Walker<'p> {
+struct Walker<'p, 'm> {
     done: u64,
     reported: u64,
     total: u64,
@@ -163,11 +160,11 @@ struct Walker<'p> {
     lost: Vec<LostRange>,
     /// How many ranges at the end of `lost` wait for the next intact frame.
     waiting: usize,
-    /// The live collections, to keep them consistent.
-    collections: Collections,
+    /// What the records mean.
+    meaning: &'m mut dyn RecordMeaning,
 }
 
-impl Walker<'_> {
+impl Walker<'_, '_> {
     fn segment(&mut self, seg: &Surveyed) {
         let bytes = seg.bytes();
         if let Err(problem) = segment::check_header(bytes, seg.id) {
@@ -212,8 +209,7 @@ impl Walker<'_> {
         self.max_seq = self.max_seq.max(header.seq);
         let payload =
             &bytes[offset as usize + HEADER_LEN..offset as usize + header.frame_len as usize];
-        let last_seq = self.last.as_ref().map_or(0, |n| n.seq);
-        let added = self.collections.follow(header, payload, last_seq);
+        let added = self.meaning.follow(header, payload);
         if let Some(range) = self.lost.last_mut() {
             range.added.extend(added);
         }
