@@ -13,7 +13,8 @@
 //! - a collection created under the name of another live one: that one's drop was lost. A
 //!   drop record is written for it.
 //!
-//! Both carry the last sequence number before them, as create and drop records do.
+//! Both carry the sequence number of the last intact record before them, as create and drop
+//! records do.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -46,8 +47,6 @@ struct Collections {
     names: HashMap<u32, String>,
     /// Every name the log uses, so that a made-up one is unique.
     taken: HashSet<String>,
-    /// The highest sequence number so far.
-    last_seq: u64,
 }
 
 impl Collections {
@@ -64,7 +63,7 @@ impl Collections {
             kind: RecordKind::CreateCollection,
             collection: id,
             id: 0,
-            seq: self.last_seq,
+            seq: 0, // set by repair
             payload: Vec::new(),
             note: String::new(),
         }
@@ -92,7 +91,7 @@ impl RecordMeaning for Collections {
                             kind: RecordKind::DropCollection,
                             collection: other,
                             id: 0,
-                            seq: self.last_seq,
+                            seq: 0, // set by repair
                             payload: Vec::new(),
                             note: format!(
                                 "the drop of collection {name:?} (id {other}): it was lost, and \
@@ -116,7 +115,6 @@ impl RecordMeaning for Collections {
                 }
             }
         }
-        self.last_seq = self.last_seq.max(header.seq);
         added
     }
 

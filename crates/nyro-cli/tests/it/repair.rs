@@ -37,7 +37,11 @@ fn populate_segments(dir: &Path) {
             let docs: Vec<Document> = (0..100u64)
                 .map(|i| {
                     let n = batch * 100 + i;
-                    let city = if n % 2 == 0 { "London" } else { "Paris" };
+                    let city = if n.is_multiple_of(2) {
+                        "London"
+                    } else {
+                        "Paris"
+                    };
                     Document::from_json(json!({
                         "n": n,
                         "city": city,

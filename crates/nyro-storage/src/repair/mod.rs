@@ -81,7 +81,8 @@ pub struct AddedRecord {
     pub collection: u32,
     /// Its record id.
     pub id: u64,
-    /// Its sequence number.
+    /// Its sequence number: set by repair to that of the last intact record before the
+    /// lost range (0 if none), as create and drop frames repeat the last one.
     pub seq: u64,
     /// Its payload.
     pub payload: Vec<u8>,

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::{LostRange, Neighbour, RecordMeaning};
+use super::{AddedRecord, LostRange, Neighbour, RecordMeaning};
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameCheck, FrameHeader, HEADER_LEN, RecordKind};
 use crate::mmap::Mapping;
@@ -211,7 +211,12 @@ impl Walker<'_, '_> {
             &bytes[offset as usize + HEADER_LEN..offset as usize + header.frame_len as usize];
         let added = self.meaning.follow(header, payload);
         if let Some(range) = self.lost.last_mut() {
-            range.added.extend(added);
+            // In the range's place, after the last intact record before it: like a create or
+            // drop frame, an added record repeats that record's sequence number.
+            let seq = range.before.as_ref().map_or(0, |n| n.seq);
+            range
+                .added
+                .extend(added.into_iter().map(|added| AddedRecord { seq, ..added }));
         }
         let here = Neighbour {
             segment: seg.id,

@@ -50,7 +50,7 @@ fn record(n: u64) -> Owned {
         n if n == DROP_AT + 1 => create(3, "beta", n),
         _ => {
             let kind = [RecordKind::Put, RecordKind::Replace, RecordKind::Delete][(n % 3) as usize];
-            let collection = if n % 2 == 0 {
+            let collection = if n.is_multiple_of(2) {
                 1
             } else if n < DROP_AT {
                 2
@@ -167,7 +167,6 @@ fn range_end(dir: &Path, model: &Model, lost: &[Location]) -> u64 {
 #[derive(Default)]
 struct Creates {
     created: HashSet<u32>,
-    last_seq: u64,
 }
 
 impl RecordMeaning for Creates {
@@ -180,12 +179,11 @@ impl RecordMeaning for Creates {
                 kind: RecordKind::CreateCollection,
                 collection: header.collection,
                 id: 0,
-                seq: self.last_seq,
+                seq: u64::MAX, // repair sets it
                 payload: Vec::new(),
                 note: String::new(),
             });
         }
-        self.last_seq = self.last_seq.max(header.seq);
         added
     }
 
@@ -630,8 +628,8 @@ fn records_the_meaning_asks_for_are_written_in_place_of_the_lost_range() {
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(
         (added[0].kind, added[0].collection, added[0].seq),
-        (RecordKind::CreateCollection, 1, 3),
-        "before the first kept record of collection 1 (seq 4), with the last seq before it"
+        (RecordKind::CreateCollection, 1, 0),
+        "with the seq of the last record before the range (none)"
     );
     assert_eq!(added[0].payload, b"made up");
     assert_eq!(added[0].note, "collection 1 made up");
