@@ -55,6 +55,16 @@ pub enum Command {
     /// Check a backup's manifest and restore it into a new or empty data directory; refuses
     /// (exit 1, naming the file) a damaged backup.
     Restore(RestoreArgs),
+    /// After corruption (verify reports it, the server refuses to start): keep every intact
+    /// frame, move each damaged byte range to DIR/lost+found (described in REPORT.json) and
+    /// leave a directory that opens. A healthy directory is left as it is.
+    #[command(after_help = "\
+Stop the server first: repair refuses a directory that a running server holds. Keep a copy of \
+the data directory before repairing. Records in the damaged ranges are lost (REPORT.json names \
+the intact records around each range, by collection, id and seq); every other record is kept \
+byte for byte. Running it again on the repaired directory changes nothing. See \
+docs/OPERATIONS.md.")]
+    Repair(DataArgs),
     /// Write documents as NDJSON, one per line with `_id` (offline).
     Export(ExportArgs),
     /// Insert documents from NDJSON or a JSON array, all or nothing per batch (offline).

@@ -12,6 +12,8 @@
 //! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
 //! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the
 //!   server and the CLI.
+//! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
+//!   collection records a lost range held put back so that the log replays).
 //! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
 //!   overloaded, unavailable, I/O with context).
 //!
@@ -55,6 +57,7 @@ mod error;
 mod feed;
 mod fields;
 mod indexing;
+mod repair;
 mod replay;
 mod scan;
 mod state;
@@ -73,6 +76,7 @@ pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};
+pub use repair::repair;
 pub use scan::{DOCUMENTS_CHUNK, Documents};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any

@@ -89,7 +89,9 @@ fn refuse(id: u32, reason: &'static str) -> StorageError {
     }
 }
 
-fn temp_path(dir: &Path, id: u32) -> PathBuf {
+/// The temporary name of a segment being written by a rewrite (compaction or repair): open
+/// deletes such a file, so a crash before its rename leaves nothing behind.
+pub(crate) fn temp_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{TEMP_PREFIX}{id:010}{TEMP_SUFFIX}"))
 }
 
@@ -103,19 +105,58 @@ fn placement_of(id: u32, path: &Path) -> Result<Placement> {
     if segment::check_header(&head, id).is_err() || head.len() <= SEGMENT_HEADER_LEN {
         return Ok(Placement::own(id));
     }
-    match frame::check(&head[SEGMENT_HEADER_LEN..]) {
+    Ok(marker_at(&head[SEGMENT_HEADER_LEN..])?.unwrap_or(Placement::own(id)))
+}
+
+/// The placement a compaction marker frame at the start of `bytes` gives, if an intact
+/// marker frame starts there.
+pub(crate) fn marker_at(bytes: &[u8]) -> Result<Option<Placement>> {
+    match frame::check(bytes) {
         FrameCheck::Complete(h) if h.kind == RecordKind::CompactionMarker => {
-            let start = SEGMENT_HEADER_LEN + HEADER_LEN;
-            let end = SEGMENT_HEADER_LEN + h.frame_len as usize;
-            let marker: MarkerPayload = crate::codec::decode(&head[start..end])?;
-            Ok(Placement {
+            let marker: MarkerPayload =
+                crate::codec::decode(&bytes[HEADER_LEN..h.frame_len as usize])?;
+            Ok(Some(Placement {
                 position: marker.position,
                 replaces: Some(marker.replaces),
                 history_floor: marker.history_floor,
-            })
+            }))
         }
-        _ => Ok(Placement::own(id)),
+        _ => Ok(None),
     }
+}
+
+/// Appends the marker frame that gives a rewritten segment its `placement` (docs/FORMAT.md
+/// section 4.5) to `out`.
+pub(crate) fn encode_marker(placement: Placement, out: &mut Vec<u8>) -> Result<()> {
+    let marker = crate::codec::encode(&MarkerPayload {
+        position: placement.position,
+        replaces: placement.replaces.unwrap_or_default(),
+        history_floor: placement.history_floor,
+    })?;
+    frame::encode(
+        &Record {
+            kind: RecordKind::CompactionMarker,
+            collection: 0,
+            id: 0,
+            seq: 0,
+            payload: &marker,
+            continues: false,
+        },
+        out,
+    );
+    Ok(())
+}
+
+/// The segment files of `dir` with their placements, in log order, changing nothing (files
+/// that a finished compaction replaced are included: [`settle`] removes those).
+pub(crate) fn log_order(dir: &Path) -> Result<Vec<(u32, PathBuf, Placement)>> {
+    let mut files = Vec::new();
+    for (id, path) in segment::list(dir)? {
+        let placement = placement_of(id, &path)?;
+        files.push((id, path, placement));
+    }
+    files.sort_by_key(|(id, _, p)| (p.position, *id));
+    Ok(files)
 }
 
 /// Makes the directory consistent before the log opens it: deletes compaction's temporary
@@ -135,11 +176,7 @@ pub(crate) fn settle(io: &dyn LogIo, dir: &Path) -> Result<Vec<(u32, PathBuf, Pl
             changed = true;
         }
     }
-    let mut files = Vec::new();
-    for (id, path) in segment::list(dir)? {
-        let placement = placement_of(id, &path)?;
-        files.push((id, path, placement));
-    }
+    let mut files = log_order(dir)?;
     // Of the files at one place in the log, only the newest (highest id) counts. The others
     // are the segment a finished compaction replaced, and also a compacted segment whose
     // rewrite failed after its rename: the process went on with the old file and may have
@@ -166,7 +203,6 @@ pub(crate) fn settle(io: &dyn LogIo, dir: &Path) -> Result<Vec<(u32, PathBuf, Pl
     if changed {
         segment::sync_dir(io, dir)?;
     }
-    files.sort_by_key(|(id, _, p)| (p.position, *id));
     Ok(files)
 }
 
@@ -357,24 +393,9 @@ fn write_segment(
     let file = io
         .open(temp, OpenMode::CreateNew)
         .io_context("create compacted segment", temp)?;
-    let marker = crate::codec::encode(&MarkerPayload {
-        position: placement.position,
-        replaces: placement.replaces.unwrap_or_default(),
-        history_floor: placement.history_floor,
-    })?;
     let mut buf = Vec::with_capacity(1 << 20);
     buf.extend_from_slice(&segment::encode_header(new_id));
-    frame::encode(
-        &Record {
-            kind: RecordKind::CompactionMarker,
-            collection: 0,
-            id: 0,
-            seq: 0,
-            payload: &marker,
-            continues: false,
-        },
-        &mut buf,
-    );
+    encode_marker(placement, &mut buf)?;
     let mut offset = 0u64;
     let mut moved = Vec::with_capacity(kept.len());
     for (header, from) in kept {

@@ -113,6 +113,18 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// `repair` cannot add to `lost+found` without losing what an earlier repair put there.
+    #[error(
+        "cannot add to {path}: {reason}; it holds what an earlier repair kept, so it is left \
+         as it is: move it out of the data directory and run `nyrodb repair` again"
+    )]
+    LostFound {
+        /// The file in `lost+found`.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A value could not be encoded or decoded by the codec.
     #[error(transparent)]
     Codec(#[from] crate::codec::CodecError),

@@ -75,6 +75,19 @@ impl RecordKind {
             _ => None,
         }
     }
+
+    /// The kind's name, as reports print it: `put`, `delete`, `create_collection`,
+    /// `drop_collection`, `replace`, `compaction_marker`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Put => "put",
+            Self::Delete => "delete",
+            Self::CreateCollection => "create_collection",
+            Self::DropCollection => "drop_collection",
+            Self::Replace => "replace",
+            Self::CompactionMarker => "compaction_marker",
+        }
+    }
 }
 
 /// One record to append: the header fields and the payload bytes.

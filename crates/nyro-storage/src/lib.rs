@@ -9,7 +9,8 @@
 //!   new one started (created, header synced, directory fsynced).
 //! - [`LogReader`] (from [`Log::reader`], cheap to clone, usable from any thread) reads a
 //!   location zero-copy out of the segment's map and iterates every frame in log order.
-//! - [`verify`] checks a whole directory and reports every damaged place.
+//! - [`verify`] checks a whole directory and reports every damaged place; [`repair`] keeps
+//!   every intact frame of a damaged one and moves the damaged ranges to `lost+found`.
 //! - [`codec`] is the one place that encodes and decodes payload values (bincode).
 //!
 //! Invariants:
@@ -61,6 +62,7 @@ mod lock;
 mod log;
 mod mmap;
 mod reader;
+mod repair;
 mod scan;
 mod segment;
 mod table;
@@ -77,6 +79,10 @@ pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
 pub use reader::{Frame, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo};
+pub use repair::{
+    AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,
+    RepairReport, RewrittenSegment, repair, repair_with,
+};
 pub use segment::{
     FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name,
 };

@@ -1,7 +1,8 @@
-//! Scanning a segment's frames: shared by recovery (which stops at the first damage) and
-//! `verify` (which reports it and resumes at the next intact frame).
+//! Scanning a segment's frames: shared by recovery (which stops at the first damage),
+//! `verify` (which reports it and resumes at the next intact frame) and `repair` (which walks
+//! every intact frame and every damaged place with [`walk`]).
 
-use crate::frame::{self, FrameCheck, FrameDefect};
+use crate::frame::{self, FrameCheck, FrameDefect, FrameHeader};
 
 /// A place where the frames stop being intact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,4 +64,46 @@ pub(crate) fn scan_from(bytes: &[u8], start: usize) -> Scan {
         }
     }
     scan
+}
+
+/// One step of a [`walk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// An intact frame starts at `offset`.
+    Frame {
+        /// Where it starts.
+        offset: u64,
+        /// Its checked header.
+        header: FrameHeader,
+    },
+    /// Damage; the walk goes on at its `next_intact` (if any).
+    Damage(Damage),
+}
+
+/// Every intact frame and every damaged place of `bytes` from `start` to the end, in order:
+/// after damage the walk resumes at the next offset where an intact frame starts (as
+/// `verify` does), and ends with the damage if none does.
+pub(crate) fn walk(bytes: &[u8], start: usize) -> impl Iterator<Item = Piece> + '_ {
+    let mut pos = Some(start);
+    std::iter::from_fn(move || {
+        let at = pos.filter(|&at| at < bytes.len())?;
+        match frame::check(&bytes[at..]) {
+            FrameCheck::Complete(header) => {
+                pos = Some(at + header.frame_len as usize);
+                Some(Piece::Frame {
+                    offset: at as u64,
+                    header,
+                })
+            }
+            FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
+                let next = frame::next_intact(bytes, at + 1);
+                pos = next;
+                Some(Piece::Damage(Damage {
+                    offset: at as u64,
+                    defect,
+                    next_intact: next.map(|n| n as u64),
+                }))
+            }
+        }
+    })
 }

@@ -62,9 +62,11 @@ impl VerifyReport {
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let _lock = DirLock::acquire(dir)?;
-    let files = segment::list(dir)?;
+    // In log order, so that "newest" is the segment open takes as the active one (a
+    // compacted or repaired segment has a higher file number than the segments after it).
+    let files = crate::compact::log_order(dir)?;
     let mut report = VerifyReport::default();
-    for (index, (id, path)) in files.iter().enumerate() {
+    for (index, (id, path, _)) in files.iter().enumerate() {
         let newest = index + 1 == files.len();
         verify_segment(*id, path, newest, &mut report)?;
     }

@@ -10,6 +10,7 @@ mod import;
 mod insert;
 mod put;
 mod query;
+mod repair;
 mod serve;
 mod stats;
 mod verify;
@@ -23,6 +24,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Compact(args) => compact::run(args),
+        Command::Repair(args) => repair::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Backup(args) => backup::run(args),
         Command::Restore(args) => backup::restore(args),

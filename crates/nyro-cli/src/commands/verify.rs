@@ -25,10 +25,12 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
     if corrupt > 0 {
         bail!(
             "{} is damaged: {corrupt} corrupt place{} (listed above); the database refuses to \
-             open it as it is. Keep a copy of the directory, then restore it from a backup \
-             (`nyrodb repair`, which keeps every intact frame, is not in this version yet)",
+             open it as it is. Keep a copy of the directory, then restore it from a backup, or \
+             run `nyrodb repair --data {}` to keep every intact frame and move the damaged \
+             bytes to its lost+found",
             args.data.display(),
             if corrupt == 1 { "" } else { "s" },
+            args.data.display(),
         );
     }
     Ok(())

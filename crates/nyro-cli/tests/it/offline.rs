@@ -194,6 +194,7 @@ fn a_locked_directory_is_refused_by_every_offline_command() {
             file.clone().into(),
         ],
         vec!["compact".into(), "--data".into(), dir.path().into()],
+        vec!["repair".into(), "--data".into(), dir.path().into()],
     ];
     for args in commands {
         let (stdout, stderr) = fails(nyrodb().args(&args));
@@ -231,7 +232,7 @@ fn compact_reclaims_dead_records_and_keeps_every_document() {
 fn a_missing_or_foreign_directory_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
-    for command in ["verify", "stats", "export", "compact"] {
+    for command in ["verify", "stats", "export", "compact", "repair"] {
         let (_, stderr) = fails(&mut offline(command, &missing));
         assert!(stderr.contains("does not exist"), "{stderr}");
         let (_, stderr) = fails(&mut offline(command, dir.path()));

@@ -12,6 +12,7 @@
 //!   writes.
 //! - `compaction`: rewriting and retiring segments, compactions stopped at every step, and
 //!   each of their file effects failing.
+//! - `repair`: `repair` on every kind of damage, healthy and held directories, crashes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,4 +26,5 @@ mod hints;
 mod locking;
 mod proptests;
 mod recovery;
+mod repair;
 mod verify;
