@@ -199,8 +199,12 @@ impl RecordMeaning for Creates {
     }
 }
 
+fn run_repair_result(dir: &Path) -> Result<RepairReport, StorageError> {
+    repair_with(dir, &mut Creates::default, &mut |_, _| {})
+}
+
 fn run_repair(dir: &Path) -> RepairReport {
-    repair_with(dir, &mut Creates::default, &mut |_, _| {}).unwrap()
+    run_repair_result(dir).unwrap()
 }
 
 /// Repairs `dir` and checks everything a repair promises; returns the report.
@@ -644,4 +648,75 @@ fn records_the_meaning_asks_for_are_written_in_place_of_the_lost_range() {
     // The meaning names the collections around the range.
     let after = report.lost[0].after.as_ref().unwrap();
     assert_eq!(after.collection_name.as_deref(), Some("collection 2"));
+}
+
+#[test]
+fn a_later_repair_adds_to_lost_found_and_never_overwrites_it() {
+    let base = tempfile::tempdir().unwrap();
+    let model = build(base.path());
+    let dir = copy(base.path());
+    let (lost, want) = flip_mid_log(dir.path(), &model);
+    repair_and_check(dir.path(), &model, &lost, &[want]);
+    let lost_found = dir.path().join(LOST_FOUND_DIR);
+    let first = tree(&lost_found);
+
+    // New damage, in the segment the first repair wrote (file 6, in place of 2).
+    let path = segment_path(dir.path(), 6);
+    flip_bit(&path, file_len(&path) / 2, 2);
+    let report = run_repair(dir.path());
+    assert_eq!(report.lost.len(), 1);
+    assert_eq!(report.lost[0].segment, 6);
+    assert_eq!(report.rewritten[0].new, 7);
+    let second = tree(&lost_found);
+    for (file, bytes) in &first {
+        if file.ends_with(REPORT_FILE) {
+            continue;
+        }
+        assert!(
+            second.contains(&(file.clone(), bytes.clone())),
+            "{file:?} kept"
+        );
+    }
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(lost_found.join(REPORT_FILE)).unwrap()).unwrap();
+    let repairs = json["repairs"].as_array().unwrap();
+    assert_eq!(repairs.len(), 2);
+    let old: Value = serde_json::from_slice(
+        &first
+            .iter()
+            .find(|(f, _)| f.ends_with(REPORT_FILE))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(
+        repairs[0], old["repairs"][0],
+        "the first entry is unchanged"
+    );
+    assert_eq!(repairs[1]["ranges"][0]["segment"], 6);
+    assert!(verify(dir.path()).unwrap().problems.is_empty());
+}
+
+#[test]
+fn an_unreadable_report_stops_repair_before_any_segment_changes() {
+    let base = tempfile::tempdir().unwrap();
+    let model = build(base.path());
+    let dir = copy(base.path());
+    let (lost, want) = flip_mid_log(dir.path(), &model);
+    let lost_found = dir.path().join(LOST_FOUND_DIR);
+    fs::create_dir(&lost_found).unwrap();
+    fs::write(lost_found.join(REPORT_FILE), b"my notes").unwrap();
+    let before = snapshot(dir.path());
+    match run_repair_result(dir.path()) {
+        Err(StorageError::LostFound { path, reason }) => {
+            assert_eq!(path, lost_found.join(REPORT_FILE));
+            assert!(reason.contains("not JSON"), "{reason}");
+        }
+        other => panic!("expected LostFound, got {other:?}"),
+    }
+    assert_eq!(snapshot(dir.path()), before, "no segment changed");
+    assert_eq!(fs::read(lost_found.join(REPORT_FILE)).unwrap(), b"my notes");
+    // Moved away, the repair goes through (reusing the range file it wrote).
+    fs::rename(lost_found.join(REPORT_FILE), dir.path().join("notes")).unwrap();
+    repair_and_check(dir.path(), &model, &lost, &[want]);
 }
