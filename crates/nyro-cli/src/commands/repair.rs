@@ -146,6 +146,18 @@ fn render(dir: &Path, report: &RepairReport) -> String {
         for added in &r.added {
             out.push_str(&format!("added      {}\n", added.note));
         }
+        if let (Some(before), Some(after)) = (&r.before, &r.after)
+            && before.seq > after.seq
+        {
+            // Sequence numbers grow in log order: a segment is out of its place, which only a
+            // damaged compaction marker does (docs/FORMAT.md section 8).
+            out.push_str(&format!(
+                "WARNING    the records after this range have lower seqs than those before it: \
+                 {} lost the marker that gave its place in the log, and its records now replay \
+                 after later ones; prefer restoring a backup\n",
+                nyro_storage::segment_file_name(r.segment),
+            ));
+        }
     }
     for s in &report.rewritten {
         out.push_str(&format!(

@@ -720,3 +720,34 @@ fn an_unreadable_report_stops_repair_before_any_segment_changes() {
     fs::rename(lost_found.join(REPORT_FILE), dir.path().join("notes")).unwrap();
     repair_and_check(dir.path(), &model, &lost, &[want]);
 }
+
+#[test]
+fn a_damaged_compaction_marker_shows_as_seqs_going_backwards() {
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    // Compact segment 1 (keeping everything) into file 6, at position 1.
+    let log = Log::open(base.path(), opts(SEGMENT_SIZE)).unwrap();
+    let rewritten = log.reader().rewrite(1, |_, _| true).unwrap();
+    assert_eq!(rewritten.new, 6);
+    log.reader().retire(1).unwrap();
+    drop(log);
+    let dir = copy(base.path());
+    // Its marker frame (right after the header) damaged: nothing says its place any more.
+    flip_bit(&segment_path(dir.path(), 6), 32 + 33, 1);
+    let report = run_repair(dir.path());
+    assert_eq!(report.lost.len(), 1);
+    let range = &report.lost[0];
+    assert_eq!((range.segment, range.offset), (6, 32));
+    let (before, after) = (
+        range.before.as_ref().unwrap(),
+        range.after.as_ref().unwrap(),
+    );
+    assert_eq!(
+        before.segment, 5,
+        "file 6 now sorts after the newest writer segment"
+    );
+    assert!(
+        before.seq > after.seq,
+        "the sign of a lost place (docs/FORMAT.md section 8): {before:?} {after:?}"
+    );
+}
