@@ -96,6 +96,14 @@ fn build(dir: &Path) -> Model {
     model
 }
 
+/// A log built by [`build`] and a copy of it to damage; the model of both.
+fn fixture() -> (tempfile::TempDir, Model, tempfile::TempDir) {
+    let base = tempfile::tempdir().unwrap();
+    let model = build(base.path());
+    let dir = copy(base.path());
+    (base, model, dir)
+}
+
 /// A damaged copy: the segment files and hints of `base`.
 fn copy(base: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -426,9 +434,7 @@ fn truncate_middle(dir: &Path, model: &Model) -> (Vec<Location>, Expected) {
 
 #[test]
 fn a_bit_flip_mid_log_loses_exactly_its_frame() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (lost, want) = flip_mid_log(dir.path(), &model);
     let report = repair_and_check(dir.path(), &model, &lost, &[want]);
     assert_eq!(report.rewritten.len(), 1);
@@ -446,9 +452,7 @@ fn a_bit_flip_mid_log_loses_exactly_its_frame() {
 
 #[test]
 fn a_zeroed_page_loses_the_frames_it_touches() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     // Without hints, open reads every segment and refuses the damaged one.
     for id in 1..5 {
         fs::remove_file(dir.path().join(hint_file_name(id))).unwrap();
@@ -468,9 +472,7 @@ fn a_zeroed_page_loses_the_frames_it_touches() {
 
 #[test]
 fn a_damaged_segment_header_is_replaced_and_every_frame_kept() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     flip_bit(&segment_path(dir.path(), 2), 13, 2);
     let first = frames_of(&model, 2)[0];
     let at = model.entries.iter().position(|(l, _)| *l == first).unwrap();
@@ -488,9 +490,7 @@ fn a_damaged_segment_header_is_replaced_and_every_frame_kept() {
 
 #[test]
 fn a_truncated_middle_segment_keeps_its_intact_frames() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (lost, want) = truncate_middle(dir.path(), &model);
     // The last frame of segment 4 is followed by the first of segment 5.
     assert_eq!(
@@ -505,9 +505,7 @@ fn a_truncated_middle_segment_keeps_its_intact_frames() {
 
 #[test]
 fn a_damaged_hint_is_removed_and_nothing_is_lost() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let hint = dir.path().join(hint_file_name(3));
     let len = file_len(&hint);
     flip_bit(&hint, len / 2, 5);
@@ -523,9 +521,7 @@ fn a_damaged_hint_is_removed_and_nothing_is_lost() {
 
 #[test]
 fn several_damages_at_once_are_each_reported() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (mut lost, first) = flip_mid_log(dir.path(), &model);
     let (more, second) = zero_page(dir.path(), &model);
     lost.extend(more);
@@ -587,9 +583,7 @@ fn a_held_directory_is_refused() {
 
 #[test]
 fn a_crash_mid_repair_leaves_a_directory_that_opens_or_repairs_the_same() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (base, model, dir) = fixture();
     let (lost, want) = flip_mid_log(dir.path(), &model);
     let damaged = fs::read(segment_path(dir.path(), 2)).unwrap();
     repair_and_check(dir.path(), &model, &lost, &[want]);
@@ -617,9 +611,7 @@ fn a_crash_mid_repair_leaves_a_directory_that_opens_or_repairs_the_same() {
 
 #[test]
 fn records_the_meaning_asks_for_are_written_in_place_of_the_lost_range() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     // The first frame of the log creates `alpha` (collection 1).
     let first = model.entries[0].0;
     flip_bit(&segment_path(dir.path(), 1), first.offset + 34, 4);
@@ -652,9 +644,7 @@ fn records_the_meaning_asks_for_are_written_in_place_of_the_lost_range() {
 
 #[test]
 fn a_later_repair_adds_to_lost_found_and_never_overwrites_it() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (lost, want) = flip_mid_log(dir.path(), &model);
     repair_and_check(dir.path(), &model, &lost, &[want]);
     let lost_found = dir.path().join(LOST_FOUND_DIR);
@@ -699,9 +689,7 @@ fn a_later_repair_adds_to_lost_found_and_never_overwrites_it() {
 
 #[test]
 fn an_unreadable_report_stops_repair_before_any_segment_changes() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (lost, want) = flip_mid_log(dir.path(), &model);
     let lost_found = dir.path().join(LOST_FOUND_DIR);
     fs::create_dir(&lost_found).unwrap();
