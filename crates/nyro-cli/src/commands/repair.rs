@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use nyro_storage::{LostRange, Neighbour, RepairReport};
+use nyro_core::DbError;
+use nyro_storage::{LostRange, Neighbour, RepairReport, StorageError};
 
 use crate::cli::DataArgs;
 use crate::offline::{self, existing_data_dir};
@@ -24,7 +25,16 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let report = report?;
+    let report = report.map_err(|e| match e {
+        // The message names the directory and what to do.
+        DbError::Storage(e @ StorageError::Locked { .. }) => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!(
+            "repairing {} failed; what it did so far loses nothing (each damaged range is in \
+             lost+found before its segment is replaced): fix the cause and run `nyrodb repair` \
+             again",
+            args.data.display()
+        )),
+    })?;
     if !report.changed() {
         println!(
             "{} is healthy: {} segment{}, {} intact frame{}, {}; nothing to repair, nothing \
@@ -135,6 +145,18 @@ fn render(dir: &Path, report: &RepairReport) -> String {
         out.push_str(&range(dir, r));
         for added in &r.added {
             out.push_str(&format!("added      {}\n", added.note));
+        }
+        if let (Some(before), Some(after)) = (&r.before, &r.after)
+            && before.seq > after.seq
+        {
+            // Sequence numbers grow in log order: a segment is out of its place, which only a
+            // damaged compaction marker does (docs/FORMAT.md section 8).
+            out.push_str(&format!(
+                "WARNING    the records after this range have lower seqs than those before it: \
+                 {} lost the marker that gave its place in the log, and its records now replay \
+                 after later ones; prefer restoring a backup\n",
+                nyro_storage::segment_file_name(r.segment),
+            ));
         }
     }
     for s in &report.rewritten {

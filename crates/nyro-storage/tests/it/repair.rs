@@ -96,6 +96,14 @@ fn build(dir: &Path) -> Model {
     model
 }
 
+/// A log built by [`build`] and a copy of it to damage; the model of both.
+fn fixture() -> (tempfile::TempDir, Model, tempfile::TempDir) {
+    let base = tempfile::tempdir().unwrap();
+    let model = build(base.path());
+    let dir = copy(base.path());
+    (base, model, dir)
+}
+
 /// A damaged copy: the segment files and hints of `base`.
 fn copy(base: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -199,8 +207,12 @@ impl RecordMeaning for Creates {
     }
 }
 
+fn run_repair_result(dir: &Path) -> Result<RepairReport, StorageError> {
+    repair_with(dir, &mut Creates::default, &mut |_, _| {})
+}
+
 fn run_repair(dir: &Path) -> RepairReport {
-    repair_with(dir, &mut Creates::default, &mut |_, _| {}).unwrap()
+    run_repair_result(dir).unwrap()
 }
 
 /// Repairs `dir` and checks everything a repair promises; returns the report.
@@ -422,9 +434,7 @@ fn truncate_middle(dir: &Path, model: &Model) -> (Vec<Location>, Expected) {
 
 #[test]
 fn a_bit_flip_mid_log_loses_exactly_its_frame() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (lost, want) = flip_mid_log(dir.path(), &model);
     let report = repair_and_check(dir.path(), &model, &lost, &[want]);
     assert_eq!(report.rewritten.len(), 1);
@@ -442,9 +452,7 @@ fn a_bit_flip_mid_log_loses_exactly_its_frame() {
 
 #[test]
 fn a_zeroed_page_loses_the_frames_it_touches() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     // Without hints, open reads every segment and refuses the damaged one.
     for id in 1..5 {
         fs::remove_file(dir.path().join(hint_file_name(id))).unwrap();
@@ -464,9 +472,7 @@ fn a_zeroed_page_loses_the_frames_it_touches() {
 
 #[test]
 fn a_damaged_segment_header_is_replaced_and_every_frame_kept() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     flip_bit(&segment_path(dir.path(), 2), 13, 2);
     let first = frames_of(&model, 2)[0];
     let at = model.entries.iter().position(|(l, _)| *l == first).unwrap();
@@ -484,9 +490,7 @@ fn a_damaged_segment_header_is_replaced_and_every_frame_kept() {
 
 #[test]
 fn a_truncated_middle_segment_keeps_its_intact_frames() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (lost, want) = truncate_middle(dir.path(), &model);
     // The last frame of segment 4 is followed by the first of segment 5.
     assert_eq!(
@@ -501,9 +505,7 @@ fn a_truncated_middle_segment_keeps_its_intact_frames() {
 
 #[test]
 fn a_damaged_hint_is_removed_and_nothing_is_lost() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let hint = dir.path().join(hint_file_name(3));
     let len = file_len(&hint);
     flip_bit(&hint, len / 2, 5);
@@ -519,9 +521,7 @@ fn a_damaged_hint_is_removed_and_nothing_is_lost() {
 
 #[test]
 fn several_damages_at_once_are_each_reported() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     let (mut lost, first) = flip_mid_log(dir.path(), &model);
     let (more, second) = zero_page(dir.path(), &model);
     lost.extend(more);
@@ -583,9 +583,7 @@ fn a_held_directory_is_refused() {
 
 #[test]
 fn a_crash_mid_repair_leaves_a_directory_that_opens_or_repairs_the_same() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (base, model, dir) = fixture();
     let (lost, want) = flip_mid_log(dir.path(), &model);
     let damaged = fs::read(segment_path(dir.path(), 2)).unwrap();
     repair_and_check(dir.path(), &model, &lost, &[want]);
@@ -613,9 +611,7 @@ fn a_crash_mid_repair_leaves_a_directory_that_opens_or_repairs_the_same() {
 
 #[test]
 fn records_the_meaning_asks_for_are_written_in_place_of_the_lost_range() {
-    let base = tempfile::tempdir().unwrap();
-    let model = build(base.path());
-    let dir = copy(base.path());
+    let (_base, model, dir) = fixture();
     // The first frame of the log creates `alpha` (collection 1).
     let first = model.entries[0].0;
     flip_bit(&segment_path(dir.path(), 1), first.offset + 34, 4);
@@ -644,4 +640,102 @@ fn records_the_meaning_asks_for_are_written_in_place_of_the_lost_range() {
     // The meaning names the collections around the range.
     let after = report.lost[0].after.as_ref().unwrap();
     assert_eq!(after.collection_name.as_deref(), Some("collection 2"));
+}
+
+#[test]
+fn a_later_repair_adds_to_lost_found_and_never_overwrites_it() {
+    let (_base, model, dir) = fixture();
+    let (lost, want) = flip_mid_log(dir.path(), &model);
+    repair_and_check(dir.path(), &model, &lost, &[want]);
+    let lost_found = dir.path().join(LOST_FOUND_DIR);
+    let first = tree(&lost_found);
+
+    // New damage, in the segment the first repair wrote (file 6, in place of 2).
+    let path = segment_path(dir.path(), 6);
+    flip_bit(&path, file_len(&path) / 2, 2);
+    let report = run_repair(dir.path());
+    assert_eq!(report.lost.len(), 1);
+    assert_eq!(report.lost[0].segment, 6);
+    assert_eq!(report.rewritten[0].new, 7);
+    let second = tree(&lost_found);
+    for (file, bytes) in &first {
+        if file.ends_with(REPORT_FILE) {
+            continue;
+        }
+        assert!(
+            second.contains(&(file.clone(), bytes.clone())),
+            "{file:?} kept"
+        );
+    }
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(lost_found.join(REPORT_FILE)).unwrap()).unwrap();
+    let repairs = json["repairs"].as_array().unwrap();
+    assert_eq!(repairs.len(), 2);
+    let old: Value = serde_json::from_slice(
+        &first
+            .iter()
+            .find(|(f, _)| f.ends_with(REPORT_FILE))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(
+        repairs[0], old["repairs"][0],
+        "the first entry is unchanged"
+    );
+    assert_eq!(repairs[1]["ranges"][0]["segment"], 6);
+    assert!(verify(dir.path()).unwrap().problems.is_empty());
+}
+
+#[test]
+fn an_unreadable_report_stops_repair_before_any_segment_changes() {
+    let (_base, model, dir) = fixture();
+    let (lost, want) = flip_mid_log(dir.path(), &model);
+    let lost_found = dir.path().join(LOST_FOUND_DIR);
+    fs::create_dir(&lost_found).unwrap();
+    fs::write(lost_found.join(REPORT_FILE), b"my notes").unwrap();
+    let before = snapshot(dir.path());
+    match run_repair_result(dir.path()) {
+        Err(StorageError::LostFound { path, reason }) => {
+            assert_eq!(path, lost_found.join(REPORT_FILE));
+            assert!(reason.contains("not JSON"), "{reason}");
+        }
+        other => panic!("expected LostFound, got {other:?}"),
+    }
+    assert_eq!(snapshot(dir.path()), before, "no segment changed");
+    assert_eq!(fs::read(lost_found.join(REPORT_FILE)).unwrap(), b"my notes");
+    // Moved away, the repair goes through (reusing the range file it wrote).
+    fs::rename(lost_found.join(REPORT_FILE), dir.path().join("notes")).unwrap();
+    repair_and_check(dir.path(), &model, &lost, &[want]);
+}
+
+#[test]
+fn a_damaged_compaction_marker_shows_as_seqs_going_backwards() {
+    let base = tempfile::tempdir().unwrap();
+    build(base.path());
+    // Compact segment 1 (keeping everything) into file 6, at position 1.
+    let log = Log::open(base.path(), opts(SEGMENT_SIZE)).unwrap();
+    let rewritten = log.reader().rewrite(1, |_, _| true).unwrap();
+    assert_eq!(rewritten.new, 6);
+    log.reader().retire(1).unwrap();
+    drop(log);
+    let dir = copy(base.path());
+    // Its marker frame (right after the header) damaged: nothing says its place any more.
+    flip_bit(&segment_path(dir.path(), 6), 32 + 33, 1);
+    let report = run_repair(dir.path());
+    assert_eq!(report.lost.len(), 1);
+    let range = &report.lost[0];
+    assert_eq!((range.segment, range.offset), (6, 32));
+    let (before, after) = (
+        range.before.as_ref().unwrap(),
+        range.after.as_ref().unwrap(),
+    );
+    assert_eq!(
+        before.segment, 5,
+        "file 6 now sorts after the newest writer segment"
+    );
+    assert!(
+        before.seq > after.seq,
+        "the sign of a lost place (docs/FORMAT.md section 8): {before:?} {after:?}"
+    );
 }
