@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::{LostRange, Neighbour, RepairReport};
 use crate::error::{IoContext, Result, StorageError};
 use crate::segment;
+use crate::io::OsIo;
 
 /// The directory, inside the data directory, that holds what a repair moved aside.
 pub const LOST_FOUND_DIR: &str = "lost+found";
@@ -33,7 +34,7 @@ impl LostFound {
     pub(super) fn create(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join(LOST_FOUND_DIR);
         match fs::create_dir(&dir) {
-            Ok(()) => segment::sync_dir(data_dir)?,
+            Ok(()) => segment::sync_dir(&OsIo, data_dir)?,
             Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => {}
             Err(e) => return Err(e).io_context("create", &dir),
         }
@@ -72,7 +73,7 @@ impl LostFound {
 
     /// Makes the files written so far durable (fsync of the directory).
     pub(super) fn sync(&self) -> Result<()> {
-        segment::sync_dir(&self.dir)
+        segment::sync_dir(&OsIo, &self.dir)
     }
 
     /// Appends this repair to `REPORT.json` (written to a temporary file, fsynced, renamed,

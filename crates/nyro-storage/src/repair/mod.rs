@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameHeader, Record, RecordKind};
 use crate::lock::DirLock;
+use crate::io::OsIo;
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN};
 use survey::{Survey, Surveyed};
 
@@ -232,7 +233,7 @@ pub fn repair_with<M: RecordMeaning>(
     }
     // Settle the directory as open does (an interrupted compaction's or repair's files);
     // look again if that removed anything.
-    let settled: Vec<(u32, PathBuf)> = crate::compact::settle(dir)?
+    let settled: Vec<(u32, PathBuf)> = crate::compact::settle(&OsIo, dir)?
         .into_iter()
         .map(|(id, path, _)| (id, path))
         .collect();
@@ -272,7 +273,7 @@ pub fn repair_with<M: RecordMeaning>(
             Err(e) => return Err(e).io_context("remove damaged hint", hint),
         }
     }
-    segment::sync_dir(dir)?;
+    segment::sync_dir(&OsIo, dir)?;
     Ok(report)
 }
 
@@ -433,7 +434,7 @@ fn rewrite(dir: &Path, found: &Survey, step: &Step) -> Result<()> {
     }
     let path = dir.join(segment::file_name(done.new));
     fs::rename(&temp, &path).io_context("rename repaired segment", &temp)?;
-    segment::sync_dir(dir)?;
+    segment::sync_dir(&OsIo, dir)?;
     tracing::info!(old = %old.path.display(), new = %path.display(),
         bytes_before = done.bytes_before, bytes_after = done.bytes_after, "segment repaired");
     fs::remove_file(&old.path).io_context("remove repaired segment", &old.path)?;
@@ -443,5 +444,5 @@ fn rewrite(dir: &Path, found: &Survey, step: &Step) -> Result<()> {
     {
         return Err(e).io_context("remove hint of repaired segment", &hint);
     }
-    segment::sync_dir(dir)
+    segment::sync_dir(&OsIo, dir)
 }
