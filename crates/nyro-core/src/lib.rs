@@ -13,13 +13,18 @@
 //! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the
 //!   server and the CLI.
 //! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
-//!   overloaded, unavailable, I/O with context).
+//!   overloaded, unavailable, damaged stored data, I/O with context).
+//! - [`Damage`]: damaged frames found while running (a segment opened from its hint file is
+//!   not read on open): reads of them fail with [`DbError::Corrupt`], and a background scrub
+//!   reads those segments after open ([`ScrubProgress`]).
 //!
 //! Invariants:
 //! - A write's answer comes after its bytes are in the log and its index changes are
 //!   visible (read-your-writes); under `sync = "always"`, after its fdatasync too.
 //! - Only the writer thread changes the catalog, indexes and counters (through the private
 //!   `apply` module); readers take no lock against it.
+//! - No read returns bytes that fail their checksum; every damaged frame met is counted
+//!   once and makes the database degraded ([`Database::damage`]).
 //! - Ids assigned by the database increase within a collection and are never reused; every
 //!   document write gets a database-wide sequence number, strictly increasing in log order.
 //!
@@ -49,6 +54,7 @@ mod backup;
 mod catalog;
 mod compaction;
 pub mod config;
+mod damage;
 mod database;
 mod document;
 mod error;
@@ -57,6 +63,7 @@ mod fields;
 mod indexing;
 mod replay;
 mod scan;
+mod scrub;
 mod state;
 
 pub use backup::{
@@ -65,6 +72,7 @@ pub use backup::{
 pub use catalog::validate_name;
 pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};
+pub use damage::{Damage, DamagedFrame, FoundBy};
 pub use database::{
     CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
     InsertedMany, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
@@ -74,6 +82,7 @@ pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};
 pub use scan::{DOCUMENTS_CHUNK, Documents};
+pub use scrub::{DEFAULT_SCRUB_RATE, ScrubProgress};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.
