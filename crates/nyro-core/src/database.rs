@@ -566,11 +566,7 @@ impl Database {
             .writer
             .submit(WriteRequest::new(op), options.sync)
             .await
-            .map_err(|e| match write_error(e) {
-                // A replace or delete reads the old version's index keys.
-                DbError::Storage(e) => self.inner.state.damage.frame_error(e, None, None),
-                e => e,
-            })
+            .map_err(write_error)
     }
 
     /// Creates a collection with indexes on the given top-level fields. Creating one that
