@@ -18,8 +18,8 @@ const DAMAGED: &str = "stored data is damaged; run nyrodb verify";
 
 /// Writes 2,000 documents (ids 1..=2000, `city` indexed) into 1 MB segments, hints every
 /// sealed segment, closes, and damages the payload of the 51st document's frame in the
-/// first segment. Returns that document's id.
-async fn damaged_hinted_directory(dir: &Path) -> u64 {
+/// first segment. Returns that document's id and its frame's offset.
+async fn damaged_hinted_directory(dir: &Path) -> (u64, u64) {
     let mut c = config(dir);
     c.storage.segment_size_mb = 1;
     c.compaction.auto = false;
@@ -57,7 +57,7 @@ async fn damaged_hinted_directory(dir: &Path) -> u64 {
                 let at = pos as u64 + 40;
                 file.write_all_at(&[bytes[at as usize] ^ 0x04], at).unwrap();
                 file.sync_all().unwrap();
-                return header.id;
+                return (header.id, pos as u64);
             }
         }
         pos += header.frame_len as usize;
@@ -91,7 +91,7 @@ fn assert_damaged(answer: &Answer, dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_hinted_frame_is_a_500_without_path_and_makes_health_degraded() {
     let dir = DataDir::new();
-    let id = damaged_hinted_directory(dir.path()).await;
+    let (id, _) = damaged_hinted_directory(dir.path()).await;
     let scrub_off = OpenOptions {
         scrub_rate: None,
         ..OpenOptions::default()
@@ -181,4 +181,64 @@ async fn the_background_scrub_finds_the_damage_without_a_read() {
     let metrics = server.get("/metrics").await.text;
     assert_eq!(metric(&metrics, "nyrodb_corrupt_frames_total"), 1.0);
     server.stop().await;
+}
+
+/// A log sink for one test: what the `fmt` subscriber writes, kept in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread: the subscriber set below is this thread's, and the server's request handling
+// runs on it too.
+#[tokio::test(flavor = "current_thread")]
+async fn the_log_line_of_the_request_names_the_file_and_offset() {
+    let dir = DataDir::new();
+    let (id, offset) = damaged_hinted_directory(dir.path()).await;
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let scrub_off = OpenOptions {
+        scrub_rate: None,
+        ..OpenOptions::default()
+    };
+    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let request = server
+        .client
+        .get(server.url(&format!("/v1/collections/people/records/{id}")))
+        .header("x-request-id", "damage-trace-7");
+    let answer = send(request).await;
+    assert_damaged(&answer, dir.path());
+    server.stop().await;
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let segment = dir.path().join(segment_file_name(1)).display().to_string();
+    let line = log
+        .lines()
+        .find(|line| line.contains("a read met damaged stored data"))
+        .unwrap_or_else(|| panic!("no log line for the damaged read in:\n{log}"));
+    assert!(line.contains("damage-trace-7"), "the request id in {line}");
+    assert!(line.contains(&segment), "the file in {line}");
+    assert!(
+        line.contains(&format!("offset={offset}")),
+        "the offset in {line}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("damaged frame in the log") && l.contains(&segment)),
+        "the damage record's own line in:\n{log}"
+    );
 }
