@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nyro_storage::{LENGTH_MISMATCH, LogReader, StorageError, parse_segment_file_name};
 
@@ -97,6 +98,9 @@ struct Known {
 #[derive(Debug, Default)]
 pub(crate) struct DamageLog {
     known: Mutex<Known>,
+    /// `known.damage.corrupt_frames`, readable without the lock: `/health` and `/metrics`
+    /// of a healthy database take no lock.
+    count: AtomicU64,
 }
 
 /// "document 7 of collection \"users\"" and the like, for [`DbError::Corrupt`]'s message.
@@ -120,27 +124,36 @@ impl DamageLog {
     /// Records `frame`; returns true if it was not known yet (then it was counted and
     /// logged with its file and offset).
     pub(crate) fn record(&self, frame: DamagedFrame) -> bool {
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let place = (frame.segment, frame.offset);
-        if known.places.contains(&place) {
-            return false;
-        }
-        if known.places.len() < REMEMBERED {
-            known.places.insert(place);
+        {
+            let mut known = self
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let place = (frame.segment, frame.offset);
+            if known.places.contains(&place) {
+                return false;
+            }
+            if known.places.len() < REMEMBERED {
+                known.places.insert(place);
+            }
+            known.damage.corrupt_frames += 1;
+            self.count
+                .store(known.damage.corrupt_frames, Ordering::Release);
+            if known.damage.first.is_none() {
+                known.damage.first = Some(frame.clone());
+            }
         }
         tracing::error!(path = %frame.path.display(), segment = frame.segment,
             offset = frame.offset, defect = %frame.defect, found_by = frame.found_by.as_str(),
             "damaged frame in the log: the database is degraded; run `nyrodb verify`");
-        known.damage.corrupt_frames += 1;
-        known.damage.first.get_or_insert(frame);
         true
     }
 
     /// What is known so far.
     pub(crate) fn snapshot(&self) -> Damage {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return Damage::default();
+        }
         self.known
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
