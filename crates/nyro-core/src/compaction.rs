@@ -167,7 +167,8 @@ pub(crate) async fn run(
             })
         })
         .await
-        .map_err(join_error)??;
+        .map_err(join_error)?
+        .map_err(|e| state.damage.frame_error(e, None, None))?;
         let (old, before, after) = (rewritten.old, rewritten.bytes_before, rewritten.bytes_after);
         let switch = WriteRequest::new(WriteOp::Relocate {
             moved: rewritten.moved,

@@ -24,6 +24,7 @@ use crate::feed::ChangeStream;
 use crate::indexing;
 use crate::replay::replay;
 use crate::scan::Documents;
+use crate::scrub::{Scrub, ScrubProgress};
 use crate::state::State;
 
 /// Most records one page of `list` or `find` returns.
@@ -46,6 +47,9 @@ pub struct OpenOptions {
     /// How often the background maintenance (compaction when `compaction.auto`, hint files)
     /// wakes up; [`compaction::AUTO_INTERVAL`] by default.
     pub maintenance_interval: Duration,
+    /// Bytes per second the background scrub reads the segments opened from their hints
+    /// ([`crate::DEFAULT_SCRUB_RATE`] by default); `None` turns the scrub off.
+    pub scrub_rate: Option<u64>,
 }
 
 impl Default for OpenOptions {
@@ -53,6 +57,7 @@ impl Default for OpenOptions {
         Self {
             io: Arc::new(OsIo),
             maintenance_interval: compaction::AUTO_INTERVAL,
+            scrub_rate: Some(crate::DEFAULT_SCRUB_RATE),
         }
     }
 }
@@ -176,6 +181,8 @@ struct Inner {
     /// The background maintenance (compaction if `compaction.auto`, hint files). `close`
     /// stops it and waits for it; dropping the database stops it at its next wake-up.
     maintenance: std::sync::Mutex<Option<compaction::Background>>,
+    /// The background scrub of the segments opened from hints; stopped by `close` or drop.
+    scrub: std::sync::Mutex<Scrub>,
     /// Last, so that it is dropped after `writer` (fields drop in declaration order).
     state: StateGuard,
 }
@@ -323,7 +330,7 @@ impl Database {
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
         // A config loaded from a file was checked already; one built in code may not be.
         config.validate("the configuration given to Database::open")?;
-        let maintenance_interval = options.maintenance_interval;
+        let (maintenance_interval, scrub_rate) = (options.maintenance_interval, options.scrub_rate);
         let log = Log::open(
             &config.storage.path,
             LogOptions {
@@ -370,6 +377,7 @@ impl Database {
         })?;
         tracing::info!(path = %config.storage.path.display(), frames = replayed.frames,
             segments = recovery.segments, last_seq = replayed.last_seq, "database open");
+        let reader_for_scrub = reader.clone();
         let auto_ratio = config
             .compaction
             .auto
@@ -390,6 +398,12 @@ impl Database {
                         .ok(),
                 ),
                 recovery,
+                scrub: std::sync::Mutex::new(Scrub::spawn(
+                    reader_for_scrub,
+                    Arc::clone(&state.damage),
+                    replayed.hinted,
+                    scrub_rate,
+                )),
                 state: StateGuard(state),
             }),
         };
@@ -434,6 +448,10 @@ impl Database {
             if let Err(e) = joined {
                 tracing::warn!(error = %e, "the maintenance thread did not stop cleanly");
             }
+        }
+        // Then the scrub (it stops within a chunk): it holds the log, and the directory lock.
+        if let Ok(mut scrub) = self.inner.scrub.lock() {
+            scrub.stop();
         }
         let result = self.inner.writer.close().await.map_err(write_error);
         // The writer answered; wait until its thread has let go of the directory too.
@@ -484,6 +502,9 @@ impl Database {
         let dir = dir.to_path_buf();
         let started = Instant::now();
         let manifest = tokio::task::spawn_blocking(move || {
+            // A backup never carries damage silently: it refuses, as a read would.
+            let ids: Vec<u32> = sealed.iter().map(|s| s.id).collect();
+            crate::scrub::check_now(&inner.reader, &inner.state.damage, &ids)?;
             let last_seq = last_sealed_seq(&inner.reader, &sealed)?;
             backup::write_backup(&dir, &sealed, last_seq)
         })
@@ -744,7 +765,10 @@ impl Database {
                         None => return Ok(None),
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let damage = &self.inner.state.damage;
+                    return Err(damage.read_error(&self.inner.reader, e, &collection.name, id));
+                }
             }
         }
     }
@@ -827,7 +851,8 @@ impl Database {
         // where it is): skip the scan of the log.
         let frames = since.filter(|&since| since < until).map(|_| {
             let reader = &self.inner.reader;
-            (reader.iter(), reader.oldest_format_version() < 2)
+            let damage = Arc::clone(&self.inner.state.damage);
+            (reader.iter(), reader.oldest_format_version() < 2, damage)
         });
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.
@@ -842,6 +867,22 @@ impl Database {
             FEED_CAPACITY,
             incomplete.then_some(floor),
         ))
+    }
+
+    /// Damaged frames found since open, by reads and by the background scrub: while any is
+    /// known, the database is degraded (it serves what is intact; reads of a damaged record
+    /// fail with [`DbError::Corrupt`]).
+    pub fn damage(&self) -> crate::Damage {
+        self.inner.state.damage.snapshot()
+    }
+
+    /// How far the background scrub of the segments opened from hints has come.
+    pub fn scrub_progress(&self) -> ScrubProgress {
+        self.inner
+            .scrub
+            .lock()
+            .map(|scrub| scrub.progress())
+            .unwrap_or_default()
     }
 
     /// Why writes are refused for good, if they are (the writer's failure, or the log's:

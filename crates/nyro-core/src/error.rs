@@ -88,6 +88,30 @@ pub enum DbError {
     /// The log could not be opened or read.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A stored frame fails its checks (its checksum, or its length field): media damage that
+    /// open did not see, because the segment was opened from its hint file. Nothing of the
+    /// frame was returned. The damage is counted in [`crate::Database::damage`]; `path` is
+    /// for the server's log, never for a client.
+    #[error(
+        "stored data is damaged: the frame of {} in {path} at offset {offset} fails its \
+         checks ({defect}); run `nyrodb verify` to list every damaged place and \
+         `nyrodb repair` to keep what is intact",
+        crate::damage::what(.collection.as_deref(), *.id)
+    )]
+    Corrupt {
+        /// The collection read, when the read was of one.
+        collection: Option<String>,
+        /// The document read, when the read was of one.
+        id: Option<u64>,
+        /// The segment's file number.
+        segment: u32,
+        /// Byte offset of the damaged frame in the segment file.
+        offset: u64,
+        /// The segment file.
+        path: std::path::PathBuf,
+        /// What is wrong with the frame.
+        defect: String,
+    },
     /// A backup fails its manifest's checks (a file missing, cut short or changed).
     #[error("the backup is damaged: {path}: {reason}; nothing was restored (use another backup)")]
     DamagedBackup {

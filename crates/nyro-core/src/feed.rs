@@ -8,6 +8,7 @@ use nyro_storage::{FrameHeader, LogIter, RecordKind};
 use tokio::sync::broadcast;
 
 use crate::catalog::CollectionDef;
+use crate::damage::DamageLog;
 use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
 
@@ -85,6 +86,8 @@ pub enum FeedError {
 /// Replays the log's changes with `since < seq <= until`.
 struct Replay {
     frames: LogIter,
+    /// Where a damaged frame met by the replay is recorded.
+    damage: Arc<DamageLog>,
     since: u64,
     until: u64,
     /// Live ids per collection id, to tell inserts from updates; `None` when every segment
@@ -124,7 +127,7 @@ impl Replay {
         for frame in self.frames.by_ref() {
             let frame = match frame {
                 Ok(frame) => frame,
-                Err(e) => return Some(Err(e.into())),
+                Err(e) => return Some(Err(self.damage.frame_error(e, None, None))),
             };
             let h = *frame.header();
             match h.kind {
@@ -205,18 +208,20 @@ impl std::fmt::Debug for ChangeStream {
 impl ChangeStream {
     /// `live` must be subscribed *before* `until` (the last committed seq) is read, so that
     /// every change after `until` reaches it. `frames` is the log to replay, with whether it
-    /// holds format-1 segments (then the replay tracks ids to tell updates from inserts).
+    /// holds format-1 segments (then the replay tracks ids to tell updates from inserts) and
+    /// where to record a damaged frame the replay meets.
     pub(crate) fn new(
         live: broadcast::Receiver<Arc<ChangeEvent>>,
-        frames: Option<(LogIter, bool)>,
+        frames: Option<(LogIter, bool, Arc<DamageLog>)>,
         since: u64,
         until: u64,
         collection: Option<Arc<str>>,
         capacity: usize,
         compacted_floor: Option<u64>,
     ) -> Self {
-        let replay = frames.map(|(frames, track_ids)| Replay {
+        let replay = frames.map(|(frames, track_ids, damage)| Replay {
             frames,
+            damage,
             since,
             until,
             live: track_ids.then(HashMap::new),

@@ -15,13 +15,18 @@
 //! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
 //!   collection records a lost range held put back so that the log replays).
 //! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
-//!   overloaded, unavailable, I/O with context).
+//!   overloaded, unavailable, damaged stored data, I/O with context).
+//! - [`Damage`]: damaged frames found while running (a segment opened from its hint file is
+//!   not read on open): reads of them fail with [`DbError::Corrupt`], and a background scrub
+//!   reads those segments after open ([`ScrubProgress`]).
 //!
 //! Invariants:
 //! - A write's answer comes after its bytes are in the log and its index changes are
 //!   visible (read-your-writes); under `sync = "always"`, after its fdatasync too.
 //! - Only the writer thread changes the catalog, indexes and counters (through the private
 //!   `apply` module); readers take no lock against it.
+//! - No read returns bytes that fail their checksum; every damaged frame met is counted
+//!   once and makes the database degraded ([`Database::damage`]).
 //! - Ids assigned by the database increase within a collection and are never reused; every
 //!   document write gets a database-wide sequence number, strictly increasing in log order.
 //!
@@ -51,6 +56,7 @@ mod backup;
 mod catalog;
 mod compaction;
 pub mod config;
+mod damage;
 mod database;
 mod document;
 mod error;
@@ -60,6 +66,7 @@ mod indexing;
 mod repair;
 mod replay;
 mod scan;
+mod scrub;
 mod state;
 
 pub use backup::{
@@ -68,6 +75,7 @@ pub use backup::{
 pub use catalog::validate_name;
 pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};
+pub use damage::{Damage, DamagedFrame, FoundBy};
 pub use database::{
     CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
     InsertedMany, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
@@ -78,6 +86,7 @@ pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};
 pub use repair::repair;
 pub use scan::{DOCUMENTS_CHUNK, Documents};
+pub use scrub::{DEFAULT_SCRUB_RATE, ScrubProgress};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.

@@ -17,6 +17,9 @@ pub(crate) struct Replayed {
     pub(crate) counters: Counters,
     pub(crate) last_seq: u64,
     pub(crate) frames: u64,
+    /// The sealed segments replayed from their hints (their frames were not read), in log
+    /// order: what the background scrub checks.
+    pub(crate) hinted: Vec<u32>,
 }
 
 fn corrupt(location: Location, reader: &LogReader, what: String) -> DbError {
@@ -114,10 +117,10 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         last_seq: 0,
         records: 0,
     };
-    let mut hinted = 0;
+    let mut hinted = Vec::new();
     for segment in reader.segments() {
         if let Some(hint) = reader.hint(segment.id) {
-            hinted += 1;
+            hinted.push(segment.id);
             for entry in hint.entries() {
                 rebuild.apply(&entry.header, entry.location, entry.body)?;
             }
@@ -143,7 +146,7 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
     counters.next_seq = counters.next_seq.max(floor + 1);
     tracing::info!(
         records,
-        hinted_segments = hinted,
+        hinted_segments = hinted.len(),
         collections = catalog.sorted().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "indexes rebuilt from the log"
@@ -153,6 +156,7 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         counters,
         last_seq,
         frames: records,
+        hinted,
     })
 }
 

@@ -8,6 +8,7 @@ use nyro_storage::LogReader;
 use tokio::sync::broadcast;
 
 use crate::catalog::{Catalog, Collection};
+use crate::damage::DamageLog;
 use crate::error::{DbError, Result};
 use crate::feed::ChangeEvent;
 
@@ -21,6 +22,8 @@ pub(crate) struct State {
     pub(crate) changes: broadcast::Sender<Arc<ChangeEvent>>,
     /// For reading old documents' index keys and for the change feed's replay.
     pub(crate) reader: LogReader,
+    /// Damaged frames found since open (by reads and by the scrub).
+    pub(crate) damage: Arc<DamageLog>,
 }
 
 impl State {
@@ -36,6 +39,7 @@ impl State {
             last_seq: AtomicU64::new(last_seq),
             changes,
             reader,
+            damage: Arc::default(),
         }
     }
 

@@ -83,9 +83,23 @@ impl ApiError {
     }
 }
 
+/// The message of a 500 for damaged stored data (contract section 8); the log line of the
+/// request names the file and offset.
+pub const DAMAGED: &str = "stored data is damaged; run nyrodb verify";
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         let (status, code) = match &e {
+            // Damage a read met: 500 without the file path; this request's log line has it.
+            DbError::Corrupt { path, offset, .. } => {
+                tracing::error!(error = %e, path = %path.display(), offset = *offset,
+                    "a read met damaged stored data");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    DAMAGED,
+                );
+            }
             DbError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
             DbError::Invalid { .. } => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             DbError::CollectionNotFound { .. } | DbError::NotFound { .. } => {

@@ -261,6 +261,31 @@ pub fn render(db: &Database, http: &HttpMetrics) -> String {
         "Seconds since the database opened.",
         stats.uptime.as_secs_f64(),
     );
+    let damage = db.damage();
+    gauge(
+        &mut out,
+        "nyrodb_corrupt_frames_total",
+        "counter",
+        "Damaged frames found in the log since start (by reads and the background scrub).",
+        damage.corrupt_frames,
+    );
+    gauge(
+        &mut out,
+        "nyrodb_degraded",
+        "gauge",
+        "1 once damaged stored data is known (GET /health answers degraded).",
+        u8::from(damage.degraded()),
+    );
+    gauge(
+        &mut out,
+        "nyrodb_scrub_pending_segments",
+        "gauge",
+        "Segments opened from hints that the background scrub has yet to check.",
+        {
+            let scrub = db.scrub_progress();
+            scrub.segments.saturating_sub(scrub.checked)
+        },
+    );
     let writer = db.writer_metrics();
     histogram(
         &mut out,

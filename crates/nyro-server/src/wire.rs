@@ -70,11 +70,21 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// `GET /health`.
+/// `GET /health`: `{"status":"ok"}`, or once damaged stored data is known
+/// `{"status":"degraded","corrupt_frames":N,"reason":"..."}` (still 200: what is intact is
+/// served).
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// Always "ok".
+    /// "ok", or "degraded" once a damaged frame was found in the log.
+    #[schema(pattern = "^(ok|degraded)$")]
     pub status: &'static str,
+    /// Only when degraded: distinct damaged frames found since the server started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrupt_frames: Option<u64>,
+    /// Only when degraded: why, with the first damaged place (segment number and offset,
+    /// no file path) and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One collection in `GET /v1/collections`.

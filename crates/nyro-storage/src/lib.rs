@@ -10,7 +10,8 @@
 //! - [`LogReader`] (from [`Log::reader`], cheap to clone, usable from any thread) reads a
 //!   location zero-copy out of the segment's map and iterates every frame in log order.
 //! - [`verify`] checks a whole directory and reports every damaged place; [`repair`] keeps
-//!   every intact frame of a damaged one and moves the damaged ranges to `lost+found`.
+//!   every intact frame of a damaged one and moves the damaged ranges to `lost+found`;
+//!   [`LogReader::check_segment`] checks one segment of an open log, at a pace the caller sets.
 //! - [`codec`] is the one place that encodes and decodes payload values (bincode).
 //!
 //! Invariants:
@@ -52,6 +53,7 @@
 //! # Ok(()) }
 //! ```
 
+mod check;
 pub mod codec;
 mod compact;
 mod error;
@@ -68,6 +70,7 @@ mod segment;
 mod table;
 mod verify;
 
+pub use check::{CHECK_CHUNK, SegmentCheck};
 pub use compact::{CompactionStep, Moved, Rewritten};
 pub use error::{Result, StorageError};
 pub use frame::{
@@ -78,12 +81,15 @@ pub use hint::{Hint, HintEntry, check_hint, hint_file_name};
 pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
-pub use reader::{Frame, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo};
+pub use reader::{
+    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo,
+};
 pub use repair::{
     AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,
     RepairReport, RewrittenSegment, repair, repair_with,
 };
 pub use segment::{
     FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name,
+    parse_file_name as parse_segment_file_name,
 };
 pub use verify::{Problem, Severity, VerifyReport, verify};

@@ -96,6 +96,11 @@ impl Frame {
 /// away): the caller should look the record up again.
 pub const NO_SUCH_SEGMENT: &str = "no such segment";
 
+/// The [`StorageError::BadLocation`] reason for a location whose bytes do not start with its
+/// frame length. For a location the index above got from this log (or from a trusted hint),
+/// that is a damaged length field: media corruption.
+pub const LENGTH_MISMATCH: &str = "no frame of that length starts there";
+
 fn bad_location(location: Location, reason: &'static str) -> StorageError {
     StorageError::BadLocation {
         segment: location.segment,
@@ -142,7 +147,7 @@ impl LogReader {
         // say otherwise mean a location that is not one of ours (or a damaged length field,
         // which open and verify report as corruption); either way nothing is returned.
         if bytes[..4] != location.len.to_le_bytes() {
-            return Err(bad("no frame of that length starts there"));
+            return Err(bad(LENGTH_MISMATCH));
         }
         match frame::check(bytes) {
             FrameCheck::Complete(header) if header.frame_len == location.len => Ok(header),

@@ -9,6 +9,7 @@ mod compaction;
 mod concurrency;
 mod config;
 mod crash;
+mod damage;
 mod decoding;
 mod faults;
 mod feed;

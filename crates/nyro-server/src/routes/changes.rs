@@ -8,7 +8,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use nyro_core::{ChangeStream, FeedError};
+use nyro_core::{ChangeStream, DbError, FeedError};
 
 use crate::app::{AppState, FeedTicket};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -145,6 +145,16 @@ async fn feed(socket: WebSocket, mut stream: ChangeStream, mut ticket: FeedTicke
                 Some(Err(FeedError::HistoryCompacted { floor, .. })) => {
                     close(&mut sink, CLOSE_HISTORY_COMPACTED, format!(
                         "history compacted: changes up to seq {floor} may be gone; watch without since, then re-read")).await;
+                    return;
+                }
+                Some(Err(FeedError::Replay(e))) => {
+                    // The log line names the file; the client gets no server path.
+                    tracing::error!(error = %e, "the change feed's replay failed");
+                    let reason = match e {
+                        DbError::Corrupt { .. } => crate::error::DAMAGED,
+                        _ => "replaying the log failed; the server log has the details",
+                    };
+                    close(&mut sink, CLOSE_ERROR, reason.into()).await;
                     return;
                 }
                 Some(Err(e)) => {

@@ -14,10 +14,17 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{JsonBody, expect_object, no_query_params};
 use crate::wire::Health;
 
-/// Always 200 while the process serves; never needs auth.
-#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
-pub async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+/// Always 200 while the process serves; never needs auth. `degraded` once damaged stored
+/// data is known (reads of the damaged records fail; the rest is served).
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses((status = 200, description = "ok, or degraded with the damage found", body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let damage = state.db.damage();
+    Json(Health {
+        status: if damage.degraded() { "degraded" } else { "ok" },
+        corrupt_frames: damage.degraded().then_some(damage.corrupt_frames),
+        reason: damage.reason(),
+    })
 }
 
 /// Counts, sizes and counters, as JSON.

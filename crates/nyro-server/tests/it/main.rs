@@ -8,6 +8,7 @@ mod abuse;
 mod auth;
 mod backup;
 mod console;
+mod damage;
 mod errors;
 mod faults;
 mod feed;

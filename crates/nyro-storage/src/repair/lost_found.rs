@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::{LostRange, Neighbour, RepairReport};
 use crate::error::{IoContext, Result, StorageError};
-use crate::segment;
 use crate::io::OsIo;
+use crate::segment;
 
 /// The directory, inside the data directory, that holds what a repair moved aside.
 pub const LOST_FOUND_DIR: &str = "lost+found";

@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameHeader, Record, RecordKind};
-use crate::lock::DirLock;
 use crate::io::OsIo;
+use crate::lock::DirLock;
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN};
 use survey::{Survey, Surveyed};
 
