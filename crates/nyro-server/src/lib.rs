@@ -11,6 +11,8 @@
 //!   `{"error": {"code", "message"}}` body; internal details are logged, not sent.
 //! - [`wire`] holds the JSON shapes, apart from the domain types; [`openapi`] derives the
 //!   OpenAPI description from the handlers.
+//! - [`ServerConfig`] is the whole `nyrodb.toml`: the database's settings and the server's own
+//!   `[server]` keys, in one key table ([`config`]).
 //! - [`Server`] binds, serves until a signal, then shuts down gracefully (in-flight requests
 //!   finish, the writer drains and fsyncs, the directory lock is released).
 //!
@@ -23,6 +25,7 @@
 
 mod app;
 pub mod auth;
+pub mod config;
 pub mod console;
 mod context;
 mod error;
@@ -36,6 +39,7 @@ mod serve;
 pub mod wire;
 
 pub use app::{AppState, build_router};
+pub use config::{ServerConfig, ServerSettings};
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use routes::changes::{CLOSE_HISTORY_COMPACTED, CLOSE_LAGGED};
 pub use serve::{

@@ -24,11 +24,12 @@ use axum::http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use nyro_core::{Config, Database, DbError, OpenOptions};
+use nyro_core::{Database, DbError, OpenOptions};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::app::{AppState, build_router};
+use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorCode};
 pub use crate::extract::BODY_TIMEOUT;
 
@@ -89,20 +90,20 @@ pub enum ServeError {
 pub struct Server {
     listener: TcpListener,
     db: Database,
-    config: Config,
+    config: ServerConfig,
     limits: ConnectionLimits,
 }
 
 impl Server {
     /// Opens the database and binds `config.server.listen` (port 0 picks a free port).
-    pub async fn bind(config: Config) -> Result<Self, ServeError> {
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
         Self::bind_with(config, OpenOptions::default()).await
     }
 
     /// Like [`Server::bind`], with options for opening the database (tests inject I/O faults
     /// this way).
-    pub async fn bind_with(config: Config, options: OpenOptions) -> Result<Self, ServeError> {
-        let db = Database::open_with(&config, options).await?;
+    pub async fn bind_with(config: ServerConfig, options: OpenOptions) -> Result<Self, ServeError> {
+        let db = Database::open_with(&config.db, options).await?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -138,8 +139,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let addr = self.local_addr().map_err(ServeError::Serve)?;
-        tracing::info!(%addr, data = %self.config.storage.path.display(),
-            sync = %self.config.batch.sync, "nyrodb listening");
+        tracing::info!(%addr, data = %self.config.db.storage.path.display(),
+            sync = %self.config.db.batch.sync, "nyrodb listening");
         let mut state = AppState::new(self.db.clone(), &self.config);
         state.body_timeout = self.limits.body_timeout;
         let feeds = Arc::clone(&state.feeds);

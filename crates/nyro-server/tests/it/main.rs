@@ -7,6 +7,7 @@ mod common;
 mod abuse;
 mod auth;
 mod backup;
+mod config;
 mod console;
 mod errors;
 mod faults;
