@@ -17,3 +17,4 @@ mod limits;
 mod openapi;
 mod request_id;
 mod routes;
+mod tls;
