@@ -169,18 +169,15 @@ impl Server {
         tracing::info!(%addr, scheme, data = %self.config.db.storage.path.display(),
             sync = %self.config.db.batch.sync, "nyrodb listening");
         // Certificates are reloaded on SIGHUP while the server runs.
-        let reloading = self
-            .tls
-            .as_ref()
-            .map(|tls| tokio::spawn(crate::tls::reload_on_sighup(tls.reloader())));
+        let reloading = tokio::spawn(crate::tls::reload_on_sighup(
+            self.tls.as_ref().map(Tls::reloader),
+        ));
         let mut state = AppState::new(self.db.clone(), &self.config);
         state.body_timeout = self.limits.body_timeout;
         let feeds = Arc::clone(&state.feeds);
         let router = build_router(state);
         serve(self.listener, router, self.limits, self.tls, shutdown).await;
-        if let Some(task) = reloading {
-            task.abort();
-        }
+        reloading.abort();
         // Upgraded WebSocket connections are not waited for by graceful shutdown: close them
         // with 1001 so clients know to resume with `since`.
         feeds.close_all(Duration::from_secs(5)).await;

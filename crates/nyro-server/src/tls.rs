@@ -277,8 +277,9 @@ impl Tls {
 }
 
 /// Reloads the certificate on every SIGHUP until the task is aborted; a failed reload is
-/// logged and the old certificate kept.
-pub(crate) async fn reload_on_sighup(reloader: TlsReloader) {
+/// logged and the old certificate kept. Without TLS a SIGHUP is logged and changes nothing
+/// (so `systemctl reload` never stops a server).
+pub(crate) async fn reload_on_sighup(reloader: Option<TlsReloader>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -291,6 +292,10 @@ pub(crate) async fn reload_on_sighup(reloader: TlsReloader) {
             }
         };
         while hangups.recv().await.is_some() {
+            let Some(reloader) = &reloader else {
+                tracing::info!("SIGHUP: no TLS certificate to reload (server.tls_cert is empty)");
+                continue;
+            };
             match reloader.reload() {
                 Ok(()) => tracing::info!(cert = %reloader.cert.display(),
                     "SIGHUP: TLS certificate reloaded"),

@@ -6,4 +6,5 @@ mod backup;
 mod client;
 mod common;
 mod offline;
+mod tls;
 mod usage;
