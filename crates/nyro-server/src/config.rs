@@ -26,7 +26,8 @@ use std::sync::LazyLock;
 
 use nyro_core::config::{Config, Schema};
 
-/// The HTTP server's part of `[server]`. Its `Debug` output never shows the auth token.
+/// The HTTP server's part of `[server]` (defaults: `ServerConfig::default().server`). Its
+/// `Debug` output never shows the auth token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Address to listen on (default `127.0.0.1:7070`).
@@ -44,19 +45,6 @@ pub struct ServerSettings {
     pub tls_cert: Option<PathBuf>,
     /// PEM file with the private key of `tls_cert`'s first certificate.
     pub tls_key: Option<PathBuf>,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        ServerSettings {
-            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7070),
-            max_body_bytes: 16 * 1024 * 1024,
-            auth_token: String::new(),
-            backup_root: None,
-            tls_cert: None,
-            tls_key: None,
-        }
-    }
 }
 
 impl fmt::Debug for ServerSettings {
@@ -79,13 +67,33 @@ impl fmt::Debug for ServerSettings {
 
 /// Everything `nyrodb serve` reads from `nyrodb.toml`: the database's settings and the
 /// server's. [`ServerConfig::default`] is what an empty file gives.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// The database's settings (`[storage]`, `[batch]`, `server.max_concurrent_ops`,
     /// `[compaction]`, `[[collections]]`).
     pub db: Config,
     /// The HTTP server's part of `[server]`.
     pub server: ServerSettings,
+}
+
+impl Default for ServerConfig {
+    /// What an empty file gives: every key at its default from the key table.
+    fn default() -> Self {
+        let mut config = ServerConfig {
+            db: Config::default(),
+            // Placeholders, each overwritten by its key's default.
+            server: ServerSettings {
+                listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+                max_body_bytes: 0,
+                auth_token: String::new(),
+                backup_root: None,
+                tls_cert: None,
+                tls_key: None,
+            },
+        };
+        SCHEMA.apply_defaults(&mut config);
+        config
+    }
 }
 
 impl AsRef<Config> for ServerConfig {

@@ -39,7 +39,7 @@ fn tls_server() -> (Server, PathBuf, PathBuf) {
 fn client_commands_work_over_https_with_the_ca_cert() {
     let (server, cert, _key) = tls_server();
     let (stdout, _) = succeeds(
-        &mut server
+        server
             .command("")
             .args(["insert", "users", r#"{"name":"Ada"}"#, "--ca-cert"])
             .arg(&cert),
@@ -49,7 +49,7 @@ fn client_commands_work_over_https_with_the_ca_cert() {
 
     // NYRODB_CA_CERT does the same as --ca-cert.
     let (stdout, _) = succeeds(
-        &mut server
+        server
             .command("")
             .env("NYRODB_CA_CERT", &cert)
             .args(["get", "users", &id]),
@@ -65,7 +65,7 @@ fn client_commands_work_over_https_with_the_ca_cert() {
         .assert()
         .success();
     let (stdout, _) = succeeds(
-        &mut server
+        server
             .command("")
             .env("NYRODB_CA_CERT", &cert)
             .args(["watch", "users", "--since", "0", "--count", "1"]),
@@ -79,15 +79,15 @@ fn client_commands_work_over_https_with_the_ca_cert() {
 fn an_untrusted_certificate_or_plain_http_is_a_clear_failure() {
     let (server, _cert, _key) = tls_server();
     // Without --ca-cert the self-signed certificate is not trusted: exit 1, saying what to do.
-    let (_, stderr) = fails(&mut server.command("").args(["get", "users", "1"]));
+    let (_, stderr) = fails(server.command("").args(["get", "users", "1"]));
     assert!(stderr.contains("--ca-cert"), "{stderr}");
-    let (_, stderr) = fails(&mut server.command("").args(["watch", "--count", "1"]));
+    let (_, stderr) = fails(server.command("").args(["watch", "--count", "1"]));
     assert!(stderr.contains("--ca-cert"), "{stderr}");
 
     // Plain http:// to the TLS port gets no answer.
     let plain = server.url.replacen("https://", "http://", 1);
     let (_, stderr) = fails(
-        &mut server
+        server
             .command("")
             .args(["get", "users", "1", "--url", &plain]),
     );
@@ -100,7 +100,7 @@ fn an_untrusted_certificate_or_plain_http_is_a_clear_failure() {
     std::fs::write(&empty, "no certificate here\n").unwrap();
     for file in [&missing, &empty] {
         let (_, stderr) = fails(
-            &mut server
+            server
                 .command("")
                 .args(["get", "users", "1", "--ca-cert"])
                 .arg(file),

@@ -13,6 +13,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "storage",
             name: "path",
+            default: "./data",
             ty: Ty::String,
             doc: "Data directory; created if missing. One process at a time holds it (a LOCK file).",
             allowed: "a non-empty directory path".to_owned(),
@@ -27,6 +28,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "storage",
             name: "segment_size_mb",
+            default: "256",
             ty: Ty::Integer,
             doc: "A segment file is sealed and a new one started once it passes this size, in MiB.",
             allowed: format!("a whole number of MiB from 1 to {MAX_SEGMENT_SIZE_MB}"),
@@ -41,6 +43,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "batch",
             name: "batch_size",
+            default: "10000",
             ty: Ty::Integer,
             doc: "Most records written with one write syscall (group commit).",
             allowed: format!("a whole number of records from 1 to {MAX_BATCH_SIZE}"),
@@ -55,6 +58,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "batch",
             name: "batch_timeout_ms",
+            default: "100",
             ty: Ty::Integer,
             doc: "Longest a queued write may wait for company under load, in milliseconds. An\n\
                   idle writer writes at once, so this is a bound, not a delay.",
@@ -72,6 +76,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "batch",
             name: "sync",
+            default: "interval",
             ty: Ty::String,
             doc: "When an acknowledged write is on stable storage:\n  \
                   \"always\"   - its batch was fdatasync'ed before the answer; nothing acknowledged is lost,\n               \
@@ -96,6 +101,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "batch",
             name: "sync_interval_ms",
+            default: "1000",
             ty: Ty::Integer,
             doc: "How often the log is fdatasync'ed under sync = \"interval\", in milliseconds.",
             allowed: format!(
@@ -112,6 +118,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "server",
             name: "max_concurrent_ops",
+            default: "100000",
             ty: Ty::Integer,
             doc: "Operations in flight at once; past this, requests get 503 \"overloaded\" with Retry-After.",
             allowed: format!(
@@ -132,6 +139,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "compaction",
             name: "auto",
+            default: "true",
             ty: Ty::Bool,
             doc: "Rewrite sealed segments in the background.",
             allowed: "true or false".to_owned(),
@@ -150,6 +158,7 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
         Key {
             section: "compaction",
             name: "min_dead_ratio",
+            default: "0.5",
             ty: Ty::Float,
             doc: "A sealed segment with more dead bytes than this fraction is rewritten.",
             allowed: "a number greater than 0 and at most 1 (a fraction, e.g. 0.5)".to_owned(),

@@ -1,7 +1,8 @@
 //! The key registry: every scalar key of `nyrodb.toml` described once, as a [`Key`] (section,
-//! name, TOML type, doc, what is allowed, how to set it from a string, how to check it, how
-//! to show it). A [`Schema`] is a list of keys; it drives the file parser, the environment
-//! overrides `NYRODB_<SECTION>_<KEY>`, flag overrides, validation and the commented
+//! name, default, TOML type, doc, what is allowed, how to set it from a string, how to check
+//! it, how to show it). A [`Schema`] is a list of keys; it drives the file parser, the environment
+//! overrides `NYRODB_<SECTION>_<KEY>`, flag overrides, validation, the defaults
+//! ([`Schema::apply_defaults`]) and the commented
 //! `nyrodb.toml` it renders ([`Schema::render`]).
 //!
 //! The table is generic over the type `C` that holds the values, so that the HTTP server
@@ -53,6 +54,9 @@ pub struct Key<C> {
     pub section: &'static str,
     /// The key's name inside its section, e.g. `segment_size_mb`.
     pub name: &'static str,
+    /// The default, as the environment would give it (`"256"`, `"./data"`); what an empty
+    /// file means, and what the rendered `nyrodb.toml` shows.
+    pub default: &'static str,
     /// The TOML type it takes in the file.
     pub ty: Ty,
     /// What it does: the comment printed above it in the rendered `nyrodb.toml` (lines
@@ -124,6 +128,15 @@ impl<C> Schema<C> {
         Schema { keys }
     }
 
+    /// Sets every key to its default. The defaults are constants that the unit tests parse
+    /// and range-check, so none can fail here.
+    pub fn apply_defaults(&self, config: &mut C) {
+        for key in &self.keys {
+            let result = key.assign(config, key.default);
+            debug_assert!(result.is_ok(), "the default of {}: {result:?}", key.path());
+        }
+    }
+
     /// Every key.
     pub fn keys(&self) -> &[Key<C>] {
         &self.keys
@@ -182,6 +195,27 @@ impl<C> Schema<C> {
             }
         }
         out
+    }
+}
+
+impl<C: Default> Schema<C> {
+    /// Checks the table's defaults (for tests): each parses, passes its range check and shows
+    /// in `C::default()` as written (so the rendered file shows the table's default).
+    pub fn check_defaults(&self) -> Result<(), String> {
+        let config = C::default();
+        for key in &self.keys {
+            key.check_value(&config)
+                .map_err(|e| format!("{}: the default {e}", key.path()))?;
+            let shown = (key.show)(&config);
+            if shown != key.default && shown != toml_string(key.default) {
+                return Err(format!(
+                    "{}: the default {:?} shows as {shown}",
+                    key.path(),
+                    key.default
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

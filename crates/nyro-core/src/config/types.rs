@@ -1,6 +1,6 @@
 //! The database's settings as typed values: one struct per section of `nyrodb.toml` that
 //! nyro-core owns, and the durability policy. What each key means, allows and defaults to is
-//! in the key table ([`super::keys`]); the `Default` impls here are those defaults.
+//! in the key table ([`super::database_keys`]), which `Config::default` applies.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -89,7 +89,7 @@ impl FromStr for SyncPolicy {
     }
 }
 
-/// `[storage]`: where and how the log is kept.
+/// `[storage]`: where and how the log is kept (defaults: `Config::default().storage`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
     /// Data directory (default `./data`); created if missing; held by one process at a time.
@@ -97,15 +97,6 @@ pub struct StorageConfig {
     /// A segment is sealed and a new one started past this size, in MiB (default 256;
     /// 1 to [`MAX_SEGMENT_SIZE_MB`]).
     pub segment_size_mb: u64,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig {
-            path: PathBuf::from("./data"),
-            segment_size_mb: 256,
-        }
-    }
 }
 
 /// `[batch]`: group commit and durability.
@@ -123,17 +114,6 @@ pub struct BatchConfig {
     pub sync_interval_ms: u64,
 }
 
-impl Default for BatchConfig {
-    fn default() -> Self {
-        BatchConfig {
-            batch_size: 10_000,
-            batch_timeout_ms: 100,
-            sync: SyncPolicy::Interval,
-            sync_interval_ms: 1000,
-        }
-    }
-}
-
 /// The database's part of `[server]`: how much work it takes on at once. The rest of the
 /// section (`listen`, `auth_token`, `max_body_bytes`, `backup_root`, TLS) belongs to the
 /// HTTP server, nyro-server, which reads it from the same file.
@@ -141,14 +121,6 @@ impl Default for BatchConfig {
 pub struct ServerLimits {
     /// Operations in flight at once; past it requests get 503 `overloaded` (default 100000).
     pub max_concurrent_ops: usize,
-}
-
-impl Default for ServerLimits {
-    fn default() -> Self {
-        ServerLimits {
-            max_concurrent_ops: 100_000,
-        }
-    }
 }
 
 /// `[compaction]`: background rewriting of sealed segments.
@@ -159,15 +131,6 @@ pub struct CompactionConfig {
     /// A sealed segment with more dead bytes than this fraction is rewritten (default 0.5;
     /// greater than 0 and at most 1).
     pub min_dead_ratio: f64,
-}
-
-impl Default for CompactionConfig {
-    fn default() -> Self {
-        CompactionConfig {
-            auto: true,
-            min_dead_ratio: 0.5,
-        }
-    }
 }
 
 /// One `[[collections]]` entry: a collection created at start if missing.

@@ -35,6 +35,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
     let listen: Key<ServerConfig> = Key {
         section: "server",
         name: "listen",
+        default: "127.0.0.1:7070",
         ty: Ty::String,
         doc: "Address and port to listen on.",
         allowed: LISTEN_ALLOWED.to_owned(),
@@ -53,6 +54,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
         Key {
             section: "server",
             name: "max_body_bytes",
+            default: "16777216",
             ty: Ty::Integer,
             doc: "Largest request body; larger bodies get 413.",
             allowed: "a whole number of bytes, 1 or more".to_owned(),
@@ -67,6 +69,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
         Key {
             section: "server",
             name: "auth_token",
+            default: "",
             ty: Ty::String,
             doc: "Bearer token required on every route but /health and the web console's static files\n\
                   (/ and /console/...); empty means no auth.\n\
@@ -85,6 +88,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
         Key {
             section: "server",
             name: "backup_root",
+            default: "",
             ty: Ty::String,
             doc: "Directory under which POST /v1/_backup may write; empty turns HTTP backups off.",
             allowed: "a directory path; empty turns HTTP backups off".to_owned(),
@@ -99,6 +103,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
         Key {
             section: "server",
             name: "tls_cert",
+            default: "",
             ty: Ty::String,
             doc: "TLS: a PEM file with the server's certificate chain (its own certificate first).\n\
                   With tls_key set too, the server speaks HTTPS and WSS only (plain HTTP is\n\
@@ -117,6 +122,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
         Key {
             section: "server",
             name: "tls_key",
+            default: "",
             ty: Ty::String,
             doc: "TLS: a PEM file with the private key of tls_cert (PKCS#8, PKCS#1 or SEC1).",
             allowed: "a path to a PEM private key file; empty turns TLS off".to_owned(),
@@ -160,6 +166,11 @@ mod tests {
         }
         assert!(valid_token("abc DEF-123_~!"));
         assert!(valid_token(""));
+    }
+
+    #[test]
+    fn defaults_pass_every_check_and_show_as_written() {
+        assert_eq!(ServerConfig::schema().check_defaults(), Ok(()));
     }
 
     #[test]
