@@ -150,6 +150,10 @@ impl Config {
 
     /// Parses and validates a TOML document. `source_name` (usually the file name) is
     /// named in every error.
+    ///
+    /// This reads the database's keys only: a file with the server's keys too (the shipped
+    /// `nyrodb.toml`, with `server.listen`) is read with nyro-server's `ServerConfig::schema()`,
+    /// whose `db` part is this `Config`.
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         SCHEMA.parse(text, source_name)
     }
