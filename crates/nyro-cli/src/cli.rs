@@ -13,7 +13,7 @@ do); 2 a usage error.
 
 Offline commands (--data DIR) open the data directory themselves and refuse one that a running \
 server holds. Client commands talk to a running server (--url, NYRODB_URL; --token, \
-NYRODB_TOKEN). See docs/CLI.md for examples.";
+NYRODB_TOKEN; --ca-cert, NYRODB_CA_CERT for an https:// server with a self-signed certificate). See docs/CLI.md for examples.";
 
 /// NyroDB: a document database with an HTTP and WebSocket API.
 #[derive(Debug, Parser)]
@@ -116,17 +116,17 @@ pub struct SourceArgs {
     /// The data directory to work on offline (no running server may hold it).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// The running server to ask instead, e.g. http://127.0.0.1:7070. NYRODB_URL is not read
-    /// here: say which of --data and --url you mean.
+    /// The running server to ask instead, e.g. http://127.0.0.1:7070 (or https:// for a
+    /// server with TLS). NYRODB_URL is not read here: say which of --data and --url you mean.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     #[command(flatten)]
-    pub token: TokenArg,
+    pub access: AccessArgs,
 }
 
-/// `--token`: the bearer token, for every command that talks to a server.
+/// `--token` and `--ca-cert`: how every command that talks to a server gets in.
 #[derive(Debug, Args)]
-pub struct TokenArg {
+pub struct AccessArgs {
     /// Bearer token for a server with auth_token set.
     #[arg(
         long,
@@ -135,13 +135,11 @@ pub struct TokenArg {
         hide_env_values = true
     )]
     pub token: Option<String>,
-}
-
-impl TokenArg {
-    /// The token, if one was given (as `Option::as_deref`).
-    pub fn as_deref(&self) -> Option<&str> {
-        self.token.as_deref()
-    }
+    /// A PEM file of certificates to trust for an https:// server, besides the public
+    /// certificate authorities: the server's self-signed certificate, or the private CA that
+    /// signed it.
+    #[arg(long, value_name = "FILE", env = "NYRODB_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `nyrodb stats`: exactly one of `--data` and `--url` (GET /v1/stats).
@@ -248,11 +246,11 @@ pub struct ImportArgs {
 /// Where the server is, for the client commands.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The server's base URL (plain http://).
+    /// The server's base URL: http://, or https:// for a server with TLS (see --ca-cert).
     #[arg(long, value_name = "URL", env = "NYRODB_URL", default_value = DEFAULT_URL)]
     pub url: String,
     #[command(flatten)]
-    pub token: TokenArg,
+    pub access: AccessArgs,
 }
 
 /// `nyrodb get`.

@@ -1,12 +1,15 @@
 //! The small HTTP client of the client commands: one request, the server's JSON answer as
 //! text on success, and the message of its `{"error": {"code", "message"}}` body otherwise.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use reqwest::{Method, StatusCode};
+use rustls::pki_types::CertificateDer;
 
-use crate::cli::{ClientArgs, DEFAULT_URL};
+use crate::cli::{AccessArgs, ClientArgs, DEFAULT_URL};
 
 /// Longest wait for a TCP connection to the server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,46 +93,102 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// For an https:// URL: the TLS settings of the change feed's WebSocket (wss://).
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// Reads `--ca-cert`: a PEM file with one or more certificates.
+fn read_ca_certs(file: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let what = || format!("--ca-cert / NYRODB_CA_CERT {}", file.display());
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("cannot read the CA certificate file ({})", what()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} is not PEM certificate text", what()))?;
+    if certs.is_empty() {
+        bail!(
+            "{} holds no certificate; give it the server's certificate (or its CA's) as PEM, \
+             -----BEGIN CERTIFICATE-----",
+            what()
+        );
+    }
+    Ok(certs)
+}
+
+/// The TLS settings of a WebSocket to an https:// server: the public certificate
+/// authorities and the `--ca-cert` certificates.
+fn websocket_tls(extra: &[CertificateDer<'static>]) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra {
+        roots
+            .add(cert.clone())
+            .context("a --ca-cert certificate cannot be used as a trust anchor")?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(nyro_server::tls::provider())
+            .with_safe_default_protocol_versions()
+            .context("cannot set up TLS")?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 impl Client {
     /// Checks the URL and builds the client.
-    pub fn new(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
-        Self::with_timeout(url, token, REQUEST_TIMEOUT)
+    pub fn new(url: &str, access: &AccessArgs) -> anyhow::Result<Self> {
+        Self::with_timeout(url, access, REQUEST_TIMEOUT)
     }
 
     /// [`Client::new`] with another limit on each request's time.
-    pub fn with_timeout(url: &str, token: Option<&str>, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn with_timeout(url: &str, access: &AccessArgs, timeout: Duration) -> anyhow::Result<Self> {
         let parsed = reqwest::Url::parse(url)
             .with_context(|| format!("{url:?} is not a URL; write it like {DEFAULT_URL}"))?;
-        match parsed.scheme() {
-            "http" => {}
-            "https" => bail!(
-                "{url}: this build of nyrodb speaks plain HTTP only (the server does too); \
-                 use an http:// URL, e.g. through an SSH tunnel or a TLS proxy on your side"
-            ),
-            other => bail!("{url}: the scheme {other:?} is not supported; use http://"),
-        }
+        let https = match parsed.scheme() {
+            "http" => false,
+            "https" => true,
+            other => bail!("{url}: the scheme {other:?} is not supported; use http:// or https://"),
+        };
         if parsed.query().is_some() || parsed.fragment().is_some() {
             bail!(
                 "{url}: the server URL takes no ?query or #fragment; write it like {DEFAULT_URL}"
             );
         }
-        let http = reqwest::Client::builder()
+        let extra = match &access.ca_cert {
+            Some(file) => read_ca_certs(file)?,
+            None => Vec::new(),
+        };
+        let mut http = reqwest::Client::builder()
+            .use_rustls_tls()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(timeout)
-            .build()
-            .context("cannot set up the HTTP client")?;
+            .timeout(timeout);
+        for cert in &extra {
+            let cert = reqwest::Certificate::from_der(cert)
+                .context("a --ca-cert certificate cannot be used")?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build().context("cannot set up the HTTP client")?;
+        let tls = if https {
+            Some(Arc::new(websocket_tls(&extra)?))
+        } else {
+            None
+        };
         Ok(Self {
             http,
             base: url.trim_end_matches('/').to_string(),
-            token: token.filter(|t| !t.is_empty()).map(str::to_string),
+            token: access
+                .token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+            tls,
         })
     }
 
-    /// The client of the `--url` and `--token` of a client command.
+    /// The client of the `--url`, `--token` and `--ca-cert` of a client command.
     pub fn from_args(args: &ClientArgs) -> anyhow::Result<Self> {
-        Self::new(&args.url, args.token.as_deref())
+        Self::new(&args.url, &args.access)
     }
 
     /// The base URL, without a trailing slash.
@@ -142,10 +201,21 @@ impl Client {
         self.token.as_deref()
     }
 
-    /// The WebSocket URL of `path` (which starts with '/').
+    /// The TLS settings for the WebSocket of an https:// server; `None` for http://.
+    pub fn websocket_tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
+    }
+
+    /// The WebSocket URL of `path` (which starts with '/'): ws:// for http://, wss:// for
+    /// https://.
     pub fn ws_url(&self, path: &str) -> String {
-        let rest = self.base.strip_prefix("http://").unwrap_or(&self.base);
-        format!("ws://{rest}{path}")
+        match self.base.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}{path}"),
+            None => {
+                let rest = self.base.strip_prefix("http://").unwrap_or(&self.base);
+                format!("ws://{rest}{path}")
+            }
+        }
     }
 
     /// Sends one request; `path` starts with '/' and may carry a query. Returns the body of a
@@ -180,6 +250,25 @@ impl Client {
             .with_context(|| format!("the answer to {method} {url} is not UTF-8 text"))
     }
 
+    /// What to say when the server cannot be reached (or, over TLS, not trusted).
+    pub fn unreachable(&self) -> String {
+        if self.tls.is_some() {
+            format!(
+                "cannot reach the NyroDB server at {} over TLS; is `nyrodb serve` running \
+                 there with server.tls_cert set? If its certificate is self-signed or from a \
+                 private CA, trust it with --ca-cert FILE (or NYRODB_CA_CERT)",
+                self.base
+            )
+        } else {
+            format!(
+                "cannot reach the NyroDB server at {}; is `nyrodb serve` running there? \
+                 Pass its address with --url or NYRODB_URL (https:// for a server with \
+                 server.tls_cert set)",
+                self.base
+            )
+        }
+    }
+
     fn transport_error(&self, error: reqwest::Error) -> anyhow::Error {
         let hint = if error.is_timeout() {
             format!(
@@ -187,9 +276,11 @@ impl Client {
                 self.base
             )
         } else if error.is_connect() {
+            self.unreachable()
+        } else if self.tls.is_none() {
             format!(
-                "cannot reach the NyroDB server at {}; is `nyrodb serve` running there? \
-                 Pass its address with --url or NYRODB_URL",
+                "the request to the NyroDB server at {} failed (a server with server.tls_cert \
+                 set speaks only TLS: use an https:// URL for it)",
                 self.base
             )
         } else {

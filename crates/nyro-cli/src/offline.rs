@@ -54,7 +54,12 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// the environment's overrides, as `serve` reads it), with storage.path set to `dir`.
 pub fn config(dir: &Path, file: Option<&Path>) -> anyhow::Result<Config> {
     let mut config = match file {
-        Some(file) => Config::load_with_env(Some(file))?,
+        // The whole file (the server's keys too), of which the database's part is used.
+        Some(file) => {
+            nyro_server::ServerConfig::schema()
+                .load_with_env(Some(file))?
+                .db
+        }
         None => Config::default(),
     };
     config.storage.path = dir.to_path_buf();

@@ -7,14 +7,11 @@ use nyro_index::CollectionIndexes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DbError, Result};
+use crate::names::{check_index_fields, is_valid_collection_name};
 
-/// Checks the contract's naming rule `^[A-Za-z0-9_-]{1,64}$`.
+/// Checks the contract's naming rule `^[A-Za-z0-9_-]{1,64}$` ([`crate::names`]).
 pub fn validate_name(name: &str) -> Result<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if is_valid_collection_name(name) {
         Ok(())
     } else {
         Err(DbError::InvalidName {
@@ -23,20 +20,17 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-/// Checks index field names and returns them sorted and deduplicated: the canonical form
-/// that is stored and compared.
+/// Checks index field names by the rule the config file uses too ([`crate::names`]: not
+/// empty, not `_id`, each once) and returns them sorted: the canonical form that is stored
+/// and compared.
 pub fn normalize_indexes(collection: &str, fields: &[String]) -> Result<Vec<String>> {
+    check_index_fields(fields).map_err(|(j, problem)| {
+        DbError::invalid(format!(
+            "collection {collection:?}, indexes[{j}]: {problem}"
+        ))
+    })?;
     let mut fields = fields.to_vec();
-    for field in &fields {
-        if field.is_empty() || field == crate::document::ID_FIELD {
-            return Err(DbError::invalid(format!(
-                "collection {collection:?}: cannot index field {field:?} (`_id` is always \
-                 indexed; field names must not be empty)"
-            )));
-        }
-    }
     fields.sort();
-    fields.dedup();
     Ok(fields)
 }
 
@@ -121,10 +115,20 @@ mod tests {
     }
 
     #[test]
-    fn indexes_are_sorted_deduplicated_and_checked() {
-        let got = normalize_indexes("c", &["b".into(), "a".into(), "b".into()]);
+    fn indexes_are_sorted_and_checked() {
+        let got = normalize_indexes("c", &["b".into(), "a".into()]);
         assert_eq!(got.ok(), Some(vec!["a".to_string(), "b".to_string()]));
         assert!(normalize_indexes("c", &["_id".into()]).is_err());
         assert!(normalize_indexes("c", &[String::new()]).is_err());
+        // A repeated field is refused, as the config file refuses it.
+        let Err(err) = normalize_indexes("c", &["b".into(), "a".into(), "b".into()]) else {
+            panic!("a repeated index field was accepted");
+        };
+        assert!(matches!(err, DbError::Invalid { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("indexes[2]") && message.contains("twice"),
+            "{message}"
+        );
     }
 }

@@ -10,8 +10,11 @@
 //!   replace_many / delete, a lazy scan of a collection ([`Database::documents`]),
 //!   paginated list and find, the change feed ([`Database::subscribe`]) and [`Stats`].
 //! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
-//! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the
-//!   server and the CLI.
+//! - [`Config`]: the database's settings in `nyrodb.toml` (storage, batch, compaction,
+//!   collections) with their defaults and `NYRODB_*` overrides, each key described once in a
+//!   key table that the server extends with its own keys ([`config::Schema`]).
+//! - [`names`]: the one rule for collection names and index fields, shared by the config
+//!   file and the catalog.
 //! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
 //!   collection records a lost range held put back so that the log replays).
 //! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
@@ -63,6 +66,7 @@ mod error;
 mod feed;
 mod fields;
 mod indexing;
+pub mod names;
 mod repair;
 mod replay;
 mod scan;

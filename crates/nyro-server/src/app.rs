@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::routing::{get, post, put};
-use nyro_core::{Config, Database};
+use nyro_core::Database;
+
+use crate::config::ServerConfig;
 
 use crate::{metrics, routes};
 
@@ -88,7 +90,7 @@ impl FeedShutdown {
 
 impl AppState {
     /// The state for serving `db` as `config` says.
-    pub fn new(db: Database, config: &Config) -> Self {
+    pub fn new(db: Database, config: &ServerConfig) -> Self {
         Self {
             db,
             max_body_bytes: config.server.max_body_bytes,

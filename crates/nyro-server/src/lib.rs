@@ -11,6 +11,10 @@
 //!   `{"error": {"code", "message"}}` body; internal details are logged, not sent.
 //! - [`wire`] holds the JSON shapes, apart from the domain types; [`openapi`] derives the
 //!   OpenAPI description from the handlers.
+//! - [`ServerConfig`] is the whole `nyrodb.toml`: the database's settings and the server's own
+//!   `[server]` keys, in one key table ([`config`]).
+//! - [`tls`]: HTTPS and WSS with rustls when `server.tls_cert` and `tls_key` are set, the
+//!   certificate reloaded on SIGHUP.
 //! - [`Server`] binds, serves until a signal, then shuts down gracefully (in-flight requests
 //!   finish, the writer drains and fsyncs, the directory lock is released).
 //!
@@ -23,6 +27,7 @@
 
 mod app;
 pub mod auth;
+pub mod config;
 pub mod console;
 mod context;
 mod error;
@@ -33,15 +38,18 @@ pub mod openapi;
 pub mod request_id;
 mod routes;
 mod serve;
+pub mod tls;
 pub mod wire;
 
 pub use app::{AppState, build_router};
+pub use config::{ServerConfig, ServerSettings};
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use routes::changes::{CLOSE_HISTORY_COMPACTED, CLOSE_LAGGED};
 pub use serve::{
     BODY_TIMEOUT, ConnectionLimits, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_REFUSING, ServeError,
     Server, shutdown_signal,
 };
+pub use tls::{TlsError, TlsReloader};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time): the request-body parsers that turn JSON into documents.

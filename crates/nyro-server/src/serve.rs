@@ -13,6 +13,10 @@
 //!   [`MAX_REFUSING`] more are each answered one 503 `overloaded` (with `Retry-After`) and
 //!   closed; past that, new connections are closed at once. Either way, memory and tasks
 //!   stay bounded however many connections clients open.
+//!
+//! With `server.tls_cert` and `server.tls_key` set ([`crate::tls`]), each connection first
+//! completes a TLS handshake within [`HEADER_READ_TIMEOUT`] in its own task, then is served
+//! the same way over the TLS stream; a connection that is not TLS is closed without an answer.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,13 +28,16 @@ use axum::http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use nyro_core::{Config, Database, DbError, OpenOptions};
+use nyro_core::{Database, DbError, OpenOptions};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio_util::either::Either;
 
 use crate::app::{AppState, build_router};
+use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorCode};
 pub use crate::extract::BODY_TIMEOUT;
+use crate::tls::{Tls, TlsError, TlsReloader};
 
 /// Most connections served at once (see the module docs for what happens past it).
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -80,6 +87,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Serving failed.
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
@@ -89,20 +99,25 @@ pub enum ServeError {
 pub struct Server {
     listener: TcpListener,
     db: Database,
-    config: Config,
+    config: ServerConfig,
     limits: ConnectionLimits,
+    tls: Option<Tls>,
 }
 
 impl Server {
     /// Opens the database and binds `config.server.listen` (port 0 picks a free port).
-    pub async fn bind(config: Config) -> Result<Self, ServeError> {
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
         Self::bind_with(config, OpenOptions::default()).await
     }
 
     /// Like [`Server::bind`], with options for opening the database (tests inject I/O faults
     /// this way).
-    pub async fn bind_with(config: Config, options: OpenOptions) -> Result<Self, ServeError> {
-        let db = Database::open_with(&config, options).await?;
+    ///
+    /// TLS files are read first: a bad certificate or key stops here, before the data
+    /// directory is opened.
+    pub async fn bind_with(config: ServerConfig, options: OpenOptions) -> Result<Self, ServeError> {
+        let tls = Tls::from_settings(&config.server)?;
+        let db = Database::open_with(&config.db, options).await?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -112,6 +127,7 @@ impl Server {
             db,
             config,
             limits: ConnectionLimits::default(),
+            tls,
         })
     }
 
@@ -126,6 +142,17 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// Whether it speaks HTTPS and WSS (`server.tls_cert` and `tls_key` are set).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A handle that reloads the TLS certificate and key from their files, as SIGHUP does;
+    /// `None` without TLS.
+    pub fn tls_reloader(&self) -> Option<TlsReloader> {
+        self.tls.as_ref().map(Tls::reloader)
+    }
+
     /// The database it serves.
     pub fn database(&self) -> &Database {
         &self.db
@@ -138,13 +165,19 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let addr = self.local_addr().map_err(ServeError::Serve)?;
-        tracing::info!(%addr, data = %self.config.storage.path.display(),
-            sync = %self.config.batch.sync, "nyrodb listening");
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, data = %self.config.db.storage.path.display(),
+            sync = %self.config.db.batch.sync, "nyrodb listening");
+        // Certificates are reloaded on SIGHUP while the server runs.
+        let reloading = tokio::spawn(crate::tls::reload_on_sighup(
+            self.tls.as_ref().map(Tls::reloader),
+        ));
         let mut state = AppState::new(self.db.clone(), &self.config);
         state.body_timeout = self.limits.body_timeout;
         let feeds = Arc::clone(&state.feeds);
         let router = build_router(state);
-        serve(self.listener, router, self.limits, shutdown).await;
+        serve(self.listener, router, self.limits, self.tls, shutdown).await;
+        reloading.abort();
         // Upgraded WebSocket connections are not waited for by graceful shutdown: close them
         // with 1001 so clients know to resume with `since`.
         feeds.close_all(Duration::from_secs(5)).await;
@@ -161,6 +194,7 @@ async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: ConnectionLimits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let serving = Arc::new(Semaphore::new(limits.max_connections));
@@ -186,29 +220,15 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         if let Ok(permit) = Arc::clone(&serving).try_acquire_owned() {
             let service = TowerToHyperService::new(router.clone());
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
+            let builder = builder.clone();
+            let tls = tls.clone();
             let mut stop = stop_rx.clone();
+            let timeout = limits.header_read_timeout;
             tokio::spawn(async move {
+                if let Some(io) = open_stream(tls.as_ref(), stream, peer, timeout, &mut stop).await
                 {
-                    let mut conn = std::pin::pin!(conn);
-                    let stopping = async {
-                        let _ = stop.wait_for(|stop| *stop).await;
-                    };
-                    tokio::select! {
-                        result = conn.as_mut() => log_connection_end(peer, result),
-                        () = stopping => {
-                            conn.as_mut().graceful_shutdown();
-                            log_connection_end(peer, conn.await);
-                        }
-                    }
+                    serve_connection(&builder, io, service, stop, peer).await;
                 }
-                // The connection (and with it its clone of the router, which holds the
-                // database) is dropped above, before `stop` tells `serve` this connection
-                // is done: once `serve` returns, closing the database releases the
-                // directory at once (a restart after a shutdown found it locked).
-                drop(stop);
                 drop(permit);
             });
         } else if let Ok(permit) = Arc::clone(&refusing).try_acquire_owned() {
@@ -221,10 +241,15 @@ async fn serve(
                 hyper::service::service_fn(move |_request: hyper::Request<Incoming>| async move {
                     Ok::<_, Infallible>(overloaded(limit))
                 });
-            let stop = stop_rx.clone();
+            let tls = tls.clone();
+            let mut stop = stop_rx.clone();
+            let timeout = limits.header_read_timeout;
             tokio::spawn(async move {
-                let conn = refuse.serve_connection(TokioIo::new(stream), service);
-                log_connection_end(peer, conn.await);
+                if let Some(io) = open_stream(tls.as_ref(), stream, peer, timeout, &mut stop).await
+                {
+                    let conn = refuse.serve_connection(TokioIo::new(io), service);
+                    log_connection_end(peer, conn.await);
+                }
                 drop(stop);
                 drop(permit);
             });
@@ -237,6 +262,72 @@ async fn serve(
     drop(stop_rx);
     let _ = stop_tx.send(true);
     stop_tx.closed().await;
+}
+
+/// A connection's byte stream: plain TCP, or TLS once its handshake completed.
+type Io = Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
+
+/// The stream to serve HTTP on: `stream` itself without TLS; with TLS, the stream after a
+/// handshake completed within `timeout`. `None` (the connection is closed without an HTTP
+/// answer) when the client does not speak TLS, fails the handshake, takes too long, or the
+/// server is stopping.
+async fn open_stream(
+    tls: Option<&Tls>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Io> {
+    let Some(tls) = tls else {
+        return Some(Either::Left(stream));
+    };
+    let handshake = tokio::time::timeout(timeout, tls.acceptor().accept(stream));
+    tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => Some(Either::Right(Box::new(stream))),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed; connection closed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no TLS handshake in time; connection closed");
+                None
+            }
+        },
+        _ = stop.wait_for(|stop| *stop) => None,
+    }
+}
+
+/// Serves one connection until it ends, or, once `stop` says so, until its request in flight
+/// is answered.
+async fn serve_connection(
+    builder: &hyper::server::conn::http1::Builder,
+    io: Io,
+    service: TowerToHyperService<axum::Router>,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+) {
+    {
+        let conn = builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let stopping = async {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tokio::select! {
+            result = conn.as_mut() => log_connection_end(peer, result),
+            () = stopping => {
+                conn.as_mut().graceful_shutdown();
+                log_connection_end(peer, conn.await);
+            }
+        }
+    }
+    // The connection (and with it its clone of the router, which holds the database) is
+    // dropped above, before `stop` tells `serve` this connection is done: once `serve`
+    // returns, closing the database releases the directory at once (a restart after a
+    // shutdown found it locked).
+    drop(stop);
 }
 
 fn overloaded(limit: usize) -> axum::response::Response {

@@ -42,7 +42,7 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
             )
         }
         (None, Some(url)) => {
-            let client = Client::with_timeout(url, args.source.token.as_deref(), BACKUP_TIMEOUT)?;
+            let client = Client::with_timeout(url, &args.source.access, BACKUP_TIMEOUT)?;
             let out = args
                 .out
                 .to_str()

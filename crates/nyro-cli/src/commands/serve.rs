@@ -1,19 +1,24 @@
 //! `nyrodb serve`: config file, then environment, then flags; serve until SIGINT/SIGTERM.
 
 use anyhow::Context;
-use nyro_core::Config;
-use nyro_server::{Server, shutdown_signal};
+use nyro_server::{Server, ServerConfig, shutdown_signal};
 
 use crate::cli::ServeArgs;
 
 /// Loads the configuration the way the contract says: defaults < file < env < flags.
-pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
-    let mut config = Config::load_with_env(args.config.as_deref())?;
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let schema = ServerConfig::schema();
+    let mut config = schema.load_with_env(args.config.as_deref())?;
     if let Some(data) = &args.data {
-        config.set_override("--data", "storage.path", &data.to_string_lossy())?;
+        schema.set_override(
+            &mut config,
+            "--data",
+            "storage.path",
+            &data.to_string_lossy(),
+        )?;
     }
     if let Some(listen) = &args.listen {
-        config.set_override("--listen", "server.listen", listen)?;
+        schema.set_override(&mut config, "--listen", "server.listen", listen)?;
     }
     Ok(config)
 }

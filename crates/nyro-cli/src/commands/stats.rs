@@ -19,7 +19,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let (source, stats) = match (&args.source.data, &args.source.url) {
         (Some(dir), _) => (format!("data directory {}", dir.display()), offline(dir)?),
         (None, Some(url)) => {
-            let client = Client::new(url, args.source.token.as_deref())?;
+            let client = Client::new(url, &args.source.access)?;
             let text = runtime()?.block_on(client.send(Method::GET, "/v1/stats", None))?;
             let stats = serde_json::from_str(&text).map_err(|e| {
                 anyhow::anyhow!(

@@ -51,16 +51,20 @@ async fn follow(client: &Client, url: &str, args: &WatchArgs) -> anyhow::Result<
             .headers_mut()
             .insert(tungstenite::http::header::AUTHORIZATION, value);
     }
-    let connected =
-        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "the NyroDB server at {} did not accept the change feed within {} s",
-                    client.base(),
-                    CONNECT_TIMEOUT.as_secs()
-                )
-            })?;
+    let connector = client
+        .websocket_tls()
+        .map(tokio_tungstenite::Connector::Rustls);
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "the NyroDB server at {} did not accept the change feed within {} s",
+                client.base(),
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })?;
     let (mut socket, _) = connected.map_err(|e| connect_error(client, e))?;
 
     let mut stdout = std::io::stdout().lock();
@@ -137,11 +141,8 @@ fn connect_error(client: &Client, error: tungstenite::Error) -> anyhow::Error {
             let body = response.body().as_deref().unwrap_or_default();
             ServerError::from_answer(status, body).into()
         }
-        tungstenite::Error::Io(e) => anyhow::Error::new(e).context(format!(
-            "cannot reach the NyroDB server at {}; is `nyrodb serve` running there? Pass its \
-             address with --url or NYRODB_URL",
-            client.base()
-        )),
+        tungstenite::Error::Io(e) => anyhow::Error::new(e).context(client.unreachable()),
+        tungstenite::Error::Tls(e) => anyhow::Error::new(e).context(client.unreachable()),
         e => anyhow::Error::new(e).context(format!(
             "cannot open the change feed of the NyroDB server at {}",
             client.base()

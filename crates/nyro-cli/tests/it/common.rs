@@ -21,6 +21,7 @@ pub fn nyrodb() -> assert_cmd::Command {
         "NYRODB_URL",
         "NYRODB_TOKEN",
         "NYRODB_LOG_FORMAT",
+        "NYRODB_CA_CERT",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);
@@ -180,7 +181,21 @@ pub struct Server {
 impl Server {
     /// Starts a server with this config file text and auth token (empty: no auth).
     pub fn start(config: &str, token: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), config, token, false)
+    }
+
+    /// Starts a server whose config sets `server.tls_cert` and `tls_key` (files in `dir`):
+    /// it is up once its log says it listens, since it answers no plain HTTP.
+    pub fn start_tls(dir: tempfile::TempDir, config: &str, token: &str) -> Self {
+        Self::start_in(dir, config, token, true)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: &str, token: &str, tls: bool) -> Self {
         let data = dir.path().join("data");
         let config_path = dir.path().join("nyrodb.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -205,10 +220,17 @@ impl Server {
                 .unwrap();
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(30) {
-                if healthy(port) {
+                let up = if tls {
+                    std::fs::read_to_string(&log_path)
+                        .is_ok_and(|log| log.contains("nyrodb listening"))
+                } else {
+                    healthy(port)
+                };
+                if up {
+                    let scheme = if tls { "https" } else { "http" };
                     return Self {
                         child,
-                        url: format!("http://127.0.0.1:{port}"),
+                        url: format!("{scheme}://127.0.0.1:{port}"),
                         data,
                         _dir: dir,
                     };

@@ -7,4 +7,5 @@ mod client;
 mod common;
 mod offline;
 mod repair;
+mod tls;
 mod usage;

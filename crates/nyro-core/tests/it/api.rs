@@ -34,12 +34,26 @@ async fn collections_are_created_listed_and_dropped() {
         .await
         .unwrap();
     assert_eq!(created, Created::Created);
-    // Same indexes (in any order, repeated) -> nothing changes.
+    // Same indexes (in any order) -> nothing changes.
     let again = db
-        .create_collection("users", &strings(&["age", "city", "age"]))
+        .create_collection("users", &strings(&["age", "city"]))
         .await
         .unwrap();
     assert_eq!(again, Created::Existed);
+    // A field listed twice is refused, as `[[collections]]` in the config file refuses it
+    // (one rule: nyro_core::names), whether or not the collection exists.
+    for name in ["users", "fresh"] {
+        match db
+            .create_collection(name, &strings(&["age", "city", "age"]))
+            .await
+        {
+            Err(DbError::Invalid { message }) => {
+                assert!(message.contains("\"age\" is listed twice"), "{message}");
+                assert!(message.contains("indexes[2]"), "{message}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
     // Other indexes -> conflict.
     for other in [&["city"][..], &["city", "age", "name"], &[]] {
         match db.create_collection("users", &strings(other)).await {

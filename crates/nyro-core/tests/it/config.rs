@@ -1,8 +1,8 @@
-//! The config module against CONTRACT.md section 3 and the shipped `nyrodb.toml`.
+//! The database's config keys against CONTRACT.md section 3. The server's keys, and the
+//! shipped `nyrodb.toml` as a whole, are tested in nyro-server's `tests/it/config.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,10 +10,6 @@ use nyro_core::config::{CollectionConfig, Config, ConfigError, SyncPolicy};
 use proptest::prelude::*;
 
 const FILE: &str = "my-nyrodb.toml";
-
-fn shipped_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nyrodb.toml")
-}
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml_str(text, FILE)
@@ -49,22 +45,6 @@ fn env_refused(pairs: &[(&str, &str)], var: &str) -> String {
 }
 
 #[test]
-fn shipped_file_is_the_defaults_plus_users() {
-    let text = std::fs::read_to_string(shipped_path()).unwrap();
-    let config = Config::from_toml_str(&text, "nyrodb.toml").unwrap();
-    let mut expected = Config::default();
-    expected.collections.push(CollectionConfig {
-        name: "users".to_owned(),
-        indexes: vec!["city".to_owned(), "age".to_owned()],
-    });
-    assert_eq!(config, expected);
-
-    let loaded = Config::load_default_or_file(Some(&shipped_path())).unwrap();
-    assert_eq!(loaded, expected);
-    assert_eq!(Config::load(Some(&shipped_path())).unwrap(), expected);
-}
-
-#[test]
 fn defaults_are_the_contract_values() {
     let c = Config::default();
     assert_eq!(c.storage.path, PathBuf::from("./data"));
@@ -73,14 +53,7 @@ fn defaults_are_the_contract_values() {
     assert_eq!(c.batch.batch_timeout_ms, 100);
     assert_eq!(c.batch.sync, SyncPolicy::Interval);
     assert_eq!(c.batch.sync_interval_ms, 1000);
-    assert_eq!(
-        c.server.listen,
-        "127.0.0.1:7070".parse::<SocketAddr>().unwrap()
-    );
     assert_eq!(c.server.max_concurrent_ops, 100_000);
-    assert_eq!(c.server.max_body_bytes, 16_777_216);
-    assert_eq!(c.server.auth_token, "");
-    assert_eq!(c.server.backup_root, None);
     assert!(c.compaction.auto);
     assert!((c.compaction.min_dead_ratio - 0.5).abs() < f64::EPSILON);
     assert!(c.collections.is_empty());
@@ -88,7 +61,6 @@ fn defaults_are_the_contract_values() {
     assert_eq!(c.segment_size_bytes(), 256 * 1024 * 1024);
     assert_eq!(c.batch_timeout(), Duration::from_millis(100));
     assert_eq!(c.sync_interval(), Duration::from_secs(1));
-    assert!(!c.auth_required());
 }
 
 #[test]
@@ -115,11 +87,7 @@ sync = "always"
 sync_interval_ms = 1
 
 [server]
-listen = "[::1]:8080"
 max_concurrent_ops = 1
-max_body_bytes = 1
-auth_token = "s3cret token"
-backup_root = "/backups"
 
 [compaction]
 auto = false
@@ -139,12 +107,7 @@ indexes = ["n"]
     assert_eq!(c.batch_timeout(), Duration::ZERO);
     assert_eq!(c.batch.sync, SyncPolicy::Always);
     assert_eq!(c.sync_interval(), Duration::from_millis(1));
-    assert_eq!(c.server.listen, "[::1]:8080".parse::<SocketAddr>().unwrap());
     assert_eq!(c.server.max_concurrent_ops, 1);
-    assert_eq!(c.server.max_body_bytes, 1);
-    assert!(c.auth_required());
-    assert_eq!(c.server.auth_token, "s3cret token");
-    assert_eq!(c.server.backup_root, Some(PathBuf::from("/backups")));
     assert!(!c.compaction.auto);
     assert!((c.compaction.min_dead_ratio - 1.0).abs() < f64::EPSILON);
     assert_eq!(c.collections.len(), 2);
@@ -225,39 +188,9 @@ fn wrong_types_are_named_with_what_is_allowed() {
             "milliseconds",
         ),
         (
-            "[server]\nlisten = 7070\n",
-            "server.listen",
-            "127.0.0.1:7070",
-        ),
-        (
-            "[server]\nlisten = \"localhost:7070\"\n",
-            "server.listen",
-            "127.0.0.1:7070",
-        ),
-        (
-            "[server]\nlisten = \"127.0.0.1\"\n",
-            "server.listen",
-            "IP address and port",
-        ),
-        (
             "[server]\nmax_concurrent_ops = \"many\"\n",
             "server.max_concurrent_ops",
             "whole number",
-        ),
-        (
-            "[server]\nmax_body_bytes = []\n",
-            "server.max_body_bytes",
-            "bytes",
-        ),
-        (
-            "[server]\nauth_token = 1234\n",
-            "server.auth_token",
-            "printable ASCII",
-        ),
-        (
-            "[server]\nbackup_root = false\n",
-            "server.backup_root",
-            "directory path",
         ),
         (
             "[compaction]\nauto = \"yes\"\n",
@@ -358,21 +291,6 @@ fn out_of_range_values_are_named_with_what_is_allowed() {
             "from 1",
         ),
         (
-            "[server]\nmax_body_bytes = 0\n",
-            "server.max_body_bytes",
-            "1 or more",
-        ),
-        (
-            "[server]\nauth_token = \" padded \"\n",
-            "server.auth_token",
-            "leading or trailing",
-        ),
-        (
-            "[server]\nauth_token = \"a\\nb\"\n",
-            "server.auth_token",
-            "printable ASCII",
-        ),
-        (
             "[compaction]\nmin_dead_ratio = 0\n",
             "compaction.min_dead_ratio",
             "greater than 0",
@@ -412,9 +330,6 @@ fn out_of_range_values_are_named_with_what_is_allowed() {
         assert!(message.contains(allowed), "{text:?}: {message}");
         assert!(message.contains("line 2"), "{text:?}: {message}");
     }
-    // The token itself is never echoed.
-    let message = refused("[server]\nauth_token = \" hunter2\"\n", "server.auth_token");
-    assert!(!message.contains("hunter2"), "{message}");
 }
 
 #[test]
@@ -491,9 +406,9 @@ fn syntax_errors_name_the_file_and_line() {
 fn loading_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("custom.toml");
-    std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+    std::fs::write(&path, "[storage]\nsegment_size_mb = 9\n").unwrap();
     let c = Config::load_default_or_file(Some(&path)).unwrap();
-    assert_eq!(c.server.listen.port(), 9000);
+    assert_eq!(c.storage.segment_size_mb, 9);
     assert_eq!(Config::load(Some(&path)).unwrap(), c);
 
     // An explicitly named file that is missing is an error naming it.
@@ -553,11 +468,7 @@ fn env_overrides_every_section() {
         ("NYRODB_BATCH_BATCH_TIMEOUT_MS", "5"),
         ("NYRODB_BATCH_SYNC", "always"),
         ("NYRODB_BATCH_SYNC_INTERVAL_MS", "250"),
-        ("NYRODB_SERVER_LISTEN", "0.0.0.0:7070"),
         ("NYRODB_SERVER_MAX_CONCURRENT_OPS", "8"),
-        ("NYRODB_SERVER_MAX_BODY_BYTES", "1024"),
-        ("NYRODB_SERVER_AUTH_TOKEN", "t0ken"),
-        ("NYRODB_SERVER_BACKUP_ROOT", "/srv/backups"),
         ("NYRODB_COMPACTION_AUTO", "false"),
         ("NYRODB_COMPACTION_MIN_DEAD_RATIO", "0.25"),
     ]))
@@ -568,38 +479,10 @@ fn env_overrides_every_section() {
     assert_eq!(c.batch.batch_timeout_ms, 5);
     assert_eq!(c.batch.sync, SyncPolicy::Always);
     assert_eq!(c.batch.sync_interval_ms, 250);
-    assert_eq!(
-        c.server.listen,
-        "0.0.0.0:7070".parse::<SocketAddr>().unwrap()
-    );
     assert_eq!(c.server.max_concurrent_ops, 8);
-    assert_eq!(c.server.max_body_bytes, 1024);
-    assert_eq!(c.server.auth_token, "t0ken");
-    assert!(c.auth_required());
-    assert_eq!(c.server.backup_root, Some(PathBuf::from("/srv/backups")));
     assert!(!c.compaction.auto);
     assert!((c.compaction.min_dead_ratio - 0.25).abs() < f64::EPSILON);
     c.validate("test").unwrap();
-
-    // Empty values turn the optional features back off.
-    c.apply_env(vars(&[
-        ("NYRODB_SERVER_AUTH_TOKEN", ""),
-        ("NYRODB_SERVER_BACKUP_ROOT", ""),
-    ]))
-    .unwrap();
-    assert!(!c.auth_required());
-    assert_eq!(c.server.backup_root, None);
-}
-
-#[test]
-fn env_leaves_collections_from_the_file_alone() {
-    let text = std::fs::read_to_string(shipped_path()).unwrap();
-    let mut c = Config::from_toml_str(&text, "nyrodb.toml").unwrap();
-    c.apply_env(vars(&[("NYRODB_BATCH_SYNC", "never")]))
-        .unwrap();
-    assert_eq!(c.batch.sync, SyncPolicy::Never);
-    assert_eq!(c.collections.len(), 1);
-    assert_eq!(c.collections[0].name, "users");
 }
 
 #[test]
@@ -641,10 +524,7 @@ fn bad_env_values_name_the_variable_and_what_is_allowed() {
             "\"always\", \"interval\", \"never\"",
         ),
         ("NYRODB_BATCH_SYNC_INTERVAL_MS", "0", "from 1"),
-        ("NYRODB_SERVER_LISTEN", "localhost", "IP address and port"),
         ("NYRODB_SERVER_MAX_CONCURRENT_OPS", "0", "from 1"),
-        ("NYRODB_SERVER_MAX_BODY_BYTES", "", "bytes"),
-        ("NYRODB_SERVER_AUTH_TOKEN", "bad\ntoken", "printable ASCII"),
         ("NYRODB_COMPACTION_AUTO", "yes", "true or false"),
         ("NYRODB_COMPACTION_MIN_DEAD_RATIO", "2", "at most 1"),
         ("NYRODB_COMPACTION_MIN_DEAD_RATIO", "NaN", "at most 1"),
@@ -652,18 +532,15 @@ fn bad_env_values_name_the_variable_and_what_is_allowed() {
         let message = env_refused(&[(var, value)], var);
         assert!(message.contains(allowed), "{var}={value:?}: {message}");
     }
-    // The token is not echoed.
-    let message = env_refused(
-        &[("NYRODB_SERVER_AUTH_TOKEN", " hunter2")],
-        "NYRODB_SERVER_AUTH_TOKEN",
-    );
-    assert!(!message.contains("hunter2"), "{message}");
 }
 
 #[test]
 fn unknown_config_variables_are_errors() {
     let message = env_refused(&[("NYRODB_SERVER_PORT", "7070")], "NYRODB_SERVER_PORT");
-    assert!(message.contains("NYRODB_SERVER_LISTEN"), "{message}");
+    assert!(
+        message.contains("NYRODB_SERVER_MAX_CONCURRENT_OPS"),
+        "{message}"
+    );
     env_refused(&[("NYRODB_STORAGE_DIR", "/x")], "NYRODB_STORAGE_DIR");
     env_refused(&[("NYRODB_BATCH_FSYNC", "1")], "NYRODB_BATCH_FSYNC");
     env_refused(
@@ -689,28 +566,24 @@ fn unknown_config_variables_are_errors() {
 
 #[test]
 fn flags_override_env_and_file() {
-    let mut c = parse("[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
-    c.apply_env(vars(&[("NYRODB_SERVER_LISTEN", "127.0.0.1:2")]))
-        .unwrap();
-    assert_eq!(c.server.listen.port(), 2);
-    c.set_override("--listen", "server.listen", "127.0.0.1:3")
-        .unwrap();
-    assert_eq!(c.server.listen.port(), 3);
+    let mut c = parse("[storage]\npath = \"/1\"\n").unwrap();
+    c.apply_env(vars(&[("NYRODB_STORAGE_PATH", "/2")])).unwrap();
+    assert_eq!(c.storage.path, PathBuf::from("/2"));
     c.set_override("--data", "storage.path", "/d").unwrap();
     assert_eq!(c.storage.path, PathBuf::from("/d"));
 
     let err = c
-        .set_override("--listen", "server.listen", "nope")
+        .set_override("--segments", "storage.segment_size_mb", "nope")
         .unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains("--listen") && message.contains("server.listen"),
+        message.contains("--segments") && message.contains("storage.segment_size_mb"),
         "{message}"
     );
     let err = c.set_override("--data", "storage.path", "").unwrap_err();
     assert!(err.to_string().contains("non-empty"), "{err}");
     let err = c.set_override("--x", "server.port", "1").unwrap_err();
-    assert!(err.to_string().contains("server.listen"), "{err}");
+    assert!(err.to_string().contains("storage.path"), "{err}");
 }
 
 #[test]

@@ -16,8 +16,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nyro_core::{Config, SyncPolicy};
-use nyro_server::Server;
+use nyro_core::SyncPolicy;
+use nyro_server::{Server, ServerConfig};
 
 /// Set in the child's environment: the data directory it serves.
 const CHILD_DATA: &str = "NYRO_SERVER_CRASH_CHILD_DATA";
@@ -36,16 +36,16 @@ fn crash_server_child() {
         return;
     };
     let listen: SocketAddr = std::env::var(CHILD_LISTEN).unwrap().parse().unwrap();
-    let mut config = Config::default();
-    config.storage.path = data.into();
-    config.storage.segment_size_mb = 1; // seal segments while being killed, too
+    let mut config = ServerConfig::default();
+    config.db.storage.path = data.into();
+    config.db.storage.segment_size_mb = 1; // seal segments while being killed, too
     config.server.listen = listen;
-    config.batch.sync = match std::env::var(CHILD_SYNC).as_deref() {
+    config.db.batch.sync = match std::env::var(CHILD_SYNC).as_deref() {
         Ok("interval") => SyncPolicy::Interval,
         _ => SyncPolicy::Always,
     };
     if std::env::var_os(CHILD_NO_COMPACTION).is_some() {
-        config.compaction.auto = false;
+        config.db.compaction.auto = false;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

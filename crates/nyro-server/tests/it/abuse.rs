@@ -1123,7 +1123,7 @@ async fn five_hundred_concurrent_connections_get_no_5xx_but_overloaded() {
     const CLIENTS: usize = 500;
     let dir = DataDir::new();
     // A small permit count, so that some requests do meet the overload path.
-    let server = start_in(dir.path(), |c| c.server.max_concurrent_ops = 64).await;
+    let server = start_in(dir.path(), |c| c.db.server.max_concurrent_ops = 64).await;
     server.create("c", &["k"]).await;
     server.create("untouched", &["k"]).await;
     server.insert("untouched", json!({"k": "x"})).await;

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use nyro_core::{Config, OpenOptions};
-use nyro_server::{ConnectionLimits, ServeError, Server};
+use nyro_core::OpenOptions;
+use nyro_server::{ConnectionLimits, ServeError, Server, ServerConfig};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -47,9 +47,9 @@ impl DataDir {
 }
 
 /// A config for a test server on `dir`, on a free loopback port.
-pub fn config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.storage.path = dir.to_path_buf();
+pub fn config(dir: &Path) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.db.storage.path = dir.to_path_buf();
     config.server.listen = "127.0.0.1:0".parse().expect("a socket address");
     config
 }
@@ -65,7 +65,7 @@ pub struct TestServer {
 }
 
 /// Starts a server on `dir` with the default test config changed by `tweak`.
-pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
     start_with(
         dir,
         tweak,
@@ -79,7 +79,7 @@ pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer
 /// opened with `options` (e.g. an I/O fault injector) and these connection limits.
 pub async fn start_with(
     dir: &Path,
-    tweak: impl FnOnce(&mut Config),
+    tweak: impl FnOnce(&mut ServerConfig),
     options: OpenOptions,
     limits: ConnectionLimits,
 ) -> TestServer {

@@ -21,9 +21,9 @@ const DAMAGED: &str = "stored data is damaged; run nyrodb verify";
 /// first segment. Returns that document's id and its frame's offset.
 async fn damaged_hinted_directory(dir: &Path) -> (u64, u64) {
     let mut c = config(dir);
-    c.storage.segment_size_mb = 1;
-    c.compaction.auto = false;
-    let db = within("open", Database::open(&c)).await.unwrap();
+    c.db.storage.segment_size_mb = 1;
+    c.db.compaction.auto = false;
+    let db = within("open", Database::open(&c.db)).await.unwrap();
     db.create_collection("people", &["city".to_string()])
         .await
         .unwrap();

@@ -59,7 +59,7 @@ async fn start_faulty(dir: &DataDir) -> (TestServer, Arc<Disk>) {
     let disk = Arc::new(Disk::default());
     let server = start_with(
         dir.path(),
-        |c| c.batch.sync = SyncPolicy::Always,
+        |c| c.db.batch.sync = SyncPolicy::Always,
         OpenOptions {
             io: Arc::clone(&disk) as Arc<dyn LogIo>,
             ..OpenOptions::default()

@@ -217,7 +217,7 @@ async fn bodies_over_max_body_bytes_get_413_and_write_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overload_gets_503_with_retry_after_and_writes_nothing() {
     let dir = DataDir::new();
-    let server = start_in(dir.path(), |c| c.server.max_concurrent_ops = 1).await;
+    let server = start_in(dir.path(), |c| c.db.server.max_concurrent_ops = 1).await;
     server.create("busy", &[]).await;
 
     let mut created = 0usize;
