@@ -6,6 +6,10 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
+mod schemas;
+
+pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
+
 /// A document as JSON: an object with `_id` first. Serialized straight from the stored
 /// value, without building a `serde_json::Value` first.
 pub struct JsonDoc<'a>(pub &'a Document);
@@ -65,6 +69,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of the contract's codes.
+    #[schema(schema_with = schemas::error_code)]
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
@@ -81,8 +86,10 @@ pub struct Health {
 #[derive(Serialize, ToSchema)]
 pub struct CollectionEntry {
     /// Its name.
+    #[schema(value_type = CollectionName)]
     pub name: String,
     /// Documents in it.
+    #[schema(value_type = U64)]
     pub count: u64,
     /// Indexed fields.
     pub indexes: Vec<String>,
@@ -99,8 +106,20 @@ pub struct CollectionList {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCollection {
-    /// Top-level fields to index for equality queries.
+    /// Top-level fields to index for equality queries: any names but `_id` (always indexed)
+    /// and the empty one; sorted and deduplicated.
     #[serde(default)]
+    #[schema(schema_with = schemas::index_fields)]
+    pub indexes: Vec<String>,
+}
+
+/// `PUT /v1/collections/{c}` answer (201 created, 200 it existed with these indexes).
+#[derive(Serialize, ToSchema)]
+pub struct CollectionAnswer {
+    /// The collection's name.
+    #[schema(value_type = CollectionName)]
+    pub name: String,
+    /// Its indexed fields, sorted.
     pub indexes: Vec<String>,
 }
 
@@ -110,8 +129,10 @@ pub struct CompactAnswer {
     /// Segments rewritten.
     pub segments_rewritten: usize,
     /// Their size before.
+    #[schema(value_type = U64)]
     pub bytes_before: u64,
     /// The size of what replaced them.
+    #[schema(value_type = U64)]
     pub bytes_after: u64,
 }
 
@@ -133,8 +154,10 @@ pub struct BackupAnswer {
     /// Segment files in it.
     pub files: usize,
     /// Their total size.
+    #[schema(value_type = U64)]
     pub bytes: u64,
     /// Highest sequence number in the backup.
+    #[schema(value_type = U64)]
     pub last_seq: u64,
 }
 
@@ -143,8 +166,10 @@ pub struct BackupAnswer {
 pub struct InsertAnswer {
     /// The document's id.
     #[serde(rename = "_id")]
+    #[schema(value_type = U64)]
     pub id: u64,
     /// The write's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
 }
 
@@ -152,8 +177,10 @@ pub struct InsertAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct BulkAnswer {
     /// Ids in the order of the documents.
+    #[schema(value_type = Vec<U64>)]
     pub ids: Vec<u64>,
     /// The last document's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
 }
 
@@ -162,8 +189,10 @@ pub struct BulkAnswer {
 pub struct ReplaceAnswer {
     /// The document's id.
     #[serde(rename = "_id")]
+    #[schema(value_type = U64)]
     pub id: u64,
     /// The write's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
     /// True if the document did not exist before.
     pub created: bool,
@@ -173,9 +202,10 @@ pub struct ReplaceAnswer {
 #[derive(ToSchema)]
 pub struct PageAnswer {
     /// The documents, ascending by id, each with `_id`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<StoredDocument>)]
     pub records: Vec<Document>,
     /// The `after` for the next page, null when no document follows.
+    #[schema(value_type = Option<U64>)]
     pub next: Option<u64>,
 }
 
@@ -198,13 +228,16 @@ impl Serialize for PageAnswer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
-    /// Field to value; every equality must hold. Fields must be indexed.
+    /// Field to value (a string, number, boolean or null); every equality must hold. Every
+    /// field must be indexed in the collection (else 400 `not_indexed`).
     #[serde(default, rename = "where")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = schemas::conditions)]
     pub conditions: serde_json::Map<String, serde_json::Value>,
     /// Most documents to return (1 to 10000, default 100).
+    #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// Return documents with ids after this one.
+    #[schema(value_type = Option<U64>)]
     pub after: Option<u64>,
 }
 
@@ -212,16 +245,19 @@ pub struct QueryBody {
 #[derive(ToSchema)]
 pub struct ChangeMessage<'a> {
     /// The write's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
     /// "insert", "update" or "delete".
+    #[schema(schema_with = schemas::change_op)]
     pub op: &'static str,
     /// The collection.
+    #[schema(value_type = CollectionName)]
     pub collection: &'a str,
     /// The document's id.
-    #[schema(rename = "_id")]
+    #[schema(rename = "_id", value_type = U64)]
     pub id: u64,
     /// The document after the change, null on delete.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<StoredDocument>)]
     pub doc: Option<&'a Document>,
 }
 
