@@ -29,3 +29,74 @@ async fn an_exhausted_id_space_is_a_conflict() {
     server.insert("c", json!({"_id": 5})).await;
     server.stop().await;
 }
+
+/// JSON Schema's integers include `760.0` (a number whose value is whole), so a client
+/// that follows the description may write an id or a limit that way: the server takes it
+/// at its value, like `760`. A fraction, a negative or a value past u64 is still 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_numbers_written_as_floats_are_accepted() {
+    let dir = DataDir::new();
+    let server = start(&dir).await;
+    let answer = server
+        .raw_expecting(
+            "POST",
+            "/v1/collections/c/records",
+            Some(r#"{"_id": 760.0, "a": 1}"#),
+            201,
+        )
+        .await;
+    assert_eq!(answer.json["_id"], 760);
+    let answer = server
+        .raw_expecting(
+            "POST",
+            "/v1/collections/c/records/_bulk",
+            Some(r#"[{"_id": 1e3}, {}]"#),
+            201,
+        )
+        .await;
+    assert_eq!(answer.json["ids"], json!([1000, 1001]));
+    let doc = server.get("/v1/collections/c/records/760").await;
+    assert_eq!(doc.expect(200), &json!({"_id": 760, "a": 1}));
+    let page = server
+        .raw_expecting(
+            "POST",
+            "/v1/collections/c/_query",
+            Some(r#"{"limit": 2.0, "after": 0.0}"#),
+            200,
+        )
+        .await;
+    assert_eq!(page.json["records"][0]["_id"], 760);
+    assert_eq!(page.json["next"], 1000);
+
+    let before = server.snapshot().await;
+    for body in [
+        r#"{"_id": 7.5}"#,
+        r#"{"_id": -1.0}"#,
+        r#"{"_id": 18446744073709551616.0}"#,
+    ] {
+        server
+            .raw(
+                "POST",
+                "/v1/collections/c/records",
+                Some(body.as_bytes().to_vec()),
+            )
+            .await
+            .expect_error(400, "bad_request");
+    }
+    for body in [
+        r#"{"limit": 2.5}"#,
+        r#"{"after": -1.0}"#,
+        r#"{"limit": 0.0}"#,
+    ] {
+        server
+            .raw(
+                "POST",
+                "/v1/collections/c/_query",
+                Some(body.as_bytes().to_vec()),
+            )
+            .await
+            .expect_error(400, "bad_request");
+    }
+    assert_eq!(server.snapshot().await, before);
+    server.stop().await;
+}
