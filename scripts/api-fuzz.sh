@@ -8,7 +8,7 @@
 #
 # Both tools come from PyPI, pinned, into a virtualenv under target/ (reused while the pins
 # stay). Settings: scripts/api-fuzz.toml. Environment:
-#   API_FUZZ_EXAMPLES  test cases per operation and phase (default 40)
+#   API_FUZZ_EXAMPLES  test cases per operation and phase (default 100)
 #   API_FUZZ_SEED      the seed, for a reproducible run (default 14)
 #   NYRO_TOOLS_DIR     where the virtualenv goes (default target/tools)
 set -euo pipefail
@@ -17,7 +17,7 @@ root=$PWD
 
 SCHEMATHESIS_VERSION=4.32.5
 VALIDATOR_VERSION=0.9.0
-examples=${API_FUZZ_EXAMPLES:-40}
+examples=${API_FUZZ_EXAMPLES:-100}
 seed=${API_FUZZ_SEED:-14}
 tools=${NYRO_TOOLS_DIR:-$root/target/tools}
 venv=$tools/api-fuzz-st$SCHEMATHESIS_VERSION-osv$VALIDATOR_VERSION

@@ -153,7 +153,14 @@ fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
     match std::fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_symlink() => Err(refuse("it is a symbolic link")),
         Ok(meta) if !meta.is_dir() => Err(refuse("it is not a directory")),
-        _ => Ok(target),
+        Ok(_) => Ok(target),
+        // Created here, so that a name the filesystem refuses (a NUL byte, too long) is the
+        // request's mistake (400), not a failure of the backup (500). The error's kind
+        // only: its text could name server paths.
+        Err(_) => match std::fs::create_dir(&target) {
+            Ok(()) => Ok(target),
+            Err(e) => Err(refuse(&format!("it cannot be created ({})", e.kind()))),
+        },
     }
 }
 

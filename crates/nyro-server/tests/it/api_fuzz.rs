@@ -100,3 +100,29 @@ async fn whole_numbers_written_as_floats_are_accepted() {
     assert_eq!(server.snapshot().await, before);
     server.stop().await;
 }
+
+/// A backup directory whose name the filesystem refuses (a NUL byte, a name past 255
+/// bytes) is the request's mistake: 400 `bad_request`, not 500 `internal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_name_the_filesystem_refuses_is_a_bad_request() {
+    let dir = DataDir::new();
+    let root = dir.path().join("backups");
+    std::fs::create_dir(&root).unwrap();
+    let server = start_in(&dir.path().join("data"), |c| {
+        c.server.backup_root = Some(root.clone())
+    })
+    .await;
+    for path in ["a\u{0}b", &"n".repeat(300)] {
+        let message = server
+            .post("/v1/_backup", &json!({ "path": path }))
+            .await
+            .expect_error(400, "bad_request");
+        assert!(message.contains("cannot be created"), "{message}");
+    }
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    server
+        .post("/v1/_backup", &json!({"path": "ok"}))
+        .await
+        .expect(200);
+    server.stop().await;
+}
