@@ -7,7 +7,8 @@
 # refused and no schema-violating one accepted. Fails on any failure.
 #
 # Both tools come from PyPI, pinned, into a virtualenv under target/ (reused while the pins
-# stay). Settings: scripts/api-fuzz.toml. Environment:
+# stay; python3-venv comes from Debian if missing). Needs python3 and curl. Settings:
+# scripts/api-fuzz.toml. Environment:
 #   API_FUZZ_EXAMPLES  test cases per operation and phase (default 100)
 #   API_FUZZ_SEED      the seed, for a reproducible run (default 14)
 #   NYRO_TOOLS_DIR     where the virtualenv goes (default target/tools)
@@ -27,7 +28,16 @@ if ! "$venv/bin/schemathesis" --version >/dev/null 2>&1 ||
     echo "api-fuzz: installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator $VALIDATOR_VERSION into $venv"
     rm -rf "$venv"
     mkdir -p "$tools"
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        # Debian's python3 keeps venv in a package of its own.
+        echo "api-fuzz: installing Debian's python3-venv" >&2
+        sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
         "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$VALIDATOR_VERSION"
 fi
