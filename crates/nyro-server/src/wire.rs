@@ -205,7 +205,7 @@ pub struct PageAnswer {
     #[schema(value_type = Vec<StoredDocument>)]
     pub records: Vec<Document>,
     /// The `after` for the next page, null when no document follows.
-    #[schema(value_type = Option<U64>)]
+    #[schema(value_type = Option<U64>, required = true)]
     pub next: Option<u64>,
 }
 
@@ -282,7 +282,7 @@ pub struct ChangeMessage<'a> {
     #[schema(rename = "_id", value_type = U64)]
     pub id: u64,
     /// The document after the change, null on delete.
-    #[schema(value_type = Option<StoredDocument>)]
+    #[schema(value_type = Option<StoredDocument>, required = true)]
     pub doc: Option<&'a Document>,
 }
 

@@ -178,6 +178,9 @@ async fn the_description_states_what_the_server_enforces() {
         schemas["CollectionName"]["pattern"],
         "^[A-Za-z0-9_-]{1,64}$"
     );
+    // Always sent, null at the end of the list.
+    let page_required = schemas["PageAnswer"]["required"].as_array().unwrap();
+    assert!(page_required.contains(&Value::from("next")));
     for ((method, path), op) in operations(&doc) {
         for p in op["parameters"].as_array().into_iter().flatten() {
             let expected = match p["name"].as_str().unwrap() {
