@@ -177,3 +177,42 @@ fn upgrade_headers() -> Vec<Parameter> {
         header("Sec-WebSocket-Key", None, "the handshake's key"),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::collections::BTreeSet;
+
+    use super::document;
+
+    /// The paths in the router's debug output: the quoted strings that start with `/`, but
+    /// axum's own fallback captures.
+    fn routed_paths(shown: &str) -> BTreeSet<String> {
+        shown
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.starts_with('/') && !s.contains("__private__"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every path the router serves is described, and every described path is routed. (The
+    /// router does not list its routes; its debug output names their paths. The methods of
+    /// each path are compared by `tests/it/openapi.rs`, which sends every one.)
+    #[tokio::test]
+    async fn every_routed_path_is_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = nyro_core::Config::default();
+        config.storage.path = dir.path().to_path_buf();
+        let db = nyro_core::Database::open(&config).await.unwrap();
+        let router = crate::build_router(crate::AppState::new(db, &config));
+        let routed = routed_paths(&format!("{router:?}"));
+        let described: BTreeSet<String> = document(false).paths.paths.into_keys().collect();
+        assert!(
+            routed.len() > 10,
+            "the router's debug output no longer names its paths: {routed:?}"
+        );
+        assert_eq!(routed, described);
+    }
+}
