@@ -254,8 +254,11 @@ impl CoreApplier {
         let next = counters.next_ids.entry(collection).or_insert(1);
         let id = match given {
             Some(id) => id,
-            None => u64::try_from(*next).map_err(|_| {
-                DbError::invalid("this collection has used every id up to 18446744073709551615")
+            // The request is fine; the collection's id space is used up: a conflict with its
+            // state (409), like a given `_id` that exists. A given `_id` still works.
+            None => u64::try_from(*next).map_err(|_| DbError::Conflict {
+                message: "this collection has assigned every id up to 18446744073709551615;                           give `_id` explicitly"
+                    .to_string(),
             })?,
         };
         *next = (*next).max(u128::from(id) + 1);

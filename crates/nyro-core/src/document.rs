@@ -147,8 +147,21 @@ impl Document {
     }
 }
 
+/// A double as a u64 when it is a whole number from 0 to 2^64-1: how an id written with a
+/// fraction or an exponent (`7.0`, `7e0`) is read. That is its value for JSON Schema (whose
+/// integers include 7.0) and for every parser that reads numbers as doubles; above 2^53 a
+/// double may not be the number written, so such ids are best written as plain integers.
+pub fn whole_u64(value: f64) -> Option<u64> {
+    // 2^64 as a double: the first double past u64::MAX.
+    const LIMIT: f64 = 18_446_744_073_709_551_616.0;
+    (value.fract() == 0.0 && (0.0..LIMIT).contains(&value)).then_some(value as u64)
+}
+
 fn parse_id(value: &serde_json::Value) -> Result<u64> {
-    value.as_u64().ok_or_else(|| {
+    let id = value
+        .as_u64()
+        .or_else(|| value.as_f64().and_then(whole_u64));
+    id.ok_or_else(|| {
         DbError::invalid(format!(
             "`_id` must be a whole number from 0 to {}, got {value}",
             u64::MAX

@@ -84,7 +84,7 @@ pub use database::{
     CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
     InsertedMany, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
 };
-pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
+pub use document::{Document, ID_FIELD, MAX_DEPTH, Value, whole_u64};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};

@@ -61,12 +61,16 @@ fn query_token(request: &Request) -> Option<String> {
     })
 }
 
+/// Whether `path` is served without the token: `/health` and the console's files.
+pub fn is_public(path: &str) -> bool {
+    path == "/health" || crate::console::is_console_path(path)
+}
+
 /// The 401 answer for `request` if the server requires a token and the request lacks the
 /// right one; `None` if it may go on (`/health` and the console's files always may).
 pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
     let token = state.auth_token.as_ref()?;
-    let path = request.uri().path();
-    if path == "/health" || crate::console::is_console_path(path) {
+    if is_public(request.uri().path()) {
         return None;
     }
     let header_token = request

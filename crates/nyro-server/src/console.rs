@@ -111,23 +111,29 @@ fn serve(asset: &Asset) -> Response {
 }
 
 /// The console's page.
-#[utoipa::path(get, path = "/", tag = "console",
+#[utoipa::path(get, path = "/", tag = "console", operation_id = "console_page",
     responses((status = 200, description = "the web console (HTML); never needs auth", content_type = "text/html")))]
 pub async fn index() -> Response {
     serve(&INDEX)
 }
 
 /// One of the console's assets (CSS, JavaScript modules, icon).
-#[utoipa::path(get, path = "/console/{file}", tag = "console",
+#[utoipa::path(get, path = "/console/{file}", tag = "console", operation_id = "console_asset",
     params(("file" = String, Path, description = "an asset's file name, e.g. app.js")),
     responses((status = 200, description = "the asset; never needs auth"),
-        (status = 404, body = crate::wire::ErrorBody)))]
+        (status = 400, response = crate::openapi::responses::BadRequest),
+        (status = 404, response = crate::openapi::responses::NotFound)))]
 pub async fn asset_file(ApiPath(file): ApiPath<String>) -> Result<Response, ApiError> {
     ASSETS
         .iter()
         .find(|(name, _)| *name == file)
         .map(|(_, asset)| serve(asset))
         .ok_or_else(|| ApiError::not_found(format!("the console has no file {file:?}")))
+}
+
+/// The file names `GET /console/{file}` serves.
+pub fn asset_names() -> impl Iterator<Item = &'static str> {
+    ASSETS.iter().map(|(name, _)| *name)
 }
 
 /// Whether `path` is one of the console's (public) paths: `/` and everything under

@@ -33,6 +33,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the contract's order (the OpenAPI description lists them).
+    pub const ALL: [Self; 11] = [
+        Self::BadRequest,
+        Self::InvalidJson,
+        Self::InvalidName,
+        Self::NotFound,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::Unauthorized,
+        Self::Overloaded,
+        Self::Unavailable,
+        Self::NotIndexed,
+        Self::Internal,
+    ];
+
     /// The code as the contract spells it.
     pub fn as_str(self) -> &'static str {
         match self {

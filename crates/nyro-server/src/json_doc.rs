@@ -166,6 +166,12 @@ impl<'de> Visitor<'de> for IdVisitor {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
         Ok(v)
     }
+
+    /// `7.0` or `7e0`: a whole number all the same (as JSON Schema and double-based parsers
+    /// see it); `7.5`, negative and out of range values are refused.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        nyro_core::whole_u64(v).ok_or_else(|| E::invalid_value(de::Unexpected::Float(v), &self))
+    }
 }
 
 struct DocumentsSeed<'a> {
@@ -298,6 +304,8 @@ mod tests {
             r#"{"n": null, "t": true, "arr": [1, [2, {"k": []}]], "o": {"z": 1, "a": 2}}"#,
             r#"{"dup": 1, "other": 2, "dup": 3}"#,
             r#"{"u": "h\u00e9llo \ud83d\ude00", "big": 9223372036854775808}"#,
+            r#"{"_id": 760.0, "a": 1}"#,
+            r#"{"_id": 1e19}"#,
         ] {
             same_as_general_path(body);
         }
@@ -310,6 +318,8 @@ mod tests {
         assert_eq!(code("42"), "bad_request");
         assert_eq!(code(r#"{"_id": -1}"#), "bad_request");
         assert_eq!(code(r#"{"_id": 1.5}"#), "bad_request");
+        assert_eq!(code(r#"{"_id": -1.0}"#), "bad_request");
+        assert_eq!(code(r#"{"_id": 18446744073709551616.0}"#), "bad_request");
         assert_eq!(code(r#"{"_id": "1"}"#), "bad_request");
         assert_eq!(code(r#"{"_id": 18446744073709551616}"#), "bad_request");
         assert_eq!(code(r#"{"a": "#), "invalid_json");

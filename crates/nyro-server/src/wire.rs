@@ -6,6 +6,10 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
+mod schemas;
+
+pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
+
 /// A document as JSON: an object with `_id` first. Serialized straight from the stored
 /// value, without building a `serde_json::Value` first.
 pub struct JsonDoc<'a>(pub &'a Document);
@@ -65,6 +69,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of the contract's codes.
+    #[schema(schema_with = schemas::error_code)]
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
@@ -91,8 +96,10 @@ pub struct Health {
 #[derive(Serialize, ToSchema)]
 pub struct CollectionEntry {
     /// Its name.
+    #[schema(value_type = CollectionName)]
     pub name: String,
     /// Documents in it.
+    #[schema(value_type = U64)]
     pub count: u64,
     /// Indexed fields.
     pub indexes: Vec<String>,
@@ -109,8 +116,20 @@ pub struct CollectionList {
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCollection {
-    /// Top-level fields to index for equality queries.
+    /// Top-level fields to index for equality queries: any names but `_id` (always indexed)
+    /// and the empty one; sorted and deduplicated.
     #[serde(default)]
+    #[schema(schema_with = schemas::index_fields)]
+    pub indexes: Vec<String>,
+}
+
+/// `PUT /v1/collections/{c}` answer (201 created, 200 it existed with these indexes).
+#[derive(Serialize, ToSchema)]
+pub struct CollectionAnswer {
+    /// The collection's name.
+    #[schema(value_type = CollectionName)]
+    pub name: String,
+    /// Its indexed fields, sorted.
     pub indexes: Vec<String>,
 }
 
@@ -120,8 +139,10 @@ pub struct CompactAnswer {
     /// Segments rewritten.
     pub segments_rewritten: usize,
     /// Their size before.
+    #[schema(value_type = U64)]
     pub bytes_before: u64,
     /// The size of what replaced them.
+    #[schema(value_type = U64)]
     pub bytes_after: u64,
 }
 
@@ -143,8 +164,10 @@ pub struct BackupAnswer {
     /// Segment files in it.
     pub files: usize,
     /// Their total size.
+    #[schema(value_type = U64)]
     pub bytes: u64,
     /// Highest sequence number in the backup.
+    #[schema(value_type = U64)]
     pub last_seq: u64,
 }
 
@@ -153,8 +176,10 @@ pub struct BackupAnswer {
 pub struct InsertAnswer {
     /// The document's id.
     #[serde(rename = "_id")]
+    #[schema(value_type = U64)]
     pub id: u64,
     /// The write's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
 }
 
@@ -162,8 +187,10 @@ pub struct InsertAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct BulkAnswer {
     /// Ids in the order of the documents.
+    #[schema(value_type = Vec<U64>)]
     pub ids: Vec<u64>,
     /// The last document's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
 }
 
@@ -172,8 +199,10 @@ pub struct BulkAnswer {
 pub struct ReplaceAnswer {
     /// The document's id.
     #[serde(rename = "_id")]
+    #[schema(value_type = U64)]
     pub id: u64,
     /// The write's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
     /// True if the document did not exist before.
     pub created: bool,
@@ -183,9 +212,10 @@ pub struct ReplaceAnswer {
 #[derive(ToSchema)]
 pub struct PageAnswer {
     /// The documents, ascending by id, each with `_id`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<StoredDocument>)]
     pub records: Vec<Document>,
     /// The `after` for the next page, null when no document follows.
+    #[schema(value_type = Option<U64>, required = true)]
     pub next: Option<u64>,
 }
 
@@ -208,30 +238,61 @@ impl Serialize for PageAnswer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
-    /// Field to value; every equality must hold. Fields must be indexed.
+    /// Field to value (a string, number, boolean or null); every equality must hold. Every
+    /// field must be indexed in the collection (else 400 `not_indexed`).
     #[serde(default, rename = "where")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = schemas::conditions)]
     pub conditions: serde_json::Map<String, serde_json::Value>,
     /// Most documents to return (1 to 10000, default 100).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// Return documents with ids after this one.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<U64>)]
     pub after: Option<u64>,
+}
+
+/// An optional whole number: an integer, or a number with a fraction or exponent whose
+/// value is whole (`5.0`; JSON Schema's integers include it), as for `_id`.
+fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::{Error, Unexpected};
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number
+        .as_u64()
+        .or_else(|| number.as_f64().and_then(nyro_core::whole_u64));
+    let unexpected = || {
+        let shown = number.as_f64().unwrap_or_default();
+        D::Error::invalid_value(Unexpected::Float(shown), &"a whole number from 0")
+    };
+    T::try_from(whole.ok_or_else(unexpected)?)
+        .map(Some)
+        .map_err(|_| unexpected())
 }
 
 /// A change event on the WebSocket feed.
 #[derive(ToSchema)]
 pub struct ChangeMessage<'a> {
     /// The write's sequence number.
+    #[schema(value_type = U64)]
     pub seq: u64,
     /// "insert", "update" or "delete".
+    #[schema(schema_with = schemas::change_op)]
     pub op: &'static str,
     /// The collection.
+    #[schema(value_type = CollectionName)]
     pub collection: &'a str,
     /// The document's id.
-    #[schema(rename = "_id")]
+    #[schema(rename = "_id", value_type = U64)]
     pub id: u64,
     /// The document after the change, null on delete.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<StoredDocument>, required = true)]
     pub doc: Option<&'a Document>,
 }
 

@@ -1001,16 +1001,17 @@ async fn the_largest_ids() {
     let mut top = doc(json!({"top": true}));
     top.id = Some(u64::MAX);
     assert_eq!(db.insert("c", top, W).await.unwrap().id, u64::MAX);
-    // No id is left to assign: refused, nothing written, given ids still work.
+    // No id is left to assign: refused as a conflict with the collection's state (the
+    // request itself is fine), nothing written, given ids still work.
     let before = db.stats().last_seq;
     match db.insert("c", doc(json!({})), W).await {
-        Err(DbError::Invalid { message }) => assert!(message.contains("every id"), "{message}"),
-        other => panic!("expected Invalid, got {other:?}"),
+        Err(DbError::Conflict { message }) => assert!(message.contains("every id"), "{message}"),
+        other => panic!("expected Conflict, got {other:?}"),
     }
     let docs = vec![doc(json!({"_id": 3})), doc(json!({}))];
     assert!(matches!(
         db.insert_many("c", docs, W).await,
-        Err(DbError::Invalid { .. })
+        Err(DbError::Conflict { .. })
     ));
     assert!(matches!(db.get("c", 3), Err(DbError::NotFound { .. })));
     assert_eq!(db.stats().last_seq, before);
@@ -1019,7 +1020,7 @@ async fn the_largest_ids() {
     assert_eq!(ids(&db.list("c", None, 10).unwrap()), [0, u64::MAX]);
     assert!(matches!(
         db.insert("c", doc(json!({})), W).await,
-        Err(DbError::Invalid { .. })
+        Err(DbError::Conflict { .. })
     ));
     db.close().await.unwrap();
 }

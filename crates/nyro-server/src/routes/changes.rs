@@ -13,7 +13,8 @@ use nyro_core::{ChangeStream, DbError, FeedError};
 use crate::app::{AppState, FeedTicket};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{ApiPath, query_params, u64_param};
-use crate::wire::{ChangeMessage, ErrorBody};
+use crate::openapi::responses::NotFound;
+use crate::wire::{ChangeMessage, CollectionName, ErrorBody, U64};
 
 /// Longest a consumer may take to accept one message before it is cut off.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,11 +57,12 @@ fn upgrade_or_error(
 }
 
 /// Changes of one collection.
-#[utoipa::path(get, path = "/v1/collections/{collection}/changes", tag = "changes",
-    params(("collection" = String, Path), ("since" = Option<u64>, Query, description = "replay every retained change after this seq first"),
+#[utoipa::path(get, path = "/v1/collections/{collection}/changes", tag = "changes", operation_id = "watch_collection",
+    params(("collection" = CollectionName, Path), ("since" = Option<U64>, Query, description = "replay every retained change after this seq first"),
         ("access_token" = Option<String>, Query, description = "the bearer token, for clients that cannot send the Authorization header (browsers)")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, description = "`bad_request`: not a WebSocket upgrade (a plain GET), or a bad `since` or other parameter; `invalid_name`", body = ErrorBody),
+        (status = 404, response = NotFound)))]
 pub async fn one_collection(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
@@ -74,11 +76,11 @@ pub async fn one_collection(
 }
 
 /// Changes of every collection.
-#[utoipa::path(get, path = "/v1/changes", tag = "changes",
-    params(("since" = Option<u64>, Query),
+#[utoipa::path(get, path = "/v1/changes", tag = "changes", operation_id = "watch_all",
+    params(("since" = Option<U64>, Query, description = "replay every retained change after this seq first"),
         ("access_token" = Option<String>, Query, description = "the bearer token, for clients that cannot send the Authorization header (browsers)")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+        (status = 400, description = "`bad_request`: not a WebSocket upgrade (a plain GET), or a bad `since` or other parameter", body = ErrorBody)))]
 pub async fn all_collections(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -10,11 +10,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{
     ApiPath, expect_object, no_query_params, parse_json, query_params, read_body, sync_param,
 };
-use crate::wire::{CollectionEntry, CollectionList, CreateCollection, ErrorBody};
+use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
+use crate::wire::{
+    CollectionAnswer, CollectionEntry, CollectionList, CollectionName, CreateCollection,
+};
 
 /// Lists every collection with its document count and indexes.
-#[utoipa::path(get, path = "/v1/collections", tag = "collections",
-    responses((status = 200, body = CollectionList)))]
+#[utoipa::path(get, path = "/v1/collections", tag = "collections", operation_id = "list_collections",
+    responses((status = 200, body = CollectionList), (status = 400, response = BadRequest)))]
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -35,12 +38,15 @@ pub async fn list(
 
 /// Creates a collection with the given indexes (201), or confirms one that exists with the
 /// same indexes (200).
-#[utoipa::path(put, path = "/v1/collections/{collection}", tag = "collections",
-    params(("collection" = String, Path, description = "collection name"),
+#[utoipa::path(put, path = "/v1/collections/{collection}", tag = "collections", operation_id = "create_collection",
+    params(("collection" = CollectionName, Path),
         ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
-    request_body(content = Option<CreateCollection>),
-    responses((status = 201, description = "created"), (status = 200, description = "exists with the same indexes"),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body(content = CreateCollection, description = "optional: an empty body means no indexes"),
+    responses((status = 201, description = "created", body = CollectionAnswer),
+        (status = 200, description = "it exists with the same indexes", body = CollectionAnswer),
+        (status = 400, response = BadRequest), (status = 408, response = Timeout),
+        (status = 409, response = Conflict), (status = 413, response = TooLarge),
+        (status = 500, response = Internal)))]
 pub async fn create(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
@@ -70,26 +76,28 @@ pub async fn create(
     if sync {
         state.db.flush().await?;
     }
-    let info = state
+    let indexes = state
         .db
         .collections()
         .into_iter()
-        .find(|c| c.name == collection);
+        .find(|c| c.name == collection)
+        .map(|c| c.indexes)
+        .unwrap_or_default();
     Ok((
         status,
-        Json(serde_json::json!({
-            "name": collection,
-            "indexes": info.map(|c| c.indexes).unwrap_or_default(),
-        })),
+        Json(CollectionAnswer {
+            name: collection,
+            indexes,
+        }),
     ))
 }
 
 /// Drops a collection and all its documents.
-#[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections",
-    params(("collection" = String, Path, description = "collection name"),
+#[utoipa::path(delete, path = "/v1/collections/{collection}", tag = "collections", operation_id = "drop_collection",
+    params(("collection" = CollectionName, Path),
         ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
-    responses((status = 204, description = "dropped"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "dropped"), (status = 400, response = BadRequest),
+        (status = 404, response = NotFound), (status = 500, response = Internal)))]
 pub async fn drop(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,

@@ -13,8 +13,10 @@ use crate::extract::{
     sync_param, u64_param,
 };
 use crate::json_doc::{parse_document, parse_documents};
+use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{
-    BulkAnswer, ErrorBody, InsertAnswer, JsonDoc, PageAnswer, QueryBody, ReplaceAnswer,
+    BulkAnswer, CollectionName, DocumentBody, DocumentsBody, InsertAnswer, JsonDoc, PageAnswer,
+    QueryBody, ReplaceAnswer, StoredDocument, U64,
 };
 
 /// Default page size of list and query.
@@ -28,11 +30,12 @@ fn write_options(query: Option<&str>) -> ApiResult<WriteOptions> {
 }
 
 /// Inserts one document (`_id` optional); creates the collection if missing.
-#[utoipa::path(post, path = "/v1/collections/{collection}/records", tag = "records",
-    params(("collection" = String, Path), ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
-    request_body(content = Object, description = "the document"),
-    responses((status = 201, body = InsertAnswer), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/collections/{collection}/records", tag = "records", operation_id = "insert_record",
+    params(("collection" = CollectionName, Path), ("sync" = Option<bool>, Query, description = "true: answer only after the write's batch was fdatasync'ed")),
+    request_body = DocumentBody,
+    responses((status = 201, body = InsertAnswer), (status = 400, response = BadRequest),
+        (status = 408, response = Timeout), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 500, response = Internal)))]
 pub async fn insert(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
@@ -53,11 +56,12 @@ pub async fn insert(
 }
 
 /// Inserts an array of documents, all or nothing.
-#[utoipa::path(post, path = "/v1/collections/{collection}/records/_bulk", tag = "records",
-    params(("collection" = String, Path), ("sync" = Option<bool>, Query)),
-    request_body(content = Vec<Object>, description = "the documents"),
-    responses((status = 201, body = BulkAnswer), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/collections/{collection}/records/_bulk", tag = "records", operation_id = "insert_records",
+    params(("collection" = CollectionName, Path), ("sync" = Option<bool>, Query, description = "true: answer only after the write's batch was fdatasync'ed")),
+    request_body = DocumentsBody,
+    responses((status = 201, body = BulkAnswer), (status = 400, response = BadRequest),
+        (status = 408, response = Timeout), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 500, response = Internal)))]
 pub async fn bulk_insert(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
@@ -78,10 +82,11 @@ pub async fn bulk_insert(
 }
 
 /// Reads one document.
-#[utoipa::path(get, path = "/v1/collections/{collection}/records/{id}", tag = "records",
-    params(("collection" = String, Path), ("id" = u64, Path)),
-    responses((status = 200, description = "the document, with _id", body = Object),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/collections/{collection}/records/{id}", tag = "records", operation_id = "get_record",
+    params(("collection" = CollectionName, Path), ("id" = U64, Path)),
+    responses((status = 200, description = "the document, with `_id` first", body = StoredDocument),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 500, response = Internal)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiPath((collection, id)): ApiPath<(String, String)>,
@@ -94,10 +99,12 @@ pub async fn get(
 }
 
 /// Replaces a document, or creates it.
-#[utoipa::path(put, path = "/v1/collections/{collection}/records/{id}", tag = "records",
-    params(("collection" = String, Path), ("id" = u64, Path), ("sync" = Option<bool>, Query)),
-    request_body(content = Object, description = "the document"),
-    responses((status = 200, body = ReplaceAnswer), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[utoipa::path(put, path = "/v1/collections/{collection}/records/{id}", tag = "records", operation_id = "replace_record",
+    params(("collection" = CollectionName, Path), ("id" = U64, Path), ("sync" = Option<bool>, Query, description = "true: answer only after the write's batch was fdatasync'ed")),
+    request_body(content = DocumentBody, description = "the document; `_id`, if given, must equal the path's id (else 400)"),
+    responses((status = 200, body = ReplaceAnswer), (status = 400, response = BadRequest),
+        (status = 408, response = Timeout), (status = 413, response = TooLarge),
+        (status = 500, response = Internal)))]
 pub async fn replace(
     State(state): State<AppState>,
     ApiPath((collection, id)): ApiPath<(String, String)>,
@@ -117,9 +124,10 @@ pub async fn replace(
 }
 
 /// Deletes a document.
-#[utoipa::path(delete, path = "/v1/collections/{collection}/records/{id}", tag = "records",
-    params(("collection" = String, Path), ("id" = u64, Path), ("sync" = Option<bool>, Query)),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/collections/{collection}/records/{id}", tag = "records", operation_id = "delete_record",
+    params(("collection" = CollectionName, Path), ("id" = U64, Path), ("sync" = Option<bool>, Query, description = "true: answer only after the write's batch was fdatasync'ed")),
+    responses((status = 204, description = "deleted"), (status = 400, response = BadRequest),
+        (status = 404, response = NotFound), (status = 500, response = Internal)))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath((collection, id)): ApiPath<(String, String)>,
@@ -132,10 +140,12 @@ pub async fn delete(
 }
 
 /// Lists documents in ascending id order, a page at a time.
-#[utoipa::path(get, path = "/v1/collections/{collection}/records", tag = "records",
-    params(("collection" = String, Path), ("limit" = Option<usize>, Query, description = "1 to 10000, default 100"),
-        ("after" = Option<u64>, Query, description = "start after this id")),
-    responses((status = 200, body = PageAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/collections/{collection}/records", tag = "records", operation_id = "list_records",
+    params(("collection" = CollectionName, Path),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "most documents to return (default 100)"),
+        ("after" = Option<U64>, Query, description = "start after this id")),
+    responses((status = 200, body = PageAnswer), (status = 400, response = BadRequest),
+        (status = 404, response = NotFound), (status = 500, response = Internal)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
@@ -152,10 +162,12 @@ pub async fn list(
 }
 
 /// Finds documents by equality on indexed fields.
-#[utoipa::path(post, path = "/v1/collections/{collection}/_query", tag = "records",
-    params(("collection" = String, Path)),
+#[utoipa::path(post, path = "/v1/collections/{collection}/_query", tag = "records", operation_id = "query_records",
+    params(("collection" = CollectionName, Path)),
     request_body = QueryBody,
-    responses((status = 200, body = PageAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PageAnswer), (status = 400, response = BadRequest),
+        (status = 404, response = NotFound), (status = 408, response = Timeout),
+        (status = 413, response = TooLarge), (status = 500, response = Internal)))]
 pub async fn query(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,

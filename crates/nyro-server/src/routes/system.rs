@@ -7,11 +7,11 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use utoipa::OpenApi;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{JsonBody, expect_object, no_query_params};
+use crate::openapi::responses::{BadRequest, Internal, Timeout, TooLarge};
 use crate::wire::Health;
 
 /// Always 200 while the process serves; never needs auth. `degraded` once damaged stored
@@ -30,7 +30,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 /// Counts, sizes and counters, as JSON.
 #[utoipa::path(get, path = "/v1/stats", tag = "system",
     responses((status = 200, description = "collections, log segments, live and dead bytes, last seq, batches, fsyncs, uptime", body = Object),
-        (status = 400, body = crate::wire::ErrorBody)))]
+        (status = 400, response = BadRequest)))]
 pub async fn stats(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -72,7 +72,7 @@ pub async fn stats(
 /// go on meanwhile.
 #[utoipa::path(post, path = "/v1/_compact", tag = "system",
     responses((status = 200, description = "what was rewritten", body = crate::wire::CompactAnswer),
-        (status = 503, body = crate::wire::ErrorBody)))]
+        (status = 400, response = BadRequest), (status = 500, response = Internal)))]
 pub async fn compact(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -92,8 +92,9 @@ pub async fn compact(
 #[utoipa::path(post, path = "/v1/_backup", tag = "system",
     request_body = crate::wire::BackupBody,
     responses((status = 200, description = "the backup is written", body = crate::wire::BackupAnswer),
-        (status = 400, description = "backups over HTTP are off, or the path is not a new or empty directory under server.backup_root", body = crate::wire::ErrorBody),
-        (status = 503, body = crate::wire::ErrorBody)))]
+        (status = 400, description = "`bad_request`: backups over HTTP are off, or the path is not a new or empty directory under server.backup_root whose parent exists; or a body or parameter of the wrong shape (`invalid_json` if it does not parse)", body = crate::wire::ErrorBody),
+        (status = 408, response = Timeout), (status = 413, response = TooLarge),
+        (status = 500, response = Internal)))]
 pub async fn backup(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -159,7 +160,14 @@ fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
     match std::fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_symlink() => Err(refuse("it is a symbolic link")),
         Ok(meta) if !meta.is_dir() => Err(refuse("it is not a directory")),
-        _ => Ok(target),
+        Ok(_) => Ok(target),
+        // Created here, so that a name the filesystem refuses (a NUL byte, too long) is the
+        // request's mistake (400), not a failure of the backup (500). The error's kind
+        // only: its text could name server paths.
+        Err(_) => match std::fs::create_dir(&target) {
+            Ok(()) => Ok(target),
+            Err(e) => Err(refuse(&format!("it cannot be created ({})", e.kind()))),
+        },
     }
 }
 
@@ -176,12 +184,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// This API's OpenAPI 3 description.
+/// This API's OpenAPI 3 description, as this server answers (with the bearer security
+/// requirement and 401s when it requires a token).
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "system",
-    responses((status = 200, description = "OpenAPI 3 JSON", body = Object)))]
-pub async fn openapi(RawQuery(query): RawQuery) -> ApiResult<impl IntoResponse> {
+    responses((status = 200, description = "OpenAPI 3.1 JSON", body = Object),
+        (status = 400, response = BadRequest)))]
+pub async fn openapi(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<impl IntoResponse> {
     no_query_params(query.as_deref())?;
-    Ok(Json(crate::openapi::ApiDoc::openapi()))
+    Ok(Json(crate::openapi::document(state.auth_token.is_some())))
 }
 
 /// 404 for a path no route serves.

@@ -313,6 +313,26 @@ impl TestServer {
         send(request).await
     }
 
+    /// Sends `body` (if any) with `method` to `path`, asserting the answer's status.
+    pub async fn raw_expecting(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        status: u16,
+    ) -> Answer {
+        let answer = self
+            .raw(method, path, body.map(|b| b.as_bytes().to_vec()))
+            .await;
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{method} {path}: {}",
+            answer.text
+        );
+        answer
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.raw("GET", path, None).await
     }

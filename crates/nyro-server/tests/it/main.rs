@@ -5,6 +5,7 @@
 mod common;
 
 mod abuse;
+mod api_fuzz;
 mod auth;
 mod backup;
 mod config;
