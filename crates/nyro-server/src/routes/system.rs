@@ -127,13 +127,15 @@ fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
     let refuse = |why: &str| {
         ApiError::bad_request(format!(
             "cannot back up into {requested:?}: {why}; give a new or empty directory under \
-             server.backup_root ({})",
-            root.display()
+             server.backup_root (the server's log names it)"
         ))
     };
     let root = root.canonicalize().map_err(|e| {
+        tracing::warn!(backup_root = %root.display(), error = %e,
+            "server.backup_root cannot be resolved; create it");
         refuse(&format!(
-            "server.backup_root cannot be resolved ({e}); create it"
+            "server.backup_root cannot be resolved ({}); create it",
+            e.kind()
         ))
     })?;
     let requested_path = Path::new(requested);
@@ -152,7 +154,7 @@ fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
     };
     let parent = parent
         .canonicalize()
-        .map_err(|e| refuse(&format!("its parent directory cannot be resolved ({e})")))?;
+        .map_err(|e| refuse(&format!("its parent directory cannot be resolved ({})", e.kind())))?;
     if !parent.starts_with(&root) {
         return Err(refuse("it is not under server.backup_root"));
     }
