@@ -14,14 +14,16 @@ use crate::records::RecordBuf;
 /// Per batch the writer calls [`prepare`](Applier::prepare) for each request in arrival
 /// order, appends the batch, then either calls [`commit`](Applier::commit) for each prepared
 /// request in order and `end_batch(true)`, or, if the write failed, `end_batch(false)` and
-/// [`fail`](Applier::fail) for each request. A request refused by `prepare` is answered
-/// with `fail` once its batch is over.
+/// [`Unwritten::fail`] for each prepared request. A request refused by `prepare` is
+/// answered (`fail` with [`WriteError::Rejected`]) once its batch is over.
 ///
 /// Each request carries its own [`Reply`] (its answer's type is the request's business, not
 /// the writer's): `commit` and `fail` send it.
 pub trait Applier: Send + 'static {
     /// A write request, with the [`Reply`] it is answered through.
-    type Request: Send + 'static;
+    type Request: Unwritten<Self::Rejection> + Send + 'static;
+    /// A request with what `prepare` decided for it (its ids, its seqs, ...).
+    type Prepared: Unwritten<Self::Rejection> + Send + 'static;
     /// Why a request was refused (e.g. a conflict); refusing one request does not affect
     /// the others of its batch.
     type Rejection: Send + 'static;
@@ -29,21 +31,25 @@ pub trait Applier: Send + 'static {
     /// Checks `request` against the state as it will be after every earlier request of this
     /// batch, and adds its records to `records`. On `Err` the records it added are taken
     /// back, and `prepare` must have taken back whatever else it assumed for the request.
+    #[allow(clippy::type_complexity)] // the refused request and why, both handed back
     fn prepare(
         &mut self,
-        request: &mut Self::Request,
+        request: Self::Request,
         records: &mut RecordBuf,
-    ) -> Result<(), Self::Rejection>;
+    ) -> Result<Self::Prepared, (Self::Request, Self::Rejection)>;
 
     /// The request's records are in the log at `locations`: make them visible and answer it.
-    fn commit(&mut self, request: Self::Request, locations: &[Location]);
-
-    /// The request was not written: answer it with `error`.
-    fn fail(&mut self, request: Self::Request, error: WriteError<Self::Rejection>);
+    fn commit(&mut self, prepared: Self::Prepared, locations: &[Location]);
 
     /// The batch is over. `written` is false when the append (or its fdatasync) failed and
     /// nothing was committed: forget whatever `prepare` assumed.
     fn end_batch(&mut self, written: bool);
+}
+
+/// A request that was not written: it answers with why.
+pub trait Unwritten<R> {
+    /// Answers the request with `error`.
+    fn fail(self, error: WriteError<R>);
 }
 
 /// Where one request's answer goes: an answer of type `T`, or why it was not written.

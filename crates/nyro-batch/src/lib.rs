@@ -8,7 +8,7 @@
 //!
 //! What a request means is not this crate's business: an [`Applier`] (the database core)
 //! turns each request into log records ([`Applier::prepare`]), and makes a written batch
-//! visible and answers ([`Applier::commit`], or [`Applier::fail`]). Both run on the writer thread, which makes it the one
+//! visible and answers it ([`Applier::commit`], or [`Unwritten::fail`]). Both run on the writer thread, which makes it the one
 //! place where writes are ordered: a request is checked against the state *plus every
 //! earlier request of the same batch*, and nothing becomes visible before its bytes are in
 //! the log.
@@ -37,7 +37,7 @@ mod metrics;
 mod records;
 mod writer;
 
-pub use applier::{Applier, Reply, WriteError};
+pub use applier::{Applier, Reply, Unwritten, WriteError};
 pub use config::{BatchConfig, SyncPolicy};
 pub use handle::{BatchWriter, WriterHandle, WriterThread};
 pub use metrics::{Histogram, WriterMetrics};

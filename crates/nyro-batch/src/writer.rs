@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nyro_storage::{Location, Log, StorageError};
 
-use crate::applier::{Applier, WriteError};
+use crate::applier::{Applier, Unwritten, WriteError};
 use crate::config::{BatchConfig, SyncPolicy};
 use crate::handle::{Done, Message, Shared};
 use crate::records::RecordBuf;
@@ -38,12 +38,12 @@ impl<A: Applier> Default for Collected<A> {
     }
 }
 
-/// A request taken into the current batch.
-struct Pending<A: Applier> {
-    request: A::Request,
-    /// The request's records in the batch, or why it was refused.
-    prepared: Result<Range<usize>, A::Rejection>,
-}
+/// A request taken into the current batch: prepared, with its records in the batch, or
+/// refused, with why.
+type Pending<A> = Result<
+    (<A as Applier>::Prepared, Range<usize>),
+    (<A as Applier>::Request, <A as Applier>::Rejection),
+>;
 
 pub(crate) struct Worker<A: Applier> {
     /// `None` once closed.
@@ -194,20 +194,19 @@ impl<A: Applier> Worker<A> {
         }
     }
 
-    fn prepare(&mut self, mut request: A::Request) -> Pending<A> {
+    fn prepare(&mut self, request: A::Request) -> Pending<A> {
         let start = self.buf.len();
-        let prepared = match self.applier.prepare(&mut request, &mut self.buf) {
-            Ok(()) => {
+        match self.applier.prepare(request, &mut self.buf) {
+            Ok(prepared) => {
                 // A request's records are one write: a crash keeps them all or none.
                 self.buf.mark_write(start..self.buf.len());
-                Ok(start..self.buf.len())
+                Ok((prepared, start..self.buf.len()))
             }
-            Err(rejection) => {
+            Err(refused) => {
                 self.buf.truncate(start);
-                Err(rejection)
+                Err(refused)
             }
-        };
-        Pending { request, prepared }
+        }
     }
 
     fn write_batch(
@@ -221,11 +220,9 @@ impl<A: Applier> Worker<A> {
         match result {
             Ok(locations) => {
                 for p in pending {
-                    match p.prepared {
-                        Ok(range) => self.applier.commit(p.request, &locations[range]),
-                        Err(rejection) => {
-                            self.applier.fail(p.request, WriteError::Rejected(rejection));
-                        }
+                    match p {
+                        Ok((prepared, range)) => self.applier.commit(prepared, &locations[range]),
+                        Err((request, rejection)) => request.fail(WriteError::Rejected(rejection)),
                     }
                 }
                 self.applier.end_batch(true);
@@ -236,11 +233,10 @@ impl<A: Applier> Worker<A> {
             Err(error) => {
                 self.applier.end_batch(false);
                 for p in pending {
-                    let answer = match p.prepared {
-                        Ok(_) => error.duplicate(),
-                        Err(rejection) => WriteError::Rejected(rejection),
-                    };
-                    self.applier.fail(p.request, answer);
+                    match p {
+                        Ok((prepared, _)) => prepared.fail(error.duplicate()),
+                        Err((request, rejection)) => request.fail(WriteError::Rejected(rejection)),
+                    }
                 }
                 for done in flushes {
                     let _ = done.send(Err(error.duplicate()));

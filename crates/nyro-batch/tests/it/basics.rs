@@ -50,9 +50,12 @@ async fn never_policy_syncs_only_on_request() {
     assert_eq!(m.fsync_micros.count(), 0);
 
     // A request that asks for sync is answered only after its fdatasync.
-    within("a synced write", h.handle.submit_req(Req::put(5, b"v"), true))
-        .await
-        .unwrap();
+    within(
+        "a synced write",
+        h.handle.submit_req(Req::put(5, b"v"), true),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         load(&m.fsyncs),
         1,

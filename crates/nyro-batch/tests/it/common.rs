@@ -11,7 +11,8 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use nyro_batch::{
-    Applier, BatchConfig, BatchWriter, RecordBuf, Reply, WriteError, WriterHandle, WriterThread,
+    Applier, BatchConfig, BatchWriter, RecordBuf, Reply, Unwritten, WriteError, WriterHandle,
+    WriterThread,
 };
 use nyro_storage::{FaultInjector, Location, Log, LogOptions, LogReader, RecordKind, StorageError};
 use tempfile::TempDir;
@@ -177,12 +178,14 @@ impl KvApplier {
     }
 }
 
-impl Applier for KvApplier {
-    type Request = Job;
-    type Rejection = Rejection;
+impl Unwritten<Rejection> for Job {
+    fn fail(self, error: WriteError<Rejection>) {
+        self.reply.send(Err(error));
+    }
+}
 
-    fn prepare(&mut self, job: &mut Job, records: &mut RecordBuf) -> Result<(), Rejection> {
-        let request = &mut job.req;
+impl KvApplier {
+    fn prepare_req(&mut self, request: &mut Req, records: &mut RecordBuf) -> Result<(), Rejection> {
         self.probe.gate.pass();
         assert!(
             request.puts.iter().all(|(k, _)| *k != PANIC_KEY),
@@ -206,9 +209,25 @@ impl Applier for KvApplier {
         }
         Ok(())
     }
+}
+
+impl Applier for KvApplier {
+    type Request = Job;
+    type Prepared = Job;
+    type Rejection = Rejection;
+
+    fn prepare(&mut self, mut job: Job, records: &mut RecordBuf) -> Result<Job, (Job, Rejection)> {
+        match self.prepare_req(&mut job.req, records) {
+            Ok(()) => Ok(job),
+            Err(rejection) => Err((job, rejection)),
+        }
+    }
 
     fn commit(&mut self, job: Job, locations: &[Location]) {
-        let Job { req: request, reply } = job;
+        let Job {
+            req: request,
+            reply,
+        } = job;
         assert_eq!(
             locations.len(),
             request.puts.len(),
@@ -225,10 +244,6 @@ impl Applier for KvApplier {
         }
         drop((map, commits));
         reply.send(Ok(request.seq));
-    }
-
-    fn fail(&mut self, job: Job, error: WriteError<Rejection>) {
-        job.reply.send(Err(error));
     }
 
     fn end_batch(&mut self, written: bool) {

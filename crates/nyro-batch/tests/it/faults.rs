@@ -241,7 +241,10 @@ async fn a_panicking_applier_stops_the_writer_with_a_reason() {
         within("close", h.handle.close()).await,
         Err(WriteError::Closed)
     ));
-    assert!(!h.thread.join(), "joining the writer thread reports its panic");
+    assert!(
+        !h.thread.join(),
+        "joining the writer thread reports its panic"
+    );
     // The dead writer let go of the log; what it acknowledged is there.
     drop(h.reader);
     let log = reopen(h.dir.path()).await;
