@@ -44,7 +44,6 @@
 //! # Ok(()) }
 //! ```
 
-mod apply;
 mod backup;
 mod catalog;
 mod compaction;
@@ -58,6 +57,8 @@ mod indexing;
 mod replay;
 mod scan;
 mod state;
+mod types;
+mod write;
 
 pub use backup::{
     BackupFile, BackupManifest, MANIFEST_FILE, MANIFEST_VERSION, check_backup, restore,
@@ -65,15 +66,16 @@ pub use backup::{
 pub use catalog::validate_name;
 pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};
-pub use database::{
-    CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
-    InsertedMany, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
-};
+pub use database::{Database, OpenOptions};
 pub use document::{Document, ID_FIELD, MAX_DEPTH, Value};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
 pub use nyro_batch::{Histogram, WriterMetrics};
 pub use scan::{DOCUMENTS_CHUNK, Documents};
+pub use types::{
+    CollectionInfo, CollectionStats, Created, FEED_CAPACITY, IndexStats, Inserted, InsertedMany,
+    MAX_PAGE, Page, Replaced, Stats, WriteOptions,
+};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.
