@@ -12,14 +12,21 @@
 //! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
 //! - [`Config`]: `nyrodb.toml` with its defaults and `NYRODB_*` overrides, shared by the
 //!   server and the CLI.
-//! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
-//!   overloaded, unavailable, I/O with context).
+//! - [`DbError`]: every failure, typed, with its context as fields (not found, a conflict
+//!   naming the collection, id and element, not indexed, invalid, overloaded, unavailable
+//!   with its cause, I/O with context).
+//!
+//! Inside: `database/` (open and close, writes, reads, maintenance), `write/` (one type per
+//! write operation, run on the writer thread), `scan` (reading documents), `indexing`,
+//! `replay`, `compaction`, `backup`, `feed`. Modules below `database/` never import it.
 //!
 //! Invariants:
 //! - A write's answer comes after its bytes are in the log and its index changes are
 //!   visible (read-your-writes); under `sync = "always"`, after its fdatasync too.
 //! - Only the writer thread changes the catalog, indexes and counters (through the private
-//!   `apply` module); readers take no lock against it.
+//!   `write` module, each operation's `commit`); readers take no lock against it.
+//! - Document payloads are encoded on the caller's task before a write is queued; the
+//!   writer thread only checks, copies, appends and commits.
 //! - Ids assigned by the database increase within a collection and are never reused; every
 //!   document write gets a database-wide sequence number, strictly increasing in log order.
 //!

@@ -183,7 +183,10 @@ mod tests {
 
     impl Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::ErrorKind::Other)?.extend_from_slice(buf);
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
             Ok(buf.len())
         }
 
@@ -224,8 +227,16 @@ mod tests {
         let (api, log) = render(error);
         assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!api.message.contains("secret-data"), "{}", api.message);
-        assert!(api.message.contains("nothing of it was kept"), "{}", api.message);
-        assert!(api.message.contains("Input/output error"), "{}", api.message);
+        assert!(
+            api.message.contains("nothing of it was kept"),
+            "{}",
+            api.message
+        );
+        assert!(
+            api.message.contains("Input/output error"),
+            "{}",
+            api.message
+        );
         assert!(log.contains(SECRET), "{log}");
         assert!(log.contains("req-42"), "{log}");
     }

@@ -300,7 +300,10 @@ fn an_import_with_a_bad_line_names_it_and_writes_nothing_of_its_batch() {
     std::fs::write(&repeated, "{\"_id\": 50}\n{\"n\": 1}\n\n{\"_id\": 50}\n").unwrap();
     let (_, stderr) = fails(&mut import_into_t(&data, &repeated));
     assert!(stderr.contains("line 4"), "{stderr}");
-    assert!(stderr.contains("appears twice in the batch (first at line 1)"), "{stderr}");
+    assert!(
+        stderr.contains("appears twice in the batch (first at line 1)"),
+        "{stderr}"
+    );
     assert_eq!(lines(&export_to_string(&data, Some("t"))).len(), 2);
 
     // Plain documents without --collection are refused with the way out.

@@ -64,6 +64,8 @@ impl Payloads {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::document::{Value, decode_fields};
 

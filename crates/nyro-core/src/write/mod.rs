@@ -60,6 +60,7 @@ pub(crate) struct Planned<O: Operation> {
 }
 
 impl<O: Operation> Job<O> {
+    #[allow(clippy::result_large_err)] // handed back by value once; see `Queued::prepare`
     fn prepare(
         mut self,
         batch: &mut Batch,
@@ -109,6 +110,9 @@ macro_rules! operations {
         })+
 
         impl Queued {
+            // The refused request is handed back by value, once; boxing it would cost an
+            // allocation for every request.
+            #[allow(clippy::result_large_err)]
             fn prepare(self, batch: &mut Batch, records: &mut RecordBuf) -> Result<Prepared, (Self, DbError)> {
                 match self {
                     $(Self::$op(job) => job
@@ -190,6 +194,7 @@ impl Applier for CoreApplier {
     type Prepared = Prepared;
     type Rejection = DbError;
 
+    #[allow(clippy::result_large_err)] // handed back by value once; see `Queued::prepare`
     fn prepare(
         &mut self,
         request: Queued,
