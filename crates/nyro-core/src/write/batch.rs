@@ -288,3 +288,79 @@ impl Batch {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use nyro_storage::{Log, LogOptions};
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    /// A batch over an empty log (`Log` kept: it holds the directory).
+    fn empty() -> (tempfile::TempDir, Log, Batch) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), LogOptions::default()).unwrap();
+        let state = State::new(log.reader().clone(), Catalog::default(), 0, 16);
+        let counters = Counters {
+            next_seq: 1,
+            next_collection: 1,
+            next_ids: HashMap::default(),
+        };
+        (dir, log, Batch::new(Arc::new(state), counters))
+    }
+
+    #[test]
+    fn a_refused_request_leaves_no_trace_and_a_failed_batch_none_either() {
+        let (_dir, _log, mut batch) = empty();
+        let mut records = RecordBuf::new();
+        // A request that creates "a" and takes id 1 and seq 1.
+        let a = batch.resolve_or_create("a", &mut records).unwrap();
+        batch.save_next_id(a.id);
+        assert_eq!(batch.assign_id(a.id, None).unwrap(), 1);
+        assert_eq!(batch.take_seq(), 1);
+        batch.set_exists(a.id, 1, true);
+
+        // A request that creates "b", takes ids and a seq, drops "a", then is refused.
+        let mark = batch.mark();
+        let b = batch.resolve_or_create("b", &mut records).unwrap();
+        batch.save_next_id(a.id);
+        batch.assign_id(a.id, Some(10)).unwrap();
+        batch.save_next_id(b.id);
+        batch.assign_id(b.id, None).unwrap();
+        batch.take_seq();
+        batch.set_collection("a", None);
+        batch.roll_back(mark);
+        assert_eq!(batch.collection_id("a"), Some(a.id));
+        assert_eq!(batch.collection_id("b"), None);
+        assert!(batch.exists_in(None, a.id, 1));
+        assert_eq!(batch.assign_id(a.id, None).unwrap(), 2);
+        assert_eq!(batch.take_seq(), 2);
+        let c = batch.resolve_or_create("c", &mut records).unwrap();
+        assert_eq!(
+            c.id, b.id,
+            "the refused request's collection id is free again"
+        );
+
+        // The write of the batch failed: nothing of it stays.
+        batch.end(false);
+        assert_eq!(batch.collection_id("a"), None);
+        assert!(!batch.exists_in(None, a.id, 1));
+        assert_eq!(batch.take_seq(), 1);
+        assert_eq!(batch.resolve_or_create("d", &mut records).unwrap().id, 1);
+        batch.save_next_id(1);
+        assert_eq!(batch.assign_id(1, None).unwrap(), 1);
+
+        // A written batch keeps its counters; the next one starts from them.
+        batch.end(true);
+        assert_eq!(batch.take_seq(), 2);
+        assert_eq!(batch.assign_id(1, None).unwrap(), 2);
+        batch.end(false);
+        assert_eq!(
+            batch.take_seq(),
+            2,
+            "a failed batch goes back to the last written one"
+        );
+    }
+}

@@ -21,7 +21,8 @@ impl Payloads {
     /// would fail the whole batch for it, and with it every other writer's request). A
     /// refusal names the element when there are several documents.
     pub(crate) fn encode(docs: &[Document]) -> Result<Self> {
-        let mut bytes = Vec::new();
+        // A guess that spares small documents most of the buffer's regrowth.
+        let mut bytes = Vec::with_capacity(docs.len() * 64);
         for (index, doc) in docs.iter().enumerate() {
             let start = bytes.len();
             bytes.extend_from_slice(&[0; LEN]);
