@@ -9,6 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use nyro_core::{ChangeStream, FeedError};
+use tracing::Instrument;
 
 use crate::app::{AppState, FeedTicket};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -70,7 +71,9 @@ pub async fn one_collection(
     let stream = open_stream(&state, Some(&collection), query.as_deref())?;
     let upgrade = upgrade_or_error(upgrade)?;
     let ticket = state.feeds.ticket();
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket)))
+    // The feed runs in the request's span (its id) after the upgrade, too.
+    let span = tracing::Span::current();
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket).instrument(span)))
 }
 
 /// Changes of every collection.
@@ -87,7 +90,9 @@ pub async fn all_collections(
     let stream = open_stream(&state, None, query.as_deref())?;
     let upgrade = upgrade_or_error(upgrade)?;
     let ticket = state.feeds.ticket();
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket)))
+    // The feed runs in the request's span (its id) after the upgrade, too.
+    let span = tracing::Span::current();
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket).instrument(span)))
 }
 
 async fn close(
@@ -145,6 +150,13 @@ async fn feed(socket: WebSocket, mut stream: ChangeStream, mut ticket: FeedTicke
                 Some(Err(FeedError::HistoryCompacted { floor, .. })) => {
                     close(&mut sink, CLOSE_HISTORY_COMPACTED, format!(
                         "history compacted: changes up to seq {floor} may be gone; watch without since, then re-read")).await;
+                    return;
+                }
+                Some(Err(e @ FeedError::Replay(_))) => {
+                    // The error names the segment file: the log gets it (in the request's
+                    // span, with its id), the client does not.
+                    tracing::error!(error = %e, "change feed replay failed");
+                    close(&mut sink, CLOSE_ERROR, "replaying the change feed from the log failed; the server log has the details".into()).await;
                     return;
                 }
                 Some(Err(e)) => {
