@@ -8,10 +8,10 @@
 //!
 //! What a request means is not this crate's business: an [`Applier`] (the database core)
 //! turns each request into log records ([`Applier::prepare`]), and makes a written batch
-//! visible and answers it ([`Applier::commit`], or [`Unwritten::fail`]). Both run on the writer thread, which makes it the one
-//! place where writes are ordered: a request is checked against the state *plus every
-//! earlier request of the same batch*, and nothing becomes visible before its bytes are in
-//! the log.
+//! visible and answers it ([`Applier::commit`], or [`Unwritten::fail`] when it was not
+//! written). Both run on the writer thread, which makes it the one place where writes are
+//! ordered: a request is checked against the state *plus every earlier request of the same
+//! batch*, and nothing becomes visible before its bytes are in the log.
 //!
 //! Main types: [`BatchWriter`] (spawns the thread), [`WriterHandle`] (submit, close),
 //! [`WriterThread`] (join it once closed), [`Applier`] and [`Reply`], [`SyncPolicy`],
@@ -20,6 +20,9 @@
 //! Invariants:
 //! - A request is answered only after its batch was written, and under [`SyncPolicy::Always`]
 //!   (or when any request of the batch asked for `sync`) only after it was fdatasync'ed.
+//! - The thread ends after answering `close`, or once every handle is dropped (after
+//!   writing and fdatasyncing what was queued); [`WriterThread::join`] waits for that, so
+//!   its owner never polls for the log to be released.
 //! - A failed write fails exactly the requests of its batch; the log cuts the partial bytes
 //!   back, [`Applier::end_batch`]`(false)` forgets what `prepare` assumed, and later batches
 //!   may succeed.

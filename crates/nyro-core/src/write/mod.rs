@@ -6,9 +6,9 @@
 //! dispatches over the kinds of operation (the `operations!` list below). A new operation
 //! is one new type and one name in that list.
 //!
-//! Document payloads are encoded by the caller (`encoded::Payloads`, before the request is queued);
-//! the writer thread only checks the request against the state, copies the payloads into
-//! the batch's records, and after the append makes them visible.
+//! Document payloads are encoded by the caller (`encoded::Payloads`, before the request is
+//! queued); the writer thread only checks the request against the state, copies the
+//! payloads into the batch's records, and after the append makes them visible.
 
 mod batch;
 mod collections;
