@@ -9,6 +9,9 @@ use crate::error::{DbError, Result};
 /// Bytes of the length before each payload.
 const LEN: usize = 4;
 
+/// Most bytes reserved ahead for a request's payloads.
+const RESERVE_CAP: usize = 64 << 20;
+
 /// The encoded documents of one request, in order, in one buffer: each payload follows its
 /// length (u32, little-endian), so a request of many documents makes one allocation.
 #[derive(Debug, Default)]
@@ -21,9 +24,14 @@ impl Payloads {
     /// would fail the whole batch for it, and with it every other writer's request). A
     /// refusal names the element when there are several documents.
     pub(crate) fn encode(docs: &[Document]) -> Result<Self> {
-        // A guess that spares small documents most of the buffer's regrowth.
-        let mut bytes = Vec::with_capacity(docs.len() * 64);
+        let mut bytes = Vec::new();
         for (index, doc) in docs.iter().enumerate() {
+            if index == 1 {
+                // The documents of a request tend to look alike: room for the rest at the
+                // first one's size spares the buffer most of its regrowth (and copies).
+                // Capped, so that one large first document reserves no more than that.
+                bytes.reserve(bytes.len().saturating_mul(docs.len() - 1).min(RESERVE_CAP));
+            }
             let start = bytes.len();
             bytes.extend_from_slice(&[0; LEN]);
             encode_fields(&doc.fields, &mut bytes)?;
