@@ -22,7 +22,7 @@ pub struct OpenOptions {
     /// The I/O seam for log writes (a `nyro_storage::FaultInjector` in fault tests).
     pub io: Arc<dyn LogIo>,
     /// How often the background maintenance (compaction when `compaction.auto`, hint files)
-    /// wakes up; [`compaction::AUTO_INTERVAL`] by default.
+    /// wakes up; every 10 s (`compaction::AUTO_INTERVAL`) by default.
     pub maintenance_interval: Duration,
 }
 
