@@ -44,4 +44,4 @@ pub use applier::{Applier, Reply, Unwritten, WriteError};
 pub use config::{BatchConfig, SyncPolicy};
 pub use handle::{BatchWriter, WriterHandle, WriterThread};
 pub use metrics::{Histogram, WriterMetrics};
-pub use records::RecordBuf;
+pub use records::{ChunkId, Mark, OutOfChunk, RecordBuf};

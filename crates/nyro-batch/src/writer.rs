@@ -195,15 +195,16 @@ impl<A: Applier> Worker<A> {
     }
 
     fn prepare(&mut self, request: A::Request) -> Pending<A> {
-        let start = self.buf.len();
+        let mark = self.buf.mark();
         match self.applier.prepare(request, &mut self.buf) {
             Ok(prepared) => {
+                let records = mark.records()..self.buf.len();
                 // A request's records are one write: a crash keeps them all or none.
-                self.buf.mark_write(start..self.buf.len());
-                Ok((prepared, start..self.buf.len()))
+                self.buf.mark_write(records.clone());
+                Ok((prepared, records))
             }
             Err(refused) => {
-                self.buf.truncate(start);
+                self.buf.rollback(mark);
                 Err(refused)
             }
         }

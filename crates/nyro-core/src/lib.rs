@@ -26,7 +26,7 @@
 //! - Only the writer thread changes the catalog, indexes and counters (through the private
 //!   `write` module, each operation's `commit`); readers take no lock against it.
 //! - Document payloads are encoded on the caller's task before a write is queued; the
-//!   writer thread only checks, copies, appends and commits.
+//!   writer thread only checks, frames, appends and commits.
 //! - Ids assigned by the database increase within a collection and are never reused; every
 //!   document write gets a database-wide sequence number, strictly increasing in log order.
 //!

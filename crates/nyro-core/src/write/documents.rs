@@ -78,7 +78,8 @@ impl Operation for Insert {
         }
         batch.save_next_id(coll);
         let mut last_seq = 0;
-        for (doc, payload) in self.docs.iter_mut().zip(self.payloads.iter()) {
+        let mut payloads = self.payloads.move_into(records);
+        for doc in &mut self.docs {
             let mut id = batch.assign_id(coll, doc.id)?;
             // An assigned id must not be one that another element of the request gives
             // (`[{}, {"_id": 1}]` in an empty collection would write id 1 twice).
@@ -86,7 +87,7 @@ impl Operation for Insert {
                 id = batch.assign_id(coll, None)?;
             }
             last_seq = batch.take_seq();
-            records.push(RecordKind::Put, coll, id, last_seq, payload);
+            payloads.push(records, RecordKind::Put, coll, id, last_seq)?;
             doc.id = Some(id);
         }
         for doc in &self.docs {
@@ -177,10 +178,11 @@ impl Operation for Replace {
         batch.save_next_id(coll);
         let mut created = Vec::with_capacity(self.docs.len());
         let mut last_seq = 0;
-        // Nothing below can fail (`new` made sure every document has its id, and a given
-        // id is always assignable), so the batch may learn of each document as it goes,
-        // as a later document with the same id must.
-        for (doc, payload) in self.docs.iter().zip(self.payloads.iter()) {
+        let mut payloads = self.payloads.move_into(records);
+        // Nothing below fails (`new` made sure every document has its id and its payload,
+        // and a given id is always assignable), so the batch may learn of each document as
+        // it goes, as a later document with the same id must.
+        for doc in &self.docs {
             let id = doc.id.unwrap_or_default();
             let new = !batch.exists_in(committed.as_deref(), coll, id);
             batch.assign_id(coll, Some(id))?;
@@ -192,7 +194,7 @@ impl Operation for Replace {
             } else {
                 RecordKind::Replace
             };
-            records.push(kind, coll, id, last_seq, payload);
+            payloads.push(records, kind, coll, id, last_seq)?;
             created.push(new);
             batch.set_exists(coll, id, true);
         }

@@ -1,7 +1,11 @@
 //! [`Payloads`]: the stored encoding of a request's documents, made on the caller's task
-//! before the request is queued, so that the writer thread only copies bytes.
+//! before the request is queued; the writer thread hands the buffer to the batch's records
+//! as it is (no copy, no encoding on the writer).
 
-use nyro_storage::MAX_PAYLOAD_LEN;
+use std::ops::Range;
+
+use nyro_batch::{ChunkId, RecordBuf};
+use nyro_storage::{MAX_PAYLOAD_LEN, RecordKind};
 
 use crate::document::{Document, encode_fields};
 use crate::error::{DbError, Result};
@@ -58,17 +62,52 @@ impl Payloads {
         Ok(Self { bytes })
     }
 
-    /// The payloads, in document order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let mut rest = self.bytes.as_slice();
-        std::iter::from_fn(move || {
-            let (len, tail) = rest.split_first_chunk::<LEN>()?;
-            let len = u32::from_le_bytes(*len) as usize;
-            let (payload, tail) = tail.split_at_checked(len)?;
-            rest = tail;
-            Some(payload)
-        })
+    /// Moves the payloads into the batch's `records` as one chunk (no copy), and returns
+    /// the cursor that adds a record for each in turn.
+    pub(crate) fn move_into(&mut self, records: &mut RecordBuf) -> Cursor {
+        Cursor {
+            chunk: records.add_chunk(std::mem::take(&mut self.bytes)),
+            at: 0,
+        }
     }
+}
+
+/// Adds the records of a request's payloads, in document order.
+pub(crate) struct Cursor {
+    chunk: ChunkId,
+    /// Where the next payload's length is in the chunk.
+    at: usize,
+}
+
+impl Cursor {
+    /// Adds the record whose payload is the next document's.
+    pub(crate) fn push(
+        &mut self,
+        records: &mut RecordBuf,
+        kind: RecordKind,
+        collection: u32,
+        id: u64,
+        seq: u64,
+    ) -> Result<()> {
+        let range =
+            next_payload(records.chunk(self.chunk), self.at).ok_or_else(|| DbError::Internal {
+                message: format!("a request has fewer encoded payloads than documents ({id})"),
+            })?;
+        self.at = range.end;
+        records
+            .push_in_chunk(kind, collection, id, seq, self.chunk, range)
+            .map_err(|e| DbError::Internal {
+                message: format!("an encoded payload of document {id}: {e}"),
+            })
+    }
+}
+
+/// The range of the payload whose length is at `at` in `bytes`.
+fn next_payload(bytes: &[u8], at: usize) -> Option<Range<usize>> {
+    let (len, _) = bytes.get(at..)?.split_first_chunk::<LEN>()?;
+    let start = at + LEN;
+    let end = start.checked_add(u32::from_le_bytes(*len) as usize)?;
+    (end <= bytes.len()).then_some(start..end)
 }
 
 #[cfg(test)]
@@ -79,12 +118,32 @@ mod tests {
     use crate::document::{Value, decode_fields};
 
     #[test]
-    fn payloads_come_back_in_order_and_decode() {
+    fn payloads_become_records_in_order_and_decode() {
         let docs: Vec<Document> = (0..3)
             .map(|i| Document::new(vec![("n".into(), Value::Int(i))]))
             .collect();
-        let payloads = Payloads::encode(&docs).unwrap();
-        let decoded: Vec<_> = payloads.iter().map(|p| decode_fields(p).unwrap()).collect();
+        let mut payloads = Payloads::encode(&docs).unwrap();
+        let mut records = RecordBuf::new();
+        records.push(RecordKind::CreateCollection, 1, 0, 0, b"first");
+        let mut cursor = payloads.move_into(&mut records);
+        for id in 0..3 {
+            cursor
+                .push(&mut records, RecordKind::Put, 1, id, id)
+                .unwrap();
+        }
+        assert!(
+            matches!(
+                cursor.push(&mut records, RecordKind::Put, 1, 3, 3),
+                Err(DbError::Internal { .. })
+            ),
+            "no fourth payload"
+        );
+        let records = records.records();
+        assert_eq!(records[0].payload, b"first");
+        let decoded: Vec<_> = records[1..]
+            .iter()
+            .map(|r| decode_fields(r.payload).unwrap())
+            .collect();
         let expected: Vec<_> = docs.into_iter().map(|d| d.fields).collect();
         assert_eq!(decoded, expected);
     }

@@ -7,8 +7,9 @@
 //! is one new type and one name in that list.
 //!
 //! Document payloads are encoded by the caller (`encoded::Payloads`, before the request is
-//! queued); the writer thread only checks the request against the state, copies the
-//! payloads into the batch's records, and after the append makes them visible.
+//! queued); the writer thread only checks the request against the state, hands the
+//! payloads to the batch's records (no copy: `RecordBuf::add_chunk`), and after the append
+//! makes them visible.
 
 mod batch;
 mod collections;
