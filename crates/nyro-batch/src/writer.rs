@@ -1,283 +1,18 @@
-//! The writer thread and its handle.
+//! The writer thread: collects a batch from the queue, has the applier prepare it, appends
+//! it with one `Log::append`, applies the sync policy, then answers.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use nyro_storage::{Location, Log, StorageError};
-use tokio::sync::oneshot;
 
-use crate::metrics::WriterMetrics;
+use crate::applier::{Applier, Unwritten, WriteError};
+use crate::config::{BatchConfig, SyncPolicy};
+use crate::handle::{Done, Message, Shared};
 use crate::records::RecordBuf;
-
-/// When an acknowledged write is on stable storage (CONTRACT.md section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncPolicy {
-    /// Each batch is fdatasync'ed before any of its requests is answered. Nothing
-    /// acknowledged is lost, kill -9 or power cut included.
-    Always,
-    /// Answered after the write; fdatasync'ed at most this long after the oldest write not
-    /// yet synced was acknowledged. A process crash loses nothing (the bytes are in the
-    /// kernel); a power cut loses at most the interval.
-    Interval(Duration),
-    /// Never fdatasync'ed except when sealing a segment, on request and at close. A power
-    /// cut loses whatever the operating system had not flushed.
-    Never,
-}
-
-/// How the writer batches and syncs.
-#[derive(Debug, Clone)]
-pub struct BatchConfig {
-    /// Records after which a batch takes no more requests; more queued requests wait for
-    /// the next batch. A request is never split, so the request that reaches the limit may
-    /// take the batch past it (a single request larger than this is still written whole).
-    pub batch_size: usize,
-    /// When written data is fdatasync'ed.
-    pub sync: SyncPolicy,
-    /// Longest a request may wait for company in a batch that will be fdatasync'ed (the
-    /// writer waits at most one fdatasync's duration, and never when the previous batch had
-    /// a single request). Batches that are not synced never wait.
-    pub batch_timeout: Duration,
-    /// Most write requests queued at once; past it `submit` fails with
-    /// [`WriteError::QueueFull`] instead of queueing without bound.
-    pub queue_capacity: usize,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 10_000,
-            sync: SyncPolicy::Interval(Duration::from_secs(1)),
-            batch_timeout: Duration::from_millis(100),
-            queue_capacity: 100_000,
-        }
-    }
-}
-
-/// Turns requests into log records and makes written ones visible. Runs on the writer
-/// thread only, so its state needs no locks against other writers.
-///
-/// Per batch the writer calls [`prepare`](Applier::prepare) for each request in arrival
-/// order, appends the batch, then either calls [`commit`](Applier::commit) for each prepared
-/// request in order and `end_batch(true)`, or, if the write failed, only `end_batch(false)`.
-pub trait Applier: Send + 'static {
-    /// A write request.
-    type Request: Send + 'static;
-    /// The answer to a written request.
-    type Response: Send + 'static;
-    /// Why a request was refused (e.g. a conflict); refusing one request does not affect
-    /// the others of its batch.
-    type Rejection: Send + 'static;
-
-    /// Checks `request` against the state as it will be after every earlier request of this
-    /// batch, and adds its records to `records`. On `Err` the records it added are taken back.
-    fn prepare(
-        &mut self,
-        request: &mut Self::Request,
-        records: &mut RecordBuf,
-    ) -> Result<(), Self::Rejection>;
-
-    /// The request's records are in the log at `locations`: make them visible.
-    fn commit(&mut self, request: Self::Request, locations: &[Location]) -> Self::Response;
-
-    /// The batch is over. `written` is false when the append (or its fdatasync) failed and
-    /// nothing was committed: forget whatever `prepare` assumed.
-    fn end_batch(&mut self, written: bool);
-}
-
-/// Why a write request was not acknowledged.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError<R> {
-    /// The applier refused the request.
-    #[error("request refused")]
-    Rejected(R),
-    /// Writing the batch failed (e.g. disk full); nothing of it was kept. Later writes may
-    /// succeed once the cause is gone.
-    #[error("write failed: {0}")]
-    Failed(Arc<StorageError>),
-    /// An fdatasync failed earlier (or now), or the log could not cut a failed write back,
-    /// or the writer thread panicked: the database takes no more writes until it is
-    /// restarted. Reads go on.
-    #[error("writes are refused until restart: {reason}; reads go on")]
-    Poisoned {
-        /// What failed.
-        reason: String,
-    },
-    /// The queue is full; try again later.
-    #[error("the write queue is full ({capacity} requests); retry later")]
-    QueueFull {
-        /// The queue's capacity.
-        capacity: usize,
-    },
-    /// The writer has stopped (closed, or its thread died).
-    #[error("the writer has stopped; the database is closed")]
-    Closed,
-}
-
-type Reply<A> =
-    oneshot::Sender<Result<<A as Applier>::Response, WriteError<<A as Applier>::Rejection>>>;
-type Done<R> = oneshot::Sender<Result<(), WriteError<R>>>;
-
-enum Message<A: Applier> {
-    Write {
-        request: A::Request,
-        sync: bool,
-        reply: Reply<A>,
-    },
-    /// fdatasync everything written so far, then answer.
-    Flush(Done<A::Rejection>),
-    /// Seal the active segment (and start a new one), then answer.
-    Seal(Done<A::Rejection>),
-    /// Write everything queued before this, fdatasync, release the log, then answer.
-    Close(Done<A::Rejection>),
-}
-
-struct Shared {
-    metrics: Arc<WriterMetrics>,
-    poisoned: OnceLock<String>,
-    queued: AtomicUsize,
-    capacity: usize,
-}
-
-/// A handle for submitting writes. Cheap to clone; when the last clone is dropped the writer
-/// writes what is queued, fdatasyncs and stops.
-pub struct WriterHandle<A: Applier> {
-    tx: mpsc::Sender<Message<A>>,
-    shared: Arc<Shared>,
-}
-
-impl<A: Applier> Clone for WriterHandle<A> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl<A: Applier> std::fmt::Debug for WriterHandle<A> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriterHandle")
-            .field("queued", &self.shared.queued.load(Ordering::Relaxed))
-            .field("poisoned", &self.shared.poisoned.get())
-            .finish()
-    }
-}
-
-impl<A: Applier> WriterHandle<A> {
-    /// Queues `request` and waits until it is written (and fdatasync'ed, if the policy or
-    /// `sync` says so) or refused.
-    pub async fn submit(
-        &self,
-        request: A::Request,
-        sync: bool,
-    ) -> Result<A::Response, WriteError<A::Rejection>> {
-        if let Some(reason) = self.shared.poisoned.get() {
-            return Err(WriteError::Poisoned {
-                reason: reason.clone(),
-            });
-        }
-        let capacity = self.shared.capacity;
-        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(WriteError::QueueFull { capacity });
-        }
-        let (reply, answer) = oneshot::channel();
-        let message = Message::Write {
-            request,
-            sync,
-            reply,
-        };
-        if self.tx.send(message).is_err() {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(WriteError::Closed);
-        }
-        answer.await.unwrap_or(Err(WriteError::Closed))
-    }
-
-    /// Waits until everything written so far is fdatasync'ed.
-    pub async fn flush(&self) -> Result<(), WriteError<A::Rejection>> {
-        let (done, answer) = oneshot::channel();
-        self.tx
-            .send(Message::Flush(done))
-            .map_err(|_| WriteError::Closed)?;
-        answer.await.unwrap_or(Err(WriteError::Closed))
-    }
-
-    /// Seals the active segment after everything queued before this call, so that all data
-    /// written so far lies in sealed segments (which compaction can rewrite).
-    pub async fn seal(&self) -> Result<(), WriteError<A::Rejection>> {
-        let (done, answer) = oneshot::channel();
-        self.tx
-            .send(Message::Seal(done))
-            .map_err(|_| WriteError::Closed)?;
-        answer.await.unwrap_or(Err(WriteError::Closed))
-    }
-
-    /// Writes everything queued before this call, fdatasyncs, stops the writer and releases
-    /// the log (its writer half). Requests submitted afterwards fail with `Closed`.
-    pub async fn close(&self) -> Result<(), WriteError<A::Rejection>> {
-        let (done, answer) = oneshot::channel();
-        self.tx
-            .send(Message::Close(done))
-            .map_err(|_| WriteError::Closed)?;
-        answer.await.unwrap_or(Err(WriteError::Closed))
-    }
-
-    /// Why writes are refused for good, if they are.
-    pub fn poisoned(&self) -> Option<&str> {
-        self.shared.poisoned.get().map(String::as_str)
-    }
-
-    /// What the writer has done so far.
-    pub fn metrics(&self) -> &Arc<WriterMetrics> {
-        &self.shared.metrics
-    }
-
-    /// Requests queued and not yet taken by the writer.
-    pub fn queued(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
-    }
-}
-
-/// Starts writer threads.
-pub struct BatchWriter;
-
-impl BatchWriter {
-    /// Starts the writer thread, which owns `log` and `applier` from now on.
-    pub fn spawn<A: Applier>(
-        log: Log,
-        applier: A,
-        config: BatchConfig,
-    ) -> std::io::Result<WriterHandle<A>> {
-        let (tx, rx) = mpsc::channel();
-        let shared = Arc::new(Shared {
-            metrics: Arc::new(WriterMetrics::default()),
-            poisoned: OnceLock::new(),
-            queued: AtomicUsize::new(0),
-            capacity: config.queue_capacity.max(1),
-        });
-        let worker = Worker {
-            log: Some(log),
-            applier,
-            rx,
-            config,
-            shared: Arc::clone(&shared),
-            buf: RecordBuf::new(),
-            oldest_unsynced: None,
-            last_batch_requests: 0,
-            last_fsync: Duration::ZERO,
-        };
-        // A thread, not an async task: write and fdatasync block, and must not stall the
-        // runtime's worker threads. Callers still await their answers asynchronously.
-        std::thread::Builder::new()
-            .name("nyro-batch-writer".into())
-            .spawn(move || worker.run())?;
-        Ok(WriterHandle { tx, shared })
-    }
-}
 
 /// What one batch collected from the queue.
 struct Collected<A: Applier> {
@@ -303,15 +38,14 @@ impl<A: Applier> Default for Collected<A> {
     }
 }
 
-/// A request taken into the current batch.
-struct Pending<A: Applier> {
-    request: A::Request,
-    reply: Reply<A>,
-    /// The request's records in the batch, or why it was refused.
-    prepared: Result<Range<usize>, A::Rejection>,
-}
+/// A request taken into the current batch: prepared, with its records in the batch, or
+/// refused, with why.
+type Pending<A> = Result<
+    (<A as Applier>::Prepared, Range<usize>),
+    (<A as Applier>::Request, <A as Applier>::Rejection),
+>;
 
-struct Worker<A: Applier> {
+pub(crate) struct Worker<A: Applier> {
     /// `None` once closed.
     log: Option<Log>,
     applier: A,
@@ -339,7 +73,27 @@ impl Drop for PanicGuard {
 }
 
 impl<A: Applier> Worker<A> {
-    fn run(mut self) {
+    pub(crate) fn new(
+        log: Log,
+        applier: A,
+        rx: mpsc::Receiver<Message<A>>,
+        config: BatchConfig,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            log: Some(log),
+            applier,
+            rx,
+            config,
+            shared,
+            buf: RecordBuf::new(),
+            oldest_unsynced: None,
+            last_batch_requests: 0,
+            last_fsync: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
         let _guard = PanicGuard(Arc::clone(&self.shared));
         while let Some(first) = self.next_message() {
             let mut batch = Collected::default();
@@ -380,13 +134,9 @@ impl<A: Applier> Worker<A> {
     /// Adds a message to the batch being collected; true for `Close`.
     fn take(&mut self, message: Message<A>, batch: &mut Collected<A>) -> bool {
         match message {
-            Message::Write {
-                request,
-                sync,
-                reply,
-            } => {
+            Message::Write { request, sync } => {
                 self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                let pending = self.prepare(request, reply);
+                let pending = self.prepare(request);
                 batch.pending.push(pending);
                 batch.sync |= sync;
             }
@@ -444,23 +194,19 @@ impl<A: Applier> Worker<A> {
         }
     }
 
-    fn prepare(&mut self, mut request: A::Request, reply: Reply<A>) -> Pending<A> {
-        let start = self.buf.len();
-        let prepared = match self.applier.prepare(&mut request, &mut self.buf) {
-            Ok(()) => {
+    fn prepare(&mut self, request: A::Request) -> Pending<A> {
+        let mark = self.buf.mark();
+        match self.applier.prepare(request, &mut self.buf) {
+            Ok(prepared) => {
+                let records = mark.records()..self.buf.len();
                 // A request's records are one write: a crash keeps them all or none.
-                self.buf.mark_write(start..self.buf.len());
-                Ok(start..self.buf.len())
+                self.buf.mark_write(records.clone());
+                Ok((prepared, records))
             }
-            Err(rejection) => {
-                self.buf.truncate(start);
-                Err(rejection)
+            Err(refused) => {
+                self.buf.rollback(mark);
+                Err(refused)
             }
-        };
-        Pending {
-            request,
-            reply,
-            prepared,
         }
     }
 
@@ -475,11 +221,10 @@ impl<A: Applier> Worker<A> {
         match result {
             Ok(locations) => {
                 for p in pending {
-                    let answer = match p.prepared {
-                        Ok(range) => Ok(self.applier.commit(p.request, &locations[range])),
-                        Err(rejection) => Err(WriteError::Rejected(rejection)),
-                    };
-                    let _ = p.reply.send(answer);
+                    match p {
+                        Ok((prepared, range)) => self.applier.commit(prepared, &locations[range]),
+                        Err((request, rejection)) => request.fail(WriteError::Rejected(rejection)),
+                    }
                 }
                 self.applier.end_batch(true);
                 for done in flushes {
@@ -489,11 +234,10 @@ impl<A: Applier> Worker<A> {
             Err(error) => {
                 self.applier.end_batch(false);
                 for p in pending {
-                    let answer = match p.prepared {
-                        Ok(_) => Err(error.duplicate()),
-                        Err(rejection) => Err(WriteError::Rejected(rejection)),
-                    };
-                    let _ = p.reply.send(answer);
+                    match p {
+                        Ok((prepared, _)) => prepared.fail(error.duplicate()),
+                        Err((request, rejection)) => request.fail(WriteError::Rejected(rejection)),
+                    }
                 }
                 for done in flushes {
                     let _ = done.send(Err(error.duplicate()));

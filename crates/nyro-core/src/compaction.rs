@@ -19,9 +19,9 @@ use std::time::Duration;
 use nyro_batch::WriterHandle;
 use nyro_storage::{FrameHeader, Location, RecordKind};
 
-use crate::apply::{CoreApplier, WriteOp, WriteRequest};
 use crate::error::{DbError, Result};
 use crate::state::State;
+use crate::write::{self, CoreApplier, Relocate};
 
 /// How often the background compaction looks for segments over `min_dead_ratio`.
 pub const AUTO_INTERVAL: Duration = Duration::from_secs(10);
@@ -170,13 +170,10 @@ pub(crate) async fn run(
         .map_err(join_error)?
         .map_err(|e| state.damage.frame_error(e, None, None))?;
         let (old, before, after) = (rewritten.old, rewritten.bytes_before, rewritten.bytes_after);
-        let switch = WriteRequest::new(WriteOp::Relocate {
+        let switch = Relocate {
             moved: rewritten.moved,
-        });
-        writer
-            .submit(switch, false)
-            .await
-            .map_err(crate::database::write_error)?;
+        };
+        write::submit(writer, switch, false).await?;
         let log = reader.clone();
         tokio::task::spawn_blocking(move || log.retire(old))
             .await

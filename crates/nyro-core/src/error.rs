@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use nyro_batch::WriteError;
 use nyro_storage::StorageError;
 
 /// What can go wrong in a database operation. Messages name the collection, id or field
@@ -17,10 +18,12 @@ pub enum DbError {
         name: String,
     },
     /// The request is well-formed but not acceptable (wrong shape, too deep, bad id, ...).
-    #[error("{message}")]
+    #[error("{}{message}", element_prefix(*.element))]
     Invalid {
         /// What is wrong and how to fix it.
         message: String,
+        /// Which document of a request of several is concerned (counting from 0).
+        element: Option<usize>,
     },
     /// No such collection.
     #[error("collection {collection:?} does not exist")]
@@ -36,11 +39,38 @@ pub enum DbError {
         /// The id.
         id: u64,
     },
-    /// The write conflicts with what is stored (an id that exists, other indexes, ...).
-    #[error("{message}")]
+    /// A document's `_id` exists already in the collection, or appears twice in the
+    /// request (`first` names the earlier element). Nothing of the request was written.
+    #[error("{}", conflict_message(.collection, *.id, *.element, *.first))]
     Conflict {
-        /// What conflicts.
-        message: String,
+        /// The collection.
+        collection: String,
+        /// The id given.
+        id: u64,
+        /// Which document of a request of several gives it (counting from 0).
+        element: Option<usize>,
+        /// The earlier document of the same request that gives the same id, if any.
+        first: Option<usize>,
+    },
+    /// The collection has assigned every id up to `u64::MAX`: a document without `_id`
+    /// cannot get one (a conflict with the collection's state, like an `_id` that exists).
+    #[error(
+        "collection {collection:?} has assigned every id up to 18446744073709551615; give \
+         `_id` explicitly"
+    )]
+    IdsExhausted {
+        /// The collection.
+        collection: String,
+    },
+    /// The collection exists with other indexes than those requested.
+    #[error("collection {collection:?} exists with indexes {indexes:?}, not {requested:?}")]
+    CollectionExists {
+        /// The collection.
+        collection: String,
+        /// Its indexes.
+        indexes: Vec<String>,
+        /// The indexes requested.
+        requested: Vec<String>,
     },
     /// A query names a field the collection does not index.
     #[error(
@@ -63,11 +93,11 @@ pub enum DbError {
     /// Writes are refused until restart (an fdatasync failed). Reads go on.
     #[error(
         "the database refuses writes until it is restarted because an fdatasync failed: \
-         {reason}"
+         {cause}"
     )]
     Unavailable {
-        /// What failed.
-        reason: String,
+        /// What failed (it names the file: for logs and operators, not for remote clients).
+        cause: String,
     },
     /// Writing failed (e.g. the disk is full); nothing of the write was kept.
     #[error("the write failed and nothing of it was kept: {0}")]
@@ -126,6 +156,64 @@ impl DbError {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid {
             message: message.into(),
+            element: None,
+        }
+    }
+
+    /// This error, said of element `index` of a request of several documents.
+    pub(crate) fn at_element(self, index: usize) -> Self {
+        match self {
+            Self::Invalid {
+                message,
+                element: None,
+            } => Self::Invalid {
+                message,
+                element: Some(index),
+            },
+            other => other,
+        }
+    }
+
+    /// Which document of a request of several the error concerns, if it concerns one.
+    pub fn element(&self) -> Option<usize> {
+        match self {
+            Self::Invalid { element, .. } | Self::Conflict { element, .. } => *element,
+            _ => None,
+        }
+    }
+}
+
+fn element_prefix(element: Option<usize>) -> String {
+    element.map_or_else(String::new, |index| format!("element {index}: "))
+}
+
+fn conflict_message(
+    collection: &str,
+    id: u64,
+    element: Option<usize>,
+    first: Option<usize>,
+) -> String {
+    match (first, element) {
+        (Some(first), Some(element)) => format!(
+            "_id {id} appears twice in the request (elements {first} and {element}); nothing \
+             was written"
+        ),
+        _ => format!(
+            "a document with _id {id} already exists in collection {collection:?}{}; nothing \
+             was written",
+            element.map_or_else(String::new, |index| format!(" (element {index})"))
+        ),
+    }
+}
+
+impl From<WriteError<DbError>> for DbError {
+    fn from(error: WriteError<DbError>) -> Self {
+        match error {
+            WriteError::Rejected(e) => e,
+            WriteError::Failed(e) => DbError::WriteFailed(e),
+            WriteError::Poisoned { reason } => DbError::Unavailable { cause: reason },
+            WriteError::QueueFull { capacity } => DbError::Overloaded { limit: capacity },
+            WriteError::Closed => DbError::Closed,
         }
     }
 }

@@ -10,10 +10,10 @@ use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
 
 use crate::catalog::Collection;
-use crate::database::IndexStats;
 use crate::document::{Document, Value};
 use crate::error::{DbError, Result};
 use crate::fields::scalars;
+use crate::types::IndexStats;
 
 /// The index key of a value, if it is a scalar.
 pub(crate) fn key_of(value: &Value) -> Option<IndexKey> {

@@ -17,17 +17,25 @@
 //!   file and the catalog.
 //! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
 //!   collection records a lost range held put back so that the log replays).
-//! - [`DbError`]: every failure, typed (not found, conflict, not indexed, invalid,
-//!   overloaded, unavailable, damaged stored data, I/O with context).
+//! - [`DbError`]: every failure, typed, with its context as fields (not found, a conflict
+//!   naming the collection, id and element, not indexed, invalid, overloaded, unavailable
+//!   with its cause, damaged stored data, I/O with context).
 //! - [`Damage`]: damaged frames found while running (a segment opened from its hint file is
 //!   not read on open): reads of them fail with [`DbError::Corrupt`], and a background scrub
 //!   reads those segments after open ([`ScrubProgress`]).
+//!
+//! Inside: `database/` (open and close, writes, reads, maintenance), `write/` (one type per
+//! write operation, run on the writer thread), `scan` (reading documents), `indexing`,
+//! `replay`, `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
+//! never import it.
 //!
 //! Invariants:
 //! - A write's answer comes after its bytes are in the log and its index changes are
 //!   visible (read-your-writes); under `sync = "always"`, after its fdatasync too.
 //! - Only the writer thread changes the catalog, indexes and counters (through the private
-//!   `apply` module); readers take no lock against it.
+//!   `write` module, each operation's `commit`); readers take no lock against it.
+//! - Document payloads are encoded on the caller's task before a write is queued; the
+//!   writer thread only checks, frames, appends and commits.
 //! - No read returns bytes that fail their checksum; every damaged frame met is counted
 //!   once and makes the database degraded ([`Database::damage`]).
 //! - Ids assigned by the database increase within a collection and are never reused; every
@@ -54,7 +62,6 @@
 //! # Ok(()) }
 //! ```
 
-mod apply;
 mod backup;
 mod catalog;
 mod compaction;
@@ -72,6 +79,8 @@ mod replay;
 mod scan;
 mod scrub;
 mod state;
+mod types;
+mod write;
 
 pub use backup::{
     BackupFile, BackupManifest, MANIFEST_FILE, MANIFEST_VERSION, check_backup, restore,
@@ -80,10 +89,7 @@ pub use catalog::validate_name;
 pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};
 pub use damage::{Damage, DamagedFrame, FoundBy};
-pub use database::{
-    CollectionInfo, CollectionStats, Created, Database, FEED_CAPACITY, IndexStats, Inserted,
-    InsertedMany, MAX_PAGE, OpenOptions, Page, Replaced, Stats, WriteOptions,
-};
+pub use database::{Database, OpenOptions};
 pub use document::{Document, ID_FIELD, MAX_DEPTH, Value, whole_u64};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
@@ -91,6 +97,10 @@ pub use nyro_batch::{Histogram, WriterMetrics};
 pub use repair::repair;
 pub use scan::{DOCUMENTS_CHUNK, Documents};
 pub use scrub::{DEFAULT_SCRUB_RATE, ScrubProgress};
+pub use types::{
+    CollectionInfo, CollectionStats, Created, FEED_CAPACITY, IndexStats, Inserted, InsertedMany,
+    MAX_PAGE, Page, Replaced, Stats, WriteOptions,
+};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.

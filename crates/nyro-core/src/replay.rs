@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use nyro_storage::{FrameHeader, Location, LogReader, RecordKind, StorageError};
 
-use crate::apply::Counters;
 use crate::catalog::{Catalog, Collection, CollectionDef};
 use crate::error::{DbError, Result};
 use crate::indexing;
+use crate::write::Counters;
 
 /// What replaying the log produced.
 pub(crate) struct Replayed {

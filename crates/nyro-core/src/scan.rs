@@ -1,22 +1,61 @@
-//! [`Documents`]: a collection's documents in ascending id order, read lazily, for scans and
-//! exports that must not hold a whole collection (or a whole page of it) in memory.
+//! Reading documents from the log: [`read_document`] (one, at the location the index gives)
+//! and [`Documents`], a collection's documents in ascending id order, read lazily, for
+//! scans and exports that must not hold a whole collection (or a whole page of it) in
+//! memory.
 
 use std::sync::Arc;
 
+use nyro_storage::{Location, LogReader, NO_SUCH_SEGMENT, StorageError};
+
 use crate::catalog::Collection;
-use crate::database::Database;
-use crate::document::Document;
+use crate::damage::DamageLog;
+use crate::document::{Document, decode_fields};
 use crate::error::Result;
+
+/// Reads document `id` of `collection` at `location`. `None` if it was deleted meanwhile. A
+/// location whose segment compaction just retired is looked up again: the index points at
+/// the copy by then. A damaged frame is recorded in `damage` and answered as
+/// [`DbError::Corrupt`](crate::DbError::Corrupt).
+pub(crate) fn read_document(
+    reader: &LogReader,
+    damage: &DamageLog,
+    collection: &Collection,
+    id: u64,
+    mut location: Location,
+) -> Result<Option<Document>> {
+    let mut tries = 0;
+    loop {
+        match reader.read_with(location, |_, payload| decode_fields(payload)) {
+            Ok(fields) => {
+                return Ok(Some(Document {
+                    id: Some(id),
+                    fields: fields?,
+                }));
+            }
+            Err(StorageError::BadLocation { reason, .. })
+                if reason == NO_SUCH_SEGMENT && tries < 3 =>
+            {
+                tries += 1;
+                match collection.index.primary().get(id) {
+                    Some(moved) => location = moved,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(damage.read_error(reader, e, &collection.name, id)),
+        }
+    }
+}
 
 /// Ids taken from the primary index at a time by [`Documents`].
 pub const DOCUMENTS_CHUNK: usize = 1024;
 
-/// The iterator [`Database::documents`] returns: each document of a collection, ascending by
+/// The iterator [`Database::documents`](crate::Database::documents) returns: each document of a collection, ascending by
 /// id, looked up and decoded when `next` reaches it (so a document deleted before then is
 /// skipped, and one replaced before then comes in its new version). An error (a damaged
 /// frame) is returned once, and the iteration goes on after it.
 pub struct Documents<'db> {
-    db: &'db Database,
+    reader: &'db LogReader,
+    damage: &'db DamageLog,
     collection: Arc<Collection>,
     /// The ids of the current chunk, in order.
     chunk: std::vec::IntoIter<u64>,
@@ -27,9 +66,14 @@ pub struct Documents<'db> {
 }
 
 impl<'db> Documents<'db> {
-    pub(crate) fn new(db: &'db Database, collection: Arc<Collection>) -> Self {
+    pub(crate) fn new(
+        reader: &'db LogReader,
+        damage: &'db DamageLog,
+        collection: Arc<Collection>,
+    ) -> Self {
         Self {
-            db,
+            reader,
+            damage,
             collection,
             chunk: Vec::new().into_iter(),
             after: None,
@@ -67,7 +111,7 @@ impl Iterator for Documents<'_> {
             let Some(location) = self.collection.index.primary().get(id) else {
                 continue;
             };
-            match self.db.read(&self.collection, id, location) {
+            match read_document(self.reader, self.damage, &self.collection, id, location) {
                 Ok(Some(doc)) => return Some(Ok(doc)),
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),

@@ -1,9 +1,13 @@
 //! The one place where errors become HTTP answers: `{"error": {"code", "message"}}` with the
-//! contract's status and code. Internal details are logged, not sent.
+//! contract's status and code. Internal details are logged, not sent: no answer names a
+//! server file. An error whose text would (a failed write, writes refused after a failed
+//! fdatasync, a storage error) is logged in full in the request's span, which carries its
+//! request id, and the client gets what failed without the path.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nyro_core::DbError;
+use nyro_storage::StorageError;
 
 /// The contract's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,12 +124,33 @@ impl From<DbError> for ApiError {
             DbError::CollectionNotFound { .. } | DbError::NotFound { .. } => {
                 (StatusCode::NOT_FOUND, ErrorCode::NotFound)
             }
-            DbError::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            DbError::Conflict { .. }
+            | DbError::IdsExhausted { .. }
+            | DbError::CollectionExists { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
             DbError::NotIndexed { .. } => (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed),
             DbError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
-            DbError::Unavailable { .. } | DbError::WriteFailed(_) | DbError::Closed => {
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+            DbError::Unavailable { .. } => {
+                tracing::warn!(error = %e, "write refused");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the database refuses writes until it is restarted because an fdatasync \
+                     failed; reads go on; the server log has the details",
+                );
             }
+            DbError::WriteFailed(cause) => {
+                tracing::warn!(error = %e, "write failed");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    format!(
+                        "the write failed and nothing of it was kept: {}; retry once the cause \
+                         is gone (the server log has the details)",
+                        storage_cause(cause)
+                    ),
+                );
+            }
+            DbError::Closed => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             DbError::Storage(_)
             | DbError::Internal { .. }
             | DbError::Config(_)
@@ -139,6 +164,19 @@ impl From<DbError> for ApiError {
             }
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+/// What a storage error says without the file it names: the operating system's error for
+/// I/O failures (its text names no path), a summary otherwise.
+fn storage_cause(error: &StorageError) -> String {
+    match error {
+        StorageError::WriteFailed { source, .. } | StorageError::Io { source, .. } => {
+            source.to_string()
+        }
+        StorageError::Poisoned { .. } => "an fdatasync failed".to_string(),
+        StorageError::RecordTooLarge { .. } => error.to_string(),
+        _ => "a storage error".to_string(),
     }
 }
 
@@ -159,3 +197,96 @@ impl IntoResponse for ApiError {
 
 /// Handler result.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log lines written while the test runs.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Renders `error` as the server does inside a request's span; returns the client's
+    /// message and the log.
+    fn render(error: DbError) -> (ApiError, String) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let api = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "req-42");
+            let _entered = span.enter();
+            ApiError::from(error)
+        });
+        let log = captured.0.lock().map(|l| l.clone()).unwrap_or_default();
+        (api, String::from_utf8_lossy(&log).into_owned())
+    }
+
+    const SECRET: &str = "/srv/secret-data/00000001.seg";
+
+    #[test]
+    fn a_failed_write_names_no_path_to_the_client_but_logs_it_with_the_request_id() {
+        let error = DbError::WriteFailed(Arc::new(StorageError::WriteFailed {
+            path: PathBuf::from(SECRET),
+            offset: 4096,
+            records: 1,
+            bytes: 100,
+            source: std::io::Error::from_raw_os_error(5),
+        }));
+        let (api, log) = render(error);
+        assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!api.message.contains("secret-data"), "{}", api.message);
+        assert!(
+            api.message.contains("nothing of it was kept"),
+            "{}",
+            api.message
+        );
+        assert!(
+            api.message.contains("Input/output error"),
+            "{}",
+            api.message
+        );
+        assert!(log.contains(SECRET), "{log}");
+        assert!(log.contains("req-42"), "{log}");
+    }
+
+    #[test]
+    fn poisoned_writes_and_storage_errors_name_no_path_to_the_client() {
+        let cause = format!("fdatasync of {SECRET} failed: Input/output error (os error 5)");
+        let (api, log) = render(DbError::Unavailable { cause });
+        assert_eq!(api.code, ErrorCode::Unavailable);
+        assert!(!api.message.contains("secret-data"), "{}", api.message);
+        assert!(api.message.contains("fdatasync"), "{}", api.message);
+        assert!(log.contains(SECRET) && log.contains("req-42"), "{log}");
+
+        let io = StorageError::Io {
+            op: "open segment",
+            path: PathBuf::from(SECRET),
+            source: std::io::ErrorKind::PermissionDenied.into(),
+        };
+        let (api, log) = render(DbError::Storage(io));
+        assert_eq!(api.code, ErrorCode::Internal);
+        assert!(!api.message.contains("secret-data"), "{}", api.message);
+        assert!(log.contains(SECRET) && log.contains("req-42"), "{log}");
+    }
+}

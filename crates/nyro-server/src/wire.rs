@@ -85,10 +85,12 @@ pub struct Health {
     pub status: &'static str,
     /// Only when degraded: distinct damaged frames found since the server started.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = U64, required = false)]
     pub corrupt_frames: Option<u64>,
     /// Only when degraded: why, with the first damaged place (segment number and offset,
     /// no file path) and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     pub reason: Option<String>,
 }
 

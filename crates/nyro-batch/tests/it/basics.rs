@@ -14,7 +14,7 @@ async fn lone_request_on_idle_writer_is_answered_at_once() {
     let started = Instant::now();
     let answer = tokio::time::timeout(
         Duration::from_secs(2),
-        h.handle.submit(Req::put(1, b"one"), false),
+        h.handle.submit_req(Req::put(1, b"one"), false),
     )
     .await
     .expect("a lone request must be answered well within 2 s");
@@ -41,7 +41,7 @@ async fn never_policy_syncs_only_on_request() {
     let h = start(config(SyncPolicy::Never));
     let m = h.handle.metrics();
     for key in 0..5 {
-        within("a write", h.handle.submit(Req::put(key, b"v"), false))
+        within("a write", h.handle.submit_req(Req::put(key, b"v"), false))
             .await
             .unwrap();
     }
@@ -50,9 +50,12 @@ async fn never_policy_syncs_only_on_request() {
     assert_eq!(m.fsync_micros.count(), 0);
 
     // A request that asks for sync is answered only after its fdatasync.
-    within("a synced write", h.handle.submit(Req::put(5, b"v"), true))
-        .await
-        .unwrap();
+    within(
+        "a synced write",
+        h.handle.submit_req(Req::put(5, b"v"), true),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         load(&m.fsyncs),
         1,
@@ -63,7 +66,7 @@ async fn never_policy_syncs_only_on_request() {
     // Nothing new: flush has nothing to sync and counts no fdatasync.
     within("flush", h.handle.flush()).await.unwrap();
     assert_eq!(load(&m.fsyncs), 1);
-    within("a write", h.handle.submit(Req::put(6, b"v"), false))
+    within("a write", h.handle.submit_req(Req::put(6, b"v"), false))
         .await
         .unwrap();
     assert_eq!(load(&m.fsyncs), 1);
@@ -75,7 +78,7 @@ async fn never_policy_syncs_only_on_request() {
 async fn interval_policy_syncs_in_the_background() {
     let h = start(config(SyncPolicy::Interval(Duration::from_millis(50))));
     let m = h.handle.metrics();
-    within("a write", h.handle.submit(Req::put(1, b"v"), false))
+    within("a write", h.handle.submit_req(Req::put(1, b"v"), false))
         .await
         .unwrap();
     assert_eq!(load(&m.fsyncs), 0, "Interval answers before the fdatasync");
@@ -85,7 +88,7 @@ async fn interval_policy_syncs_in_the_background() {
         "only the new segment's header was synced so far"
     );
     for key in 2..5 {
-        within("a write", h.handle.submit(Req::put(key, b"v"), false))
+        within("a write", h.handle.submit_req(Req::put(key, b"v"), false))
             .await
             .unwrap();
     }

@@ -10,7 +10,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use nyro_batch::{Applier, BatchConfig, BatchWriter, RecordBuf, WriteError, WriterHandle};
+use nyro_batch::{
+    Applier, BatchConfig, BatchWriter, RecordBuf, Reply, Unwritten, WriteError, WriterHandle,
+    WriterThread,
+};
 use nyro_storage::{FaultInjector, Location, Log, LogOptions, LogReader, RecordKind, StorageError};
 use tempfile::TempDir;
 
@@ -60,6 +63,25 @@ pub enum Rejection {
 }
 
 pub type Answer = Result<u64, WriteError<Rejection>>;
+
+/// A queued [`Req`] with the reply it is answered through (its first record's seq).
+#[derive(Debug)]
+pub struct Job {
+    req: Req,
+    reply: Reply<u64, Rejection>,
+}
+
+/// Submits a [`Req`] through a handle of the test applier.
+pub trait SubmitReq {
+    /// Queues `req` and awaits its answer.
+    fn submit_req(&self, req: Req, sync: bool) -> impl Future<Output = Answer> + Send;
+}
+
+impl SubmitReq for WriterHandle<KvApplier> {
+    fn submit_req(&self, req: Req, sync: bool) -> impl Future<Output = Answer> + Send {
+        self.submit(sync, move |reply| Job { req, reply })
+    }
+}
 
 /// Holds the writer thread at the start of `prepare` while closed.
 #[derive(Debug, Default)]
@@ -156,12 +178,14 @@ impl KvApplier {
     }
 }
 
-impl Applier for KvApplier {
-    type Request = Req;
-    type Response = u64;
-    type Rejection = Rejection;
+impl Unwritten<Rejection> for Job {
+    fn fail(self, error: WriteError<Rejection>) {
+        self.reply.send(Err(error));
+    }
+}
 
-    fn prepare(&mut self, request: &mut Req, records: &mut RecordBuf) -> Result<(), Rejection> {
+impl KvApplier {
+    fn prepare_req(&mut self, request: &mut Req, records: &mut RecordBuf) -> Result<(), Rejection> {
         self.probe.gate.pass();
         assert!(
             request.puts.iter().all(|(k, _)| *k != PANIC_KEY),
@@ -185,8 +209,25 @@ impl Applier for KvApplier {
         }
         Ok(())
     }
+}
 
-    fn commit(&mut self, request: Req, locations: &[Location]) -> u64 {
+impl Applier for KvApplier {
+    type Request = Job;
+    type Prepared = Job;
+    type Rejection = Rejection;
+
+    fn prepare(&mut self, mut job: Job, records: &mut RecordBuf) -> Result<Job, (Job, Rejection)> {
+        match self.prepare_req(&mut job.req, records) {
+            Ok(()) => Ok(job),
+            Err(rejection) => Err((job, rejection)),
+        }
+    }
+
+    fn commit(&mut self, job: Job, locations: &[Location]) {
+        let Job {
+            req: request,
+            reply,
+        } = job;
         assert_eq!(
             locations.len(),
             request.puts.len(),
@@ -201,7 +242,8 @@ impl Applier for KvApplier {
             // Mirror the counter here too: the answer is sent before `end_batch(true)`.
             self.probe.seq.store(seq, Ordering::Relaxed);
         }
-        request.seq
+        drop((map, commits));
+        reply.send(Ok(request.seq));
     }
 
     fn end_batch(&mut self, written: bool) {
@@ -221,6 +263,8 @@ impl Applier for KvApplier {
 pub struct Harness {
     pub dir: TempDir,
     pub handle: WriterHandle<KvApplier>,
+    /// The writer thread, to join once closed.
+    pub thread: WriterThread,
     /// A read handle taken before the log moved into the writer. It shares the directory
     /// lock with the writer: the directory cannot be reopened while it lives.
     pub reader: LogReader,
@@ -234,10 +278,12 @@ pub fn start(config: BatchConfig) -> Harness {
     let log = Log::open(dir.path(), options(&io)).unwrap();
     let reader = log.reader().clone();
     let probe = Arc::new(Probe::default());
-    let handle = BatchWriter::spawn(log, KvApplier::new(Arc::clone(&probe)), config).unwrap();
+    let (handle, thread) =
+        BatchWriter::spawn(log, KvApplier::new(Arc::clone(&probe)), config).unwrap();
     Harness {
         dir,
         handle,
+        thread,
         reader,
         probe,
         io,
@@ -248,7 +294,7 @@ impl Harness {
     /// Submits `req` (fdatasync'ed first if `sync`) and awaits its answer, failing the test
     /// if that takes longer than [`BOUND`].
     pub async fn write(&self, req: Req, sync: bool) -> Answer {
-        within("a write", self.handle.submit(req, sync)).await
+        within("a write", self.handle.submit_req(req, sync)).await
     }
 }
 
@@ -290,7 +336,7 @@ pub fn spawn_submit(
     sync: bool,
 ) -> tokio::task::JoinHandle<Answer> {
     let handle = handle.clone();
-    tokio::spawn(async move { handle.submit(req, sync).await })
+    tokio::spawn(async move { handle.submit_req(req, sync).await })
 }
 
 /// Submits `reqs` so that they all land in one batch, in this order: the gate holds the
@@ -306,7 +352,7 @@ pub async fn submit_one_batch(h: &Harness, reqs: Vec<Req>) -> Vec<Answer> {
     h.probe.gate.close();
     let mut futures = Vec::new();
     for (i, req) in reqs.into_iter().enumerate() {
-        let mut future = Box::pin(h.handle.submit(req, false));
+        let mut future = Box::pin(h.handle.submit_req(req, false));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(
             future.as_mut().poll(&mut cx).is_pending(),

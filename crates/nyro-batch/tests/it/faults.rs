@@ -178,7 +178,7 @@ async fn a_failed_fdatasync_poisons_the_writer() {
     for sync in [false, true] {
         let answer = tokio::time::timeout(
             Duration::from_millis(500),
-            h.handle.submit(Req::put(4, b"four"), sync),
+            h.handle.submit_req(Req::put(4, b"four"), sync),
         )
         .await
         .expect("a poisoned writer must refuse at once");
@@ -223,7 +223,7 @@ async fn a_panicking_applier_stops_the_writer_with_a_reason() {
     // The request in hand when the writer thread died is answered, not left hanging.
     let answer = within(
         "the doomed request",
-        h.handle.submit(Req::put(PANIC_KEY, b"x"), false),
+        h.handle.submit_req(Req::put(PANIC_KEY, b"x"), false),
     )
     .await;
     assert!(matches!(answer, Err(WriteError::Closed)), "{answer:?}");
@@ -242,6 +242,10 @@ async fn a_panicking_applier_stops_the_writer_with_a_reason() {
         within("close", h.handle.close()).await,
         Err(WriteError::Closed)
     ));
+    assert!(
+        !h.thread.join(),
+        "joining the writer thread reports its panic"
+    );
     // The dead writer let go of the log; what it acknowledged is there.
     drop(h.reader);
     let log = reopen(h.dir.path()).await;

@@ -27,7 +27,10 @@ async fn concurrent_writers_are_group_committed_in_order() {
             for i in 0..PER_TASK {
                 let k = key(task, i);
                 let value = k.to_le_bytes();
-                let seq = handle.submit(Req::insert(k, &value), false).await.unwrap();
+                let seq = handle
+                    .submit_req(Req::insert(k, &value), false)
+                    .await
+                    .unwrap();
                 // Read your writes: visible as soon as it is answered.
                 assert_eq!(probe.get(k).as_deref(), Some(&value[..]), "key {k}");
                 seqs.push(seq);
@@ -87,7 +90,7 @@ async fn concurrent_writers_are_group_committed_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_request_does_not_fail_its_batch() {
     let h = start(config(SyncPolicy::Always));
-    within("a write", h.handle.submit(Req::put(1, b"old"), false))
+    within("a write", h.handle.submit_req(Req::put(1, b"old"), false))
         .await
         .unwrap();
     let answers = submit_one_batch(

@@ -47,7 +47,7 @@ async fn close_answers_what_was_queued_and_releases_the_log() {
 
     let answer = within(
         "a write after close",
-        h.handle.submit(Req::put(99, b"late"), false),
+        h.handle.submit_req(Req::put(99, b"late"), false),
     )
     .await;
     assert!(matches!(answer, Err(WriteError::Closed)), "{answer:?}");
@@ -59,6 +59,8 @@ async fn close_answers_what_was_queued_and_releases_the_log() {
         within("close after close", h.handle.close()).await,
         Err(WriteError::Closed)
     ));
+    // The thread ends right after answering close: joining it waits for nothing more.
+    assert!(h.thread.join(), "the writer thread ended cleanly");
 
     // The directory lock belongs to the log's shared state, which the writer and every
     // `LogReader` clone hold together: after close the writer has let go, but our reader
@@ -96,7 +98,7 @@ async fn dropping_every_handle_writes_what_was_acknowledged() {
             for i in 0..25 {
                 let key = task * 100 + i;
                 handle
-                    .submit(Req::put(key, &key.to_le_bytes()), false)
+                    .submit_req(Req::put(key, &key.to_le_bytes()), false)
                     .await
                     .unwrap();
                 done.push(key);

@@ -122,7 +122,7 @@ async fn run(policy: SyncPolicy, steps: Vec<Step>) {
                 continue;
             }
             Step::Submit(req, sync) => {
-                let answer = within("an answer", h.handle.submit(req.clone(), sync)).await;
+                let answer = within("an answer", h.handle.submit_req(req.clone(), sync)).await;
                 (vec![req], vec![answer])
             }
             Step::Batch(reqs) => {

@@ -75,7 +75,7 @@ async fn a_full_queue_refuses_at_once_and_loses_nothing() {
 
     // With room again, a refused request can be retried.
     let retry = *refused.first().unwrap();
-    within("a retry", h.handle.submit(Req::put(retry, b"v"), false))
+    within("a retry", h.handle.submit_req(Req::put(retry, b"v"), false))
         .await
         .unwrap();
     assert!(h.probe.get(retry).is_some());

@@ -1,11 +1,13 @@
 //! `nyrodb import --data DIR [--collection C] FILE`: NDJSON or one JSON array (the first
 //! non-blank byte tells which), inserted in batches with `insert_many`, each all or nothing
-//! and fdatasync'ed before the next starts. Every record is checked before its batch is
-//! written (JSON, shape, depth, an `_id` that exists or repeats), so the first bad one is
-//! named by its line (or array element) and nothing of its batch is written.
+//! and fdatasync'ed before the next starts. Every record is checked (JSON, shape, depth)
+//! before its batch is written, and a batch the database refuses (an `_id` that exists or
+//! repeats, a document too large) is refused whole: either way the first bad record is
+//! named by its line (or array element), taken from the error's `element`, and nothing of
+//! its batch is written.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -14,7 +16,7 @@ use std::rc::Rc;
 
 use anyhow::{Context, anyhow, bail};
 use indicatif::ProgressBar;
-use nyro_core::{Database, Document, WriteOptions, validate_name};
+use nyro_core::{Database, DbError, Document, WriteOptions, validate_name};
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde_json::Value;
 use tokio::runtime::Runtime;
@@ -89,7 +91,7 @@ fn import(
         batch_collection: String::new(),
         batch_first: None,
         batch_last: None,
-        batch_ids: HashMap::new(),
+        batch_positions: Vec::new(),
         batch_start: 0,
         imported: 0,
         committed_through: None,
@@ -347,7 +349,8 @@ struct Importer<'a> {
     batch_collection: String,
     batch_first: Option<Position>,
     batch_last: Option<Position>,
-    batch_ids: HashMap<u64, Position>,
+    /// Where each document of the batch is in the input.
+    batch_positions: Vec<Position>,
     /// Input bytes read when the batch started.
     batch_start: u64,
     imported: u64,
@@ -372,6 +375,33 @@ impl Importer<'_> {
             self.source,
             self.progress_note()
         )
+    }
+
+    /// The error naming the input record the database refused the batch for, when the
+    /// error says which document it was (its `element`, or the only one of the batch).
+    fn refused_record(&self, error: &DbError) -> Option<anyhow::Error> {
+        let element = match (error.element(), self.batch_positions.len()) {
+            (Some(element), _) => element,
+            (None, 1) => 0,
+            (None, _) => return None,
+        };
+        let position = *self.batch_positions.get(element)?;
+        let what = match error {
+            DbError::Conflict {
+                id,
+                first: Some(first),
+                ..
+            } => match self.batch_positions.get(*first) {
+                Some(first) => format!("_id {id} appears twice in the batch (first at {first})"),
+                None => error.to_string(),
+            },
+            DbError::Conflict { id, collection, .. } => {
+                format!("a document with _id {id} already exists in collection {collection:?}")
+            }
+            DbError::Invalid { message, .. } => message.clone(),
+            _ => return None,
+        };
+        Some(self.bad(position, what))
     }
 
     /// What earlier batches wrote, and where to resume.
@@ -425,28 +455,13 @@ impl Importer<'_> {
         if !self.batch.is_empty() && self.batch_collection != collection {
             self.flush()?;
         }
-        if let Some(id) = doc.id {
-            if let Some(first) = self.batch_ids.get(&id) {
-                return Err(self.bad(
-                    position,
-                    format!("_id {id} appears twice in the batch (first at {first})"),
-                ));
-            }
-            // Offline, nothing else writes: what exists now exists when the batch is written.
-            if self.db.get(&collection, id).is_ok() {
-                return Err(self.bad(
-                    position,
-                    format!("a document with _id {id} already exists in collection {collection:?}"),
-                ));
-            }
-            self.batch_ids.insert(id, position);
-        }
         if self.batch.is_empty() {
             self.batch_first = Some(position);
             self.batch_collection = collection;
             self.batch_start = self.read.get();
         }
         self.batch.push(doc);
+        self.batch_positions.push(position);
         self.batch_last = Some(position);
         self.bar.set_position(self.read.get());
         if self.batch.len() >= self.batch_size
@@ -470,6 +485,9 @@ impl Importer<'_> {
             WriteOptions { sync: true },
         ));
         if let Err(e) = written {
+            if let Some(refused) = self.refused_record(&e) {
+                return Err(refused);
+            }
             let lines = match (self.batch_first, self.batch_last) {
                 (Some(first), Some(last)) => format!(" ({})", range(first, last)),
                 _ => String::new(),
@@ -490,7 +508,7 @@ impl Importer<'_> {
         self.committed_through = self.batch_last;
         self.batch_first = None;
         self.batch_last = None;
-        self.batch_ids.clear();
+        self.batch_positions.clear();
         self.bar.set_message(format!("{} documents", self.imported));
         Ok(())
     }

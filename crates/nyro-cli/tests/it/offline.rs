@@ -293,6 +293,18 @@ fn an_import_with_a_bad_line_names_it_and_writes_nothing_of_its_batch() {
     std::fs::write(&array, "[{\"_id\": 1, \"n\": 9}]").unwrap();
     let (_, stderr) = fails(&mut import_into_t(&data, &array));
     assert!(stderr.contains("_id 1 already exists"), "{stderr}");
+    assert!(stderr.contains("array element 0"), "{stderr}");
+    assert_eq!(lines(&export_to_string(&data, Some("t"))).len(), 2);
+    // An _id repeated within a batch: the database refuses the batch, and the error's
+    // element names the input line of the second occurrence and of the first.
+    let repeated = dir.path().join("repeated.ndjson");
+    std::fs::write(&repeated, "{\"_id\": 50}\n{\"n\": 1}\n\n{\"_id\": 50}\n").unwrap();
+    let (_, stderr) = fails(&mut import_into_t(&data, &repeated));
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(
+        stderr.contains("appears twice in the batch (first at line 1)"),
+        "{stderr}"
+    );
     assert_eq!(lines(&export_to_string(&data, Some("t"))).len(), 2);
 
     // Plain documents without --collection are refused with the way out.

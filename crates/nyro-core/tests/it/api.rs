@@ -47,7 +47,7 @@ async fn collections_are_created_listed_and_dropped() {
             .create_collection(name, &strings(&["age", "city", "age"]))
             .await
         {
-            Err(DbError::Invalid { message }) => {
+            Err(DbError::Invalid { message, .. }) => {
                 assert!(message.contains("\"age\" is listed twice"), "{message}");
                 assert!(message.contains("indexes[2]"), "{message}");
             }
@@ -57,8 +57,11 @@ async fn collections_are_created_listed_and_dropped() {
     // Other indexes -> conflict.
     for other in [&["city"][..], &["city", "age", "name"], &[]] {
         match db.create_collection("users", &strings(other)).await {
-            Err(DbError::Conflict { message }) => assert!(message.contains("users"), "{message}"),
-            other => panic!("expected Conflict, got {other:?}"),
+            Err(e @ DbError::CollectionExists { .. }) => {
+                let message = e.to_string();
+                assert!(message.contains("users"), "{message}");
+            }
+            other => panic!("expected CollectionExists, got {other:?}"),
         }
     }
     assert_eq!(
@@ -149,8 +152,17 @@ async fn ids_are_assigned_increasing_and_never_reused() {
         .insert("c", doc(json!({"_id": 10, "x": "other"})), W)
         .await
     {
-        Err(DbError::Conflict { message }) => {
+        Err(e @ DbError::Conflict { .. }) => {
+            let message = e.to_string();
             assert!(message.contains("10"), "{message}");
+            assert!(matches!(
+                e,
+                DbError::Conflict {
+                    id: 10,
+                    element: None,
+                    ..
+                }
+            ));
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
@@ -213,9 +225,17 @@ async fn insert_many_is_all_or_nothing() {
         doc(json!({"_id": 1, "k": "c"})),
     ];
     match db.insert_many("c", docs, W).await {
-        Err(DbError::Conflict { message }) => {
+        Err(e @ DbError::Conflict { .. }) => {
+            let message = e.to_string();
             assert!(message.contains("element"), "{message}");
             assert!(message.contains('0') && message.contains('2'), "{message}");
+            let DbError::Conflict {
+                id, element, first, ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!((id, element, first), (1, Some(2), Some(0)));
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
@@ -226,9 +246,19 @@ async fn insert_many_is_all_or_nothing() {
         doc(json!({"_id": 7, "k": "c"})),
     ];
     match db.insert_many("c", docs, W).await {
-        Err(DbError::Conflict { message }) => {
+        Err(e @ DbError::Conflict { .. }) => {
+            let message = e.to_string();
             assert!(message.contains("element 2"), "{message}");
             assert!(message.contains('7'), "{message}");
+            assert_eq!(e.element(), Some(2));
+            assert!(matches!(
+                e,
+                DbError::Conflict {
+                    id: 7,
+                    first: None,
+                    ..
+                }
+            ));
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
@@ -242,7 +272,7 @@ async fn insert_many_is_all_or_nothing() {
         Document::new(vec![("a".into(), deep)]),
     ];
     match db.insert_many("c", docs, W).await {
-        Err(DbError::Invalid { message }) => assert!(message.contains("element 1"), "{message}"),
+        Err(e @ DbError::Invalid { .. }) => assert!(e.to_string().contains("element 1"), "{e}"),
         other => panic!("expected Invalid, got {other:?}"),
     }
     assert!(matches!(
@@ -436,8 +466,9 @@ async fn replace_many_is_all_or_nothing_and_in_order() {
             .replace_many("c", vec![doc(json!({"_id": 1, "city": "Bern"})), second], W)
             .await;
         match got {
-            Err(DbError::Invalid { message }) => {
-                assert!(message.contains("element 1"), "{message}")
+            Err(e @ DbError::Invalid { .. }) => {
+                assert!(e.to_string().contains("element 1"), "{e}");
+                assert_eq!(e.element(), Some(1));
             }
             other => panic!("expected Invalid, got {other:?}"),
         }
@@ -484,7 +515,7 @@ async fn list_pages_in_id_order() {
 
     for bad in [0, MAX_PAGE + 1] {
         match db.list("c", None, bad) {
-            Err(DbError::Invalid { message }) => assert!(message.contains("limit"), "{message}"),
+            Err(e @ DbError::Invalid { .. }) => assert!(e.to_string().contains("limit"), "{e}"),
             other => panic!("limit {bad}: expected Invalid, got {other:?}"),
         }
         assert!(matches!(
@@ -645,7 +676,7 @@ async fn names_depth_and_shapes_are_checked() {
     // 64 levels are fine, 65 are not: from JSON and from Rust.
     assert!(Document::from_json(nested(MAX_DEPTH)).is_ok());
     match Document::from_json(nested(MAX_DEPTH + 1)) {
-        Err(DbError::Invalid { message }) => assert!(message.contains("64"), "{message}"),
+        Err(e @ DbError::Invalid { .. }) => assert!(e.to_string().contains("64"), "{e}"),
         other => panic!("expected Invalid, got {other:?}"),
     }
     let deepest = doc(nested(MAX_DEPTH));
@@ -933,8 +964,11 @@ async fn configured_collections_are_created_on_open() {
     // Configured with other indexes than it has: refused, naming the collection.
     config.collections[0].indexes = strings(&["age"]);
     match Database::open(&config).await {
-        Err(DbError::Conflict { message }) => assert!(message.contains("users"), "{message}"),
-        other => panic!("expected Conflict, got {other:?}"),
+        Err(e @ DbError::CollectionExists { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("users"), "{message}");
+        }
+        other => panic!("expected CollectionExists, got {other:?}"),
     }
 }
 
@@ -1005,8 +1039,8 @@ async fn the_largest_ids() {
     // request itself is fine), nothing written, given ids still work.
     let before = db.stats().last_seq;
     match db.insert("c", doc(json!({})), W).await {
-        Err(DbError::Conflict { message }) => assert!(message.contains("every id"), "{message}"),
-        other => panic!("expected Conflict, got {other:?}"),
+        Err(e @ DbError::IdsExhausted { .. }) => assert!(e.to_string().contains("every id"), "{e}"),
+        other => panic!("expected IdsExhausted, got {other:?}"),
     }
     let docs = vec![doc(json!({"_id": 3})), doc(json!({}))];
     assert!(matches!(
@@ -1038,7 +1072,7 @@ async fn a_document_too_large_for_a_log_record_is_refused_alone() {
     let small = db.clone();
     let other = tokio::spawn(async move { small.insert("c", doc(json!({"small": 1})), W).await });
     match db.insert("c", huge, W).await {
-        Err(DbError::Invalid { message }) => assert!(message.contains("at most"), "{message}"),
+        Err(e @ DbError::Invalid { .. }) => assert!(e.to_string().contains("at most"), "{e}"),
         other => panic!("expected Invalid, got {other:?}"),
     }
     // Whatever batch it shared, the other writer's insert is unaffected.
@@ -1080,7 +1114,7 @@ async fn writes_create_a_missing_collection_without_indexes() {
     );
     assert!(matches!(
         db.create_collection("fresh", &strings(&["a"])).await,
-        Err(DbError::Conflict { .. })
+        Err(DbError::CollectionExists { .. })
     ));
     // A refused insert does not create its collection.
     let docs = vec![doc(json!({"_id": 1})), doc(json!({"_id": 1}))];

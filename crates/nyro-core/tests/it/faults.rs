@@ -145,8 +145,8 @@ async fn a_failed_fdatasync_refuses_every_later_write_but_reads_go_on() {
 
     faults.fail_syncs(io::ErrorKind::Other);
     match db.insert("c", doc(json!({"k": 4})), W).await {
-        Err(DbError::Unavailable { reason }) => {
-            assert!(reason.contains("fdatasync"), "{reason}");
+        Err(DbError::Unavailable { cause }) => {
+            assert!(cause.contains("fdatasync"), "{cause}");
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -166,8 +166,8 @@ async fn a_failed_fdatasync_refuses_every_later_write_but_reads_go_on() {
     ];
     for result in later {
         match result {
-            Err(DbError::Unavailable { reason }) => {
-                let message = DbError::Unavailable { reason }.to_string();
+            Err(DbError::Unavailable { cause }) => {
+                let message = DbError::Unavailable { cause }.to_string();
                 assert!(message.contains("refuses writes"), "{message}");
             }
             other => panic!("expected Unavailable, got {other:?}"),

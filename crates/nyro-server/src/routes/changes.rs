@@ -9,6 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use nyro_core::{ChangeStream, DbError, FeedError};
+use tracing::Instrument;
 
 use crate::app::{AppState, FeedTicket};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -72,7 +73,9 @@ pub async fn one_collection(
     let stream = open_stream(&state, Some(&collection), query.as_deref())?;
     let upgrade = upgrade_or_error(upgrade)?;
     let ticket = state.feeds.ticket();
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket)))
+    // The feed runs in the request's span (its id) after the upgrade, too.
+    let span = tracing::Span::current();
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket).instrument(span)))
 }
 
 /// Changes of every collection.
@@ -89,7 +92,9 @@ pub async fn all_collections(
     let stream = open_stream(&state, None, query.as_deref())?;
     let upgrade = upgrade_or_error(upgrade)?;
     let ticket = state.feeds.ticket();
-    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket)))
+    // The feed runs in the request's span (its id) after the upgrade, too.
+    let span = tracing::Span::current();
+    Ok(upgrade.on_upgrade(move |socket| feed(socket, stream, ticket).instrument(span)))
 }
 
 async fn close(
@@ -150,11 +155,12 @@ async fn feed(socket: WebSocket, mut stream: ChangeStream, mut ticket: FeedTicke
                     return;
                 }
                 Some(Err(FeedError::Replay(e))) => {
-                    // The log line names the file; the client gets no server path.
+                    // The error names the segment file: the log gets it (in the request's
+                    // span, with its id), the client does not.
                     tracing::error!(error = %e, "the change feed's replay failed");
                     let reason = match e {
                         DbError::Corrupt { .. } => crate::error::DAMAGED,
-                        _ => "replaying the log failed; the server log has the details",
+                        _ => "replaying the change feed from the log failed; the server log has the details",
                     };
                     close(&mut sink, CLOSE_ERROR, reason.into()).await;
                     return;

@@ -152,9 +152,12 @@ fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
     let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
         return Err(refuse("it names no directory"));
     };
-    let parent = parent
-        .canonicalize()
-        .map_err(|e| refuse(&format!("its parent directory cannot be resolved ({})", e.kind())))?;
+    let parent = parent.canonicalize().map_err(|e| {
+        refuse(&format!(
+            "its parent directory cannot be resolved ({})",
+            e.kind()
+        ))
+    })?;
     if !parent.starts_with(&root) {
         return Err(refuse("it is not under server.backup_root"));
     }

@@ -299,3 +299,40 @@ async fn a_failed_fdatasync_makes_writes_503_until_restart() {
     server.insert("c", json!({"k": "again"})).await;
     server.stop().await;
 }
+
+/// A write that fails with an I/O error, and writes refused after a failed fdatasync: the
+/// answer says what failed but names no server file (the data directory's path never
+/// reaches the client; the server log has it, with the request id: see the unit tests of
+/// `nyro_server::error`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_writes_answer_without_server_paths() {
+    let dir = DataDir::new();
+    let (server, disk) = start_faulty(&dir).await;
+    let path = dir.path().display().to_string();
+    let doc = json!({"k": "failed"});
+
+    disk.write_errno.store(EIO, Ordering::SeqCst);
+    for answer in [
+        server.post("/v1/collections/c/records", &doc).await,
+        server.put("/v1/collections/c/records/9", &doc).await,
+    ] {
+        let message = answer.expect_error(503, "unavailable");
+        assert!(message.contains("Input/output error"), "{message}");
+        assert!(!answer.text.contains(&path), "{}", answer.text);
+        assert!(!answer.text.contains("segment-"), "{}", answer.text);
+    }
+    disk.clear();
+
+    disk.faults.fail_syncs(io::ErrorKind::Other);
+    for answer in [
+        server.post("/v1/collections/c/records", &doc).await,
+        server.post("/v1/collections/c/records", &doc).await,
+    ] {
+        let message = answer.expect_error(503, "unavailable");
+        assert!(message.contains("fdatasync"), "{message}");
+        assert!(!answer.text.contains(&path), "{}", answer.text);
+        assert!(!answer.text.contains("segment-"), "{}", answer.text);
+    }
+    // Closing a poisoned database reports the poison; that is not what this test is about.
+    let _ = server.stop_result().await;
+}

@@ -117,7 +117,7 @@ async fn a_failed_fdatasync_of_the_active_segment_during_compaction_poisons() {
     assert!(reason.contains("before a compaction committed"), "{reason}");
     assert_eq!(db.stats().poisoned.as_deref(), Some(reason.as_str()));
     match rewrite_one(&db, &model).await {
-        Err(DbError::Unavailable { reason }) => {
+        Err(DbError::Unavailable { cause: reason }) => {
             assert!(reason.contains("fdatasync"), "{reason}")
         }
         other => panic!("expected Unavailable, got {other:?}"),

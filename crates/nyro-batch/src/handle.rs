@@ -1,0 +1,184 @@
+//! The caller's side of the writer: [`BatchWriter::spawn`] starts the thread and returns a
+//! [`WriterHandle`] to submit through and the [`WriterThread`] to join.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
+
+use nyro_storage::Log;
+use tokio::sync::oneshot;
+
+use crate::applier::{Applier, Reply, WriteError};
+use crate::config::BatchConfig;
+use crate::metrics::WriterMetrics;
+use crate::writer::Worker;
+
+pub(crate) type Done<R> = oneshot::Sender<Result<(), WriteError<R>>>;
+
+pub(crate) enum Message<A: Applier> {
+    /// A request (carrying its own reply) and whether it asked for an fdatasync.
+    Write { request: A::Request, sync: bool },
+    /// fdatasync everything written so far, then answer.
+    Flush(Done<A::Rejection>),
+    /// Seal the active segment (and start a new one), then answer.
+    Seal(Done<A::Rejection>),
+    /// Write everything queued before this, fdatasync, release the log, then answer.
+    Close(Done<A::Rejection>),
+}
+
+/// What the handles and the writer thread share.
+pub(crate) struct Shared {
+    pub(crate) metrics: Arc<WriterMetrics>,
+    pub(crate) poisoned: OnceLock<String>,
+    /// Requests queued and not yet taken by the writer.
+    pub(crate) queued: AtomicUsize,
+    capacity: usize,
+}
+
+/// A handle for submitting writes. Cheap to clone; when the last clone is dropped the writer
+/// writes what is queued, fdatasyncs and stops.
+pub struct WriterHandle<A: Applier> {
+    tx: mpsc::Sender<Message<A>>,
+    shared: Arc<Shared>,
+}
+
+impl<A: Applier> Clone for WriterHandle<A> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<A: Applier> std::fmt::Debug for WriterHandle<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHandle")
+            .field("queued", &self.shared.queued.load(Ordering::Relaxed))
+            .field("poisoned", &self.shared.poisoned.get())
+            .finish()
+    }
+}
+
+impl<A: Applier> WriterHandle<A> {
+    /// Queues the request that `request` makes from its [`Reply`], and waits until it is
+    /// written (and fdatasync'ed, if the policy or `sync` says so) or refused. The request
+    /// is made only once it is sure to be queued.
+    pub async fn submit<T: Send + 'static>(
+        &self,
+        sync: bool,
+        request: impl FnOnce(Reply<T, A::Rejection>) -> A::Request,
+    ) -> Result<T, WriteError<A::Rejection>> {
+        if let Some(reason) = self.shared.poisoned.get() {
+            return Err(WriteError::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let capacity = self.shared.capacity;
+        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(WriteError::QueueFull { capacity });
+        }
+        let (reply, answer) = oneshot::channel();
+        let message = Message::Write {
+            request: request(Reply::new(reply)),
+            sync,
+        };
+        if self.tx.send(message).is_err() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(WriteError::Closed);
+        }
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Sends `message` (made from its answer channel) and awaits the answer.
+    async fn control(
+        &self,
+        message: impl FnOnce(Done<A::Rejection>) -> Message<A>,
+    ) -> Result<(), WriteError<A::Rejection>> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(message(done))
+            .map_err(|_| WriteError::Closed)?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Waits until everything written so far is fdatasync'ed.
+    pub async fn flush(&self) -> Result<(), WriteError<A::Rejection>> {
+        self.control(Message::Flush).await
+    }
+
+    /// Seals the active segment after everything queued before this call, so that all data
+    /// written so far lies in sealed segments (which compaction can rewrite).
+    pub async fn seal(&self) -> Result<(), WriteError<A::Rejection>> {
+        self.control(Message::Seal).await
+    }
+
+    /// Writes everything queued before this call, fdatasyncs, stops the writer and releases
+    /// the log (its writer half). Requests submitted afterwards fail with `Closed`. The
+    /// thread ends right after answering: [`WriterThread::join`] waits for that.
+    pub async fn close(&self) -> Result<(), WriteError<A::Rejection>> {
+        self.control(Message::Close).await
+    }
+
+    /// Why writes are refused for good, if they are.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.shared.poisoned.get().map(String::as_str)
+    }
+
+    /// What the writer has done so far.
+    pub fn metrics(&self) -> &Arc<WriterMetrics> {
+        &self.shared.metrics
+    }
+
+    /// Requests queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// The writer thread. It ends after answering [`WriterHandle::close`], or once every
+/// handle is dropped (after writing and fdatasyncing what was queued); by then it has
+/// dropped the log and the applier. Dropping this without joining detaches the thread.
+#[derive(Debug)]
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    /// Waits until the thread has ended (close it, or drop every handle, first). Returns
+    /// false if it panicked (its handles then report the writer poisoned).
+    pub fn join(self) -> bool {
+        self.0.join().is_ok()
+    }
+
+    /// True once the thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+/// Starts writer threads.
+pub struct BatchWriter;
+
+impl BatchWriter {
+    /// Starts the writer thread, which owns `log` and `applier` from now on. Returns the
+    /// handle to submit through and the thread, to join once closed.
+    pub fn spawn<A: Applier>(
+        log: Log,
+        applier: A,
+        config: BatchConfig,
+    ) -> std::io::Result<(WriterHandle<A>, WriterThread)> {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            metrics: Arc::new(WriterMetrics::default()),
+            poisoned: OnceLock::new(),
+            queued: AtomicUsize::new(0),
+            capacity: config.queue_capacity.max(1),
+        });
+        let worker = Worker::new(log, applier, rx, config, Arc::clone(&shared));
+        // A thread, not an async task: write and fdatasync block, and must not stall the
+        // runtime's worker threads. Callers still await their answers asynchronously.
+        let thread = std::thread::Builder::new()
+            .name("nyro-batch-writer".into())
+            .spawn(move || worker.run())?;
+        Ok((WriterHandle { tx, shared }, WriterThread(thread)))
+    }
+}

@@ -1,0 +1,185 @@
+//! Opening and closing: recovery, the writer thread, the background maintenance, hints.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nyro_batch::{BatchConfig, BatchWriter};
+use nyro_storage::{Log, LogIo, LogOptions, OsIo, RecoveryReport};
+use tokio::sync::Semaphore;
+
+use super::{Database, Inner, JoinOnDrop};
+use crate::compaction;
+use crate::config::{Config, SyncPolicy};
+use crate::error::{DbError, Result};
+use crate::replay::replay;
+use crate::scrub::Scrub;
+use crate::state::State;
+use crate::types::FEED_CAPACITY;
+use crate::write::CoreApplier;
+
+/// Options beyond the config file, for embedding programs and tests.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The I/O seam for log writes (a `nyro_storage::FaultInjector` in fault tests).
+    pub io: Arc<dyn LogIo>,
+    /// How often the background maintenance (compaction when `compaction.auto`, hint files)
+    /// wakes up; every 10 s (`compaction::AUTO_INTERVAL`) by default.
+    pub maintenance_interval: Duration,
+    /// Bytes per second the background scrub reads the segments opened from their hints
+    /// ([`crate::DEFAULT_SCRUB_RATE`] by default); `None` turns the scrub off.
+    pub scrub_rate: Option<u64>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            io: Arc::new(OsIo),
+            maintenance_interval: compaction::AUTO_INTERVAL,
+            scrub_rate: Some(crate::DEFAULT_SCRUB_RATE),
+        }
+    }
+}
+
+impl Database {
+    /// Opens the database `config` describes: recovers the log, rebuilds every index,
+    /// starts the writer, and creates the configured collections that are missing.
+    pub async fn open(config: &Config) -> Result<Self> {
+        Self::open_with(config, OpenOptions::default()).await
+    }
+
+    /// [`Database::open`] with options beyond the config file.
+    pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
+        // A config loaded from a file was checked already; one built in code may not be.
+        config.validate("the configuration given to Database::open")?;
+        let (maintenance_interval, scrub_rate) = (options.maintenance_interval, options.scrub_rate);
+        let log = Log::open(
+            &config.storage.path,
+            LogOptions {
+                segment_size: config.segment_size_bytes(),
+                io: options.io,
+            },
+        )?;
+        let recovery = log.recovery().clone();
+        if let Some(torn) = &recovery.torn_tail {
+            tracing::warn!(path = %torn.path.display(), dropped_bytes = torn.dropped_bytes,
+                "recovered from a crash: dropped a torn tail");
+        }
+        let reader = log.reader().clone();
+        let replayed = replay(&reader)?;
+        let state = Arc::new(State::new(
+            reader.clone(),
+            replayed.catalog,
+            replayed.last_seq,
+            FEED_CAPACITY,
+        ));
+        let sync = match config.batch.sync {
+            SyncPolicy::Always => nyro_batch::SyncPolicy::Always,
+            SyncPolicy::Interval => nyro_batch::SyncPolicy::Interval(config.sync_interval()),
+            SyncPolicy::Never => nyro_batch::SyncPolicy::Never,
+        };
+        let max_ops = config.server.max_concurrent_ops;
+        let (writer, writer_thread) = BatchWriter::spawn(
+            log,
+            CoreApplier::new(Arc::clone(&state), replayed.counters),
+            BatchConfig {
+                batch_size: config.batch.batch_size,
+                sync,
+                batch_timeout: config.batch_timeout(),
+                // Guarded by the semaphore too; the queue can never hold more than this.
+                queue_capacity: max_ops,
+            },
+        )
+        .map_err(|source| {
+            DbError::Storage(nyro_storage::StorageError::Io {
+                op: "start the writer thread for",
+                path: config.storage.path.clone(),
+                source,
+            })
+        })?;
+        tracing::info!(path = %config.storage.path.display(), frames = replayed.frames,
+            segments = recovery.segments, last_seq = replayed.last_seq, "database open");
+        let reader_for_scrub = reader.clone();
+        let auto_ratio = config
+            .compaction
+            .auto
+            .then_some(config.compaction.min_dead_ratio);
+        let db = Self {
+            inner: Arc::new_cyclic(|weak| Inner {
+                reader,
+                writer,
+                writer_thread: JoinOnDrop(Mutex::new(Some(writer_thread))),
+                ops: Semaphore::new(max_ops),
+                max_ops,
+                opened: Instant::now(),
+                compaction: tokio::sync::Mutex::new(()),
+                maintenance: Mutex::new(
+                    compaction::spawn_background(weak.clone(), auto_ratio, maintenance_interval)
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "cannot start background maintenance"),
+                        )
+                        .ok(),
+                ),
+                recovery,
+                scrub: Mutex::new(Scrub::spawn(
+                    reader_for_scrub,
+                    Arc::clone(&state.damage),
+                    replayed.hinted,
+                    scrub_rate,
+                )),
+                state,
+            }),
+        };
+        for collection in &config.collections {
+            db.create_collection(&collection.name, &collection.indexes)
+                .await?;
+        }
+        Ok(db)
+    }
+
+    /// Writes hint files for every sealed segment that has none, now (the background
+    /// maintenance does it every few seconds). Returns how many it wrote. Hints let the next
+    /// open rebuild the indexes without reading the sealed segments' payloads.
+    pub async fn write_hints(&self) -> Result<usize> {
+        let _one_at_a_time = self.inner.compaction.lock().await;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.write_missing_hints())
+            .await
+            .map_err(|e| DbError::Internal {
+                message: format!("writing hints failed: {e}"),
+            })?
+    }
+
+    /// What opening found in the log (frames, a torn tail cut off, ...).
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// Writes everything queued, fdatasyncs, stops the writer and waits for its thread to
+    /// end. Later writes fail with [`DbError::Closed`]. The directory lock is released when
+    /// the last clone is dropped.
+    pub async fn close(self) -> Result<()> {
+        // First the background maintenance: stop it and wait for a pass it may be running,
+        // so that it holds nothing of the database (its directory lock) once we return.
+        let maintenance = self
+            .inner
+            .maintenance
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(maintenance) = maintenance {
+            let joined = tokio::task::spawn_blocking(move || maintenance.stop_and_join()).await;
+            if let Err(e) = joined {
+                tracing::warn!(error = %e, "the maintenance thread did not stop cleanly");
+            }
+        }
+        // Then the scrub (it stops within a chunk): it holds the log, and the directory lock.
+        if let Ok(mut scrub) = self.inner.scrub.lock() {
+            scrub.stop();
+        }
+        let result = self.inner.writer.close().await.map_err(DbError::from);
+        // The writer answered and its thread is ending (it only drops the log and its
+        // applier, whose hold on the directory goes with them): wait for it.
+        self.inner.writer_thread.join();
+        result
+    }
+}

@@ -1,0 +1,243 @@
+//! The reads: documents by id, pages by id or by indexed values, the change feed, and the
+//! collection listing and statistics.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use nyro_batch::WriterMetrics;
+
+use super::Database;
+use crate::catalog::{Collection, validate_name};
+use crate::document::{Document, Value};
+use crate::error::{DbError, Result};
+use crate::feed::ChangeStream;
+use crate::indexing;
+use crate::scan::{Documents, read_document};
+use crate::types::{CollectionInfo, CollectionStats, FEED_CAPACITY, MAX_PAGE, Page, Stats};
+
+fn check_limit(limit: usize) -> Result<()> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(DbError::invalid(format!(
+            "limit must be from 1 to {MAX_PAGE}, got {limit}"
+        )))
+    }
+}
+
+impl Database {
+    /// Every collection, sorted by name.
+    pub fn collections(&self) -> Vec<CollectionInfo> {
+        self.inner
+            .state
+            .catalog
+            .load()
+            .sorted()
+            .iter()
+            .map(|c| CollectionInfo {
+                name: c.name.to_string(),
+                count: c.index.len() as u64,
+                indexes: c.indexes.clone(),
+            })
+            .collect()
+    }
+
+    /// The document with `id`.
+    pub fn get(&self, collection: &str, id: u64) -> Result<Document> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        // Borrow the collection from the catalog guard: no shared reference count to bump.
+        let catalog = self.inner.state.catalog.load();
+        let c = catalog
+            .by_name(collection)
+            .ok_or_else(|| DbError::CollectionNotFound {
+                collection: collection.to_string(),
+            })?;
+        let location = c.index.primary().get(id).ok_or_else(|| DbError::NotFound {
+            collection: collection.to_string(),
+            id,
+        })?;
+        read_document(
+            &self.inner.reader,
+            &self.inner.state.damage,
+            c,
+            id,
+            location,
+        )?
+        .ok_or_else(|| DbError::NotFound {
+            collection: collection.to_string(),
+            id,
+        })
+    }
+
+    fn page(
+        &self,
+        collection: &Collection,
+        hits: Vec<(u64, nyro_storage::Location)>,
+        limit: usize,
+    ) -> Result<Page> {
+        let more = hits.len() > limit;
+        let records = hits
+            .into_iter()
+            .take(limit)
+            .filter_map(|(id, location)| {
+                read_document(
+                    &self.inner.reader,
+                    &self.inner.state.damage,
+                    collection,
+                    id,
+                    location,
+                )
+                .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next = if more {
+            records.last().and_then(|d| d.id)
+        } else {
+            None
+        };
+        Ok(Page { records, next })
+    }
+
+    /// Documents in ascending id order, after `after` (exclusive), at most `limit`.
+    pub fn list(&self, collection: &str, after: Option<u64>, limit: usize) -> Result<Page> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        check_limit(limit)?;
+        let c = self.inner.state.collection(collection)?;
+        self.page(&c, c.index.primary().page(after, limit + 1), limit)
+    }
+
+    /// Every document of `collection` in ascending id order, read lazily: the ids are taken
+    /// from the primary index [`crate::DOCUMENTS_CHUNK`] at a time, so memory stays bounded
+    /// whatever the collection's size. For exporting or scanning a whole collection (a
+    /// `list` page would hold a whole page of documents at once). Each document is looked
+    /// up when reached: one deleted before is skipped, one replaced before comes in its new
+    /// version, one inserted behind the scan's position is not seen; none is seen twice.
+    /// Holds no permit of `max_concurrent_ops` between calls to `next`.
+    pub fn documents(&self, collection: &str) -> Result<Documents<'_>> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        Ok(Documents::new(
+            &self.inner.reader,
+            &self.inner.state.damage,
+            self.inner.state.collection(collection)?,
+        ))
+    }
+
+    /// Documents whose indexed fields equal every given value, in ascending id order.
+    pub fn find(
+        &self,
+        collection: &str,
+        conditions: &[(String, Value)],
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page> {
+        let _permit = self.permit()?;
+        validate_name(collection)?;
+        check_limit(limit)?;
+        let c = self.inner.state.collection(collection)?;
+        let hits = indexing::find(&c, conditions, after, limit + 1)?;
+        self.page(&c, hits, limit)
+    }
+
+    /// The change feed, for one collection or all: with `since`, first every change in the
+    /// log after that seq, then live changes; without, live changes only.
+    pub fn subscribe(&self, collection: Option<&str>, since: Option<u64>) -> Result<ChangeStream> {
+        let name = match collection {
+            Some(name) => {
+                validate_name(name)?;
+                Some(Arc::clone(&self.inner.state.collection(name)?.name))
+            }
+            None => None,
+        };
+        // Subscribe before reading last_seq: every change after it reaches the receiver.
+        let live = self.inner.state.changes.subscribe();
+        let until = self.inner.state.last_seq.load(Ordering::Acquire);
+        // Nothing to replay when `since` is already the last seq (a client resuming from
+        // where it is): skip the scan of the log.
+        let frames = since.filter(|&since| since < until).map(|_| {
+            let reader = &self.inner.reader;
+            let damage = Arc::clone(&self.inner.state.damage);
+            (reader.iter(), reader.oldest_format_version() < 2, damage)
+        });
+        // Changes at or before the floor may have been compacted away: a replay from before
+        // it could miss some, and says so instead.
+        let floor = self.inner.reader.history_floor();
+        let incomplete = since.is_some_and(|since| since < floor);
+        Ok(ChangeStream::new(
+            live,
+            frames,
+            since.unwrap_or(until),
+            until,
+            name,
+            FEED_CAPACITY,
+            incomplete.then_some(floor),
+        ))
+    }
+
+    /// Damaged frames found since open, by reads and by the background scrub: while any is
+    /// known, the database is degraded (it serves what is intact; reads of a damaged record
+    /// fail with [`DbError::Corrupt`]).
+    pub fn damage(&self) -> crate::Damage {
+        self.inner.state.damage.snapshot()
+    }
+
+    /// How far the background scrub of the segments opened from hints has come.
+    pub fn scrub_progress(&self) -> crate::scrub::ScrubProgress {
+        self.inner
+            .scrub
+            .lock()
+            .map(|scrub| scrub.progress())
+            .unwrap_or_default()
+    }
+
+    /// Why writes are refused for good, if they are (the writer's failure, or the log's:
+    /// compaction's fdatasync of the active segment can poison it too).
+    pub fn poisoned(&self) -> Option<String> {
+        let poisoned = self.inner.writer.poisoned();
+        poisoned
+            .or_else(|| self.inner.reader.poisoned())
+            .map(str::to_string)
+    }
+
+    /// The writer's counters and histograms (for `/metrics`).
+    pub fn writer_metrics(&self) -> &WriterMetrics {
+        self.inner.writer.metrics()
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> Stats {
+        let segments = self.inner.reader.segments();
+        let disk_bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+        let dead_bytes: u64 = segments.iter().map(|s| s.dead_bytes).sum();
+        let metrics = self.inner.writer.metrics();
+        let collections = self
+            .inner
+            .state
+            .catalog
+            .load()
+            .sorted()
+            .iter()
+            .map(|c| CollectionStats {
+                name: c.name.to_string(),
+                count: c.index.len() as u64,
+                indexes: indexing::stats(c),
+            })
+            .collect();
+        Stats {
+            collections,
+            segments: segments.len(),
+            disk_bytes,
+            live_bytes: disk_bytes.saturating_sub(dead_bytes),
+            dead_bytes,
+            last_seq: self.inner.state.last_seq.load(Ordering::Acquire),
+            batches: metrics.batches.load(Ordering::Relaxed),
+            records_written: metrics.records.load(Ordering::Relaxed),
+            fsyncs: metrics.fsyncs.load(Ordering::Relaxed),
+            in_flight_ops: self.inner.max_ops - self.inner.ops.available_permits(),
+            uptime: self.inner.opened.elapsed(),
+            poisoned: self.poisoned(),
+        }
+    }
+}

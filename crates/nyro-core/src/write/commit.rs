@@ -1,0 +1,96 @@
+//! What the operations share once their records are in the log: the collection a request
+//! created, index updates, and change events.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use nyro_storage::Location;
+
+use super::batch::Target;
+use crate::catalog::{Catalog, Collection};
+use crate::document::Document;
+use crate::feed::ChangeEvent;
+use crate::indexing;
+use crate::state::State;
+
+/// The collection a request wrote to, made visible first if the request created it (its
+/// first record, whose location this takes from `locations`).
+pub(super) fn open_target(
+    state: &State,
+    target: Target,
+    locations: &mut impl Iterator<Item = Location>,
+) -> Option<Arc<Collection>> {
+    if let Some(def) = target.creates {
+        locations.next(); // the create-collection record
+        match Collection::new(target.id, def) {
+            Ok(created) => {
+                let created = Arc::new(created);
+                state.catalog.rcu(|catalog| {
+                    let mut catalog = Catalog::clone(catalog);
+                    catalog.insert(Arc::clone(&created));
+                    catalog
+                });
+                return Some(created);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create a collection already in the log")
+            }
+        }
+    }
+    state.catalog.load().by_id(target.id).cloned()
+}
+
+/// Makes `event.seq` the last visible seq and sends the event to the change feed.
+pub(super) fn publish(state: &State, event: ChangeEvent) {
+    state.last_seq.store(event.seq, Ordering::Release);
+    // Nobody watching: skip the event's allocation. No change is missed by a subscriber
+    // that arrives meanwhile: `receiver_count` and `subscribe` take the same lock, and a
+    // subscriber reads `last_seq` after subscribing, so one that was not counted here reads
+    // this seq or a later one and starts after it.
+    if state.changes.receiver_count() > 0 {
+        // A receiver gone since is not an error.
+        let _ = state.changes.send(Arc::new(event));
+    }
+}
+
+/// What the documents of a committed request are, for their index update.
+#[derive(Clone, Copy)]
+pub(super) enum Written {
+    /// Inserts: ids the writer checked absent, so there are no old keys to look up.
+    New,
+    /// Replaces or creations.
+    Any,
+}
+
+/// Indexes the documents a request wrote (each with its id, at the next location of
+/// `locations`), counting the frames they replace as dead. Without secondary indexes the
+/// whole request goes into the primary index at once. The bytes are in the log already, so
+/// a failure here is a bug: it is logged, not returned.
+pub(super) fn index_written(
+    state: &State,
+    collection: &Collection,
+    docs: &[Document],
+    locations: &mut impl Iterator<Item = Location>,
+    written: Written,
+) {
+    let reader = &state.reader;
+    if collection.indexes.is_empty() {
+        let located = docs.iter().map(|d| d.id.unwrap_or_default()).zip(locations);
+        collection
+            .index
+            .primary()
+            .insert_many(located, |_, old| reader.mark_dead(old));
+        return;
+    }
+    for (doc, location) in docs.iter().zip(locations) {
+        let indexed = match written {
+            Written::New => indexing::insert_new(collection, doc, location).map(|()| None),
+            Written::Any => indexing::put(collection, reader, doc, location),
+        };
+        match indexed {
+            Ok(Some(old)) => reader.mark_dead(old),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "index update failed after a write"),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The write path on the writer thread. Each operation (insert, replace, delete, create and
+//! drop collection, relocate for compaction) is its own type implementing [`Operation`]: its
+//! own plan (what `prepare` decided: ids, seqs, the collection it creates) and its own
+//! answer. The database submits an operation with [`submit`]; the operation travels as a
+//! [`Job`] with a typed reply, and this module's [`CoreApplier`] is the one place that
+//! dispatches over the kinds of operation (the `operations!` list below). A new operation
+//! is one new type and one name in that list.
+//!
+//! Document payloads are encoded by the caller (`encoded::Payloads`, before the request is
+//! queued); the writer thread only checks the request against the state, hands the
+//! payloads to the batch's records (no copy: `RecordBuf::add_chunk`), and after the append
+//! makes them visible.
+
+mod batch;
+mod collections;
+mod commit;
+mod documents;
+mod encoded;
+mod relocate;
+
+use std::sync::Arc;
+
+use nyro_batch::{Applier, RecordBuf, Reply, Unwritten, WriteError, WriterHandle};
+use nyro_storage::Location;
+
+use crate::error::{DbError, Result};
+use crate::state::State;
+
+pub(crate) use batch::{Batch, Counters};
+pub(crate) use collections::{CreateCollection, DropCollection};
+pub(crate) use documents::{Delete, Insert, Replace};
+pub(crate) use relocate::Relocate;
+
+/// One kind of write.
+pub(crate) trait Operation: Sized + Send + 'static {
+    /// What `prepare` decided for the request, for `commit`.
+    type Plan: Send + 'static;
+    /// The answer to a written request.
+    type Answer: Send + 'static;
+
+    /// Checks the request against the state as it will be after every earlier request of
+    /// its batch (`batch`), and adds its records to `records`. On `Err` nothing of what it
+    /// assumed stays: the caller rolls `batch` back to where it was (see [`Batch::mark`]).
+    fn prepare(&mut self, batch: &mut Batch, records: &mut RecordBuf) -> Result<Self::Plan>;
+
+    /// The request's records are in the log at `locations`: makes them visible (indexes,
+    /// catalog, change feed) and answers. Runs on the writer thread, after the append.
+    fn commit(self, plan: Self::Plan, state: &State, locations: &[Location]) -> Self::Answer;
+}
+
+/// An operation on its way to the writer, with where its answer goes.
+pub(crate) struct Job<O: Operation> {
+    op: O,
+    reply: Reply<O::Answer, DbError>,
+}
+
+/// A prepared operation: the job and its plan.
+pub(crate) struct Planned<O: Operation> {
+    job: Job<O>,
+    plan: O::Plan,
+}
+
+impl<O: Operation> Job<O> {
+    #[allow(clippy::result_large_err)] // handed back by value once; see `Queued::prepare`
+    fn prepare(
+        mut self,
+        batch: &mut Batch,
+        records: &mut RecordBuf,
+    ) -> Result<Planned<O>, (Self, DbError)> {
+        let mark = batch.mark();
+        match self.op.prepare(batch, records) {
+            Ok(plan) => Ok(Planned { job: self, plan }),
+            Err(e) => {
+                batch.roll_back(mark);
+                Err((self, e))
+            }
+        }
+    }
+
+    fn fail(self, error: WriteError<DbError>) {
+        self.reply.send(Err(error));
+    }
+}
+
+impl<O: Operation> Planned<O> {
+    fn commit(self, state: &State, locations: &[Location]) {
+        let Planned { job, plan } = self;
+        let answer = job.op.commit(plan, state, locations);
+        job.reply.send(Ok(answer));
+    }
+}
+
+/// Declares the operations: the queued and prepared request types (one variant each), the
+/// conversion of a job into its variant, and their dispatch: the only `match` over kinds of operation in the write path.
+macro_rules! operations {
+    ($($op:ident),+ $(,)?) => {
+        /// A queued write: one of the operations, with its reply.
+        pub(crate) enum Queued {
+            $($op(Job<$op>),)+
+        }
+
+        /// A write `prepare` accepted: its job and its plan.
+        pub(crate) enum Prepared {
+            $($op(Planned<$op>),)+
+        }
+
+        $(impl From<Job<$op>> for Queued {
+            fn from(job: Job<$op>) -> Self {
+                Self::$op(job)
+            }
+        })+
+
+        impl Queued {
+            // The refused request is handed back by value, once; boxing it would cost an
+            // allocation for every request.
+            #[allow(clippy::result_large_err)]
+            fn prepare(self, batch: &mut Batch, records: &mut RecordBuf) -> Result<Prepared, (Self, DbError)> {
+                match self {
+                    $(Self::$op(job) => job
+                        .prepare(batch, records)
+                        .map(Prepared::$op)
+                        .map_err(|(job, e)| (Self::$op(job), e)),)+
+                }
+            }
+        }
+
+        impl Unwritten<DbError> for Queued {
+            fn fail(self, error: WriteError<DbError>) {
+                match self {
+                    $(Self::$op(job) => job.fail(error),)+
+                }
+            }
+        }
+
+        impl Prepared {
+            fn commit(self, state: &State, locations: &[Location]) {
+                match self {
+                    $(Self::$op(planned) => planned.commit(state, locations),)+
+                }
+            }
+        }
+
+        impl Unwritten<DbError> for Prepared {
+            fn fail(self, error: WriteError<DbError>) {
+                match self {
+                    $(Self::$op(planned) => planned.job.fail(error),)+
+                }
+            }
+        }
+    };
+}
+
+operations!(
+    Insert,
+    Replace,
+    Delete,
+    CreateCollection,
+    DropCollection,
+    Relocate,
+);
+
+/// Submits `op` to the writer and awaits its typed answer.
+pub(crate) async fn submit<O>(
+    writer: &WriterHandle<CoreApplier>,
+    op: O,
+    sync: bool,
+) -> Result<O::Answer>
+where
+    O: Operation,
+    Queued: From<Job<O>>,
+{
+    writer
+        .submit(sync, move |reply| Queued::from(Job { op, reply }))
+        .await
+        .map_err(DbError::from)
+}
+
+/// The core's [`Applier`]; lives on the writer thread.
+pub(crate) struct CoreApplier {
+    state: Arc<State>,
+    batch: Batch,
+}
+
+impl CoreApplier {
+    pub(crate) fn new(state: Arc<State>, counters: Counters) -> Self {
+        Self {
+            batch: Batch::new(Arc::clone(&state), counters),
+            state,
+        }
+    }
+}
+
+impl Applier for CoreApplier {
+    type Request = Queued;
+    type Prepared = Prepared;
+    type Rejection = DbError;
+
+    #[allow(clippy::result_large_err)] // handed back by value once; see `Queued::prepare`
+    fn prepare(
+        &mut self,
+        request: Queued,
+        records: &mut RecordBuf,
+    ) -> Result<Prepared, (Queued, DbError)> {
+        request.prepare(&mut self.batch, records)
+    }
+
+    fn commit(&mut self, prepared: Prepared, locations: &[Location]) {
+        prepared.commit(&self.state, locations);
+    }
+
+    fn end_batch(&mut self, written: bool) {
+        self.batch.end(written);
+    }
+}
