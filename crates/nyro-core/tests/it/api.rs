@@ -1045,7 +1045,7 @@ async fn the_largest_ids() {
     let docs = vec![doc(json!({"_id": 3})), doc(json!({}))];
     assert!(matches!(
         db.insert_many("c", docs, W).await,
-        Err(DbError::Conflict { .. })
+        Err(DbError::IdsExhausted { .. })
     ));
     assert!(matches!(db.get("c", 3), Err(DbError::NotFound { .. })));
     assert_eq!(db.stats().last_seq, before);
