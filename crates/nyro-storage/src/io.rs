@@ -1,8 +1,8 @@
 //! The I/O seam: every filesystem effect the log relies on goes through [`LogIo`] (segment
 //! and hint writes, fdatasyncs, file creation and opening for writing, `set_len`, renames,
-//! removals and directory fsyncs), so tests can make each of them fail on purpose (full
-//! disk, I/O error, short write, failed fdatasync, failed rename, ...) and check that the
-//! layers above keep their promises. Reads go through the mmap (and plain `open` for
+//! removals and directory fsyncs; and every file `repair` writes, `lost+found` included), so
+//! tests can make each of them fail on purpose (full disk, I/O error, short write, failed
+//! fdatasync, failed rename, ...) and check that the layers above keep their promises. Reads go through the mmap (and plain `open` for
 //! reading) instead, and so do creating the data directory and its `LOCK` file (if those
 //! fail, open fails; nothing durable depends on them). docs/RELIABILITY.md, "Filesystem
 //! failures", says what the log does when each effect fails.
@@ -68,6 +68,10 @@ pub trait LogIo: Send + Sync + std::fmt::Debug {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
     }
+    /// Creates a directory (repair's `lost+found`), failing if it exists.
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir(dir)
+    }
     /// Called as compaction reaches each step; an error stops it there, leaving the files
     /// as a crash at that point would. Only tests do anything here.
     fn compaction_step(&self, _step: CompactionStep) -> io::Result<()> {
@@ -125,9 +129,11 @@ pub enum Effect {
     Rename,
     /// [`LogIo::remove_file`].
     Remove,
+    /// [`LogIo::create_dir`].
+    CreateDir,
 }
 
-const EFFECTS: usize = 9;
+const EFFECTS: usize = 10;
 
 impl Effect {
     fn index(self) -> usize {
@@ -366,6 +372,31 @@ impl LogIo for FaultInjector {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.pass(Effect::Remove, path, || OsIo.remove_file(path))
     }
+
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        self.pass(Effect::CreateDir, dir, || OsIo.create_dir(dir))
+    }
+}
+
+/// Writes all of `buf` at `offset` through `io`, one [`LogIo::write_at`] after another
+/// (a short write is continued; one that writes nothing fails with `WriteZero`).
+pub(crate) fn write_all_at(
+    io: &dyn LogIo,
+    path: &Path,
+    file: &File,
+    offset: u64,
+    buf: &[u8],
+) -> io::Result<()> {
+    let mut written = 0;
+    while written < buf.len() {
+        match io.write_at(path, file, offset + written as u64, &buf[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn injected(kind: io::ErrorKind, effect: Effect, path: &Path) -> io::Error {

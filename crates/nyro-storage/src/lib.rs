@@ -86,7 +86,7 @@ pub use reader::{
 };
 pub use repair::{
     AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,
-    RepairReport, RewrittenSegment, repair, repair_with,
+    RepairReport, RewrittenSegment, repair, repair_with, repair_with_io,
 };
 pub use segment::{
     FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_LEN, file_name as segment_file_name,

@@ -2,7 +2,8 @@
 //! flip, a zeroed page, a truncated middle segment, a damaged hint) is repaired so that
 //! `verify` is clean, the database opens, every frame outside the damaged ranges reads back
 //! byte-identical, and `lost+found/REPORT.json` names exactly the ranges `verify` found; a
-//! second run changes nothing. A healthy directory is left untouched.
+//! second run changes nothing. A healthy directory is left untouched. A repair that fails
+//! names the file and what to do, and changes no segment.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -301,4 +302,30 @@ fn a_lost_drop_is_put_back_so_the_name_can_be_created_again() {
     );
     let (exported, _) = succeeds(offline("export", dir.path()).args(["-c", "t"]));
     assert_eq!(exported.lines().count(), 7);
+}
+
+#[test]
+fn a_failed_repair_names_the_file_and_what_to_do_and_changes_no_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    damage(&dir.path().join(segment_file_name(1)), 32 + 36, b"\xff");
+    // Something in the way of `lost+found`: repair cannot create it.
+    let lost_found = dir.path().join(LOST_FOUND_DIR);
+    fs::write(&lost_found, b"not a directory").unwrap();
+    let before = tree(dir.path());
+    let (_, stderr) = fails(&mut offline("repair", dir.path()));
+    assert!(
+        stderr.contains(&lost_found.display().to_string()),
+        "names the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("fix the cause and run `nyrodb repair` again"),
+        "says what to do: {stderr}"
+    );
+    assert_eq!(tree(dir.path()), before, "nothing changed");
+    // The cause gone, the same command repairs the directory.
+    fs::remove_file(&lost_found).unwrap();
+    let (stdout, _) = succeeds(&mut offline("repair", dir.path()));
+    assert!(stdout.contains("1 damaged range"), "{stdout}");
+    succeeds(&mut offline("verify", dir.path()));
 }

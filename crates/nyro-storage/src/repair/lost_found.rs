@@ -3,8 +3,8 @@
 //! a range file whose name is taken by other bytes gets a suffix, and each repair appends
 //! its own entry to the report.
 
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{LostRange, Neighbour, RepairReport};
 use crate::error::{IoContext, Result, StorageError};
-use crate::io::OsIo;
+use crate::io::{LogIo, OpenMode, write_all_at};
 use crate::segment;
 
 /// The directory, inside the data directory, that holds what a repair moved aside.
@@ -24,26 +24,31 @@ const REPORT_FORMAT: u64 = 1;
 /// Most files for one segment and offset (a range lost again after other repairs).
 const MAX_SUFFIX: u32 = 1000;
 
-/// The `lost+found` directory of one data directory.
-pub(super) struct LostFound {
+/// The `lost+found` directory of one data directory; every file effect goes through `io`.
+pub(super) struct LostFound<'a> {
+    io: &'a dyn LogIo,
     dir: PathBuf,
 }
 
-impl LostFound {
-    /// Creates `lost+found` in `data_dir` if it is missing (and makes that durable).
-    pub(super) fn create(data_dir: &Path) -> Result<Self> {
+impl<'a> LostFound<'a> {
+    /// Creates `lost+found` in `data_dir` if it is missing, and makes it durable (fsync of
+    /// `data_dir` each time: an earlier run may have created it and failed that fsync).
+    pub(super) fn create(io: &'a dyn LogIo, data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join(LOST_FOUND_DIR);
-        match fs::create_dir(&dir) {
-            Ok(()) => segment::sync_dir(&OsIo, data_dir)?,
+        match io.create_dir(&dir) {
+            Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => {}
             Err(e) => return Err(e).io_context("create", &dir),
         }
-        Ok(Self { dir })
+        segment::sync_dir(io, data_dir)?;
+        Ok(Self { io, dir })
     }
 
-    /// Writes the bytes of `range` to their own file (fsynced) and returns its path. The file
-    /// is named by segment and offset; a name already taken by the same bytes (a repair that
-    /// a crash interrupted, run again) is reused, one taken by other bytes gets a suffix.
+    /// Writes the bytes of `range` to their own file and returns its path. The file is named
+    /// by segment and offset; a name already taken by the same bytes (a repair that stopped
+    /// before its end, run again) is reused, one taken by other bytes gets a suffix. A file
+    /// gets its name only once all of it is written and fdatasynced (see [`Self::publish`]),
+    /// so a file of that name is never half-written.
     pub(super) fn keep(&self, range: &LostRange, bytes: &[u8]) -> Result<PathBuf> {
         let name = format!("segment-{:010}-at-{:020}.lost", range.segment, range.offset);
         for attempt in 0..MAX_SUFFIX {
@@ -51,18 +56,14 @@ impl LostFound {
                 0 => self.dir.join(&name),
                 n => self.dir.join(format!("{name}.{n}")),
             };
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    file.write_all(bytes).io_context("write", &path)?;
-                    file.sync_all().io_context("fsync", &path)?;
+            match fs::read(&path) {
+                Ok(held) if held == bytes => return Ok(path),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.publish(&path, bytes)?;
                     return Ok(path);
                 }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    if fs::read(&path).io_context("read", &path)? == bytes {
-                        return Ok(path);
-                    }
-                }
-                Err(e) => return Err(e).io_context("create", &path),
+                Err(e) => return Err(e).io_context("read", &path),
             }
         }
         Err(StorageError::LostFound {
@@ -73,11 +74,11 @@ impl LostFound {
 
     /// Makes the files written so far durable (fsync of the directory).
     pub(super) fn sync(&self) -> Result<()> {
-        segment::sync_dir(&OsIo, &self.dir)
+        segment::sync_dir(self.io, &self.dir)
     }
 
-    /// Appends this repair to `REPORT.json` (written to a temporary file, fsynced, renamed,
-    /// directory fsynced) and returns its path. Refuses to touch a report it cannot read.
+    /// Appends this repair to `REPORT.json` (see [`Self::publish`]; then the directory is
+    /// fsynced) and returns its path. Refuses to touch a report it cannot read.
     pub(super) fn append_report(&self, report: &RepairReport) -> Result<PathBuf> {
         let path = self.dir.join(REPORT_FILE);
         let unreadable = |reason: String| StorageError::LostFound {
@@ -99,18 +100,32 @@ impl LostFound {
         let mut text = serde_json::to_vec_pretty(&document)
             .map_err(|e| unreadable(format!("cannot encode it ({e})")))?;
         text.push(b'\n');
-        let temp = self.dir.join(format!("{REPORT_FILE}.tmp"));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .io_context("create", &temp)?;
-        file.write_all(&text).io_context("write", &temp)?;
-        file.sync_all().io_context("fsync", &temp)?;
-        fs::rename(&temp, &path).io_context("rename", &temp)?;
+        self.publish(&path, &text)?;
         self.sync()?;
         Ok(path)
+    }
+
+    /// Gives `path` the content `bytes` whole or not at all: writes them to `path` + `.tmp`
+    /// (created or emptied), fdatasyncs it and renames it to `path` (replacing it). On a
+    /// failure the temporary file is removed if it can be; one that stays is never read
+    /// (the next write of the same file empties it first).
+    fn publish(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let io = self.io;
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".tmp");
+        let temp = PathBuf::from(temp);
+        let written = (|| {
+            let file = io
+                .open(&temp, OpenMode::CreateOrTruncate)
+                .io_context("create", &temp)?;
+            write_all_at(io, &temp, &file, 0, bytes).io_context("write", &temp)?;
+            io.sync_data(&temp, &file).io_context("fdatasync", &temp)?;
+            io.rename(&temp, path).io_context("rename", &temp)
+        })();
+        if written.is_err() {
+            let _ = io.remove_file(&temp);
+        }
+        written
     }
 }
 

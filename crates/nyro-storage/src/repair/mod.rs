@@ -17,23 +17,24 @@
 //! the log and names it as the file it replaces. Frames move to new offsets in a new file,
 //! so nothing that refers to the old offsets survives it: the old file's hint is removed with
 //! it and the indexes are rebuilt on open. Crash safety: the new segment is written to
-//! `compact-NNNNNNNNNN.tmp`, fsynced, renamed to its segment name and the directory fsynced;
-//! only then is the old file removed. A crash before the rename leaves the old segment and a
-//! temporary file that open deletes; a crash after it leaves both, and open (or the next
-//! repair) removes the replaced one. The lost ranges and the report are written (and
+//! `compact-NNNNNNNNNN.tmp`, fdatasynced, renamed to its segment name and the directory
+//! fsynced; only then is the old file removed. A crash before the rename leaves the old
+//! segment and a temporary file that open deletes; a crash after it leaves both, and open (or
+//! the next repair) removes the replaced one. The lost ranges and the report are written (and
 //! fsynced) before any segment is replaced, so no byte is ever gone without being in
-//! `lost+found`.
+//! `lost+found`. Every file effect goes through the [`LogIo`] seam ([`repair_with_io`]); one
+//! that fails stops the repair with an error naming the file, leaving the directory as a crash
+//! at that point would (docs/RELIABILITY.md, "Filesystem failures"), and running it again
+//! finishes the job.
 
 mod lost_found;
 mod survey;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameHeader, Record, RecordKind};
-use crate::io::OsIo;
+use crate::io::{LogIo, OpenMode, OsIo, write_all_at};
 use crate::lock::DirLock;
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN};
 use survey::{Survey, Surveyed};
@@ -224,6 +225,18 @@ pub fn repair_with<M: RecordMeaning>(
     meaning: &mut dyn FnMut() -> M,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RepairReport> {
+    repair_with_io(dir, &OsIo, meaning, progress)
+}
+
+/// [`repair_with`], with every file effect (creating, writing, fdatasyncing, renaming and
+/// removing files, creating `lost+found`, directory fsyncs) done through `io`: the
+/// operating system's ([`OsIo`]) or a test's. Reads bypass it, as the log's do.
+pub fn repair_with_io<M: RecordMeaning>(
+    dir: impl AsRef<Path>,
+    io: &dyn LogIo,
+    meaning: &mut dyn FnMut() -> M,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RepairReport> {
     let dir = dir.as_ref();
     let _lock = DirLock::acquire(dir)?;
     let files = segment::list(dir)?;
@@ -233,7 +246,7 @@ pub fn repair_with<M: RecordMeaning>(
     }
     // Settle the directory as open does (an interrupted compaction's or repair's files);
     // look again if that removed anything.
-    let settled: Vec<(u32, PathBuf)> = crate::compact::settle(&OsIo, dir)?
+    let settled: Vec<(u32, PathBuf)> = crate::compact::settle(io, dir)?
         .into_iter()
         .map(|(id, path, _)| (id, path))
         .collect();
@@ -249,7 +262,7 @@ pub fn repair_with<M: RecordMeaning>(
     report.rewritten = plan.iter().map(|p| p.rewritten.clone()).collect();
     report.hints_removed = hints_removed(dir, &found);
     if !found.lost.is_empty() {
-        let lost_found = lost_found::LostFound::create(dir)?;
+        let lost_found = lost_found::LostFound::create(io, dir)?;
         for range in &mut report.lost {
             let seg = found
                 .segments
@@ -264,16 +277,13 @@ pub fn repair_with<M: RecordMeaning>(
         report.report_file = Some(lost_found.append_report(&report)?);
     }
     for step in &plan {
-        rewrite(dir, &found, step)?;
+        rewrite(io, dir, &found, step)?;
     }
+    // The hints of rewritten segments went with them.
     for hint in &report.hints_removed {
-        match fs::remove_file(hint) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).io_context("remove damaged hint", hint),
-        }
+        remove_if_there(io, hint, "remove damaged hint")?;
     }
-    segment::sync_dir(&OsIo, dir)?;
+    segment::sync_dir(io, dir)?;
     Ok(report)
 }
 
@@ -392,20 +402,31 @@ fn plan(found: &Survey) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
-/// Writes the new segment of `step` (temporary file, fsync, rename, directory fsync), then
-/// removes the old one and its hint (directory fsync).
-fn rewrite(dir: &Path, found: &Survey, step: &Step) -> Result<()> {
+/// Removes `path` through `io` unless it is already gone.
+fn remove_if_there(io: &dyn LogIo, path: &Path, op: &'static str) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match io.remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).io_context(op, path),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the new segment of `step` (temporary file, fdatasync, rename, directory fsync),
+/// then removes the old one and its hint (directory fsync). On a failure before the rename
+/// the temporary file is removed (if that fails too, the next open or repair removes it).
+fn rewrite(io: &dyn LogIo, dir: &Path, found: &Survey, step: &Step) -> Result<()> {
     let done = &step.rewritten;
     let Some(old) = found.segments.iter().find(|s| s.id == done.old) else {
         return Ok(());
     };
     let bytes = old.bytes();
     let temp = crate::compact::temp_path(dir, done.new);
+    let path = dir.join(segment::file_name(done.new));
     let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
+        let file = io
+            .open(&temp, OpenMode::CreateNew)
             .io_context("create repaired segment", &temp)?;
         let mut head = segment::encode_header(done.new).to_vec();
         crate::compact::encode_marker(
@@ -416,33 +437,31 @@ fn rewrite(dir: &Path, found: &Survey, step: &Step) -> Result<()> {
             },
             &mut head,
         )?;
-        file.write_all(&head)
-            .io_context("write repaired segment", &temp)?;
-        for part in &step.parts {
-            let part = match part {
-                Part::Copy(from, to) => &bytes[*from as usize..*to as usize],
-                Part::Add(frames) => frames,
-            };
-            file.write_all(part)
+        let mut offset = 0;
+        let parts = step.parts.iter().map(|part| match part {
+            Part::Copy(from, to) => &bytes[*from as usize..*to as usize],
+            Part::Add(frames) => frames.as_slice(),
+        });
+        for part in std::iter::once(head.as_slice()).chain(parts) {
+            write_all_at(io, &temp, &file, offset, part)
                 .io_context("write repaired segment", &temp)?;
+            offset += part.len() as u64;
         }
-        file.sync_all().io_context("fsync repaired segment", &temp)
+        io.sync_data(&temp, &file)
+            .io_context("fdatasync repaired segment", &temp)?;
+        io.rename(&temp, &path)
+            .io_context("rename repaired segment", &temp)
     })();
     if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
+        let _ = io.remove_file(&temp);
         return Err(e);
     }
-    let path = dir.join(segment::file_name(done.new));
-    fs::rename(&temp, &path).io_context("rename repaired segment", &temp)?;
-    segment::sync_dir(&OsIo, dir)?;
+    segment::sync_dir(io, dir)?;
     tracing::info!(old = %old.path.display(), new = %path.display(),
         bytes_before = done.bytes_before, bytes_after = done.bytes_after, "segment repaired");
-    fs::remove_file(&old.path).io_context("remove repaired segment", &old.path)?;
+    io.remove_file(&old.path)
+        .io_context("remove replaced segment", &old.path)?;
     let hint = dir.join(crate::hint_file_name(done.old));
-    if let Err(e) = fs::remove_file(&hint)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        return Err(e).io_context("remove hint of repaired segment", &hint);
-    }
-    segment::sync_dir(&OsIo, dir)
+    remove_if_there(io, &hint, "remove hint of replaced segment")?;
+    segment::sync_dir(io, dir)
 }

@@ -3,16 +3,20 @@
 //! opens, every frame outside the damaged ranges reads back byte-identical and in order,
 //! `verify` is clean, the report (returned and `REPORT.json`) names exactly the lost ranges
 //! and the records around them, `lost+found` holds their bytes, and a second run changes
-//! nothing. A healthy directory is left untouched; a held one is refused.
+//! nothing. A healthy directory is left untouched; a held one is refused. Each file effect
+//! of a repair, failed in turn at each of its occurrences, leaves a directory no worse than
+//! before, which a second run repairs exactly as a repair without faults does.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, OpenOptions};
+use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nyro_storage::{
-    AddedRecord, FrameHeader, LOST_FOUND_DIR, Location, Log, REPORT_FILE, RecordKind,
-    RecordMeaning, RepairReport, StorageError, hint_file_name, repair, repair_with, verify,
+    AddedRecord, Effect, Fault, FaultInjector, FrameHeader, LOST_FOUND_DIR, Location, Log,
+    REPORT_FILE, RecordKind, RecordMeaning, RepairReport, StorageError, hint_file_name, repair,
+    repair_with, repair_with_io, verify,
 };
 use serde_json::Value;
 
@@ -738,4 +742,235 @@ fn a_damaged_compaction_marker_shows_as_seqs_going_backwards() {
         before.seq > after.seq,
         "the sign of a lost place (docs/FORMAT.md section 8): {before:?} {after:?}"
     );
+}
+
+/// The damage of the fault tests: a bit flip in segment 2, a zeroed page of segment 3 (two
+/// rewrites, two range files, the report) and a damaged hint of segment 1 (a hint removed).
+fn damage_for_faults(dir: &Path, model: &Model) -> (Vec<Location>, Vec<Expected>) {
+    let (mut lost, first) = flip_mid_log(dir, model);
+    let (more, second) = zero_page(dir, model);
+    lost.extend(more);
+    flip_bit(&dir.join(hint_file_name(1)), 40, 1);
+    (lost, vec![first, second])
+}
+
+/// Every file under `dir` by its path relative to `dir`, without `LOCK`.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    tree(dir)
+        .into_iter()
+        .map(|(path, bytes)| (path.strip_prefix(dir).unwrap().to_path_buf(), bytes))
+        .filter(|(path, _)| path != Path::new(nyro_storage::LOCK_FILE))
+        .collect()
+}
+
+/// Every frame the log hands out, header and payload, in order.
+fn log_frames(dir: &Path) -> Vec<(FrameHeader, Vec<u8>)> {
+    let log = Log::open(dir, opts(SEGMENT_SIZE)).unwrap();
+    log.reader()
+        .iter()
+        .map(|f| {
+            let f = f.unwrap();
+            (*f.header(), f.payload().to_vec())
+        })
+        .collect()
+}
+
+/// A temporary file that a failed repair may leave when removing it fails too.
+fn is_temp(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "tmp")
+}
+
+/// The damaged directory before any repair, and after a repair without faults.
+struct Reference {
+    damaged: BTreeMap<PathBuf, Vec<u8>>,
+    repaired: BTreeMap<PathBuf, Vec<u8>>,
+    frames: Vec<(FrameHeader, Vec<u8>)>,
+    report: RepairReport,
+    /// Where it was repaired.
+    dir: PathBuf,
+}
+
+impl Reference {
+    /// Checks that `report`, of a repair of `dir`, says what the repair without faults said.
+    fn check_report(&self, report: &RepairReport, dir: &Path, what: &str) {
+        let text = |report: &RepairReport, dir: &Path| {
+            format!("{report:?}").replace(&dir.display().to_string(), "DIR")
+        };
+        assert_eq!(text(report, dir), text(&self.report, &self.dir), "{what}");
+    }
+
+    /// Checks the directory that a repair failed in, with `error`: the error names the
+    /// file the fault hit; every file is as it was before, or as the repair without faults
+    /// leaves it (lost+found's range files included: none is half-written under its name),
+    /// and a segment is gone only if its replacement is there; `REPORT.json` is absent or
+    /// valid and names only complete range files; temporary files are left only if removing
+    /// them failed too (`cleanup_fails`).
+    fn check_failed(&self, dir: &Path, error: &StorageError, cleanup_fails: bool, what: &str) {
+        match error {
+            StorageError::Io { path, source, .. } => {
+                let message = source.to_string();
+                assert!(message.starts_with("injected fault"), "{what}: {error}");
+                assert!(
+                    message.contains(&path.display().to_string()),
+                    "{what}: the error names the file the fault hit: {error}"
+                );
+                assert!(error.to_string().contains(&path.display().to_string()));
+            }
+            other => panic!("{what}: expected Io, got {other:?}"),
+        }
+        let now = files(dir);
+        let lost_found = Path::new(LOST_FOUND_DIR);
+        for (path, bytes) in &now {
+            if is_temp(path) {
+                assert!(cleanup_fails, "{what}: {path:?} left behind");
+            } else if path == &lost_found.join(REPORT_FILE) {
+                let json: Value = serde_json::from_slice(bytes)
+                    .unwrap_or_else(|e| panic!("{what}: REPORT.json is not JSON: {e}"));
+                assert_eq!(json["format"], 1, "{what}");
+                let repairs = json["repairs"].as_array().unwrap();
+                assert_eq!(repairs.len(), 1, "{what}");
+                for range in repairs[0]["ranges"].as_array().unwrap() {
+                    let file = lost_found.join(range["file"].as_str().unwrap());
+                    assert_eq!(now.get(&file), self.repaired.get(&file), "{what}: {file:?}");
+                }
+            } else {
+                assert!(
+                    self.damaged.get(path) == Some(bytes) || self.repaired.get(path) == Some(bytes),
+                    "{what}: {path:?} is neither as before nor as repaired"
+                );
+            }
+        }
+        for rewritten in &self.report.rewritten {
+            let old = PathBuf::from(nyro_storage::segment_file_name(rewritten.old));
+            let new = PathBuf::from(nyro_storage::segment_file_name(rewritten.new));
+            assert!(
+                now.contains_key(&old) || now.contains_key(&new),
+                "{what}: segment {} is gone before its replacement is there",
+                rewritten.old
+            );
+        }
+    }
+
+    /// Checks a directory that a failed repair and then one without faults went over: it
+    /// holds exactly the files and frames of the repair without faults, the report's
+    /// entries (one, or two if the failed run wrote its own) name every lost range, and
+    /// `verify` is clean.
+    fn check_repaired(&self, dir: &Path, what: &str) {
+        let verified = verify(dir).unwrap();
+        assert!(verified.problems.is_empty(), "{what}: {verified:?}");
+        assert_eq!(log_frames(dir), self.frames, "{what}");
+        let report_file = Path::new(LOST_FOUND_DIR).join(REPORT_FILE);
+        let without_report = |files: &BTreeMap<PathBuf, Vec<u8>>| {
+            let mut files = files.clone();
+            files.remove(&report_file);
+            files
+        };
+        let now = files(dir);
+        assert_eq!(
+            without_report(&now),
+            without_report(&self.repaired),
+            "{what}"
+        );
+        let json: Value = serde_json::from_slice(&now[&report_file]).unwrap();
+        let repairs = json["repairs"].as_array().unwrap();
+        assert!((1..=2).contains(&repairs.len()), "{what}: {repairs:?}");
+        let named: BTreeSet<(u64, u64)> = repairs
+            .iter()
+            .flat_map(|r| r["ranges"].as_array().unwrap())
+            .map(|r| {
+                (
+                    r["segment"].as_u64().unwrap(),
+                    r["offset"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let lost: BTreeSet<(u64, u64)> = self
+            .report
+            .lost
+            .iter()
+            .map(|r| (u64::from(r.segment), r.offset))
+            .collect();
+        assert_eq!(named, lost, "{what}");
+    }
+}
+
+/// Every effect kind, with the error it fails with.
+const FAULTS: [(Effect, ErrorKind); 10] = [
+    (Effect::Write, ErrorKind::StorageFull),
+    (Effect::SyncData, ErrorKind::Other),
+    (Effect::SyncAll, ErrorKind::Other),
+    (Effect::Create, ErrorKind::StorageFull),
+    (Effect::OpenExisting, ErrorKind::PermissionDenied),
+    (Effect::SetLen, ErrorKind::Other),
+    (Effect::SyncDir, ErrorKind::Other),
+    (Effect::Rename, ErrorKind::Other),
+    (Effect::Remove, ErrorKind::PermissionDenied),
+    (Effect::CreateDir, ErrorKind::StorageFull),
+];
+
+#[test]
+fn each_failed_file_effect_of_a_repair_leaves_a_directory_that_repairs_the_same() {
+    let (base, model, reference_dir) = fixture();
+    let (lost, wanted) = damage_for_faults(reference_dir.path(), &model);
+    let damaged = files(reference_dir.path());
+    let report = repair_and_check(reference_dir.path(), &model, &lost, &wanted);
+    let reference = Reference {
+        damaged,
+        repaired: files(reference_dir.path()),
+        frames: log_frames(reference_dir.path()),
+        report,
+        dir: reference_dir.path().to_path_buf(),
+    };
+
+    // How often a repair without faults calls each effect.
+    let counter = FaultInjector::new();
+    let dir = copy(base.path());
+    damage_for_faults(dir.path(), &model);
+    repair_with_io(dir.path(), &counter, &mut Creates::default, &mut |_, _| {}).unwrap();
+    for effect in [
+        Effect::Write,
+        Effect::SyncData,
+        Effect::Create,
+        Effect::SyncDir,
+        Effect::Rename,
+        Effect::Remove,
+        Effect::CreateDir,
+    ] {
+        assert!(counter.calls(effect) > 0, "{effect:?}");
+    }
+
+    // Each effect fails at each of its calls in turn; then also with every removal failing,
+    // so that nothing can be cleaned up after the failure.
+    for (effect, kind) in FAULTS {
+        for cleanup_fails in [false, true] {
+            if cleanup_fails && effect == Effect::Remove {
+                continue;
+            }
+            for n in 0.. {
+                let what =
+                    format!("{effect:?} failing at call {n} (cleanup fails: {cleanup_fails})");
+                let dir = copy(base.path());
+                damage_for_faults(dir.path(), &model);
+                let io = FaultInjector::new();
+                io.inject(Fault::new(effect, kind).after(n));
+                if cleanup_fails {
+                    io.inject(Fault::new(Effect::Remove, ErrorKind::PermissionDenied));
+                }
+                let result = repair_with_io(dir.path(), &io, &mut Creates::default, &mut |_, _| {});
+                if io.failed(effect) == 0 {
+                    // Past the last call: the repair went through (unless a removal failed).
+                    if !cleanup_fails {
+                        assert_eq!(n, counter.calls(effect), "{what}");
+                        reference.check_report(&result.unwrap(), dir.path(), &what);
+                        reference.check_repaired(dir.path(), &what);
+                    }
+                    break;
+                }
+                let error = result.expect_err(&what);
+                reference.check_failed(dir.path(), &error, cleanup_fails, &what);
+                run_repair(dir.path());
+                reference.check_repaired(dir.path(), &what);
+            }
+        }
+    }
 }
