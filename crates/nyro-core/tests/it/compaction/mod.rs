@@ -104,6 +104,17 @@ fn check_disk(db: &Database, dir: &Path, step: &str) {
     assert_eq!(bytes, stats.disk_bytes, "{step}: bytes of segment files");
 }
 
+/// [`check_disk`] once no background maintenance pass can be writing a file: `write_hints`
+/// takes the lock every pass holds (so it waits for a running one) and leaves every sealed
+/// segment with its hint, so a later pass has no hint to write while the directory is listed
+/// (the caller writes nothing meanwhile). Not for fault tests: it writes hint files.
+async fn check_disk_settled(db: &Database, dir: &Path, step: &str) {
+    within(step, db.write_hints())
+        .await
+        .unwrap_or_else(|e| panic!("{step}: write hints: {e}"));
+    check_disk(db, dir, step);
+}
+
 /// Compacts and checks what the space accounting says: dead bytes are gone, and disk bytes
 /// dropped by (at least) the dead bytes, up to the markers and a new active segment.
 async fn compact_and_check_space(db: &Database, dir: &Path, step: &str) {
