@@ -50,6 +50,12 @@ pub async fn stats(
             })
         })
         .collect();
+    // The database's reason names the segment file: clients get a path-free sentence, the
+    // log the reason itself.
+    let poisoned = s.poisoned.as_deref().map(|reason| {
+        tracing::warn!(reason, "stats: writes are refused until a restart");
+        crate::error::POISONED
+    });
     Ok(Json(serde_json::json!({
         "collections": collections,
         "log": {
@@ -64,7 +70,7 @@ pub async fn stats(
         "fsyncs": s.fsyncs,
         "in_flight_ops": s.in_flight_ops,
         "uptime_seconds": s.uptime.as_secs_f64(),
-        "writes_poisoned": s.poisoned,
+        "writes_poisoned": poisoned,
     })))
 }
 
