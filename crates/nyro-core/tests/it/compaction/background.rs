@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use nyro_core::{Database, OpenOptions};
 
 use super::dataset::kp_doc;
-use super::{MARKER_ALLOWANCE, W, check_disk_settled, unsynced_config};
+use super::{MARKER_ALLOWANCE, W, check_disk, unsynced_config};
 use crate::common::*;
 use crate::model_support::without_id;
 
@@ -79,10 +79,10 @@ async fn background_compaction_reclaims_a_mostly_dead_segment() {
         assert_eq!(list_all(db, "bg", 1_000).len(), 300, "{what}");
     };
     check(&db, "after the background compaction");
-    check_disk_settled(&db, dir.path(), "after the background compaction").await;
+    check_disk(&db, dir.path(), "after the background compaction").await;
     let db = reopen(db, &config).await;
     check(&db, "after the reopen");
-    check_disk_settled(&db, dir.path(), "after the reopen").await;
+    check_disk(&db, dir.path(), "after the reopen").await;
     db.close().await.unwrap();
     eprintln!("background compaction: reclaimed after {waited:?}");
 }

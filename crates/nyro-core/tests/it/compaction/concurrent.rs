@@ -7,7 +7,7 @@ use std::time::Duration;
 use nyro_core::{Database, DbError, Document};
 use serde_json::{Value as Json, json};
 
-use super::{W, check_disk_settled, compact_and_check_space, unsynced_config};
+use super::{W, check_disk, compact_and_check_space, unsynced_config};
 use crate::common::*;
 use crate::model_support::without_id;
 
@@ -227,6 +227,6 @@ async fn reads_during_compaction_return_the_right_documents() {
     check_final(&db, "after the last compaction");
     let db = reopen(db, &config).await;
     check_final(&db, "after the reopen");
-    check_disk_settled(&db, dir.path(), "after the reopen").await;
+    check_disk(&db, dir.path(), "after the reopen").await;
     db.close().await.unwrap();
 }

@@ -96,23 +96,22 @@ fn disk_state(dir: &Path) -> (usize, u64, Vec<String>) {
 
 /// The directory holds exactly the segments the database reports: no temporary file, no
 /// retired segment left behind.
-fn check_disk(db: &Database, dir: &Path, step: &str) {
+///
+/// Listed once no background maintenance pass can be writing a file (a pass writes hints,
+/// through a `hint-*.tmp`, whenever it wakes, which a slow test cannot rule out):
+/// `write_hints` takes the lock every pass holds, so it waits for a running one, and leaves
+/// every sealed segment with its hint, so a later pass has nothing to write while the
+/// directory is listed (the caller writes nothing meanwhile). It adds only `.hint` files of
+/// segments on disk, so it hides no stray file.
+async fn check_disk(db: &Database, dir: &Path, step: &str) {
+    within(step, db.write_hints())
+        .await
+        .unwrap_or_else(|e| panic!("{step}: write hints: {e}"));
     let stats = db.stats();
     let (segments, bytes, other) = disk_state(dir);
     assert!(other.is_empty(), "{step}: stray files {other:?}");
     assert_eq!(segments, stats.segments, "{step}: segment files");
     assert_eq!(bytes, stats.disk_bytes, "{step}: bytes of segment files");
-}
-
-/// [`check_disk`] once no background maintenance pass can be writing a file: `write_hints`
-/// takes the lock every pass holds (so it waits for a running one) and leaves every sealed
-/// segment with its hint, so a later pass has no hint to write while the directory is listed
-/// (the caller writes nothing meanwhile). Not for fault tests: it writes hint files.
-async fn check_disk_settled(db: &Database, dir: &Path, step: &str) {
-    within(step, db.write_hints())
-        .await
-        .unwrap_or_else(|e| panic!("{step}: write hints: {e}"));
-    check_disk(db, dir, step);
 }
 
 /// Compacts and checks what the space accounting says: dead bytes are gone, and disk bytes
@@ -144,5 +143,5 @@ async fn compact_and_check_space(db: &Database, dir: &Path, step: &str) {
         after.last_seq, before.last_seq,
         "{step}: compaction writes no seq"
     );
-    check_disk(db, dir, step);
+    check_disk(db, dir, step).await;
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{W, check_disk_settled, unsynced_config};
+use super::{W, check_disk, unsynced_config};
 use crate::common::*;
 use crate::model_support::without_id;
 
@@ -66,7 +66,7 @@ async fn after_compaction_disk_bytes_are_within_1_3_times_live_data() {
     );
     assert_eq!(after.dead_bytes, 0);
     assert!(after.live_bytes >= live, "{after:?}");
-    check_disk_settled(&db, dir.path(), "after compaction").await;
+    check_disk(&db, dir.path(), "after compaction").await;
     for n in (1..=N).step_by(97) {
         assert!(without_id(&db.get("s", n).unwrap()) == sdoc(n, 2), "{n}");
     }
