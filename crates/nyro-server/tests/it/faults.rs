@@ -62,6 +62,8 @@ async fn start_faulty(dir: &DataDir) -> (TestServer, Arc<Disk>) {
         |c| c.db.batch.sync = SyncPolicy::Always,
         OpenOptions {
             io: Arc::clone(&disk) as Arc<dyn LogIo>,
+            // No background hint writing: it must not meet the fault a test arms for writes.
+            maintenance_interval: Duration::from_secs(24 * 3600),
             ..OpenOptions::default()
         },
         ConnectionLimits::default(),

@@ -53,7 +53,9 @@ fn unsynced_config(dir: &Path) -> Config {
     c
 }
 
-/// Opens with `io` as the I/O seam of log writes.
+/// Opens with `io` as the I/O seam of log writes and no background maintenance: a fault
+/// test arms a fault for the compaction or the hint writing it runs itself, which a
+/// maintenance pass (due after 10 s, however slow the setup) must not meet first.
 async fn open_io(config: &Config, io: Arc<dyn LogIo>) -> Database {
     within(
         "open",
@@ -61,6 +63,7 @@ async fn open_io(config: &Config, io: Arc<dyn LogIo>) -> Database {
             config,
             OpenOptions {
                 io,
+                maintenance_interval: NO_MAINTENANCE,
                 ..OpenOptions::default()
             },
         ),
