@@ -85,7 +85,9 @@ async fn the_config_sets_the_scrub_rate_and_open_options_override_it() {
     );
 
     config.storage.scrub_mb_per_sec = nyro_core::config::MAX_SCRUB_MB_PER_SEC + 1;
-    let refused = Database::open(&config).await.err().expect("refused");
+    let Err(refused) = Database::open(&config).await else {
+        panic!("a rate past the maximum is refused");
+    };
     assert!(
         refused.to_string().contains("storage.scrub_mb_per_sec"),
         "{refused}"
