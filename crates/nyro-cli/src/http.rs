@@ -88,6 +88,13 @@ pub fn segment(raw: &str) -> String {
     out
 }
 
+/// The route of one record, `/v1/collections/{collection}/records/{id}`, with
+/// `?sync=true` when `sync` asks for it.
+pub fn record_path(collection: &str, id: u64, sync: bool) -> String {
+    let path = format!("/v1/collections/{}/records/{id}", segment(collection));
+    if sync { path + "?sync=true" } else { path }
+}
+
 /// A client for the server at one base URL.
 pub struct Client {
     http: reqwest::Client,

@@ -55,7 +55,8 @@ pub use self::keys::database_keys;
 pub use self::registry::{Key, Schema, Ty, parse_number, toml_string};
 pub use self::types::{
     BatchConfig, CollectionConfig, CompactionConfig, MAX_BATCH_SIZE, MAX_DURATION_MS,
-    MAX_SEGMENT_SIZE_MB, ServerLimits, StorageConfig, SyncPolicy, UnknownSyncPolicy,
+    MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB, ServerLimits, StorageConfig, SyncPolicy,
+    UnknownSyncPolicy,
 };
 pub use crate::names::{MAX_COLLECTION_NAME_LEN, is_valid_collection_name};
 
@@ -124,6 +125,7 @@ impl Config {
             storage: StorageConfig {
                 path: PathBuf::new(),
                 segment_size_mb: 0,
+                scrub_mb_per_sec: 0,
             },
             batch: BatchConfig {
                 batch_size: 0,
@@ -225,6 +227,12 @@ impl Config {
     /// `storage.segment_size_mb` in bytes.
     pub fn segment_size_bytes(&self) -> u64 {
         self.storage.segment_size_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// `storage.scrub_mb_per_sec` in bytes per second; `None` when it is 0 (scrub off).
+    pub fn scrub_rate(&self) -> Option<u64> {
+        (self.storage.scrub_mb_per_sec > 0)
+            .then(|| self.storage.scrub_mb_per_sec.saturating_mul(1024 * 1024))
     }
 
     /// `batch.batch_timeout_ms` as a [`Duration`].
@@ -437,6 +445,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn scrub_rate_defaults_to_the_scrubs_default_and_0_is_off() {
+        assert_eq!(
+            Config::default().scrub_rate(),
+            Some(crate::DEFAULT_SCRUB_RATE)
+        );
+        let off = Config::from_toml_str("[storage]\nscrub_mb_per_sec = 0\n", "t.toml").unwrap();
+        assert_eq!(off.scrub_rate(), None);
+        let fast = Config::from_toml_str("[storage]\nscrub_mb_per_sec = 512\n", "t.toml").unwrap();
+        assert_eq!(fast.scrub_rate(), Some(512 << 20));
+        let err = parse_err(&format!(
+            "[storage]\nscrub_mb_per_sec = {}\n",
+            MAX_SCRUB_MB_PER_SEC + 1
+        ));
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "storage.scrub_mb_per_sec"),
+            "{err:?}"
+        );
     }
 
     #[test]

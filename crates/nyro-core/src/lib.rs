@@ -89,7 +89,7 @@ pub use catalog::validate_name;
 pub use compaction::CompactSummary;
 pub use config::{Config, ConfigError, SyncPolicy};
 pub use damage::{Damage, DamagedFrame, FoundBy};
-pub use database::{Database, OpenOptions};
+pub use database::{Database, OpenOptions, ScrubRate};
 pub use document::{Document, ID_FIELD, MAX_DEPTH, Value, whole_u64};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};

@@ -4,8 +4,8 @@
 //! then, and needs no scrub.
 //!
 //! It runs on a thread of its own (nothing of the embedding program's runtime), reads at
-//! most [`DEFAULT_SCRUB_RATE`] bytes per second (or the rate of
-//! [`crate::OpenOptions::scrub_rate`]) so that the foreground keeps the disk, and stops at
+//! most `storage.scrub_mb_per_sec` MiB per second ([`DEFAULT_SCRUB_RATE`] by default, or
+//! the rate of [`crate::OpenOptions::scrub_rate`]) so that the foreground keeps the disk, and stops at
 //! once when the database closes or is dropped. What it finds goes to the database's
 //! `DamageLog` (counted, logged with file and offset, the database degraded); nothing is
 //! changed on disk. It runs once per open: segments written afterwards were written by this
@@ -21,8 +21,9 @@ use nyro_storage::LogReader;
 
 use crate::damage::{DamageLog, DamagedFrame, FoundBy};
 
-/// Bytes per second the scrub reads unless [`crate::OpenOptions::scrub_rate`] says
-/// otherwise: 64 MiB/s, a small share of a disk, so a 256 MiB segment takes about 4 s.
+/// Bytes per second the scrub reads by default (`storage.scrub_mb_per_sec = 64`, unless
+/// [`crate::OpenOptions::scrub_rate`] says otherwise): 64 MiB/s, a small share of a disk,
+/// so a 256 MiB segment takes about 4 s.
 pub const DEFAULT_SCRUB_RATE: u64 = 64 << 20;
 
 /// How far the scrub has come, from [`crate::Database::scrub_progress`].
@@ -37,6 +38,10 @@ pub struct ScrubProgress {
     pub bytes: u64,
     /// True once every segment to scrub was checked (at once when there is none).
     pub finished: bool,
+    /// True when there are segments to scrub but the scrub is off
+    /// (`storage.scrub_mb_per_sec = 0` or [`crate::ScrubRate::Off`]): they are checked only
+    /// when read, or by `nyrodb verify`.
+    pub off: bool,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +50,7 @@ struct Progress {
     checked: AtomicUsize,
     bytes: AtomicU64,
     finished: AtomicBool,
+    off: AtomicBool,
 }
 
 /// The running scrub. Dropping it (or [`Scrub::stop`]) stops the thread and waits for it,
@@ -104,6 +110,7 @@ impl Scrub {
             return idle;
         }
         let Some(rate) = rate else {
+            progress.off.store(true, Ordering::Release);
             tracing::info!(
                 segments = segments.len(),
                 "the background scrub is off: segments opened from hints are checked only \
@@ -137,6 +144,7 @@ impl Scrub {
             checked: p.checked.load(Ordering::Relaxed),
             bytes: p.bytes.load(Ordering::Relaxed),
             finished: p.finished.load(Ordering::Acquire),
+            off: p.off.load(Ordering::Acquire),
         }
     }
 

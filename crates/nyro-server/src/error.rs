@@ -106,6 +106,12 @@ impl ApiError {
 /// request names the file and offset.
 pub const DAMAGED: &str = "stored data is damaged; run nyrodb verify";
 
+/// Why writes are refused after a failed fdatasync, as clients are told (the 503 of every
+/// write and `/v1/stats`' `writes_poisoned`). The database's own reason names the segment
+/// file; it goes to the server log only.
+pub const POISONED: &str = "the database refuses writes until it is restarted because an \
+                            fdatasync failed; reads go on; the server log has the details";
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         let (status, code) = match &e {
@@ -134,8 +140,7 @@ impl From<DbError> for ApiError {
                 return Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     ErrorCode::Unavailable,
-                    "the database refuses writes until it is restarted because an fdatasync \
-                     failed; reads go on; the server log has the details",
+                    POISONED,
                 );
             }
             DbError::WriteFailed(cause) => {

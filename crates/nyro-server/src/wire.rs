@@ -10,6 +10,35 @@ mod schemas;
 
 pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
 
+/// The database's part of `GET /v1/stats`: `collections` (name, count, indexes with their
+/// distinct values), `log` (segments, disk, live and dead bytes) and `last_seq`. The server
+/// adds its counters; `nyrodb stats --data` shows this part alone.
+pub fn database_stats(s: &nyro_core::Stats) -> serde_json::Value {
+    let collections: Vec<_> = s
+        .collections
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "count": c.count,
+                "indexes": c.indexes.iter().map(|i| serde_json::json!({
+                    "field": i.field, "distinct_values": i.distinct_values,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "collections": collections,
+        "log": {
+            "segments": s.segments,
+            "disk_bytes": s.disk_bytes,
+            "live_bytes": s.live_bytes,
+            "dead_bytes": s.dead_bytes,
+        },
+        "last_seq": s.last_seq,
+    })
+}
+
 /// A document as JSON: an object with `_id` first. Serialized straight from the stored
 /// value, without building a `serde_json::Value` first.
 pub struct JsonDoc<'a>(pub &'a Document);

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::StatsArgs;
 use crate::http::Client;
@@ -48,29 +48,7 @@ fn offline(dir: &std::path::Path) -> anyhow::Result<Value> {
     let db = runtime.block_on(open(&config(dir, None)?))?;
     let s = db.stats();
     runtime.block_on(db.close())?;
-    let collections: Vec<Value> = s
-        .collections
-        .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "count": c.count,
-                "indexes": c.indexes.iter().map(|i| json!({
-                    "field": i.field, "distinct_values": i.distinct_values,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "collections": collections,
-        "log": {
-            "segments": s.segments,
-            "disk_bytes": s.disk_bytes,
-            "live_bytes": s.live_bytes,
-            "dead_bytes": s.dead_bytes,
-        },
-        "last_seq": s.last_seq,
-    }))
+    Ok(nyro_server::wire::database_stats(&s))
 }
 
 fn number(value: Option<&Value>) -> Option<u64> {
@@ -149,27 +127,18 @@ fn render(source: &str, stats: &Value) -> String {
         _ => String::new(),
     };
     let _ = writeln!(out, "\nLog");
-    let _ = writeln!(out, "  segments         {}", count_text(field("segments")));
-    let _ = writeln!(
-        out,
-        "  disk             {}",
-        bytes_text(field("disk_bytes"))
-    );
-    let _ = writeln!(
-        out,
-        "  live             {}",
-        bytes_text(field("live_bytes"))
-    );
-    let _ = writeln!(
-        out,
-        "  dead             {}{dead_share}",
-        bytes_text(field("dead_bytes"))
-    );
-    let _ = writeln!(
-        out,
-        "  last seq         {}",
-        count_text(stats.get("last_seq"))
-    );
+    for (label, value) in [
+        ("segments", count_text(field("segments"))),
+        ("disk", bytes_text(field("disk_bytes"))),
+        ("live", bytes_text(field("live_bytes"))),
+        (
+            "dead",
+            format!("{}{dead_share}", bytes_text(field("dead_bytes"))),
+        ),
+        ("last seq", count_text(stats.get("last_seq"))),
+    ] {
+        let _ = writeln!(out, "  {label:<17}{value}");
+    }
     if stats.get("uptime_seconds").is_some() {
         let uptime = stats
             .get("uptime_seconds")
@@ -200,6 +169,8 @@ fn render(source: &str, stats: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

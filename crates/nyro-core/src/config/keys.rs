@@ -4,7 +4,9 @@
 
 use super::Config;
 use super::registry::{Key, Ty, parse_number, toml_string};
-use super::types::{MAX_BATCH_SIZE, MAX_DURATION_MS, MAX_SEGMENT_SIZE_MB, SyncPolicy};
+use super::types::{
+    MAX_BATCH_SIZE, MAX_DURATION_MS, MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB, SyncPolicy,
+};
 
 /// The database's keys, for any settings type that holds a [`Config`], in the order of the
 /// shipped `nyrodb.toml`.
@@ -39,6 +41,22 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
             },
             check: |c| (1..=MAX_SEGMENT_SIZE_MB).contains(&c.as_ref().storage.segment_size_mb),
             show: |c| c.as_ref().storage.segment_size_mb.to_string(),
+        },
+        Key {
+            section: "storage",
+            name: "scrub_mb_per_sec",
+            default: "64",
+            ty: Ty::Integer,
+            doc: "How fast, in MiB/s, the background scrub reads the segments opened from their hint\n\
+                  files after start, to find damage before a read does; 0 turns it off.",
+            allowed: format!("a whole number of MiB/s from 0 (off) to {MAX_SCRUB_MB_PER_SEC}"),
+            secret: false,
+            set: |c, raw| {
+                c.as_mut().storage.scrub_mb_per_sec = parse_number(raw)?;
+                Ok(())
+            },
+            check: |c| c.as_ref().storage.scrub_mb_per_sec <= MAX_SCRUB_MB_PER_SEC,
+            show: |c| c.as_ref().storage.scrub_mb_per_sec.to_string(),
         },
         Key {
             section: "batch",

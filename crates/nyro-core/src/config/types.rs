@@ -8,6 +8,10 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+/// Largest allowed `storage.scrub_mb_per_sec` (64 GiB/s: beyond any disk, yet far from an
+/// overflow in bytes).
+pub const MAX_SCRUB_MB_PER_SEC: u64 = 65_536;
+
 /// Largest allowed `storage.segment_size_mb` (4 GiB segments).
 pub const MAX_SEGMENT_SIZE_MB: u64 = 4096;
 
@@ -97,6 +101,9 @@ pub struct StorageConfig {
     /// A segment is sealed and a new one started past this size, in MiB (default 256;
     /// 1 to [`MAX_SEGMENT_SIZE_MB`]).
     pub segment_size_mb: u64,
+    /// MiB per second the background scrub reads the segments opened from their hint files
+    /// (default 64; 0 turns the scrub off; at most [`MAX_SCRUB_MB_PER_SEC`]).
+    pub scrub_mb_per_sec: u64,
 }
 
 /// `[batch]`: group commit and durability.

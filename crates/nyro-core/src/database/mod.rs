@@ -20,7 +20,7 @@ use crate::scrub::Scrub;
 use crate::state::State;
 use crate::write::CoreApplier;
 
-pub use open::OpenOptions;
+pub use open::{OpenOptions, ScrubRate};
 
 struct Inner {
     reader: LogReader,

@@ -25,9 +25,33 @@ pub struct OpenOptions {
     /// How often the background maintenance (compaction when `compaction.auto`, hint files)
     /// wakes up; every 10 s (`compaction::AUTO_INTERVAL`) by default.
     pub maintenance_interval: Duration,
-    /// Bytes per second the background scrub reads the segments opened from their hints
-    /// ([`crate::DEFAULT_SCRUB_RATE`] by default); `None` turns the scrub off.
-    pub scrub_rate: Option<u64>,
+    /// How fast the background scrub reads the segments opened from their hints: by
+    /// default the config's `storage.scrub_mb_per_sec`; a value set here wins over it.
+    pub scrub_rate: ScrubRate,
+}
+
+/// The background scrub's rate, as [`OpenOptions::scrub_rate`] gives it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ScrubRate {
+    /// The config's `storage.scrub_mb_per_sec` (64 MiB/s, [`crate::DEFAULT_SCRUB_RATE`],
+    /// unless the file or the environment says otherwise; 0 is off).
+    #[default]
+    FromConfig,
+    /// No scrub, whatever the config says.
+    Off,
+    /// This many bytes per second, whatever the config says.
+    BytesPerSec(u64),
+}
+
+impl ScrubRate {
+    /// Bytes per second for a database opened with `config`; `None`: no scrub.
+    fn resolve(self, config: &Config) -> Option<u64> {
+        match self {
+            ScrubRate::FromConfig => config.scrub_rate(),
+            ScrubRate::Off => None,
+            ScrubRate::BytesPerSec(rate) => Some(rate),
+        }
+    }
 }
 
 impl Default for OpenOptions {
@@ -35,7 +59,7 @@ impl Default for OpenOptions {
         Self {
             io: Arc::new(OsIo),
             maintenance_interval: compaction::AUTO_INTERVAL,
-            scrub_rate: Some(crate::DEFAULT_SCRUB_RATE),
+            scrub_rate: ScrubRate::FromConfig,
         }
     }
 }
@@ -51,7 +75,8 @@ impl Database {
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
         // A config loaded from a file was checked already; one built in code may not be.
         config.validate("the configuration given to Database::open")?;
-        let (maintenance_interval, scrub_rate) = (options.maintenance_interval, options.scrub_rate);
+        let maintenance_interval = options.maintenance_interval;
+        let scrub_rate = options.scrub_rate.resolve(config);
         let log = Log::open(
             &config.storage.path,
             LogOptions {

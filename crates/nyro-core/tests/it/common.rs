@@ -36,6 +36,23 @@ pub async fn open(config: &Config) -> Database {
     }
 }
 
+/// An interval the background maintenance never reaches within a test: for tests that
+/// call `write_hints` or `compact` themselves and count what they did.
+pub const NO_MAINTENANCE: Duration = Duration::from_secs(24 * 3600);
+
+/// [`open`] without background maintenance (no hint or compaction pass behind the test's
+/// back, however long its setup takes).
+pub async fn open_quiet(config: &Config) -> Database {
+    let options = nyro_core::OpenOptions {
+        maintenance_interval: NO_MAINTENANCE,
+        ..nyro_core::OpenOptions::default()
+    };
+    match within("open", Database::open_with(config, options)).await {
+        Ok(db) => db,
+        Err(e) => panic!("opening {} failed: {e}", config.storage.path.display()),
+    }
+}
+
 /// Held shared by a test from closing (or dropping) a database until it has opened the
 /// directory again, and exclusively by the kill -9 test while it spawns a child process.
 ///

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nyro_core::{
-    Config, Database, DbError, FeedError, FoundBy, OpenOptions, ScrubProgress, WriteOptions,
+    Config, Database, DbError, FeedError, FoundBy, OpenOptions, ScrubProgress, ScrubRate,
+    WriteOptions,
 };
 use nyro_storage::{FrameCheck, RecordKind, SEGMENT_HEADER_LEN, check_frame, segment_file_name};
 use serde_json::json;
@@ -57,7 +58,7 @@ async fn build(dir: &Path) -> Config {
 /// Opens with the scrub at `scrub_rate` (`None`: off).
 async fn open_with(config: &Config, scrub_rate: Option<u64>) -> Database {
     let options = OpenOptions {
-        scrub_rate,
+        scrub_rate: scrub_rate.map_or(ScrubRate::Off, ScrubRate::BytesPerSec),
         ..OpenOptions::default()
     };
     within("open", Database::open_with(config, options))

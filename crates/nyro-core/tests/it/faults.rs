@@ -24,6 +24,8 @@ async fn open_faulty(config: &nyro_core::Config) -> (Database, Arc<FaultInjector
             config,
             OpenOptions {
                 io: Arc::clone(&faults) as Arc<dyn nyro_storage::LogIo>,
+                // A background hint write must not meet the fault a test arms for its own.
+                maintenance_interval: NO_MAINTENANCE,
                 ..OpenOptions::default()
             },
         ),
@@ -293,6 +295,8 @@ async fn open_disk(config: &nyro_core::Config) -> (Database, Arc<Disk>) {
             config,
             OpenOptions {
                 io: Arc::clone(&disk) as Arc<dyn nyro_storage::LogIo>,
+                // A background hint write must not meet the fault a test arms for its own.
+                maintenance_interval: NO_MAINTENANCE,
                 ..OpenOptions::default()
             },
         ),

@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 use nyro_core::{Config, Database, WriteOptions};
 use serde_json::json;
 
-use crate::common::{cond, config, doc, find_all, list_all, no_fork, open, within};
+use crate::common::{cond, config, doc, find_all, list_all, no_fork, open, open_quiet, within};
 
 /// A database over several sealed segments (1 MB each) with inserts, replaces, deletes, a
-/// dropped collection and a collection without indexes.
+/// dropped collection and a collection without indexes. Every open in these tests is
+/// without background maintenance, so the hints on disk are exactly those the test wrote.
 async fn build(dir: &Path) -> Config {
     let mut config = config(dir);
     config.storage.segment_size_mb = 1;
     config.compaction.auto = false;
-    let db = open(&config).await;
+    let db = open_quiet(&config).await;
     db.create_collection("people", &["city".to_string(), "age".to_string()])
         .await
         .unwrap();
@@ -92,7 +93,7 @@ async fn reopen_from_hints_equals_reopen_by_scanning() {
     let hints = hint_files(dir.path());
     assert!(hints.len() >= 3);
 
-    let db = open(&config).await;
+    let db = open_quiet(&config).await;
     assert_eq!(
         db.recovery().hinted_segments,
         hints.len(),
@@ -117,7 +118,7 @@ async fn reopen_from_hints_equals_reopen_by_scanning() {
     for hint in &hints {
         std::fs::remove_file(hint).unwrap();
     }
-    let db = open(&config).await;
+    let db = open_quiet(&config).await;
     assert_eq!(db.recovery().hinted_segments, 0);
     let mut scanned = state(&db);
     // The scanned state has the extra document; take it back out for the comparison.
@@ -140,7 +141,7 @@ async fn damaged_stale_or_missing_hints_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let config = build(dir.path()).await;
     let baseline = {
-        let db = open(&config).await;
+        let db = open_quiet(&config).await;
         let s = state(&db);
         let _guard = no_fork().await;
         within("close", db.close()).await.unwrap();
@@ -165,7 +166,7 @@ async fn damaged_stale_or_missing_hints_are_ignored() {
             damage(&mut bytes);
             std::fs::write(hint, &bytes).unwrap();
         }
-        let db = open(&config).await;
+        let db = open_quiet(&config).await;
         assert_eq!(
             db.recovery().hinted_segments,
             0,
@@ -183,7 +184,7 @@ async fn damaged_stale_or_missing_hints_are_ignored() {
     if hints.len() >= 2 {
         std::fs::write(&hints[0], &originals[1]).unwrap();
         std::fs::write(&hints[1], &originals[0]).unwrap();
-        let db = open(&config).await;
+        let db = open_quiet(&config).await;
         assert_eq!(db.recovery().hinted_segments, 0, "swapped hints");
         assert_eq!(state(&db), baseline);
         let _guard = no_fork().await;
@@ -193,7 +194,7 @@ async fn damaged_stale_or_missing_hints_are_ignored() {
     for (hint, original) in hints.iter().zip(&originals) {
         std::fs::write(hint, original).unwrap();
     }
-    let db = open(&config).await;
+    let db = open_quiet(&config).await;
     assert_eq!(db.recovery().hinted_segments, hints.len());
     assert_eq!(state(&db), baseline);
     within("close", db.close()).await.unwrap();

@@ -18,3 +18,4 @@ mod hints;
 mod model;
 mod model_support;
 mod powercut;
+mod scrub_rate;

@@ -37,35 +37,26 @@ pub async fn stats(
 ) -> ApiResult<Json<serde_json::Value>> {
     no_query_params(query.as_deref())?;
     let s = state.db.stats();
-    let collections: Vec<_> = s
-        .collections
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "name": c.name,
-                "count": c.count,
-                "indexes": c.indexes.iter().map(|i| serde_json::json!({
-                    "field": i.field, "distinct_values": i.distinct_values,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Ok(Json(serde_json::json!({
-        "collections": collections,
-        "log": {
-            "segments": s.segments,
-            "disk_bytes": s.disk_bytes,
-            "live_bytes": s.live_bytes,
-            "dead_bytes": s.dead_bytes,
-        },
-        "last_seq": s.last_seq,
+    // The database's reason names the segment file: clients get a path-free sentence, the
+    // log the reason itself.
+    let poisoned = s.poisoned.as_deref().map(|reason| {
+        tracing::warn!(reason, "stats: writes are refused until a restart");
+        crate::error::POISONED
+    });
+    let mut answer = crate::wire::database_stats(&s);
+    let counters = serde_json::json!({
         "batches_written": s.batches,
         "records_written": s.records_written,
         "fsyncs": s.fsyncs,
         "in_flight_ops": s.in_flight_ops,
         "uptime_seconds": s.uptime.as_secs_f64(),
-        "writes_poisoned": s.poisoned,
-    })))
+        "writes_poisoned": poisoned,
+    });
+    if let (Some(answer), serde_json::Value::Object(counters)) = (answer.as_object_mut(), counters)
+    {
+        answer.extend(counters);
+    }
+    Ok(Json(answer))
 }
 
 /// Rewrites every segment that holds dead records, and answers once done. Reads and writes

@@ -933,22 +933,33 @@ async fn connections_past_the_limit_get_503_then_are_closed() {
         .unwrap();
     server.create("c", &[]).await;
     let before = server.snapshot().await;
-    // Let the server see the client's connections close.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    // Eight kept-alive connections, each served once: every slot is taken.
-    let mut held = Vec::new();
-    for _ in 0..8 {
-        let mut stream = connect(server.addr).await;
-        stream
-            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 512];
-        let n = within("an answer", stream.read(&mut buf)).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-        held.push(stream);
-    }
+    // Eight kept-alive connections, each served once: every slot is taken. The server may
+    // not have seen the client's earlier connections close yet (no sleep can promise it):
+    // until all eight are served, let them go and try again.
+    let held = within("eight served connections", async {
+        loop {
+            let mut held = Vec::new();
+            for _ in 0..8 {
+                let mut stream = connect(server.addr).await;
+                stream
+                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut buf = [0u8; 512];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                if !buf[..n].starts_with(b"HTTP/1.1 200") {
+                    break;
+                }
+                held.push(stream);
+            }
+            if held.len() == 8 {
+                return held;
+            }
+            drop(held);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 
     // The next one is answered 503 overloaded (with Retry-After) and closed; nothing written.
     let mut stream = connect(server.addr).await;

@@ -93,7 +93,7 @@ async fn a_damaged_hinted_frame_is_a_500_without_path_and_makes_health_degraded(
     let dir = DataDir::new();
     let (id, _) = damaged_hinted_directory(dir.path()).await;
     let scrub_off = OpenOptions {
-        scrub_rate: None,
+        scrub_rate: nyro_core::ScrubRate::Off,
         ..OpenOptions::default()
     };
     let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
@@ -212,7 +212,7 @@ async fn the_log_line_of_the_request_names_the_file_and_offset() {
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
     let scrub_off = OpenOptions {
-        scrub_rate: None,
+        scrub_rate: nyro_core::ScrubRate::Off,
         ..OpenOptions::default()
     };
     let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;

@@ -62,6 +62,8 @@ async fn start_faulty(dir: &DataDir) -> (TestServer, Arc<Disk>) {
         |c| c.db.batch.sync = SyncPolicy::Always,
         OpenOptions {
             io: Arc::clone(&disk) as Arc<dyn LogIo>,
+            // No background hint writing: it must not meet the fault a test arms for writes.
+            maintenance_interval: Duration::from_secs(24 * 3600),
             ..OpenOptions::default()
         },
         ConnectionLimits::default(),
@@ -332,6 +334,53 @@ async fn failed_writes_answer_without_server_paths() {
         assert!(message.contains("fdatasync"), "{message}");
         assert!(!answer.text.contains(&path), "{}", answer.text);
         assert!(!answer.text.contains("segment-"), "{}", answer.text);
+    }
+    // Closing a poisoned database reports the poison; that is not what this test is about.
+    let _ = server.stop_result().await;
+}
+
+/// Writes refused after a failed fdatasync: the database's reason names the segment file,
+/// yet neither `/v1/stats` nor the 503 of a write sends it (contract: what the server sends
+/// names no server file); both say what happened and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_database_names_no_server_path_in_stats_or_refusals() {
+    let dir = DataDir::new();
+    let (server, disk) = start_faulty(&dir).await;
+    let path = dir.path().display().to_string();
+    server.create("c", &[]).await;
+    let stats = server.get("/v1/stats").await;
+    assert!(stats.expect(200)["writes_poisoned"].is_null());
+
+    disk.faults.fail_syncs(io::ErrorKind::Other);
+    let first = server
+        .post("/v1/collections/c/records", &json!({"k": "failed"}))
+        .await;
+    first.expect_error(503, "unavailable");
+    disk.clear();
+    let later = server
+        .post("/v1/collections/c/records", &json!({"k": "refused"}))
+        .await;
+    let message = later.expect_error(503, "unavailable");
+    assert!(message.contains("restarted"), "{message}");
+
+    let stats = server.get("/v1/stats").await;
+    let text = stats.text.clone();
+    let poisoned = stats.expect(200)["writes_poisoned"]
+        .as_str()
+        .unwrap_or_else(|| panic!("writes_poisoned is a string: {text}"))
+        .to_string();
+    assert!(
+        poisoned.contains("fdatasync") && poisoned.contains("restarted"),
+        "{poisoned}"
+    );
+    for (what, body) in [
+        ("the first 503", &first.text),
+        ("a later 503", &later.text),
+        ("/v1/stats", &text),
+    ] {
+        assert!(!body.contains(&path), "{what}: {body}");
+        assert!(!body.contains("segment-"), "{what}: {body}");
+        assert!(!body.contains(".log"), "{what}: {body}");
     }
     // Closing a poisoned database reports the poison; that is not what this test is about.
     let _ = server.stop_result().await;

@@ -227,6 +227,6 @@ async fn reads_during_compaction_return_the_right_documents() {
     check_final(&db, "after the last compaction");
     let db = reopen(db, &config).await;
     check_final(&db, "after the reopen");
-    check_disk(&db, dir.path(), "after the reopen");
+    check_disk(&db, dir.path(), "after the reopen").await;
     db.close().await.unwrap();
 }

@@ -53,7 +53,7 @@ async fn crash_and_check(
         .await
         .unwrap_or_else(|e| panic!("{what}: reopening failed: {e}"));
     drop(guard);
-    check_disk(&db, dir, what);
+    check_disk(&db, dir, what).await;
     check_dataset(&db, model, what);
     assert_eq!(db.stats().poisoned, None, "{what}");
     within(what, db.compact())

@@ -123,7 +123,7 @@ async fn kill_9_during_compaction_loses_nothing() {
         }
         let what = format!("round {round}: killed {delay} ms after COMPACTING, last said {last:?}");
         let db = open(&config).await;
-        check_disk(&db, dir.path(), &what);
+        check_disk(&db, dir.path(), &what).await;
         check_dataset(&db, &model, &what);
         let guard = no_fork().await;
         db.close().await.unwrap();

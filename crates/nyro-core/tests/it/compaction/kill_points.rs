@@ -62,7 +62,7 @@ async fn compaction_stopped_at_each_step_then_reopened_agrees_with_the_model() {
                 .unwrap_or_else(|e| panic!("{what}: reopening failed: {e}"));
             drop(guard);
             let step_name = format!("{what}, after the reopen");
-            check_disk(&db, dir.path(), &step_name);
+            check_disk(&db, dir.path(), &step_name).await;
             check_dataset(&db, &model, &step_name);
             assert_eq!(db.stats().last_seq, last_seq, "{step_name}");
 
@@ -72,7 +72,7 @@ async fn compaction_stopped_at_each_step_then_reopened_agrees_with_the_model() {
             check_dataset(&db, &model, &step_name);
             let db = reopen(db, &config).await;
             let step_name = format!("{what}, compacted and reopened");
-            check_disk(&db, dir.path(), &step_name);
+            check_disk(&db, dir.path(), &step_name).await;
             check_dataset(&db, &model, &step_name);
             assert_eq!(db.stats().last_seq, last_seq, "{step_name}");
             assert!(

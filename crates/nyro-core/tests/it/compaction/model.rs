@@ -139,7 +139,7 @@ fn run_model(ops: Vec<Op>) {
                 Op::Reopen => {
                     db = reopen(db, &config).await;
                     assert_eq!(db.stats().last_seq, model.last_seq, "{step}: last_seq");
-                    check_disk(&db, dir.path(), &step);
+                    check_disk(&db, dir.path(), &step).await;
                 }
                 Op::Compact => compact_and_check_space(&db, dir.path(), &step).await,
                 op => within(&step, apply_model(&db, &mut model, op, &step)).await,
@@ -156,7 +156,7 @@ fn run_model(ops: Vec<Op>) {
             model.last_seq,
             "final reopen: last_seq"
         );
-        check_disk(&db, dir.path(), "final reopen");
+        check_disk(&db, dir.path(), "final reopen").await;
         check_model(&db, &model, "final reopen");
         for c in 0..2 {
             let op = Op::Write(Write::Insert(

@@ -66,7 +66,7 @@ async fn after_compaction_disk_bytes_are_within_1_3_times_live_data() {
     );
     assert_eq!(after.dead_bytes, 0);
     assert!(after.live_bytes >= live, "{after:?}");
-    check_disk(&db, dir.path(), "after compaction");
+    check_disk(&db, dir.path(), "after compaction").await;
     for n in (1..=N).step_by(97) {
         assert!(without_id(&db.get("s", n).unwrap()) == sdoc(n, 2), "{n}");
     }
