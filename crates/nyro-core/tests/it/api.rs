@@ -1054,7 +1054,7 @@ async fn the_largest_ids() {
     assert_eq!(ids(&db.list("c", None, 10).unwrap()), [0, u64::MAX]);
     assert!(matches!(
         db.insert("c", doc(json!({})), W).await,
-        Err(DbError::Conflict { .. })
+        Err(DbError::IdsExhausted { .. })
     ));
     db.close().await.unwrap();
 }
