@@ -20,13 +20,17 @@ const DAMAGED: &str = "stored data is damaged; run nyrodb verify";
 /// sealed segment, closes, and damages the payload of the 51st document's frame in the
 /// first segment. Returns that document's id and its frame's offset.
 async fn damaged_hinted_directory(dir: &Path) -> (u64, u64) {
+    damaged_hinted_directory_with(dir, &["city"]).await
+}
+
+/// As [`damaged_hinted_directory`], with these secondary indexes on `people`.
+async fn damaged_hinted_directory_with(dir: &Path, indexes: &[&str]) -> (u64, u64) {
     let mut c = config(dir);
     c.db.storage.segment_size_mb = 1;
     c.db.compaction.auto = false;
     let db = within("open", Database::open(&c.db)).await.unwrap();
-    db.create_collection("people", &["city".to_string()])
-        .await
-        .unwrap();
+    let indexes: Vec<String> = indexes.iter().map(|f| f.to_string()).collect();
+    db.create_collection("people", &indexes).await.unwrap();
     let pad = "p".repeat(2_000);
     for first in (1..=2_000u64).step_by(100) {
         let docs = (first..first + 100)
@@ -180,6 +184,75 @@ async fn the_background_scrub_finds_the_damage_without_a_read() {
     assert!(body["reason"].as_str().unwrap().contains("by the scrub"));
     let metrics = server.get("/metrics").await.text;
     assert_eq!(metric(&metrics, "nyrodb_corrupt_frames_total"), 1.0);
+    server.stop().await;
+}
+
+/// The ids `_query` answers for `city` (among the first 100 after `after`).
+async fn ids_in(server: &TestServer, city: &str, after: u64) -> Vec<u64> {
+    let query = json!({"where": {"city": city}, "after": after, "limit": 100});
+    let answer = server.post("/v1/collections/people/_query", &query).await;
+    answer.expect(200)["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["_id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_or_delete_of_a_damaged_indexed_document_is_a_500_and_changes_nothing() {
+    let dir = DataDir::new();
+    let (id, _) = damaged_hinted_directory(dir.path()).await;
+    let scrub_off = OpenOptions {
+        scrub_rate: None,
+        ..OpenOptions::default()
+    };
+    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let record = format!("/v1/collections/people/records/{id}");
+    let rome = json!({"city": "Rome"});
+    // The old version's index keys cannot be read: refused before anything is written.
+    assert_damaged(&server.put(&record, &rome).await, dir.path());
+    assert_damaged(&server.delete(&record).await, dir.path());
+    assert_eq!(server.get("/health").await.expect(200)["corrupt_frames"], 1);
+    assert_eq!(ids_in(&server, "Rome", 0).await, Vec::<u64>::new());
+    assert_damaged(&server.get(&record).await, dir.path());
+    let city = if id % 2 == 0 { "Oslo" } else { "Lima" };
+    // It is still indexed under its city: a page of that city that starts at it meets it.
+    let query = json!({"where": {"city": city}, "after": id - 1, "limit": 1});
+    let page = server.post("/v1/collections/people/_query", &query).await;
+    assert_damaged(&page, dir.path());
+    // Writes of intact documents go on.
+    let other = format!("/v1/collections/people/records/{}", id + 1);
+    server.put(&other, &rome).await.expect(200);
+    assert_eq!(ids_in(&server, "Rome", 0).await, vec![id + 1]);
+    let gone = format!("/v1/collections/people/records/{}", id + 3);
+    server.delete(&gone).await.expect(204);
+    assert!(!ids_in(&server, city, id + 1).await.contains(&(id + 3)));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_secondary_indexes_a_damaged_document_is_replaced_and_deleted() {
+    let dir = DataDir::new();
+    let (id, _) = damaged_hinted_directory_with(dir.path(), &[]).await;
+    let scrub_off = OpenOptions {
+        scrub_rate: None,
+        ..OpenOptions::default()
+    };
+    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let record = format!("/v1/collections/people/records/{id}");
+    // No old keys are needed, so nothing reads the damaged frame.
+    server
+        .put(&record, &json!({"city": "Rome"}))
+        .await
+        .expect(200);
+    assert_eq!(server.get(&record).await.expect(200)["city"], "Rome");
+    server.delete(&record).await.expect(204);
+    server.get(&record).await.expect_error(404, "not_found");
+    assert_eq!(
+        server.get("/health").await.expect(200),
+        &json!({"status": "ok"})
+    );
     server.stop().await;
 }
 
