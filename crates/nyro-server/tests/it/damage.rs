@@ -75,6 +75,15 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {name} in /metrics"))
 }
 
+/// A server on `dir` with the background scrub off (only reads find the damage).
+async fn start_without_scrub(dir: &Path) -> TestServer {
+    let scrub_off = OpenOptions {
+        scrub_rate: None,
+        ..OpenOptions::default()
+    };
+    start_with(dir, |_| {}, scrub_off, ConnectionLimits::default()).await
+}
+
 /// Asserts a 500 `internal` answer with the damage message and no server path in it.
 #[track_caller]
 fn assert_damaged(answer: &Answer, dir: &Path) {
@@ -96,11 +105,7 @@ fn assert_damaged(answer: &Answer, dir: &Path) {
 async fn a_damaged_hinted_frame_is_a_500_without_path_and_makes_health_degraded() {
     let dir = DataDir::new();
     let (id, _) = damaged_hinted_directory(dir.path()).await;
-    let scrub_off = OpenOptions {
-        scrub_rate: None,
-        ..OpenOptions::default()
-    };
-    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let server = start_without_scrub(dir.path()).await;
 
     // Open saw nothing: the segment came from its hint.
     assert_eq!(
@@ -203,11 +208,7 @@ async fn ids_in(server: &TestServer, city: &str, after: u64) -> Vec<u64> {
 async fn a_replace_or_delete_of_a_damaged_indexed_document_is_a_500_and_changes_nothing() {
     let dir = DataDir::new();
     let (id, _) = damaged_hinted_directory(dir.path()).await;
-    let scrub_off = OpenOptions {
-        scrub_rate: None,
-        ..OpenOptions::default()
-    };
-    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let server = start_without_scrub(dir.path()).await;
     let record = format!("/v1/collections/people/records/{id}");
     let rome = json!({"city": "Rome"});
     // The old version's index keys cannot be read: refused before anything is written.
@@ -235,11 +236,7 @@ async fn a_replace_or_delete_of_a_damaged_indexed_document_is_a_500_and_changes_
 async fn without_secondary_indexes_a_damaged_document_is_replaced_and_deleted() {
     let dir = DataDir::new();
     let (id, _) = damaged_hinted_directory_with(dir.path(), &[]).await;
-    let scrub_off = OpenOptions {
-        scrub_rate: None,
-        ..OpenOptions::default()
-    };
-    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let server = start_without_scrub(dir.path()).await;
     let record = format!("/v1/collections/people/records/{id}");
     // No old keys are needed, so nothing reads the damaged frame.
     server
@@ -283,12 +280,14 @@ async fn the_log_line_of_the_request_names_the_file_and_offset() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
+    // tracing caches each callsite's interest process-wide. While at most one dispatcher
+    // is registered, a callsite first reached by another test's thread (which has no
+    // subscriber) is cached as "never", and this test's request span would be lost
+    // (tokio-rs/tracing#3611). A second registered dispatcher makes every registration,
+    // and the rebuild `set_default` does, ask all of them, this test's included.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _default = tracing::subscriber::set_default(subscriber);
-    let scrub_off = OpenOptions {
-        scrub_rate: None,
-        ..OpenOptions::default()
-    };
-    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let server = start_without_scrub(dir.path()).await;
     let request = server
         .client
         .get(server.url(&format!("/v1/collections/people/records/{id}")))
