@@ -177,6 +177,11 @@ impl Replace {
     /// anything in the batch (a damaged one refuses the whole request). A document with
     /// the id of an earlier one of the request replaces that one: the commit reads it.
     fn old_keys(&self, batch: &Batch, collection: &Collection) -> Result<Vec<Option<StoredKeys>>> {
+        if let [doc] = self.docs.as_slice() {
+            return Ok(vec![
+                batch.old_keys(collection, doc.id.unwrap_or_default())?,
+            ]);
+        }
         let mut seen = HashSet::with_capacity_and_hasher(self.docs.len(), FastHash::default());
         self.docs
             .iter()
