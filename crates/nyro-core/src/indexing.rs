@@ -2,17 +2,21 @@
 //! with the old document's keys, and equality queries.
 //!
 //! The index does not remember which keys each record was indexed under (that would cost
-//! memory per record); a replace or delete passes the old document's keys, which this module
-//! reads back from the log, decoding only the indexed fields (`fields::scalars`).
-//! Collections without secondary indexes skip that read.
+//! memory per record); a replace or delete passes the old document's keys, read back from
+//! the log, decoding only the indexed fields (`fields::scalars`). A write reads them in its
+//! `prepare` ([`stored_keys`]), before anything is appended, so that a damaged old version
+//! refuses the write instead of leaving the indexes half-updated; the commit reads only a
+//! version its own batch appended. Collections without secondary indexes skip that read.
 
 use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
 
 use crate::catalog::Collection;
+use crate::damage::DamageLog;
 use crate::document::{Document, Value};
 use crate::error::{DbError, Result};
 use crate::fields::scalars;
+use crate::scan::read_stored;
 use crate::types::IndexStats;
 
 /// The index key of a value, if it is a scalar.
@@ -58,22 +62,61 @@ fn payload_keys<'a>(
         .map(|(field, value)| (field.as_str(), value.as_ref().and_then(key_of))))
 }
 
-/// The index keys of the document currently stored at `id`: needed to take it out of the
-/// secondary indexes on a replace or delete. Empty when the collection has no secondary
-/// index (then nothing is read) or `id` is not stored.
-fn old_keys<'a>(
-    collection: &'a Collection,
+/// The keys a stored document is indexed under: one per indexed field of its collection, in
+/// the order of `Collection::indexes` (`None`: the document lacks the field or its value is
+/// not a scalar). Empty for a document not stored or a collection without secondary index.
+#[derive(Debug, Default)]
+pub(crate) struct StoredKeys(Vec<Option<IndexKey>>);
+
+impl StoredKeys {
+    /// Reads them from a stored payload without decoding the rest of the document.
+    fn of_payload(collection: &Collection, payload: &[u8]) -> Result<Self> {
+        Ok(Self(
+            payload_keys(collection, payload)?
+                .map(|(_, key)| key)
+                .collect(),
+        ))
+    }
+
+    /// `(field, key)` pairs, as the index takes them.
+    fn with_fields(
+        self,
+        collection: &Collection,
+    ) -> impl Iterator<Item = (&str, Option<IndexKey>)> {
+        collection.indexes.iter().map(String::as_str).zip(self.0)
+    }
+}
+
+/// The index keys of the document stored at `id` now, for a write's `prepare` to take it
+/// out of the secondary indexes at commit; `None` if `id` is not stored. Call only for a
+/// collection with secondary indexes. A damaged frame is recorded in `damage` and answered
+/// as [`DbError::Corrupt`].
+pub(crate) fn stored_keys(
+    collection: &Collection,
     reader: &LogReader,
+    damage: &DamageLog,
     id: u64,
-) -> Result<Vec<(&'a str, Option<IndexKey>)>> {
+) -> Result<Option<StoredKeys>> {
+    let Some(location) = collection.index.primary().get(id) else {
+        return Ok(None);
+    };
+    read_stored(reader, damage, collection, id, location, |payload| {
+        StoredKeys::of_payload(collection, payload)
+    })
+}
+
+/// The index keys of the document stored at `id`, for a commit whose `prepare` could not
+/// read them (the version is one the same batch appended) and for replay. Empty when the
+/// collection has no secondary index (then nothing is read) or `id` is not stored.
+fn old_keys(collection: &Collection, reader: &LogReader, id: u64) -> Result<StoredKeys> {
     if collection.indexes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(StoredKeys::default());
     }
     let Some(location) = collection.index.primary().get(id) else {
-        return Ok(Vec::new());
+        return Ok(StoredKeys::default());
     };
     reader.read_with(location, |_, payload| {
-        payload_keys(collection, payload).map(Iterator::collect)
+        StoredKeys::of_payload(collection, payload)
     })?
 }
 
@@ -86,18 +129,26 @@ fn index_error(collection: &Collection, id: u64, e: IndexError) -> DbError {
     }
 }
 
-/// Indexes `doc` (which has its id) at `location`. Returns the location it replaces.
+/// Indexes `doc` (which has its id) at `location`. `old` holds the keys of the version it
+/// replaces as the write's `prepare` read them; `None` reads them here (a version the same
+/// batch appended, or none). Returns the location it replaces.
 pub(crate) fn put(
     collection: &Collection,
     reader: &LogReader,
     doc: &Document,
     location: Location,
+    old: Option<StoredKeys>,
 ) -> Result<Option<Location>> {
     let id = doc.id.unwrap_or_default();
-    let old = old_keys(collection, reader, id)?;
+    let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
     collection
         .index
-        .apply_put(id, location, old, doc_keys(collection, &doc.fields))
+        .apply_put(
+            id,
+            location,
+            old.with_fields(collection),
+            doc_keys(collection, &doc.fields),
+        )
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -132,20 +183,21 @@ pub(crate) fn put_stored(
     let new = payload_keys(collection, payload)?;
     collection
         .index
-        .apply_put(id, location, old, new)
+        .apply_put(id, location, old.with_fields(collection), new)
         .map_err(|e| index_error(collection, id, e))
 }
 
-/// Removes `id` from the indexes. Returns the location it had.
+/// Removes `id` from the indexes; `old` as for [`put`]. Returns the location it had.
 pub(crate) fn delete(
     collection: &Collection,
     reader: &LogReader,
     id: u64,
+    old: Option<StoredKeys>,
 ) -> Result<Option<Location>> {
-    let old = old_keys(collection, reader, id)?;
+    let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
     collection
         .index
-        .apply_delete(id, old)
+        .apply_delete(id, old.with_fields(collection))
         .map_err(|e| index_error(collection, id, e))
 }
 

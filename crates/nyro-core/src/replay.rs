@@ -90,7 +90,7 @@ impl Rebuild<'_> {
                 let old = if h.kind != RecordKind::Delete {
                     indexing::put_stored(collection, reader, h.id, bytes, location)?
                 } else {
-                    indexing::delete(collection, reader, h.id)?
+                    indexing::delete(collection, reader, h.id, None)?
                 };
                 if let Some(old) = old {
                     reader.mark_dead(old);

@@ -21,17 +21,31 @@ pub(crate) fn read_document(
     damage: &DamageLog,
     collection: &Collection,
     id: u64,
-    mut location: Location,
+    location: Location,
 ) -> Result<Option<Document>> {
+    let fields = read_stored(reader, damage, collection, id, location, decode_fields)?;
+    Ok(fields.map(|fields| Document {
+        id: Some(id),
+        fields,
+    }))
+}
+
+/// What `decode` makes of the stored payload of document `id` of `collection` at
+/// `location`, as [`read_document`] reads it (a retired segment looked up again, damage
+/// recorded and answered as [`DbError::Corrupt`](crate::DbError::Corrupt)). `None` if the
+/// document was deleted meanwhile.
+pub(crate) fn read_stored<T>(
+    reader: &LogReader,
+    damage: &DamageLog,
+    collection: &Collection,
+    id: u64,
+    mut location: Location,
+    mut decode: impl FnMut(&[u8]) -> Result<T>,
+) -> Result<Option<T>> {
     let mut tries = 0;
     loop {
-        match reader.read_with(location, |_, payload| decode_fields(payload)) {
-            Ok(fields) => {
-                return Ok(Some(Document {
-                    id: Some(id),
-                    fields: fields?,
-                }));
-            }
+        match reader.read_with(location, |_, payload| decode(payload)) {
+            Ok(value) => return value.map(Some),
             Err(StorageError::BadLocation { reason, .. })
                 if reason == NO_SUCH_SEGMENT && tries < 3 =>
             {

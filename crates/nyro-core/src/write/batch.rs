@@ -11,6 +11,7 @@ use nyro_storage::RecordKind;
 
 use crate::catalog::{Collection, CollectionDef};
 use crate::error::{DbError, Result};
+use crate::indexing::{self, StoredKeys};
 use crate::state::State;
 
 /// The hasher of the writer's maps: seeded per map, so ids chosen by clients cannot be made
@@ -202,6 +203,20 @@ impl Batch {
             return exists;
         }
         committed.is_some_and(|c| c.index.primary().contains(id))
+    }
+
+    /// The index keys of the version of document `id` that a request replaces or deletes,
+    /// read now, before anything is appended: a damaged version refuses the request
+    /// ([`DbError::Corrupt`], recorded in the damage log) instead of leaving the indexes
+    /// half-updated after the append. `None` when `id` is not stored, or when an earlier
+    /// request of the batch wrote or deleted it (the commit then reads the version the
+    /// batch appended, if any). Call only for `committed`, a collection with secondary
+    /// indexes: without them a write needs no old keys and reads nothing.
+    pub(crate) fn old_keys(&self, committed: &Collection, id: u64) -> Result<Option<StoredKeys>> {
+        if self.exists.contains_key(&(committed.id, id)) {
+            return Ok(None);
+        }
+        indexing::stored_keys(committed, &self.state.reader, &self.state.damage, id)
     }
 
     /// Records that the batch created (or replaced) or deleted document `id`. Call only once

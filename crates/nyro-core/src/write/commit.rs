@@ -10,7 +10,7 @@ use super::batch::Target;
 use crate::catalog::{Catalog, Collection};
 use crate::document::Document;
 use crate::feed::ChangeEvent;
-use crate::indexing;
+use crate::indexing::{self, StoredKeys};
 use crate::state::State;
 
 /// The collection a request wrote to, made visible first if the request created it (its
@@ -54,18 +54,19 @@ pub(super) fn publish(state: &State, event: ChangeEvent) {
 }
 
 /// What the documents of a committed request are, for their index update.
-#[derive(Clone, Copy)]
 pub(super) enum Written {
     /// Inserts: ids the writer checked absent, so there are no old keys to look up.
     New,
-    /// Replaces or creations.
-    Any,
+    /// Replaces or creations, with the keys of the versions they replace as `prepare` read
+    /// them (per document; empty without secondary indexes, see [`super::Batch::old_keys`]).
+    Replacing(Vec<Option<StoredKeys>>),
 }
 
 /// Indexes the documents a request wrote (each with its id, at the next location of
 /// `locations`), counting the frames they replace as dead. Without secondary indexes the
-/// whole request goes into the primary index at once. The bytes are in the log already, so
-/// a failure here is a bug: it is logged, not returned.
+/// whole request goes into the primary index at once. The bytes are in the log already and
+/// `prepare` read the old versions' keys, so a failure here is a bug: it is logged, not
+/// returned.
 pub(super) fn index_written(
     state: &State,
     collection: &Collection,
@@ -82,10 +83,17 @@ pub(super) fn index_written(
             .insert_many(located, |_, old| reader.mark_dead(old));
         return;
     }
+    let mut old = match written {
+        Written::New => None,
+        Written::Replacing(old) => Some(old.into_iter()),
+    };
     for (doc, location) in docs.iter().zip(locations) {
-        let indexed = match written {
-            Written::New => indexing::insert_new(collection, doc, location).map(|()| None),
-            Written::Any => indexing::put(collection, reader, doc, location),
+        let indexed = match &mut old {
+            None => indexing::insert_new(collection, doc, location).map(|()| None),
+            Some(old) => {
+                let old = old.next().flatten();
+                indexing::put(collection, reader, doc, location, old)
+            }
         };
         match indexed {
             Ok(Some(old)) => reader.mark_dead(old),

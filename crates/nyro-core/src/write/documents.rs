@@ -1,7 +1,7 @@
 //! The document writes: [`Insert`] (one or many documents), [`Replace`] (replace or create
 //! each) and [`Delete`]. Each is checked and encoded on the caller's task by its `new`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use nyro_batch::RecordBuf;
 use nyro_storage::{Location, RecordKind};
@@ -10,11 +10,11 @@ use super::Operation;
 use super::batch::{Batch, FastHash, Target};
 use super::commit::{Written, index_written, open_target, publish};
 use super::encoded::Payloads;
-use crate::catalog::validate_name;
+use crate::catalog::{Collection, validate_name};
 use crate::document::Document;
 use crate::error::{DbError, Result};
 use crate::feed::{ChangeEvent, ChangeOp};
-use crate::indexing;
+use crate::indexing::{self, StoredKeys};
 use crate::state::State;
 use crate::types::{InsertedMany, Replaced};
 
@@ -168,6 +168,33 @@ pub(crate) struct ReplacePlan {
     last_seq: u64,
     /// Per document, whether it is new.
     created: Vec<bool>,
+    /// Per document, the keys of the version it replaces (empty without secondary indexes).
+    old: Vec<Option<StoredKeys>>,
+}
+
+impl Replace {
+    /// Per document, the keys of the version it replaces, read before the request changes
+    /// anything in the batch (a damaged one refuses the whole request). A document with
+    /// the id of an earlier one of the request replaces that one: the commit reads it.
+    fn old_keys(&self, batch: &Batch, collection: &Collection) -> Result<Vec<Option<StoredKeys>>> {
+        if let [doc] = self.docs.as_slice() {
+            return Ok(vec![
+                batch.old_keys(collection, doc.id.unwrap_or_default())?,
+            ]);
+        }
+        let mut seen = HashSet::with_capacity_and_hasher(self.docs.len(), FastHash::default());
+        self.docs
+            .iter()
+            .map(|doc| {
+                let id = doc.id.unwrap_or_default();
+                if seen.insert(id) {
+                    batch.old_keys(collection, id)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect()
+    }
 }
 
 impl Operation for Replace {
@@ -178,11 +205,15 @@ impl Operation for Replace {
         let target = batch.resolve_or_create(&self.collection, records)?;
         let coll = target.id;
         let committed = batch.committed(coll);
+        let old = match committed.as_deref() {
+            Some(c) if !c.indexes.is_empty() => self.old_keys(batch, c)?,
+            _ => Vec::new(),
+        };
         batch.save_next_id(coll);
         let mut created = Vec::with_capacity(self.docs.len());
         let mut last_seq = 0;
         let mut payloads = self.payloads.move_into(records);
-        // Nothing below fails (`new` made sure every document has its id and its payload,
+        // Nothing below fails (the old keys are read, `new` made sure every document has its id and its payload,
         // and a given id is always assignable), so the batch may learn of each document as
         // it goes, as a later document with the same id must.
         for doc in &self.docs {
@@ -205,6 +236,7 @@ impl Operation for Replace {
             target,
             last_seq,
             created,
+            old,
         })
     }
 
@@ -212,7 +244,8 @@ impl Operation for Replace {
         let mut locations = locations.iter().copied();
         let collection = open_target(state, plan.target, &mut locations);
         if let Some(c) = &collection {
-            index_written(state, c, &self.docs, &mut locations, Written::Any);
+            let written = Written::Replacing(plan.old);
+            index_written(state, c, &self.docs, &mut locations, written);
         }
         let first_seq = plan.last_seq + 1 - self.docs.len() as u64;
         let mut replaced = Vec::with_capacity(self.docs.len());
@@ -259,10 +292,12 @@ impl Delete {
     }
 }
 
-/// What a delete's `prepare` decided: the collection's id and the tombstone's seq.
+/// What a delete's `prepare` decided: the collection's id, the tombstone's seq and the
+/// keys the deleted version is indexed under (`None` without secondary indexes).
 pub(crate) struct DeletePlan {
     collection: u32,
     seq: u64,
+    old: Option<StoredKeys>,
 }
 
 impl Operation for Delete {
@@ -276,25 +311,32 @@ impl Operation for Delete {
         let coll = batch
             .collection_id(&self.collection)
             .ok_or_else(not_found)?;
-        if !batch.exists_in(batch.committed(coll).as_deref(), coll, self.id) {
+        let committed = batch.committed(coll);
+        if !batch.exists_in(committed.as_deref(), coll, self.id) {
             return Err(DbError::NotFound {
                 collection: self.collection.clone(),
                 id: self.id,
             });
         }
+        let old = match committed.as_deref() {
+            Some(c) if !c.indexes.is_empty() => batch.old_keys(c, self.id)?,
+            _ => None,
+        };
         let seq = batch.take_seq();
         records.push(RecordKind::Delete, coll, self.id, seq, &[]);
         batch.set_exists(coll, self.id, false);
         Ok(DeletePlan {
             collection: coll,
             seq,
+            old,
         })
     }
 
     fn commit(self, plan: DeletePlan, state: &State, locations: &[Location]) -> u64 {
         let collection = state.catalog.load().by_id(plan.collection).cloned();
         if let (Some(c), Some(_tombstone)) = (collection, locations.first()) {
-            let old = indexing::delete(&c, &state.reader, self.id).unwrap_or_else(|e| {
+            let old = indexing::delete(&c, &state.reader, self.id, plan.old);
+            let old = old.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "index update failed after a delete");
                 None
             });

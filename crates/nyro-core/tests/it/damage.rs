@@ -32,13 +32,17 @@ fn city_of(id: u64) -> &'static str {
 /// A database with sealed (1 MB) segments, all hinted, closed cleanly. Documents have ids
 /// 1..=2000 and a `city` index.
 async fn build(dir: &Path) -> Config {
+    build_with(dir, &["city"]).await
+}
+
+/// As [`build`], with these secondary indexes on `people`.
+async fn build_with(dir: &Path, indexes: &[&str]) -> Config {
     let mut config = config(dir);
     config.storage.segment_size_mb = 1;
     config.compaction.auto = false;
     let db = open_with(&config, None).await;
-    db.create_collection("people", &["city".to_string()])
-        .await
-        .unwrap();
+    let indexes: Vec<String> = indexes.iter().map(|f| f.to_string()).collect();
+    db.create_collection("people", &indexes).await.unwrap();
     let pad = "p".repeat(2_000);
     let docs: Vec<_> = (1..=2_000u64)
         .map(|i| doc(json!({"_id": i, "city": city_of(i), "pad": pad})))
@@ -324,5 +328,186 @@ async fn a_database_with_no_hinted_segment_has_nothing_to_scrub() {
     let db = open_with(&config(dir.path()), Some(64 << 20)).await;
     let progress = db.scrub_progress();
     assert_eq!((progress.segments, progress.finished), (0, true));
+    within("close", db.close()).await.unwrap();
+}
+
+/// `damage_first_segment`, and a third put frame damaged in its payload (for a write of
+/// several documents). Returns the three.
+fn damage_three(dir: &Path) -> (PathBuf, [PutFrame; 3]) {
+    let third = put_frames(&dir.join(segment_file_name(1)))[60];
+    let (path, payload, length) = damage_first_segment(dir);
+    flip(&path, third.offset + 40, 0x20);
+    (path, [payload, length, third])
+}
+
+fn person(id: u64, city: &str) -> nyro_core::Document {
+    doc(json!({"_id": id, "city": city}))
+}
+
+/// The ids `find` answers for `city`.
+fn ids_in(db: &Database, city: &str) -> Vec<u64> {
+    db.find("people", &cond(&[("city", json!(city))]), None, 10_000)
+        .unwrap()
+        .records
+        .iter()
+        .map(|d| d.id.unwrap_or_default())
+        .collect()
+}
+
+/// How the indexes stand after the refused writes (and after a reopen): every intact
+/// document where it was, the writes that went through in place, nothing of the refused.
+fn assert_indexes_exact(db: &Database, damaged: &[PutFrame], path: &Path) {
+    assert_eq!(
+        ids_in(db, "Rome"),
+        vec![3],
+        "only the write that went through"
+    );
+    assert_eq!(db.get("people", 3).unwrap().to_json()["city"], "Rome");
+    assert!(matches!(
+        db.get("people", 5),
+        Err(DbError::NotFound { id: 5, .. })
+    ));
+    for frame in damaged {
+        assert_corrupt(db.get("people", frame.id), *frame, path);
+    }
+    for city in ["Oslo", "Lima"] {
+        let expected: Vec<u64> = (1..=2_000u64)
+            .filter(|&id| city_of(id) == city && id != 3 && id != 5)
+            .collect();
+        assert_eq!(ids_in_ignoring_damage(db, city), expected, "{city}");
+    }
+}
+
+/// The ids indexed under `city`, read from the index alone (pages stop at a damaged
+/// document, so this pages past each one).
+fn ids_in_ignoring_damage(db: &Database, city: &str) -> Vec<u64> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        match db.find("people", &cond(&[("city", json!(city))]), after, 1) {
+            Ok(page) => match page.records.first() {
+                Some(d) => {
+                    let id = d.id.unwrap_or_default();
+                    ids.push(id);
+                    after = Some(id);
+                }
+                None => return ids,
+            },
+            Err(DbError::Corrupt { id: Some(id), .. }) => {
+                ids.push(id);
+                after = Some(id);
+            }
+            Err(e) => panic!("find {city} after {after:?}: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_or_delete_of_a_damaged_indexed_document_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = build(dir.path()).await;
+    let (path, damaged) = damage_three(dir.path());
+    let [payload, length, third] = damaged;
+    let w = WriteOptions::default;
+
+    let db = open_with(&config, None).await;
+    assert!(!db.damage().degraded());
+    // A replace needs the damaged version's index keys: refused, nothing written.
+    assert_corrupt(
+        db.replace("people", payload.id, person(payload.id, "Rome"), w())
+            .await,
+        payload,
+        &path,
+    );
+    assert_corrupt(
+        db.replace("people", length.id, person(length.id, "Rome"), w())
+            .await,
+        length,
+        &path,
+    );
+    // All or nothing: the intact document before the damaged one is not written either.
+    assert_corrupt(
+        db.replace_many(
+            "people",
+            vec![person(4, "Rome"), person(third.id, "Rome")],
+            w(),
+        )
+        .await,
+        third,
+        &path,
+    );
+    for frame in damaged {
+        assert_corrupt(db.delete("people", frame.id, w()).await, frame, &path);
+    }
+    assert_eq!(db.damage().corrupt_frames, 3, "each place counted once");
+    let seq_before = db.stats().last_seq;
+    // Writes of intact documents go on, in the same batch as refused ones or not.
+    let (a, b, c) = tokio::join!(
+        db.replace("people", 3, person(3, "Rome"), w()),
+        db.delete("people", third.id, w()),
+        db.delete("people", 5, w()),
+    );
+    a.unwrap();
+    b.unwrap_err();
+    c.unwrap();
+    assert_eq!(db.stats().last_seq, seq_before + 2, "two writes, no other");
+    assert_indexes_exact(&db, &damaged, &path);
+    let _guard = no_fork().await;
+    within("close", db.close()).await.unwrap();
+
+    // What was refused left nothing in the log: the reopened database is the same.
+    let db = open_with(&config, None).await;
+    assert_indexes_exact(&db, &damaged, &path);
+    within("close", db.close()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_secondary_indexes_a_damaged_document_is_replaced_or_deleted_without_a_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = build_with(dir.path(), &[]).await;
+    let (_path, [payload, length, third]) = damage_three(dir.path());
+    let w = WriteOptions::default;
+
+    let db = open_with(&config, None).await;
+    let replaced = db
+        .replace("people", payload.id, person(payload.id, "Rome"), w())
+        .await
+        .unwrap();
+    assert!(!replaced.created);
+    let many = db
+        .replace_many(
+            "people",
+            vec![person(4, "Rome"), person(third.id, "Rome")],
+            w(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        many.iter().map(|r| r.created).collect::<Vec<_>>(),
+        [false, false]
+    );
+    db.delete("people", length.id, w()).await.unwrap();
+    assert!(!db.damage().degraded(), "no write read the damaged frames");
+    let check = |db: &Database| {
+        for id in [payload.id, 4, third.id] {
+            assert_eq!(db.get("people", id).unwrap().to_json()["city"], "Rome");
+        }
+        assert!(matches!(
+            db.get("people", length.id),
+            Err(DbError::NotFound { .. })
+        ));
+        assert_eq!(
+            db.documents("people")
+                .unwrap()
+                .filter(|d| d.is_err())
+                .count(),
+            0
+        );
+    };
+    check(&db);
+    let _guard = no_fork().await;
+    within("close", db.close()).await.unwrap();
+    let db = open_with(&config, None).await;
+    check(&db);
     within("close", db.close()).await.unwrap();
 }

@@ -20,13 +20,17 @@ const DAMAGED: &str = "stored data is damaged; run nyrodb verify";
 /// sealed segment, closes, and damages the payload of the 51st document's frame in the
 /// first segment. Returns that document's id and its frame's offset.
 async fn damaged_hinted_directory(dir: &Path) -> (u64, u64) {
+    damaged_hinted_directory_with(dir, &["city"]).await
+}
+
+/// As [`damaged_hinted_directory`], with these secondary indexes on `people`.
+async fn damaged_hinted_directory_with(dir: &Path, indexes: &[&str]) -> (u64, u64) {
     let mut c = config(dir);
     c.db.storage.segment_size_mb = 1;
     c.db.compaction.auto = false;
     let db = within("open", Database::open(&c.db)).await.unwrap();
-    db.create_collection("people", &["city".to_string()])
-        .await
-        .unwrap();
+    let indexes: Vec<String> = indexes.iter().map(|f| f.to_string()).collect();
+    db.create_collection("people", &indexes).await.unwrap();
     let pad = "p".repeat(2_000);
     for first in (1..=2_000u64).step_by(100) {
         let docs = (first..first + 100)
@@ -71,6 +75,15 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {name} in /metrics"))
 }
 
+/// A server on `dir` with the background scrub off (only reads find the damage).
+async fn start_without_scrub(dir: &Path) -> TestServer {
+    let scrub_off = OpenOptions {
+        scrub_rate: nyro_core::ScrubRate::Off,
+        ..OpenOptions::default()
+    };
+    start_with(dir, |_| {}, scrub_off, ConnectionLimits::default()).await
+}
+
 /// Asserts a 500 `internal` answer with the damage message and no server path in it.
 #[track_caller]
 fn assert_damaged(answer: &Answer, dir: &Path) {
@@ -92,11 +105,7 @@ fn assert_damaged(answer: &Answer, dir: &Path) {
 async fn a_damaged_hinted_frame_is_a_500_without_path_and_makes_health_degraded() {
     let dir = DataDir::new();
     let (id, _) = damaged_hinted_directory(dir.path()).await;
-    let scrub_off = OpenOptions {
-        scrub_rate: nyro_core::ScrubRate::Off,
-        ..OpenOptions::default()
-    };
-    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let server = start_without_scrub(dir.path()).await;
 
     // Open saw nothing: the segment came from its hint.
     assert_eq!(
@@ -183,6 +192,67 @@ async fn the_background_scrub_finds_the_damage_without_a_read() {
     server.stop().await;
 }
 
+/// The ids `_query` answers for `city` (among the first 100 after `after`).
+async fn ids_in(server: &TestServer, city: &str, after: u64) -> Vec<u64> {
+    let query = json!({"where": {"city": city}, "after": after, "limit": 100});
+    let answer = server.post("/v1/collections/people/_query", &query).await;
+    answer.expect(200)["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["_id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_or_delete_of_a_damaged_indexed_document_is_a_500_and_changes_nothing() {
+    let dir = DataDir::new();
+    let (id, _) = damaged_hinted_directory(dir.path()).await;
+    let server = start_without_scrub(dir.path()).await;
+    let record = format!("/v1/collections/people/records/{id}");
+    let rome = json!({"city": "Rome"});
+    // The old version's index keys cannot be read: refused before anything is written.
+    assert_damaged(&server.put(&record, &rome).await, dir.path());
+    assert_damaged(&server.delete(&record).await, dir.path());
+    assert_eq!(server.get("/health").await.expect(200)["corrupt_frames"], 1);
+    assert_eq!(ids_in(&server, "Rome", 0).await, Vec::<u64>::new());
+    assert_damaged(&server.get(&record).await, dir.path());
+    let city = if id % 2 == 0 { "Oslo" } else { "Lima" };
+    // It is still indexed under its city: a page of that city that starts at it meets it.
+    let query = json!({"where": {"city": city}, "after": id - 1, "limit": 1});
+    let page = server.post("/v1/collections/people/_query", &query).await;
+    assert_damaged(&page, dir.path());
+    // Writes of intact documents go on.
+    let other = format!("/v1/collections/people/records/{}", id + 1);
+    server.put(&other, &rome).await.expect(200);
+    assert_eq!(ids_in(&server, "Rome", 0).await, vec![id + 1]);
+    let gone = format!("/v1/collections/people/records/{}", id + 3);
+    server.delete(&gone).await.expect(204);
+    assert!(!ids_in(&server, city, id + 1).await.contains(&(id + 3)));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_secondary_indexes_a_damaged_document_is_replaced_and_deleted() {
+    let dir = DataDir::new();
+    let (id, _) = damaged_hinted_directory_with(dir.path(), &[]).await;
+    let server = start_without_scrub(dir.path()).await;
+    let record = format!("/v1/collections/people/records/{id}");
+    // No old keys are needed, so nothing reads the damaged frame.
+    server
+        .put(&record, &json!({"city": "Rome"}))
+        .await
+        .expect(200);
+    assert_eq!(server.get(&record).await.expect(200)["city"], "Rome");
+    server.delete(&record).await.expect(204);
+    server.get(&record).await.expect_error(404, "not_found");
+    assert_eq!(
+        server.get("/health").await.expect(200),
+        &json!({"status": "ok"})
+    );
+    server.stop().await;
+}
+
 /// A log sink for one test: what the `fmt` subscriber writes, kept in memory.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -210,12 +280,14 @@ async fn the_log_line_of_the_request_names_the_file_and_offset() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
+    // tracing caches each callsite's interest process-wide. While at most one dispatcher
+    // is registered, a callsite first reached by another test's thread (which has no
+    // subscriber) is cached as "never", and this test's request span would be lost
+    // (tokio-rs/tracing#3611). A second registered dispatcher makes every registration,
+    // and the rebuild `set_default` does, ask all of them, this test's included.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _default = tracing::subscriber::set_default(subscriber);
-    let scrub_off = OpenOptions {
-        scrub_rate: nyro_core::ScrubRate::Off,
-        ..OpenOptions::default()
-    };
-    let server = start_with(dir.path(), |_| {}, scrub_off, ConnectionLimits::default()).await;
+    let server = start_without_scrub(dir.path()).await;
     let request = server
         .client
         .get(server.url(&format!("/v1/collections/people/records/{id}")))
