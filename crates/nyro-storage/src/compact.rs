@@ -416,45 +416,16 @@ fn write_segment(
             },
         });
         if buf.len() >= 1 << 20 {
-            write_all(io.as_ref(), temp, &file, offset, &buf)?;
+            crate::io::write_all_at(io.as_ref(), temp, &file, offset, &buf)
+                .io_context("write compacted segment", temp)?;
             offset += buf.len() as u64;
             buf.clear();
         }
     }
-    write_all(io.as_ref(), temp, &file, offset, &buf)?;
+    crate::io::write_all_at(io.as_ref(), temp, &file, offset, &buf)
+        .io_context("write compacted segment", temp)?;
     offset += buf.len() as u64;
     io.sync_data(temp, &file)
         .io_context("fdatasync compacted segment", temp)?;
     Ok((file, moved, offset))
-}
-
-fn write_all(
-    io: &dyn crate::LogIo,
-    path: &Path,
-    file: &File,
-    offset: u64,
-    buf: &[u8],
-) -> Result<()> {
-    let mut written = 0;
-    while written < buf.len() {
-        match io.write_at(path, file, offset + written as u64, &buf[written..]) {
-            Ok(0) => {
-                return Err(StorageError::Io {
-                    op: "write compacted segment",
-                    path: path.to_path_buf(),
-                    source: std::io::ErrorKind::WriteZero.into(),
-                });
-            }
-            Ok(n) => written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(StorageError::Io {
-                    op: "write compacted segment",
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(())
 }
