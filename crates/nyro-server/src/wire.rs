@@ -148,7 +148,7 @@ pub struct CollectionList {
 #[serde(deny_unknown_fields)]
 pub struct CreateCollection {
     /// Top-level fields to index for equality queries: any names but `_id` (always indexed)
-    /// and the empty one; sorted and deduplicated.
+    /// and the empty one; each listed once (a repeat is 400), stored sorted.
     #[serde(default)]
     #[schema(schema_with = schemas::index_fields)]
     pub indexes: Vec<String>,

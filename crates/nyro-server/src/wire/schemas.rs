@@ -160,8 +160,9 @@ pub fn index_fields() -> Schema {
                 .pattern(Some(INDEX_FIELD_PATTERN))
                 .description(Some("a top-level field name; not `_id`, not empty")),
         )
+        .unique_items(true)
         .description(Some(
-            "top-level fields to index for equality queries (sorted and deduplicated)",
+            "top-level fields to index for equality queries, each listed once (stored sorted)",
         ))
         .into()
 }

@@ -126,3 +126,22 @@ async fn a_backup_name_the_filesystem_refuses_is_a_bad_request() {
         .expect(200);
     server.stop().await;
 }
+
+/// An index list that names a field twice is refused (400, naming the field), so the
+/// description says the list's items are unique: schemathesis sent a list with a repeat that
+/// the description allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_index_field_is_refused_and_described_as_such() {
+    let dir = DataDir::new();
+    let server = start(&dir).await;
+    let message = server
+        .put("/v1/collections/c", &json!({"indexes": ["a", "b", "a"]}))
+        .await
+        .expect_error(400, "bad_request");
+    assert!(message.contains("listed twice"), "{message}");
+    let spec = server.get("/v1/openapi.json").await;
+    let indexes =
+        &spec.expect(200)["components"]["schemas"]["CreateCollection"]["properties"]["indexes"];
+    assert_eq!(indexes["uniqueItems"], json!(true), "{indexes}");
+    server.stop().await;
+}
