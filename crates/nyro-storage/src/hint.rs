@@ -287,15 +287,7 @@ impl LogReader {
             let file = io
                 .open(&temp, OpenMode::CreateOrTruncate)
                 .io_context("create hint", &temp)?;
-            io.write_at(&temp, &file, 0, &out)
-                .and_then(|n| {
-                    if n == out.len() {
-                        Ok(())
-                    } else {
-                        Err(std::io::ErrorKind::WriteZero.into())
-                    }
-                })
-                .io_context("write hint", &temp)?;
+            crate::io::write_all_at(io, &temp, &file, 0, &out).io_context("write hint", &temp)?;
             io.sync_data(&temp, &file)
                 .io_context("fdatasync hint", &temp)?;
             io.rename(&temp, &hint_path(dir, id))

@@ -509,17 +509,8 @@ fn cut_torn_tail(
 
 pub(crate) fn write_header(id: u32, path: &Path, file: &File, options: &LogOptions) -> Result<()> {
     let header = segment::encode_header(id);
-    let written = options
-        .io
-        .write_at(path, file, 0, &header)
+    crate::io::write_all_at(options.io.as_ref(), path, file, 0, &header)
         .io_context("write segment header", path)?;
-    if written != header.len() {
-        return Err(StorageError::Io {
-            op: "write segment header",
-            path: path.to_path_buf(),
-            source: io::ErrorKind::WriteZero.into(),
-        });
-    }
     options
         .io
         .sync_data(path, file)
