@@ -56,6 +56,11 @@ enum Undo {
         name: String,
         previous: Option<Option<CollectionView>>,
     },
+    /// `exists[key]` was `previous` (absent when `None`).
+    Exists {
+        key: (u32, u64),
+        previous: Option<bool>,
+    },
 }
 
 /// Where a request (or the batch) began: what [`Batch::roll_back`] returns to.
@@ -73,8 +78,7 @@ pub(crate) struct Batch {
     counters: Counters,
     /// Collections created (Some) or dropped (None) by the batch, by name.
     collections: HashMap<String, Option<CollectionView>, FastHash>,
-    /// Documents created (true) or deleted (false) by the batch. Set only once a request
-    /// can no longer be refused, so it needs no undo entries.
+    /// Documents created (true) or deleted (false) by the batch.
     exists: HashMap<(u32, u64), bool, FastHash>,
     undo: Vec<Undo>,
     /// Where the current batch began.
@@ -134,6 +138,18 @@ impl Batch {
                     previous: None,
                 }) => {
                     self.collections.remove(&name);
+                }
+                Some(Undo::Exists {
+                    key,
+                    previous: Some(exists),
+                }) => {
+                    self.exists.insert(key, exists);
+                }
+                Some(Undo::Exists {
+                    key,
+                    previous: None,
+                }) => {
+                    self.exists.remove(&key);
                 }
                 None => break,
             }
@@ -219,10 +235,12 @@ impl Batch {
         indexing::stored_keys(committed, &self.state.reader, &self.state.damage, id)
     }
 
-    /// Records that the batch created (or replaced) or deleted document `id`. Call only once
-    /// the request can no longer be refused: this has no undo entry.
+    /// Records that the batch created (or replaced) or deleted document `id` (undone with
+    /// the request if it is refused after all).
     pub(crate) fn set_exists(&mut self, collection: u32, id: u64, exists: bool) {
-        self.exists.insert((collection, id), exists);
+        let key = (collection, id);
+        let previous = self.exists.insert(key, exists);
+        self.undo.push(Undo::Exists { key, previous });
     }
 
     /// The next sequence number.

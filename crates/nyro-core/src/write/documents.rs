@@ -35,8 +35,12 @@ impl Insert {
                 "nothing to insert: the list of documents is empty",
             ));
         }
+        // The element is named only when there are several (as `Replace::new` and the
+        // encoding do): a lone document's error is about the document.
+        let several = docs.len() > 1;
         for (index, doc) in docs.iter().enumerate() {
-            doc.validate().map_err(|e| e.at_element(index))?;
+            doc.validate()
+                .map_err(|e| if several { e.at_element(index) } else { e })?;
         }
         Ok(Self {
             collection: collection.to_string(),
@@ -213,9 +217,8 @@ impl Operation for Replace {
         let mut created = Vec::with_capacity(self.docs.len());
         let mut last_seq = 0;
         let mut payloads = self.payloads.move_into(records);
-        // Nothing below fails (the old keys are read, `new` made sure every document has its id and its payload,
-        // and a given id is always assignable), so the batch may learn of each document as
-        // it goes, as a later document with the same id must.
+        // The batch learns of each document as it goes, as a later document with the same id
+        // must; should anything below fail, rolling back the request takes that back too.
         for doc in &self.docs {
             let id = doc.id.unwrap_or_default();
             let new = !batch.exists_in(committed.as_deref(), coll, id);

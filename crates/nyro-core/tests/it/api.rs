@@ -690,9 +690,20 @@ async fn names_depth_and_shapes_are_checked() {
         too_deep = Value::Array(vec![too_deep]);
     }
     let bad = Document::new(vec![("a".into(), too_deep)]);
+    // A lone document's error names no element; one of several names its element.
+    match db.insert("c", bad.clone(), W).await {
+        Err(e @ DbError::Invalid { element: None, .. }) => {
+            assert!(!e.to_string().starts_with("element"), "{e}")
+        }
+        other => panic!("expected Invalid without an element, got {other:?}"),
+    }
     assert!(matches!(
-        db.insert("c", bad.clone(), W).await,
-        Err(DbError::Invalid { .. })
+        db.insert_many("c", vec![doc(json!({})), bad.clone()], W)
+            .await,
+        Err(DbError::Invalid {
+            element: Some(1),
+            ..
+        })
     ));
     assert!(matches!(
         db.replace("c", 99, bad, W).await,
