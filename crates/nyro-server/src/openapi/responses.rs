@@ -67,8 +67,9 @@ impl<'r> utoipa::ToResponse<'r> for Unavailable {
         let response = error(
             "`overloaded` (with `Retry-After`): the server is at its connection limit, or every \
              `max_concurrent_ops` permit is taken; nothing of the request was done. \
-             `unavailable`: writes are refused until a restart (an fdatasync failed), or the \
-             server is closing",
+             `unavailable`: writes are refused until a restart (an fdatasync failed), the \
+             server is closing, or this write failed (e.g. the disk is full) and nothing of it \
+             was kept",
         )
         .header("Retry-After", retry_after);
         ("Unavailable", response.build().into())

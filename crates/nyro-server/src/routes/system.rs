@@ -156,7 +156,12 @@ fn backup_target(root: &Path, requested: &str) -> ApiResult<PathBuf> {
     match std::fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_symlink() => Err(refuse("it is a symbolic link")),
         Ok(meta) if !meta.is_dir() => Err(refuse("it is not a directory")),
-        Ok(_) => Ok(target),
+        // Refused here, not by the backup (whose message names the directory's full path).
+        Ok(_) => match std::fs::read_dir(&target).map(|mut entries| entries.next().is_none()) {
+            Ok(true) => Ok(target),
+            Ok(false) => Err(refuse("it is not empty")),
+            Err(e) => Err(refuse(&format!("it cannot be read ({})", e.kind()))),
+        },
         // Created here, so that a name the filesystem refuses (a NUL byte, too long) is the
         // request's mistake (400), not a failure of the backup (500). The error's kind
         // only: its text could name server paths.

@@ -86,11 +86,13 @@ async fn backup_is_confined_to_the_backup_root_and_restores() {
         .post("/v1/_backup", &json!({"path": "relative"}))
         .await
         .expect(200);
-    // Into a directory that is not empty: refused.
-    server
+    // Into a directory that is not empty: refused, naming no server path.
+    let message = server
         .post("/v1/_backup", &json!({"path": "nightly"}))
         .await
         .expect_error(400, "bad_request");
+    assert!(message.contains("not empty"), "{message}");
+    assert!(!message.contains(&root.display().to_string()), "{message}");
 
     // Writes after the backup are not in it.
     server.insert("c", json!({"after": true})).await;
