@@ -339,6 +339,25 @@ pub fn spawn_submit(
     tokio::spawn(async move { handle.submit_req(req, sync).await })
 }
 
+/// [`spawn_submit`], but returns only once the request is in the queue: the submit future
+/// is polled once by hand first (`submit` queues its message synchronously on that poll),
+/// then spawned. (`queued()` counts a request a moment before its message is sent, so
+/// waiting for the count does not order it before a later message such as close.)
+pub fn submit_queued(
+    handle: &WriterHandle<KvApplier>,
+    req: Req,
+    sync: bool,
+) -> tokio::task::JoinHandle<Answer> {
+    let handle = handle.clone();
+    let mut future = Box::pin(async move { handle.submit_req(req, sync).await });
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        future.as_mut().poll(&mut cx).is_pending(),
+        "answered before the writer saw it"
+    );
+    tokio::spawn(future)
+}
+
 /// Submits `reqs` so that they all land in one batch, in this order: the gate holds the
 /// writer inside the first request's `prepare` while the others are queued behind it one by
 /// one; then it opens. Requires an otherwise idle writer with a large enough `batch_size`

@@ -17,7 +17,7 @@ async fn close_answers_what_was_queued_and_releases_the_log() {
     })
     .await;
     for key in 1..50u64 {
-        tasks.push(spawn_submit(
+        tasks.push(submit_queued(
             &h.handle,
             Req::put(key, format!("v{key}").as_bytes()),
             false,
