@@ -1,18 +1,21 @@
-//! Format version 1 stays readable: a data directory written by the first format (see
-//! docs/FORMAT.md section 4.6) opens and holds exactly the documents it was given.
+//! Older formats stay readable: data directories written by format versions 1 and 2 (see
+//! docs/FORMAT.md section 4.6) open and hold exactly the documents they were given, and
+//! their change feeds replay as they were written.
 
 use nyro_core::{Config, Database};
 use serde_json::json;
 
-fn fixture_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1")
+fn fixture_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
-/// Opens a copy of the fixture (opening takes the lock file and may cut a torn tail), in a
-/// directory that lives as long as the returned guard.
-async fn open_a_copy() -> (tempfile::TempDir, Database) {
+/// Opens a copy of the fixture `name` (opening takes the lock file and may cut a torn
+/// tail), in a directory that lives as long as the returned guard.
+async fn open_a_copy(name: &str) -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+    for entry in std::fs::read_dir(fixture_dir(name)).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
@@ -24,7 +27,7 @@ async fn open_a_copy() -> (tempfile::TempDir, Database) {
 
 #[tokio::test]
 async fn format_v1_fixture_opens_with_every_document() {
-    let (_dir, db) = open_a_copy().await;
+    let (_dir, db) = open_a_copy("format-v1").await;
 
     let names: Vec<_> = db
         .collections()
@@ -85,10 +88,35 @@ async fn format_v1_fixture_opens_with_every_document() {
 /// from inserts (by the ids it has seen), and says which were deletes.
 #[tokio::test]
 async fn format_v1_fixture_replays_its_changes_with_updates_told_apart() {
-    let (_dir, db) = open_a_copy().await;
+    let (_dir, db) = open_a_copy("format-v1").await;
+    let events = replay_feed(&db, 7).await;
+    let want = [
+        (1, "insert", "users", 1),
+        (2, "insert", "users", 2),
+        (3, "insert", "users", 100),
+        (4, "update", "users", 2), // a put of id 2 again: format 1 had no replace kind
+        (5, "delete", "users", 1),
+        (6, "insert", "tmp", 1),
+        (7, "insert", "notes", 1),
+    ];
+    assert_eq!(events, owned(&want));
+    db.close().await.unwrap();
+}
+
+type Event = (u64, &'static str, String, u64);
+
+fn owned(events: &[(u64, &'static str, &str, u64)]) -> Vec<Event> {
+    events
+        .iter()
+        .map(|&(seq, op, c, id)| (seq, op, c.to_string(), id))
+        .collect()
+}
+
+/// The first `count` events of the change feed from its start: seq, op, collection, id.
+async fn replay_feed(db: &Database, count: usize) -> Vec<Event> {
     let mut feed = db.subscribe(None, Some(0)).unwrap();
     let mut events = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..count {
         let event = tokio::time::timeout(std::time::Duration::from_secs(5), feed.next())
             .await
             .unwrap()
@@ -101,19 +129,65 @@ async fn format_v1_fixture_replays_its_changes_with_updates_told_apart() {
             event.id,
         ));
     }
+    events
+}
+
+/// Format 2 (written by the build before format 3): a bulk insert whose records carry the
+/// continues flag, a replace record, a delete, a dropped collection. It opens with every
+/// document and index, and its feed says what each write was.
+#[tokio::test]
+async fn format_v2_fixture_opens_with_every_document_and_replays_its_changes() {
+    let (_dir, db) = open_a_copy("format-v2").await;
+    let names: Vec<_> = db
+        .collections()
+        .into_iter()
+        .map(|c| (c.name, c.count, c.indexes))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("notes".to_string(), 1, vec![]),
+            ("users".to_string(), 2, vec!["city".to_string()]),
+        ],
+        "the dropped collection `tmp` must stay dropped"
+    );
+    let users: Vec<serde_json::Value> = db
+        .list("users", None, 100)
+        .unwrap()
+        .records
+        .iter()
+        .map(|d| d.to_json())
+        .collect();
+    assert_eq!(
+        users,
+        vec![
+            json!({"_id": 1, "city": "London", "name": "Ada"}),
+            json!({"_id": 2, "city": "Helsinki", "name": "Linus T"}),
+        ]
+    );
+    assert_eq!(
+        db.get("notes", 1).unwrap().to_json(),
+        json!({"_id": 1, "text": "héllo ✓"})
+    );
+    let city = |name: &str| vec![("city".to_string(), nyro_core::Value::String(name.into()))];
+    let found = |name: &str| {
+        db.find("users", &city(name), None, 10)
+            .unwrap()
+            .records
+            .len()
+    };
+    assert_eq!((found("Helsinki"), found("Portland")), (1, 0));
+    assert_eq!(db.stats().last_seq, 7);
+
     let want = [
         (1, "insert", "users", 1),
         (2, "insert", "users", 2),
-        (3, "insert", "users", 100),
-        (4, "update", "users", 2), // a put of id 2 again: format 1 had no replace kind
-        (5, "delete", "users", 1),
+        (3, "insert", "users", 3),
+        (4, "update", "users", 2),
+        (5, "delete", "users", 3),
         (6, "insert", "tmp", 1),
         (7, "insert", "notes", 1),
     ];
-    let want: Vec<_> = want
-        .iter()
-        .map(|&(seq, op, c, id)| (seq, op, c.to_string(), id))
-        .collect();
-    assert_eq!(events, want);
+    assert_eq!(replay_feed(&db, 7).await, owned(&want));
     db.close().await.unwrap();
 }
