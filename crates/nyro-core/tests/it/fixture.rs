@@ -29,13 +29,8 @@ async fn open_a_copy(name: &str) -> (tempfile::TempDir, Database) {
 async fn format_v1_fixture_opens_with_every_document() {
     let (_dir, db) = open_a_copy("format-v1").await;
 
-    let names: Vec<_> = db
-        .collections()
-        .into_iter()
-        .map(|c| (c.name, c.count, c.indexes))
-        .collect();
     assert_eq!(
-        names,
+        collections(&db),
         vec![
             ("notes".to_string(), 1, vec![]),
             (
@@ -46,15 +41,8 @@ async fn format_v1_fixture_opens_with_every_document() {
         ],
         "the dropped collection `tmp` must stay dropped"
     );
-    let users: Vec<serde_json::Value> = db
-        .list("users", None, 100)
-        .unwrap()
-        .records
-        .iter()
-        .map(|d| d.to_json())
-        .collect();
     assert_eq!(
-        users,
+        documents(&db, "users"),
         vec![
             json!({"_id": 2, "age": 85, "city": "London", "name": "Grace H"}),
             json!({"_id": 100, "age": 15.0, "big": 18446744073709551615u64, "city": "Portland",
@@ -103,6 +91,24 @@ async fn format_v1_fixture_replays_its_changes_with_updates_told_apart() {
     db.close().await.unwrap();
 }
 
+/// Each collection's name, document count and indexed fields.
+fn collections(db: &Database) -> Vec<(String, u64, Vec<String>)> {
+    db.collections()
+        .into_iter()
+        .map(|c| (c.name, c.count, c.indexes))
+        .collect()
+}
+
+/// The documents of `collection`, as JSON, by id.
+fn documents(db: &Database, collection: &str) -> Vec<serde_json::Value> {
+    db.list(collection, None, 100)
+        .unwrap()
+        .records
+        .iter()
+        .map(|d| d.to_json())
+        .collect()
+}
+
 type Event = (u64, &'static str, String, u64);
 
 fn owned(events: &[(u64, &'static str, &str, u64)]) -> Vec<Event> {
@@ -138,28 +144,16 @@ async fn replay_feed(db: &Database, count: usize) -> Vec<Event> {
 #[tokio::test]
 async fn format_v2_fixture_opens_with_every_document_and_replays_its_changes() {
     let (_dir, db) = open_a_copy("format-v2").await;
-    let names: Vec<_> = db
-        .collections()
-        .into_iter()
-        .map(|c| (c.name, c.count, c.indexes))
-        .collect();
     assert_eq!(
-        names,
+        collections(&db),
         vec![
             ("notes".to_string(), 1, vec![]),
             ("users".to_string(), 2, vec!["city".to_string()]),
         ],
         "the dropped collection `tmp` must stay dropped"
     );
-    let users: Vec<serde_json::Value> = db
-        .list("users", None, 100)
-        .unwrap()
-        .records
-        .iter()
-        .map(|d| d.to_json())
-        .collect();
     assert_eq!(
-        users,
+        documents(&db, "users"),
         vec![
             json!({"_id": 1, "city": "London", "name": "Ada"}),
             json!({"_id": 2, "city": "Helsinki", "name": "Linus T"}),
