@@ -7,7 +7,8 @@
 //! - it is a tombstone of a live collection, unless the segment is the oldest in the log
 //!   (then no older segment can hold a version it hides) and a live document has a higher
 //!   id (else it may be the only record of the highest id the collection has used);
-//! - it is a catalog record (create or drop collection): tiny, and replay needs them.
+//! - it is a catalog record (create or drop collection): tiny, and replay needs them;
+//! - it is a Raft entry or truncate frame (a cluster's log; for now always kept as is).
 //!
 //! Crash safety comes from the log: the new segment is complete and fsynced before it takes
 //! the old one's name, and the old file goes only after the switch; see
@@ -42,6 +43,8 @@ fn keep(state: &State, header: &FrameHeader, location: Location, oldest: bool) -
     let catalog = state.catalog.load();
     match header.kind {
         RecordKind::CreateCollection | RecordKind::DropCollection => true,
+        // A cluster's Raft log (nyro-raft); a standalone log never has them.
+        RecordKind::RaftEntry | RecordKind::RaftTruncate => true,
         RecordKind::Put | RecordKind::Replace => catalog
             .by_id(header.collection)
             .is_some_and(|c| c.index.primary().get(header.id) == Some(location)),

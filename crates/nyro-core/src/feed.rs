@@ -145,6 +145,8 @@ impl Replay {
                     }
                 }
                 RecordKind::CompactionMarker => {}
+                // Applied by the cluster's replay (nyro-raft); a standalone log never has them.
+                RecordKind::RaftEntry | RecordKind::RaftTruncate => {}
                 RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return None;

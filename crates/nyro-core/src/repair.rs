@@ -75,7 +75,9 @@ impl RecordMeaning for Collections {
         let id = header.collection;
         let mut added = Vec::new();
         match header.kind {
-            RecordKind::CompactionMarker => {}
+            // Neither names a collection: a Raft entry's records follow it as frames of
+            // their own, and are followed there.
+            RecordKind::CompactionMarker | RecordKind::RaftEntry | RecordKind::RaftTruncate => {}
             RecordKind::CreateCollection => {
                 let name = nyro_storage::codec::decode::<CollectionDef>(payload)
                     .ok()

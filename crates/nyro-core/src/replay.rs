@@ -53,8 +53,6 @@ impl Rebuild<'_> {
     /// a document, its indexed fields).
     fn apply(&mut self, h: &FrameHeader, location: Location, bytes: &[u8]) -> Result<()> {
         let reader = self.reader;
-        self.records += 1;
-        self.counters.next_seq = self.counters.next_seq.max(h.seq + 1);
         match h.kind {
             RecordKind::CreateCollection => {
                 let def: CollectionDef = nyro_storage::codec::decode(bytes)?;
@@ -79,6 +77,9 @@ impl Rebuild<'_> {
                 indexing::mark_all_dead(&dropped, reader);
             }
             RecordKind::CompactionMarker => {} // the log's own; iteration skips it anyway
+            // Applied by the cluster's replay (nyro-raft); a standalone log never has them.
+            // Their seq is a Raft log index, not a document seq: it must not move next_seq.
+            RecordKind::RaftEntry | RecordKind::RaftTruncate => return Ok(()),
             RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                 let Some(collection) = self.catalog.by_id(h.collection) else {
                     let what = format!("unknown collection id {}", h.collection);
@@ -97,6 +98,8 @@ impl Rebuild<'_> {
                 }
             }
         }
+        self.records += 1;
+        self.counters.next_seq = self.counters.next_seq.max(h.seq + 1);
         Ok(())
     }
 }
@@ -160,8 +163,9 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
     })
 }
 
-/// The body a hint stores for a record: a collection definition in full, a document's
-/// indexed scalar fields only (what replay needs), nothing for the rest.
+/// The body a hint stores for a record: a collection definition and a Raft entry in full
+/// (the entry's payload is what the cluster's replay needs), a document's indexed scalar
+/// fields only (what replay needs), nothing for the rest.
 pub(crate) fn hint_body(
     catalog: &Catalog,
     header: &FrameHeader,
@@ -169,7 +173,7 @@ pub(crate) fn hint_body(
     out: &mut Vec<u8>,
 ) -> nyro_storage::Result<()> {
     match header.kind {
-        RecordKind::CreateCollection => out.extend_from_slice(payload),
+        RecordKind::CreateCollection | RecordKind::RaftEntry => out.extend_from_slice(payload),
         RecordKind::Put | RecordKind::Replace => {
             let Some(collection) = catalog.by_id(header.collection) else {
                 return Ok(()); // dropped since: never indexed again
@@ -185,7 +189,10 @@ pub(crate) fn hint_body(
             crate::document::encode_fields(&fields, out)
                 .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;
         }
-        _ => {}
+        RecordKind::Delete
+        | RecordKind::DropCollection
+        | RecordKind::CompactionMarker
+        | RecordKind::RaftTruncate => {}
     }
     Ok(())
 }
@@ -194,5 +201,34 @@ fn codec_error(e: DbError) -> nyro_storage::codec::CodecError {
     nyro_storage::codec::CodecError::Decode {
         len: 0,
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
+        let header = FrameHeader {
+            frame_len: (nyro_storage::HEADER_LEN + payload.len()) as u32,
+            kind,
+            collection: 0,
+            id: 2,
+            seq: 9,
+            continues: true,
+        };
+        let mut out = Vec::new();
+        hint_body(&Catalog::default(), &header, payload, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_raft_entrys_hint_body_is_its_whole_payload_and_a_truncates_is_empty() {
+        assert_eq!(
+            body(RecordKind::RaftEntry, b"opaque entry"),
+            b"opaque entry"
+        );
+        assert_eq!(body(RecordKind::RaftTruncate, b""), b"");
+        assert_eq!(body(RecordKind::Delete, b""), b"");
     }
 }

@@ -5,7 +5,7 @@
 //!      0    4 frame_len   u32 LE, whole frame including this header, 32 ..= MAX_FRAME_LEN
 //!      4    4 crc32c      u32 LE, CRC-32C of bytes [0, 4) followed by bytes [8, frame_len)
 //!      8    1 kind        1 put, 2 delete, 3 create collection, 4 drop collection,
-//!                         5 replace, 6 compaction marker
+//!                         5 replace, 6 compaction marker, 7 raft entry, 8 raft truncate
 //!      9    1 flags       bit 0: another record of the same write follows (format 2)
 //!     10    2 reserved    zero
 //!     12    4 collection  u32 LE
@@ -60,6 +60,16 @@ pub enum RecordKind {
     /// The first frame of a segment written by compaction: its place in the log, the file it
     /// replaces, and the highest sequence number compaction dropped (format 2).
     CompactionMarker = 6,
+    /// A Raft log entry of a cluster (format 3): collection 0, id = the entry's term, seq =
+    /// its log index; the payload is the replication crate's (the entry's kind, a
+    /// membership or the proposal's `after`), opaque here. When the entry carries writes,
+    /// their records follow it with the continues flag set on it. A standalone log never
+    /// has one.
+    RaftEntry = 7,
+    /// Voids a cluster's Raft entries from log index seq on (format 3): collection 0, id 0,
+    /// empty payload. The entries stay in the log; replay forgets them. A standalone log
+    /// never has one.
+    RaftTruncate = 8,
 }
 
 impl RecordKind {
@@ -72,12 +82,20 @@ impl RecordKind {
             4 => Some(Self::DropCollection),
             5 => Some(Self::Replace),
             6 => Some(Self::CompactionMarker),
+            7 => Some(Self::RaftEntry),
+            8 => Some(Self::RaftTruncate),
             _ => None,
         }
     }
 
+    /// True for [`RecordKind::RaftEntry`] and [`RecordKind::RaftTruncate`]: their seq is a
+    /// Raft log index, not a write's sequence number, and they name no collection.
+    pub fn is_raft(self) -> bool {
+        matches!(self, Self::RaftEntry | Self::RaftTruncate)
+    }
+
     /// The kind's name, as reports print it: `put`, `delete`, `create_collection`,
-    /// `drop_collection`, `replace`, `compaction_marker`.
+    /// `drop_collection`, `replace`, `compaction_marker`, `raft_entry`, `raft_truncate`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Put => "put",
@@ -86,6 +104,8 @@ impl RecordKind {
             Self::DropCollection => "drop_collection",
             Self::Replace => "replace",
             Self::CompactionMarker => "compaction_marker",
+            Self::RaftEntry => "raft_entry",
+            Self::RaftTruncate => "raft_truncate",
         }
     }
 }
@@ -348,6 +368,43 @@ mod tests {
                 "flip of bit {bit} went unnoticed"
             );
         }
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_byte_and_a_frame() {
+        use RecordKind::*;
+        let kinds = [
+            Put,
+            Delete,
+            CreateCollection,
+            DropCollection,
+            Replace,
+            CompactionMarker,
+            RaftEntry,
+            RaftTruncate,
+        ];
+        for (byte, kind) in (1u8..).zip(kinds) {
+            assert_eq!(kind as u8, byte);
+            assert_eq!(RecordKind::from_byte(byte), Some(kind));
+            let mut out = Vec::new();
+            let record = Record {
+                kind,
+                collection: 0,
+                id: 3,
+                seq: 12,
+                payload: b"opaque",
+                continues: true,
+            };
+            encode(&record, &mut out);
+            let FrameCheck::Complete(h) = check(&out) else {
+                panic!("{} frame not complete", kind.name());
+            };
+            assert_eq!((h.kind, h.id, h.seq, h.continues), (kind, 3, 12, true));
+        }
+        assert_eq!(RecordKind::RaftEntry.name(), "raft_entry");
+        assert_eq!(RecordKind::RaftTruncate.name(), "raft_truncate");
+        assert_eq!(RecordKind::from_byte(9), None);
+        assert_eq!(RecordKind::from_byte(0), None);
     }
 
     #[test]

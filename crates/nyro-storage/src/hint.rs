@@ -259,7 +259,9 @@ impl LogReader {
                         id: h.id,
                         seq: h.seq,
                         payload: &payload,
-                        continues: false,
+                        // The record's own flag (hints written before format 3 have it
+                        // clear): a Raft entry's records are told apart by it.
+                        continues: h.continues,
                     },
                     &mut out,
                 );

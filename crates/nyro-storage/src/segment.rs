@@ -5,7 +5,7 @@
 //! segment header (docs/FORMAT.md, section "Segment file")
 //! offset size field
 //!      0    8 magic       b"NYRODBSG"
-//!      8    4 version     u32 LE, 2 (1 is read too)
+//!      8    4 version     u32 LE, 3 (1 and 2 are read too)
 //!     12    4 segment id  u32 LE, equal to the number in the file name
 //!     16   12 reserved    zero
 //!     28    4 crc32c      u32 LE, CRC-32C of bytes [0, 28)
@@ -25,8 +25,8 @@ use crate::mmap::Mapping;
 /// Bytes in a segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: usize = 32;
 /// The segment format version this build writes. It reads this one and every earlier one
-/// (version 1 lacks record kinds 5 and 6; nothing else differs).
-pub const FORMAT_VERSION: u32 = 2;
+/// (version 1 lacks record kinds 5 and 6, version 2 kinds 7 and 8; nothing else differs).
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest segment format version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"NYRODBSG";

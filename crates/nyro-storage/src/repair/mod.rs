@@ -337,8 +337,8 @@ fn plan(found: &Survey) -> Result<Vec<Step>> {
         }
         next_id += 1;
         // The lost records' sequence numbers lie below the next intact record's (a
-        // create or drop collection repeats the last one); at the end of the log they are
-        // unknown, and the highest seen is the best bound there is.
+        // create or drop collection repeats the last one); at the end of the log (or before
+        // a Raft frame) they are unknown, and the highest seen is the best bound there is.
         let floor = lost
             .iter()
             .map(|r| match &r.after {
@@ -350,8 +350,9 @@ fn plan(found: &Survey) -> Result<Vec<Step>> {
                 {
                     n.seq
                 }
-                Some(n) => n.seq.saturating_sub(1),
-                None => found.max_seq,
+                Some(n) if !n.kind.is_raft() => n.seq.saturating_sub(1),
+                // At the end of the log, or before a Raft frame (whose seq is a log index).
+                _ => found.max_seq,
             })
             .fold(seg.placement.history_floor, u64::max);
         let mut parts = Vec::new();

@@ -46,7 +46,8 @@ pub(super) struct Survey {
     pub(super) frames: u64,
     /// Bytes in all segment files.
     pub(super) bytes: u64,
-    /// Highest sequence number of any intact frame.
+    /// Highest sequence number of any intact frame (Raft frames, whose seq is a log index,
+    /// not counted).
     pub(super) max_seq: u64,
     /// Every damaged range that open refuses, in log order (`file` not yet set).
     pub(super) lost: Vec<LostRange>,
@@ -206,7 +207,10 @@ impl Walker<'_, '_> {
             return; // the log's own, not a record
         }
         self.frames += 1;
-        self.max_seq = self.max_seq.max(header.seq);
+        if !header.kind.is_raft() {
+            // A Raft frame's seq is a log index, not a write's.
+            self.max_seq = self.max_seq.max(header.seq);
+        }
         let payload =
             &bytes[offset as usize + HEADER_LEN..offset as usize + header.frame_len as usize];
         let added = self.meaning.follow(header, payload);

@@ -13,6 +13,7 @@
 //! - `compaction`: rewriting and retiring segments, compactions stopped at every step, and
 //!   each of their file effects failing.
 //! - `repair`: `repair` on every kind of damage, healthy and held directories, crashes.
+//! - `raft_frames`: Raft entry and truncate frames (format 3) through every reader.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +26,7 @@ mod faults;
 mod hints;
 mod locking;
 mod proptests;
+mod raft_frames;
 mod recovery;
 mod repair;
 mod verify;
