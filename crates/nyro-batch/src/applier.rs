@@ -62,6 +62,14 @@ impl<T, R> Reply<T, R> {
         Self(sender)
     }
 
+    /// A reply and the receiver its answer arrives on, for a request that is answered
+    /// outside the writer (a cluster node's proposals, which the replication layer answers).
+    #[allow(clippy::type_complexity)] // the receiving end of exactly this reply
+    pub fn channel() -> (Self, oneshot::Receiver<Result<T, WriteError<R>>>) {
+        let (sender, receiver) = oneshot::channel();
+        (Self(sender), receiver)
+    }
+
     /// Answers the request. A caller that stopped waiting is not an error.
     pub fn send(self, answer: Result<T, WriteError<R>>) {
         let _ = self.0.send(answer);

@@ -8,7 +8,7 @@ use nyro_storage::{FrameHeader, LogIter, RecordKind};
 use tokio::sync::broadcast;
 
 use crate::catalog::CollectionDef;
-use crate::damage::DamageLog;
+use crate::state::State;
 use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
 
@@ -86,8 +86,11 @@ pub enum FeedError {
 /// Replays the log's changes with `since < seq <= until`.
 struct Replay {
     frames: LogIter,
-    /// Where a damaged frame met by the replay is recorded.
-    damage: Arc<DamageLog>,
+    /// Where a damaged frame met by the replay is recorded (`damage`), and which Raft
+    /// entries of a cluster node's log are not visible.
+    state: Arc<State>,
+    /// Inside a Raft entry that is not visible: its records are skipped.
+    skipping: bool,
     since: u64,
     until: u64,
     /// Live ids per collection id, to tell inserts from updates; `None` when every segment
@@ -127,9 +130,13 @@ impl Replay {
         for frame in self.frames.by_ref() {
             let frame = match frame {
                 Ok(frame) => frame,
-                Err(e) => return Some(Err(self.damage.frame_error(e, None, None))),
+                Err(e) => return Some(Err(self.state.damage.frame_error(e, None, None))),
             };
             let h = *frame.header();
+            if self.skipping {
+                self.skipping = h.continues;
+                continue;
+            }
             match h.kind {
                 RecordKind::CreateCollection => {
                     match nyro_storage::codec::decode::<CollectionDef>(frame.payload()) {
@@ -145,8 +152,12 @@ impl Replay {
                     }
                 }
                 RecordKind::CompactionMarker => {}
-                // Applied by the cluster's replay (nyro-raft); a standalone log never has them.
-                RecordKind::RaftEntry | RecordKind::RaftTruncate => {}
+                // A cluster node's log (a standalone log has none): the records of an entry
+                // that is not visible (truncated, void, not applied yet) are skipped.
+                RecordKind::RaftEntry => {
+                    self.skipping = h.continues && self.state.is_skipped_entry(frame.location());
+                }
+                RecordKind::RaftTruncate => {}
                 RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return None;
@@ -211,19 +222,20 @@ impl ChangeStream {
     /// `live` must be subscribed *before* `until` (the last committed seq) is read, so that
     /// every change after `until` reaches it. `frames` is the log to replay, with whether it
     /// holds format-1 segments (then the replay tracks ids to tell updates from inserts) and
-    /// where to record a damaged frame the replay meets.
+    /// the state (where to record a damaged frame the replay meets, which Raft entries to skip).
     pub(crate) fn new(
         live: broadcast::Receiver<Arc<ChangeEvent>>,
-        frames: Option<(LogIter, bool, Arc<DamageLog>)>,
+        frames: Option<(LogIter, bool, Arc<State>)>,
         since: u64,
         until: u64,
         collection: Option<Arc<str>>,
         capacity: usize,
         compacted_floor: Option<u64>,
     ) -> Self {
-        let replay = frames.map(|(frames, track_ids, damage)| Replay {
+        let replay = frames.map(|(frames, track_ids, state)| Replay {
             frames,
-            damage,
+            state,
+            skipping: false,
             since,
             until,
             live: track_ids.then(HashMap::new),

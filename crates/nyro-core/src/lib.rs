@@ -76,6 +76,7 @@ mod indexing;
 pub mod names;
 mod repair;
 mod replay;
+pub mod replica;
 mod scan;
 mod scrub;
 mod state;

@@ -1,6 +1,6 @@
 //! Rebuilding the in-memory state from the log on open.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -104,10 +104,36 @@ impl Rebuild<'_> {
     }
 }
 
+/// Calls `f` with every record in log order: of a sealed segment with a trustworthy hint,
+/// the hint's entry (header, location and the hint's body, without reading the segment's
+/// payloads; the segment's id goes to `hinted`), of any other segment each frame.
+pub(crate) fn each_record(
+    reader: &LogReader,
+    hinted: &mut Vec<u32>,
+    mut f: impl FnMut(&FrameHeader, Location, &[u8]) -> Result<()>,
+) -> Result<()> {
+    for segment in reader.segments() {
+        if let Some(hint) = reader.hint(segment.id) {
+            hinted.push(segment.id);
+            for entry in hint.entries() {
+                f(&entry.header, entry.location, entry.body)?;
+            }
+        } else {
+            for frame in reader.iter_segment(segment.id) {
+                let frame = frame?;
+                f(frame.header(), frame.location(), frame.payload())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Replays every record in log order: catalog records, puts (indexes rebuilt from the
 /// indexed fields) and deletes. A sealed segment with a trustworthy hint is replayed from
-/// the hint, without reading its payloads; any other segment frame by frame.
-pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
+/// the hint, without reading its payloads; any other segment frame by frame. In a cluster
+/// node's log, the Raft entries whose `raft entry` frame is in `skip` (truncated, void or
+/// not known to be committed: `crate::replica::survey`) are skipped with their records.
+pub(crate) fn replay(reader: &LogReader, skip: Option<&HashSet<Location>>) -> Result<Replayed> {
     let started = Instant::now();
     let mut rebuild = Rebuild {
         reader,
@@ -121,19 +147,22 @@ pub(crate) fn replay(reader: &LogReader) -> Result<Replayed> {
         records: 0,
     };
     let mut hinted = Vec::new();
-    for segment in reader.segments() {
-        if let Some(hint) = reader.hint(segment.id) {
-            hinted.push(segment.id);
-            for entry in hint.entries() {
-                rebuild.apply(&entry.header, entry.location, entry.body)?;
+    // Inside a Raft entry that replay skips (a cluster node's log): skip its records too.
+    let mut skipping = false;
+    each_record(reader, &mut hinted, |header, location, body| {
+        match header.kind {
+            RecordKind::RaftEntry => {
+                skipping = header.continues && skip.is_some_and(|s| s.contains(&location));
+                Ok(())
             }
-        } else {
-            for frame in reader.iter_segment(segment.id) {
-                let frame = frame?;
-                rebuild.apply(frame.header(), frame.location(), frame.payload())?;
+            RecordKind::RaftTruncate => Ok(()),
+            _ if skipping => {
+                skipping = header.continues;
+                Ok(())
             }
+            _ => rebuild.apply(header, location, body),
         }
-    }
+    })?;
     let Rebuild {
         catalog,
         mut counters,

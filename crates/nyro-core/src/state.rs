@@ -1,10 +1,11 @@
 //! State shared by readers and the writer thread.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
-use nyro_storage::LogReader;
+use nyro_storage::{Location, LogReader};
 use tokio::sync::broadcast;
 
 use crate::catalog::{Catalog, Collection};
@@ -24,6 +25,10 @@ pub(crate) struct State {
     pub(crate) reader: LogReader,
     /// Damaged frames found since open (by reads and by the scrub).
     pub(crate) damage: Arc<DamageLog>,
+    /// A cluster node's log: the `raft entry` frames of the entries whose records are not
+    /// visible (truncated, void, or not applied yet); the change feed's replay skips them.
+    /// Always empty on a standalone database.
+    skipped_entries: RwLock<HashSet<Location>>,
 }
 
 impl State {
@@ -40,7 +45,40 @@ impl State {
             changes,
             reader,
             damage: Arc::default(),
+            skipped_entries: RwLock::default(),
         }
+    }
+
+    /// Marks the Raft entry whose `raft entry` frame is at `header` as not visible.
+    pub(crate) fn skip_entry(&self, header: Location) {
+        self.skipped_entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(header);
+    }
+
+    /// Marks the Raft entry whose `raft entry` frame is at `header` as applied.
+    pub(crate) fn unskip_entry(&self, header: Location) {
+        self.skipped_entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&header);
+    }
+
+    /// Replaces the set of entries that are not visible (on open).
+    pub(crate) fn set_skipped_entries(&self, skipped: HashSet<Location>) {
+        *self
+            .skipped_entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = skipped;
+    }
+
+    /// Whether the Raft entry whose `raft entry` frame is at `header` is not visible.
+    pub(crate) fn is_skipped_entry(&self, header: Location) -> bool {
+        self.skipped_entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&header)
     }
 
     pub(crate) fn collection(&self, name: &str) -> Result<Arc<Collection>> {

@@ -5,6 +5,7 @@
 mod maintain;
 mod open;
 mod read;
+mod replica;
 mod write;
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use crate::compaction::{self, CompactSummary};
 use crate::error::{DbError, Result};
 use crate::scrub::Scrub;
 use crate::state::State;
+use crate::replica::ReplicaState;
 use crate::write::CoreApplier;
 
 pub use open::{OpenOptions, ScrubRate};
@@ -43,6 +45,8 @@ struct Inner {
     /// drop (before `state`: the scrub holds the log, and with it the directory lock).
     scrub: Mutex<Scrub>,
     state: Arc<State>,
+    /// A cluster node's replicated state; `None` standalone.
+    replica: Option<ReplicaState>,
 }
 
 /// The writer thread, joined when this is dropped (or before, by [`JoinOnDrop::join`]).

@@ -12,6 +12,7 @@ use crate::compaction;
 use crate::config::{Config, SyncPolicy};
 use crate::error::{DbError, Result};
 use crate::replay::replay;
+use crate::replica::{ProposalQueue, ReplicaOpened, ReplicaState, survey};
 use crate::scrub::Scrub;
 use crate::state::State;
 use crate::types::FEED_CAPACITY;
@@ -73,6 +74,39 @@ impl Database {
 
     /// [`Database::open`] with options beyond the config file.
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
+        let (db, _) = Self::open_mode(config, options, None).await?;
+        for collection in &config.collections {
+            db.create_collection(&collection.name, &collection.indexes)
+                .await?;
+        }
+        Ok(db)
+    }
+
+    /// Opens a cluster node's database (`nyro-raft` does): the log is also the Raft log.
+    /// Replay applies the entries up to `committed` (or `purged`, whichever is higher) and
+    /// leaves later ones for the replication layer, which gets them in [`ReplicaOpened`]
+    /// with the queue its proposals come from. Writes are proposed, not written, and the
+    /// configured collections are created by the leader, not here. Automatic compaction is
+    /// off: it would drop frames the Raft log still needs.
+    pub async fn open_replica(
+        config: &Config,
+        options: OpenOptions,
+        committed: u64,
+        purged: u64,
+    ) -> Result<(Self, ReplicaOpened)> {
+        let (db, opened) = Self::open_mode(config, options, Some((committed, purged))).await?;
+        let opened = opened.ok_or_else(|| DbError::Internal {
+            message: "a replica opened without its Raft log".to_string(),
+        })?;
+        Ok((db, opened))
+    }
+
+    /// Opens standalone (`replica` None) or as a cluster node (committed, purged).
+    async fn open_mode(
+        config: &Config,
+        options: OpenOptions,
+        replica: Option<(u64, u64)>,
+    ) -> Result<(Self, Option<ReplicaOpened>)> {
         // A config loaded from a file was checked already; one built in code may not be.
         config.validate("the configuration given to Database::open")?;
         let maintenance_interval = options.maintenance_interval;
@@ -90,13 +124,32 @@ impl Database {
                 "recovered from a crash: dropped a torn tail");
         }
         let reader = log.reader().clone();
-        let replayed = replay(&reader)?;
+        let survey = match replica {
+            Some((committed, purged)) => Some(survey(&reader, committed.max(purged), purged)?),
+            None => None,
+        };
+        let replayed = replay(&reader, survey.as_ref().map(|s| &s.skip))?;
         let state = Arc::new(State::new(
             reader.clone(),
             replayed.catalog,
             replayed.last_seq,
             FEED_CAPACITY,
         ));
+        let (replica, opened) = match survey {
+            Some(survey) => {
+                let (queue, writes) = ProposalQueue::new();
+                let replica = ReplicaState::new(replayed.counters.clone(), survey.last_writes, queue);
+                state.set_skipped_entries(survey.skip);
+                let opened = ReplicaOpened {
+                    entries: survey.entries,
+                    last_applied: survey.last_applied,
+                    membership: survey.membership,
+                    writes,
+                };
+                (Some(replica), Some(opened))
+            }
+            None => (None, None),
+        };
         let sync = match config.batch.sync {
             SyncPolicy::Always => nyro_batch::SyncPolicy::Always,
             SyncPolicy::Interval => nyro_batch::SyncPolicy::Interval(config.sync_interval()),
@@ -124,9 +177,7 @@ impl Database {
         tracing::info!(path = %config.storage.path.display(), frames = replayed.frames,
             segments = recovery.segments, last_seq = replayed.last_seq, "database open");
         let reader_for_scrub = reader.clone();
-        let auto_ratio = config
-            .compaction
-            .auto
+        let auto_ratio = (config.compaction.auto && replica.is_none())
             .then_some(config.compaction.min_dead_ratio);
         let db = Self {
             inner: Arc::new_cyclic(|weak| Inner {
@@ -152,13 +203,10 @@ impl Database {
                     scrub_rate,
                 )),
                 state,
+                replica,
             }),
         };
-        for collection in &config.collections {
-            db.create_collection(&collection.name, &collection.indexes)
-                .await?;
-        }
-        Ok(db)
+        Ok((db, opened))
     }
 
     /// Writes hint files for every sealed segment that has none, now (the background

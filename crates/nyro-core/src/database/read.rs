@@ -158,8 +158,8 @@ impl Database {
         // where it is): skip the scan of the log.
         let frames = since.filter(|&since| since < until).map(|_| {
             let reader = &self.inner.reader;
-            let damage = Arc::clone(&self.inner.state.damage);
-            (reader.iter(), reader.oldest_format_version() < 2, damage)
+            let state = Arc::clone(&self.inner.state);
+            (reader.iter(), reader.oldest_format_version() < 2, state)
         });
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.

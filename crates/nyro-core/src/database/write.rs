@@ -17,7 +17,10 @@ impl Database {
         Queued: From<Job<O>>,
     {
         let _permit = self.permit()?;
-        write::submit(&self.inner.writer, op, options.sync).await
+        match &self.inner.replica {
+            None => write::submit(&self.inner.writer, op, options.sync).await,
+            Some(replica) => replica.propose(op, options.sync).await,
+        }
     }
 
     /// Waits until every acknowledged write is fdatasync'ed.

@@ -48,6 +48,13 @@ impl Operation for CreateCollection {
         }
     }
 
+    fn answer(&self, plan: &Option<Target>) -> Option<Created> {
+        Some(match plan {
+            Some(_) => Created::Created,
+            None => Created::Existed,
+        })
+    }
+
     fn commit(self, plan: Option<Target>, state: &State, locations: &[Location]) -> Created {
         match plan {
             Some(target) => {
@@ -87,6 +94,10 @@ impl Operation for DropCollection {
         records.push(RecordKind::DropCollection, id, 0, batch.current_seq(), &[]);
         batch.set_collection(&self.name, None);
         Ok(id)
+    }
+
+    fn answer(&self, _plan: &u32) -> Option<()> {
+        Some(())
     }
 
     fn commit(self, id: u32, state: &State, _locations: &[Location]) {

@@ -41,7 +41,7 @@ pub(super) fn open_target(
 }
 
 /// Makes `event.seq` the last visible seq and sends the event to the change feed.
-pub(super) fn publish(state: &State, event: ChangeEvent) {
+pub(crate) fn publish(state: &State, event: ChangeEvent) {
     state.last_seq.store(event.seq, Ordering::Release);
     // Nobody watching: skip the event's allocation. No change is missed by a subscriber
     // that arrives meanwhile: `receiver_count` and `subscribe` take the same lock, and a

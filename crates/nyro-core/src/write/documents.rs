@@ -103,6 +103,13 @@ impl Operation for Insert {
         Ok(InsertPlan { target, last_seq })
     }
 
+    fn answer(&self, plan: &InsertPlan) -> Option<InsertedMany> {
+        Some(InsertedMany {
+            ids: self.docs.iter().map(|d| d.id.unwrap_or_default()).collect(),
+            seq: plan.last_seq,
+        })
+    }
+
     fn commit(self, plan: InsertPlan, state: &State, locations: &[Location]) -> InsertedMany {
         let mut locations = locations.iter().copied();
         let collection = open_target(state, plan.target, &mut locations);
@@ -243,6 +250,20 @@ impl Operation for Replace {
         })
     }
 
+    fn answer(&self, plan: &ReplacePlan) -> Option<Vec<Replaced>> {
+        let first_seq = plan.last_seq + 1 - self.docs.len() as u64;
+        let answer = (first_seq..)
+            .zip(&self.docs)
+            .zip(&plan.created)
+            .map(|((seq, doc), &created)| Replaced {
+                id: doc.id.unwrap_or_default(),
+                seq,
+                created,
+            })
+            .collect();
+        Some(answer)
+    }
+
     fn commit(self, plan: ReplacePlan, state: &State, locations: &[Location]) -> Vec<Replaced> {
         let mut locations = locations.iter().copied();
         let collection = open_target(state, plan.target, &mut locations);
@@ -333,6 +354,10 @@ impl Operation for Delete {
             seq,
             old,
         })
+    }
+
+    fn answer(&self, plan: &DeletePlan) -> Option<u64> {
+        Some(plan.seq)
     }
 
     fn commit(self, plan: DeletePlan, state: &State, locations: &[Location]) -> u64 {

@@ -13,9 +13,10 @@
 
 mod batch;
 mod collections;
-mod commit;
+pub(crate) mod commit;
 mod documents;
 mod encoded;
+mod raw;
 mod relocate;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::state::State;
 pub(crate) use batch::{Batch, Counters};
 pub(crate) use collections::{CreateCollection, DropCollection};
 pub(crate) use documents::{Delete, Insert, Replace};
+pub(crate) use raw::{AppendEntries, TruncateEntries};
 pub(crate) use relocate::Relocate;
 
 /// One kind of write.
@@ -46,6 +48,13 @@ pub(crate) trait Operation: Sized + Send + 'static {
     /// The request's records are in the log at `locations`: makes them visible (indexes,
     /// catalog, change feed) and answers. Runs on the writer thread, after the append.
     fn commit(self, plan: Self::Plan, state: &State, locations: &[Location]) -> Self::Answer;
+
+    /// The answer from the plan alone, for a write whose records are made visible
+    /// elsewhere: a cluster applies them on every node once they are committed
+    /// (`crate::replica`). `None` for an operation that is never replicated.
+    fn answer(&self, _plan: &Self::Plan) -> Option<Self::Answer> {
+        None
+    }
 }
 
 /// An operation on its way to the writer, with where its answer goes.
@@ -61,6 +70,11 @@ pub(crate) struct Planned<O: Operation> {
 }
 
 impl<O: Operation> Job<O> {
+    /// `op`, answered through `reply`.
+    pub(crate) fn new(op: O, reply: Reply<O::Answer, DbError>) -> Self {
+        Self { op, reply }
+    }
+
     #[allow(clippy::result_large_err)] // handed back by value once; see `Queued::prepare`
     fn prepare(
         mut self,
@@ -77,12 +91,23 @@ impl<O: Operation> Job<O> {
         }
     }
 
-    fn fail(self, error: WriteError<DbError>) {
+    pub(crate) fn fail(self, error: WriteError<DbError>) {
         self.reply.send(Err(error));
     }
 }
 
 impl<O: Operation> Planned<O> {
+    /// Answers from the plan alone (a cluster: the records are applied elsewhere).
+    fn answer(self) {
+        let Planned { job, plan } = self;
+        match job.op.answer(&plan) {
+            Some(answer) => job.reply.send(Ok(answer)),
+            None => job.fail(WriteError::Rejected(DbError::Internal {
+                message: "this kind of write is never replicated".to_string(),
+            })),
+        }
+    }
+
     fn commit(self, state: &State, locations: &[Location]) {
         let Planned { job, plan } = self;
         let answer = job.op.commit(plan, state, locations);
@@ -114,7 +139,7 @@ macro_rules! operations {
             // The refused request is handed back by value, once; boxing it would cost an
             // allocation for every request.
             #[allow(clippy::result_large_err)]
-            fn prepare(self, batch: &mut Batch, records: &mut RecordBuf) -> Result<Prepared, (Self, DbError)> {
+            pub(crate) fn prepare(self, batch: &mut Batch, records: &mut RecordBuf) -> Result<Prepared, (Self, DbError)> {
                 match self {
                     $(Self::$op(job) => job
                         .prepare(batch, records)
@@ -138,6 +163,20 @@ macro_rules! operations {
                     $(Self::$op(planned) => planned.commit(state, locations),)+
                 }
             }
+
+            /// Answers a write whose records a cluster applied (see `Operation::answer`).
+            pub(crate) fn answer(self) {
+                match self {
+                    $(Self::$op(planned) => planned.answer(),)+
+                }
+            }
+
+            /// Answers a prepared write that was not applied after all.
+            pub(crate) fn refuse(self, error: DbError) {
+                match self {
+                    $(Self::$op(planned) => planned.job.fail(WriteError::Rejected(error)),)+
+                }
+            }
         }
 
         impl Unwritten<DbError> for Prepared {
@@ -157,6 +196,8 @@ operations!(
     CreateCollection,
     DropCollection,
     Relocate,
+    AppendEntries,
+    TruncateEntries,
 );
 
 /// Submits `op` to the writer and awaits its typed answer.

@@ -1,0 +1,149 @@
+//! A cluster node's database, as the replication layer (`nyro-raft`) drives it: append
+//! Raft entries, read them back, apply committed ones, prepare the leader's proposals.
+
+use nyro_batch::{RecordBuf, Unwritten, WriteError};
+use nyro_storage::RecordKind;
+
+use super::Database;
+use crate::error::{DbError, Result};
+use crate::replica::{
+    self, EntryKind, LogEntry, Placed, Proposal, ReplicaState, WriteRecord,
+};
+use crate::write::{self, AppendEntries, Batch, TruncateEntries};
+
+impl Database {
+    fn replica(&self) -> Result<&ReplicaState> {
+        self.inner.replica.as_ref().ok_or_else(|| DbError::Internal {
+            message: "this database is not a cluster node's".to_string(),
+        })
+    }
+
+    /// Appends `entries` through the writer (with the other appends queued meanwhile: one
+    /// write, one fdatasync under the sync policy, or always if `sync`). Returns where each
+    /// entry lies. Nothing becomes visible.
+    pub async fn append_entries(&self, entries: Vec<LogEntry>, sync: bool) -> Result<Vec<Placed>> {
+        let shape: Vec<(u64, usize)> = entries.iter().map(|e| (e.term, e.records.len())).collect();
+        let locations = write::submit(&self.inner.writer, AppendEntries::new(entries), sync).await?;
+        let mut locations = locations.into_iter();
+        let mut placed = Vec::with_capacity(shape.len());
+        for (term, records) in shape {
+            let header = locations.next().ok_or_else(|| DbError::Internal {
+                message: "the log placed fewer records than a Raft append wrote".to_string(),
+            })?;
+            placed.push(Placed {
+                term,
+                header,
+                records: locations.by_ref().take(records).collect(),
+            });
+        }
+        Ok(placed)
+    }
+
+    /// Appends a `raft truncate` frame voiding the entries from index `from` on, and
+    /// forgets them: their records were never visible.
+    pub async fn truncate_entries(&self, from: u64, voided: &[Placed]) -> Result<()> {
+        write::submit(&self.inner.writer, TruncateEntries::new(from), true).await?;
+        for placed in voided {
+            self.inner.state.skip_entry(placed.header);
+        }
+        Ok(())
+    }
+
+    /// Reads entry `index` back from the log, where `placed` says it lies.
+    pub fn read_entry(&self, index: u64, placed: &Placed) -> Result<LogEntry> {
+        let reader = &self.inner.reader;
+        let header = reader.read(placed.header)?;
+        let h = header.header();
+        if h.kind != RecordKind::RaftEntry || h.seq != index {
+            return Err(DbError::Internal {
+                message: format!(
+                    "the frame at segment {} offset {} is not Raft entry {index}",
+                    placed.header.segment, placed.header.offset
+                ),
+            });
+        }
+        let kind: EntryKind = nyro_storage::codec::decode(header.payload())?;
+        let mut records = Vec::with_capacity(placed.records.len());
+        for &location in &placed.records {
+            let frame = reader.read(location)?;
+            let h = frame.header();
+            records.push(WriteRecord {
+                kind: h.kind as u8,
+                collection: h.collection,
+                id: h.id,
+                seq: h.seq,
+                payload: frame.payload().to_vec(),
+            });
+        }
+        Ok(LogEntry {
+            term: h.id,
+            index,
+            kind,
+            records,
+        })
+    }
+
+    /// Applies a committed entry (in index order, once): its records become visible, with
+    /// their change events. False when the entry is void (see [`EntryKind::Writes`]).
+    pub fn apply_entry(&self, entry: &LogEntry, placed: &Placed) -> Result<bool> {
+        replica::apply_entry(&self.inner.state, self.replica()?, entry, placed)
+    }
+
+    /// Prepares a batch of queued writes against the applied state, exactly as the writer
+    /// prepares a standalone batch (conflicts refuse a write and answer it at once; ids and
+    /// seqs are assigned). Call only when every entry of the leader's log is applied.
+    /// `None` when no write of the batch has records to propose (all refused, or all
+    /// creations of existing collections, which are answered at once).
+    pub fn prepare_proposal(&self, writes: replica::Batch) -> Result<Option<Proposal>> {
+        let replica = self.replica()?;
+        let (counters, after) = {
+            let progress = replica.lock();
+            (progress.counters.clone(), progress.last_writes)
+        };
+        let mut batch = Batch::new(std::sync::Arc::clone(&self.inner.state), counters);
+        let mut records = RecordBuf::new();
+        let mut prepared = Vec::new();
+        let mut sync = false;
+        for (queued, wants_sync) in writes.0 {
+            match queued.prepare(&mut batch, &mut records) {
+                Ok(p) => {
+                    sync |= wants_sync;
+                    prepared.push(p);
+                }
+                Err((queued, e)) => queued.fail(WriteError::Rejected(e)),
+            }
+        }
+        if records.is_empty() {
+            for p in prepared {
+                p.answer();
+            }
+            return Ok(None);
+        }
+        let records = records
+            .records()
+            .into_iter()
+            .map(|r| WriteRecord {
+                kind: r.kind as u8,
+                collection: r.collection,
+                id: r.id,
+                seq: r.seq,
+                payload: r.payload.to_vec(),
+            })
+            .collect();
+        Ok(Some(Proposal {
+            after,
+            records,
+            sync,
+            prepared,
+        }))
+    }
+
+    /// The last seq made visible (the change feed's last event).
+    pub fn last_seq(&self) -> u64 {
+        self.inner
+            .state
+            .last_seq
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+

@@ -1,0 +1,131 @@
+//! Applying a committed Raft entry on a cluster node: its records become visible (indexes,
+//! catalog, change feed) exactly as replay makes them visible on open, with change events.
+//! The same code runs on the leader and on every follower, in log order.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use nyro_storage::{Location, RecordKind};
+
+use super::ReplicaState;
+use super::entry::{EntryKind, LogEntry, Placed};
+use crate::catalog::{Catalog, Collection, CollectionDef};
+use crate::document::{Document, decode_fields};
+use crate::error::{DbError, Result};
+use crate::feed::{ChangeEvent, ChangeOp};
+use crate::indexing;
+use crate::state::State;
+use crate::write::commit::publish;
+
+/// Applies `entry`, whose frames lie at `placed`. Returns false when the entry is void
+/// (prepared against another state than the one it is applied to: see
+/// [`EntryKind::Writes`]); its records then never become visible, on any node.
+pub(crate) fn apply_entry(
+    state: &State,
+    replica: &ReplicaState,
+    entry: &LogEntry,
+    placed: &Placed,
+) -> Result<bool> {
+    let EntryKind::Writes { after } = entry.kind else {
+        return Ok(true);
+    };
+    let mut progress = replica.lock();
+    if after != progress.last_writes {
+        tracing::warn!(index = entry.index, after, last_writes = progress.last_writes,
+            "a Raft entry prepared against another state is void");
+        state.skip_entry(placed.header);
+        return Ok(false);
+    }
+    if entry.records.len() != placed.records.len() {
+        return Err(DbError::Internal {
+            message: format!(
+                "Raft entry {} has {} records but {} locations",
+                entry.index,
+                entry.records.len(),
+                placed.records.len()
+            ),
+        });
+    }
+    for (record, &location) in entry.records.iter().zip(&placed.records) {
+        let kind = record.kind()?;
+        let counters = &mut progress.counters;
+        match kind {
+            RecordKind::CreateCollection => {
+                let def: CollectionDef = nyro_storage::codec::decode(&record.payload)?;
+                let created = Arc::new(Collection::new(record.collection, def)?);
+                counters.next_collection = counters.next_collection.max(record.collection + 1);
+                state.catalog.rcu(|catalog| {
+                    let mut catalog = Catalog::clone(catalog);
+                    catalog.insert(Arc::clone(&created));
+                    catalog
+                });
+            }
+            RecordKind::DropCollection => {
+                if let Some(dropped) = state.catalog.load().by_id(record.collection).cloned() {
+                    indexing::mark_all_dead(&dropped, &state.reader);
+                }
+                state.catalog.rcu(|catalog| {
+                    let mut catalog = Catalog::clone(catalog);
+                    catalog.remove(record.collection);
+                    catalog
+                });
+            }
+            _ => {
+                counters.next_seq = counters.next_seq.max(record.seq + 1);
+                let next = counters.next_ids.entry(record.collection).or_insert(1);
+                *next = (*next).max(u128::from(record.id) + 1);
+                apply_document(state, kind, record.collection, record.id, record.seq, &record.payload, location)?;
+            }
+        }
+    }
+    progress.last_writes = entry.index;
+    state.unskip_entry(placed.header);
+    Ok(true)
+}
+
+/// Indexes one document record and sends its change event.
+fn apply_document(
+    state: &State,
+    kind: RecordKind,
+    collection: u32,
+    id: u64,
+    seq: u64,
+    payload: &[u8],
+    location: Location,
+) -> Result<()> {
+    let Some(c) = state.catalog.load().by_id(collection).cloned() else {
+        return Err(DbError::Internal {
+            message: format!("a replicated write names unknown collection id {collection}"),
+        });
+    };
+    let old = match kind {
+        RecordKind::Delete => indexing::delete(&c, &state.reader, id, None)?,
+        _ => indexing::put_stored(&c, &state.reader, id, payload, location)?,
+    };
+    if let Some(old) = old {
+        state.reader.mark_dead(old);
+    }
+    if state.changes.receiver_count() == 0 {
+        state.last_seq.store(seq, Ordering::Release);
+        return Ok(());
+    }
+    let (op, doc) = match kind {
+        RecordKind::Delete => (ChangeOp::Delete, None),
+        RecordKind::Replace => (ChangeOp::Update, Some(decode_fields(payload)?)),
+        _ => (ChangeOp::Insert, Some(decode_fields(payload)?)),
+    };
+    publish(
+        state,
+        ChangeEvent {
+            seq,
+            op,
+            collection: c.name.clone(),
+            id,
+            doc: doc.map(|fields| Document {
+                id: Some(id),
+                fields,
+            }),
+        },
+    );
+    Ok(())
+}

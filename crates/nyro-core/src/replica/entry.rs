@@ -1,0 +1,84 @@
+//! What a Raft entry is in NyroDB's log: a `raft entry` frame (kind 7: `id` = term, `seq` =
+//! log index, payload = [`EntryKind`]) followed by the records of the writes it carries
+//! (docs/FORMAT.md).
+
+use nyro_storage::{Location, RecordKind};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DbError, Result};
+
+/// What an entry is, as its `raft entry` frame's payload says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A new leader's first entry; carries nothing.
+    Blank,
+    /// A batch of writes the leader prepared against the state as of entry `after` (the
+    /// last applied entry that carried writes; 0: none). Applied on any other state, the
+    /// entry is void on every node.
+    Writes {
+        /// See above.
+        after: u64,
+    },
+    /// A membership change; the bytes are the replication layer's (opaque here).
+    Membership(Vec<u8>),
+}
+
+/// One record of a replicated write, in its final form: what the leader prepared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    /// The record kind's byte (docs/FORMAT.md section 3): put, replace, delete, create or
+    /// drop collection.
+    pub kind: u8,
+    /// The collection id.
+    pub collection: u32,
+    /// The document id (0 for catalog records).
+    pub id: u64,
+    /// The sequence number.
+    pub seq: u64,
+    /// The payload, as stored.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+impl WriteRecord {
+    /// The record's kind; only the kinds of a write are accepted.
+    pub(crate) fn kind(&self) -> Result<RecordKind> {
+        match RecordKind::from_byte(self.kind) {
+            Some(
+                kind @ (RecordKind::Put
+                | RecordKind::Replace
+                | RecordKind::Delete
+                | RecordKind::CreateCollection
+                | RecordKind::DropCollection),
+            ) => Ok(kind),
+            _ => Err(DbError::invalid(format!(
+                "a replicated entry carries a record of kind {}, which is not a write",
+                self.kind
+            ))),
+        }
+    }
+}
+
+/// A whole entry: its log id, its kind and its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The term of the leader that created it.
+    pub term: u64,
+    /// Its index in the Raft log (1 or more).
+    pub index: u64,
+    /// What it is.
+    pub kind: EntryKind,
+    /// The records of its writes (empty unless `kind` is [`EntryKind::Writes`]).
+    pub records: Vec<WriteRecord>,
+}
+
+/// Where an entry lies in the log: its `raft entry` frame and each of its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The entry's term (kept to answer log-id questions without a read).
+    pub term: u64,
+    /// The `raft entry` frame.
+    pub header: Location,
+    /// Its records, in order.
+    pub records: Vec<Location>,
+}

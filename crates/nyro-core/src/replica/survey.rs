@@ -1,0 +1,104 @@
+//! The pass over the log's frame headers that comes before a cluster node's replay: which
+//! Raft entries survive (a `raft truncate` frame voids the entries appended before it from
+//! its index on), which of them are committed and valid (and so replayed), which are
+//! pending (in the log, for openraft to apply once they are known to be committed), and
+//! where each retained entry lies.
+
+use std::collections::{BTreeMap, HashSet};
+
+use nyro_storage::{FrameHeader, Location, LogReader, RecordKind};
+
+use super::entry::{EntryKind, Placed};
+use crate::error::Result;
+use crate::replay::each_record;
+
+/// An entry as the survey found it.
+struct Found {
+    placed: Placed,
+    kind: EntryKind,
+}
+
+/// What the survey found.
+#[derive(Debug, Default)]
+pub(crate) struct Survey {
+    /// The `raft entry` frames of the entries replay must not apply: truncated, void, or
+    /// not known to be committed. Their records are skipped with them.
+    pub(crate) skip: HashSet<Location>,
+    /// The surviving entries after the purged prefix, by index.
+    pub(crate) entries: BTreeMap<u64, Placed>,
+    /// The last entry replay applies (term, index).
+    pub(crate) last_applied: Option<(u64, u64)>,
+    /// The last membership entry replay applies: its term, index and bytes.
+    pub(crate) membership: Option<(u64, u64, Vec<u8>)>,
+    /// The index of the last applied entry that carried writes (0: none).
+    pub(crate) last_writes: u64,
+}
+
+/// Surveys the log. Entries up to `committed` are applied by replay (if valid); `purged`
+/// entries and earlier are not kept in [`Survey::entries`].
+pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<Survey> {
+    let mut found: BTreeMap<u64, Found> = BTreeMap::new();
+    let mut skip = HashSet::new();
+    // The entry whose records are being collected (its header said more follow).
+    let mut open: Option<u64> = None;
+    each_record(reader, &mut Vec::new(), |h: &FrameHeader, location, body| {
+        match h.kind {
+            RecordKind::RaftEntry => {
+                let kind: EntryKind = nyro_storage::codec::decode(body)?;
+                let placed = Placed {
+                    term: h.id,
+                    header: location,
+                    records: Vec::new(),
+                };
+                if let Some(replaced) = found.insert(h.seq, Found { placed, kind }) {
+                    skip.insert(replaced.placed.header);
+                }
+                open = h.continues.then_some(h.seq);
+            }
+            RecordKind::RaftTruncate => {
+                for (_, voided) in found.split_off(&h.seq) {
+                    skip.insert(voided.placed.header);
+                }
+                open = None;
+            }
+            _ => {
+                if let Some(index) = open {
+                    if let Some(entry) = found.get_mut(&index)
+                        && index > purged
+                    {
+                        entry.placed.records.push(location);
+                    }
+                    if !h.continues {
+                        open = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut survey = Survey {
+        skip,
+        ..Survey::default()
+    };
+    for (index, entry) in found {
+        if index <= committed {
+            match &entry.kind {
+                EntryKind::Writes { after } if *after != survey.last_writes => {
+                    survey.skip.insert(entry.placed.header);
+                }
+                EntryKind::Writes { .. } => survey.last_writes = index,
+                EntryKind::Membership(bytes) => {
+                    survey.membership = Some((entry.placed.term, index, bytes.clone()));
+                }
+                EntryKind::Blank => {}
+            }
+            survey.last_applied = Some((entry.placed.term, index));
+        } else {
+            survey.skip.insert(entry.placed.header);
+        }
+        if index > purged {
+            survey.entries.insert(index, entry.placed);
+        }
+    }
+    Ok(survey)
+}
