@@ -186,15 +186,8 @@ pub(crate) fn write_backup(
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| DbError::Internal {
         message: format!("cannot encode the backup manifest: {e}"),
     })?;
-    let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let path = dir.join(MANIFEST_FILE);
-    {
-        let mut file = File::create(&tmp).map_err(io_error("create", &tmp))?;
-        file.write_all(&json).map_err(io_error("write", &tmp))?;
-        file.sync_all().map_err(io_error("fsync", &tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_error("rename into place", &path))?;
-    sync_dir(dir)?;
+    let tmp = format!("{MANIFEST_FILE}.tmp");
+    nyro_storage::publish(&nyro_storage::OsIo, dir, &tmp, MANIFEST_FILE, &[&json])?;
     Ok(manifest)
 }
 

@@ -125,6 +125,16 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// A Raft state file (`raft-state`, `raft-committed`) cannot be read or written as it
+    /// is: `reason` says what is wrong and what to do.
+    #[error("Raft state file {path}: {reason}")]
+    BadRaftState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (and, for damage, what to do).
+        reason: String,
+    },
+
     /// A value could not be encoded or decoded by the codec.
     #[error(transparent)]
     Codec(#[from] crate::codec::CodecError),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, FrameCheck, FrameHeader, Record, RecordKind};
-use crate::io::{LogIo, OpenMode};
+use crate::io::LogIo;
 use crate::mmap::Mapping;
 use crate::reader::{Location, LogReader};
 use crate::segment::SEGMENT_HEADER_LEN;
@@ -282,25 +282,15 @@ impl LogReader {
             },
             &mut out,
         );
-        let dir = &self.shared.dir;
-        let io = self.shared.io.as_ref();
-        let temp = dir.join(format!("hint-{id:010}.tmp"));
-        let written = (|| {
-            let file = io
-                .open(&temp, OpenMode::CreateOrTruncate)
-                .io_context("create hint", &temp)?;
-            crate::io::write_all_at(io, &temp, &file, 0, &out).io_context("write hint", &temp)?;
-            io.sync_data(&temp, &file)
-                .io_context("fdatasync hint", &temp)?;
-            io.rename(&temp, &hint_path(dir, id))
-                .io_context("rename hint", &temp)
-        })();
-        if written.is_err() {
-            let _ = io.remove_file(&temp);
-            return written;
-        }
-        // So that the hint survives a power cut and is not written again after a restart.
-        crate::segment::sync_dir(io, dir)
+        // Durable, so that the hint survives a power cut and is not written again after a
+        // restart.
+        crate::io::publish(
+            self.shared.io.as_ref(),
+            &self.shared.dir,
+            &format!("hint-{id:010}.tmp"),
+            &hint_file_name(id),
+            &[&out],
+        )
     }
 
     /// Removes the hint of segment `id`, if any.

@@ -1,5 +1,5 @@
-//! The I/O seam: every filesystem effect the log relies on goes through [`LogIo`] (segment
-//! and hint writes, fdatasyncs, file creation and opening for writing, `set_len`, renames,
+//! The I/O seam: every filesystem effect the log relies on goes through [`LogIo`] (segment,
+//! hint and Raft state writes, fdatasyncs, file creation and opening for writing, `set_len`, renames,
 //! removals and directory fsyncs; and every file `repair` writes, `lost+found` included), so
 //! tests can make each of them fail on purpose (full disk, I/O error, short write, failed
 //! fdatasync, failed rename, ...) and check that the layers above keep their promises. Reads go through the mmap (and plain `open` for
@@ -15,6 +15,7 @@ use std::path::Path;
 use parking_lot::Mutex;
 
 use crate::compact::CompactionStep;
+use crate::error::IoContext;
 
 /// How [`LogIo::open`] opens a file for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,6 +398,60 @@ pub(crate) fn write_all_at(
         }
     }
     Ok(())
+}
+
+/// Gives `path` the bytes of `parts` (one after another) whole or not at all: creates `temp`
+/// as `mode` says, writes them, fdatasyncs it and renames it to `path` (replacing it). On a
+/// failure the temporary file is removed if it can be (one that stays is never read under
+/// `path`). The rename is not yet durable: fsync the directory after it, as [`publish`]
+/// does, or once after several.
+pub(crate) fn replace_file(
+    io: &dyn LogIo,
+    temp: &Path,
+    path: &Path,
+    mode: OpenMode,
+    parts: &[&[u8]],
+) -> crate::Result<()> {
+    let written = (|| {
+        let file = io.open(temp, mode).io_context("create", temp)?;
+        let mut offset = 0;
+        for part in parts {
+            write_all_at(io, temp, &file, offset, part).io_context("write", temp)?;
+            offset += part.len() as u64;
+        }
+        io.sync_data(temp, &file).io_context("fdatasync", temp)?;
+        io.rename(temp, path).io_context("rename", temp)
+    })();
+    if written.is_err() {
+        let _ = io.remove_file(temp);
+    }
+    written
+}
+
+/// Publishes a file atomically and durably: writes `parts` (one after another) to
+/// `dir/tmp_name` (created or emptied), fdatasyncs it, renames it to `dir/final_name` and
+/// fsyncs `dir`, all through `io`. Returns only once the new file is durable.
+///
+/// A failure before the rename removes the temporary file and leaves `final_name` as it
+/// was. A failed directory fsync leaves the new file under its name, but not durably: a
+/// power cut may bring back the old one. Either way the caller must treat the error as
+/// "not stored".
+pub fn publish(
+    io: &dyn LogIo,
+    dir: &Path,
+    tmp_name: &str,
+    final_name: &str,
+    parts: &[&[u8]],
+) -> crate::Result<()> {
+    let temp = dir.join(tmp_name);
+    replace_file(
+        io,
+        &temp,
+        &dir.join(final_name),
+        OpenMode::CreateOrTruncate,
+        parts,
+    )?;
+    crate::segment::sync_dir(io, dir)
 }
 
 fn injected(kind: io::ErrorKind, effect: Effect, path: &Path) -> io::Error {

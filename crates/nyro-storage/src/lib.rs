@@ -13,6 +13,9 @@
 //!   every intact frame of a damaged one and moves the damaged ranges to `lost+found`;
 //!   [`LogReader::check_segment`] checks one segment of an open log, at a pace the caller sets.
 //! - [`codec`] is the one place that encodes and decodes payload values (bincode).
+//! - [`RaftStateStore`] keeps a cluster node's durable Raft state (`raft-state`, replaced
+//!   atomically and durably through [`publish`]) and its best-effort commit hint
+//!   (`raft-committed`) beside the log.
 //!
 //! Invariants:
 //! - Every byte read from disk is checked before use: checksum, then bounds, then decode.
@@ -63,6 +66,7 @@ mod io;
 mod lock;
 mod log;
 mod mmap;
+mod raft_state;
 mod reader;
 mod repair;
 mod scan;
@@ -78,9 +82,10 @@ pub use frame::{
     RecordKind, check as check_frame, frame_len,
 };
 pub use hint::{Hint, HintEntry, check_hint, hint_file_name};
-pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault};
+pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault, publish};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
+pub use raft_state::{RAFT_COMMITTED_FILE, RAFT_STATE_FILE, RAFT_STATE_TEMP, RaftStateStore};
 pub use reader::{
     Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo,
 };

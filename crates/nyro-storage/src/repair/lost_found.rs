@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{LostRange, Neighbour, RepairReport};
 use crate::error::{IoContext, Result, StorageError};
-use crate::io::{LogIo, OpenMode, write_all_at};
+use crate::io::{LogIo, OpenMode, replace_file};
 use crate::segment;
 
 /// The directory, inside the data directory, that holds what a repair moved aside.
@@ -110,22 +110,10 @@ impl<'a> LostFound<'a> {
     /// failure the temporary file is removed if it can be; one that stays is never read
     /// (the next write of the same file empties it first).
     fn publish(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let io = self.io;
         let mut temp = path.as_os_str().to_owned();
         temp.push(".tmp");
         let temp = PathBuf::from(temp);
-        let written = (|| {
-            let file = io
-                .open(&temp, OpenMode::CreateOrTruncate)
-                .io_context("create", &temp)?;
-            write_all_at(io, &temp, &file, 0, bytes).io_context("write", &temp)?;
-            io.sync_data(&temp, &file).io_context("fdatasync", &temp)?;
-            io.rename(&temp, path).io_context("rename", &temp)
-        })();
-        if written.is_err() {
-            let _ = io.remove_file(&temp);
-        }
-        written
+        replace_file(self.io, &temp, path, OpenMode::CreateOrTruncate, &[bytes])
     }
 }
 

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 use crate::frame::{FrameHeader, Record, RecordKind};
-use crate::io::{LogIo, OpenMode, OsIo, write_all_at};
+use crate::io::{LogIo, OpenMode, OsIo, replace_file};
 use crate::lock::DirLock;
 use crate::segment::{self, Placement, SEGMENT_HEADER_LEN};
 use survey::{Survey, Surveyed};
@@ -425,38 +425,21 @@ fn rewrite(io: &dyn LogIo, dir: &Path, found: &Survey, step: &Step) -> Result<()
     let bytes = old.bytes();
     let temp = crate::compact::temp_path(dir, done.new);
     let path = dir.join(segment::file_name(done.new));
-    let written = (|| {
-        let file = io
-            .open(&temp, OpenMode::CreateNew)
-            .io_context("create repaired segment", &temp)?;
-        let mut head = segment::encode_header(done.new).to_vec();
-        crate::compact::encode_marker(
-            Placement {
-                position: done.position,
-                replaces: Some(done.old),
-                history_floor: done.history_floor,
-            },
-            &mut head,
-        )?;
-        let mut offset = 0;
-        let parts = step.parts.iter().map(|part| match part {
-            Part::Copy(from, to) => &bytes[*from as usize..*to as usize],
-            Part::Add(frames) => frames.as_slice(),
-        });
-        for part in std::iter::once(head.as_slice()).chain(parts) {
-            write_all_at(io, &temp, &file, offset, part)
-                .io_context("write repaired segment", &temp)?;
-            offset += part.len() as u64;
-        }
-        io.sync_data(&temp, &file)
-            .io_context("fdatasync repaired segment", &temp)?;
-        io.rename(&temp, &path)
-            .io_context("rename repaired segment", &temp)
-    })();
-    if let Err(e) = written {
-        let _ = io.remove_file(&temp);
-        return Err(e);
-    }
+    let mut head = segment::encode_header(done.new).to_vec();
+    crate::compact::encode_marker(
+        Placement {
+            position: done.position,
+            replaces: Some(done.old),
+            history_floor: done.history_floor,
+        },
+        &mut head,
+    )?;
+    let parts = step.parts.iter().map(|part| match part {
+        Part::Copy(from, to) => &bytes[*from as usize..*to as usize],
+        Part::Add(frames) => frames.as_slice(),
+    });
+    let parts: Vec<&[u8]> = std::iter::once(head.as_slice()).chain(parts).collect();
+    replace_file(io, &temp, &path, OpenMode::CreateNew, &parts)?;
     segment::sync_dir(io, dir)?;
     tracing::info!(old = %old.path.display(), new = %path.display(),
         bytes_before = done.bytes_before, bytes_after = done.bytes_after, "segment repaired");

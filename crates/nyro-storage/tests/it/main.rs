@@ -14,6 +14,7 @@
 //!   each of their file effects failing.
 //! - `repair`: `repair` on every kind of damage, healthy and held directories, crashes.
 //! - `raft_frames`: Raft entry and truncate frames (format 3) through every reader.
+//! - `raft_state`: the Raft state files, their failed stores and their damage.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,6 +28,7 @@ mod hints;
 mod locking;
 mod proptests;
 mod raft_frames;
+mod raft_state;
 mod recovery;
 mod repair;
 mod verify;
