@@ -8,9 +8,9 @@ use nyro_storage::{FrameHeader, LogIter, RecordKind};
 use tokio::sync::broadcast;
 
 use crate::catalog::CollectionDef;
-use crate::state::State;
 use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
+use crate::state::State;
 
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -235,6 +235,8 @@ fn codec_error(e: DbError) -> nyro_storage::codec::CodecError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn body(kind: RecordKind, payload: &[u8]) -> Vec<u8> {

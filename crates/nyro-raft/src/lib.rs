@@ -9,6 +9,26 @@
 //! Main types: [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
 //! carries), [`Applied`] (what applying it answered).
 
+// openraft's traits return its `StorageError` (over 200 bytes) by value; the helpers that
+// build one for them do too.
+#![allow(clippy::result_large_err)]
+
+mod convert;
+mod error;
+mod log_store;
+mod node;
+mod proposer;
+mod reads;
+mod snapshot;
+mod state_machine;
 mod types;
 
-pub use types::{Applied, NodeId, Proposal, ProposedRecord, TypeConfig};
+pub use error::ClusterError;
+pub use log_store::{LogReader, LogStore};
+pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, parse_consistency};
+pub use reads::{AskLeader, Consistency, ReadBarrier};
+pub use state_machine::StateMachine;
+
+pub use types::{
+    Applied, Entry, LogId, NodeId, Proposal, Raft, StorageError, StoredMembership, TypeConfig,
+};

@@ -1,5 +1,6 @@
 //! The types openraft is instantiated with, and what a Raft entry carries.
 
+use nyro_core::replica::WriteRecord;
 use serde::{Deserialize, Serialize};
 
 /// A node's id in the cluster (`cluster.node_id`, 1 or more).
@@ -16,34 +17,30 @@ openraft::declare_raft_types!(
         SnapshotData = tokio::fs::File,
 );
 
-/// One record of a proposed write, as the leader prepared it: its final kind, collection
-/// id, document id, sequence number and payload bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProposedRecord {
-    /// The record kind's byte (docs/FORMAT.md section 3).
-    pub kind: u8,
-    /// The collection id.
-    pub collection: u32,
-    /// The document id (0 for catalog records).
-    pub id: u64,
-    /// The write's sequence number.
-    pub seq: u64,
-    /// Another record of the same write follows.
-    pub continues: bool,
-    /// The payload, as stored.
-    pub payload: Vec<u8>,
-}
+/// openraft's types, instantiated for NyroDB.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A log id (term and index).
+pub type LogId = openraft::LogId<NodeId>;
+/// A Raft log entry.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// A storage error, as openraft wants it.
+pub type StorageError = openraft::StorageError<NodeId>;
+/// A membership as stored in the log.
+pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
 
 /// What a normal Raft entry carries: a batch of writes the leader prepared against the
-/// state as of entry `after` (the last entry with records it had applied).
+/// state as of entry `after` (the last applied entry that carried writes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
-    /// The index of the last applied entry that carried records when the batch was
+    /// The index of the last applied entry that carried writes when the batch was
     /// prepared (0: none). An entry applied on top of any other state is void on every
     /// node: its records are never made visible.
     pub after: u64,
-    /// The records of the batch, in order.
-    pub records: Vec<ProposedRecord>,
+    /// The records of the batch, in order, in their final form.
+    pub records: Vec<WriteRecord>,
+    /// A write of the batch asked to be fdatasync'ed (`?sync=true`): every node
+    /// fdatasyncs the entry before acknowledging it, whatever its `batch.sync`.
+    pub sync: bool,
 }
 
 /// What applying an entry answered: whether its records were made visible.

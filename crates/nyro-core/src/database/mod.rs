@@ -17,9 +17,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::compaction::{self, CompactSummary};
 use crate::error::{DbError, Result};
+use crate::replica::ReplicaState;
 use crate::scrub::Scrub;
 use crate::state::State;
-use crate::replica::ReplicaState;
 use crate::write::CoreApplier;
 
 pub use open::{OpenOptions, ScrubRate};

@@ -138,7 +138,8 @@ impl Database {
         let (replica, opened) = match survey {
             Some(survey) => {
                 let (queue, writes) = ProposalQueue::new();
-                let replica = ReplicaState::new(replayed.counters.clone(), survey.last_writes, queue);
+                let replica =
+                    ReplicaState::new(replayed.counters.clone(), survey.last_writes, queue);
                 state.set_skipped_entries(survey.skip);
                 let opened = ReplicaOpened {
                     entries: survey.entries,

@@ -6,16 +6,17 @@ use nyro_storage::RecordKind;
 
 use super::Database;
 use crate::error::{DbError, Result};
-use crate::replica::{
-    self, EntryKind, LogEntry, Placed, Proposal, ReplicaState, WriteRecord,
-};
+use crate::replica::{self, EntryKind, LogEntry, Placed, Proposal, ReplicaState, WriteRecord};
 use crate::write::{self, AppendEntries, Batch, TruncateEntries};
 
 impl Database {
     fn replica(&self) -> Result<&ReplicaState> {
-        self.inner.replica.as_ref().ok_or_else(|| DbError::Internal {
-            message: "this database is not a cluster node's".to_string(),
-        })
+        self.inner
+            .replica
+            .as_ref()
+            .ok_or_else(|| DbError::Internal {
+                message: "this database is not a cluster node's".to_string(),
+            })
     }
 
     /// Appends `entries` through the writer (with the other appends queued meanwhile: one
@@ -23,7 +24,8 @@ impl Database {
     /// entry lies. Nothing becomes visible.
     pub async fn append_entries(&self, entries: Vec<LogEntry>, sync: bool) -> Result<Vec<Placed>> {
         let shape: Vec<(u64, usize)> = entries.iter().map(|e| (e.term, e.records.len())).collect();
-        let locations = write::submit(&self.inner.writer, AppendEntries::new(entries), sync).await?;
+        let locations =
+            write::submit(&self.inner.writer, AppendEntries::new(entries), sync).await?;
         let mut locations = locations.into_iter();
         let mut placed = Vec::with_capacity(shape.len());
         for (term, records) in shape {
@@ -83,10 +85,24 @@ impl Database {
         })
     }
 
-    /// Applies a committed entry (in index order, once): its records become visible, with
-    /// their change events. False when the entry is void (see [`EntryKind::Writes`]).
-    pub fn apply_entry(&self, entry: &LogEntry, placed: &Placed) -> Result<bool> {
-        replica::apply_entry(&self.inner.state, self.replica()?, entry, placed)
+    /// Applies committed entry `index` (in index order, once), of kind `kind` with
+    /// `records`, lying at `placed`: its records become visible, with their change events.
+    /// False when the entry is void (see [`EntryKind::Writes`]).
+    pub fn apply_entry(
+        &self,
+        index: u64,
+        kind: &EntryKind,
+        records: &[WriteRecord],
+        placed: &Placed,
+    ) -> Result<bool> {
+        replica::apply_entry(
+            &self.inner.state,
+            self.replica()?,
+            index,
+            kind,
+            records,
+            placed,
+        )
     }
 
     /// Prepares a batch of queued writes against the applied state, exactly as the writer
@@ -146,4 +162,3 @@ impl Database {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 }
-

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use nyro_storage::{Location, RecordKind};
 
 use super::ReplicaState;
-use super::entry::{EntryKind, LogEntry, Placed};
+use super::entry::{EntryKind, Placed, WriteRecord};
 use crate::catalog::{Catalog, Collection, CollectionDef};
 use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
@@ -17,36 +17,42 @@ use crate::indexing;
 use crate::state::State;
 use crate::write::commit::publish;
 
-/// Applies `entry`, whose frames lie at `placed`. Returns false when the entry is void
-/// (prepared against another state than the one it is applied to: see
-/// [`EntryKind::Writes`]); its records then never become visible, on any node.
+/// Applies entry `index` (of kind `kind`, carrying `records`), whose frames lie at
+/// `placed`. Returns false when the entry is void (prepared against another state than the
+/// one it is applied to: see [`EntryKind::Writes`]); its records then never become visible,
+/// on any node.
 pub(crate) fn apply_entry(
     state: &State,
     replica: &ReplicaState,
-    entry: &LogEntry,
+    index: u64,
+    kind: &EntryKind,
+    records: &[WriteRecord],
     placed: &Placed,
 ) -> Result<bool> {
-    let EntryKind::Writes { after } = entry.kind else {
+    let &EntryKind::Writes { after } = kind else {
         return Ok(true);
     };
     let mut progress = replica.lock();
     if after != progress.last_writes {
-        tracing::warn!(index = entry.index, after, last_writes = progress.last_writes,
-            "a Raft entry prepared against another state is void");
+        tracing::warn!(
+            index,
+            after,
+            last_writes = progress.last_writes,
+            "a Raft entry prepared against another state is void"
+        );
         state.skip_entry(placed.header);
         return Ok(false);
     }
-    if entry.records.len() != placed.records.len() {
+    if records.len() != placed.records.len() {
         return Err(DbError::Internal {
             message: format!(
-                "Raft entry {} has {} records but {} locations",
-                entry.index,
-                entry.records.len(),
+                "Raft entry {index} has {} records but {} locations",
+                records.len(),
                 placed.records.len()
             ),
         });
     }
-    for (record, &location) in entry.records.iter().zip(&placed.records) {
+    for (record, &location) in records.iter().zip(&placed.records) {
         let kind = record.kind()?;
         let counters = &mut progress.counters;
         match kind {
@@ -74,11 +80,19 @@ pub(crate) fn apply_entry(
                 counters.next_seq = counters.next_seq.max(record.seq + 1);
                 let next = counters.next_ids.entry(record.collection).or_insert(1);
                 *next = (*next).max(u128::from(record.id) + 1);
-                apply_document(state, kind, record.collection, record.id, record.seq, &record.payload, location)?;
+                apply_document(
+                    state,
+                    kind,
+                    record.collection,
+                    record.id,
+                    record.seq,
+                    &record.payload,
+                    location,
+                )?;
             }
         }
     }
-    progress.last_writes = entry.index;
+    progress.last_writes = index;
     state.unskip_entry(placed.header);
     Ok(true)
 }

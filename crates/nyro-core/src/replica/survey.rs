@@ -41,41 +41,45 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
     let mut skip = HashSet::new();
     // The entry whose records are being collected (its header said more follow).
     let mut open: Option<u64> = None;
-    each_record(reader, &mut Vec::new(), |h: &FrameHeader, location, body| {
-        match h.kind {
-            RecordKind::RaftEntry => {
-                let kind: EntryKind = nyro_storage::codec::decode(body)?;
-                let placed = Placed {
-                    term: h.id,
-                    header: location,
-                    records: Vec::new(),
-                };
-                if let Some(replaced) = found.insert(h.seq, Found { placed, kind }) {
-                    skip.insert(replaced.placed.header);
-                }
-                open = h.continues.then_some(h.seq);
-            }
-            RecordKind::RaftTruncate => {
-                for (_, voided) in found.split_off(&h.seq) {
-                    skip.insert(voided.placed.header);
-                }
-                open = None;
-            }
-            _ => {
-                if let Some(index) = open {
-                    if let Some(entry) = found.get_mut(&index)
-                        && index > purged
-                    {
-                        entry.placed.records.push(location);
+    each_record(
+        reader,
+        &mut Vec::new(),
+        |h: &FrameHeader, location, body| {
+            match h.kind {
+                RecordKind::RaftEntry => {
+                    let kind: EntryKind = nyro_storage::codec::decode(body)?;
+                    let placed = Placed {
+                        term: h.id,
+                        header: location,
+                        records: Vec::new(),
+                    };
+                    if let Some(replaced) = found.insert(h.seq, Found { placed, kind }) {
+                        skip.insert(replaced.placed.header);
                     }
-                    if !h.continues {
-                        open = None;
+                    open = h.continues.then_some(h.seq);
+                }
+                RecordKind::RaftTruncate => {
+                    for (_, voided) in found.split_off(&h.seq) {
+                        skip.insert(voided.placed.header);
+                    }
+                    open = None;
+                }
+                _ => {
+                    if let Some(index) = open {
+                        if let Some(entry) = found.get_mut(&index)
+                            && index > purged
+                        {
+                            entry.placed.records.push(location);
+                        }
+                        if !h.continues {
+                            open = None;
+                        }
                     }
                 }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     let mut survey = Survey {
         skip,
         ..Survey::default()

@@ -37,7 +37,14 @@ impl Operation for AppendEntries {
                 let len = payload.len();
                 let chunk = records.add_chunk(payload);
                 records
-                    .push_in_chunk(kind, record.collection, record.id, record.seq, chunk, 0..len)
+                    .push_in_chunk(
+                        kind,
+                        record.collection,
+                        record.id,
+                        record.seq,
+                        chunk,
+                        0..len,
+                    )
                     .map_err(|e| DbError::Internal {
                         message: format!("a raft entry's record does not fit its chunk: {e:?}"),
                     })?;

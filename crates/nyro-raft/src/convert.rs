@@ -1,0 +1,60 @@
+//! openraft's entries to and from the database's (`nyro_core::replica::LogEntry`).
+
+use nyro_core::replica::{EntryKind, LogEntry};
+use openraft::{CommittedLeaderId, EntryPayload};
+
+use crate::error::{StoreResult, io_error};
+use crate::types::{Entry, LogId, NodeId, Proposal};
+
+/// A log id from a stored term and index.
+pub(crate) fn log_id(term: u64, index: u64) -> LogId {
+    // Without openraft's `single-term-leader` feature a committed leader id is its term.
+    LogId::new(CommittedLeaderId::new(term, NodeId::default()), index)
+}
+
+/// The database's form of `entry` (moving its records).
+pub(crate) fn to_log_entry(entry: Entry) -> StoreResult<(LogEntry, bool)> {
+    let term = entry.log_id.leader_id.term;
+    let index = entry.log_id.index;
+    let (kind, records, sync) = match entry.payload {
+        EntryPayload::Blank => (EntryKind::Blank, Vec::new(), false),
+        EntryPayload::Normal(Proposal {
+            after,
+            records,
+            sync,
+        }) => (EntryKind::Writes { after }, records, sync),
+        EntryPayload::Membership(membership) => {
+            let bytes = nyro_storage::codec::encode(&membership)
+                .map_err(|e| io_error(openraft::ErrorSubject::Log(entry.log_id), e))?;
+            (EntryKind::Membership(bytes), Vec::new(), false)
+        }
+    };
+    let entry = LogEntry {
+        term,
+        index,
+        kind,
+        records,
+    };
+    Ok((entry, sync))
+}
+
+/// openraft's form of `entry`.
+pub(crate) fn from_log_entry(entry: LogEntry) -> StoreResult<Entry> {
+    let id = log_id(entry.term, entry.index);
+    let payload = match entry.kind {
+        EntryKind::Blank => EntryPayload::Blank,
+        EntryKind::Writes { after } => EntryPayload::Normal(Proposal {
+            after,
+            records: entry.records,
+            sync: false,
+        }),
+        EntryKind::Membership(bytes) => EntryPayload::Membership(
+            nyro_storage::codec::decode(&bytes)
+                .map_err(|e| io_error(openraft::ErrorSubject::Log(id), e))?,
+        ),
+    };
+    Ok(Entry {
+        log_id: id,
+        payload,
+    })
+}

@@ -1,0 +1,388 @@
+//! [`Node`]: a running cluster node. It opens the database as a replica, starts openraft
+//! over it, bootstraps the cluster from `bootstrap` when its data directory is empty, runs
+//! the leader's proposer and the read barrier, and answers the cluster's status and
+//! membership calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nyro_core::{Config, Database, OpenOptions};
+use nyro_storage::RaftStateStore;
+use openraft::network::RaftNetworkFactory;
+use openraft::{BasicNode, ChangeMembers, Membership, ServerState};
+use serde::Serialize;
+
+use crate::convert::log_id;
+use crate::error::ClusterError;
+use crate::log_store::{LogIndex, LogStore, Persisted, SharedIndex};
+use crate::reads::{AskLeader, Consistency, ReadBarrier};
+use crate::snapshot::Snapshots;
+use crate::state_machine::StateMachine;
+use crate::types::{LogId, NodeId, Raft, StoredMembership, TypeConfig};
+
+/// How a node starts.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// This node's id (1 or more).
+    pub id: NodeId,
+    /// Where other nodes and clients reach this node.
+    pub advertise: String,
+    /// The initial voters (id and address), used only when the data directory is empty.
+    pub bootstrap: Vec<(NodeId, String)>,
+    /// The leader's heartbeat interval.
+    pub heartbeat: Duration,
+    /// The election timeout (randomized between this and twice this).
+    pub election_timeout: Duration,
+}
+
+/// One member as `GET /v1/cluster` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberStatus {
+    /// Its node id.
+    pub id: NodeId,
+    /// Where it is reached.
+    pub addr: String,
+    /// `leader`, `follower` or `learner`.
+    pub role: &'static str,
+    /// The last log index the leader knows it holds (known on the leader only).
+    pub match_index: Option<u64>,
+}
+
+/// What `GET /v1/cluster` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// The leader this node knows of; `None` while none is.
+    pub leader_id: Option<NodeId>,
+    /// This node's current term.
+    pub term: u64,
+    /// The highest log index known to be committed.
+    pub commit_index: u64,
+    /// The highest log index applied here (never above `commit_index`).
+    pub applied_index: u64,
+    /// Every member, voters and learners, by id.
+    pub members: Vec<MemberStatus>,
+}
+
+/// A running cluster node.
+#[derive(Clone)]
+pub struct Node {
+    id: NodeId,
+    raft: Raft,
+    db: Database,
+    reads: ReadBarrier,
+    index: SharedIndex,
+    deadline: Duration,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_state(bytes: Option<Vec<u8>>) -> Result<Persisted, String> {
+    match bytes {
+        Some(bytes) => nyro_storage::codec::decode(&bytes).map_err(|e| e.to_string()),
+        None => Ok(Persisted::default()),
+    }
+}
+
+impl Node {
+    /// Opens the database `config` describes as a cluster node and starts Raft on it.
+    pub async fn start<N>(
+        config: &Config,
+        open: OpenOptions,
+        options: NodeOptions,
+        network: N,
+        ask_leader: AskLeader,
+    ) -> Result<Self, ClusterError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        let dir = config.storage.path.clone();
+        let state_error = |source| ClusterError::State {
+            dir: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            state_error(nyro_storage::StorageError::Io {
+                op: "create the data directory",
+                path: dir.clone(),
+                source: e,
+            })
+        })?;
+        let files = Arc::new(RaftStateStore::new(dir.clone(), Arc::clone(&open.io)));
+        let persisted = decode_state(files.load_state().map_err(state_error)?)
+            .map_err(|e| ClusterError::Start(format!("raft-state in {}: {e}", dir.display())))?;
+        let committed: Option<LogId> = files
+            .load_committed()
+            .and_then(|bytes| nyro_storage::codec::decode(&bytes).ok())
+            .flatten();
+        let purged = persisted.purged;
+        let (db, opened) = Database::open_replica(
+            config,
+            open,
+            committed.map_or(0, |l| l.index),
+            purged.map_or(0, |l| l.index),
+        )
+        .await?;
+        let applied = opened.last_applied.map(|(term, index)| log_id(term, index));
+        let membership = match opened.membership {
+            Some((term, index, bytes)) => {
+                let membership: Membership<NodeId, BasicNode> = nyro_storage::codec::decode(&bytes)
+                    .map_err(|e| {
+                        ClusterError::Start(format!("a membership entry does not decode: {e}"))
+                    })?;
+                StoredMembership::new(Some(log_id(term, index)), membership)
+            }
+            None => StoredMembership::default(),
+        };
+        let empty = opened.entries.is_empty() && persisted.vote.is_none() && applied.is_none();
+        let index = SharedIndex::new(LogIndex {
+            entries: opened.entries,
+            purged,
+            committed: committed.max(applied),
+        });
+        let log_store = LogStore::new(db.clone(), index.clone(), files, persisted);
+        let state_machine =
+            StateMachine::new(db.clone(), index.clone(), applied, membership, Snapshots);
+        let raft_config = openraft::Config {
+            cluster_name: "nyrodb".to_string(),
+            heartbeat_interval: millis(options.heartbeat),
+            election_timeout_min: millis(options.election_timeout),
+            election_timeout_max: millis(options.election_timeout) * 2,
+            snapshot_policy: openraft::SnapshotPolicy::Never,
+            ..Default::default()
+        };
+        let raft_config = Arc::new(
+            raft_config
+                .validate()
+                .map_err(|e| ClusterError::Start(e.to_string()))?,
+        );
+        let raft = Raft::new(options.id, raft_config, network, log_store, state_machine)
+            .await
+            .map_err(|e| ClusterError::Start(e.to_string()))?;
+        if empty && options.bootstrap.iter().any(|(id, _)| *id == options.id) {
+            let members: BTreeMap<NodeId, BasicNode> = options
+                .bootstrap
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            // Every bootstrap member initializes with the same membership; the ones that
+            // learn of it from another first are told they are initialized already.
+            if let Err(e) = raft.initialize(members).await {
+                tracing::info!(error = %e, "not bootstrapping: the cluster exists already");
+            }
+        }
+        let deadline = options.election_timeout * 2;
+        let writes = opened.writes;
+        tokio::spawn(crate::proposer::run(
+            db.clone(),
+            raft.clone(),
+            writes,
+            deadline,
+        ));
+        tokio::spawn(create_configured(db.clone(), raft.clone(), config.clone()));
+        let lease = options.election_timeout.mul_f64(0.8);
+        let reads = ReadBarrier::spawn(raft.clone(), ask_leader, deadline, lease);
+        tracing::info!(node = options.id, advertise = %options.advertise, "cluster node started");
+        Ok(Self {
+            id: options.id,
+            raft,
+            db,
+            reads,
+            index,
+            deadline,
+        })
+    }
+
+    /// The database (reads; writes are proposed through it).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// openraft's handle (for the node-to-node routes).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// How long a request may wait for the cluster before it gets 503 `unavailable`.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// The leader, if one is known: its id and address. `None` while an election runs.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())?;
+        Some((leader, addr))
+    }
+
+    /// Whether this node is the leader now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Returns once a read at `consistency` may be answered from this node.
+    pub async fn read_barrier(&self, consistency: Consistency) -> Result<(), ClusterError> {
+        self.reads
+            .wait(consistency)
+            .await
+            .map_err(ClusterError::Unavailable)
+    }
+
+    /// The leader's read index for a follower's linearizable read (called on the leader).
+    pub async fn read_index(&self) -> Result<u64, ClusterError> {
+        match tokio::time::timeout(self.deadline, self.raft.get_read_log_id()).await {
+            Ok(Ok((read, _))) => Ok(read.map_or(0, |l| l.index)),
+            Ok(Err(e)) => Err(ClusterError::Unavailable(format!(
+                "this node cannot serve a read index: {e}"
+            ))),
+            Err(_) => Err(ClusterError::Unavailable(
+                "no quorum confirmed the read index in time".to_string(),
+            )),
+        }
+    }
+
+    /// What `GET /v1/cluster` answers.
+    pub fn status(&self) -> ClusterStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let applied_index = metrics.last_applied.map_or(0, |l| l.index);
+        let committed = self.index.lock().committed.map_or(0, |l| l.index);
+        let matched = metrics.replication.clone().unwrap_or_default();
+        let membership = metrics.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(&id, node)| MemberStatus {
+                id,
+                addr: node.addr.clone(),
+                role: if Some(id) == metrics.current_leader && voters.contains(&id) {
+                    "leader"
+                } else if voters.contains(&id) {
+                    "follower"
+                } else {
+                    "learner"
+                },
+                match_index: match metrics.state {
+                    ServerState::Leader if id == self.id => metrics.last_log_index,
+                    ServerState::Leader => matched.get(&id).copied().flatten().map(|l| l.index),
+                    _ => None,
+                },
+            })
+            .collect();
+        ClusterStatus {
+            node_id: self.id,
+            leader_id: metrics.current_leader,
+            term: metrics.current_term,
+            commit_index: committed.max(applied_index),
+            applied_index,
+            members,
+        }
+    }
+
+    /// Adds node `id` at `addr`: as a learner that catches up, then as a voter. Returns
+    /// once the change is committed. Call on the leader.
+    pub async fn add_member(&self, id: NodeId, addr: &str) -> Result<ClusterStatus, ClusterError> {
+        let unavailable = |e: String| ClusterError::Unavailable(e);
+        self.raft
+            .add_learner(id, BasicNode::new(addr), true)
+            .await
+            .map_err(|e| unavailable(format!("adding node {id} as a learner failed: {e}")))?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| unavailable(format!("making node {id} a voter failed: {e}")))?;
+        Ok(self.status())
+    }
+
+    /// Removes node `id` (voter or learner). Returns once the change is committed. Call on
+    /// the leader.
+    pub async fn remove_member(&self, id: NodeId) -> Result<ClusterStatus, ClusterError> {
+        let membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone();
+        if membership.get_node(&id).is_none() {
+            return Err(ClusterError::NotFound(format!("node {id} is not a member")));
+        }
+        let ids = BTreeSet::from([id]);
+        if membership.voter_ids().any(|v| v == id) {
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters(ids.clone()), false)
+                .await
+                .map_err(|e| {
+                    ClusterError::Unavailable(format!("removing node {id} failed: {e}"))
+                })?;
+        }
+        self.raft
+            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("removing node {id} failed: {e}")))?;
+        Ok(self.status())
+    }
+
+    /// Stops Raft and closes the database.
+    pub async fn shutdown(self) -> Result<(), ClusterError> {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "Raft did not stop cleanly");
+        }
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Creates the configured collections that are missing, each time this node becomes the
+/// leader (a cluster's catalog changes only through the log).
+async fn create_configured(db: Database, raft: Raft, config: Config) {
+    if config.collections.is_empty() {
+        return;
+    }
+    let mut metrics = raft.metrics();
+    let mut led_in_term = None;
+    loop {
+        let (state, term) = {
+            let m = metrics.borrow_and_update();
+            (m.state, m.current_term)
+        };
+        if state == ServerState::Leader && led_in_term != Some(term) {
+            led_in_term = Some(term);
+            for c in &config.collections {
+                if let Err(e) = db.create_collection(&c.name, &c.indexes).await {
+                    tracing::warn!(collection = %c.name, error = %e,
+                        "cannot create a configured collection");
+                }
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Parses `?consistency=` (absent: linearizable).
+pub fn parse_consistency(value: Option<&str>) -> Result<Consistency, String> {
+    value.map_or(Ok(Consistency::default()), str::parse)
+}

@@ -1,0 +1,178 @@
+//! Read consistency (`?consistency=`): `local` reads this node's applied state; `linearizable`
+//! first learns a read index (the leader's commit index, confirmed by a heartbeat round to a
+//! quorum: openraft's `get_read_log_id`) and waits until this node has applied it; `lease`
+//! lets the leader answer alone while a quorum heard from it within the lease.
+//!
+//! Confirmations are batched: a read joins the next round that starts after it arrived
+//! (never one already under way, which could miss a write acknowledged before the read
+//! began), so any number of concurrent reads share one round.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::ServerState;
+use tokio::sync::{Notify, oneshot};
+
+use crate::types::{NodeId, Raft};
+
+/// How a read wants its answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consistency {
+    /// Reflects every write acknowledged before the read began, on any node.
+    #[default]
+    Linearizable,
+    /// The leader answers alone while its lease holds; otherwise as `Linearizable`.
+    Lease,
+    /// This node's applied state, possibly stale, never partial.
+    Local,
+}
+
+impl std::str::FromStr for Consistency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "linearizable" => Ok(Self::Linearizable),
+            "lease" => Ok(Self::Lease),
+            "local" => Ok(Self::Local),
+            other => Err(format!(
+                "consistency must be linearizable, lease or local, not {other:?}"
+            )),
+        }
+    }
+}
+
+/// Asks the leader for a read index (its confirmed commit index), for a follower's read.
+pub type AskLeader =
+    Arc<dyn Fn(NodeId) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
+
+/// Waiting reads, answered together by one confirmation round.
+#[derive(Default)]
+struct Waiting {
+    reads: Mutex<Vec<oneshot::Sender<Result<u64, String>>>>,
+    wake: Notify,
+}
+
+/// The node's read barrier.
+#[derive(Clone)]
+pub struct ReadBarrier {
+    raft: Raft,
+    waiting: Arc<Waiting>,
+    deadline: Duration,
+    lease: Duration,
+}
+
+impl std::fmt::Debug for ReadBarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadBarrier").finish_non_exhaustive()
+    }
+}
+
+impl ReadBarrier {
+    /// A barrier over `raft`, whose confirmation rounds run on a task of their own.
+    /// `deadline` bounds a read's wait; `lease` is how long after a quorum's last answer
+    /// the leader may answer a `lease` read alone.
+    pub fn spawn(raft: Raft, ask_leader: AskLeader, deadline: Duration, lease: Duration) -> Self {
+        let waiting = Arc::new(Waiting::default());
+        tokio::spawn(rounds(
+            raft.clone(),
+            Arc::clone(&waiting),
+            ask_leader,
+            deadline,
+        ));
+        Self {
+            raft,
+            waiting,
+            deadline,
+            lease,
+        }
+    }
+
+    /// Returns once a read at `consistency` may be answered from this node's state.
+    pub async fn wait(&self, consistency: Consistency) -> Result<(), String> {
+        match consistency {
+            Consistency::Local => return Ok(()),
+            Consistency::Lease if self.lease_holds() => return Ok(()),
+            _ => {}
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx);
+        self.waiting.wake.notify_one();
+        let read_index = match tokio::time::timeout(self.deadline, rx).await {
+            Ok(Ok(answer)) => answer?,
+            Ok(Err(_)) => return Err("the node is shutting down".to_string()),
+            Err(_) => return Err(self.timed_out()),
+        };
+        self.raft
+            .wait(Some(self.deadline))
+            .applied_index_at_least(Some(read_index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|_| self.timed_out())
+    }
+
+    fn timed_out(&self) -> String {
+        format!(
+            "no quorum confirmed the read within {} ms (an election is under way or the \
+             quorum is lost); retry, or read with consistency=local",
+            self.deadline.as_millis()
+        )
+    }
+
+    /// Whether this node leads and a quorum answered it within the lease.
+    fn lease_holds(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.state == ServerState::Leader
+            && metrics
+                .millis_since_quorum_ack
+                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis())
+    }
+}
+
+/// Runs confirmation rounds while reads wait: each round answers the reads that arrived
+/// before it started.
+async fn rounds(raft: Raft, waiting: Arc<Waiting>, ask_leader: AskLeader, deadline: Duration) {
+    loop {
+        waiting.wake.notified().await;
+        let reads = std::mem::take(
+            &mut *waiting
+                .reads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if reads.is_empty() {
+            continue;
+        }
+        let answer = tokio::time::timeout(deadline, read_index(&raft, &ask_leader))
+            .await
+            .unwrap_or_else(|_| Err("no quorum confirmed the read in time; retry".to_string()));
+        for read in reads {
+            let _ = read.send(answer.clone());
+        }
+    }
+}
+
+/// One confirmation round: this node's read index if it leads, else the leader's.
+async fn read_index(raft: &Raft, ask_leader: &AskLeader) -> Result<u64, String> {
+    let metrics = raft.metrics().borrow().clone();
+    if metrics.state == ServerState::Leader {
+        return match raft.get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+            Err(e) => Err(format!("this node could not confirm it leads: {e}; retry")),
+        };
+    }
+    match metrics.current_leader {
+        Some(leader) => ask_leader(leader).await,
+        None => Err(
+            "no leader is known (an election is under way or the quorum is lost); retry, or \
+             read with consistency=local"
+                .to_string(),
+        ),
+    }
+}
