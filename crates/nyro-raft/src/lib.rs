@@ -7,8 +7,12 @@
 //! standalone write would. See docs/ARCHITECTURE.md ("Replication") and docs/CLUSTER.md.
 //!
 //! Main types: [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
-//! carries), [`Applied`] (what applying it answered).
+//! carries), [`Applied`] (what applying it answered), [`ClusterSettings`] (`[cluster]` of
+//! `nyrodb.toml`, with its key table [`config::cluster_keys`]) and [`Member`] (a node's id
+//! and address).
 
+pub mod config;
 mod types;
 
+pub use config::{ClusterSettings, Member};
 pub use types::{Applied, NodeId, Proposal, ProposedRecord, TypeConfig};
