@@ -98,6 +98,18 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7070 (overrides server.listen).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// This node's id in a cluster, 1 or more; 0 runs standalone (overrides cluster.node_id).
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Where other nodes and clients reach this node, HOST:PORT (overrides
+    /// cluster.advertise; default server.listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// The initial voters of a new cluster, comma-separated ID@HOST:PORT, this node included
+    /// (overrides cluster.bootstrap). The shared secret is read from the file or
+    /// NYRODB_CLUSTER_SECRET only, never from a flag.
+    #[arg(long, value_name = "ID@HOST:PORT,...")]
+    pub bootstrap: Option<String>,
 }
 
 /// A data directory, for the offline commands.

@@ -11,6 +11,9 @@
 //!   type, doc, what is allowed, setter, range check). The table drives the file parser,
 //!   the environment overrides, flag overrides, validation, and the rendered `nyrodb.toml`
 //!   ([`Schema::render_file`]).
+//! - Checks that relate several keys (a cluster's secret is required once its node id is
+//!   set) are [`Rule`]s, run by [`Schema::validate`] once the file, the environment and
+//!   the flags are all applied (the file alone may rightly lack what the environment gives).
 //! - Every key has a default, so an empty file, or no file, runs. The defaults have no
 //!   collections (the shipped `nyrodb.toml` declares an example `users` collection).
 //! - Unknown keys, unknown sections, values of the wrong type and values out of range are
@@ -52,7 +55,10 @@ use std::time::Duration;
 
 pub use self::error::ConfigError;
 pub use self::keys::database_keys;
-pub use self::registry::{Key, Schema, Ty, parse_number, toml_string};
+pub use self::registry::{
+    Key, Rule, RuleError, Schema, Ty, is_header_safe, parse_number, split_list, toml_string,
+    toml_string_list,
+};
 pub use self::types::{
     BatchConfig, CollectionConfig, CompactionConfig, MAX_BATCH_SIZE, MAX_DURATION_MS,
     MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB, ServerLimits, StorageConfig, SyncPolicy,
@@ -70,8 +76,8 @@ const FILE_HEADER: &str = "\
 # Any key can be overridden from the environment as NYRODB_<SECTION>_<KEY>,
 # e.g. NYRODB_SERVER_LISTEN=0.0.0.0:7070. Unknown keys and bad values are refused at start
 # with a message naming the key and this file.
-# Rendered from the key tables (nyro-core's config::keys, nyro-server's config::keys); a test
-# checks that this file is exactly what they give.
+# Rendered from the key tables (the config::keys of nyro-core, nyro-server and nyro-raft); a
+# test checks that this file is exactly what they give.
 ";
 
 /// The comment above `[[collections]]` in the rendered `nyrodb.toml`.
@@ -367,6 +373,73 @@ mod tests {
             );
         }
         assert_eq!(Config::from_toml_str(&text, "rendered").unwrap(), config);
+    }
+
+    #[test]
+    fn header_safe_values_are_printable_ascii_without_outer_spaces() {
+        for bad in [" lead", "trail ", "new\nline", "tab\t", "ünïcode"] {
+            assert!(!is_header_safe(bad), "{bad:?}");
+        }
+        assert!(is_header_safe("abc DEF-123_~!"));
+        assert!(is_header_safe(""));
+    }
+
+    #[test]
+    fn rules_run_in_validate_not_while_a_source_is_read() {
+        let schema = Schema::new(database_keys::<Config>()).with_rule(|c: &Config| {
+            if c.batch.batch_timeout_ms > c.batch.sync_interval_ms {
+                return Err(RuleError {
+                    key: "batch.batch_timeout_ms".to_owned(),
+                    message: "is longer than batch.sync_interval_ms".to_owned(),
+                });
+            }
+            Ok(())
+        });
+        let mut config = schema
+            .parse("[batch]\nbatch_timeout_ms = 5000\n", "t.toml")
+            .unwrap();
+        let err = schema.validate(&config, "t.toml").unwrap_err();
+        match &err {
+            ConfigError::Invalid {
+                source_name, key, ..
+            } => assert_eq!(
+                (source_name.as_str(), key.as_str()),
+                ("t.toml", "batch.batch_timeout_ms")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("sync_interval_ms"), "{err}");
+        schema
+            .apply_env(
+                &mut config,
+                [(
+                    "NYRODB_BATCH_SYNC_INTERVAL_MS".to_owned(),
+                    "6000".to_owned(),
+                )],
+            )
+            .unwrap();
+        schema.validate(&config, "t.toml").unwrap();
+    }
+
+    #[test]
+    fn string_lists_split_and_render() {
+        assert_eq!(split_list(""), Vec::<&str>::new());
+        assert_eq!(split_list("  "), Vec::<&str>::new());
+        assert_eq!(split_list("a, b"), ["a", "b"]);
+        assert_eq!(split_list("a,,b"), ["a", "", "b"]);
+        assert_eq!(toml_string_list(["a", "b"]), r#"["a", "b"]"#);
+        let quoted = toml_string_list(["a\"'b", "c"]);
+        let back: toml::Table = toml::from_str(&format!("x = {quoted}")).unwrap();
+        assert_eq!(
+            back["x"],
+            toml::Value::Array(vec!["a\"'b".into(), "c".into()])
+        );
+        assert_eq!(toml_string_list(Vec::<String>::new()), "[]");
+        let items = toml::Value::Array(vec!["x".into(), "y".into()]);
+        assert_eq!(Ty::StringList.read(&items).as_deref(), Some("x,y"));
+        let mixed = toml::Value::Array(vec!["x".into(), 1.into()]);
+        assert_eq!(Ty::StringList.read(&mixed), None);
+        assert_eq!(Ty::StringList.read(&"x".into()), None);
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //! standalone write would. See docs/ARCHITECTURE.md ("Replication") and docs/CLUSTER.md.
 //!
 //! Main types: [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
-//! carries), [`Applied`] (what applying it answered).
+//! carries), [`Applied`] (what applying it answered), [`ClusterSettings`] (`[cluster]` of
+//! `nyrodb.toml`, with its key table [`config::cluster_keys`]) and [`Member`] (a node's id
+//! and address).
 
 // openraft's traits return its `StorageError` (over 200 bytes) by value; the helpers that
 // build one for them do too.
 #![allow(clippy::result_large_err)]
 
+pub mod config;
 mod convert;
 mod error;
 mod log_store;
@@ -23,6 +26,7 @@ mod snapshot;
 mod state_machine;
 mod types;
 
+pub use config::{ClusterSettings, Member};
 pub use error::ClusterError;
 pub use log_store::{LogReader, LogStore};
 pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, parse_consistency};

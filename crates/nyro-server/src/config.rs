@@ -1,7 +1,10 @@
 //! The server's configuration: the database's settings ([`nyro_core::Config`]) plus the
 //! HTTP server's own `[server]` keys (`listen`, `max_body_bytes`, `auth_token`,
-//! `backup_root`, `tls_cert`, `tls_key`), read from one `nyrodb.toml` through one key table
-//! ([`ServerConfig::schema`]: the database's keys with the server's added).
+//! `backup_root`, `tls_cert`, `tls_key`) and `[cluster]` ([`ClusterSettings`], whose keys
+//! nyro-raft describes), read from one `nyrodb.toml` through one key table
+//! ([`ServerConfig::schema`]: the database's keys with the server's and the cluster's added).
+//! The checks that relate keys (a cluster node needs a secret, ...) run in
+//! [`Schema::validate`], once the file, the environment and the flags are applied.
 //!
 //! ```
 //! use nyro_server::ServerConfig;
@@ -25,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use nyro_core::config::{Config, Schema};
+use nyro_raft::ClusterSettings;
 
 /// The HTTP server's part of `[server]` (defaults: `ServerConfig::default().server`). Its
 /// `Debug` output never shows the auth token.
@@ -74,6 +78,8 @@ pub struct ServerConfig {
     pub db: Config,
     /// The HTTP server's part of `[server]`.
     pub server: ServerSettings,
+    /// `[cluster]`; the default (`node_id = 0`) is a standalone server.
+    pub cluster: ClusterSettings,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +96,7 @@ impl Default for ServerConfig {
                 tls_cert: None,
                 tls_key: None,
             },
+            cluster: ClusterSettings::default(),
         };
         SCHEMA.apply_defaults(&mut config);
         config
@@ -108,6 +115,18 @@ impl AsMut<Config> for ServerConfig {
     }
 }
 
+impl AsRef<ClusterSettings> for ServerConfig {
+    fn as_ref(&self) -> &ClusterSettings {
+        &self.cluster
+    }
+}
+
+impl AsMut<ClusterSettings> for ServerConfig {
+    fn as_mut(&mut self) -> &mut ClusterSettings {
+        &mut self.cluster
+    }
+}
+
 static SCHEMA: LazyLock<Schema<ServerConfig>> = LazyLock::new(keys::schema);
 
 impl ServerConfig {
@@ -116,6 +135,12 @@ impl ServerConfig {
     /// ([`Schema::apply_env`], [`Schema::set_override`]) and validates a [`ServerConfig`].
     pub fn schema() -> &'static Schema<ServerConfig> {
         &SCHEMA
+    }
+
+    /// Where other nodes and clients reach this node: `cluster.advertise`, or else
+    /// `server.listen`.
+    pub fn advertise(&self) -> String {
+        self.cluster.advertise_addr(self.server.listen)
     }
 
     /// Whether requests need `Authorization: Bearer <server.auth_token>` (the token is set).

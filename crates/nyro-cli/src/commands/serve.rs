@@ -1,11 +1,16 @@
 //! `nyrodb serve`: config file, then environment, then flags; serve until SIGINT/SIGTERM.
 
+use std::path::Path;
+
 use anyhow::Context;
+use nyro_core::config::DEFAULT_CONFIG_PATH;
 use nyro_server::{Server, ServerConfig, shutdown_signal};
 
 use crate::cli::ServeArgs;
 
-/// Loads the configuration the way the contract says: defaults < file < env < flags.
+/// Loads the configuration the way the contract says: defaults < file < env < flags, then
+/// checks what relates keys (a cluster node's secret, its bootstrap entry, ...) on the
+/// result, naming the file.
 pub fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     let schema = ServerConfig::schema();
     let mut config = schema.load_with_env(args.config.as_deref())?;
@@ -17,9 +22,24 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
             &data.to_string_lossy(),
         )?;
     }
-    if let Some(listen) = &args.listen {
-        schema.set_override(&mut config, "--listen", "server.listen", listen)?;
+    let flags = [
+        ("--listen", "server.listen", &args.listen),
+        ("--node-id", "cluster.node_id", &args.node_id),
+        ("--advertise", "cluster.advertise", &args.advertise),
+        ("--bootstrap", "cluster.bootstrap", &args.bootstrap),
+    ];
+    for (flag, key, value) in flags {
+        if let Some(value) = value {
+            schema.set_override(&mut config, flag, key, value)?;
+        }
     }
+    let file = match args.config.as_deref() {
+        Some(file) => file.display().to_string(),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => DEFAULT_CONFIG_PATH.to_owned(),
+        None => format!("defaults (there is no {DEFAULT_CONFIG_PATH})"),
+    };
+    let source = format!("{file} with the NYRODB_* environment and the flags");
+    schema.validate(&config, &source)?;
     Ok(config)
 }
 

@@ -224,17 +224,24 @@ impl<C: Default + AsRef<Config> + AsMut<Config>> Schema<C> {
         }
     }
 
-    /// Checks every range and every collection entry, as loading does, for a config built
-    /// or changed in code; `source_name` is named in the error.
+    /// Checks every range and every collection entry, as loading does, and then the rules
+    /// that relate keys ([`Schema::with_rule`]), which loading does not run: call this once
+    /// every source (file, environment, flags) is applied. `source_name` is named in the
+    /// error.
     pub fn validate(&self, config: &C, source_name: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            source_name: source_name.to_owned(),
+            key,
+            line: None,
+            column: None,
+            message,
+        };
         self.check(config)
-            .map_err(|(path, message)| ConfigError::Invalid {
-                source_name: source_name.to_owned(),
-                key: locate::format_path(&path),
-                line: None,
-                column: None,
-                message,
-            })
+            .map_err(|(path, message)| invalid(locate::format_path(&path), message))?;
+        for rule in self.rules() {
+            rule(config).map_err(|e| invalid(e.key, e.message))?;
+        }
+        Ok(())
     }
 
     /// The first problem found: the key's path and what is wrong.

@@ -23,6 +23,10 @@ pub enum Ty {
     Float,
     /// `true` or `false`.
     Bool,
+    /// A TOML array of strings. The environment and flags give it as one comma-separated
+    /// string (`a,b`; empty: no element), which is also what the setter receives from the
+    /// file, so an element cannot hold a comma.
+    StringList,
 }
 
 impl Ty {
@@ -33,6 +37,10 @@ impl Ty {
             (Ty::Integer | Ty::Float, toml::Value::Integer(i)) => Some(i.to_string()),
             (Ty::Float, toml::Value::Float(f)) => Some(f.to_string()),
             (Ty::Bool, toml::Value::Boolean(b)) => Some(b.to_string()),
+            (Ty::StringList, toml::Value::Array(items)) => {
+                let items: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+                Some(items?.join(","))
+            }
             _ => None,
         }
     }
@@ -44,6 +52,7 @@ impl Ty {
             Ty::Integer => "an integer",
             Ty::Float => "a number",
             Ty::Bool => "a boolean",
+            Ty::StringList => "an array of strings",
         }
     }
 }
@@ -116,16 +125,49 @@ impl<C> std::fmt::Debug for Key<C> {
     }
 }
 
-/// The keys of one configuration type, in the order the rendered file lists them.
+/// A check that relates several keys (`cluster.secret` is required once `cluster.node_id`
+/// is set): the key it blames and what is wrong, or `Ok`.
+///
+/// Rules run in [`Schema::validate`] only, once every source (file, environment, flags) is
+/// applied, never while one source is read: the file alone may rightly lack what the
+/// environment gives (a secret), and one flag may need the next.
+pub type Rule<C> = fn(&C) -> Result<(), RuleError>;
+
+/// What a [`Rule`] found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The key blamed, as `section.name`.
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The keys of one configuration type, in the order the rendered file lists them, and the
+/// rules that relate them.
 pub struct Schema<C> {
     keys: Vec<Key<C>>,
+    rules: Vec<Rule<C>>,
 }
 
 impl<C> Schema<C> {
     /// A schema of `keys`. Keys of one section need not be adjacent; sections are rendered
     /// in the order they first appear.
     pub fn new(keys: Vec<Key<C>>) -> Self {
-        Schema { keys }
+        Schema {
+            keys,
+            rules: Vec::new(),
+        }
+    }
+
+    /// Adds a rule that [`Schema::validate`] checks after every key's own check.
+    pub fn with_rule(mut self, rule: Rule<C>) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule<C>] {
+        &self.rules
     }
 
     /// Sets every key to its default. The defaults are constants that the unit tests parse
@@ -207,7 +249,11 @@ impl<C: Default> Schema<C> {
             key.check_value(&config)
                 .map_err(|e| format!("{}: the default {e}", key.path()))?;
             let shown = (key.show)(&config);
-            if shown != key.default && shown != toml_string(key.default) {
+            let written = match key.ty {
+                Ty::StringList => toml_string_list(split_list(key.default)),
+                _ => toml_string(key.default),
+            };
+            if shown != key.default && shown != written {
                 return Err(format!(
                     "{}: the default {:?} shows as {shown}",
                     key.path(),
@@ -230,4 +276,28 @@ pub fn parse_number<T: std::str::FromStr>(raw: &str) -> Result<T, String> {
 /// A string as a TOML basic string literal.
 pub fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Strings as a TOML array literal: `["a", "b"]`, or `[]`.
+pub fn toml_string_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let items: Vec<String> = items.into_iter().map(|s| toml_string(s.as_ref())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The elements of a [`Ty::StringList`] value as its setter receives it: the pieces between
+/// commas, trimmed; none for an empty or blank string. An empty piece (`a,,b`) is kept, for
+/// the setter to refuse.
+pub fn split_list(raw: &str) -> Vec<&str> {
+    if raw.trim().is_empty() {
+        return Vec::new();
+    }
+    raw.split(',').map(str::trim).collect()
+}
+
+/// Whether a secret (a bearer token, a shared secret) survives an HTTP header: printable
+/// ASCII, no surrounding spaces (HTTP trims them, so such a value could never match).
+pub fn is_header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
 }

@@ -1,10 +1,14 @@
 //! The HTTP server's keys of `[server]`, each described once, and the whole file's schema:
-//! the database's keys ([`nyro_core::config::database_keys`]) with these added.
+//! the database's keys ([`nyro_core::config::database_keys`]) with these and the cluster's
+//! ([`nyro_raft::config::cluster_keys`]) added, and the cluster's cross-key checks.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use nyro_core::config::{Key, Schema, Ty, database_keys, parse_number, toml_string};
+use nyro_core::config::{
+    Key, Schema, Ty, database_keys, is_header_safe, parse_number, toml_string,
+};
+use nyro_raft::config::cluster_keys;
 
 use super::ServerConfig;
 
@@ -19,14 +23,6 @@ fn optional_path(raw: &str) -> Option<PathBuf> {
 
 fn show_optional_path(path: Option<&Path>) -> String {
     toml_string(&path.map(|p| p.display().to_string()).unwrap_or_default())
-}
-
-/// A bearer token must survive an HTTP header: printable ASCII, no surrounding spaces
-/// (HTTP trims them, so such a token could never match).
-fn valid_token(token: &str) -> bool {
-    token.bytes().all(|b| (0x20..=0x7e).contains(&b))
-        && !token.starts_with(' ')
-        && !token.ends_with(' ')
 }
 
 /// The server's keys, in the order of the shipped `nyrodb.toml` (`listen` opens the
@@ -82,7 +78,7 @@ fn server_keys() -> (Key<ServerConfig>, Vec<Key<ServerConfig>>) {
                 c.server.auth_token = raw.to_owned();
                 Ok(())
             },
-            check: |c| valid_token(&c.server.auth_token),
+            check: |c| is_header_safe(&c.server.auth_token),
             show: |c| toml_string(&c.server.auth_token),
         },
         Key {
@@ -152,21 +148,13 @@ pub(super) fn schema() -> Schema<ServerConfig> {
         .rposition(|k| k.section == "server")
         .map_or(keys.len(), |i| i + 1);
     keys.splice(after_db_server..after_db_server, rest);
-    Schema::new(keys)
+    keys.extend(cluster_keys());
+    Schema::new(keys).with_rule(|c| c.cluster.check(c.server.listen))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_must_fit_in_a_header() {
-        for bad in [" lead", "trail ", "new\nline", "tab\t", "ünïcode"] {
-            assert!(!valid_token(bad), "{bad:?}");
-        }
-        assert!(valid_token("abc DEF-123_~!"));
-        assert!(valid_token(""));
-    }
 
     #[test]
     fn defaults_pass_every_check_and_show_as_written() {
@@ -195,7 +183,7 @@ mod tests {
         );
         assert_eq!(
             schema.sections(),
-            ["storage", "batch", "server", "compaction"]
+            ["storage", "batch", "server", "compaction", "cluster"]
         );
     }
 }

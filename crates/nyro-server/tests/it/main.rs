@@ -9,6 +9,7 @@ mod api_fuzz;
 mod auth;
 mod backup;
 mod config;
+mod config_cluster;
 mod console;
 mod damage;
 mod errors;
