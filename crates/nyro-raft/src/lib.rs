@@ -7,8 +7,12 @@
 //! standalone write would. See docs/ARCHITECTURE.md ("Replication") and docs/CLUSTER.md.
 //!
 //! Main types: [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
-//! carries), [`Applied`] (what applying it answered).
+//! carries), [`Applied`] (what applying it answered); [`network`]: the node-to-node
+//! transport ([`HttpNetworkFactory`] for openraft's RPCs, [`internal_routes`] serving them,
+//! [`Forwarder`] sending a follower's writes to the leader).
 
+pub mod network;
 mod types;
 
+pub use network::{Forwarder, HttpNetworkFactory, PeerTls, internal_routes};
 pub use types::{Applied, NodeId, Proposal, ProposedRecord, TypeConfig};
