@@ -15,6 +15,7 @@
 //!   key table that the server extends with its own keys ([`config::Schema`]).
 //! - [`names`]: the one rule for collection names and index fields, shared by the config
 //!   file and the catalog.
+//! - [`secret`]: comparing secrets (bearer token, cluster secret) in constant time.
 //! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
 //!   collection records a lost range held put back so that the log replays).
 //! - [`DbError`]: every failure, typed, with its context as fields (not found, a conflict
@@ -79,6 +80,7 @@ mod replay;
 pub mod replica;
 mod scan;
 mod scrub;
+pub mod secret;
 mod state;
 mod types;
 mod write;

@@ -1,0 +1,1 @@
+//! nyro-raft integration tests.
