@@ -165,6 +165,14 @@ impl RecordBuf {
         }
     }
 
+    /// The payload bytes of the records added since `mark` (what they add to an append,
+    /// headers aside).
+    pub fn payload_bytes_since(&self, mark: Mark) -> usize {
+        self.entries
+            .get(mark.entries..)
+            .map_or(0, |added| added.iter().map(|e| e.payload.len()).sum())
+    }
+
     /// Drops every record, payload byte and chunk added since `mark` (used to take back a
     /// refused request's records).
     pub fn rollback(&mut self, mark: Mark) {

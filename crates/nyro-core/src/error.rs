@@ -90,6 +90,14 @@ pub enum DbError {
         /// The limit that was hit.
         limit: usize,
     },
+    /// A cluster node could not get the write or read confirmed by a quorum in time (no
+    /// leader, the quorum lost, leadership changed under it). The message says whether the
+    /// write may still be applied; the client retries.
+    #[error("{cause}")]
+    NoQuorum {
+        /// What happened, for the client (names no file).
+        cause: String,
+    },
     /// Writes are refused until restart (an fdatasync failed). Reads go on.
     #[error(
         "the database refuses writes until it is restarted because an fdatasync failed: \

@@ -1,20 +1,25 @@
 //! openraft's entries to and from the database's (`nyro_core::replica::LogEntry`).
 
-use nyro_core::replica::{EntryKind, LogEntry};
+use nyro_core::replica::{EntryId, EntryKind, LogEntry};
 use openraft::{CommittedLeaderId, EntryPayload};
 
 use crate::error::{StoreResult, io_error};
 use crate::types::{Entry, LogId, NodeId, Proposal};
 
-/// A log id from a stored term and index.
-pub(crate) fn log_id(term: u64, index: u64) -> LogId {
-    // Without openraft's `single-term-leader` feature a committed leader id is its term.
-    LogId::new(CommittedLeaderId::new(term, NodeId::default()), index)
+/// A log id from a stored term, leader and index.
+pub(crate) fn log_id(term: u64, leader: NodeId, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, leader), index)
+}
+
+/// The log id of a stored entry.
+pub(crate) fn entry_log_id(id: EntryId) -> LogId {
+    log_id(id.term, id.leader, id.index)
 }
 
 /// The database's form of `entry` (moving its records).
 pub(crate) fn to_log_entry(entry: Entry) -> StoreResult<(LogEntry, bool)> {
     let term = entry.log_id.leader_id.term;
+    let leader = entry.log_id.leader_id.node_id;
     let index = entry.log_id.index;
     let (kind, records, sync) = match entry.payload {
         EntryPayload::Blank => (EntryKind::Blank, Vec::new(), false),
@@ -31,6 +36,7 @@ pub(crate) fn to_log_entry(entry: Entry) -> StoreResult<(LogEntry, bool)> {
     };
     let entry = LogEntry {
         term,
+        leader,
         index,
         kind,
         records,
@@ -40,7 +46,7 @@ pub(crate) fn to_log_entry(entry: Entry) -> StoreResult<(LogEntry, bool)> {
 
 /// openraft's form of `entry`.
 pub(crate) fn from_log_entry(entry: LogEntry) -> StoreResult<Entry> {
-    let id = log_id(entry.term, entry.index);
+    let id = log_id(entry.term, entry.leader, entry.index);
     let payload = match entry.kind {
         EntryKind::Blank => EntryPayload::Blank,
         EntryKind::Writes { after } => EntryPayload::Normal(Proposal {

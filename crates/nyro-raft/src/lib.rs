@@ -33,7 +33,8 @@ pub use config::{ClusterSettings, Member};
 pub use error::ClusterError;
 pub use log_store::{LogReader, LogStore};
 pub use network::{Forwarder, HttpNetworkFactory, PeerTls, internal_routes};
-pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, parse_consistency};
+pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, Role, parse_consistency};
+pub use proposer::entry_budget;
 pub use reads::{AskLeader, Consistency, ReadBarrier};
 pub use state_machine::StateMachine;
 

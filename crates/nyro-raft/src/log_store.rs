@@ -44,7 +44,7 @@ impl LogIndex {
         self.entries
             .iter()
             .next_back()
-            .map(|(&index, placed)| log_id(placed.term, index))
+            .map(|(&index, placed)| log_id(placed.term, placed.leader, index))
             .or(self.purged)
     }
 }

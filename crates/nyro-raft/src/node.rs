@@ -13,7 +13,7 @@ use openraft::network::RaftNetworkFactory;
 use openraft::{BasicNode, ChangeMembers, Membership, ServerState};
 use serde::Serialize;
 
-use crate::convert::log_id;
+use crate::convert::entry_log_id;
 use crate::error::ClusterError;
 use crate::log_store::{LogIndex, LogStore, Persisted, SharedIndex};
 use crate::reads::{AskLeader, Consistency, ReadBarrier};
@@ -36,6 +36,18 @@ pub struct NodeOptions {
     pub election_timeout: Duration,
 }
 
+/// A member's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Leads the current term.
+    Leader,
+    /// A voter that does not lead.
+    Follower,
+    /// Receives the log but does not vote.
+    Learner,
+}
+
 /// One member as `GET /v1/cluster` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MemberStatus {
@@ -43,8 +55,8 @@ pub struct MemberStatus {
     pub id: NodeId,
     /// Where it is reached.
     pub addr: String,
-    /// `leader`, `follower` or `learner`.
-    pub role: &'static str,
+    /// Its role.
+    pub role: Role,
     /// The last log index the leader knows it holds (known on the leader only).
     pub match_index: Option<u64>,
 }
@@ -131,14 +143,14 @@ impl Node {
             purged.map_or(0, |l| l.index),
         )
         .await?;
-        let applied = opened.last_applied.map(|(term, index)| log_id(term, index));
+        let applied = opened.last_applied.map(entry_log_id);
         let membership = match opened.membership {
-            Some((term, index, bytes)) => {
+            Some((id, bytes)) => {
                 let membership: Membership<NodeId, BasicNode> = nyro_storage::codec::decode(&bytes)
                     .map_err(|e| {
                         ClusterError::Start(format!("a membership entry does not decode: {e}"))
                     })?;
-                StoredMembership::new(Some(log_id(term, index)), membership)
+                StoredMembership::new(Some(entry_log_id(id)), membership)
             }
             None => StoredMembership::default(),
         };
@@ -223,14 +235,15 @@ impl Node {
 
     /// The leader, if one is known: its id and address. `None` while an election runs.
     pub fn leader(&self) -> Option<(NodeId, String)> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        Some((leader, self.member_addr(leader)?))
+    }
+
+    /// The address of member `id`, if it is one.
+    pub fn member_addr(&self, id: NodeId) -> Option<String> {
         let metrics = self.raft.metrics().borrow().clone();
-        let leader = metrics.current_leader?;
-        let addr = metrics
-            .membership_config
-            .membership()
-            .get_node(&leader)
-            .map(|n| n.addr.clone())?;
-        Some((leader, addr))
+        let membership = metrics.membership_config.membership();
+        membership.get_node(&id).map(|n| n.addr.clone())
     }
 
     /// Whether this node is the leader now.
@@ -273,11 +286,11 @@ impl Node {
                 id,
                 addr: node.addr.clone(),
                 role: if Some(id) == metrics.current_leader && voters.contains(&id) {
-                    "leader"
+                    Role::Leader
                 } else if voters.contains(&id) {
-                    "follower"
+                    Role::Follower
                 } else {
-                    "learner"
+                    Role::Learner
                 },
                 match_index: match metrics.state {
                     ServerState::Leader if id == self.id => metrics.last_log_index,

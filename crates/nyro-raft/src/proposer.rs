@@ -15,19 +15,43 @@ use crate::types::{Proposal, Raft};
 /// Most writes in one entry.
 const MOST_WRITES: usize = 10_000;
 
+/// Payload bytes past which a proposal takes no more writes (the rest wait for the next
+/// entry), besides the last write's own size.
+const ENTRY_BYTES: usize = 8 << 20;
+
+/// The largest entry the proposer makes, for writes of at most `max_body_bytes` each: what
+/// a node-to-node body must be able to hold.
+pub fn entry_budget(max_body_bytes: usize) -> usize {
+    ENTRY_BYTES.saturating_add(max_body_bytes)
+}
+
 /// Runs until the database's queue closes. `deadline` bounds how long a write may wait for
 /// a leader, for the log to be applied, and for its entry to be applied (contract: 503
 /// `unavailable` within 2 x election_timeout_ms, never a hang).
 pub(crate) async fn run(db: Database, raft: Raft, mut writes: QueuedWrites, deadline: Duration) {
-    while let Some(batch) = writes.next(MOST_WRITES).await {
+    let mut left = None;
+    loop {
+        let batch = match left.take() {
+            Some(batch) => batch,
+            None => match writes.next(MOST_WRITES).await {
+                Some(batch) => batch,
+                None => return,
+            },
+        };
         let started = tokio::time::Instant::now();
         if let Err(cause) = ready(&raft, deadline).await {
             batch.fail(&cause);
             continue;
         }
-        let mut proposal = match db.prepare_proposal(batch) {
-            Ok(Some(proposal)) => proposal,
-            Ok(None) => continue, // everything answered already
+        let mut proposal = match db.prepare_proposal(batch, ENTRY_BYTES) {
+            Ok((Some(proposal), rest)) => {
+                left = rest;
+                proposal
+            }
+            Ok((None, rest)) => {
+                left = rest; // everything else was answered already
+                continue;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot prepare a proposal");
                 continue;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use nyro_core::Database;
 
 use crate::config::ServerConfig;
@@ -33,6 +33,10 @@ pub struct AppState {
     pub feeds: Arc<FeedShutdown>,
     /// `server.backup_root`: where `POST /v1/_backup` may write; `None` turns it off.
     pub backup_root: Option<std::path::PathBuf>,
+    /// The cluster node this server runs (`[cluster]` with a node id); `None` standalone.
+    pub cluster: Option<Arc<crate::cluster::ClusterHandle>>,
+    /// `cluster.secret`, for the node-to-node routes (empty standalone).
+    pub cluster_secret: Arc<str>,
 }
 
 /// Shutdown signal and live-connection count for change feeds.
@@ -102,15 +106,24 @@ impl AppState {
             feeds: Arc::default(),
             backup_root: config.server.backup_root.clone(),
             started: Instant::now(),
+            cluster: None,
+            cluster_secret: Arc::from(config.cluster.secret.as_str()),
         }
+    }
+
+    /// The state for serving the cluster node `cluster` (its database) as `config` says.
+    pub fn for_cluster(cluster: crate::cluster::ClusterHandle, config: &ServerConfig) -> Self {
+        let mut state = Self::new(cluster.node.database().clone(), config);
+        state.cluster = Some(Arc::new(cluster));
+        state
     }
 }
 
 /// Every route of the contract (CONTRACT.md section 4), with auth, metrics and the error
 /// shape for unknown paths and wrong methods.
 pub fn build_router(state: AppState) -> Router {
-    use routes::{changes, collections, records, system};
-    Router::new()
+    use routes::{changes, cluster, collections, records, system};
+    let router = Router::new()
         .route("/", get(crate::console::index))
         .route("/console/{file}", get(crate::console::asset_file))
         .route("/health", get(system::health))
@@ -144,8 +157,25 @@ pub fn build_router(state: AppState) -> Router {
             get(changes::one_collection),
         )
         .route("/v1/changes", get(changes::all_collections))
+        .route("/v1/cluster", get(cluster::status))
+        .route("/v1/cluster/members", post(cluster::add))
+        .route("/v1/cluster/members/{id}", delete(cluster::remove));
+    let router = match &state.cluster {
+        // The node-to-node routes: authenticated by the cluster's secret, not the token.
+        Some(handle) => router.merge(nyro_raft::internal_routes(
+            handle.node.raft().clone(),
+            &state.cluster_secret,
+            crate::cluster::internal_body_limit(state.max_body_bytes),
+        )),
+        None => router,
+    };
+    router
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::forward_to_leader,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::context::per_request,

@@ -58,11 +58,17 @@ pub fn is_public(path: &str) -> bool {
     path == "/health" || crate::console::is_console_path(path)
 }
 
+/// Whether `path` is a node-to-node route of a cluster, which the cluster's shared secret
+/// authenticates instead of the bearer token (`nyro_raft::internal_routes`).
+pub fn is_node_to_node(path: &str) -> bool {
+    path.starts_with("/internal/raft/")
+}
+
 /// The 401 answer for `request` if the server requires a token and the request lacks the
 /// right one; `None` if it may go on (`/health` and the console's files always may).
 pub fn refusal(state: &AppState, request: &Request) -> Option<Response> {
     let token = state.auth_token.as_ref()?;
-    if is_public(request.uri().path()) {
+    if is_public(request.uri().path()) || is_node_to_node(request.uri().path()) {
         return None;
     }
     let header_token = request

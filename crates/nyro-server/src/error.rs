@@ -155,7 +155,9 @@ impl From<DbError> for ApiError {
                     ),
                 );
             }
-            DbError::Closed => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            DbError::Closed | DbError::NoQuorum { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+            }
             DbError::Storage(_)
             | DbError::Internal { .. }
             | DbError::Config(_)

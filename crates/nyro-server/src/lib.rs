@@ -27,6 +27,7 @@
 
 mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod console;
 mod context;

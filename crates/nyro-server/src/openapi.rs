@@ -17,7 +17,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Ref, RefOr, Required};
 
 use crate::console;
-use crate::routes::{changes, collections, records, system};
+use crate::routes::{changes, cluster, collections, records, system};
 use crate::wire;
 
 pub mod responses;
@@ -32,6 +32,7 @@ pub mod responses;
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
         records::list, records::query,
         changes::one_collection, changes::all_collections,
+        cluster::status, cluster::add, cluster::remove,
         console::index, console::asset_file,
     ),
     components(
@@ -41,6 +42,7 @@ pub mod responses;
             wire::ReplaceAnswer, wire::PageAnswer, wire::QueryBody, wire::CompactAnswer,
             wire::BackupBody, wire::BackupAnswer, wire::U64, wire::CollectionName,
             wire::DocumentBody, wire::DocumentsBody, wire::StoredDocument,
+            wire::ClusterAnswer, wire::MemberAnswer, wire::NewMember, wire::Role, wire::Consistency,
         ),
         responses(
             responses::BadRequest, responses::NotFound, responses::Timeout, responses::Conflict,

@@ -34,6 +34,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::either::Either;
 
 use crate::app::{AppState, build_router};
+use crate::cluster::ClusterHandle;
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorCode};
 pub use crate::extract::BODY_TIMEOUT;
@@ -93,12 +94,17 @@ pub enum ServeError {
     /// Serving failed.
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
+    /// The cluster node could not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::StartError),
 }
 
 /// A server bound to its address, not yet serving.
 pub struct Server {
     listener: TcpListener,
     db: Database,
+    /// The cluster node, with `[cluster]` (`db` is its database).
+    cluster: Option<ClusterHandle>,
     config: ServerConfig,
     limits: ConnectionLimits,
     tls: Option<Tls>,
@@ -117,14 +123,20 @@ impl Server {
     /// directory is opened.
     pub async fn bind_with(config: ServerConfig, options: OpenOptions) -> Result<Self, ServeError> {
         let tls = Tls::from_settings(&config.server)?;
-        let db = Database::open_with(&config.db, options).await?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let (db, cluster) = if config.cluster.is_cluster() {
+            let handle = ClusterHandle::start(&config, options).await?;
+            (handle.node.database().clone(), Some(handle))
+        } else {
+            (Database::open_with(&config.db, options).await?, None)
+        };
         Ok(Self {
             listener,
             db,
+            cluster,
             config,
             limits: ConnectionLimits::default(),
             tls,
@@ -172,7 +184,10 @@ impl Server {
         let reloading = tokio::spawn(crate::tls::reload_on_sighup(
             self.tls.as_ref().map(Tls::reloader),
         ));
-        let mut state = AppState::new(self.db.clone(), &self.config);
+        let mut state = match &self.cluster {
+            Some(cluster) => AppState::for_cluster(cluster.clone(), &self.config),
+            None => AppState::new(self.db.clone(), &self.config),
+        };
         state.body_timeout = self.limits.body_timeout;
         let feeds = Arc::clone(&state.feeds);
         let router = build_router(state);
@@ -182,7 +197,14 @@ impl Server {
         // with 1001 so clients know to resume with `since`.
         feeds.close_all(Duration::from_secs(5)).await;
         tracing::info!("no more requests in flight; closing the database");
-        self.db.close().await?;
+        match self.cluster {
+            Some(cluster) => {
+                if let Err(e) = cluster.node.shutdown().await {
+                    tracing::warn!(error = %e, "the cluster node did not stop cleanly");
+                }
+            }
+            None => self.db.close().await?,
+        }
         tracing::info!("database closed");
         Ok(())
     }

@@ -6,8 +6,10 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
+mod cluster;
 mod schemas;
 
+pub use cluster::{ClusterAnswer, Consistency, MemberAnswer, NewMember, Role};
 pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
 
 /// The database's part of `GET /v1/stats`: `collections` (name, count, indexes with their

@@ -23,17 +23,21 @@ impl Database {
     /// write, one fdatasync under the sync policy, or always if `sync`). Returns where each
     /// entry lies. Nothing becomes visible.
     pub async fn append_entries(&self, entries: Vec<LogEntry>, sync: bool) -> Result<Vec<Placed>> {
-        let shape: Vec<(u64, usize)> = entries.iter().map(|e| (e.term, e.records.len())).collect();
+        let shape: Vec<(u64, u64, usize)> = entries
+            .iter()
+            .map(|e| (e.term, e.leader, e.records.len()))
+            .collect();
         let locations =
             write::submit(&self.inner.writer, AppendEntries::new(entries), sync).await?;
         let mut locations = locations.into_iter();
         let mut placed = Vec::with_capacity(shape.len());
-        for (term, records) in shape {
+        for (term, leader, records) in shape {
             let header = locations.next().ok_or_else(|| DbError::Internal {
                 message: "the log placed fewer records than a Raft append wrote".to_string(),
             })?;
             placed.push(Placed {
                 term,
+                leader,
                 header,
                 records: locations.by_ref().take(records).collect(),
             });
@@ -64,7 +68,8 @@ impl Database {
                 ),
             });
         }
-        let kind: EntryKind = nyro_storage::codec::decode(header.payload())?;
+        let (leader, kind): crate::replica::HeaderPayload =
+            nyro_storage::codec::decode(header.payload())?;
         let mut records = Vec::with_capacity(placed.records.len());
         for &location in &placed.records {
             let frame = reader.read(location)?;
@@ -79,6 +84,7 @@ impl Database {
         }
         Ok(LogEntry {
             term: h.id,
+            leader,
             index,
             kind,
             records,
@@ -108,9 +114,15 @@ impl Database {
     /// Prepares a batch of queued writes against the applied state, exactly as the writer
     /// prepares a standalone batch (conflicts refuse a write and answer it at once; ids and
     /// seqs are assigned). Call only when every entry of the leader's log is applied.
-    /// `None` when no write of the batch has records to propose (all refused, or all
-    /// creations of existing collections, which are answered at once).
-    pub fn prepare_proposal(&self, writes: replica::Batch) -> Result<Option<Proposal>> {
+    /// Once the prepared records reach `budget` payload bytes, the writes left are handed
+    /// back, unprepared, for the next proposal. The proposal is `None` when no write of the
+    /// batch has records to propose (all refused, or all creations of existing collections,
+    /// which are answered at once).
+    pub fn prepare_proposal(
+        &self,
+        writes: replica::Batch,
+        budget: usize,
+    ) -> Result<(Option<Proposal>, Option<replica::Batch>)> {
         let replica = self.replica()?;
         let (counters, after) = {
             let progress = replica.lock();
@@ -120,7 +132,10 @@ impl Database {
         let mut records = RecordBuf::new();
         let mut prepared = Vec::new();
         let mut sync = false;
-        for (queued, wants_sync) in writes.0 {
+        let mut bytes = 0;
+        let mut writes = writes.0.into_iter();
+        for (queued, wants_sync) in writes.by_ref() {
+            let mark = records.mark();
             match queued.prepare(&mut batch, &mut records) {
                 Ok(p) => {
                     sync |= wants_sync;
@@ -128,12 +143,18 @@ impl Database {
                 }
                 Err((queued, e)) => queued.fail(WriteError::Rejected(e)),
             }
+            bytes += records.payload_bytes_since(mark);
+            if bytes >= budget {
+                break;
+            }
         }
+        let left: Vec<_> = writes.collect();
+        let left = (!left.is_empty()).then_some(replica::Batch(left));
         if records.is_empty() {
             for p in prepared {
                 p.answer();
             }
-            return Ok(None);
+            return Ok((None, left));
         }
         let records = records
             .records()
@@ -146,12 +167,13 @@ impl Database {
                 payload: r.payload.to_vec(),
             })
             .collect();
-        Ok(Some(Proposal {
+        let proposal = Proposal {
             after,
             records,
             sync,
             prepared,
-        }))
+        };
+        Ok((Some(proposal), left))
     }
 
     /// The last seq made visible (the change feed's last event).

@@ -1,6 +1,6 @@
 //! What a Raft entry is in NyroDB's log: a `raft entry` frame (kind 7: `id` = term, `seq` =
-//! log index, payload = [`EntryKind`]) followed by the records of the writes it carries
-//! (docs/FORMAT.md).
+//! log index, payload = the leader's node id and the [`EntryKind`]) followed by the records
+//! of the writes it carries (docs/FORMAT.md).
 
 use nyro_storage::{Location, RecordKind};
 use serde::{Deserialize, Serialize};
@@ -59,11 +59,27 @@ impl WriteRecord {
     }
 }
 
+/// A Raft log id: the term and node id of the leader that created the entry, and its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryId {
+    /// The leader's term.
+    pub term: u64,
+    /// The leader's node id.
+    pub leader: u64,
+    /// The index in the Raft log.
+    pub index: u64,
+}
+
+/// What the `raft entry` frame's payload holds.
+pub(crate) type HeaderPayload = (u64, EntryKind);
+
 /// A whole entry: its log id, its kind and its records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {
     /// The term of the leader that created it.
     pub term: u64,
+    /// The node id of the leader that created it.
+    pub leader: u64,
     /// Its index in the Raft log (1 or more).
     pub index: u64,
     /// What it is.
@@ -75,8 +91,10 @@ pub struct LogEntry {
 /// Where an entry lies in the log: its `raft entry` frame and each of its records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
-    /// The entry's term (kept to answer log-id questions without a read).
+    /// The entry's term and leader (kept to answer log-id questions without a read).
     pub term: u64,
+    /// See `term`.
+    pub leader: u64,
     /// The `raft entry` frame.
     pub header: Location,
     /// Its records, in order.

@@ -16,10 +16,11 @@ mod survey;
 
 use std::sync::{Mutex, MutexGuard};
 
-pub use entry::{EntryKind, LogEntry, Placed, WriteRecord};
+pub use entry::{EntryId, EntryKind, LogEntry, Placed, WriteRecord};
 pub use propose::{Batch, Proposal, QueuedWrites};
 
 pub(crate) use apply::apply_entry;
+pub(crate) use entry::HeaderPayload;
 pub(crate) use propose::ProposalQueue;
 pub(crate) use survey::survey;
 
@@ -85,10 +86,10 @@ impl ReplicaState {
 pub struct ReplicaOpened {
     /// The surviving entries after the purged prefix, by index (applied or not).
     pub entries: std::collections::BTreeMap<u64, Placed>,
-    /// The last entry replay applied: (term, index).
-    pub last_applied: Option<(u64, u64)>,
-    /// The last membership entry replay applied: term, index and its bytes.
-    pub membership: Option<(u64, u64, Vec<u8>)>,
+    /// The last entry replay applied.
+    pub last_applied: Option<EntryId>,
+    /// The last membership entry replay applied, and its bytes.
+    pub membership: Option<(EntryId, Vec<u8>)>,
     /// Where the database's writes wait to be proposed by the leader.
     pub writes: QueuedWrites,
 }

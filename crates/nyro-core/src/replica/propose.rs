@@ -108,7 +108,7 @@ impl Proposal {
 }
 
 fn unavailable(cause: &str) -> DbError {
-    DbError::Unavailable {
+    DbError::NoQuorum {
         cause: cause.to_string(),
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use nyro_storage::{FrameHeader, Location, LogReader, RecordKind};
 
-use super::entry::{EntryKind, Placed};
+use super::entry::{EntryId, EntryKind, HeaderPayload, Placed};
 use crate::error::Result;
 use crate::replay::each_record;
 
@@ -26,10 +26,10 @@ pub(crate) struct Survey {
     pub(crate) skip: HashSet<Location>,
     /// The surviving entries after the purged prefix, by index.
     pub(crate) entries: BTreeMap<u64, Placed>,
-    /// The last entry replay applies (term, index).
-    pub(crate) last_applied: Option<(u64, u64)>,
-    /// The last membership entry replay applies: its term, index and bytes.
-    pub(crate) membership: Option<(u64, u64, Vec<u8>)>,
+    /// The last entry replay applies.
+    pub(crate) last_applied: Option<EntryId>,
+    /// The last membership entry replay applies, and its bytes.
+    pub(crate) membership: Option<(EntryId, Vec<u8>)>,
     /// The index of the last applied entry that carried writes (0: none).
     pub(crate) last_writes: u64,
 }
@@ -47,9 +47,10 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
         |h: &FrameHeader, location, body| {
             match h.kind {
                 RecordKind::RaftEntry => {
-                    let kind: EntryKind = nyro_storage::codec::decode(body)?;
+                    let (leader, kind): HeaderPayload = nyro_storage::codec::decode(body)?;
                     let placed = Placed {
                         term: h.id,
+                        leader,
                         header: location,
                         records: Vec::new(),
                     };
@@ -85,6 +86,11 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
         ..Survey::default()
     };
     for (index, entry) in found {
+        let id = EntryId {
+            term: entry.placed.term,
+            leader: entry.placed.leader,
+            index,
+        };
         if index <= committed {
             match &entry.kind {
                 EntryKind::Writes { after } if *after != survey.last_writes => {
@@ -92,11 +98,11 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
                 }
                 EntryKind::Writes { .. } => survey.last_writes = index,
                 EntryKind::Membership(bytes) => {
-                    survey.membership = Some((entry.placed.term, index, bytes.clone()));
+                    survey.membership = Some((id, bytes.clone()));
                 }
                 EntryKind::Blank => {}
             }
-            survey.last_applied = Some((entry.placed.term, index));
+            survey.last_applied = Some(id);
         } else {
             survey.skip.insert(entry.placed.header);
         }

@@ -29,7 +29,7 @@ impl Operation for AppendEntries {
 
     fn prepare(&mut self, _batch: &mut Batch, records: &mut RecordBuf) -> Result<()> {
         for entry in &mut self.entries {
-            let header = nyro_storage::codec::encode(&entry.kind)?;
+            let header = nyro_storage::codec::encode(&(entry.leader, &entry.kind))?;
             records.push(RecordKind::RaftEntry, 0, entry.term, entry.index, &header);
             for record in &mut entry.records {
                 let kind = record.kind()?;

@@ -31,4 +31,6 @@ pub use forward::{
 };
 pub use raft_client::{HttpConnection, HttpNetworkFactory};
 pub use server::internal_routes;
-pub use wire::{APPEND_PATH, CRC_HEADER, SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH, crc_value};
+pub use wire::{
+    APPEND_PATH, CRC_HEADER, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH, crc_value,
+};

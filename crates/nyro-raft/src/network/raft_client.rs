@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 
 use super::client::{PeerTls, TransportError, build_client, secret_header};
 use super::wire::{
-    APPEND_PATH, CRC_HEADER, OCTET_STREAM, SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH, check_crc,
-    crc_value,
+    APPEND_PATH, CRC_HEADER, OCTET_STREAM, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH,
+    VOTE_PATH, check_crc, crc_value,
 };
 use crate::{NodeId, TypeConfig};
 
@@ -49,6 +49,29 @@ impl HttpNetworkFactory {
             secret: secret_header(secret)?,
             scheme: tls.scheme(),
         })
+    }
+}
+
+impl HttpNetworkFactory {
+    /// Asks the leader at `addr` for its read index (see [`READ_INDEX_PATH`]), within
+    /// `timeout`. Err says why not, for the reader's 503.
+    pub async fn read_index(&self, addr: &str, timeout: Duration) -> Result<u64, String> {
+        let connection = HttpConnection {
+            http: self.http.clone(),
+            secret: self.secret.clone(),
+            base: format!("{}://{}", self.scheme, addr),
+            target: 0,
+            node: BasicNode::new(addr),
+        };
+        match connection
+            .exchange::<(), Result<u64, String>>(READ_INDEX_PATH, &(), timeout)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(Failure::Unreachable(reason) | Failure::Network(reason) | Failure::TooLarge(reason)) => {
+                Err(format!("the leader at {addr} gave no read index: {reason}"))
+            }
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    APPEND_PATH, CRC_HEADER, OCTET_STREAM, SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH, check_crc,
-    crc_value,
+    APPEND_PATH, CRC_HEADER, OCTET_STREAM, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH,
+    VOTE_PATH, check_crc, crc_value,
 };
 use crate::TypeConfig;
 
@@ -27,8 +27,8 @@ struct Internal {
     max_body_bytes: usize,
 }
 
-/// The three Raft routes of this node ([`APPEND_PATH`], [`VOTE_PATH`], [`SNAPSHOT_PATH`],
-/// all `POST`), handing each request to `raft`. A request is refused with 401 unless its
+/// The Raft routes of this node ([`APPEND_PATH`], [`VOTE_PATH`], [`SNAPSHOT_PATH`], and
+/// [`READ_INDEX_PATH`] for followers' linearizable reads, all `POST`), handing each request to `raft`. A request is refused with 401 unless its
 /// [`SECRET_HEADER`] equals `secret` (compared in constant time; an empty `secret` refuses
 /// every request), with 413 if its body is over `max_body_bytes` (which must hold a
 /// snapshot chunk, `snapshot_max_chunk_size`, plus a few hundred bytes), and with 400 if
@@ -61,10 +61,24 @@ where
         )
         .route(
             SNAPSHOT_PATH,
-            rpc_route(internal, |raft, rpc| async move {
+            rpc_route(Arc::clone(&internal), |raft, rpc| async move {
                 raft.install_snapshot(rpc).await
             }),
         )
+        .route(
+            READ_INDEX_PATH,
+            rpc_route(internal, |raft, (): ()| async move {
+                raft.get_read_log_id()
+                    .await
+                    .map(|(read, _applied)| read.map_or(0, |l| l.index))
+                    .map_err(|e| format!("node {} cannot serve a read index: {e}", raft_id(&raft)))
+            }),
+        )
+}
+
+/// The id of the node `raft` runs (for messages).
+fn raft_id(raft: &Raft<TypeConfig>) -> crate::NodeId {
+    raft.metrics().borrow().id
 }
 
 /// A `POST` route serving one RPC with `call`.

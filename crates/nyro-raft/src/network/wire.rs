@@ -9,6 +9,10 @@ pub const VOTE_PATH: &str = "/internal/raft/vote";
 /// The route of InstallSnapshot: one chunk per request.
 pub const SNAPSHOT_PATH: &str = "/internal/raft/snapshot";
 
+/// The route a follower asks the leader's read index on (for a linearizable read): the
+/// leader's commit index once a heartbeat round confirmed it still leads.
+pub const READ_INDEX_PATH: &str = "/internal/raft/read-index";
+
 /// The header carrying the cluster's shared secret (`cluster.secret`).
 pub const SECRET_HEADER: &str = "x-nyrodb-secret";
 /// The header carrying the CRC-32C of the body, as 8 lowercase hex digits; set on requests

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource.
 
 pub mod changes;
+pub mod cluster;
 pub mod collections;
 pub mod records;
 pub mod system;

@@ -7,15 +7,16 @@ use axum::response::{IntoResponse, Response};
 use nyro_core::{Value, WriteOptions};
 
 use crate::app::AppState;
+use crate::cluster::read_barrier;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{
-    ApiPath, BodyBytes, JsonBody, expect_object, no_query_params, parse_id, query_params,
+    ApiPath, BodyBytes, JsonBody, expect_object, parse_id, query_params,
     sync_param, u64_param,
 };
 use crate::json_doc::{parse_document, parse_documents};
 use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{
-    BulkAnswer, CollectionName, DocumentBody, DocumentsBody, InsertAnswer, JsonDoc, PageAnswer,
+    BulkAnswer, CollectionName, Consistency, DocumentBody, DocumentsBody, InsertAnswer, JsonDoc, PageAnswer,
     QueryBody, ReplaceAnswer, StoredDocument, U64,
 };
 
@@ -83,7 +84,7 @@ pub async fn bulk_insert(
 
 /// Reads one document.
 #[utoipa::path(get, path = "/v1/collections/{collection}/records/{id}", tag = "records", operation_id = "get_record",
-    params(("collection" = CollectionName, Path), ("id" = U64, Path)),
+    params(("collection" = CollectionName, Path), ("id" = U64, Path), ("consistency" = Option<Consistency>, Query, description = "linearizable (default): reflects every write acknowledged before the read began, on any node of a cluster; lease: the leader answers alone while its lease holds; local: this node's state, possibly stale, never partial (a standalone server is always all three)")),
     responses((status = 200, description = "the document, with `_id` first", body = StoredDocument),
         (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 500, response = Internal)))]
@@ -93,7 +94,8 @@ pub async fn get(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    no_query_params(query.as_deref())?;
+    let params = query_params(query.as_deref(), &["consistency"])?;
+    read_barrier(&state, params.get("consistency").map(String::as_str)).await?;
     let doc = state.db.get(&collection, id)?;
     Ok(Json(JsonDoc(&doc)).into_response())
 }
@@ -143,7 +145,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/v1/collections/{collection}/records", tag = "records", operation_id = "list_records",
     params(("collection" = CollectionName, Path),
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "most documents to return (default 100)"),
-        ("after" = Option<U64>, Query, description = "start after this id")),
+        ("after" = Option<U64>, Query, description = "start after this id"), ("consistency" = Option<Consistency>, Query, description = "linearizable (default): reflects every write acknowledged before the read began, on any node of a cluster; lease: the leader answers alone while its lease holds; local: this node's state, possibly stale, never partial (a standalone server is always all three)")),
     responses((status = 200, body = PageAnswer), (status = 400, response = BadRequest),
         (status = 404, response = NotFound), (status = 500, response = Internal)))]
 pub async fn list(
@@ -151,9 +153,10 @@ pub async fn list(
     ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<PageAnswer>> {
-    let params = query_params(query.as_deref(), &["limit", "after"])?;
+    let params = query_params(query.as_deref(), &["limit", "after", "consistency"])?;
     let limit = u64_param(&params, "limit")?.map_or(DEFAULT_LIMIT, |l| l as usize);
     let after = u64_param(&params, "after")?;
+    read_barrier(&state, params.get("consistency").map(String::as_str)).await?;
     let page = state.db.list(&collection, after, limit)?;
     Ok(Json(PageAnswer {
         records: page.records,
@@ -163,7 +166,7 @@ pub async fn list(
 
 /// Finds documents by equality on indexed fields.
 #[utoipa::path(post, path = "/v1/collections/{collection}/_query", tag = "records", operation_id = "query_records",
-    params(("collection" = CollectionName, Path)),
+    params(("collection" = CollectionName, Path), ("consistency" = Option<Consistency>, Query, description = "linearizable (default): reflects every write acknowledged before the read began, on any node of a cluster; lease: the leader answers alone while its lease holds; local: this node's state, possibly stale, never partial (a standalone server is always all three)")),
     request_body = QueryBody,
     responses((status = 200, body = PageAnswer), (status = 400, response = BadRequest),
         (status = 404, response = NotFound), (status = 408, response = Timeout),
@@ -174,7 +177,8 @@ pub async fn query(
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
 ) -> ApiResult<Json<PageAnswer>> {
-    no_query_params(query.as_deref())?;
+    let params = query_params(query.as_deref(), &["consistency"])?;
+    let consistency = params.get("consistency").cloned();
     const EXPECTED: &str = "{\"where\": {field: value, ...}, \"limit\": N, \"after\": ID}";
     expect_object(&json, EXPECTED)?;
     let body: QueryBody = serde_json::from_value(json)
@@ -184,6 +188,7 @@ pub async fn query(
         .into_iter()
         .map(|(field, value)| Ok((field, Value::try_from_json(value)?)))
         .collect::<ApiResult<Vec<_>>>()?;
+    read_barrier(&state, consistency.as_deref()).await?;
     let page = state.db.find(
         &collection,
         &conditions,
