@@ -1,7 +1,7 @@
 //! nyro-raft integration tests: the internal routes' refusals (secret, body limit, CRC), a
 //! 3-node cluster with in-memory storage over the HTTP transport on loopback (election,
-//! replication, a chunked snapshot with a damaged chunk), and the forwarding of writes
-//! against a stub server.
+//! replication, a chunked snapshot with a damaged chunk), the forwarding of writes
+//! against a stub server, and both over HTTPS.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,3 +9,4 @@ mod cluster;
 mod forward;
 mod routes;
 mod support;
+mod tls;

@@ -62,7 +62,7 @@ async fn refuses_a_request_without_the_right_secret() {
     let body = vote_body();
     let crc = (CRC_HEADER, crc_of(&body));
 
-    let (status, answer) = post_vote(&addr, &[crc.clone()], body.clone()).await;
+    let (status, answer) = post_vote(&addr, std::slice::from_ref(&crc), body.clone()).await;
     assert_eq!((status, code(&answer).as_str()), (401, "unauthorized"));
     let wrong = (SECRET_HEADER, "a shared secreT".to_string());
     let (status, answer) = post_vote(&addr, &[crc.clone(), wrong], body.clone()).await;
@@ -147,7 +147,7 @@ async fn refuses_a_body_that_does_not_match_its_crc() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.contains("damaged in transit"), "{text}");
 
-    let (status, answer) = post_vote(&addr, &[secret.clone()], body.clone()).await;
+    let (status, answer) = post_vote(&addr, std::slice::from_ref(&secret), body.clone()).await;
     assert_eq!((status, code(&answer).as_str()), (400, "bad_request"));
 
     // A body with a right CRC that is not a vote request.

@@ -60,7 +60,14 @@ impl Drop for Serving {
 
 /// Serves `router` on a free loopback port.
 pub async fn serve(router: Router) -> Serving {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), router)
+}
+
+/// Serves `router` on `listener`.
+pub fn serve_on<L>(listener: L, router: Router) -> Serving
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
