@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use nyro_raft::network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use nyro_raft::{NodeId, Proposal, ProposedRecord};
 
-use crate::support::{CHUNK, Cluster, wait_metrics};
+use crate::support::{CHUNK, Cluster, eventually, wait_metrics};
 
 /// A proposal whose record carries `size` bytes.
 fn proposal(i: u64, size: usize) -> Proposal {
@@ -80,6 +80,52 @@ async fn three_nodes_elect_a_leader_and_replicate_over_http() {
     cluster.shutdown().await;
 }
 
+/// Cuts a follower of `leader` off (it must not start elections meanwhile); its id.
+fn cut_off_a_follower(cluster: &Cluster, leader: NodeId) -> NodeId {
+    let behind = cluster
+        .nodes
+        .iter()
+        .map(|n| n.id)
+        .find(|id| *id != leader)
+        .unwrap();
+    let node = cluster.node(behind);
+    node.raft.runtime_config().elect(false);
+    node.proxy.control.down.store(true, Ordering::SeqCst);
+    behind
+}
+
+/// Reconnects a follower cut off by [`cut_off_a_follower`] and waits until it has applied
+/// `last`.
+async fn reconnect(cluster: &Cluster, behind: NodeId, last: u64) {
+    let node = cluster.node(behind);
+    node.proxy.control.down.store(false, Ordering::SeqCst);
+    cluster.wait_applied(behind, last).await;
+    node.raft.runtime_config().elect(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_over_the_body_limit_are_refused_and_sent_in_smaller_batches() {
+    // Room for a few entries of 1000 bytes per request, not for the 40 a lagging
+    // follower needs.
+    let cluster = Cluster::start_with(3, 8 * 1024).await;
+    let leader = cluster.leader().await;
+    let behind = cut_off_a_follower(&cluster, leader);
+    let last = write(&cluster, leader, 1, 41, 1000).await;
+    reconnect(&cluster, behind, last).await;
+    assert_converged(&cluster, last).await;
+    // Refused whole, then taken in smaller batches.
+    let control = &cluster.node(behind).proxy.control;
+    eventually("an append is taken after one is refused with 413", || {
+        let statuses = control.statuses(APPEND_PATH);
+        statuses
+            .iter()
+            .position(|s| *s == 413)
+            .is_some_and(|refused| statuses[refused..].contains(&200))
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_far_behind_node_catches_up_by_snapshot_and_a_damaged_chunk_is_sent_again() {
     let cluster = Cluster::start(3).await;
@@ -87,16 +133,9 @@ async fn a_far_behind_node_catches_up_by_snapshot_and_a_damaged_chunk_is_sent_ag
     let last = write(&cluster, leader, 1, 6, 64).await;
     assert_converged(&cluster, last).await;
 
-    // Cut one follower off (it must not start elections meanwhile), and write on.
-    let behind = cluster
-        .nodes
-        .iter()
-        .map(|n| n.id)
-        .find(|id| *id != leader)
-        .unwrap();
+    // Cut one follower off, and write on.
+    let behind = cut_off_a_follower(&cluster, leader);
     let behind_node = cluster.node(behind);
-    behind_node.raft.runtime_config().elect(false);
-    behind_node.proxy.control.down.store(true, Ordering::SeqCst);
     let last = write(&cluster, leader, 6, 206, 100).await;
 
     // The leader compacts its log: what the follower needs is only in the snapshot now.
@@ -118,17 +157,17 @@ async fn a_far_behind_node_catches_up_by_snapshot_and_a_damaged_chunk_is_sent_ag
         .control
         .damage_next_chunk
         .store(true, Ordering::SeqCst);
-    behind_node
-        .proxy
-        .control
-        .down
-        .store(false, Ordering::SeqCst);
-    cluster.wait_applied(behind, last).await;
-    behind_node.raft.runtime_config().elect(true);
+    reconnect(&cluster, behind, last).await;
     assert_converged(&cluster, last).await;
     assert_eq!(behind_node.state_machine.installed(), 1);
 
-    let chunks = behind_node.proxy.control.chunks();
+    // The node installs the snapshot before it answers the last chunk.
+    let control = &behind_node.proxy.control;
+    eventually("the proxy passes the last chunk's answer on", || {
+        control.chunks().last().is_some_and(|c| c.done)
+    })
+    .await;
+    let chunks = control.chunks();
     assert!(
         chunks.len() >= 3,
         "the snapshot came in several chunks: {chunks:?}"

@@ -88,6 +88,11 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start(id: NodeId) -> TestNode {
+        TestNode::start_with(id, MAX_BODY).await
+    }
+
+    /// A node whose internal routes take bodies of at most `max_body` bytes.
+    pub async fn start_with(id: NodeId, max_body: usize) -> TestNode {
         let state_machine = MemStateMachine::default();
         let network = HttpNetworkFactory::new(SECRET, &PeerTls::Plain).unwrap();
         let raft = Raft::new(
@@ -99,7 +104,7 @@ impl TestNode {
         )
         .await
         .unwrap();
-        let server = serve(internal_routes(raft.clone(), SECRET, MAX_BODY)).await;
+        let server = serve(internal_routes(raft.clone(), SECRET, max_body)).await;
         let proxy = Proxy::start(server.addr).await;
         TestNode {
             id,
@@ -129,6 +134,18 @@ pub async fn wait_metrics(
         .unwrap();
 }
 
+/// Waits (at most [`WAIT`]) until `condition` holds.
+pub async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still not so after {WAIT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Nodes 1..=n, initialized as one group of voters.
 pub struct Cluster {
     pub nodes: Vec<TestNode>,
@@ -136,9 +153,14 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(n: u64) -> Cluster {
+        Cluster::start_with(n, MAX_BODY).await
+    }
+
+    /// Nodes whose internal routes take bodies of at most `max_body` bytes.
+    pub async fn start_with(n: u64, max_body: usize) -> Cluster {
         let mut nodes = Vec::new();
         for id in 1..=n {
-            nodes.push(TestNode::start(id).await);
+            nodes.push(TestNode::start_with(id, max_body).await);
         }
         let members: BTreeMap<NodeId, BasicNode> = nodes.iter().map(|n| (n.id, n.node())).collect();
         nodes[0].raft.initialize(members).await.unwrap();

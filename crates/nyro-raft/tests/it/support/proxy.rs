@@ -38,8 +38,8 @@ pub struct ProxyControl {
     pub damage_next_chunk: AtomicBool,
     /// The snapshot chunks passed on, in order.
     pub chunks: Mutex<Vec<ChunkSeen>>,
-    /// The paths of the requests passed on, in order.
-    pub paths: Mutex<Vec<String>>,
+    /// The path of each request passed on and the node's answer's status, in order.
+    pub answers: Mutex<Vec<(String, u16)>>,
 }
 
 impl ProxyControl {
@@ -47,8 +47,19 @@ impl ProxyControl {
         self.chunks.lock().unwrap().clone()
     }
 
+    /// Whether a request to `path` was passed on.
     pub fn saw(&self, path: &str) -> bool {
-        self.paths.lock().unwrap().iter().any(|p| p == path)
+        !self.statuses(path).is_empty()
+    }
+
+    /// The statuses the node answered requests to `path` with, in order.
+    pub fn statuses(&self, path: &str) -> Vec<u16> {
+        let answers = self.answers.lock().unwrap();
+        answers
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, s)| *s)
+            .collect()
     }
 }
 
@@ -110,7 +121,6 @@ async fn pass_on(
             status: 0,
         });
     }
-    control.paths.lock().unwrap().push(path.clone());
     let mut outgoing = http.post(format!("http://{upstream}{path}"));
     for name in [SECRET_HEADER, CRC_HEADER, "content-type"] {
         if let Some(value) = parts.headers.get(name) {
@@ -122,6 +132,11 @@ async fn pass_on(
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
     let status = answer.status();
+    control
+        .answers
+        .lock()
+        .unwrap()
+        .push((path, status.as_u16()));
     if let Some(mut chunk) = chunk {
         chunk.status = status.as_u16();
         control.chunks.lock().unwrap().push(chunk);
