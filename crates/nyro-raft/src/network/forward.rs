@@ -2,7 +2,9 @@
 //! unchanged (contract section 7).
 //!
 //! A forwarded request is sent once: never again by this node, whatever happens (a write
-//! is applied at most once per client request; the client retries if it wants). It carries
+//! is applied at most once per client request; the client retries if it wants). The one
+//! resend below us is hyper's, on a pooled connection the leader closed before any byte of
+//! the request was written: the leader never saw that attempt. It carries
 //! [`FORWARDED_HEADER`], and a request carrying it is never forwarded again, so a node that
 //! thought another was the leader answers 503 instead of bouncing the write around.
 

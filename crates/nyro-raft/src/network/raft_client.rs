@@ -29,6 +29,12 @@ type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E
 /// Most bytes of a peer's error answer quoted in a log line.
 const QUOTED_ERROR_BYTES: usize = 300;
 
+/// Most bytes read of a peer's error answer.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// Most bytes of a peer's 200 answer (an encoded response or Raft error: small).
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 /// Gives openraft a connection to each peer. Every connection shares one pooled HTTP
 /// client (so one kept-alive connection per peer serves its RPCs one after another) and
 /// the shared secret. Cloning is cheap and shares the pool.
@@ -197,15 +203,32 @@ impl HttpConnection {
             return Err(status_failure(status, response).await);
         }
         let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
+        let bytes = read_bounded(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| send_failure(&e, timeout))?;
+            .map_err(|e| match e {
+                Some(e) => send_failure(&e, timeout),
+                None => Failure::Network(format!("answer refused: over {MAX_ANSWER_BYTES} bytes")),
+            })?;
         check_crc(&headers, &bytes)
             .map_err(|e| Failure::Network(format!("answer refused: {e}")))?;
         nyro_storage::codec::decode(&bytes)
             .map_err(|e| Failure::Network(format!("answer refused: {e}")))
     }
+}
+
+/// The body of `response`, or `Err(None)` if it is over `limit` bytes.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, Option<reqwest::Error>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Some)? {
+        if body.len() + chunk.len() > limit {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A request that got no answer: unreachable if no connection could be made (openraft
@@ -237,8 +260,7 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// "unreachable" (nothing changes by trying again at once); a body over the peer's limit is
 /// "too large"; anything else (a damaged body, refused with 400) is retried.
 async fn status_failure(status: StatusCode, response: reqwest::Response) -> Failure {
-    let message = response
-        .bytes()
+    let message = read_bounded(response, MAX_ERROR_BYTES)
         .await
         .ok()
         .and_then(|body| error_message(&body))

@@ -164,6 +164,7 @@ fn secret_refusal(headers: &HeaderMap, secret: &[u8]) -> Option<Response> {
         Some(_) => "the cluster secret is wrong; every node needs the same cluster.secret",
         None => "node-to-node calls need the cluster secret (x-nyrodb-secret)",
     };
+    tracing::warn!("a node-to-node call was refused: {message}");
     Some(error_response(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
