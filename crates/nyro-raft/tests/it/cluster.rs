@@ -5,7 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use nyro_raft::network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
-use nyro_raft::{NodeId, Proposal, ProposedRecord};
+use nyro_core::replica::WriteRecord;
+use nyro_raft::{NodeId, Proposal};
 
 use crate::support::{CHUNK, Cluster, eventually, wait_metrics};
 
@@ -13,14 +14,14 @@ use crate::support::{CHUNK, Cluster, eventually, wait_metrics};
 fn proposal(i: u64, size: usize) -> Proposal {
     Proposal {
         after: i.saturating_sub(1),
-        records: vec![ProposedRecord {
+        records: vec![WriteRecord {
             kind: 1,
             collection: 1,
             id: i,
             seq: i,
-            continues: false,
             payload: vec![(i % 251) as u8; size],
         }],
+        sync: false,
     }
 }
 
