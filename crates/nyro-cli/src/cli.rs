@@ -81,6 +81,8 @@ docs/OPERATIONS.md.")]
     Query(QueryArgs),
     /// Print the change feed of a running server as NDJSON until interrupted.
     Watch(WatchArgs),
+    /// A cluster's membership, asked of any of its nodes: status, add a node, remove one.
+    Cluster(ClusterArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(CompletionsArgs),
 }
@@ -400,6 +402,70 @@ pub struct WatchArgs {
     pub count: Option<u64>,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// `nyrodb cluster`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each subcommand asks one node (--url; any node of the cluster, a follower passes membership \
+changes to the leader), prints the server's JSON answer on stdout, and on an error answer \
+prints its message on stderr and exits 1. add and remove return once the change is committed; \
+add first makes the node a learner that catches up (from a snapshot if need be), then a voter. \
+See docs/CLI.md.")]
+pub struct ClusterArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+/// The subcommands of `nyrodb cluster`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Print GET /v1/cluster: this node's id, the leader's (null while none is known), the
+    /// term, the commit and applied indexes, and every member with its role and match index.
+    Status(ClusterStatusArgs),
+    /// Add a node (POST /v1/cluster/members): started with the same cluster.secret and an
+    /// empty cluster.bootstrap, it catches up as a learner, then votes.
+    Add(ClusterAddArgs),
+    /// Remove a node (DELETE /v1/cluster/members/ID); it is no longer listed once the change
+    /// is committed.
+    Remove(ClusterRemoveArgs),
+}
+
+/// `nyrodb cluster status`.
+#[derive(Debug, Args)]
+pub struct ClusterStatusArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb cluster add`.
+#[derive(Debug, Args)]
+pub struct ClusterAddArgs {
+    /// The new node's cluster.node_id (1 or more, not in use).
+    #[arg(value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+    /// Where the other nodes reach it, HOST:PORT (its cluster.advertise), e.g. 10.0.0.4:7070.
+    #[arg(value_name = "ADDR", value_parser = parse_addr)]
+    pub addr: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb cluster remove`.
+#[derive(Debug, Args)]
+pub struct ClusterRemoveArgs {
+    /// The cluster.node_id of the node to remove.
+    #[arg(value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Checks a node address, `HOST:PORT`, as `[cluster]` does.
+fn parse_addr(raw: &str) -> Result<String, String> {
+    nyro_raft::config::check_addr(raw).map_err(|e| e.to_string())?;
+    Ok(raw.to_owned())
 }
 
 /// `nyrodb completions`.

@@ -440,6 +440,8 @@ mod tests {
         let mixed = toml::Value::Array(vec!["x".into(), 1.into()]);
         assert_eq!(Ty::StringList.read(&mixed), None);
         assert_eq!(Ty::StringList.read(&"x".into()), None);
+        let comma = toml::Value::Array(vec!["x,y".into()]);
+        assert_eq!(Ty::StringList.read(&comma), None);
     }
 
     #[test]

@@ -332,6 +332,33 @@ mod tests {
     }
 
     #[test]
+    fn every_accepted_timing_is_accepted_by_openraft() {
+        // heartbeat_interval = heartbeat_ms, election timeout between election_timeout_ms and
+        // twice that (contract section 7): openraft refuses a minimum not above the heartbeat.
+        for (heartbeat, election) in [
+            (1, MIN_ELECTION_TIMEOUT_MS),
+            (4, MIN_ELECTION_TIMEOUT_MS),
+            (100, 1000),
+            (MAX_HEARTBEAT_MS, MAX_ELECTION_TIMEOUT_MS),
+            (1, MAX_ELECTION_TIMEOUT_MS),
+        ] {
+            let c = ClusterSettings {
+                heartbeat_ms: heartbeat,
+                election_timeout_ms: election,
+                ..ClusterSettings::default()
+            };
+            assert_eq!(c.check(listen()), Ok(()), "{heartbeat} {election}");
+            let raft = openraft::Config {
+                heartbeat_interval: c.heartbeat_ms,
+                election_timeout_min: c.election_timeout_ms,
+                election_timeout_max: c.election_timeout_ms * 2,
+                ..openraft::Config::default()
+            };
+            assert!(raft.validate().is_ok(), "{heartbeat} {election}");
+        }
+    }
+
+    #[test]
     fn debug_redacts_the_secret() {
         let c = cluster(1, "");
         let debug = format!("{c:?}");

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod backup;
+mod cluster;
 mod compact;
 mod completions;
 mod delete;
@@ -36,6 +37,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Delete(args) => delete::run(args),
         Command::Query(args) => query::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Cluster(args) => cluster::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

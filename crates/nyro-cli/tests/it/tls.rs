@@ -109,6 +109,23 @@ fn an_untrusted_certificate_or_plain_http_is_a_clear_failure() {
     }
 }
 
+#[test]
+fn cluster_commands_speak_https_with_the_ca_cert() {
+    // A standalone server: whatever it answers a membership change, the answer is its own
+    // (an error: it has no node 9), which takes a TLS connection that trusts its certificate.
+    let (server, cert, _key) = tls_server();
+    let (stdout, stderr) = fails(
+        server
+            .command("")
+            .args(["cluster", "remove", "9", "--ca-cert"])
+            .arg(&cert),
+    );
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("(HTTP "), "{stderr}");
+    let (_, stderr) = fails(server.command("").args(["cluster", "status"]));
+    assert!(stderr.contains("--ca-cert"), "{stderr}");
+}
+
 #[cfg(unix)]
 #[test]
 fn sighup_reloads_the_certificate() {

@@ -62,6 +62,7 @@ fn help_version_and_completions() {
         "delete",
         "query",
         "watch",
+        "cluster",
         "completions",
     ] {
         nyrodb()

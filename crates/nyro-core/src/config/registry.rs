@@ -23,9 +23,9 @@ pub enum Ty {
     Float,
     /// `true` or `false`.
     Bool,
-    /// A TOML array of strings. The environment and flags give it as one comma-separated
-    /// string (`a,b`; empty: no element), which is also what the setter receives from the
-    /// file, so an element cannot hold a comma.
+    /// A TOML array of strings, none holding a comma. The environment and flags give it as
+    /// one comma-separated string (`a,b`; empty: no element), which is also what the setter
+    /// receives from the file.
     StringList,
 }
 
@@ -38,7 +38,10 @@ impl Ty {
             (Ty::Float, toml::Value::Float(f)) => Some(f.to_string()),
             (Ty::Bool, toml::Value::Boolean(b)) => Some(b.to_string()),
             (Ty::StringList, toml::Value::Array(items)) => {
-                let items: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+                let items: Option<Vec<&str>> = items
+                    .iter()
+                    .map(|item| item.as_str().filter(|s| !s.contains(',')))
+                    .collect();
                 Some(items?.join(","))
             }
             _ => None,
@@ -52,7 +55,7 @@ impl Ty {
             Ty::Integer => "an integer",
             Ty::Float => "a number",
             Ty::Bool => "a boolean",
-            Ty::StringList => "an array of strings",
+            Ty::StringList => "an array of strings without commas",
         }
     }
 }

@@ -274,6 +274,11 @@ fn bad_cluster_values_are_refused_where_they_are_read() {
             "an array of strings",
         ),
         (
+            "[cluster]\nbootstrap = [\"1@a:1,2@b:1\"]\n",
+            "cluster.bootstrap",
+            "an array of strings without commas",
+        ),
+        (
             "[cluster]\nbootstrap = [\"a:1\"]\n",
             "cluster.bootstrap",
             "not ID@HOST:PORT",
