@@ -4,6 +4,7 @@
 
 mod backup;
 mod client;
+mod cluster;
 mod common;
 mod offline;
 mod repair;

@@ -1,0 +1,160 @@
+//! The user API as the tests speak it: one request to one node, its status and JSON body;
+//! and a change feed consumer over WebSocket.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Longest a request may go unanswered. Contract section 7: any request to a running node
+/// is answered within 2 x election_timeout_ms plus a few seconds (1 s + a few here).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An answer: its status and its body (JSON; `null` when empty; a string when not JSON).
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error body's `code`, if it has one.
+    pub fn code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+
+    /// A 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body, once the status is `status`; else a panic naming `what` and the answer.
+    pub fn expect(self, status: u16, what: &str) -> Value {
+        assert_eq!(self.status, status, "{what}: expected {status}, got {self}");
+        self.body
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+/// An error and its causes, on one line.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// An HTTP client (one connection pool) with a timeout per request, no proxy and no auth.
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// A client whose requests give up after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .unwrap();
+        Self { client }
+    }
+
+    /// `method url` with `body` as JSON; the answer, or why there is none (refused, timed
+    /// out, cut), naming the request.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let mut request = self.client.request(method.clone(), url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let failed = |e: reqwest::Error| format!("{method} {url}: {}", describe(&e));
+        let response = request.send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(failed)?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok(Reply { status, body })
+    }
+}
+
+/// The change feed of every collection on the node at `base_url`, from `since`: every event
+/// until the first whose seq is `until` or more, which is the last one returned (nothing
+/// when `since >= until`). An error names the node and what went wrong: a close frame (its
+/// code and reason), the connection, or no event reaching `until` within `timeout`.
+pub async fn read_feed(
+    base_url: &str,
+    since: u64,
+    until: u64,
+    timeout: Duration,
+) -> Result<Vec<Value>, String> {
+    let mut events = Vec::new();
+    if since >= until {
+        return Ok(events);
+    }
+    let url = format!(
+        "{}/v1/changes?since={since}",
+        base_url.replacen("http://", "ws://", 1)
+    );
+    let deadline = Instant::now() + timeout;
+    let read = async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| format!("connecting to {url}: {}", describe(&e)))?;
+        while let Some(message) = socket.next().await {
+            match message.map_err(|e| format!("reading {url}: {}", describe(&e)))? {
+                Message::Text(text) => {
+                    let event: Value = serde_json::from_str(&text).map_err(|e| {
+                        format!("{url} sent a change that is not JSON ({e}): {text}")
+                    })?;
+                    let seq = event["seq"]
+                        .as_u64()
+                        .ok_or_else(|| format!("{url} sent a change without a seq: {event}"))?;
+                    events.push(event);
+                    if seq >= until {
+                        let _ = socket.close(None).await;
+                        return Ok(());
+                    }
+                }
+                Message::Close(frame) => {
+                    return Err(format!(
+                        "{url} closed the feed before seq {until}: {frame:?}"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Err(format!("{url} ended the feed before seq {until}"))
+    };
+    match tokio::time::timeout_at(deadline.into(), read).await {
+        Ok(Ok(())) => Ok(events),
+        Ok(Err(e)) => Err(format!("{e} (after {} events)", events.len())),
+        Err(_) => Err(format!(
+            "{url}: no event with seq {until} or more within {timeout:?}; the last of {} was {}",
+            events.len(),
+            events.last().map_or("none".to_string(), Value::to_string)
+        )),
+    }
+}
