@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::http::read_feed;
+use super::http::{Until, read_feed};
 use super::{Cluster, WAIT, wait_until};
 
 /// Most differences one comparison lists.
@@ -76,6 +76,14 @@ impl Cluster {
         }
     }
 
+    /// Every record of collection `name` on node `i` (its own state), by `_id`; panics if
+    /// they cannot be read.
+    pub async fn records(&self, i: usize, name: &str) -> BTreeMap<u64, Value> {
+        self.records_of(i, name)
+            .await
+            .unwrap_or_else(|e| panic!("listing {name} on node {}: {e}", self.node(i).id()))
+    }
+
     /// What node `i` holds.
     async fn holding(&self, i: usize) -> Result<Holding, String> {
         let listed = self.read_json(i, "/v1/collections").await?;
@@ -95,7 +103,7 @@ impl Cluster {
         let last_seq = stats["last_seq"]
             .as_u64()
             .ok_or_else(|| format!("GET /v1/stats: no last_seq in {stats}"))?;
-        let feed = read_feed(&self.node(i).url(), 0, last_seq, FEED_TIMEOUT).await?;
+        let feed = read_feed(&self.node(i).url(), 0, Until::Seq(last_seq), FEED_TIMEOUT).await?;
         Ok(Holding {
             node: self.node(i).id(),
             collections,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::http::{Http, REQUEST_TIMEOUT, Reply, read_feed};
+use super::http::{Http, REQUEST_TIMEOUT, Reply, Until, read_feed};
 use super::node::{Node, State};
 use super::{WAIT, wait_until};
 use crate::common::{free_port, healthy, nyrodb};
@@ -67,8 +67,9 @@ impl Cluster {
         Self::start_with(n, options).await
     }
 
-    /// Starts `n` nodes configured by `options`. A node that exits before answering (its
-    /// port was taken meanwhile) makes it start over on other ports, three times at most.
+    /// Starts `n` nodes configured by `options`. A node that exits because its port was
+    /// taken meanwhile makes it start over on other ports, three times at most; any other
+    /// failure to start is a panic with the node's log.
     pub async fn start_with(n: usize, options: Options) -> Self {
         let mut failure = String::new();
         for _attempt in 0..3 {
@@ -97,19 +98,19 @@ impl Cluster {
                 node.spawn();
                 node.member = true;
             }
-            let mut exited = false;
+            let mut port_taken = false;
             for i in 0..n {
                 match cluster.wait_healthy(i).await {
                     Ok(()) => {}
                     Err((true, why)) => {
-                        exited = true;
+                        port_taken = true;
                         failure = why;
                         break;
                     }
                     Err((false, why)) => panic!("{why}"),
                 }
             }
-            if !exited {
+            if !port_taken {
                 return cluster;
             }
         }
@@ -137,8 +138,8 @@ impl Cluster {
         self.nodes.len() - 1
     }
 
-    /// Waits until node `i` answers `/health`; else whether it exited, and why it failed
-    /// with its log.
+    /// Waits until node `i` answers `/health`; else why not, with its log, and whether it
+    /// exited because its port was taken (then starting over on another port may help).
     async fn wait_healthy(&mut self, i: usize) -> Result<(), (bool, String)> {
         let port = self.nodes[i].port();
         let outcome = wait_until(WAIT, async || {
@@ -152,22 +153,22 @@ impl Cluster {
         })
         .await;
         let node = &self.nodes[i];
-        let why = |what: String| format!("{what}; its log:\n{}", node.log_tail(100));
+        let log = node.log_tail(100);
         match outcome {
             Some(Ok(())) => Ok(()),
             Some(Err(status)) => Err((
-                true,
-                why(format!(
-                    "node {} exited ({status}) before answering /health",
+                log.contains("Address already in use"),
+                format!(
+                    "node {} exited ({status}) before answering /health; its log:\n{log}",
                     node.id()
-                )),
+                ),
             )),
             None => Err((
                 false,
-                why(format!(
-                    "node {} did not answer /health within {WAIT:?}",
+                format!(
+                    "node {} did not answer /health within {WAIT:?}; its log:\n{log}",
                     node.id()
-                )),
+                ),
             )),
         }
     }
@@ -276,6 +277,12 @@ impl Cluster {
     /// Node `i`'s change feed (all collections) after `since`, up to the first event with a
     /// seq of `until` or more; panics if it does not get there within [`WAIT`].
     pub async fn feed(&self, i: usize, since: u64, until: u64) -> Vec<Value> {
+        self.feed_until(i, since, Until::Seq(until)).await
+    }
+
+    /// Node `i`'s change feed after `since`, up to `until`; panics if it does not get there
+    /// within [`WAIT`].
+    pub async fn feed_until(&self, i: usize, since: u64, until: Until) -> Vec<Value> {
         read_feed(&self.nodes[i].url(), since, until, WAIT)
             .await
             .unwrap_or_else(|e| panic!("the change feed of node {}: {e}", self.nodes[i].id()))
@@ -406,10 +413,11 @@ impl Cluster {
         self.nodes[i].member = false;
     }
 
-    /// The `nyrodb` binary with `NYRODB_URL` aimed at node `i` (for `nyrodb cluster ...`).
-    pub fn cli(&self, i: usize) -> assert_cmd::Command {
+    /// The `nyrodb` binary with `args` and then `--url` aimed at node `i` (for
+    /// `nyrodb cluster ...`).
+    pub fn cli(&self, i: usize, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = nyrodb();
-        cmd.env("NYRODB_URL", self.nodes[i].url());
+        cmd.args(args).args(["--url", &self.nodes[i].url()]);
         cmd
     }
 

@@ -100,18 +100,36 @@ impl Http {
     }
 }
 
-/// The change feed of every collection on the node at `base_url`, from `since`: every event
-/// until the first whose seq is `until` or more, which is the last one returned (nothing
-/// when `since >= until`). An error names the node and what went wrong: a close frame (its
-/// code and reason), the connection, or no event reaching `until` within `timeout`.
+/// Where a feed consumer stops.
+#[derive(Clone, Copy, Debug)]
+pub enum Until {
+    /// At the first event whose seq is this or more (included).
+    Seq(u64),
+    /// After this many events.
+    Count(usize),
+}
+
+impl Until {
+    fn reached(self, events: &[Value], seq: u64) -> bool {
+        match self {
+            Until::Seq(until) => seq >= until,
+            Until::Count(count) => events.len() >= count,
+        }
+    }
+}
+
+/// The change feed of every collection on the node at `base_url`, from `since`, up to
+/// `until` (nothing when `since` is already there). An error names the node and what went
+/// wrong: a close frame (its code and reason), the connection, or `until` not reached within
+/// `timeout`.
 pub async fn read_feed(
     base_url: &str,
     since: u64,
-    until: u64,
+    until: Until,
     timeout: Duration,
 ) -> Result<Vec<Value>, String> {
     let mut events = Vec::new();
-    if since >= until {
+    if matches!(until, Until::Seq(seq) if since >= seq) || matches!(until, Until::Count(0)) {
         return Ok(events);
     }
     let url = format!(
@@ -133,26 +151,24 @@ pub async fn read_feed(
                         .as_u64()
                         .ok_or_else(|| format!("{url} sent a change without a seq: {event}"))?;
                     events.push(event);
-                    if seq >= until {
+                    if until.reached(&events, seq) {
                         let _ = socket.close(None).await;
                         return Ok(());
                     }
                 }
                 Message::Close(frame) => {
-                    return Err(format!(
-                        "{url} closed the feed before seq {until}: {frame:?}"
-                    ));
+                    return Err(format!("{url} closed the feed before {until:?}: {frame:?}"));
                 }
                 _ => {}
             }
         }
-        Err(format!("{url} ended the feed before seq {until}"))
+        Err(format!("{url} ended the feed before {until:?}"))
     };
     match tokio::time::timeout_at(deadline.into(), read).await {
         Ok(Ok(())) => Ok(events),
         Ok(Err(e)) => Err(format!("{e} (after {} events)", events.len())),
         Err(_) => Err(format!(
-            "{url}: no event with seq {until} or more within {timeout:?}; the last of {} was {}",
+            "{url}: {until:?} not reached within {timeout:?}; the last of {} events was {}",
             events.len(),
             events.last().map_or("none".to_string(), Value::to_string)
         )),

@@ -5,7 +5,7 @@
 //!   `[cluster]` with a shared secret and short timers), waits for them, and kills, stops,
 //!   restarts, adds and removes nodes; dropping it kills every process it started, and a
 //!   failing test prints each node's log and keeps its directory.
-//! - [`Reply`] and the cluster's `get`/`post`/`put`/`delete` speak the user API to one node;
+//! - `Reply` and the cluster's `get`/`post`/`put`/`delete` speak the user API to one node;
 //!   `feed` reads a node's change feed.
 //! - `assert_converged` compares nodes: collections, every record (read with
 //!   `consistency=local`) and the change feed, record by record, with a diff on failure.
@@ -24,12 +24,12 @@ mod selftest;
 use std::time::{Duration, Instant};
 
 pub use harness::{Cluster, Options};
-pub use http::Reply;
+pub use http::{Http, Until};
 
 /// How long a cluster may take to do anything the tests wait for (start, elect, converge).
 pub const WAIT: Duration = Duration::from_secs(30);
 /// Time between two polls.
-const POLL: Duration = Duration::from_millis(50);
+pub const POLL: Duration = Duration::from_millis(50);
 
 /// Polls `probe` until it gives `Some` or `timeout` passes; `None` then.
 pub async fn wait_until<T>(

@@ -7,8 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use super::Cluster;
-use super::http::Http;
+use super::{Cluster, Http, Options};
 
 /// The same writes on node `i`: a collection with an index, insert, put, `_bulk`, delete.
 async fn write_the_same(c: &Cluster, i: usize) {
@@ -37,7 +36,18 @@ async fn write_the_same(c: &Cluster, i: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_harness_runs_compares_kills_and_restarts_standalone_nodes() {
-    let mut c = Cluster::standalone(2).await;
+    let options = Options {
+        cluster: false,
+        extra_config: "[batch]\nsync = \"always\"\n".to_string(),
+        ..Options::default()
+    };
+    let mut c = Cluster::start_with(2, options).await;
+    let log = std::fs::read_to_string(c.node(1).log_path()).unwrap();
+    assert!(
+        log.contains("sync=always"),
+        "the extra config is not in effect: {log}"
+    );
+    assert!(c.node(0).data_dir().is_dir());
     assert_eq!(c.len(), 2);
     assert_eq!(c.running_members(), vec![0, 1]);
     for i in 0..2 {
