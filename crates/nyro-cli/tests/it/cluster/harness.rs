@@ -1,15 +1,28 @@
 //! [`Cluster`]: n `nyrodb serve` processes on loopback, each with its own config, data
 //! directory and log in one temporary directory, and what a test does to them.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::http::{Http, REQUEST_TIMEOUT, Reply, Until, read_feed};
 use super::node::{Node, State};
 use super::{WAIT, wait_until};
 use crate::common::{free_port, healthy, nyrodb};
+
+/// How many clusters of this test binary may run at once: `NYRODB_IT_CLUSTERS`, default 2.
+/// Tests run in parallel; dozens of nodes with 500 ms election timeouts on two cores would
+/// lose leaders to CPU starvation, not to anything the tests look at.
+static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let slots = std::env::var("NYRODB_IT_CLUSTERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
+    Arc::new(Semaphore::new(slots))
+});
 
 /// How the nodes are configured.
 #[derive(Clone, Debug)]
@@ -42,13 +55,16 @@ impl Default for Options {
 
 /// Nodes on loopback. Node `i` (0-based, in start order) has `node_id` `i + 1`. Dropping
 /// the cluster kills every process it started; if the thread is panicking it first prints
-/// the tail of every node's log and keeps the directory (its path is printed).
+/// the tail of every node's log and keeps the directory (its path is printed). At most
+/// [`SLOTS`] clusters run at once (a start waits for a slot): one cluster per test.
 #[derive(Debug)]
 pub struct Cluster {
     nodes: Vec<Node>,
     options: Options,
     http: Http,
     dir: Option<tempfile::TempDir>,
+    /// Its place among the clusters running at once, given back when it is dropped.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Cluster {
@@ -73,11 +89,13 @@ impl Cluster {
     pub async fn start_with(n: usize, options: Options) -> Self {
         let mut failure = String::new();
         for _attempt in 0..3 {
+            let slot = Arc::clone(&SLOTS).acquire_owned().await.unwrap();
             let mut cluster = Self {
                 nodes: Vec::new(),
                 options: options.clone(),
                 http: Http::new(REQUEST_TIMEOUT),
                 dir: Some(tempfile::tempdir().unwrap()),
+                _slot: slot,
             };
             let mut ports: Vec<u16> = Vec::new();
             while ports.len() < n {
