@@ -327,10 +327,8 @@ impl Cluster {
                     Err(e) => answers.push(e),
                 }
             }
-            let first = (*ids.first()?)?;
-            let agreed = ids.len() == nodes.len() && ids.iter().all(|&id| id == Some(first));
-            let index = self.index_of(first)?;
-            (agreed && nodes.contains(&index)).then_some(index)
+            let index = self.index_of(agreed_leader(&ids, nodes.len())?)?;
+            nodes.contains(&index).then_some(index)
         })
         .await;
         leader.unwrap_or_else(|| {
@@ -457,6 +455,13 @@ impl Cluster {
         let answer = self.try_request(i, method, path, body).await;
         (answer, started.elapsed())
     }
+}
+
+/// The leader all `nodes` answers name, if there are that many answers and each names it.
+pub(super) fn agreed_leader(leader_ids: &[Option<u64>], nodes: usize) -> Option<u64> {
+    let first = (*leader_ids.first()?)?;
+    let agreed = leader_ids.len() == nodes && leader_ids.iter().all(|&id| id == Some(first));
+    agreed.then_some(first)
 }
 
 impl Drop for Cluster {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Cluster, Http, Options};
 
@@ -142,4 +142,44 @@ fn a_failing_test_keeps_the_nodes_directories() {
     assert!(text.contains("nyrodb listening"), "{text}");
     assert!(!text.contains('\u{1b}'), "colour codes in the log: {text}");
     std::fs::remove_dir_all(log.parent().unwrap().parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_leader_is_agreed_only_when_every_answer_names_the_same_one() {
+    use super::harness::agreed_leader;
+    assert_eq!(agreed_leader(&[Some(2), Some(2), Some(2)], 3), Some(2));
+    assert_eq!(
+        agreed_leader(&[Some(2), Some(2)], 3),
+        None,
+        "a node did not answer"
+    );
+    assert_eq!(agreed_leader(&[Some(2), Some(3), Some(2)], 3), None);
+    assert_eq!(agreed_leader(&[Some(2), None, Some(2)], 3), None);
+    assert_eq!(agreed_leader(&[None, None, None], 3), None);
+    assert_eq!(agreed_leader(&[], 0), None);
+}
+
+#[test]
+fn voters_are_listed_with_one_leader_and_followers() {
+    use super::scenarios::lists_voters;
+    let status = |leader: Value, roles: [(u64, &str); 3]| {
+        let members: Vec<Value> = roles
+            .iter()
+            .map(|(id, role)| json!({"id": id, "addr": format!("127.0.0.1:{id}"), "role": role, "match_index": 7}))
+            .collect();
+        json!({"node_id": 1, "leader_id": leader, "term": 2, "commit_index": 9, "applied_index": 9, "members": members})
+    };
+    let good = status(json!(2), [(3, "follower"), (1, "follower"), (2, "leader")]);
+    assert!(lists_voters(&good, &[1, 2, 3]));
+    assert!(!lists_voters(&good, &[1, 2]));
+    assert!(!lists_voters(&good, &[1, 2, 3, 4]));
+    let learner = status(json!(2), [(1, "follower"), (2, "leader"), (3, "learner")]);
+    assert!(!lists_voters(&learner, &[1, 2, 3]));
+    let no_leader = status(
+        Value::Null,
+        [(1, "follower"), (2, "follower"), (3, "follower")],
+    );
+    assert!(!lists_voters(&no_leader, &[1, 2, 3]));
+    let two_leaders = status(json!(2), [(1, "leader"), (2, "leader"), (3, "follower")]);
+    assert!(!lists_voters(&two_leaders, &[1, 2, 3]));
 }

@@ -38,10 +38,11 @@ fn members(status: &Value) -> Vec<(u64, String)> {
 
 /// Whether a `GET /v1/cluster` answer lists exactly the voters `ids`, one of them the
 /// leader (the one `leader_id` names) and the others followers.
-fn lists_voters(status: &Value, ids: &[u64]) -> bool {
+pub(super) fn lists_voters(status: &Value, ids: &[u64]) -> bool {
     let members = members(status);
     let leader = status["leader_id"].as_u64();
-    members.iter().map(|(id, _)| *id).eq(ids.iter().copied())
+    leader.is_some_and(|leader| ids.contains(&leader))
+        && members.iter().map(|(id, _)| *id).eq(ids.iter().copied())
         && members.iter().all(|(id, role)| {
             role == if Some(*id) == leader {
                 "leader"
