@@ -26,7 +26,10 @@ struct Holding {
     collections: Vec<Value>,
     /// Every record of each collection, by `_id`.
     records: BTreeMap<String, BTreeMap<u64, Value>>,
-    /// Its change feed from seq 0 up to its `last_seq`.
+    /// The seq its change feed was read after: 0, or the floor below which compaction
+    /// removed changes (it refused a replay from 0).
+    feed_from: u64,
+    /// Its change feed from `feed_from` up to its `last_seq`.
     feed: Vec<Value>,
 }
 
@@ -103,11 +106,25 @@ impl Cluster {
         let last_seq = stats["last_seq"]
             .as_u64()
             .ok_or_else(|| format!("GET /v1/stats: no last_seq in {stats}"))?;
-        let feed = read_feed(&self.node(i).url(), 0, Until::Seq(last_seq), FEED_TIMEOUT).await?;
+        let url = self.node(i).url();
+        let id = self.node(i).id();
+        let (feed_from, feed) = match read_feed(&url, 0, Until::Seq(last_seq), FEED_TIMEOUT).await {
+            Ok(feed) => (0, feed),
+            // Compaction removed the oldest changes: compare what is retained.
+            Err(e) if e.compacted_floor().is_some() => {
+                let floor = e.compacted_floor().unwrap_or_default();
+                let feed = read_feed(&url, floor, Until::Seq(last_seq), FEED_TIMEOUT)
+                    .await
+                    .map_err(|e| format!("node {id}: {e}"))?;
+                (floor, feed)
+            }
+            Err(e) => return Err(format!("node {id}: {e}")),
+        };
         Ok(Holding {
-            node: self.node(i).id(),
+            node: id,
             collections,
             records,
+            feed_from,
             feed,
         })
     }
@@ -189,21 +206,29 @@ fn diff(a: &Holding, b: &Holding, lines: &mut Vec<String>) {
             }
         }
     }
-    let first_difference = a.feed.iter().zip(&b.feed).position(|(x, y)| x != y);
-    if let Some(k) = first_difference {
+    // Both feeds after the higher of their floors (0 unless compaction removed history).
+    let from = a.feed_from.max(b.feed_from);
+    let after = |feed: &[Value]| -> Vec<Value> {
+        let retained = feed
+            .iter()
+            .filter(|e| e["seq"].as_u64().is_none_or(|s| s > from));
+        retained.cloned().collect()
+    };
+    let (fa, fb) = (after(&a.feed), after(&b.feed));
+    if let Some(k) = fa.iter().zip(&fb).position(|(x, y)| x != y) {
         lines.push(format!(
-            "change feed event #{k}: node {na} sent {}, node {nb} sent {}",
-            a.feed[k], b.feed[k]
+            "change feed after seq {from}, event #{k}: node {na} sent {}, node {nb} sent {}",
+            fa[k], fb[k]
         ));
     }
-    if a.feed.len() != b.feed.len() {
+    if fa.len() != fb.len() {
         let last = |feed: &[Value]| feed.last().map_or(Value::Null, |e| e["seq"].clone());
         lines.push(format!(
-            "change feed: node {na} sent {} events (last seq {}), node {nb} sent {} (last seq {})",
-            a.feed.len(),
-            last(&a.feed),
-            b.feed.len(),
-            last(&b.feed)
+            "change feed after seq {from}: node {na} sent {} events (last seq {}), node {nb} sent {} (last seq {})",
+            fa.len(),
+            last(&fa),
+            fb.len(),
+            last(&fb)
         ));
     }
 }

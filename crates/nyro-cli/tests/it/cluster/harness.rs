@@ -36,6 +36,8 @@ pub struct Options {
     pub heartbeat_ms: u64,
     /// `cluster.election_timeout_ms`.
     pub election_timeout_ms: u64,
+    /// More keys of `[storage]` (after `path`), e.g. `"segment_size_mb = 1\n"`.
+    pub storage_keys: String,
     /// More TOML appended to every node's config: whole sections other than `[storage]`,
     /// `[server]` and `[cluster]` (e.g. `"[batch]\nsync = \"always\"\n"`).
     pub extra_config: String,
@@ -48,6 +50,7 @@ impl Default for Options {
             secret: "it-cluster-secret".to_string(),
             heartbeat_ms: 50,
             election_timeout_ms: 500,
+            storage_keys: String::new(),
             extra_config: String::new(),
         }
     }
@@ -141,8 +144,9 @@ impl Cluster {
         let dir = root.join(format!("node{id}"));
         let _ = std::fs::remove_dir_all(&dir); // an earlier attempt's
         let mut config = format!(
-            "[storage]\npath = {:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n",
-            dir.join("data").display().to_string()
+            "[storage]\npath = {:?}\n{}\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n",
+            dir.join("data").display().to_string(),
+            self.options.storage_keys
         );
         if self.options.cluster {
             config.push_str(&format!(

@@ -118,6 +118,39 @@ impl Until {
     }
 }
 
+/// Why a feed consumer stopped short.
+#[derive(Debug)]
+pub struct FeedError {
+    /// What happened, naming the node's feed URL.
+    pub message: String,
+    /// The close frame's code and reason, if the node closed the feed.
+    pub close: Option<(u16, String)>,
+}
+
+impl FeedError {
+    fn other(message: String) -> Self {
+        Self {
+            message,
+            close: None,
+        }
+    }
+
+    /// The seq up to which changes may have been compacted away, if the node refused a
+    /// replay for that (close code 4001, "history compacted: changes up to seq N ...").
+    pub fn compacted_floor(&self) -> Option<u64> {
+        let (code, reason) = self.close.as_ref()?;
+        let after = reason.split("up to seq ").nth(1)?;
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        (*code == 4001).then_some(digits.parse().ok()?)
+    }
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The change feed of every collection on the node at `base_url`, from `since`, up to
 /// `until` (nothing when `since` is already there). An error names the node and what went
 /// wrong: a close frame (its code and reason), the connection, or `until` not reached within
@@ -127,7 +160,7 @@ pub async fn read_feed(
     since: u64,
     until: Until,
     timeout: Duration,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, FeedError> {
     let mut events = Vec::new();
     if matches!(until, Until::Seq(seq) if since >= seq) || matches!(until, Until::Count(0)) {
         return Ok(events);
@@ -140,16 +173,20 @@ pub async fn read_feed(
     let read = async {
         let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
-            .map_err(|e| format!("connecting to {url}: {}", describe(&e)))?;
+            .map_err(|e| FeedError::other(format!("connecting to {url}: {}", describe(&e))))?;
         while let Some(message) = socket.next().await {
-            match message.map_err(|e| format!("reading {url}: {}", describe(&e)))? {
+            let message = message
+                .map_err(|e| FeedError::other(format!("reading {url}: {}", describe(&e))))?;
+            match message {
                 Message::Text(text) => {
                     let event: Value = serde_json::from_str(&text).map_err(|e| {
-                        format!("{url} sent a change that is not JSON ({e}): {text}")
+                        FeedError::other(format!(
+                            "{url} sent a change that is not JSON ({e}): {text}"
+                        ))
                     })?;
-                    let seq = event["seq"]
-                        .as_u64()
-                        .ok_or_else(|| format!("{url} sent a change without a seq: {event}"))?;
+                    let seq = event["seq"].as_u64().ok_or_else(|| {
+                        FeedError::other(format!("{url} sent a change without a seq: {event}"))
+                    })?;
                     events.push(event);
                     if until.reached(&events, seq) {
                         let _ = socket.close(None).await;
@@ -157,20 +194,30 @@ pub async fn read_feed(
                     }
                 }
                 Message::Close(frame) => {
-                    return Err(format!("{url} closed the feed before {until:?}: {frame:?}"));
+                    let close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    return Err(FeedError {
+                        message: format!("{url} closed the feed before {until:?}: {close:?}"),
+                        close,
+                    });
                 }
                 _ => {}
             }
         }
-        Err(format!("{url} ended the feed before {until:?}"))
+        Err(FeedError::other(format!(
+            "{url} ended the feed before {until:?}"
+        )))
     };
     match tokio::time::timeout_at(deadline.into(), read).await {
         Ok(Ok(())) => Ok(events),
-        Ok(Err(e)) => Err(format!("{e} (after {} events)", events.len())),
-        Err(_) => Err(format!(
+        Ok(Err(mut e)) => {
+            e.message
+                .push_str(&format!(" (after {} events)", events.len()));
+            Err(e)
+        }
+        Err(_) => Err(FeedError::other(format!(
             "{url}: {until:?} not reached within {timeout:?}; the last of {} events was {}",
             events.len(),
             events.last().map_or("none".to_string(), Value::to_string)
-        )),
+        ))),
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Cluster, Http, Options};
+use super::http::read_feed;
+use super::scenarios::write_drop_and_compact;
+use super::{Cluster, Http, Options, Until};
 
 /// The same writes on node `i`: a collection with an index, insert, put, `_bulk`, delete.
 async fn write_the_same(c: &Cluster, i: usize) {
@@ -74,7 +76,8 @@ async fn the_harness_runs_compares_kills_and_restarts_standalone_nodes() {
         "{differences}"
     );
     assert!(
-        differences.contains("change feed: node 1 sent 5 events (last seq 5), node 2 sent 6"),
+        differences
+            .contains("change feed after seq 0: node 1 sent 5 events (last seq 5), node 2 sent 6"),
         "{differences}"
     );
 
@@ -116,6 +119,32 @@ async fn the_harness_runs_compares_kills_and_restarts_standalone_nodes() {
         );
     }
     assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_whose_oldest_changes_were_compacted_compare_what_is_retained() {
+    let options = Options {
+        cluster: false,
+        storage_keys: "segment_size_mb = 1\n".to_string(),
+        ..Options::default()
+    };
+    let c = Cluster::start_with(2, options).await;
+    for i in 0..2 {
+        let summary = write_drop_and_compact(&c, i).await;
+        assert!(
+            summary["segments_rewritten"].as_u64() > Some(0),
+            "{summary}"
+        );
+    }
+    let url = c.node(0).url();
+    let refused = read_feed(&url, 0, Until::Count(1), Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    let floor = refused.compacted_floor();
+    assert!(floor.is_some_and(|f| f > 0), "{refused}");
+    c.assert_converged().await;
+    let retained = c.feed(0, floor.unwrap(), c.last_seq(0).await).await;
+    assert!(!retained.is_empty());
 }
 
 #[test]

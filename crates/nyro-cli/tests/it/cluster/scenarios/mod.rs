@@ -12,9 +12,10 @@ mod feed;
 mod membership;
 mod quorum;
 mod secret;
+mod snapshot;
 mod writes;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Cluster, WAIT, wait_until};
 
@@ -82,4 +83,28 @@ fn ids_of(page: &Value) -> Vec<u64> {
         .iter()
         .map(|r| r["_id"].as_u64().unwrap_or_else(|| panic!("no _id in {r}")))
         .collect()
+}
+
+/// Writes about 2.4 MB through node `i` (in 1 MB segments when `storage.segment_size_mb = 1`),
+/// drops half of it and compacts node `i`: its oldest changes are gone from its log. Returns
+/// the compaction's summary.
+pub(super) async fn write_drop_and_compact(c: &Cluster, i: usize) -> Value {
+    let pad = "x".repeat(1000);
+    for collection in ["scratch", "keep"] {
+        for chunk in 0..3 {
+            let docs: Vec<Value> = (0..400)
+                .map(|n| json!({"chunk": chunk, "n": n, "pad": pad}))
+                .collect();
+            let path = format!("/v1/collections/{collection}/records/_bulk");
+            c.post(i, &path, Value::from(docs))
+                .await
+                .expect(201, "bulk");
+        }
+    }
+    c.delete(i, "/v1/collections/scratch")
+        .await
+        .expect(204, "drop");
+    c.post(i, "/v1/_compact", Value::Null)
+        .await
+        .expect(200, "compact")
 }
