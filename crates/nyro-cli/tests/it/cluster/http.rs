@@ -75,6 +75,11 @@ impl Http {
         Self { client }
     }
 
+    /// The client itself, for a request the other methods cannot make (custom headers).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// `method url` with `body` as JSON; the answer, or why there is none (refused, timed
     /// out, cut), naming the request.
     pub async fn send(

@@ -1,5 +1,5 @@
 //! Three nodes bootstrap from one `bootstrap` list and elect one leader; every node's
-//! `GET /v1/cluster` tells the same story.
+//! `GET /v1/cluster` tells the same story, and its `/metrics` has `nyrodb_raft_*` series.
 
 use super::{Cluster, lists_voters};
 
@@ -10,6 +10,13 @@ async fn three_nodes_bootstrap_and_elect_one_leader() {
     let leader_id = c.node(leader).id();
     for i in 0..3 {
         c.get(i, "/health").await.expect(200, "GET /health");
+        let metrics = c.get(i, "/metrics").await.expect(200, "GET /metrics");
+        let text = metrics.as_str().unwrap_or_default();
+        assert!(
+            text.lines().any(|line| line.starts_with("nyrodb_raft_")),
+            "no nyrodb_raft_* series in node {}'s /metrics:\n{text}",
+            c.node(i).id()
+        );
         let status = c.status(i).await;
         assert_eq!(status["node_id"], c.node(i).id(), "{status}");
         assert_eq!(status["leader_id"], leader_id, "{status}");

@@ -77,6 +77,18 @@ async fn node_to_node_routes_refuse_a_caller_without_the_secret() {
             .await;
         assert_eq!(reply.status, 401, "node {}: {reply}", c.node(i).id());
         assert_eq!(reply.code(), Some("unauthorized"), "{reply}");
+        // A wrong secret in the header node-to-node calls carry it in (x-nyrodb-secret, the
+        // transport's choice; the contract names no header): refused as well.
+        let url = format!("{}/internal/raft/vote", c.node(i).url());
+        let wrong = c
+            .http()
+            .client()
+            .post(&url)
+            .header("x-nyrodb-secret", "not-the-cluster-secret")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert_eq!(wrong.status(), 401, "POST {url} with a wrong secret");
     }
     assert_eq!(c.wait_for_leader().await, leader);
 }
