@@ -130,7 +130,7 @@ async fn every_node_takes_the_three_consistency_levels_and_refuses_another() {
     let query = json!({"where": {"k": 1}});
     for i in 0..3 {
         let id = c.node(i).id();
-        for level in ["local", "lease", "linearizable", "eventual", "LOCAL"] {
+        for level in ["local", "lease", "linearizable", "eventual", "strong"] {
             let known = ["local", "lease", "linearizable"].contains(&level);
             let get = c
                 .get(
