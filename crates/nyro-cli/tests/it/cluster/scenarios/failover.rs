@@ -1,5 +1,6 @@
 //! kill -9 of the leader under concurrent writes: a new leader is elected, no acknowledged
-//! write is lost, and the old leader, restarted, converges with the others.
+//! write is lost, and the old leader, restarted, converges with the others. A leader paused
+//! with SIGSTOP is replaced; once resumed it answers the write it held and converges.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,6 +169,62 @@ async fn killing_the_leader_under_writes_loses_no_acknowledged_write() {
                     c.node(i).id()
                 );
             }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_is_replaced_and_its_late_write_is_answered_once() {
+    let mut c = Cluster::start(3).await;
+    let old = c.wait_for_leader().await;
+    let records = "/v1/collections/w/records";
+    c.put(old, &format!("{records}/1"), json!({"v": 1}))
+        .await
+        .expect(200, "put");
+
+    // SIGSTOP: the leader keeps its port but answers nothing; a write sent to it waits.
+    c.stop(old);
+    let url = format!("{}{records}/2", c.node(old).url());
+    let patient = Http::new(WAIT);
+    let late = tokio::spawn(async move {
+        patient
+            .send(Method::PUT, &url, Some(&json!({"v": 2})))
+            .await
+    });
+    let new = c.wait_for_leader().await;
+    assert_ne!(new, old, "the paused node is still the leader");
+    c.put(new, &format!("{records}/3"), json!({"v": 3}))
+        .await
+        .expect(200, "put under the new leader");
+
+    // SIGCONT: the deposed leader answers the write it held (applied, or 503), and rejoins.
+    c.cont(old);
+    let answer = late
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the write sent to the paused leader: {e}"));
+    assert!(
+        answer.is_success() || answer.status == 503,
+        "the write sent to the paused leader: {answer}"
+    );
+    c.wait_for_leader().await;
+    c.assert_converged().await;
+    for i in 0..3 {
+        let stored = c.records(i, "w").await;
+        assert_eq!(
+            stored.get(&3),
+            Some(&json!({"_id": 3, "v": 3})),
+            "node {}",
+            c.node(i).id()
+        );
+        if answer.is_success() {
+            let two = stored.get(&2);
+            assert_eq!(
+                two,
+                Some(&json!({"_id": 2, "v": 2})),
+                "node {}",
+                c.node(i).id()
+            );
         }
     }
 }
