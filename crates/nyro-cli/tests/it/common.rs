@@ -147,8 +147,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// True once `GET /health` answers 200.
-fn healthy(port: u16) -> bool {
+/// True once `GET /health` on 127.0.0.1:`port` answers 200.
+pub fn healthy(port: u16) -> bool {
     let Ok(mut stream) =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
     else {
@@ -165,6 +165,23 @@ fn healthy(port: u16) -> bool {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.1 200")
+}
+
+/// `nyrodb serve --config <config>` run in `dir`, with none of the caller's `NYRODB_*`
+/// variables (they would override the config) and no `RUST_LOG`, stdin closed.
+pub fn serve_command(dir: &Path, config: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nyrodb"));
+    cmd.current_dir(dir)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("NYRODB_") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd
 }
 
 /// `nyrodb serve` as a child process on a free loopback port; killed when dropped.
@@ -204,16 +221,11 @@ impl Server {
             let port = free_port();
             let log_path = dir.path().join("server.log");
             let log = std::fs::File::create(&log_path).unwrap();
-            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nyrodb"))
-                .current_dir(dir.path())
-                .args(["serve", "--config"])
-                .arg(&config_path)
+            let mut child = serve_command(dir.path(), &config_path)
                 .arg("--data")
                 .arg(&data)
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .env("NYRODB_SERVER_AUTH_TOKEN", token)
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
