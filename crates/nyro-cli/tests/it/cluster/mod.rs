@@ -14,6 +14,7 @@
 //!
 //! Every wait is a poll with a deadline ([`wait_until`]); nothing sleeps to synchronise.
 
+mod cli;
 mod compare;
 mod harness;
 mod http;
