@@ -139,8 +139,8 @@ impl Node {
         let (db, opened) = Database::open_replica(
             config,
             open,
-            committed.map_or(0, |l| l.index),
-            purged.map_or(0, |l| l.index),
+            committed.map(|l| l.index),
+            purged.map(|l| l.index),
         )
         .await?;
         let applied = opened.last_applied.map(entry_log_id);

@@ -91,8 +91,8 @@ impl Database {
     pub async fn open_replica(
         config: &Config,
         options: OpenOptions,
-        committed: u64,
-        purged: u64,
+        committed: Option<u64>,
+        purged: Option<u64>,
     ) -> Result<(Self, ReplicaOpened)> {
         let (db, opened) = Self::open_mode(config, options, Some((committed, purged))).await?;
         let opened = opened.ok_or_else(|| DbError::Internal {
@@ -105,7 +105,7 @@ impl Database {
     async fn open_mode(
         config: &Config,
         options: OpenOptions,
-        replica: Option<(u64, u64)>,
+        replica: Option<(Option<u64>, Option<u64>)>,
     ) -> Result<(Self, Option<ReplicaOpened>)> {
         // A config loaded from a file was checked already; one built in code may not be.
         config.validate("the configuration given to Database::open")?;

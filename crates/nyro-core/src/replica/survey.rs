@@ -35,8 +35,14 @@ pub(crate) struct Survey {
 }
 
 /// Surveys the log. Entries up to `committed` are applied by replay (if valid); `purged`
-/// entries and earlier are not kept in [`Survey::entries`].
-pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<Survey> {
+/// entries and earlier are not kept in [`Survey::entries`]. `None`: nothing known to be
+/// committed, nothing purged.
+pub(crate) fn survey(
+    reader: &LogReader,
+    committed: Option<u64>,
+    purged: Option<u64>,
+) -> Result<Survey> {
+    let retained = |index: u64| purged.is_none_or(|p| index > p);
     let mut found: BTreeMap<u64, Found> = BTreeMap::new();
     let mut skip = HashSet::new();
     // The entry whose records are being collected (its header said more follow).
@@ -68,7 +74,7 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
                 _ => {
                     if let Some(index) = open {
                         if let Some(entry) = found.get_mut(&index)
-                            && index > purged
+                            && retained(index)
                         {
                             entry.placed.records.push(location);
                         }
@@ -91,7 +97,7 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
             leader: entry.placed.leader,
             index,
         };
-        if index <= committed {
+        if committed.is_some_and(|c| index <= c) {
             match &entry.kind {
                 EntryKind::Writes { after } if *after != survey.last_writes => {
                     survey.skip.insert(entry.placed.header);
@@ -106,7 +112,7 @@ pub(crate) fn survey(reader: &LogReader, committed: u64, purged: u64) -> Result<
         } else {
             survey.skip.insert(entry.placed.header);
         }
-        if index > purged {
+        if retained(index) {
             survey.entries.insert(index, entry.placed);
         }
     }
