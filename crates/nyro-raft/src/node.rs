@@ -309,14 +309,54 @@ impl Node {
         }
     }
 
-    /// Adds node `id` at `addr`: as a learner that catches up, then as a voter. Returns
-    /// once the change is committed. Call on the leader.
+    /// Adds node `id` at `addr`: as a learner, then, once it has caught up with the log, as
+    /// a voter. Returns once the change is committed. A learner that has not caught up
+    /// within the request's deadline (not running, unreachable, another secret, or just far
+    /// behind) stays a learner and the call answers `Unavailable`: retrying it makes the
+    /// node a voter once it has caught up. Call on the leader.
     pub async fn add_member(&self, id: NodeId, addr: &str) -> Result<ClusterStatus, ClusterError> {
         let unavailable = |e: String| ClusterError::Unavailable(e);
-        self.raft
-            .add_learner(id, BasicNode::new(addr), true)
-            .await
-            .map_err(|e| unavailable(format!("adding node {id} as a learner failed: {e}")))?;
+        let membership = self.raft.metrics().borrow().membership_config.membership().clone();
+        match membership.get_node(&id) {
+            Some(node) if node.addr != addr => {
+                return Err(ClusterError::BadRequest(format!(
+                    "node {id} is a member already, at {}; remove it first to move it",
+                    node.addr
+                )));
+            }
+            Some(_) if membership.voter_ids().any(|v| v == id) => return Ok(self.status()),
+            Some(_) => {}
+            None => {
+                self.raft
+                    .add_learner(id, BasicNode::new(addr), false)
+                    .await
+                    .map_err(|e| unavailable(format!("adding node {id} as a learner failed: {e}")))?;
+            }
+        }
+        let target = self.raft.metrics().borrow().last_log_index;
+        let caught_up = self
+            .raft
+            .wait(Some(self.deadline))
+            .metrics(
+                |m| {
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).copied().flatten())
+                        .map(|l| l.index);
+                    matched >= target
+                },
+                "the learner caught up",
+            )
+            .await;
+        if caught_up.is_err() {
+            return Err(unavailable(format!(
+                "node {id} at {addr} is a learner but has not caught up with the log within {} ms \
+                 (is it running, reachable from the leader, and does it share the cluster's \
+                 secret?); it stays a learner: retry the add to make it a voter once it has",
+                self.deadline.as_millis()
+            )));
+        }
         self.raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
             .await

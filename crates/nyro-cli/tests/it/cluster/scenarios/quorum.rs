@@ -17,6 +17,10 @@ const SLACK: Duration = Duration::from_secs(3);
 /// restarts them and checks that writes go through again.
 async fn lose_and_regain_the_quorum(mut c: Cluster, survivor: usize) {
     let records = "/v1/collections/q/records";
+    // `v` is indexed: `_query` takes indexed fields only.
+    c.put(survivor, "/v1/collections/q", json!({"indexes": ["v"]}))
+        .await
+        .expect(201, "create q");
     c.put(survivor, &format!("{records}/1"), json!({"v": 1}))
         .await
         .expect(200, "put");
