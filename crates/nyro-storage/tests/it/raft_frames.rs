@@ -15,9 +15,12 @@ use serde_json::Value;
 
 use crate::common::opts;
 
+/// A record to append: kind, collection, id, seq, payload, continues.
+type Spec = (RecordKind, u32, u64, u64, &'static [u8], bool);
+
 /// The records of the sealed segment 1: a put, a Raft entry carrying two puts (continues
 /// set on all but the last), a truncate voiding index 6 on, and an entry without records.
-fn records() -> Vec<(RecordKind, u32, u64, u64, &'static [u8], bool)> {
+fn records() -> Vec<Spec> {
     vec![
         (RecordKind::Put, 1, 1, 1, b"standalone put", false),
         (
@@ -65,7 +68,7 @@ fn build(dir: &Path) -> (Log, Vec<Location>) {
     (log, locations)
 }
 
-fn header_of(record: &(RecordKind, u32, u64, u64, &[u8], bool)) -> FrameHeader {
+fn header_of(record: &Spec) -> FrameHeader {
     let &(kind, collection, id, seq, payload, continues) = record;
     FrameHeader {
         frame_len: (nyro_storage::HEADER_LEN + payload.len()) as u32,
@@ -91,10 +94,10 @@ fn raft_frames_read_and_iterate_like_any_record_and_survive_a_reopen() {
             assert_eq!(reader.read(*location).unwrap().payload(), record.4);
         }
     };
-    check(&log.reader());
+    check(log.reader());
     drop(log);
     let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
-    check(&log.reader());
+    check(log.reader());
     assert_eq!(log.recovery().frames, records().len() as u64 + 1);
     let header = fs::read(dir.path().join(segment_file_name(1))).unwrap();
     assert_eq!(FORMAT_VERSION, 3);
