@@ -91,6 +91,9 @@ struct Replay {
     state: Arc<State>,
     /// Inside a Raft entry that is not visible: its records are skipped.
     skipping: bool,
+    /// A cluster node's installed snapshot: the log before its frame is superseded and
+    /// skipped, and so are its own records (a state, not changes).
+    waiting_for: Option<nyro_storage::Location>,
     since: u64,
     until: u64,
     /// Live ids per collection id, to tell inserts from updates; `None` when every segment
@@ -133,6 +136,13 @@ impl Replay {
                 Err(e) => return Some(Err(self.state.damage.frame_error(e, None, None))),
             };
             let h = *frame.header();
+            if let Some(start) = self.waiting_for {
+                if frame.location() == start {
+                    self.waiting_for = None;
+                    self.skipping = h.continues;
+                }
+                continue;
+            }
             if self.skipping {
                 self.skipping = h.continues;
                 continue;
@@ -234,6 +244,7 @@ impl ChangeStream {
     ) -> Self {
         let replay = frames.map(|(frames, track_ids, state)| Replay {
             frames,
+            waiting_for: state.snapshot().map(|(header, _)| header),
             state,
             skipping: false,
             since,

@@ -133,7 +133,14 @@ pub(crate) fn each_record(
 /// the hint, without reading its payloads; any other segment frame by frame. In a cluster
 /// node's log, the Raft entries whose `raft entry` frame is in `skip` (truncated, void or
 /// not known to be committed: `crate::replica::survey`) are skipped with their records.
-pub(crate) fn replay(reader: &LogReader, skip: Option<&HashSet<Location>>) -> Result<Replayed> {
+///
+/// `start_at` (a cluster node that installed a snapshot): the `raft entry` frame of the
+/// snapshot; every record before it is superseded and not replayed.
+pub(crate) fn replay(
+    reader: &LogReader,
+    skip: Option<&HashSet<Location>>,
+    start_at: Option<Location>,
+) -> Result<Replayed> {
     let started = Instant::now();
     let mut rebuild = Rebuild {
         reader,
@@ -149,7 +156,14 @@ pub(crate) fn replay(reader: &LogReader, skip: Option<&HashSet<Location>>) -> Re
     let mut hinted = Vec::new();
     // Inside a Raft entry that replay skips (a cluster node's log): skip its records too.
     let mut skipping = false;
+    let mut waiting = start_at;
     each_record(reader, &mut hinted, |header, location, body| {
+        if let Some(start) = waiting {
+            if location != start {
+                return Ok(());
+            }
+            waiting = None;
+        }
         match header.kind {
             RecordKind::RaftEntry => {
                 skipping = header.continues && skip.is_some_and(|s| s.contains(&location));

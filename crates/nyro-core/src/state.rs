@@ -29,6 +29,10 @@ pub(crate) struct State {
     /// visible (truncated, void, or not applied yet); the change feed's replay skips them.
     /// Always empty on a standalone database.
     skipped_entries: RwLock<HashSet<Location>>,
+    /// A cluster node's installed snapshot: the `raft entry` frame its records follow, and
+    /// its last seq. The log before it is superseded: the feed's replay starts there, and
+    /// cannot go back before that seq.
+    snapshot: RwLock<Option<(Location, u64)>>,
 }
 
 impl State {
@@ -46,7 +50,26 @@ impl State {
             reader,
             damage: Arc::default(),
             skipped_entries: RwLock::default(),
+            snapshot: RwLock::default(),
         }
+    }
+
+    /// Records the installed snapshot whose records follow the frame at `header`, with its
+    /// last seq; every entry before it is superseded.
+    pub(crate) fn set_snapshot(&self, header: Location, last_seq: u64) {
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((header, last_seq));
+        self.set_skipped_entries(HashSet::new());
+    }
+
+    /// The installed snapshot, if any: see [`State::set_snapshot`].
+    pub(crate) fn snapshot(&self) -> Option<(Location, u64)> {
+        *self
+            .snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Marks the Raft entry whose `raft entry` frame is at `header` as not visible.

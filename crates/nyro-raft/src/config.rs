@@ -35,6 +35,9 @@ use crate::NodeId;
 
 /// Most `cluster.heartbeat_ms`: one minute.
 pub const MAX_HEARTBEAT_MS: u64 = 60_000;
+/// Least `cluster.snapshot_every`.
+pub const MIN_SNAPSHOT_EVERY: u64 = 2;
+
 /// Least `cluster.election_timeout_ms`.
 pub const MIN_ELECTION_TIMEOUT_MS: u64 = 10;
 /// Most `cluster.election_timeout_ms`: five minutes.
@@ -59,6 +62,8 @@ pub struct ClusterSettings {
     /// The election timeout, in milliseconds (default 1000); randomized between this and
     /// twice this.
     pub election_timeout_ms: u64,
+    /// Raft entries between snapshots (default 10000).
+    pub snapshot_every: u64,
 }
 
 static SCHEMA: LazyLock<Schema<ClusterSettings>> = LazyLock::new(|| Schema::new(cluster_keys()));
@@ -74,6 +79,7 @@ impl Default for ClusterSettings {
             secret: String::new(),
             heartbeat_ms: 0,
             election_timeout_ms: 0,
+            snapshot_every: 0,
         };
         SCHEMA.apply_defaults(&mut settings);
         settings
@@ -106,6 +112,7 @@ impl fmt::Debug for ClusterSettings {
             .field("secret", &secret)
             .field("heartbeat_ms", &self.heartbeat_ms)
             .field("election_timeout_ms", &self.election_timeout_ms)
+            .field("snapshot_every", &self.snapshot_every)
             .finish()
     }
 }

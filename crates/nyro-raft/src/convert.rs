@@ -58,6 +58,12 @@ pub(crate) fn from_log_entry(entry: LogEntry) -> StoreResult<Entry> {
             nyro_storage::codec::decode(&bytes)
                 .map_err(|e| io_error(openraft::ErrorSubject::Log(id), e))?,
         ),
+        EntryKind::Snapshot(_) => {
+            return Err(io_error(
+                openraft::ErrorSubject::Log(id),
+                std::io::Error::other("an installed snapshot is not an entry of the Raft log"),
+            ));
+        }
     };
     Ok(Entry {
         log_id: id,

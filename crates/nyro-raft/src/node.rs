@@ -34,6 +34,9 @@ pub struct NodeOptions {
     pub heartbeat: Duration,
     /// The election timeout (randomized between this and twice this).
     pub election_timeout: Duration,
+    /// A snapshot is taken after this many entries since the last one; the log up to
+    /// half as many entries before it is then purged (`cluster.snapshot_every`).
+    pub snapshot_every: u64,
 }
 
 /// A member's role.
@@ -161,14 +164,20 @@ impl Node {
             committed: committed.max(applied),
         });
         let log_store = LogStore::new(db.clone(), index.clone(), files, persisted);
-        let state_machine =
-            StateMachine::new(db.clone(), index.clone(), applied, membership, Snapshots);
+        let state_machine = StateMachine::new(
+            db.clone(),
+            index.clone(),
+            applied,
+            membership,
+            Snapshots::new(&dir),
+        );
         let raft_config = openraft::Config {
             cluster_name: "nyrodb".to_string(),
             heartbeat_interval: millis(options.heartbeat),
             election_timeout_min: millis(options.election_timeout),
             election_timeout_max: millis(options.election_timeout) * 2,
-            snapshot_policy: openraft::SnapshotPolicy::Never,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(options.snapshot_every),
+            max_in_snapshot_log_to_keep: options.snapshot_every / 2,
             ..Default::default()
         };
         let raft_config = Arc::new(
@@ -316,7 +325,13 @@ impl Node {
     /// node a voter once it has caught up. Call on the leader.
     pub async fn add_member(&self, id: NodeId, addr: &str) -> Result<ClusterStatus, ClusterError> {
         let unavailable = |e: String| ClusterError::Unavailable(e);
-        let membership = self.raft.metrics().borrow().membership_config.membership().clone();
+        let membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone();
         match membership.get_node(&id) {
             Some(node) if node.addr != addr => {
                 return Err(ClusterError::BadRequest(format!(
@@ -330,7 +345,9 @@ impl Node {
                 self.raft
                     .add_learner(id, BasicNode::new(addr), false)
                     .await
-                    .map_err(|e| unavailable(format!("adding node {id} as a learner failed: {e}")))?;
+                    .map_err(|e| {
+                        unavailable(format!("adding node {id} as a learner failed: {e}"))
+                    })?;
             }
         }
         let target = self.raft.metrics().borrow().last_log_index;

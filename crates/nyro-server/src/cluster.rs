@@ -14,8 +14,7 @@ use http_body_util::BodyExt;
 use nyro_core::OpenOptions;
 use nyro_raft::network::was_forwarded;
 use nyro_raft::{
-    AskLeader, ClusterError, Consistency, Forwarder, HttpNetworkFactory, Node, NodeOptions,
-    PeerTls,
+    AskLeader, ClusterError, Consistency, Forwarder, HttpNetworkFactory, Node, NodeOptions, PeerTls,
 };
 
 use crate::app::AppState;
@@ -73,6 +72,7 @@ impl ClusterHandle {
                 .collect(),
             heartbeat: settings.heartbeat(),
             election_timeout: settings.election_timeout(),
+            snapshot_every: settings.snapshot_every,
         };
         // A follower's linearizable read asks the leader for its read index.
         let asker = network.clone();
@@ -121,7 +121,12 @@ fn leader_only(method: &Method, path: &str) -> bool {
 }
 
 fn unavailable(message: impl Into<String>) -> Response {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message).into_response()
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        message,
+    )
+    .into_response()
 }
 
 /// Middleware: on a follower, sends a leader-only write to the leader and returns its
@@ -192,9 +197,11 @@ impl From<ClusterError> for ApiError {
     fn from(e: ClusterError) -> Self {
         match e {
             ClusterError::Db(e) => e.into(),
-            ClusterError::Unavailable(message) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message)
-            }
+            ClusterError::Unavailable(message) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                message,
+            ),
             ClusterError::NotFound(message) => ApiError::not_found(message),
             ClusterError::BadRequest(message) => ApiError::bad_request(message),
             other => {
@@ -212,8 +219,8 @@ impl From<ClusterError> for ApiError {
 /// Waits until a read at `consistency` (the `consistency` query parameter, checked) may be
 /// answered here; at once on a standalone server.
 pub async fn read_barrier(state: &AppState, consistency: Option<&str>) -> Result<(), ApiError> {
-    let consistency: Consistency = nyro_raft::parse_consistency(consistency)
-        .map_err(ApiError::bad_request)?;
+    let consistency: Consistency =
+        nyro_raft::parse_consistency(consistency).map_err(ApiError::bad_request)?;
     match &state.cluster {
         Some(cluster) => Ok(cluster.node.read_barrier(consistency).await?),
         None => Ok(()),

@@ -270,8 +270,9 @@ pub fn frame_len(record: &Record<'_>) -> usize {
 }
 
 /// Appends `record` as one frame to `out`. The caller has checked that the payload is at
-/// most [`MAX_PAYLOAD_LEN`] bytes.
-pub(crate) fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
+/// most [`MAX_PAYLOAD_LEN`] bytes. (Also the container format of a cluster's snapshot
+/// files: frames checked like the log's.)
+pub fn encode(record: &Record<'_>, out: &mut Vec<u8>) {
     let start = out.len();
     let len = frame_len(record) as u32;
     out.extend_from_slice(&len.to_le_bytes());

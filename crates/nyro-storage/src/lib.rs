@@ -79,7 +79,7 @@ pub use compact::{CompactionStep, Moved, Rewritten};
 pub use error::{Result, StorageError};
 pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
-    RecordKind, check as check_frame, frame_len,
+    RecordKind, check as check_frame, encode as encode_frame, frame_len,
 };
 pub use hint::{Hint, HintEntry, check_hint, hint_file_name};
 pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault, publish};

@@ -128,7 +128,14 @@ impl Database {
             Some((committed, purged)) => Some(survey(&reader, committed.max(purged), purged)?),
             None => None,
         };
-        let replayed = replay(&reader, survey.as_ref().map(|s| &s.skip))?;
+        let start_at = survey
+            .as_ref()
+            .and_then(|s| s.snapshot.as_ref())
+            .map(|s| s.0);
+        let mut replayed = replay(&reader, survey.as_ref().map(|s| &s.skip), start_at)?;
+        if let Some((_, _, snapshot)) = survey.as_ref().and_then(|s| s.snapshot.as_ref()) {
+            snapshot.raise(&mut replayed.counters, &mut replayed.last_seq);
+        }
         let state = Arc::new(State::new(
             reader.clone(),
             replayed.catalog,
@@ -140,6 +147,9 @@ impl Database {
                 let (queue, writes) = ProposalQueue::new();
                 let replica =
                     ReplicaState::new(replayed.counters.clone(), survey.last_writes, queue);
+                if let Some((header, _, snapshot)) = &survey.snapshot {
+                    state.set_snapshot(*header, snapshot.last_seq);
+                }
                 state.set_skipped_entries(survey.skip);
                 let opened = ReplicaOpened {
                     entries: survey.entries,

@@ -163,7 +163,8 @@ impl Database {
         });
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.
-        let floor = self.inner.reader.history_floor();
+        let snapshot_floor = self.inner.state.snapshot().map_or(0, |(_, seq)| seq);
+        let floor = self.inner.reader.history_floor().max(snapshot_floor);
         let incomplete = since.is_some_and(|since| since < floor);
         Ok(ChangeStream::new(
             live,

@@ -6,7 +6,10 @@ use nyro_storage::RecordKind;
 
 use super::Database;
 use crate::error::{DbError, Result};
-use crate::replica::{self, EntryKind, LogEntry, Placed, Proposal, ReplicaState, WriteRecord};
+use crate::replica::{
+    self, EntryId, EntryKind, LogEntry, Placed, Proposal, ReplicaState, SnapshotFile,
+    SnapshotState, SnapshotView, WriteRecord,
+};
 use crate::write::{self, AppendEntries, Batch, TruncateEntries};
 
 impl Database {
@@ -174,6 +177,78 @@ impl Database {
             prepared,
         };
         Ok((Some(proposal), left))
+    }
+
+    /// The state to snapshot as of the last applied entry. Call while no entry is applied
+    /// (openraft asks for the snapshot builder on the state machine's task); cheap: it copies
+    /// where each document lies, not the documents.
+    pub fn snapshot_view(&self) -> Result<SnapshotView> {
+        let replica = self.replica()?;
+        let state = {
+            let progress = replica.lock();
+            SnapshotState {
+                last_writes: progress.last_writes,
+                last_seq: self.last_seq(),
+                next_collection: progress.counters.next_collection,
+                next_ids: progress
+                    .counters
+                    .next_ids
+                    .iter()
+                    .map(|(&c, &n)| (c, n))
+                    .collect(),
+                membership: Vec::new(),
+            }
+        };
+        Ok(SnapshotView::take(&self.inner.state, state))
+    }
+
+    /// Writes the snapshot `view` of entry `id` (with the replication layer's `membership`)
+    /// to `path`, fdatasync'ed. Blocking: run it off the async workers. Returns its size.
+    pub fn write_snapshot(
+        &self,
+        view: SnapshotView,
+        id: EntryId,
+        membership: Vec<u8>,
+        path: &std::path::Path,
+    ) -> Result<u64> {
+        view.write(&self.inner.state, id, membership, path)
+    }
+
+    /// Installs the snapshot `file` (read and checked whole): appends its records to the
+    /// log as one `Snapshot` entry (fdatasync'ed), then makes it the state: the catalog and
+    /// indexes are rebuilt from it, the counters set, and everything before it in the log is
+    /// superseded (the change feed cannot replay from before its last seq).
+    pub async fn install_snapshot(&self, file: SnapshotFile) -> Result<()> {
+        let replica = self.replica()?;
+        let SnapshotFile { id, state, records } = file;
+        let entry = LogEntry {
+            term: id.term,
+            leader: id.leader,
+            index: id.index,
+            kind: EntryKind::Snapshot(state.clone()),
+            records,
+        };
+        let placed = self.append_entries(vec![entry], true).await?;
+        let placed = placed.into_iter().next().ok_or_else(|| DbError::Internal {
+            message: "installing a snapshot placed nothing".to_string(),
+        })?;
+        let mut progress = replica.lock();
+        replica::reset_state(&self.inner.state, &placed.records)?;
+        let mut last_seq = 0;
+        let mut counters = crate::write::Counters {
+            next_seq: 1,
+            next_collection: 1,
+            next_ids: Default::default(),
+        };
+        state.raise(&mut counters, &mut last_seq);
+        progress.counters = counters;
+        progress.last_writes = state.last_writes;
+        self.inner
+            .state
+            .last_seq
+            .store(last_seq, std::sync::atomic::Ordering::Release);
+        self.inner.state.set_snapshot(placed.header, last_seq);
+        Ok(())
     }
 
     /// The last seq made visible (the change feed's last event).

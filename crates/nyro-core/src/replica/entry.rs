@@ -21,6 +21,26 @@ pub enum EntryKind {
     },
     /// A membership change; the bytes are the replication layer's (opaque here).
     Membership(Vec<u8>),
+    /// An installed snapshot: the state as of entry `index` of this frame, whose records
+    /// (every collection and every live document) follow. Everything before this frame in
+    /// the log is superseded: replay and the change feed start here. Never an entry of the
+    /// Raft log itself (openraft purges up to it).
+    Snapshot(SnapshotState),
+}
+
+/// What a snapshot carries besides its records: the counters, and the membership.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotState {
+    /// The index of the last applied entry that carried writes.
+    pub last_writes: u64,
+    /// The last seq assigned.
+    pub last_seq: u64,
+    /// The next collection id.
+    pub next_collection: u32,
+    /// The next document id per collection (ids are never reused, even of deleted ones).
+    pub next_ids: Vec<(u32, u128)>,
+    /// The replication layer's membership as of the snapshot (opaque here).
+    pub membership: Vec<u8>,
 }
 
 /// One record of a replicated write, in its final form: what the leader prepared.
@@ -99,4 +119,18 @@ pub struct Placed {
     pub header: Location,
     /// Its records, in order.
     pub records: Vec<Location>,
+}
+
+impl SnapshotState {
+    /// Raises `counters` and `last_seq` to at least the snapshot's (a replay after it may
+    /// not see the highest ids and seqs: deleted documents are not in it).
+    pub(crate) fn raise(&self, counters: &mut crate::write::Counters, last_seq: &mut u64) {
+        *last_seq = (*last_seq).max(self.last_seq);
+        counters.next_seq = counters.next_seq.max(self.last_seq + 1);
+        counters.next_collection = counters.next_collection.max(self.next_collection);
+        for &(collection, next) in &self.next_ids {
+            let current = counters.next_ids.entry(collection).or_insert(1);
+            *current = (*current).max(next);
+        }
+    }
 }

@@ -12,16 +12,22 @@
 mod apply;
 mod entry;
 mod propose;
+mod snapshot;
 mod survey;
 
 use std::sync::{Mutex, MutexGuard};
 
-pub use entry::{EntryId, EntryKind, LogEntry, Placed, WriteRecord};
+pub use entry::{EntryId, EntryKind, LogEntry, Placed, SnapshotState, WriteRecord};
 pub use propose::{Batch, Proposal, QueuedWrites};
+pub use snapshot::{
+    SnapshotFile, SnapshotView, parse as parse_snapshot, read_file as read_snapshot,
+    read_header as read_snapshot_header,
+};
 
 pub(crate) use apply::apply_entry;
 pub(crate) use entry::HeaderPayload;
 pub(crate) use propose::ProposalQueue;
+pub(crate) use snapshot::reset_state;
 pub(crate) use survey::survey;
 
 use nyro_batch::{Reply, Unwritten, WriteError};

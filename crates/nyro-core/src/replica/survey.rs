@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use nyro_storage::{FrameHeader, Location, LogReader, RecordKind};
 
-use super::entry::{EntryId, EntryKind, HeaderPayload, Placed};
+use super::entry::{EntryId, EntryKind, HeaderPayload, Placed, SnapshotState};
 use crate::error::Result;
 use crate::replay::each_record;
 
@@ -32,6 +32,9 @@ pub(crate) struct Survey {
     pub(crate) membership: Option<(EntryId, Vec<u8>)>,
     /// The index of the last applied entry that carried writes (0: none).
     pub(crate) last_writes: u64,
+    /// The last installed snapshot: its `raft entry` frame (replay starts there), log id
+    /// and state.
+    pub(crate) snapshot: Option<(Location, EntryId, SnapshotState)>,
 }
 
 /// Surveys the log. Entries up to `committed` are applied by replay (if valid); `purged`
@@ -47,6 +50,7 @@ pub(crate) fn survey(
     let mut skip = HashSet::new();
     // The entry whose records are being collected (its header said more follow).
     let mut open: Option<u64> = None;
+    let mut snapshot = None;
     each_record(
         reader,
         &mut Vec::new(),
@@ -54,6 +58,18 @@ pub(crate) fn survey(
             match h.kind {
                 RecordKind::RaftEntry => {
                     let (leader, kind): HeaderPayload = nyro_storage::codec::decode(body)?;
+                    if let EntryKind::Snapshot(state) = kind {
+                        // Everything it covers is superseded; its records are its own.
+                        found.retain(|&index, _| index > h.seq);
+                        let id = EntryId {
+                            term: h.id,
+                            leader,
+                            index: h.seq,
+                        };
+                        snapshot = Some((location, id, state));
+                        open = None;
+                        return Ok(());
+                    }
                     let placed = Placed {
                         term: h.id,
                         leader,
@@ -91,6 +107,12 @@ pub(crate) fn survey(
         skip,
         ..Survey::default()
     };
+    if let Some((_, id, state)) = &snapshot {
+        survey.last_applied = Some(*id);
+        survey.last_writes = state.last_writes;
+        survey.membership = Some((*id, state.membership.clone()));
+    }
+    survey.snapshot = snapshot;
     for (index, entry) in found {
         let id = EntryId {
             term: entry.placed.term,
@@ -106,7 +128,7 @@ pub(crate) fn survey(
                 EntryKind::Membership(bytes) => {
                     survey.membership = Some((id, bytes.clone()));
                 }
-                EntryKind::Blank => {}
+                EntryKind::Blank | EntryKind::Snapshot(_) => {}
             }
             survey.last_applied = Some(id);
         } else {

@@ -5,7 +5,10 @@
 use nyro_core::config::{Key, Ty, is_header_safe, parse_number, toml_string, toml_string_list};
 
 use super::member::{check_addr, check_unique, parse_bootstrap};
-use super::{ClusterSettings, MAX_ELECTION_TIMEOUT_MS, MAX_HEARTBEAT_MS, MIN_ELECTION_TIMEOUT_MS};
+use super::{
+    ClusterSettings, MAX_ELECTION_TIMEOUT_MS, MAX_HEARTBEAT_MS, MIN_ELECTION_TIMEOUT_MS,
+    MIN_SNAPSHOT_EVERY,
+};
 
 /// The keys of `[cluster]`, in the order of the shipped `nyrodb.toml`.
 pub fn cluster_keys<C: AsRef<ClusterSettings> + AsMut<ClusterSettings>>() -> Vec<Key<C>> {
@@ -139,6 +142,23 @@ pub fn cluster_keys<C: AsRef<ClusterSettings> + AsMut<ClusterSettings>>() -> Vec
                     .contains(&c.as_ref().election_timeout_ms)
             },
             show: |c| c.as_ref().election_timeout_ms.to_string(),
+        },
+        Key {
+            section: "cluster",
+            name: "snapshot_every",
+            default: "10000",
+            ty: Ty::Integer,
+            doc: "A snapshot of the state is taken after this many Raft entries since the last one;\n\
+                  the log up to half as many entries before it is then no longer kept for\n\
+                  followers (one far behind catches up from the snapshot).",
+            allowed: format!("a whole number of entries from {MIN_SNAPSHOT_EVERY} up"),
+            secret: false,
+            set: |c, raw| {
+                c.as_mut().snapshot_every = parse_number(raw)?;
+                Ok(())
+            },
+            check: |c| c.as_ref().snapshot_every >= MIN_SNAPSHOT_EVERY,
+            show: |c| c.as_ref().snapshot_every.to_string(),
         },
     ]
 }

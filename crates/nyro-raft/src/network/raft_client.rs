@@ -74,9 +74,9 @@ impl HttpNetworkFactory {
             .await
         {
             Ok(answer) => answer,
-            Err(Failure::Unreachable(reason) | Failure::Network(reason) | Failure::TooLarge(reason)) => {
-                Err(format!("the leader at {addr} gave no read index: {reason}"))
-            }
+            Err(
+                Failure::Unreachable(reason) | Failure::Network(reason) | Failure::TooLarge(reason),
+            ) => Err(format!("the leader at {addr} gave no read index: {reason}")),
         }
     }
 }

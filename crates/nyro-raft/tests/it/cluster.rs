@@ -4,8 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
-use nyro_raft::network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use nyro_core::replica::WriteRecord;
+use nyro_raft::network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use nyro_raft::{NodeId, Proposal};
 
 use crate::support::{CHUNK, Cluster, eventually, wait_metrics};

@@ -10,14 +10,13 @@ use crate::app::AppState;
 use crate::cluster::read_barrier;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{
-    ApiPath, BodyBytes, JsonBody, expect_object, parse_id, query_params,
-    sync_param, u64_param,
+    ApiPath, BodyBytes, JsonBody, expect_object, parse_id, query_params, sync_param, u64_param,
 };
 use crate::json_doc::{parse_document, parse_documents};
 use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{
-    BulkAnswer, CollectionName, Consistency, DocumentBody, DocumentsBody, InsertAnswer, JsonDoc, PageAnswer,
-    QueryBody, ReplaceAnswer, StoredDocument, U64,
+    BulkAnswer, CollectionName, Consistency, DocumentBody, DocumentsBody, InsertAnswer, JsonDoc,
+    PageAnswer, QueryBody, ReplaceAnswer, StoredDocument, U64,
 };
 
 /// Default page size of list and query.
