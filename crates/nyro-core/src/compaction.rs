@@ -8,7 +8,12 @@
 //!   (then no older segment can hold a version it hides) and a live document has a higher
 //!   id (else it may be the only record of the highest id the collection has used);
 //! - it is a catalog record (create or drop collection): tiny, and replay needs them;
-//! - it is a Raft entry or truncate frame (a cluster's log; for now always kept as is).
+//! - it is a Raft entry or truncate frame (a cluster's log: replay needs the headers to
+//!   tell applied entries from void, truncated or pending ones).
+//!
+//! In a cluster node's log, a segment is rewritten only once every Raft entry in it is at
+//! or below the purged index: the entries after it may still be read back whole, to be
+//! sent to a follower.
 //!
 //! Crash safety comes from the log: the new segment is complete and fsynced before it takes
 //! the old one's name, and the old file goes only after the switch; see
@@ -144,12 +149,28 @@ impl Background {
     }
 }
 
+/// Whether segment `id` holds a Raft entry whose index is above `purged` (`None`: nothing
+/// purged, so any entry is).
+fn holds_retained_entries(state: &State, id: u32, purged: Option<u64>) -> Result<bool> {
+    for frame in state.reader.iter_segment(id) {
+        let frame = frame?;
+        let h = frame.header();
+        if h.kind == RecordKind::RaftEntry && purged.is_none_or(|p| h.seq > p) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Rewrites every sealed segment whose dead bytes exceed `min_dead_ratio` of its size
-/// (any dead byte at all when the ratio is 0).
+/// (any dead byte at all when the ratio is 0). `raft_purged`: a cluster node's log, where
+/// only segments whose Raft entries are all at or below the purged index (the inner
+/// option) are rewritten.
 pub(crate) async fn run(
     state: &Arc<State>,
     writer: &WriterHandle<CoreApplier>,
     min_dead_ratio: f64,
+    raft_purged: Option<Option<u64>>,
 ) -> Result<CompactSummary> {
     let reader = state.reader.clone();
     let segments = reader.segments();
@@ -161,6 +182,16 @@ pub(crate) async fn run(
             && segment.dead_bytes as f64 >= min_dead_ratio * segment.bytes as f64;
         if !worth_it {
             continue;
+        }
+        if let Some(purged) = raft_purged {
+            let (state, id) = (Arc::clone(state), segment.id);
+            let retained =
+                tokio::task::spawn_blocking(move || holds_retained_entries(&state, id, purged))
+                    .await
+                    .map_err(join_error)??;
+            if retained {
+                continue;
+            }
         }
         let is_oldest = Some(segment.position) == oldest;
         let (state_for_keep, log) = (Arc::clone(state), reader.clone());

@@ -259,6 +259,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             index.purged = Some(log_id);
         }
         self.persisted.purged = Some(log_id);
-        self.persist().await
+        self.persist().await?;
+        self.db()
+            .set_purged(log_id.index)
+            .map_err(|e| io_error(ErrorSubject::Log(log_id), e))
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use nyro_storage::{LogReader, SegmentInfo};
 
 use super::Database;
+use crate::replica::ReplicaState;
 use crate::backup::{self, BackupManifest};
 use crate::compaction::{self, CompactSummary};
 use crate::error::{DbError, Result};
@@ -43,7 +44,8 @@ impl Database {
         if active_dead {
             self.inner.writer.seal().await.map_err(DbError::from)?;
         }
-        compaction::run(&self.inner.state, &self.inner.writer, 0.0).await
+        let purged = self.inner.replica.as_ref().map(ReplicaState::purged);
+        compaction::run(&self.inner.state, &self.inner.writer, 0.0, purged).await
     }
 
     /// Writes a consistent backup into `dir` (created; refused if it exists and is not

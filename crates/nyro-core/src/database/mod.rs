@@ -79,7 +79,10 @@ impl compaction::CompactionTarget for Inner {
         runtime.block_on(async {
             let _one_at_a_time = self.compaction.lock().await;
             let summary = match min_dead_ratio {
-                Some(ratio) => compaction::run(&self.state, &self.writer, ratio).await?,
+                Some(ratio) => {
+                    let purged = self.replica.as_ref().map(ReplicaState::purged);
+                    compaction::run(&self.state, &self.writer, ratio, purged).await?
+                }
                 None => CompactSummary::default(),
             };
             Ok((summary, self.write_missing_hints()?))

@@ -86,8 +86,8 @@ impl Database {
     /// Replay applies the entries up to `committed` (or `purged`, whichever is higher) and
     /// leaves later ones for the replication layer, which gets them in [`ReplicaOpened`]
     /// with the queue its proposals come from. Writes are proposed, not written, and the
-    /// configured collections are created by the leader, not here. Automatic compaction is
-    /// off: it would drop frames the Raft log still needs.
+    /// configured collections are created by the leader, not here. Compaction leaves alone
+    /// the segments that hold entries after the purged index (`Database::set_purged`).
     pub async fn open_replica(
         config: &Config,
         options: OpenOptions,
@@ -124,6 +124,7 @@ impl Database {
                 "recovered from a crash: dropped a torn tail");
         }
         let reader = log.reader().clone();
+        let replica_purged = replica.and_then(|(_, purged)| purged);
         let survey = match replica {
             Some((committed, purged)) => Some(survey(&reader, committed.max(purged), purged)?),
             None => None,
@@ -147,6 +148,9 @@ impl Database {
                 let (queue, writes) = ProposalQueue::new();
                 let replica =
                     ReplicaState::new(replayed.counters.clone(), survey.last_writes, queue);
+                if let Some(purged) = replica_purged {
+                    replica.set_purged(purged);
+                }
                 if let Some((header, _, snapshot)) = &survey.snapshot {
                     state.set_snapshot(*header, snapshot.last_seq);
                 }
@@ -188,7 +192,9 @@ impl Database {
         tracing::info!(path = %config.storage.path.display(), frames = replayed.frames,
             segments = recovery.segments, last_seq = replayed.last_seq, "database open");
         let reader_for_scrub = reader.clone();
-        let auto_ratio = (config.compaction.auto && replica.is_none())
+        let auto_ratio = config
+            .compaction
+            .auto
             .then_some(config.compaction.min_dead_ratio);
         let db = Self {
             inner: Arc::new_cyclic(|weak| Inner {

@@ -211,6 +211,8 @@ impl Database {
         membership: Vec<u8>,
         path: &std::path::Path,
     ) -> Result<u64> {
+        // Compaction would move the documents the view points at.
+        let _no_compaction = self.inner.compaction.blocking_lock();
         view.write(&self.inner.state, id, membership, path)
     }
 
@@ -248,6 +250,13 @@ impl Database {
             .last_seq
             .store(last_seq, std::sync::atomic::Ordering::Release);
         self.inner.state.set_snapshot(placed.header, last_seq);
+        Ok(())
+    }
+
+    /// Records that the Raft log up to `index` is purged: compaction may now rewrite the
+    /// segments whose entries are all at or below it.
+    pub fn set_purged(&self, index: u64) -> Result<()> {
+        self.replica()?.set_purged(index);
         Ok(())
     }
 

@@ -48,6 +48,9 @@ pub(crate) struct Progress {
 pub(crate) struct ReplicaState {
     progress: Mutex<Progress>,
     pub(crate) queue: ProposalQueue,
+    /// The purged log index plus one (0: nothing purged): compaction leaves the entries
+    /// after it whole.
+    purged: std::sync::atomic::AtomicU64,
 }
 
 impl ReplicaState {
@@ -58,7 +61,20 @@ impl ReplicaState {
                 last_writes,
             }),
             queue,
+            purged: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The purged log index, if any.
+    pub(crate) fn purged(&self) -> Option<u64> {
+        let stored = self.purged.load(std::sync::atomic::Ordering::Acquire);
+        stored.checked_sub(1)
+    }
+
+    /// Records that the log up to `index` is purged.
+    pub(crate) fn set_purged(&self, index: u64) {
+        self.purged
+            .fetch_max(index.saturating_add(1), std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Queues `op` for the leader's next proposal and awaits its answer (given once its

@@ -38,6 +38,8 @@ pub struct Options {
     pub election_timeout_ms: u64,
     /// More keys of `[storage]` (after `path`), e.g. `"segment_size_mb = 1\n"`.
     pub storage_keys: String,
+    /// More keys of `[cluster]`, e.g. `"snapshot_every = 5\n"`.
+    pub cluster_keys: String,
     /// More TOML appended to every node's config: whole sections other than `[storage]`,
     /// `[server]` and `[cluster]` (e.g. `"[batch]\nsync = \"always\"\n"`).
     pub extra_config: String,
@@ -51,6 +53,7 @@ impl Default for Options {
             heartbeat_ms: 50,
             election_timeout_ms: 500,
             storage_keys: String::new(),
+            cluster_keys: String::new(),
             extra_config: String::new(),
         }
     }
@@ -151,8 +154,8 @@ impl Cluster {
         if self.options.cluster {
             config.push_str(&format!(
                 "[cluster]\nnode_id = {id}\nadvertise = \"127.0.0.1:{port}\"\nbootstrap = {bootstrap:?}\n\
-                 secret = {secret:?}\nheartbeat_ms = {}\nelection_timeout_ms = {}\n\n",
-                self.options.heartbeat_ms, self.options.election_timeout_ms
+                 secret = {secret:?}\nheartbeat_ms = {}\nelection_timeout_ms = {}\n{}\n",
+                self.options.heartbeat_ms, self.options.election_timeout_ms, self.options.cluster_keys
             ));
         }
         config.push_str(&self.options.extra_config);

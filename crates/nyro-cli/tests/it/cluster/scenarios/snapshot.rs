@@ -1,10 +1,10 @@
 //! A node whose needed log was compacted away catches up (by snapshot: contract section 7),
 //! and so does a new node added afterwards.
 //!
-//! Seen from outside, the test checks the outcome: identical data and retained feeds. That
-//! the snapshot path was taken depends on when the leader purges its log; the nodes run with
-//! 1 MB segments and write about 2.4 MB (half of it dropped) while one of them is down,
-//! then compact.
+//! The nodes run with 1 MB segments and a snapshot every 5 entries (so the leader purges its
+//! log behind them), and write about 2.4 MB (half of it dropped) while one of them is down,
+//! then compact; the node that was down must have installed a snapshot (its log says so),
+//! and all must hold identical data and retained feeds.
 
 use serde_json::json;
 
@@ -15,6 +15,7 @@ use crate::cluster::Options;
 async fn a_node_behind_a_compacted_log_catches_up() {
     let options = Options {
         storage_keys: "segment_size_mb = 1\n".to_string(),
+        cluster_keys: "snapshot_every = 5\n".to_string(),
         ..Options::default()
     };
     let mut c = Cluster::start_with(3, options).await;
@@ -43,6 +44,11 @@ async fn a_node_behind_a_compacted_log_catches_up() {
         .await
         .expect(200, "the early write on the node that was behind");
     assert_eq!(doc, json!({"_id": 1, "early": true}));
+    let log = std::fs::read_to_string(c.node(behind).log_path()).unwrap_or_default();
+    assert!(
+        log.contains("snapshot installed"),
+        "the node that was behind caught up without a snapshot; its log:\n{log}"
+    );
 
     // A new, empty node catches up from what the others retained.
     c.add_node().await;
