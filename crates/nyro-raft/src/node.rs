@@ -321,8 +321,9 @@ impl Node {
     /// Adds node `id` at `addr`: as a learner, then, once it has caught up with the log, as
     /// a voter. Returns once the change is committed. A learner that has not caught up
     /// within the request's deadline (not running, unreachable, another secret, or just far
-    /// behind) stays a learner and the call answers `Unavailable`: retrying it makes the
-    /// node a voter once it has caught up. Call on the leader.
+    /// behind) is removed again and the call answers `Unavailable` (contract: a node with
+    /// the wrong secret never becomes a member); a retry resumes where its log stands.
+    /// Call on the leader.
     pub async fn add_member(&self, id: NodeId, addr: &str) -> Result<ClusterStatus, ClusterError> {
         let unavailable = |e: String| ClusterError::Unavailable(e);
         let membership = self
@@ -367,10 +368,18 @@ impl Node {
             )
             .await;
         if caught_up.is_err() {
+            let ids = BTreeSet::from([id]);
+            if let Err(e) = self
+                .raft
+                .change_membership(ChangeMembers::RemoveNodes(ids), false)
+                .await
+            {
+                tracing::warn!(node = id, error = %e, "cannot remove a learner that did not catch up");
+            }
             return Err(unavailable(format!(
-                "node {id} at {addr} is a learner but has not caught up with the log within {} ms \
-                 (is it running, reachable from the leader, and does it share the cluster's \
-                 secret?); it stays a learner: retry the add to make it a voter once it has",
+                "node {id} at {addr} did not catch up with the log within {} ms (is it running, \
+                 reachable from the leader, and does it share the cluster's secret?); it was \
+                 not added: retry the add (a node far behind makes progress on each try)",
                 self.deadline.as_millis()
             )));
         }

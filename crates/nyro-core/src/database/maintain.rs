@@ -7,10 +7,10 @@ use std::time::Instant;
 use nyro_storage::{LogReader, SegmentInfo};
 
 use super::Database;
-use crate::replica::ReplicaState;
 use crate::backup::{self, BackupManifest};
 use crate::compaction::{self, CompactSummary};
 use crate::error::{DbError, Result};
+use crate::replica::ReplicaState;
 
 /// The highest sequence number in the sealed segments `sealed`: that of the last record of
 /// the last segment in log order that holds one.
