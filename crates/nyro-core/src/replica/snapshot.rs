@@ -27,11 +27,14 @@ const PREAMBLE: usize = 20;
 /// The header: the log id (term, leader, index) and the state.
 type Header = ((u64, u64, u64), SnapshotState);
 
+/// A collection in a view: its id, its definition, and where each document lies.
+type CollectionView = (u32, CollectionDef, Vec<(u64, Location)>);
+
 /// The state to snapshot, as of one applied entry: each collection's definition and where
 /// each of its documents lies, and the counters.
 #[derive(Debug)]
 pub struct SnapshotView {
-    collections: Vec<(u32, CollectionDef, Vec<(u64, Location)>)>,
+    collections: Vec<CollectionView>,
     state: SnapshotState,
 }
 
