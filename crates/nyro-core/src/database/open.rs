@@ -12,7 +12,7 @@ use crate::compaction;
 use crate::config::{Config, SyncPolicy};
 use crate::error::{DbError, Result};
 use crate::replay::replay;
-use crate::replica::{ProposalQueue, ReplicaOpened, ReplicaState, survey};
+use crate::replica::{ProposalQueue, ReplicaOpened, ReplicaState, is_raft_log, survey};
 use crate::scrub::Scrub;
 use crate::state::State;
 use crate::types::FEED_CAPACITY;
@@ -127,6 +127,13 @@ impl Database {
         let replica_purged = replica.and_then(|(_, purged)| purged);
         let survey = match replica {
             Some((committed, purged)) => Some(survey(&reader, committed.max(purged), purged)?),
+            // A cluster node's data opened on its own (a restored backup, an offline
+            // command): every entry that survives in its log is taken as committed.
+            None if is_raft_log(&reader)? => {
+                tracing::warn!(path = %config.storage.path.display(),
+                    "opening a cluster node's data standalone: every entry in its log is taken as committed");
+                Some(survey(&reader, Some(u64::MAX), None)?)
+            }
             None => None,
         };
         let start_at = survey
@@ -143,7 +150,13 @@ impl Database {
             replayed.last_seq,
             FEED_CAPACITY,
         ));
-        let (replica, opened) = match survey {
+        if let Some(survey) = &survey {
+            if let Some((header, _, snapshot)) = &survey.snapshot {
+                state.set_snapshot(*header, snapshot.last_seq);
+            }
+            state.set_skipped_entries(survey.skip.clone());
+        }
+        let (replica, opened) = match survey.filter(|_| replica.is_some()) {
             Some(survey) => {
                 let (queue, writes) = ProposalQueue::new();
                 let replica =
@@ -151,10 +164,6 @@ impl Database {
                 if let Some(purged) = replica_purged {
                     replica.set_purged(purged);
                 }
-                if let Some((header, _, snapshot)) = &survey.snapshot {
-                    state.set_snapshot(*header, snapshot.last_seq);
-                }
-                state.set_skipped_entries(survey.skip);
                 let opened = ReplicaOpened {
                     entries: survey.entries,
                     last_applied: survey.last_applied,

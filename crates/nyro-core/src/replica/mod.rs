@@ -28,7 +28,7 @@ pub(crate) use apply::apply_entry;
 pub(crate) use entry::HeaderPayload;
 pub(crate) use propose::ProposalQueue;
 pub(crate) use snapshot::reset_state;
-pub(crate) use survey::survey;
+pub(crate) use survey::{is_raft_log, survey};
 
 use nyro_batch::{Reply, Unwritten, WriteError};
 

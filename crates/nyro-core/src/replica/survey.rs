@@ -140,3 +140,26 @@ pub(crate) fn survey(
     }
     Ok(survey)
 }
+
+/// Whether `reader`'s log is a cluster node's: its first record (in log order, a
+/// compaction marker aside) is a `raft entry` frame. A cluster node's log always starts
+/// with one (compaction keeps them), a standalone log never has one.
+pub(crate) fn is_raft_log(reader: &LogReader) -> Result<bool> {
+    let Some(first) = reader.segments().into_iter().next() else {
+        return Ok(false);
+    };
+    if let Some(hint) = reader.hint(first.id) {
+        let kind = hint
+            .entries()
+            .map(|e| e.header.kind)
+            .find(|&k| k != RecordKind::CompactionMarker);
+        return Ok(kind == Some(RecordKind::RaftEntry));
+    }
+    for frame in reader.iter_segment(first.id) {
+        let kind = frame?.header().kind;
+        if kind != RecordKind::CompactionMarker {
+            return Ok(kind == RecordKind::RaftEntry);
+        }
+    }
+    Ok(false)
+}
