@@ -217,6 +217,10 @@ pub struct ChangeStream {
     last_seq: u64,
     collection: Option<Arc<str>>,
     capacity: usize,
+    /// The database's state, and the snapshot it had installed (a cluster node) when the
+    /// stream began: a snapshot installed since skips changes the live stream never saw.
+    state: Arc<State>,
+    snapshot: Option<(nyro_storage::Location, u64)>,
 }
 
 impl std::fmt::Debug for ChangeStream {
@@ -231,21 +235,23 @@ impl std::fmt::Debug for ChangeStream {
 impl ChangeStream {
     /// `live` must be subscribed *before* `until` (the last committed seq) is read, so that
     /// every change after `until` reaches it. `frames` is the log to replay, with whether it
-    /// holds format-1 segments (then the replay tracks ids to tell updates from inserts) and
-    /// the state (where to record a damaged frame the replay meets, which Raft entries to skip).
+    /// holds format-1 segments (then the replay tracks ids to tell updates from inserts);
+    /// `state` is where a damaged frame the replay meets is recorded, which Raft entries it
+    /// skips, and which snapshot is installed.
     pub(crate) fn new(
         live: broadcast::Receiver<Arc<ChangeEvent>>,
-        frames: Option<(LogIter, bool, Arc<State>)>,
+        frames: Option<(LogIter, bool)>,
+        state: Arc<State>,
         since: u64,
         until: u64,
         collection: Option<Arc<str>>,
-        capacity: usize,
         compacted_floor: Option<u64>,
     ) -> Self {
-        let replay = frames.map(|(frames, track_ids, state)| Replay {
+        let snapshot = state.snapshot();
+        let replay = frames.map(|(frames, track_ids)| Replay {
             frames,
-            waiting_for: state.snapshot().map(|(header, _)| header),
-            state,
+            waiting_for: snapshot.map(|(header, _)| header),
+            state: Arc::clone(&state),
             skipping: false,
             since,
             until,
@@ -258,7 +264,9 @@ impl ChangeStream {
             live,
             last_seq: until.max(since),
             collection,
-            capacity,
+            capacity: crate::types::FEED_CAPACITY,
+            state,
+            snapshot,
         }
     }
 
@@ -282,6 +290,19 @@ impl ChangeStream {
         loop {
             match self.live.recv().await {
                 Ok(event) => {
+                    let installed = self.state.snapshot();
+                    if installed != self.snapshot {
+                        // A snapshot replaced this node's state: the changes it covers never
+                        // came through here.
+                        self.snapshot = installed;
+                        let floor = installed.map_or(0, |(_, seq)| seq);
+                        if floor > self.last_seq {
+                            return Some(Err(FeedError::HistoryCompacted {
+                                since: self.last_seq,
+                                floor,
+                            }));
+                        }
+                    }
                     if event.seq <= self.last_seq {
                         continue; // already covered by the replay
                     }

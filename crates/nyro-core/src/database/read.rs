@@ -13,7 +13,7 @@ use crate::error::{DbError, Result};
 use crate::feed::ChangeStream;
 use crate::indexing;
 use crate::scan::{Documents, read_document};
-use crate::types::{CollectionInfo, CollectionStats, FEED_CAPACITY, MAX_PAGE, Page, Stats};
+use crate::types::{CollectionInfo, CollectionStats, MAX_PAGE, Page, Stats};
 
 fn check_limit(limit: usize) -> Result<()> {
     if (1..=MAX_PAGE).contains(&limit) {
@@ -158,8 +158,7 @@ impl Database {
         // where it is): skip the scan of the log.
         let frames = since.filter(|&since| since < until).map(|_| {
             let reader = &self.inner.reader;
-            let state = Arc::clone(&self.inner.state);
-            (reader.iter(), reader.oldest_format_version() < 2, state)
+            (reader.iter(), reader.oldest_format_version() < 2)
         });
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.
@@ -169,10 +168,10 @@ impl Database {
         Ok(ChangeStream::new(
             live,
             frames,
+            Arc::clone(&self.inner.state),
             since.unwrap_or(until),
             until,
             name,
-            FEED_CAPACITY,
             incomplete.then_some(floor),
         ))
     }
