@@ -27,7 +27,7 @@ pub(crate) fn to_log_entry(entry: Entry) -> StoreResult<(LogEntry, bool)> {
             after,
             records,
             sync,
-        }) => (EntryKind::Writes { after }, records, sync),
+        }) => (EntryKind::Writes { after, sync }, records, sync),
         EntryPayload::Membership(membership) => {
             let bytes = nyro_storage::codec::encode(&membership)
                 .map_err(|e| io_error(openraft::ErrorSubject::Log(entry.log_id), e))?;
@@ -49,10 +49,10 @@ pub(crate) fn from_log_entry(entry: LogEntry) -> StoreResult<Entry> {
     let id = log_id(entry.term, entry.leader, entry.index);
     let payload = match entry.kind {
         EntryKind::Blank => EntryPayload::Blank,
-        EntryKind::Writes { after } => EntryPayload::Normal(Proposal {
+        EntryKind::Writes { after, sync } => EntryPayload::Normal(Proposal {
             after,
             records: entry.records,
-            sync: false,
+            sync,
         }),
         EntryKind::Membership(bytes) => EntryPayload::Membership(
             nyro_storage::codec::decode(&bytes)

@@ -391,7 +391,7 @@ impl Node {
     }
 
     /// Removes node `id` (voter or learner). Returns once the change is committed. Call on
-    /// the leader.
+    /// the leader; removing the leader itself commits the change, after which it steps down.
     pub async fn remove_member(&self, id: NodeId) -> Result<ClusterStatus, ClusterError> {
         let membership = self
             .raft
@@ -404,16 +404,15 @@ impl Node {
             return Err(ClusterError::NotFound(format!("node {id} is not a member")));
         }
         let ids = BTreeSet::from([id]);
-        if membership.voter_ids().any(|v| v == id) {
-            self.raft
-                .change_membership(ChangeMembers::RemoveVoters(ids.clone()), false)
-                .await
-                .map_err(|e| {
-                    ClusterError::Unavailable(format!("removing node {id} failed: {e}"))
-                })?;
-        }
+        // A voter goes with its node entry in one change (`retain` false); a learner is
+        // only a node entry.
+        let change = if membership.voter_ids().any(|v| v == id) {
+            ChangeMembers::RemoveVoters(ids)
+        } else {
+            ChangeMembers::RemoveNodes(ids)
+        };
         self.raft
-            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .change_membership(change, false)
             .await
             .map_err(|e| ClusterError::Unavailable(format!("removing node {id} failed: {e}")))?;
         Ok(self.status())

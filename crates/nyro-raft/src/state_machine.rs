@@ -63,6 +63,7 @@ impl StateMachine {
                     })?;
                 let kind = EntryKind::Writes {
                     after: proposal.after,
+                    sync: proposal.sync,
                 };
                 self.db
                     .apply_entry(log_id.index, &kind, &proposal.records, &placed)

@@ -20,7 +20,11 @@ fn last_sealed_seq(reader: &LogReader, sealed: &[SegmentInfo]) -> Result<u64> {
     for segment in by_position.iter().rev() {
         let mut highest = 0;
         for frame in reader.iter_segment(segment.id) {
-            highest = highest.max(frame?.header().seq);
+            let frame = frame?;
+            // A Raft frame's seq is a log index, not a write's.
+            if !frame.header().kind.is_raft() {
+                highest = highest.max(frame.header().seq);
+            }
         }
         if highest > 0 {
             return Ok(highest);

@@ -29,7 +29,7 @@ pub(crate) fn apply_entry(
     records: &[WriteRecord],
     placed: &Placed,
 ) -> Result<bool> {
-    let &EntryKind::Writes { after } = kind else {
+    let &EntryKind::Writes { after, .. } = kind else {
         return Ok(true);
     };
     let mut progress = replica.lock();

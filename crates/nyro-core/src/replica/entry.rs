@@ -18,6 +18,9 @@ pub enum EntryKind {
     Writes {
         /// See above.
         after: u64,
+        /// A write of the batch asked to be fdatasync'ed (`?sync=true`): every node
+        /// fdatasyncs the entry before acknowledging it, whatever its `batch.sync`.
+        sync: bool,
     },
     /// A membership change; the bytes are the replication layer's (opaque here).
     Membership(Vec<u8>),

@@ -121,7 +121,7 @@ pub(crate) fn survey(
         };
         if committed.is_some_and(|c| index <= c) {
             match &entry.kind {
-                EntryKind::Writes { after } if *after != survey.last_writes => {
+                EntryKind::Writes { after, .. } if *after != survey.last_writes => {
                     survey.skip.insert(entry.placed.header);
                 }
                 EntryKind::Writes { .. } => survey.last_writes = index,
