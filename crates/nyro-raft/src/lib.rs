@@ -8,10 +8,11 @@
 //!
 //! Main types: [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
 //! carries), [`Applied`] (what applying it answered), [`ClusterSettings`] (`[cluster]` of
-//! `nyrodb.toml`, with its key table [`config::cluster_keys`]) and [`Member`] (a node's id
-//! and address); [`network`]: the node-to-node transport ([`HttpNetworkFactory`] for
-//! openraft's RPCs, [`internal_routes`] serving them, [`Forwarder`] sending a follower's
-//! writes to the leader).
+//! `nyrodb.toml`, with its key table [`config::cluster_keys`]), [`Member`] (a node's id
+//! and address) and [`RaftFigures`] (a node's Raft figures, for `/metrics`); [`network`]:
+//! the node-to-node transport ([`HttpNetworkFactory`] for openraft's RPCs,
+//! [`internal_routes`] serving them, [`Forwarder`] sending a follower's writes to the
+//! leader).
 
 // openraft's traits return its `StorageError` (over 200 bytes) by value; the helpers that
 // build one for them do too.
@@ -20,6 +21,7 @@
 pub mod config;
 mod convert;
 mod error;
+mod figures;
 mod log_store;
 pub mod network;
 mod node;
@@ -31,6 +33,7 @@ mod types;
 
 pub use config::{ClusterSettings, Member};
 pub use error::ClusterError;
+pub use figures::{RaftFigures, RaftState};
 pub use log_store::{LogReader, LogStore};
 pub use network::{Forwarder, HttpNetworkFactory, PeerTls, internal_routes};
 pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, Role, parse_consistency};

@@ -560,6 +560,123 @@ test("dashboard: charts fed by /metrics and /v1/stats every 2 s", { timeout: TES
   await done();
 });
 
+/** A /v1/cluster answer of a three-node cluster with a learner, as node `nodeId` gives it. */
+function clusterAnswer(nodeId, commit) {
+  const onLeader = nodeId === 2;
+  return {
+    node_id: nodeId,
+    leader_id: 2,
+    term: 5,
+    commit_index: commit,
+    applied_index: commit - 1,
+    members: [
+      { id: 1, addr: "127.0.0.1:17071", role: "follower", match_index: onLeader ? commit - 3 : null },
+      { id: 2, addr: "127.0.0.1:17072", role: "leader", match_index: onLeader ? commit + 1 : null },
+      { id: 3, addr: "127.0.0.1:17073", role: "follower", match_index: onLeader ? commit + 1 : null },
+      { id: 4, addr: "127.0.0.1:17074", role: "learner", match_index: onLeader ? 12 : null },
+    ],
+  };
+}
+
+/** The members table as [[node, address, role, match index, lag], ...]. */
+async function memberTable(page) {
+  return page.locator("table.members tbody tr").evaluateAll((rows) =>
+    rows.map((row) => [...row.children].map((cell) => cell.textContent)),
+  );
+}
+
+test("cluster: a standalone server says it is standalone and stops polling", { timeout: TEST_TIMEOUT }, async () => {
+  const { page, done } = await open("#/dashboard");
+  await page.getByRole("link", { name: "Cluster" }).click();
+  await page.getByRole("heading", { name: "Cluster" }).waitFor();
+  await page.getByText("This server is standalone: it is not part of a cluster.").waitFor();
+  assert.equal((await api("GET", "/v1/cluster")).status, 404);
+  // The 404 is the answer, not an error: no alert, no "Resume polling".
+  assert.equal(await page.locator("#alerts").textContent(), "");
+  assert.equal(await page.getByRole("button", { name: "Resume polling" }).isVisible(), false);
+  let asked = 0;
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/v1/cluster") asked += 1;
+  });
+  await sleep(2500);
+  assert.equal(asked, 0, "no more /v1/cluster requests once the server said it is standalone");
+  await screenshot(page, "cluster-standalone");
+  await done();
+});
+
+test("cluster: members, roles, leader, term, indexes and lag from /v1/cluster, refreshed", { timeout: TEST_TIMEOUT }, async () => {
+  const { page, done } = await open("#/collections");
+  await page.getByRole("heading", { name: "All collections" }).waitFor();
+  // This server is standalone: the cluster's answers are the leader's (node 2), then a
+  // follower's, as a real node gives them.
+  const answers = [clusterAnswer(2, 100), clusterAnswer(2, 140), clusterAnswer(1, 150)];
+  let served = 0;
+  await page.route(
+    (url) => url.pathname === "/v1/cluster",
+    (route) => {
+      const body = answers[Math.min(served, answers.length - 1)];
+      served += 1;
+      return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
+    },
+  );
+  await page.getByRole("link", { name: "Cluster" }).click();
+  await page.getByRole("row", { name: /^Commit index 100$/ }).waitFor();
+  assert.equal(await page.getByRole("row", { name: /^Leader/ }).textContent(), "Leadernode 2 (127.0.0.1:17072), this node");
+  assert.equal(await page.getByRole("row", { name: /^Term/ }).textContent(), "Term5");
+  assert.equal(await page.getByRole("row", { name: /^Applied index/ }).textContent(), "Applied index99");
+  assert.deepEqual(await memberTable(page), [
+    ["1", "127.0.0.1:17071", "follower", "97", "4"],
+    ["2 (this node)", "127.0.0.1:17072", "leader", "101", "0"],
+    ["3", "127.0.0.1:17073", "follower", "101", "0"],
+    ["4", "127.0.0.1:17074", "learner", "12", "89"],
+  ]);
+  await screenshot(page, "cluster-leader");
+
+  // Polled every 2 s: the next answer replaces the figures.
+  await page.getByRole("row", { name: /^Commit index 140$/ }).waitFor();
+  assert.equal((await memberTable(page))[3][4], "129");
+
+  // On a follower, match index and lag are unknown; the page links to the leader's console.
+  await page.getByRole("row", { name: /^Commit index 150$/ }).waitFor();
+  assert.deepEqual(await memberTable(page), [
+    ["1 (this node)", "127.0.0.1:17071", "follower", "–", "–"],
+    ["2", "127.0.0.1:17072", "leader", "–", "–"],
+    ["3", "127.0.0.1:17073", "follower", "–", "–"],
+    ["4", "127.0.0.1:17074", "learner", "–", "–"],
+  ]);
+  const link = page.getByRole("link", { name: "open the console on node 2" });
+  assert.equal(await link.getAttribute("href"), "http://127.0.0.1:17072/#/cluster");
+  assert.equal(await page.locator("#alerts").textContent(), "");
+
+  // Leaving the page stops the polling.
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+  const before = served;
+  await sleep(2500);
+  assert.equal(served, before, "no /v1/cluster request after leaving the page");
+  await done();
+});
+
+test("cluster: an error stops the polling until Resume", { timeout: TEST_TIMEOUT }, async () => {
+  const { page, done } = await open("#/collections");
+  await page.getByRole("heading", { name: "All collections" }).waitFor();
+  let fail = true;
+  await page.route(
+    (url) => url.pathname === "/v1/cluster",
+    (route) =>
+      fail
+        ? route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ error: { code: "unavailable", message: "the node is not ready" } }) })
+        : route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(clusterAnswer(2, 60)) }),
+  );
+  await page.getByRole("link", { name: "Cluster" }).click();
+  await page.getByRole("alert").getByText("unavailable (HTTP 503)").waitFor();
+  await page.getByText("Polling stopped after an error (see above).").waitFor();
+  fail = false;
+  await page.getByRole("button", { name: "Resume polling" }).click();
+  await page.getByRole("row", { name: /^Commit index 60$/ }).waitFor();
+  await done();
+});
+
 test("collections: delete one after the confirm dialog, keyboard only", { timeout: TEST_TIMEOUT }, async () => {
   const { page, done } = await open("#/collections");
   const remove = page.getByRole("button", { name: "Delete collection many" });

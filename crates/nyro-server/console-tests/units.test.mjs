@@ -1,6 +1,6 @@
 // Unit tests of the console's pure functions, in node (no browser): the Prometheus parser,
 // the chart scale, query values and page sizes, row previews, and what the feed says about
-// close codes. (Exact big integers need Chromium's JSON.parse `context.source`: they are
+// close codes, and the cluster page's rows. (Exact big integers need Chromium's JSON.parse `context.source`: they are
 // tested in the browser, console.test.mjs.)
 
 import { test } from "node:test";
@@ -10,6 +10,25 @@ import { niceMax } from "../console/js/chart.js";
 import { MAX_LIMIT, pageSize, parseValue } from "../console/js/query.js";
 import { PREVIEW_CHARS, preview } from "../console/js/documents.js";
 import { explain } from "../console/js/feed.js";
+import { memberRows, summaryRows } from "../console/js/cluster.js";
+
+/** A /v1/cluster answer as node `nodeId` gives it (match indexes on the leader only). */
+function clusterAnswer(nodeId) {
+  const onLeader = nodeId === 3;
+  return {
+    node_id: nodeId,
+    leader_id: 3,
+    term: 7,
+    commit_index: 1204,
+    applied_index: 1203,
+    members: [
+      { id: 1, addr: "10.0.0.1:7070", role: "follower", match_index: onLeader ? 1204 : null },
+      { id: 2, addr: "10.0.0.2:7070", role: "follower", match_index: onLeader ? 1150 : null },
+      { id: 3, addr: "10.0.0.3:7070", role: "leader", match_index: onLeader ? 1210 : null },
+      { id: 4, addr: "10.0.0.4:7070", role: "learner", match_index: null },
+    ],
+  };
+}
 
 test("parsePrometheus reads samples with and without labels, skips comments", () => {
   const text = [
@@ -80,4 +99,35 @@ test("row previews are cut at 300 characters, never inside a surrogate pair", ()
   // An emoji (two UTF-16 units) straddling the cut is dropped whole.
   const straddle = preview(`${"z".repeat(299)}😀tail`);
   assert.equal(straddle, `${"z".repeat(299)}…`);
+});
+
+test("cluster rows: the leader's view gives each member's match index and lag", () => {
+  assert.deepEqual(memberRows(clusterAnswer(3)), [
+    { id: 1, addr: "10.0.0.1:7070", role: "follower", self: false, matchIndex: 1204, lag: 6 },
+    { id: 2, addr: "10.0.0.2:7070", role: "follower", self: false, matchIndex: 1150, lag: 60 },
+    { id: 3, addr: "10.0.0.3:7070", role: "leader", self: true, matchIndex: 1210, lag: 0 },
+    // A learner the leader has not heard from yet: no match index, no lag.
+    { id: 4, addr: "10.0.0.4:7070", role: "learner", self: false, matchIndex: null, lag: null },
+  ]);
+  assert.deepEqual(summaryRows(clusterAnswer(3)), [
+    ["This node", "node 3"],
+    ["Leader", "node 3 (10.0.0.3:7070), this node"],
+    ["Term", "7"],
+    ["Commit index", "1204"],
+    ["Applied index", "1203"],
+  ]);
+});
+
+test("cluster rows: a follower knows no match index; no leader is said so", () => {
+  const rows = memberRows(clusterAnswer(1));
+  assert.deepEqual(rows.map((r) => [r.id, r.role, r.self, r.matchIndex, r.lag]), [
+    [1, "follower", true, null, null],
+    [2, "follower", false, null, null],
+    [3, "leader", false, null, null],
+    [4, "learner", false, null, null],
+  ]);
+  assert.equal(summaryRows(clusterAnswer(1))[1][1], "node 3 (10.0.0.3:7070)");
+  const electing = { ...clusterAnswer(1), leader_id: null, members: clusterAnswer(1).members.map((m) => ({ ...m, role: m.role === "leader" ? "follower" : m.role })) };
+  assert.match(summaryRows(electing)[1][1], /^none known/);
+  assert.ok(memberRows(electing).every((r) => r.lag === null));
 });

@@ -67,6 +67,10 @@ const ASSETS: &[(&str, Asset)] = &[
         "metrics.js",
         asset(include_bytes!("../console/js/metrics.js"), JS),
     ),
+    (
+        "cluster.js",
+        asset(include_bytes!("../console/js/cluster.js"), JS),
+    ),
 ];
 
 const INDEX: Asset = asset(include_bytes!("../console/index.html"), HTML);

@@ -1,5 +1,8 @@
 //! `/metrics`: Prometheus text format. HTTP counters are kept here; the database's own
-//! figures come from `Database::stats` and the writer's histograms.
+//! figures come from `Database::stats` and the writer's histograms, a cluster node's Raft
+//! figures from [`nyro_raft::Node::figures`] (rendered by [`raft`]).
+
+mod raft;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -7,6 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use nyro_core::Database;
+use nyro_raft::RaftFigures;
 
 /// Operations counted, in the order of their counters.
 const OPS: [&str; 20] = [
@@ -142,8 +146,8 @@ fn gauge(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::
     );
 }
 
-/// Renders every series.
-pub fn render(db: &Database, http: &HttpMetrics) -> String {
+/// Renders every series: the `nyrodb_raft_*` ones too when `raft` is given (a cluster node).
+pub fn render(db: &Database, http: &HttpMetrics, raft: Option<&RaftFigures>) -> String {
     let mut out = String::with_capacity(4096);
     let _ = writeln!(
         out,
@@ -301,5 +305,8 @@ pub fn render(db: &Database, http: &HttpMetrics) -> String {
         &writer.fsync_micros,
         1e-6,
     );
+    if let Some(figures) = raft {
+        raft::render(&mut out, figures);
+    }
     out
 }

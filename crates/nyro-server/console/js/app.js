@@ -9,6 +9,7 @@ import * as documents from "./documents.js";
 import * as query from "./query.js";
 import * as feed from "./feed.js";
 import * as dashboard from "./dashboard.js";
+import * as cluster from "./cluster.js";
 
 /** A name from the URL's hash; a malformed escape (URIError) is no name at all. */
 function decoded(text) {
@@ -25,6 +26,7 @@ const ROUTES = [
   { pattern: /^#\/query(?:\/([^/?]+))?$/, nav: "query", name: 1, render: (main, m) => query.render(main, m[1] ? decoded(m[1]) : "") },
   { pattern: /^#\/feed$/, nav: "feed", render: (main) => feed.render(main) },
   { pattern: /^#\/dashboard$/, nav: "dashboard", render: (main) => dashboard.render(main) },
+  { pattern: /^#\/cluster$/, nav: "cluster", render: (main) => cluster.render(main) },
 ];
 
 let cleanup = null;

@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { drawChart } from "./chart.js";
-import { h, replace } from "./dom.js";
+import { h, poller, replace } from "./dom.js";
 import { parsePrometheus, total } from "./metrics.js";
 
 export const POLL_MS = 2000;
@@ -78,13 +78,10 @@ function seriesOf(chart) {
 }
 
 export function render(main) {
-  let timer = null;
-  let stopped = false;
-
   // Not a live region: "Updated at ..." changes every 2 s and would be read out each time.
   // An error stopping the polling is announced by the alert region.
   const state = h("p", { class: "hint" }, "Starting…");
-  const resume = h("button", { type: "button", class: "secondary", hidden: true }, "Resume polling");
+  const polling = poller({ everyMs: POLL_MS, state, tick });
   const figures = CHARTS.map((chart) => {
     const latest = h("span", { class: "latest", dataset: { chart: chart.key } }, "–");
     const canvas = h("canvas", { role: "img", "aria-label": `${chart.title}: no data yet`, width: 360, height: 140 });
@@ -96,7 +93,7 @@ export function render(main) {
     main,
     h("h1", {}, "Dashboard"),
     h("p", { class: "hint" }, `From /metrics and /v1/stats every ${POLL_MS / 1000} s; the last ${WINDOW_SECONDS / 60} minutes are kept in this tab.`),
-    h("div", { class: "row" }, state, resume),
+    h("div", { class: "row" }, state, polling.resume),
     h("div", { class: "charts" }, figures.map((f) => f.figure)),
     h("h2", {}, "Now"),
     h("table", { class: "summary" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Figure"), h("th", { scope: "col" }, "Value"))), summary),
@@ -130,35 +127,17 @@ export function render(main) {
     replace(summary, rows.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v))));
   }
 
-  async function poll() {
-    timer = null;
-    let metricsText;
-    let stats;
-    try {
-      [metricsText, stats] = await Promise.all([api("GET", "/metrics", undefined, { text: true }), api("GET", "/v1/stats")]);
-    } catch {
-      if (stopped) return;
-      state.textContent = "Polling stopped after an error (see above).";
-      resume.hidden = false;
-      return;
-    }
-    if (stopped) return;
+  async function tick() {
+    const [metricsText, stats] = await Promise.all([api("GET", "/metrics", undefined, { text: true }), api("GET", "/v1/stats")]);
+    if (polling.stopped()) return false;
     samples.push(sampleOf(metricsText, performance.now() / 1000));
     while (samples.length > WINDOW_SECONDS / (POLL_MS / 1000) + 1) samples.shift();
     state.textContent = `Updated at ${new Date().toLocaleTimeString()}; ${samples.length} sample(s).`;
     showStats(stats);
     draw();
-    timer = setTimeout(poll, POLL_MS);
+    return true;
   }
 
-  resume.addEventListener("click", () => {
-    resume.hidden = true;
-    state.textContent = "Polling…";
-    poll();
-  });
-  poll();
-  return () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-  };
+  polling.start();
+  return polling.stop;
 }

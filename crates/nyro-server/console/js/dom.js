@@ -189,3 +189,45 @@ export function pager({ fetchPage, show, label }) {
     },
   };
 }
+
+/**
+ * Polls for a page: `start()` runs `tick` now, and again `everyMs` after each run that
+ * resolves true; a run that resolves false stops quietly (the page has said why). A run
+ * that rejects (its error already shown) stops polling, says so in `state`, and shows the
+ * `resume` button (place it in the page) that starts again. `stop()` is the page's
+ * cleanup; `tick` checks `stopped()` after each await, so a late answer touches nothing.
+ */
+export function poller({ everyMs, state, tick }) {
+  let timer = null;
+  let stopped = false;
+  const resume = h("button", { type: "button", class: "secondary", hidden: true }, "Resume polling");
+
+  async function run() {
+    timer = null;
+    let again;
+    try {
+      again = await tick();
+    } catch {
+      if (stopped) return;
+      state.textContent = "Polling stopped after an error (see above).";
+      resume.hidden = false;
+      return;
+    }
+    if (again && !stopped) timer = setTimeout(run, everyMs);
+  }
+
+  resume.addEventListener("click", () => {
+    resume.hidden = true;
+    state.textContent = "Polling…";
+    run();
+  });
+  return {
+    resume,
+    start: run,
+    stopped: () => stopped,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

@@ -181,7 +181,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&state.db, &state.http_metrics),
+        crate::metrics::render(
+            &state.db,
+            &state.http_metrics,
+            state.cluster.as_ref().map(|c| c.node.figures()).as_ref(),
+        ),
     )
 }
 

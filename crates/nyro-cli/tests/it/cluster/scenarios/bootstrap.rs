@@ -1,5 +1,6 @@
 //! Three nodes bootstrap from one `bootstrap` list and elect one leader; every node's
-//! `GET /v1/cluster` tells the same story, and its `/metrics` has `nyrodb_raft_*` series.
+//! `GET /v1/cluster` tells the same story, and its `/metrics` has `nyrodb_raft_*` series
+//! (the leader's with a replication lag per follower).
 
 use super::{Cluster, lists_voters};
 
@@ -15,6 +16,23 @@ async fn three_nodes_bootstrap_and_elect_one_leader() {
         assert!(
             text.lines().any(|line| line.starts_with("nyrodb_raft_")),
             "no nyrodb_raft_* series in node {}'s /metrics:\n{text}",
+            c.node(i).id()
+        );
+        let is_leader = format!("nyrodb_raft_is_leader {}", u8::from(i == leader));
+        assert!(
+            text.lines().any(|line| line == is_leader),
+            "no `{is_leader}` in node {}'s /metrics:\n{text}",
+            c.node(i).id()
+        );
+        // The leader reports a lag for each of the two others, and only the leader does.
+        let lags = text
+            .lines()
+            .filter(|line| line.starts_with("nyrodb_raft_replication_lag{"))
+            .count();
+        assert_eq!(
+            lags,
+            if i == leader { 2 } else { 0 },
+            "replication lag series in node {}'s /metrics:\n{text}",
             c.node(i).id()
         );
         let status = c.status(i).await;
