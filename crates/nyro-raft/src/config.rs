@@ -387,7 +387,8 @@ mod tests {
                 "cluster.bootstrap",
                 "cluster.secret",
                 "cluster.heartbeat_ms",
-                "cluster.election_timeout_ms"
+                "cluster.election_timeout_ms",
+                "cluster.snapshot_every",
             ]
         );
     }

@@ -10,7 +10,7 @@ use crate::cluster::ClusterHandle;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, JsonBody, expect_object, parse_id};
 use crate::openapi::responses::{BadRequest, NotFound, Unavailable};
-use crate::wire::{ClusterAnswer, NewMember};
+use crate::wire::{ClusterAnswer, NewMember, U64};
 
 fn cluster(state: &AppState) -> ApiResult<&ClusterHandle> {
     state.cluster.as_deref().ok_or_else(|| {
@@ -53,7 +53,7 @@ pub async fn add(
 
 /// Removes a node (voter or learner). Answers once committed.
 #[utoipa::path(delete, path = "/v1/cluster/members/{id}", tag = "cluster", operation_id = "remove_member",
-    params(("id" = u64, Path, description = "the node id")),
+    params(("id" = U64, Path, description = "the node id")),
     responses((status = 200, body = ClusterAnswer), (status = 400, response = BadRequest),
         (status = 404, response = NotFound), (status = 503, response = Unavailable)))]
 pub async fn remove(

@@ -3,12 +3,14 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::U64;
+
 /// `POST /v1/cluster/members` body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     /// The new node's id (1 or more, unused in the cluster).
-    #[schema(minimum = 1)]
+    #[schema(value_type = U64)]
     pub id: u64,
     /// Where the cluster reaches it: `HOST:PORT` (its `cluster.advertise`).
     pub addr: String,
@@ -42,6 +44,7 @@ pub enum Role {
 #[derive(Serialize, ToSchema)]
 pub struct MemberAnswer {
     /// Its node id.
+    #[schema(value_type = U64)]
     pub id: u64,
     /// Where it is reached.
     pub addr: String,
@@ -49,6 +52,7 @@ pub struct MemberAnswer {
     pub role: Role,
     /// The last log index the leader knows the member holds; null on a node that is not
     /// the leader (only the leader tracks it).
+    #[schema(value_type = Option<U64>, required = true)]
     pub match_index: Option<u64>,
 }
 
@@ -56,14 +60,19 @@ pub struct MemberAnswer {
 #[derive(Serialize, ToSchema)]
 pub struct ClusterAnswer {
     /// This node's id.
+    #[schema(value_type = U64)]
     pub node_id: u64,
     /// The leader this node knows of; null while none is known.
+    #[schema(value_type = Option<U64>, required = true)]
     pub leader_id: Option<u64>,
     /// This node's current term.
+    #[schema(value_type = U64)]
     pub term: u64,
     /// The highest log index known to be committed.
+    #[schema(value_type = U64)]
     pub commit_index: u64,
     /// The highest log index applied on this node; never above `commit_index`.
+    #[schema(value_type = U64)]
     pub applied_index: u64,
     /// Every member (voters and learners), by id.
     pub members: Vec<MemberAnswer>,

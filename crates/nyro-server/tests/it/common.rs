@@ -200,7 +200,8 @@ pub const PUBLIC_PATHS: &[&str] = &["/health", "/", "/console/app.js"];
 
 /// Every route of the router: (method, path template, a concrete path, a body that makes
 /// it succeed on a fresh server where collection `c` exists with document 1, and the
-/// success status). The change feeds are WebSocket routes, checked separately.
+/// success status). The change feeds are WebSocket routes, checked separately. The cluster
+/// routes answer 404 on these standalone servers (the cluster tests run real clusters).
 pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ("GET", "/", "/", None, 200),
     ("GET", "/console/{file}", "/console/app.js", None, 200),
@@ -289,6 +290,21 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         101,
     ),
     ("GET", "/v1/changes", "/v1/changes", None, 101),
+    ("GET", "/v1/cluster", "/v1/cluster", None, 404),
+    (
+        "POST",
+        "/v1/cluster/members",
+        "/v1/cluster/members",
+        Some(r#"{"id":4,"addr":"127.0.0.1:7073"}"#),
+        404,
+    ),
+    (
+        "DELETE",
+        "/v1/cluster/members/{id}",
+        "/v1/cluster/members/4",
+        None,
+        404,
+    ),
 ];
 
 impl TestServer {
