@@ -1,7 +1,7 @@
 //! The durable state a cluster node keeps beside its log (docs/FORMAT.md section 9): two
 //! small files whose payload is opaque here (the replication crate's encoding).
 //!
-//! - `raft-state` (the vote, the last purged log id, the membership) is replaced whole and
+//! - `raft-state` (the vote and the last purged log id) is replaced whole and
 //!   durably: temporary file, fdatasync, rename, directory fsync ([`crate::publish`]). It is
 //!   only ever seen whole, so a copy that fails its checks is media corruption, an error.
 //! - `raft-committed` (the commit index) is overwritten in place with one `pwrite`, never
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn decode_takes_what_header_writes_and_refuses_damage() {
-        let payload = b"vote and membership";
+        let payload = b"vote and purged log id";
         let mut bytes = header(payload).unwrap().to_vec();
         bytes.extend_from_slice(payload);
         assert_eq!(decode(&bytes, true), Ok(&payload[..]));

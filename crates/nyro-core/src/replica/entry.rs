@@ -103,7 +103,7 @@ pub struct LogEntry {
     pub term: u64,
     /// The node id of the leader that created it.
     pub leader: u64,
-    /// Its index in the Raft log (1 or more).
+    /// Its index in the Raft log (the bootstrap membership is entry 0, of term 0).
     pub index: u64,
     /// What it is.
     pub kind: EntryKind,
