@@ -62,7 +62,7 @@ fn populate_segments(dir: &Path) {
 
 /// Every record frame of the log in `dir`, in log order: where it was, its header, payload.
 fn frames(dir: &Path) -> Vec<(u32, u64, FrameHeader, Vec<u8>)> {
-    let log = Log::open(dir, LogOptions::default()).unwrap();
+    let log = open_when_released(dir);
     let frames = log
         .reader()
         .iter()
@@ -328,4 +328,19 @@ fn a_failed_repair_names_the_file_and_what_to_do_and_changes_no_segment() {
     let (stdout, _) = succeeds(&mut offline("repair", dir.path()));
     assert!(stdout.contains("1 damaged range"), "{stdout}");
     succeeds(&mut offline("verify", dir.path()));
+}
+
+/// Opens the log in `dir`, waiting (a bounded poll) while its lock is still held: this test
+/// process spawns `nyrodb` children concurrently, and a child between its fork and its exec
+/// holds a copy of every descriptor, the directory lock of a database just closed included.
+fn open_when_released(dir: &Path) -> Log {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Log::open(dir, LogOptions::default()) {
+            Err(nyro_storage::StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
