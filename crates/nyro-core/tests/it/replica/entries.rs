@@ -1,0 +1,496 @@
+//! Appending, reading back, applying, voiding and truncating Raft entries, and what a
+//! reopen (with a commit index, with a torn tail) makes of them.
+
+use std::collections::BTreeMap;
+
+use nyro_core::replica::EntryKind;
+use nyro_core::{ChangeOp, DbError, Inserted, Replaced, WriteOptions};
+use nyro_storage::RecordKind;
+use serde_json::{Value as Json, json};
+
+use super::support::*;
+use crate::common::*;
+
+fn key(c: &str, id: u64) -> (String, u64) {
+    (c.to_string(), id)
+}
+
+async fn insert_one(r: &mut Replica, term: u64, c: &'static str, body: Json) -> Inserted {
+    r.commit(term, move |db| async move {
+        db.insert(c, doc(body), WriteOptions::default()).await
+    })
+    .await
+    .expect("insert")
+}
+
+#[tokio::test]
+async fn entries_read_back_as_appended_and_become_visible_only_when_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Replica::open(replica_config(dir.path()), None).await;
+    assert!(r.entries.is_empty());
+    let mut live = r.db.subscribe(None, None).unwrap();
+
+    let (proposal, handle) = r
+        .propose(|db| async move {
+            db.insert("a", doc(json!({"x": 1})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let proposal = proposal.expect("an insert has records to propose");
+    assert_eq!(proposal.after, 0, "nothing applied yet");
+    let documents: Vec<(Option<RecordKind>, u64, u64)> = proposal
+        .records
+        .iter()
+        .map(|r| (RecordKind::from_byte(r.kind), r.id, r.seq))
+        .filter(|(kind, ..)| *kind != Some(RecordKind::CreateCollection))
+        .collect();
+    assert_eq!(documents, [(Some(RecordKind::Put), 1, 1)]);
+    assert_eq!(
+        proposal.records.len(),
+        2,
+        "the collection's creation, then the put"
+    );
+
+    // A new leader's blank entry, a membership, and the write, in one append.
+    let appended = vec![
+        bare_entry(1, 1, EntryKind::Blank),
+        bare_entry(1, 2, EntryKind::Membership(vec![1, 2, 3])),
+        writes_entry(1, 3, &proposal),
+    ];
+    r.append(appended.clone()).await;
+    for entry in &appended {
+        assert_eq!(r.read(entry.index), *entry, "entry {}", entry.index);
+    }
+    // Appended, not applied: nothing is visible, the write is not answered.
+    assert!(r.db.collections().is_empty());
+    assert!(matches!(
+        r.db.get("a", 1),
+        Err(DbError::CollectionNotFound { .. })
+    ));
+    assert_eq!(r.db.last_seq(), 0);
+    assert!(!handle.is_finished());
+
+    assert!(r.apply(1));
+    assert!(r.apply(2));
+    assert!(
+        r.db.collections().is_empty(),
+        "blank and membership carry no write"
+    );
+    assert!(r.apply(3));
+    proposal.answer(Ok(true));
+    let inserted = within("the insert", handle).await.unwrap().unwrap();
+    assert_eq!(inserted, Inserted { id: 1, seq: 1 });
+    assert_eq!(
+        visible(&r.db),
+        BTreeMap::from([(key("a", 1), json!({"x": 1}))])
+    );
+
+    // More writes, each its own entry: seqs follow, ids are the collection's.
+    let replaced: Replaced = r
+        .commit(1, |db| async move {
+            db.replace("a", 1, doc(json!({"x": 2})), WriteOptions::default())
+                .await
+        })
+        .await
+        .unwrap();
+    assert_eq!((replaced.seq, replaced.created), (2, false));
+    let many = r
+        .commit(1, |db| async move {
+            let docs = vec![doc(json!({"y": 1})), doc(json!({"y": 2}))];
+            db.insert_many("b", docs, WriteOptions::default()).await
+        })
+        .await
+        .unwrap();
+    assert_eq!((many.ids, many.seq), (vec![1, 2], 4));
+    let deleted = r
+        .commit(1, |db| async move {
+            db.delete("a", 1, WriteOptions::default()).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, 5);
+
+    let events = vec![
+        (1, ChangeOp::Insert, "a".into(), 1, Some(json!({"x": 1}))),
+        (2, ChangeOp::Update, "a".into(), 1, Some(json!({"x": 2}))),
+        (3, ChangeOp::Insert, "b".into(), 1, Some(json!({"y": 1}))),
+        (4, ChangeOp::Insert, "b".into(), 2, Some(json!({"y": 2}))),
+        (5, ChangeOp::Delete, "a".into(), 1, None),
+    ];
+    assert_eq!(next_events(&mut live, 5).await, events);
+    assert_eq!(replayed_feed(&r.db).await, events);
+    let want = BTreeMap::from([
+        (key("b", 1), json!({"y": 1})),
+        (key("b", 2), json!({"y": 2})),
+    ]);
+    assert_eq!(visible(&r.db), want);
+
+    // Reopened with everything committed: replay applies it all, the same way.
+    let last = r.next_index() - 1;
+    assert_eq!(last, 6);
+    let mut r = r.reopen(Some(last)).await;
+    assert_eq!(r.replayed, Some(last));
+    assert_eq!(
+        r.entries.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    assert_eq!(r.read(3), appended[2]);
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(r.db.last_seq(), 5);
+    assert_eq!(replayed_feed(&r.db).await, events);
+    // And the next write goes on from there: seq 6, and "a" never reuses id 1.
+    let inserted = insert_one(&mut r, 1, "a", json!({"x": 3})).await;
+    assert_eq!(inserted, Inserted { id: 2, seq: 6 });
+    r.db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_void_entry_is_not_applied_live_or_on_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Replica::open(replica_config(dir.path()), None).await;
+    insert_one(&mut r, 1, "a", json!({"n": 1})).await;
+    let mut live = r.db.subscribe(None, None).unwrap();
+
+    // Two proposals prepared against the same state (entry 1): the first as a deposed
+    // leader's entry prepared against another state (its `after` does not match), the
+    // second as the entry that is applied. Both in one append.
+    let (void, void_answer) = r
+        .propose(|db| async move {
+            db.insert("a", doc(json!({"n": "void"})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let void = void.unwrap();
+    let (kept, kept_answer) = r
+        .propose(|db| async move {
+            db.insert("a", doc(json!({"n": "kept"})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let kept = kept.unwrap();
+    assert_eq!((void.after, kept.after), (1, 1));
+    let mut void_entry = writes_entry(1, 2, &void);
+    void_entry.kind = EntryKind::Writes { after: 0 };
+    r.append(vec![void_entry.clone(), writes_entry(2, 3, &kept)])
+        .await;
+    assert_eq!(r.read(2), void_entry);
+
+    assert!(
+        !r.apply(2),
+        "an entry prepared against another state is void"
+    );
+    void.answer(Ok(false));
+    let refused = within("the void write", void_answer).await.unwrap();
+    assert!(
+        matches!(refused, Err(DbError::NoQuorum { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(r.db.last_seq(), 1, "nothing of the void entry is visible");
+    assert!(r.apply(3));
+    kept.answer(Ok(true));
+    let inserted = within("the kept write", kept_answer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inserted, Inserted { id: 2, seq: 2 });
+
+    let want = BTreeMap::from([
+        (key("a", 1), json!({"n": 1})),
+        (key("a", 2), json!({"n": "kept"})),
+    ]);
+    let events = vec![
+        (1, ChangeOp::Insert, "a".into(), 1, Some(json!({"n": 1}))),
+        (
+            2,
+            ChangeOp::Insert,
+            "a".into(),
+            2,
+            Some(json!({"n": "kept"})),
+        ),
+    ];
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(next_events(&mut live, 1).await, events[1..]);
+    assert_eq!(replayed_feed(&r.db).await, events);
+
+    // Replay with everything committed skips the void entry.
+    let r = r.reopen(Some(3)).await;
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(r.db.last_seq(), 2);
+    assert_eq!(replayed_feed(&r.db).await, events);
+
+    // Replay up to entry 1, then entries 2 and 3 applied again: the same outcome.
+    let r = r.reopen(Some(1)).await;
+    assert_eq!(r.replayed, Some(1));
+    assert_eq!(visible(&r.db).len(), 1);
+    assert!(!r.apply(2));
+    assert!(r.apply(3));
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(replayed_feed(&r.db).await, events);
+
+    // Nothing known to be committed: nothing visible until applied.
+    let r = r.reopen(None).await;
+    assert_eq!(r.replayed, None);
+    assert!(r.db.collections().is_empty());
+    assert_eq!(r.db.last_seq(), 0);
+    assert_eq!([r.apply(1), r.apply(2), r.apply(3)], [true, false, true]);
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(replayed_feed(&r.db).await, events);
+    r.db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn truncated_entries_never_become_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Replica::open(replica_config(dir.path()), None).await;
+    insert_one(&mut r, 1, "a", json!({"n": 1})).await;
+
+    // Leader 1 appends two entries that never commit, in one append.
+    let (lost, lost_answer) = r
+        .propose(|db| async move {
+            db.insert("a", doc(json!({"n": "truncated"})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let lost = lost.unwrap();
+    r.append(vec![
+        writes_entry(1, 2, &lost),
+        bare_entry(1, 3, EntryKind::Blank),
+    ])
+    .await;
+    r.truncate(2).await;
+    lost.answer(Err("truncated".to_string()));
+    assert!(
+        within("the lost write", lost_answer)
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert_eq!(r.db.last_seq(), 1);
+    assert_eq!(visible(&r.db).len(), 1);
+
+    // The next leader (term 2): its blank entry, then a write and a membership change in
+    // one append, at the indexes the truncated entries had.
+    r.append(vec![bare_entry(2, 2, EntryKind::Blank)]).await;
+    assert!(r.apply(2));
+    let (new, new_answer) = r
+        .propose(|db| async move {
+            db.insert("a", doc(json!({"n": "new"})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let new = new.unwrap();
+    assert_eq!(new.after, 1);
+    r.append(vec![
+        writes_entry(2, 3, &new),
+        bare_entry(2, 4, EntryKind::Membership(vec![7])),
+    ])
+    .await;
+    assert!(r.apply(3));
+    assert!(r.apply(4));
+    new.answer(Ok(true));
+    let inserted = within("the new write", new_answer).await.unwrap().unwrap();
+    assert_eq!(
+        inserted,
+        Inserted { id: 2, seq: 2 },
+        "the truncated write's seq"
+    );
+
+    let want = BTreeMap::from([
+        (key("a", 1), json!({"n": 1})),
+        (key("a", 2), json!({"n": "new"})),
+    ]);
+    let events = vec![
+        (1, ChangeOp::Insert, "a".into(), 1, Some(json!({"n": 1}))),
+        (
+            2,
+            ChangeOp::Insert,
+            "a".into(),
+            2,
+            Some(json!({"n": "new"})),
+        ),
+    ];
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(replayed_feed(&r.db).await, events);
+    let survivors: Vec<_> = (1..=4).map(|i| r.read(i)).collect();
+
+    // The survey drops the truncated entries: only the later ones at those indexes.
+    let r = r.reopen(Some(4)).await;
+    assert_eq!(r.entries.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    for (i, survivor) in (1..=4).zip(&survivors) {
+        assert_eq!(r.read(i), *survivor, "entry {i}");
+    }
+    assert_eq!(r.read(2).term, 2);
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(replayed_feed(&r.db).await, events);
+
+    let r = r.reopen(Some(1)).await;
+    assert_eq!(r.entries.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(visible(&r.db).len(), 1);
+    assert_eq!([r.apply(2), r.apply(3), r.apply(4)], [true; 3]);
+    assert_eq!(visible(&r.db), want);
+    assert_eq!(replayed_feed(&r.db).await, events);
+
+    // A truncation of part of one append keeps the rest of it.
+    let mut r = r;
+    let (p, answer) = r
+        .propose(|db| async move {
+            db.insert("a", doc(json!({"n": "kept"})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let p = p.unwrap();
+    r.append(vec![
+        writes_entry(2, 5, &p),
+        bare_entry(2, 6, EntryKind::Blank),
+    ])
+    .await;
+    r.truncate(6).await;
+    assert!(r.apply(5));
+    p.answer(Ok(true));
+    within("the kept write", answer).await.unwrap().unwrap();
+    let r = r.reopen(Some(5)).await;
+    assert_eq!(
+        r.entries.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(visible(&r.db).len(), 3);
+    assert_eq!(replayed_feed(&r.db).await.len(), 3);
+    r.db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn reopen_replays_up_to_the_commit_index_and_keeps_the_rest_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Replica::open(replica_config(dir.path()), None).await;
+    insert_one(&mut r, 1, "a", json!({"n": 1})).await;
+    insert_one(&mut r, 1, "a", json!({"n": 2})).await;
+    r.commit(1, |db| async move {
+        db.replace("a", 1, doc(json!({"n": 10})), WriteOptions::default())
+            .await
+    })
+    .await
+    .unwrap();
+    let at_3 = visible(&r.db);
+    // A new leader's blank entry and its first write, in one append.
+    let (p, answer) = r
+        .propose(|db| async move { db.delete("a", 2, WriteOptions::default()).await })
+        .await;
+    let p = p.unwrap();
+    r.append(vec![
+        bare_entry(2, 4, EntryKind::Blank),
+        writes_entry(2, 5, &p),
+    ])
+    .await;
+    assert!(r.apply(4));
+    assert!(r.apply(5));
+    p.answer(Ok(true));
+    assert_eq!(within("the delete", answer).await.unwrap().unwrap(), 4);
+    let at_5 = visible(&r.db);
+    let feed_at_5 = replayed_feed(&r.db).await;
+    assert_eq!(feed_at_5.len(), 4);
+
+    // Known committed up to 3: entries 4 and 5 come back pending, and apply afterwards.
+    let r = r.reopen(Some(3)).await;
+    assert_eq!(r.replayed, Some(3));
+    assert_eq!(
+        r.entries.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(visible(&r.db), at_3);
+    assert_eq!(r.db.last_seq(), 3);
+    assert_eq!(replayed_feed(&r.db).await, feed_at_5[..3]);
+    let mut live = r.db.subscribe(None, None).unwrap();
+    assert!(r.apply(4));
+    assert!(r.apply(5));
+    assert_eq!(next_events(&mut live, 1).await, feed_at_5[3..]);
+    assert_eq!(visible(&r.db), at_5);
+    assert_eq!(r.db.last_seq(), 4);
+    assert_eq!(replayed_feed(&r.db).await, feed_at_5);
+
+    let r = r.reopen(Some(5)).await;
+    assert_eq!(visible(&r.db), at_5);
+    assert_eq!(replayed_feed(&r.db).await, feed_at_5);
+    r.db.close().await.unwrap();
+}
+
+/// Cuts the segment holding `at` at `at.offset + into` bytes, as a crash mid-write does.
+fn cut(dir: &std::path::Path, at: nyro_storage::Location, into: u64) {
+    let path = dir.join(nyro_storage::segment_file_name(at.segment));
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let len = file.metadata().unwrap().len();
+    assert!(at.offset + into < len, "the cut is inside the file");
+    file.set_len(at.offset + into).unwrap();
+}
+
+#[tokio::test]
+async fn a_torn_tail_takes_whole_entries_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Replica::open(replica_config(dir.path()), None).await;
+    insert_one(&mut r, 1, "a", json!({"n": 1})).await;
+    r.commit(1, |db| async move {
+        let docs = (0..3).map(|i| doc(json!({"n": i}))).collect();
+        db.insert_many("b", docs, WriteOptions::default()).await
+    })
+    .await
+    .unwrap();
+    let at_2 = visible(&r.db);
+    let feed_at_2 = replayed_feed(&r.db).await;
+
+    // A blank entry and a write of three documents in one append, then a crash in the
+    // middle of the write's records.
+    let (p, answer) = r
+        .propose(|db| async move {
+            let docs = (0..3)
+                .map(|i| doc(json!({"text": "x".repeat(300), "i": i})))
+                .collect();
+            db.insert_many("c", docs, WriteOptions::default()).await
+        })
+        .await;
+    let p = p.unwrap();
+    let placed = r
+        .append(vec![
+            bare_entry(2, 3, EntryKind::Blank),
+            writes_entry(2, 4, &p),
+        ])
+        .await;
+    p.answer(Err("the node stops".to_string()));
+    assert!(within("the write", answer).await.unwrap().is_err());
+    let middle = placed[1].records[2];
+    let mut r = {
+        let _guard = no_fork().await;
+        r.db.close().await.unwrap();
+        cut(dir.path(), middle, u64::from(middle.len) / 2);
+        // Even told that entry 4 is committed, the reopened log has neither entry, and
+        // nothing of them is visible.
+        Replica::open(replica_config(dir.path()), Some(4)).await
+    };
+    assert!(r.db.recovery().torn_tail.is_some(), "{:?}", r.db.recovery());
+    assert_eq!(r.entries.keys().copied().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(r.replayed, Some(2));
+    assert_eq!(visible(&r.db), at_2);
+    assert_eq!(r.db.last_seq(), 4);
+    assert_eq!(replayed_feed(&r.db).await, feed_at_2);
+
+    // The leader sends them again: they append and apply at the same indexes.
+    let (p, answer) = r
+        .propose(|db| async move {
+            db.insert("c", doc(json!({"again": true})), WriteOptions::default())
+                .await
+        })
+        .await;
+    let p = p.unwrap();
+    r.append(vec![
+        bare_entry(2, 3, EntryKind::Blank),
+        writes_entry(2, 4, &p),
+    ])
+    .await;
+    assert!(r.apply(3));
+    assert!(r.apply(4));
+    p.answer(Ok(true));
+    let inserted = within("the write", answer).await.unwrap().unwrap();
+    assert_eq!(inserted, Inserted { id: 1, seq: 5 });
+    let r = r.reopen(Some(4)).await;
+    assert_eq!(visible(&r.db).len(), at_2.len() + 1);
+    assert_eq!(replayed_feed(&r.db).await.len(), feed_at_2.len() + 1);
+    r.db.close().await.unwrap();
+}
