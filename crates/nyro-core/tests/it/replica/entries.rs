@@ -15,6 +15,19 @@ fn key(c: &str, id: u64) -> (String, u64) {
     (c.to_string(), id)
 }
 
+/// Proposes the insert of `body` into `c`; the handle gives its answer.
+async fn propose_insert(
+    r: &mut Replica,
+    c: &'static str,
+    body: Json,
+) -> (
+    Option<nyro_core::replica::Proposal>,
+    tokio::task::JoinHandle<nyro_core::Result<Inserted>>,
+) {
+    r.propose(move |db| async move { db.insert(c, doc(body), WriteOptions::default()).await })
+        .await
+}
+
 async fn insert_one(r: &mut Replica, term: u64, c: &'static str, body: Json) -> Inserted {
     r.commit(term, move |db| async move {
         db.insert(c, doc(body), WriteOptions::default()).await
@@ -30,12 +43,7 @@ async fn entries_read_back_as_appended_and_become_visible_only_when_applied() {
     assert!(r.entries.is_empty());
     let mut live = r.db.subscribe(None, None).unwrap();
 
-    let (proposal, handle) = r
-        .propose(|db| async move {
-            db.insert("a", doc(json!({"x": 1})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (proposal, handle) = propose_insert(&mut r, "a", json!({"x": 1})).await;
     let proposal = proposal.expect("an insert has records to propose");
     assert_eq!(proposal.after, 0, "nothing applied yet");
     let documents: Vec<(Option<RecordKind>, u64, u64)> = proposal
@@ -154,19 +162,9 @@ async fn a_void_entry_is_not_applied_live_or_on_replay() {
     // Two proposals prepared against the same state (entry 1): the first as a deposed
     // leader's entry prepared against another state (its `after` does not match), the
     // second as the entry that is applied. Both in one append.
-    let (void, void_answer) = r
-        .propose(|db| async move {
-            db.insert("a", doc(json!({"n": "void"})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (void, void_answer) = propose_insert(&mut r, "a", json!({"n": "void"})).await;
     let void = void.unwrap();
-    let (kept, kept_answer) = r
-        .propose(|db| async move {
-            db.insert("a", doc(json!({"n": "kept"})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (kept, kept_answer) = propose_insert(&mut r, "a", json!({"n": "kept"})).await;
     let kept = kept.unwrap();
     assert_eq!((void.after, kept.after), (1, 1));
     let mut void_entry = writes_entry(1, 2, &void);
@@ -245,12 +243,7 @@ async fn truncated_entries_never_become_visible() {
     insert_one(&mut r, 1, "a", json!({"n": 1})).await;
 
     // Leader 1 appends two entries that never commit, in one append.
-    let (lost, lost_answer) = r
-        .propose(|db| async move {
-            db.insert("a", doc(json!({"n": "truncated"})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (lost, lost_answer) = propose_insert(&mut r, "a", json!({"n": "truncated"})).await;
     let lost = lost.unwrap();
     r.append(vec![
         writes_entry(1, 2, &lost),
@@ -272,12 +265,7 @@ async fn truncated_entries_never_become_visible() {
     // one append, at the indexes the truncated entries had.
     r.append(vec![bare_entry(2, 2, EntryKind::Blank)]).await;
     assert!(r.apply(2));
-    let (new, new_answer) = r
-        .propose(|db| async move {
-            db.insert("a", doc(json!({"n": "new"})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (new, new_answer) = propose_insert(&mut r, "a", json!({"n": "new"})).await;
     let new = new.unwrap();
     assert_eq!(new.after, 1);
     r.append(vec![
@@ -332,12 +320,7 @@ async fn truncated_entries_never_become_visible() {
 
     // A truncation of part of one append keeps the rest of it.
     let mut r = r;
-    let (p, answer) = r
-        .propose(|db| async move {
-            db.insert("a", doc(json!({"n": "kept"})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (p, answer) = propose_insert(&mut r, "a", json!({"n": "kept"})).await;
     let p = p.unwrap();
     r.append(vec![
         writes_entry(2, 5, &p),
@@ -472,12 +455,7 @@ async fn a_torn_tail_takes_whole_entries_away() {
     assert_eq!(replayed_feed(&r.db).await, feed_at_2);
 
     // The leader sends them again: they append and apply at the same indexes.
-    let (p, answer) = r
-        .propose(|db| async move {
-            db.insert("c", doc(json!({"again": true})), WriteOptions::default())
-                .await
-        })
-        .await;
+    let (p, answer) = propose_insert(&mut r, "c", json!({"again": true})).await;
     let p = p.unwrap();
     r.append(vec![
         bare_entry(2, 3, EntryKind::Blank),

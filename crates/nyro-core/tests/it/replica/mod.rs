@@ -3,4 +3,5 @@
 //! replayed on open.
 
 mod entries;
+mod model;
 mod support;
