@@ -472,3 +472,47 @@ async fn a_torn_tail_takes_whole_entries_away() {
     assert_eq!(replayed_feed(&r.db).await.len(), feed_at_2.len() + 1);
     r.db.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn hints_written_before_entries_are_applied_still_index_them_on_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = replica_config(dir.path());
+    config.storage.segment_size_mb = 1; // several sealed segments, which get hints
+    let mut r = Replica::open(config, None).await;
+    r.commit(1, |db| async move {
+        db.create_collection("x", &["f".to_string()]).await
+    })
+    .await
+    .unwrap();
+    for batch in 0..8u64 {
+        r.commit(1, move |db| async move {
+            let docs = (0..100)
+                .map(|i| doc(json!({"f": batch * 100 + i, "pad": "p".repeat(2000)})))
+                .collect();
+            db.insert_many("x", docs, WriteOptions::default()).await
+        })
+        .await
+        .unwrap();
+    }
+    let last = r.next_index() - 1;
+    let wanted = |db: &nyro_core::Database| {
+        [0, 250, 599].map(|f| find_all(db, "x", &cond(&[("f", json!(f))]), 10).len())
+    };
+    assert_eq!(wanted(&r.db), [1, 1, 1]);
+
+    // The commit index was not saved: on open nothing is applied, and the hints of the
+    // sealed segments are written before openraft applies the entries again.
+    let r = r.reopen(None).await;
+    assert!(r.db.collections().is_empty());
+    assert!(within("write hints", r.db.write_hints()).await.unwrap() > 0);
+    for index in 1..=last {
+        assert!(r.apply(index));
+    }
+    assert_eq!(wanted(&r.db), [1, 1, 1], "applied from the log");
+
+    // Replayed from those hints, every document is found by its indexed field again.
+    let r = r.reopen(Some(last)).await;
+    assert_eq!(visible(&r.db).len(), 800);
+    assert_eq!(wanted(&r.db), [1, 1, 1], "replayed from the hints");
+    r.db.close().await.unwrap();
+}
