@@ -163,11 +163,13 @@ pub(crate) async fn open_storage(
         None => StoredMembership::default(),
     };
     let empty = opened.entries.is_empty() && persisted.vote.is_none() && applied.is_none();
-    let index = SharedIndex::new(LogIndex {
+    let mut log_index = LogIndex {
         entries: opened.entries,
         purged,
-        committed: committed.max(applied),
-    });
+        committed: None,
+    };
+    log_index.committed = log_index.within_log(committed).max(applied);
+    let index = SharedIndex::new(log_index);
     let log_store = LogStore::new(db.clone(), index.clone(), files, persisted);
     let state_machine =
         StateMachine::new(db.clone(), index.clone(), applied, membership, Snapshots);
