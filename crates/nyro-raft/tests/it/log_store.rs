@@ -1,9 +1,12 @@
 //! Crash tests of the log storage: what a node's storage holds after it stops and opens
 //! again (entries, a truncated tail, a purged prefix, the vote, the commit index, the
-//! state machine replayed up to it), and with its commit-index hint damaged.
+//! state machine replayed up to it), and with its commit-index hint damaged or ahead of
+//! the log.
+
+use std::sync::Arc;
 
 use nyro_raft::{Entry, LogId, LogStore, StateMachine};
-use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::storage::{RaftLogStorage, RaftStateMachine, StorageHelper};
 use openraft::testing::log_id;
 use openraft::{RaftLogReader, Vote};
 
@@ -77,6 +80,42 @@ async fn the_log_vote_and_commit_index_survive_a_crash() {
     assert_eq!(sm.applied_state().await.unwrap().0, Some(id(1, 2)));
     assert_eq!(entries(&mut log, 0..100).await.len(), 5);
     assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
+    drop((log, sm));
+    db.close().await.unwrap();
+}
+
+/// Under `sync = "interval"` the commit-index hint (written in place, no fdatasync) can
+/// survive a power cut that takes the log's unsynced tail: the hint then names entries the
+/// log no longer holds. Starting must still work (openraft re-applies the committed
+/// entries it is told of, and fails on missing ones): the hint counts only as far as the
+/// log goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_hint_beyond_the_log_does_not_stop_a_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, mut sm, db) = open(dir.path()).await;
+    Checks::feed_10_logs_vote_self(&mut log).await.unwrap();
+    log.save_committed(Some(id(1, 6))).await.unwrap();
+    sm.apply(entries(&mut log, 0..7).await).await.unwrap();
+    drop((log, sm));
+    db.close().await.unwrap();
+    // The hint as a power cut can leave it: ahead of the log (entries 11 to 20 are gone).
+    let files = nyro_storage::RaftStateStore::new(dir.path(), Arc::new(nyro_storage::OsIo));
+    let hint = nyro_storage::codec::encode(&Some(id(1, 20))).unwrap();
+    files.store_committed(&hint).unwrap();
+
+    let (mut log, mut sm, db) = open(dir.path()).await;
+    let last = log.get_log_state().await.unwrap().last_log_id;
+    assert_eq!(last, Some(id(1, 10)));
+    let initial = StorageHelper::new(&mut log, &mut sm)
+        .get_initial_state()
+        .await;
+    initial.expect("the initial state openraft reads on start");
+    let committed = log.read_committed().await.unwrap();
+    assert!(
+        committed <= last,
+        "committed {committed:?} beyond the log's {last:?}"
+    );
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(id(1, 10)));
     drop((log, sm));
     db.close().await.unwrap();
 }
