@@ -563,3 +563,73 @@ async fn compaction_keeps_every_entry_readable_as_appended() {
     assert_eq!(visible(&r.db), docs);
     r.db.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_proposal_takes_writes_up_to_its_budget_and_answers_refused_ones_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Replica::open(replica_config(dir.path()), None).await;
+    insert_one(&mut r, 1, "a", json!({"_id": 1})).await;
+
+    // Four writes queued together: the second conflicts with the applied state.
+    let pad = "p".repeat(1000);
+    let mut answers = Vec::new();
+    for id in [2, 1, 3, 4] {
+        let db = r.db.clone();
+        let body = json!({"_id": id, "pad": pad});
+        answers.push(tokio::spawn(async move {
+            db.insert("a", doc(body), WriteOptions::default()).await
+        }));
+    }
+    tokio::task::yield_now().await; // every write is queued
+    let batch = within("the queued writes", r.writes.next(16))
+        .await
+        .unwrap();
+    assert_eq!(format!("{batch:?}"), "Batch(4 writes)");
+    // A budget the first write stays under and the third reaches: the fourth is left.
+    let (first, left) = r.db.prepare_proposal(batch, 1500).unwrap();
+    let first = first.expect("writes to propose");
+    let left = left.expect("a write left for the next proposal");
+    let ids: Vec<(u64, u64)> = first.records.iter().map(|r| (r.id, r.seq)).collect();
+    assert_eq!(ids, [(2, 2), (3, 3)]);
+    let refused = within("the refused write", answers.remove(1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(DbError::Conflict { id: 1, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        r.db.last_seq(),
+        1,
+        "nothing is visible before it is applied"
+    );
+
+    let index = r.next_index();
+    r.append(vec![writes_entry(1, index, &first)]).await;
+    assert!(r.apply(index));
+    first.answer(Ok(true));
+    // The write left over is prepared against the state the first entry made.
+    let (second, rest) = r.db.prepare_proposal(left, 1500).unwrap();
+    assert!(rest.is_none());
+    let second = second.unwrap();
+    assert_eq!(second.after, index);
+    let ids: Vec<(u64, u64)> = second.records.iter().map(|r| (r.id, r.seq)).collect();
+    assert_eq!(ids, [(4, 4)]);
+    r.append(vec![writes_entry(1, index + 1, &second)]).await;
+    assert!(r.apply(index + 1));
+    second.answer(Ok(true));
+    let mut inserted = Vec::new();
+    for answer in answers {
+        inserted.push(within("a write", answer).await.unwrap().unwrap());
+    }
+    assert_eq!(
+        inserted,
+        [
+            Inserted { id: 2, seq: 2 },
+            Inserted { id: 3, seq: 3 },
+            Inserted { id: 4, seq: 4 }
+        ]
+    );
+    assert_eq!(visible(&r.db).len(), 4);
+    r.db.close().await.unwrap();
+}
