@@ -3,7 +3,8 @@
 //! append), entries applied later, uncommitted tails truncated, and reopens with a random
 //! commit index, against a model of the log that says which entries are applied. After
 //! every step the visible documents and collections are the model's; after every reopen
-//! (and at the end) the change feed's replay from the log is too.
+//! (and at the end) the change feed's replay from the log is too. Segments are sealed and
+//! hinted at random points, so that opens replay some of them from their hints.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +18,8 @@ use super::support::*;
 use crate::common::*;
 use crate::model_support::cases;
 
-/// `c` is created and dropped by the writes; every write creates its collection if missing.
+/// `a` indexes `v` (created first); `c` is created (indexing `v`) and dropped by the writes;
+/// every write creates its collection if missing (without indexes).
 const COLLECTIONS: [&str; 3] = ["a", "b", "c"];
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ enum Write {
     Delete(usize, u64),
     CreateC,
     DropC,
+    /// Only as the first write: `a` with an index on `v`.
+    CreateA,
 }
 
 fn body(v: u8) -> Json {
@@ -38,6 +42,7 @@ impl Write {
         match self {
             Write::Insert(c, _) | Write::Replace(c, ..) | Write::Delete(c, _) => COLLECTIONS[*c],
             Write::CreateC | Write::DropC => "c",
+            Write::CreateA => "a",
         }
     }
 
@@ -61,7 +66,9 @@ impl Write {
             }
             Write::Replace(_, id, v) => db.replace(c, id, doc(body(v)), options).await.map(drop),
             Write::Delete(_, id) => db.delete(c, id, options).await.map(drop),
-            Write::CreateC => db.create_collection(c, &[]).await.map(drop),
+            Write::CreateC | Write::CreateA => {
+                db.create_collection(c, &["v".to_string()]).await.map(drop)
+            }
             Write::DropC => db.drop_collection(c).await,
         }
     }
@@ -95,6 +102,9 @@ enum Op {
     Truncate(u8),
     /// Closed and reopened, with a commit index at a point of the log.
     Reopen(u8),
+    /// The active segment sealed (a backup does it) and every sealed segment given its
+    /// hint, with the catalog as applied now: later opens replay those segments from it.
+    SealAndHint,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -105,6 +115,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::ApplyNext),
         2 => any::<u8>().prop_map(Op::Truncate),
         2 => any::<u8>().prop_map(Op::Reopen),
+        1 => Just(Op::SealAndHint),
     ]
 }
 
@@ -262,6 +273,22 @@ impl Run {
             .map(|c| c.name)
             .collect();
         assert_eq!(names, want.exists, "collections after {step}");
+        // In every collection that indexes `v` (`a`, and `c` when CreateC made it), every
+        // value the model holds finds exactly its documents.
+        let db = &self.replica().db;
+        for info in db.collections().into_iter().filter(|i| i.indexes == ["v"]) {
+            let mut by_v: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+            for ((c, id), body) in &want.docs {
+                if *c == info.name {
+                    by_v.entry(body["v"].to_string()).or_default().push(*id);
+                }
+            }
+            for (v, ids) in by_v {
+                let v: Json = serde_json::from_str(&v).unwrap();
+                let found = find_all(db, &info.name, &cond(&[("v", v.clone())]), 4);
+                assert_eq!(found, ids, "find {}.v = {v} after {step}", info.name);
+            }
+        }
         let last_seq = want.events.iter().map(|e| e.0).max().unwrap_or(0);
         assert!(
             self.replica().db.last_seq() >= last_seq,
@@ -369,6 +396,16 @@ impl Run {
                     self.term += 1; // the next leader's entries
                 }
             }
+            Op::SealAndHint => {
+                let backups = tempfile::tempdir().unwrap();
+                let db = &self.replica().db;
+                within("backup", db.backup(&backups.path().join("b")))
+                    .await
+                    .expect("a backup seals the active segment");
+                within("write hints", db.write_hints())
+                    .await
+                    .expect("write hints");
+            }
             Op::Reopen(k) => {
                 let last = self.model.last();
                 let committed = u64::from(k) % (last + 1);
@@ -394,6 +431,10 @@ fn run_case(ops: Vec<Op>) {
             model: Model::default(),
             term: 1,
         };
+        // `a` indexes `v` (a write creating `a` first would create it without indexes).
+        let create = Write::CreateA;
+        run.step(Op::Commit(create)).await;
+        run.check("the creation of a");
         for (i, op) in ops.into_iter().enumerate() {
             let step = format!("step {i}: {op:?}");
             run.step(op).await;
