@@ -1,12 +1,15 @@
 //! openraft's own storage test suite (`openraft::testing::Suite`) run against NyroDB's
 //! `LogStore` and `StateMachine`, each check on a fresh data directory opened exactly as a
-//! starting node opens it (`nyro_raft::testing::open_storage`), and a reopen of a used one.
+//! starting node opens it (`nyro_raft::testing::open_storage`), and opened again after
+//! each check as after a crash (the log must hold the same entries).
 
 use std::future::Future;
 use std::path::Path;
 
 use nyro_core::{Config, OpenOptions, ScrubRate, SyncPolicy};
 use nyro_raft::{LogStore, StateMachine, StorageError, TypeConfig};
+use openraft::RaftLogReader;
+use openraft::storage::RaftLogStorage;
 use openraft::testing::{StoreBuilder, Suite};
 use tempfile::TempDir;
 
@@ -38,7 +41,9 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
 
 pub type Checks = Suite<TypeConfig, LogStore, StateMachine, Builder, TempDir>;
 
-/// Runs one check of the suite on a runtime of its own, as the suite's `test_all` does.
+/// Runs one check of the suite on a runtime of its own, as the suite's `test_all` does;
+/// then, as after a crash (nothing was closed), opens the directory again the way a
+/// starting node does: the log holds exactly the entries it held before.
 fn run<F, Fut>(check: F)
 where
     F: FnOnce(LogStore, StateMachine) -> Fut,
@@ -46,8 +51,29 @@ where
 {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let (dir, log, sm) = Builder.build().await.unwrap();
+        let (dir, mut log, sm) = Builder.build().await.unwrap();
+        // A reader shares the log storage's index: it sees what the check left.
+        let mut reader = log.get_log_reader().await;
         check(log, sm).await.unwrap();
+        let before = reader.try_get_log_entries(0..1_000).await.unwrap();
+        drop(reader);
+        let (mut log, sm, db) = open(dir.path()).await;
+        let after = log.try_get_log_entries(0..1_000).await.unwrap();
+        assert_eq!(
+            format!("{after:?}"),
+            format!("{before:?}"),
+            "the entries after a reopen"
+        );
+        if let Some(last) = before.last() {
+            let state = log.get_log_state().await.unwrap();
+            assert_eq!(
+                state.last_log_id,
+                Some(last.log_id),
+                "the last log id after a reopen"
+            );
+        }
+        drop((log, sm));
+        db.close().await.unwrap();
         drop(dir);
     });
 }
