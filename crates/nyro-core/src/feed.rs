@@ -137,10 +137,20 @@ impl Replay {
             };
             let h = *frame.header();
             if let Some(start) = self.waiting_for {
+                // Before an installed snapshot everything is superseded; its own records
+                // are a state, not changes.
                 if frame.location() == start {
                     self.waiting_for = None;
                     self.skipping = h.continues;
                 }
+                continue;
+            }
+            // A cluster node's log (a standalone log has none): the records of an entry that
+            // is not visible (truncated, void, not applied yet) are skipped. Each entry's own
+            // frame decides for its records: entries appended together are one write, so the
+            // last record of one says another frame follows, and that frame is the next entry.
+            if h.kind == RecordKind::RaftEntry {
+                self.skipping = h.continues && self.state.is_skipped_entry(frame.location());
                 continue;
             }
             if self.skipping {
@@ -161,13 +171,8 @@ impl Replay {
                         live.remove(&h.collection);
                     }
                 }
-                RecordKind::CompactionMarker => {}
-                // A cluster node's log (a standalone log has none): the records of an entry
-                // that is not visible (truncated, void, not applied yet) are skipped.
-                RecordKind::RaftEntry => {
-                    self.skipping = h.continues && self.state.is_skipped_entry(frame.location());
+                RecordKind::CompactionMarker | RecordKind::RaftEntry | RecordKind::RaftTruncate => {
                 }
-                RecordKind::RaftTruncate => {}
                 RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return None;

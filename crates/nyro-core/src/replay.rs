@@ -208,7 +208,8 @@ pub(crate) fn replay(
 
 /// The body a hint stores for a record: a collection definition and a Raft entry in full
 /// (the entry's payload is what the cluster's replay needs), a document's indexed scalar
-/// fields only (what replay needs), nothing for the rest.
+/// fields only (what replay needs; the whole document when its collection is not in
+/// `catalog`), nothing for the rest.
 pub(crate) fn hint_body(
     catalog: &Catalog,
     header: &FrameHeader,
@@ -219,7 +220,12 @@ pub(crate) fn hint_body(
         RecordKind::CreateCollection | RecordKind::RaftEntry => out.extend_from_slice(payload),
         RecordKind::Put | RecordKind::Replace => {
             let Some(collection) = catalog.by_id(header.collection) else {
-                return Ok(()); // dropped since: never indexed again
+                // Not in the catalog now, yet replay meets the record while its collection
+                // exists: dropped since (the drop comes later in the log), or on a cluster
+                // node created by an entry not applied yet. The whole document, so that
+                // replay finds the indexed fields in it (an empty body does not decode).
+                out.extend_from_slice(payload);
+                return Ok(());
             };
             let indexed = crate::fields::scalars(payload, &collection.indexes)
                 .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;

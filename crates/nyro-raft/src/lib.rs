@@ -44,3 +44,21 @@ pub use state_machine::StateMachine;
 pub use types::{
     Applied, Entry, LogId, NodeId, Proposal, Raft, StorageError, StoredMembership, TypeConfig,
 };
+
+/// Test support (not part of the API; may change at any time): a node's storage without
+/// a running node, for openraft's storage test suite and crash tests of the log storage.
+#[doc(hidden)]
+pub mod testing {
+    use crate::{ClusterError, LogStore, StateMachine};
+
+    /// Opens the storage of the node `config` describes (its Raft state files and the
+    /// database as a replica), exactly as a starting node does, and returns openraft's log
+    /// storage and state machine over it, with the database. Raft is not started.
+    pub async fn open_storage(
+        config: &nyro_core::Config,
+        open: nyro_core::OpenOptions,
+    ) -> Result<(LogStore, StateMachine, nyro_core::Database), ClusterError> {
+        let storage = crate::node::open_storage(config, open).await?;
+        Ok((storage.log_store, storage.state_machine, storage.db))
+    }
+}

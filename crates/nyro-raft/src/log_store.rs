@@ -47,6 +47,18 @@ impl LogIndex {
             .map(|(&index, placed)| log_id(placed.term, placed.leader, index))
             .or(self.purged)
     }
+
+    /// `committed` (from the commit-index hint) as far as the log goes. The hint is written
+    /// without fdatasync and can outlive an unsynced tail of the log (a power cut under
+    /// `batch.sync = "interval"`); openraft re-applies the committed entries on start and
+    /// fails on missing ones.
+    pub(crate) fn within_log(&self, committed: Option<LogId>) -> Option<LogId> {
+        match (committed, self.last_log_id()) {
+            (Some(c), Some(last)) if c.index > last.index => Some(last),
+            (Some(_), None) => None,
+            (c, _) => c,
+        }
+    }
 }
 
 /// The shared index, locked.

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nyro_core::replica::QueuedWrites;
 use nyro_core::{Config, Database, OpenOptions};
 use nyro_storage::RaftStateStore;
 use openraft::network::RaftNetworkFactory;
@@ -107,6 +108,89 @@ fn decode_state(bytes: Option<Vec<u8>>) -> Result<Persisted, String> {
     }
 }
 
+/// A node's storage, opened: the database as a replica, and openraft's log storage and
+/// state machine over it (Raft not started).
+pub(crate) struct Storage {
+    pub(crate) db: Database,
+    pub(crate) log_store: LogStore,
+    pub(crate) state_machine: StateMachine,
+    pub(crate) index: SharedIndex,
+    /// Nothing in the data directory yet (no entry, no vote): the node may bootstrap.
+    pub(crate) empty: bool,
+    /// Where the database's writes wait for the leader's proposer.
+    pub(crate) writes: QueuedWrites,
+}
+
+/// Opens the storage of the node `config` describes: its Raft state files, then the
+/// database as a replica, replaying up to the saved commit index.
+pub(crate) async fn open_storage(
+    config: &Config,
+    open: OpenOptions,
+) -> Result<Storage, ClusterError> {
+    let dir = config.storage.path.clone();
+    let state_error = |source| ClusterError::State {
+        dir: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        state_error(nyro_storage::StorageError::Io {
+            op: "create the data directory",
+            path: dir.clone(),
+            source: e,
+        })
+    })?;
+    let files = Arc::new(RaftStateStore::new(dir.clone(), Arc::clone(&open.io)));
+    let persisted = decode_state(files.load_state().map_err(state_error)?)
+        .map_err(|e| ClusterError::Start(format!("raft-state in {}: {e}", dir.display())))?;
+    let committed: Option<LogId> = files
+        .load_committed()
+        .and_then(|bytes| nyro_storage::codec::decode(&bytes).ok())
+        .flatten();
+    let purged = persisted.purged;
+    let (db, opened) = Database::open_replica(
+        config,
+        open,
+        committed.map(|l| l.index),
+        purged.map(|l| l.index),
+    )
+    .await?;
+    let applied = opened.last_applied.map(entry_log_id);
+    let membership = match opened.membership {
+        Some((id, bytes)) => {
+            let membership: Membership<NodeId, BasicNode> = nyro_storage::codec::decode(&bytes)
+                .map_err(|e| {
+                    ClusterError::Start(format!("a membership entry does not decode: {e}"))
+                })?;
+            StoredMembership::new(Some(entry_log_id(id)), membership)
+        }
+        None => StoredMembership::default(),
+    };
+    let empty = opened.entries.is_empty() && persisted.vote.is_none() && applied.is_none();
+    let mut log_index = LogIndex {
+        entries: opened.entries,
+        purged,
+        committed: None,
+    };
+    log_index.committed = log_index.within_log(committed).max(applied);
+    let index = SharedIndex::new(log_index);
+    let log_store = LogStore::new(db.clone(), index.clone(), files, persisted);
+    let state_machine = StateMachine::new(
+        db.clone(),
+        index.clone(),
+        applied,
+        membership,
+        Snapshots::new(&dir),
+    );
+    Ok(Storage {
+        db,
+        log_store,
+        state_machine,
+        index,
+        empty,
+        writes: opened.writes,
+    })
+}
+
 impl Node {
     /// Opens the database `config` describes as a cluster node and starts Raft on it.
     pub async fn start<N>(
@@ -119,58 +203,14 @@ impl Node {
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
-        let dir = config.storage.path.clone();
-        let state_error = |source| ClusterError::State {
-            dir: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            state_error(nyro_storage::StorageError::Io {
-                op: "create the data directory",
-                path: dir.clone(),
-                source: e,
-            })
-        })?;
-        let files = Arc::new(RaftStateStore::new(dir.clone(), Arc::clone(&open.io)));
-        let persisted = decode_state(files.load_state().map_err(state_error)?)
-            .map_err(|e| ClusterError::Start(format!("raft-state in {}: {e}", dir.display())))?;
-        let committed: Option<LogId> = files
-            .load_committed()
-            .and_then(|bytes| nyro_storage::codec::decode(&bytes).ok())
-            .flatten();
-        let purged = persisted.purged;
-        let (db, opened) = Database::open_replica(
-            config,
-            open,
-            committed.map(|l| l.index),
-            purged.map(|l| l.index),
-        )
-        .await?;
-        let applied = opened.last_applied.map(entry_log_id);
-        let membership = match opened.membership {
-            Some((id, bytes)) => {
-                let membership: Membership<NodeId, BasicNode> = nyro_storage::codec::decode(&bytes)
-                    .map_err(|e| {
-                        ClusterError::Start(format!("a membership entry does not decode: {e}"))
-                    })?;
-                StoredMembership::new(Some(entry_log_id(id)), membership)
-            }
-            None => StoredMembership::default(),
-        };
-        let empty = opened.entries.is_empty() && persisted.vote.is_none() && applied.is_none();
-        let index = SharedIndex::new(LogIndex {
-            entries: opened.entries,
-            purged,
-            committed: committed.max(applied),
-        });
-        let log_store = LogStore::new(db.clone(), index.clone(), files, persisted);
-        let state_machine = StateMachine::new(
-            db.clone(),
-            index.clone(),
-            applied,
-            membership,
-            Snapshots::new(&dir),
-        );
+        let Storage {
+            db,
+            log_store,
+            state_machine,
+            index,
+            empty,
+            writes,
+        } = open_storage(config, open).await?;
         let raft_config = openraft::Config {
             cluster_name: "nyrodb".to_string(),
             heartbeat_interval: millis(options.heartbeat),
@@ -201,7 +241,6 @@ impl Node {
             }
         }
         let deadline = options.election_timeout * 2;
-        let writes = opened.writes;
         tokio::spawn(crate::proposer::run(
             db.clone(),
             raft.clone(),

@@ -230,3 +230,34 @@ async fn close_waits_for_a_running_maintenance_pass() {
     assert_eq!(db.collections()[0].count, 9_000);
     within("close", db.close()).await.unwrap();
 }
+
+/// A sealed segment hinted after its collection was dropped: the collection is in the
+/// catalog again when replay reaches its puts (the drop comes later in the log), so they
+/// must still replay, indexed fields included.
+#[tokio::test]
+async fn puts_of_an_indexed_collection_dropped_before_its_hint_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.storage.segment_size_mb = 1;
+    config.compaction.auto = false;
+    let db = open_quiet(&config).await;
+    db.create_collection("gone", &["n".to_string()])
+        .await
+        .unwrap();
+    let filler = "x".repeat(2_000);
+    for n in 0..700u64 {
+        let d = doc(json!({"n": n, "pad": filler}));
+        db.insert("gone", d, WriteOptions::default()).await.unwrap();
+    }
+    db.drop_collection("gone").await.unwrap();
+    db.insert("kept", doc(json!({"n": 1})), WriteOptions::default())
+        .await
+        .unwrap();
+    assert!(db.write_hints().await.unwrap() >= 1);
+    let _guard = no_fork().await;
+    within("close", db.close()).await.unwrap();
+    let db = open_quiet(&config).await;
+    let names: Vec<_> = db.collections().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["kept"]);
+    within("close", db.close()).await.unwrap();
+}

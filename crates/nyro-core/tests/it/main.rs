@@ -18,4 +18,5 @@ mod hints;
 mod model;
 mod model_support;
 mod powercut;
+mod replica;
 mod scrub_rate;

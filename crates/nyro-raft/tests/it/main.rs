@@ -1,12 +1,15 @@
 //! nyro-raft integration tests: the internal routes' refusals (secret, body limit, CRC), a
 //! 3-node cluster with in-memory storage over the HTTP transport on loopback (election,
 //! replication, a chunked snapshot with a damaged chunk), the forwarding of writes
-//! against a stub server, and both over HTTPS.
+//! against a stub server, and both over HTTPS; openraft's storage test suite against the
+//! real log storage and state machine, and a crash test of the log storage.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
 mod forward;
+mod log_store;
 mod routes;
+mod storage_suite;
 mod support;
 mod tls;
