@@ -63,15 +63,18 @@ fn entry_id(id: &LogId) -> EntryId {
 
 impl Builder {
     pub(crate) async fn build(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
-        let applied = self
-            .applied
-            .ok_or_else(|| snapshot_error(ErrorVerb::Write, "nothing is applied yet"))?;
+        let Some(applied) = self.applied else {
+            return self.snapshots.empty(self.membership.clone()).await;
+        };
         let view = self
             .view
             .take()
             .ok_or_else(|| snapshot_error(ErrorVerb::Write, "this builder was used already"))?;
-        let membership = nyro_storage::codec::encode(self.membership.membership())
-            .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
+        let membership = (
+            nyro_storage::codec::encode(self.membership.membership())
+                .map_err(|e| snapshot_error(ErrorVerb::Write, e))?,
+            self.membership.log_id().as_ref().map(entry_id),
+        );
         let dir = self.snapshots.dir.clone();
         let path = dir.join(file_name(&applied));
         let temp = path.with_extension("tmp");
@@ -152,6 +155,31 @@ impl Snapshots {
         })
     }
 
+    /// The snapshot of a state machine that has applied nothing: no file of the node's
+    /// snapshots (an empty one is streamed), and nothing to install.
+    async fn empty(&self, membership: StoredMembership) -> StoreResult<Snapshot<TypeConfig>> {
+        let write_error = |e: std::io::Error| snapshot_error(ErrorVerb::Write, e);
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(write_error)?;
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.dir.join("empty.tmp"))
+            .await
+            .map_err(write_error)?;
+        Ok(Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: None,
+                last_membership: membership,
+                snapshot_id: "empty".to_string(),
+            },
+            snapshot: Box::new(file),
+        })
+    }
+
     /// Deletes the snapshot files other than `keep` (and leftover temporary files).
     fn remove_older_than(&self, keep: &str) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -224,13 +252,25 @@ impl Snapshots {
         db.install_snapshot(snapshot)
             .await
             .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
-        // Kept as this node's current snapshot (it may lead and send it later).
+        // Kept as this node's current snapshot (it may lead and send it later): the bytes
+        // that were checked, whatever file they came in.
         if let Some(id) = &meta.last_log_id {
             let name = file_name(id);
-            if std::fs::rename(&received, self.dir.join(&name)).is_ok() {
-                self.remove_older_than(&name);
+            let path = self.dir.join(&name);
+            let kept = tokio::task::spawn_blocking(move || {
+                let temp = path.with_extension("tmp");
+                std::fs::write(&temp, &bytes)?;
+                std::fs::File::open(&temp)?.sync_all()?;
+                std::fs::rename(&temp, &path)
+            })
+            .await;
+            match kept {
+                Ok(Ok(())) => self.remove_older_than(&name),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot keep the installed snapshot"),
+                Err(e) => tracing::warn!(error = %e, "cannot keep the installed snapshot"),
             }
         }
+        let _ = std::fs::remove_file(&received);
         tracing::info!(index = ?meta.last_log_id.map(|l| l.index), "snapshot installed");
         Ok(())
     }
@@ -255,9 +295,12 @@ impl Snapshots {
             nyro_storage::codec::decode(&state.membership)
                 .map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
         let log_id = crate::convert::entry_log_id(id);
+        let membership_id = state.membership_id.map_or(log_id, |(term, leader, index)| {
+            crate::convert::log_id(term, leader, index)
+        });
         let meta = SnapshotMeta {
             last_log_id: Some(log_id),
-            last_membership: StoredMembership::new(Some(log_id), membership),
+            last_membership: StoredMembership::new(Some(membership_id), membership),
             snapshot_id: name,
         };
         self.open(meta).await.map(Some)

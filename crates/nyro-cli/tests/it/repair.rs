@@ -337,7 +337,9 @@ fn open_when_released(dir: &Path) -> Log {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match Log::open(dir, LogOptions::default()) {
-            Err(nyro_storage::StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
+            Err(nyro_storage::StorageError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other.unwrap(),

@@ -197,18 +197,20 @@ impl Database {
                     .map(|(&c, &n)| (c, n))
                     .collect(),
                 membership: Vec::new(),
+                membership_id: None,
             }
         };
         Ok(SnapshotView::take(&self.inner.state, state))
     }
 
-    /// Writes the snapshot `view` of entry `id` (with the replication layer's `membership`)
-    /// to `path`, fdatasync'ed. Blocking: run it off the async workers. Returns its size.
+    /// Writes the snapshot `view` of entry `id` (with the replication layer's `membership`
+    /// and the id of the entry it comes from) to `path`, fdatasync'ed. Blocking: run it off
+    /// the async workers. Returns its size.
     pub fn write_snapshot(
         &self,
         view: SnapshotView,
         id: EntryId,
-        membership: Vec<u8>,
+        membership: (Vec<u8>, Option<EntryId>),
         path: &std::path::Path,
     ) -> Result<u64> {
         // Compaction would move the documents the view points at.

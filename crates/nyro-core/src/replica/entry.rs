@@ -44,6 +44,8 @@ pub struct SnapshotState {
     pub next_ids: Vec<(u32, u128)>,
     /// The replication layer's membership as of the snapshot (opaque here).
     pub membership: Vec<u8>,
+    /// The log id (term, leader, index) of the entry that membership comes from.
+    pub membership_id: Option<(u64, u64, u64)>,
 }
 
 /// One record of a replicated write, in its final form: what the leader prepared.

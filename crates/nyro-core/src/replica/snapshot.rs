@@ -74,14 +74,15 @@ impl SnapshotView {
         self,
         state: &State,
         id: EntryId,
-        membership: Vec<u8>,
+        membership: (Vec<u8>, Option<EntryId>),
         path: &Path,
     ) -> Result<u64> {
         let io = |e: std::io::Error| DbError::Internal {
             message: format!("writing snapshot {}: {e}", path.display()),
         };
         let mut snapshot = self.state;
-        snapshot.membership = membership;
+        snapshot.membership = membership.0;
+        snapshot.membership_id = membership.1.map(|m| (m.term, m.leader, m.index));
         let header: Header = ((id.term, id.leader, id.index), snapshot);
         let header = nyro_storage::codec::encode(&header)?;
         let file = std::fs::File::create(path).map_err(io)?;

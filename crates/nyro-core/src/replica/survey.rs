@@ -110,7 +110,14 @@ pub(crate) fn survey(
     if let Some((_, id, state)) = &snapshot {
         survey.last_applied = Some(*id);
         survey.last_writes = state.last_writes;
-        survey.membership = Some((*id, state.membership.clone()));
+        let from = state
+            .membership_id
+            .map_or(*id, |(term, leader, index)| EntryId {
+                term,
+                leader,
+                index,
+            });
+        survey.membership = Some((from, state.membership.clone()));
     }
     survey.snapshot = snapshot;
     for (index, entry) in found {

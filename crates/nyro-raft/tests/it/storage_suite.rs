@@ -91,10 +91,7 @@ macro_rules! suite_checks {
     };
 }
 
-// The checks marked `ignore` below need snapshots: `snapshot::Builder` and `Snapshots`
-// refuse every snapshot in this revision ("snapshots are not supported by this build"),
-// and snapshots are being written. Run them with `--ignored` once they land. Every other
-// check of the suite runs.
+// Every check of the suite runs, those that build or install a snapshot included.
 
 suite_checks!(
     last_membership_in_log_initial,
@@ -109,18 +106,14 @@ suite_checks!(
     get_initial_state_without_init,
     // The state machine is ahead of the log, so `get_initial_state` purges the log and,
     // finding no current snapshot, builds one.
-    #[ignore = "builds a snapshot: not supported until snapshots land"]
     get_initial_state_membership_from_log_and_sm,
     get_initial_state_with_state,
     get_initial_state_last_log_gt_sm,
     // As above: the state machine is ahead of the log, purge, then a snapshot is built.
-    #[ignore = "builds a snapshot: not supported until snapshots land"]
     get_initial_state_last_log_lt_sm,
     // Purges the log, so `get_initial_state` builds a snapshot.
-    #[ignore = "builds a snapshot: not supported until snapshots land"]
     get_initial_state_log_ids,
     // Purges the log before re-applying the committed entries, then a snapshot is built.
-    #[ignore = "builds a snapshot: not supported until snapshots land"]
     get_initial_state_re_apply_committed,
     save_vote,
     get_log_entries,
@@ -138,15 +131,13 @@ suite_checks!(
     delete_logs_since_0,
     append_to_log,
     // Builds a snapshot and checks its meta.
-    #[ignore = "builds a snapshot: not supported until snapshots land"]
     snapshot_meta,
     apply_single,
     apply_multiple,
 );
 
-/// Builds a snapshot on one node and installs it on another (needs snapshots, see above).
+/// Builds a snapshot on one node and installs it on another.
 #[test]
-#[ignore = "builds and installs a snapshot: not supported until snapshots land"]
 fn transfer_snapshot() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime

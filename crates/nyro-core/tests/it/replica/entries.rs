@@ -168,7 +168,10 @@ async fn a_void_entry_is_not_applied_live_or_on_replay() {
     let kept = kept.unwrap();
     assert_eq!((void.after, kept.after), (1, 1));
     let mut void_entry = writes_entry(1, 2, &void);
-    void_entry.kind = EntryKind::Writes { after: 0, sync: false };
+    void_entry.kind = EntryKind::Writes {
+        after: 0,
+        sync: false,
+    };
     r.append(vec![void_entry.clone(), writes_entry(2, 3, &kept)])
         .await;
     assert_eq!(r.read(2), void_entry);
@@ -525,7 +528,6 @@ async fn hints_written_before_entries_are_applied_still_index_them_on_replay() {
 /// part of the snapshot work, which the `snapshot` cluster scenario (`POST /v1/_compact`
 /// on cluster nodes) waits for.
 #[tokio::test]
-#[ignore = "compaction on a cluster node loses the Raft log's entries: fixed with snapshots"]
 async fn compaction_keeps_every_entry_readable_as_appended() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = replica_config(dir.path());
