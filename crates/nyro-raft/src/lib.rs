@@ -38,7 +38,7 @@ pub use log_store::{LogReader, LogStore};
 pub use network::{Forwarder, HttpNetworkFactory, PeerTls, internal_routes};
 pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, Role, parse_consistency};
 pub use proposer::entry_budget;
-pub use reads::{AskLeader, Consistency, ReadBarrier};
+pub use reads::{Consistency, PeerCall, Peers, ReadBarrier};
 pub use state_machine::StateMachine;
 
 pub use types::{

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::convert::entry_log_id;
 use crate::error::ClusterError;
 use crate::log_store::{LogIndex, LogStore, Persisted, SharedIndex};
-use crate::reads::{AskLeader, Consistency, ReadBarrier};
+use crate::reads::{Consistency, Peers, ReadBarrier};
 use crate::snapshot::Snapshots;
 use crate::state_machine::StateMachine;
 use crate::types::{LogId, NodeId, Raft, StoredMembership, TypeConfig};
@@ -91,6 +91,7 @@ pub struct Node {
     reads: ReadBarrier,
     index: SharedIndex,
     deadline: Duration,
+    peers: Arc<dyn Peers>,
 }
 
 impl std::fmt::Debug for Node {
@@ -198,7 +199,7 @@ impl Node {
         open: OpenOptions,
         options: NodeOptions,
         network: N,
-        ask_leader: AskLeader,
+        peers: Arc<dyn Peers>,
     ) -> Result<Self, ClusterError>
     where
         N: RaftNetworkFactory<TypeConfig>,
@@ -217,6 +218,9 @@ impl Node {
             election_timeout_min: millis(options.election_timeout),
             election_timeout_max: millis(options.election_timeout) * 2,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(options.snapshot_every),
+            // The last chunk's RPC answers once the follower has checked the whole snapshot,
+            // appended it and rebuilt its indexes: seconds for a large one, not 200 ms.
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             max_in_snapshot_log_to_keep: options.snapshot_every / 2,
             ..Default::default()
         };
@@ -249,7 +253,7 @@ impl Node {
         ));
         tokio::spawn(create_configured(db.clone(), raft.clone(), config.clone()));
         let lease = options.election_timeout.mul_f64(0.8);
-        let reads = ReadBarrier::spawn(raft.clone(), ask_leader, deadline, lease);
+        let reads = ReadBarrier::spawn(raft.clone(), Arc::clone(&peers), deadline, lease);
         tracing::info!(node = options.id, advertise = %options.advertise, "cluster node started");
         Ok(Self {
             id: options.id,
@@ -258,6 +262,7 @@ impl Node {
             reads,
             index,
             deadline,
+            peers,
         })
     }
 
@@ -358,11 +363,12 @@ impl Node {
     }
 
     /// Adds node `id` at `addr`: as a learner, then, once it has caught up with the log, as
-    /// a voter. Returns once the change is committed. A learner that has not caught up
-    /// within the request's deadline (not running, unreachable, another secret, or just far
-    /// behind) is removed again and the call answers `Unavailable` (contract: a node with
-    /// the wrong secret never becomes a member); a retry resumes where its log stands.
-    /// Call on the leader.
+    /// a voter; returns once that change is committed. A node that does not answer
+    /// node-to-node calls made with this cluster's secret (not running, unreachable,
+    /// another secret) is not added (contract: a node with the wrong secret never becomes a
+    /// member). One that answers but has not caught up within the request's time (far
+    /// behind, a large snapshot to receive) stays a learner, still catching up, and the
+    /// call answers `Unavailable`: a retry makes it a voter once it has. Call on the leader.
     pub async fn add_member(&self, id: NodeId, addr: &str) -> Result<ClusterStatus, ClusterError> {
         let unavailable = |e: String| ClusterError::Unavailable(e);
         let membership = self
@@ -382,6 +388,16 @@ impl Node {
             Some(_) if membership.voter_ids().any(|v| v == id) => return Ok(self.status()),
             Some(_) => {}
             None => {
+                self.peers
+                    .probe(addr, self.deadline)
+                    .await
+                    .map_err(|reason| {
+                        unavailable(format!(
+                            "node {id} at {addr} does not answer node-to-node calls made with this \
+                         cluster's secret ({reason}); it was not added: start it with the \
+                         cluster's secret (cluster.secret) and an empty bootstrap list, then retry"
+                        ))
+                    })?;
                 self.raft
                     .add_learner(id, BasicNode::new(addr), false)
                     .await
@@ -391,35 +407,24 @@ impl Node {
             }
         }
         let target = self.raft.metrics().borrow().last_log_index;
+        let matched = |m: &openraft::RaftMetrics<NodeId, BasicNode>| {
+            m.replication
+                .as_ref()
+                .and_then(|r| r.get(&id).copied().flatten())
+                .map(|l| l.index)
+        };
         let caught_up = self
             .raft
-            .wait(Some(self.deadline))
-            .metrics(
-                |m| {
-                    let matched = m
-                        .replication
-                        .as_ref()
-                        .and_then(|r| r.get(&id).copied().flatten())
-                        .map(|l| l.index);
-                    matched >= target
-                },
-                "the learner caught up",
-            )
+            .wait(Some(self.deadline + CATCH_UP_GRACE))
+            .metrics(|m| matched(m) >= target, "the learner caught up")
             .await;
         if caught_up.is_err() {
-            let ids = BTreeSet::from([id]);
-            if let Err(e) = self
-                .raft
-                .change_membership(ChangeMembers::RemoveNodes(ids), false)
-                .await
-            {
-                tracing::warn!(node = id, error = %e, "cannot remove a learner that did not catch up");
-            }
+            let now = matched(&self.raft.metrics().borrow());
             return Err(unavailable(format!(
-                "node {id} at {addr} did not catch up with the log within {} ms (is it running, \
-                 reachable from the leader, and does it share the cluster's secret?); it was \
-                 not added: retry the add (a node far behind makes progress on each try)",
-                self.deadline.as_millis()
+                "node {id} at {addr} is a learner still catching up (it holds the log up to \
+                 {}, the leader's goes to {}); retry the add to make it a voter once it has",
+                now.map_or("nothing".to_string(), |i| i.to_string()),
+                target.map_or("nothing".to_string(), |i| i.to_string()),
             )));
         }
         self.raft
@@ -466,6 +471,13 @@ impl Node {
         Ok(())
     }
 }
+
+/// How long one snapshot chunk may take to be sent and, for the last, installed.
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 60_000;
+
+/// How much longer than a request's deadline an add waits for the new node to catch up
+/// (contract: any request is answered within 2 x election_timeout_ms plus a few seconds).
+const CATCH_UP_GRACE: Duration = Duration::from_secs(3);
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

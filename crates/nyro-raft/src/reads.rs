@@ -15,7 +15,7 @@ use std::time::Duration;
 use openraft::ServerState;
 use tokio::sync::{Notify, oneshot};
 
-use crate::types::{NodeId, Raft};
+use crate::types::Raft;
 
 /// How a read wants its answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,9 +44,20 @@ impl std::str::FromStr for Consistency {
     }
 }
 
-/// Asks the leader for a read index (its confirmed commit index), for a follower's read.
-pub type AskLeader =
-    Arc<dyn Fn(NodeId) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
+/// A call to a peer: its answer, or why none came.
+pub type PeerCall<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// What a node asks of its peers besides openraft's RPCs (`network::HttpNetworkFactory`
+/// implements it).
+pub trait Peers: Send + Sync + 'static {
+    /// The read index (its confirmed commit index) of the leader at `addr`, for a
+    /// follower's linearizable read.
+    fn read_index<'a>(&'a self, addr: &'a str, timeout: Duration) -> PeerCall<'a, u64>;
+
+    /// Whether the node at `addr` answers node-to-node calls made with this cluster's
+    /// secret (before it is added as a member).
+    fn probe<'a>(&'a self, addr: &'a str, timeout: Duration) -> PeerCall<'a, ()>;
+}
 
 /// Waiting reads, answered together by one confirmation round.
 #[derive(Default)]
@@ -74,14 +85,9 @@ impl ReadBarrier {
     /// A barrier over `raft`, whose confirmation rounds run on a task of their own.
     /// `deadline` bounds a read's wait; `lease` is how long after a quorum's last answer
     /// the leader may answer a `lease` read alone.
-    pub fn spawn(raft: Raft, ask_leader: AskLeader, deadline: Duration, lease: Duration) -> Self {
+    pub fn spawn(raft: Raft, peers: Arc<dyn Peers>, deadline: Duration, lease: Duration) -> Self {
         let waiting = Arc::new(Waiting::default());
-        tokio::spawn(rounds(
-            raft.clone(),
-            Arc::clone(&waiting),
-            ask_leader,
-            deadline,
-        ));
+        tokio::spawn(rounds(raft.clone(), Arc::clone(&waiting), peers, deadline));
         Self {
             raft,
             waiting,
@@ -137,7 +143,7 @@ impl ReadBarrier {
 
 /// Runs confirmation rounds while reads wait: each round answers the reads that arrived
 /// before it started.
-async fn rounds(raft: Raft, waiting: Arc<Waiting>, ask_leader: AskLeader, deadline: Duration) {
+async fn rounds(raft: Raft, waiting: Arc<Waiting>, peers: Arc<dyn Peers>, deadline: Duration) {
     loop {
         waiting.wake.notified().await;
         let reads = std::mem::take(
@@ -149,7 +155,7 @@ async fn rounds(raft: Raft, waiting: Arc<Waiting>, ask_leader: AskLeader, deadli
         if reads.is_empty() {
             continue;
         }
-        let answer = tokio::time::timeout(deadline, read_index(&raft, &ask_leader))
+        let answer = tokio::time::timeout(deadline, read_index(&raft, &*peers, deadline))
             .await
             .unwrap_or_else(|_| Err("no quorum confirmed the read in time; retry".to_string()));
         for read in reads {
@@ -159,7 +165,7 @@ async fn rounds(raft: Raft, waiting: Arc<Waiting>, ask_leader: AskLeader, deadli
 }
 
 /// One confirmation round: this node's read index if it leads, else the leader's.
-async fn read_index(raft: &Raft, ask_leader: &AskLeader) -> Result<u64, String> {
+async fn read_index(raft: &Raft, peers: &dyn Peers, timeout: Duration) -> Result<u64, String> {
     let metrics = raft.metrics().borrow().clone();
     if metrics.state == ServerState::Leader {
         return match raft.get_read_log_id().await {
@@ -167,8 +173,19 @@ async fn read_index(raft: &Raft, ask_leader: &AskLeader) -> Result<u64, String> 
             Err(e) => Err(format!("this node could not confirm it leads: {e}; retry")),
         };
     }
-    match metrics.current_leader {
-        Some(leader) => ask_leader(leader).await,
+    let leader = metrics.current_leader.map(|id| {
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone());
+        (id, addr)
+    });
+    match leader {
+        Some((_, Some(addr))) => peers.read_index(&addr, timeout).await,
+        Some((id, None)) => Err(format!(
+            "the leader (node {id}) has no known address; retry"
+        )),
         None => Err(
             "no leader is known (an election is under way or the quorum is lost); retry, or \
              read with consistency=local"

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use nyro_core::OpenOptions;
 use nyro_raft::network::was_forwarded;
 use nyro_raft::{
-    AskLeader, ClusterError, Consistency, Forwarder, HttpNetworkFactory, Node, NodeOptions, PeerTls,
+    ClusterError, Consistency, Forwarder, HttpNetworkFactory, Node, NodeOptions, PeerTls,
 };
 
 use crate::app::AppState;
@@ -74,23 +74,8 @@ impl ClusterHandle {
             election_timeout: settings.election_timeout(),
             snapshot_every: settings.snapshot_every,
         };
-        // A follower's linearizable read asks the leader for its read index.
-        let asker = network.clone();
-        let members = Arc::new(std::sync::OnceLock::<Node>::new());
-        let lookup = Arc::clone(&members);
-        let ask_leader: AskLeader = Arc::new(move |leader| {
-            let asker = asker.clone();
-            let lookup = Arc::clone(&lookup);
-            Box::pin(async move {
-                let addr = lookup
-                    .get()
-                    .and_then(|node| node.member_addr(leader))
-                    .ok_or_else(|| format!("the leader (node {leader}) has no known address"))?;
-                asker.read_index(&addr, deadline).await
-            })
-        });
-        let node = Node::start(&config.db, open, options, network, ask_leader).await?;
-        let _ = members.set(node.clone());
+        let peers = Arc::new(network.clone());
+        let node = Node::start(&config.db, open, options, network, peers).await?;
         Ok(Self { node, forwarder })
     }
 }

@@ -21,6 +21,7 @@ use super::wire::{
     APPEND_PATH, CRC_HEADER, OCTET_STREAM, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH,
     VOTE_PATH, check_crc, crc_value,
 };
+use crate::reads::{PeerCall, Peers};
 use crate::{NodeId, TypeConfig};
 
 /// What an RPC fails with, for a remote error of type `E`.
@@ -59,9 +60,13 @@ impl HttpNetworkFactory {
 }
 
 impl HttpNetworkFactory {
-    /// Asks the leader at `addr` for its read index (see [`READ_INDEX_PATH`]), within
-    /// `timeout`. Err says why not, for the reader's 503.
-    pub async fn read_index(&self, addr: &str, timeout: Duration) -> Result<u64, String> {
+    /// Asks the node at `addr` for its read index (see [`READ_INDEX_PATH`]) within
+    /// `timeout`: its answer (an error if it does not lead), or why none came.
+    async fn ask_read_index(
+        &self,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Result<u64, String>, String> {
         let connection = HttpConnection {
             http: self.http.clone(),
             secret: self.secret.clone(),
@@ -69,15 +74,31 @@ impl HttpNetworkFactory {
             target: 0,
             node: BasicNode::new(addr),
         };
-        match connection
+        connection
             .exchange::<(), Result<u64, String>>(READ_INDEX_PATH, &(), timeout)
             .await
-        {
-            Ok(answer) => answer,
-            Err(
-                Failure::Unreachable(reason) | Failure::Network(reason) | Failure::TooLarge(reason),
-            ) => Err(format!("the leader at {addr} gave no read index: {reason}")),
-        }
+            .map_err(|failure| match failure {
+                Failure::Unreachable(reason)
+                | Failure::Network(reason)
+                | Failure::TooLarge(reason) => reason,
+            })
+    }
+}
+
+impl Peers for HttpNetworkFactory {
+    fn read_index<'a>(&'a self, addr: &'a str, timeout: Duration) -> PeerCall<'a, u64> {
+        Box::pin(async move {
+            match self.ask_read_index(addr, timeout).await {
+                Ok(answer) => answer,
+                Err(reason) => Err(format!("the leader at {addr} gave no read index: {reason}")),
+            }
+        })
+    }
+
+    fn probe<'a>(&'a self, addr: &'a str, timeout: Duration) -> PeerCall<'a, ()> {
+        // Any answer of the route (a node that does not lead answers with an error) means
+        // the node is up and took the secret.
+        Box::pin(async move { self.ask_read_index(addr, timeout).await.map(drop) })
     }
 }
 
