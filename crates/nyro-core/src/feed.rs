@@ -8,9 +8,10 @@ use nyro_storage::{FrameHeader, LogIter, RecordKind};
 use tokio::sync::broadcast;
 
 use crate::catalog::CollectionDef;
+use crate::damage::DamageLog;
 use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
-use crate::state::State;
+use crate::state::LogMarks;
 
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +89,8 @@ struct Replay {
     frames: LogIter,
     /// Where a damaged frame met by the replay is recorded (`damage`), and which Raft
     /// entries of a cluster node's log are not visible.
-    state: Arc<State>,
+    damage: Arc<DamageLog>,
+    marks: Arc<LogMarks>,
     /// Inside a Raft entry that is not visible: its records are skipped.
     skipping: bool,
     /// A cluster node's installed snapshot: the log before its frame is superseded and
@@ -133,7 +135,7 @@ impl Replay {
         for frame in self.frames.by_ref() {
             let frame = match frame {
                 Ok(frame) => frame,
-                Err(e) => return Some(Err(self.state.damage.frame_error(e, None, None))),
+                Err(e) => return Some(Err(self.damage.frame_error(e, None, None))),
             };
             let h = *frame.header();
             if let Some(start) = self.waiting_for {
@@ -150,7 +152,7 @@ impl Replay {
             // frame decides for its records: entries appended together are one write, so the
             // last record of one says another frame follows, and that frame is the next entry.
             if h.kind == RecordKind::RaftEntry {
-                self.skipping = h.continues && self.state.is_skipped_entry(frame.location());
+                self.skipping = h.continues && self.marks.is_skipped_entry(frame.location());
                 continue;
             }
             if self.skipping {
@@ -222,9 +224,11 @@ pub struct ChangeStream {
     last_seq: u64,
     collection: Option<Arc<str>>,
     capacity: usize,
-    /// The database's state, and the snapshot it had installed (a cluster node) when the
-    /// stream began: a snapshot installed since skips changes the live stream never saw.
-    state: Arc<State>,
+    /// A cluster node's log marks, and the snapshot it had installed when the stream
+    /// began: a snapshot installed since skips changes the live stream never saw. (Not the
+    /// database's state: a stream must not keep the database, its directory lock or its
+    /// change channel alive.)
+    marks: Arc<LogMarks>,
     snapshot: Option<(nyro_storage::Location, u64)>,
 }
 
@@ -241,22 +245,25 @@ impl ChangeStream {
     /// `live` must be subscribed *before* `until` (the last committed seq) is read, so that
     /// every change after `until` reaches it. `frames` is the log to replay, with whether it
     /// holds format-1 segments (then the replay tracks ids to tell updates from inserts);
-    /// `state` is where a damaged frame the replay meets is recorded, which Raft entries it
-    /// skips, and which snapshot is installed.
+    /// `damage` is where a damaged frame the replay meets is recorded, `marks` which Raft
+    /// entries it skips and which snapshot is installed.
+    #[allow(clippy::too_many_arguments)] // each is one fact about the stream to start
     pub(crate) fn new(
         live: broadcast::Receiver<Arc<ChangeEvent>>,
         frames: Option<(LogIter, bool)>,
-        state: Arc<State>,
+        damage: Arc<DamageLog>,
+        marks: Arc<LogMarks>,
         since: u64,
         until: u64,
         collection: Option<Arc<str>>,
         compacted_floor: Option<u64>,
     ) -> Self {
-        let snapshot = state.snapshot();
+        let snapshot = marks.snapshot();
         let replay = frames.map(|(frames, track_ids)| Replay {
             frames,
             waiting_for: snapshot.map(|(header, _)| header),
-            state: Arc::clone(&state),
+            damage,
+            marks: Arc::clone(&marks),
             skipping: false,
             since,
             until,
@@ -270,7 +277,7 @@ impl ChangeStream {
             last_seq: until.max(since),
             collection,
             capacity: crate::types::FEED_CAPACITY,
-            state,
+            marks,
             snapshot,
         }
     }
@@ -295,7 +302,7 @@ impl ChangeStream {
         loop {
             match self.live.recv().await {
                 Ok(event) => {
-                    let installed = self.state.snapshot();
+                    let installed = self.marks.snapshot();
                     if installed != self.snapshot {
                         // A snapshot replaced this node's state: the changes it covers never
                         // came through here.

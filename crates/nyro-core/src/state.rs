@@ -25,13 +25,22 @@ pub(crate) struct State {
     pub(crate) reader: LogReader,
     /// Damaged frames found since open (by reads and by the scrub).
     pub(crate) damage: Arc<DamageLog>,
-    /// A cluster node's log: the `raft entry` frames of the entries whose records are not
-    /// visible (truncated, void, or not applied yet); the change feed's replay skips them.
-    /// Always empty on a standalone database.
+    /// A cluster node's marks on its log (empty on a standalone database), shared with
+    /// change streams without the rest of the state (a stream must not keep the database,
+    /// its directory lock or its change channel alive).
+    pub(crate) marks: Arc<LogMarks>,
+}
+
+/// What a cluster node's log holds that is not visible, shared by the state and the
+/// change feed's replays.
+#[derive(Debug, Default)]
+pub(crate) struct LogMarks {
+    /// The `raft entry` frames of the entries whose records are not visible (truncated,
+    /// void, or not applied yet); the change feed's replay skips them.
     skipped_entries: RwLock<HashSet<Location>>,
-    /// A cluster node's installed snapshot: the `raft entry` frame its records follow, and
-    /// its last seq. The log before it is superseded: the feed's replay starts there, and
-    /// cannot go back before that seq.
+    /// The installed snapshot: the `raft entry` frame its records follow, and its last
+    /// seq. The log before it is superseded: the feed's replay starts there, and cannot go
+    /// back before that seq.
     snapshot: RwLock<Option<(Location, u64)>>,
 }
 
@@ -49,11 +58,47 @@ impl State {
             changes,
             reader,
             damage: Arc::default(),
-            skipped_entries: RwLock::default(),
-            snapshot: RwLock::default(),
+            marks: Arc::default(),
         }
     }
 
+    /// Marks the Raft entry whose `raft entry` frame is at `header` as not visible.
+    pub(crate) fn skip_entry(&self, header: Location) {
+        self.marks.skip_entry(header);
+    }
+
+    /// Marks the Raft entry whose `raft entry` frame is at `header` as applied.
+    pub(crate) fn unskip_entry(&self, header: Location) {
+        self.marks.unskip_entry(header);
+    }
+
+    /// Replaces the set of entries that are not visible (on open).
+    pub(crate) fn set_skipped_entries(&self, skipped: HashSet<Location>) {
+        self.marks.set_skipped_entries(skipped);
+    }
+
+    /// Records the installed snapshot: see [`LogMarks::set_snapshot`].
+    pub(crate) fn set_snapshot(&self, header: Location, last_seq: u64) {
+        self.marks.set_snapshot(header, last_seq);
+    }
+
+    /// The installed snapshot, if any.
+    pub(crate) fn snapshot(&self) -> Option<(Location, u64)> {
+        self.marks.snapshot()
+    }
+
+    pub(crate) fn collection(&self, name: &str) -> Result<Arc<Collection>> {
+        self.catalog
+            .load()
+            .by_name(name)
+            .cloned()
+            .ok_or_else(|| DbError::CollectionNotFound {
+                collection: name.to_string(),
+            })
+    }
+}
+
+impl LogMarks {
     /// Records the installed snapshot whose records follow the frame at `header`, with its
     /// last seq; every entry before it is superseded.
     pub(crate) fn set_snapshot(&self, header: Location, last_seq: u64) {
@@ -64,7 +109,7 @@ impl State {
         self.set_skipped_entries(HashSet::new());
     }
 
-    /// The installed snapshot, if any: see [`State::set_snapshot`].
+    /// The installed snapshot, if any: see [`LogMarks::set_snapshot`].
     pub(crate) fn snapshot(&self) -> Option<(Location, u64)> {
         *self
             .snapshot
@@ -102,15 +147,5 @@ impl State {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(&header)
-    }
-
-    pub(crate) fn collection(&self, name: &str) -> Result<Arc<Collection>> {
-        self.catalog
-            .load()
-            .by_name(name)
-            .cloned()
-            .ok_or_else(|| DbError::CollectionNotFound {
-                collection: name.to_string(),
-            })
     }
 }

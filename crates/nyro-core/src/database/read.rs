@@ -168,7 +168,8 @@ impl Database {
         Ok(ChangeStream::new(
             live,
             frames,
-            Arc::clone(&self.inner.state),
+            Arc::clone(&self.inner.state.damage),
+            Arc::clone(&self.inner.state.marks),
             since.unwrap_or(until),
             until,
             name,
