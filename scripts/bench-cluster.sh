@@ -14,8 +14,9 @@
 #                            [SECONDS [ROUNDS]]
 #
 # SECONDS per row (default 10), ROUNDS rounds (default 3); --quick is a smoke run for CI
-# (2 s per row, one round, unless given). The cluster's `heartbeat_ms` and
-# `election_timeout_ms` are the defaults unless given. Installs wrk (Debian package) if missing.
+# (2 s per row, one round, unless given). Exits 1 if a workload got no 2xx answer at all in a
+# round. The cluster's `heartbeat_ms` and `election_timeout_ms` are the defaults unless
+# given. Installs wrk (Debian package) if missing.
 set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 bench_start cluster "$@"
@@ -108,9 +109,17 @@ cpu() {
   echo "$total"
 }
 
-# commit_index: the cluster's commit index, as the leader ($lport) tells it.
+# commit_index: the cluster's commit index, as the leader ($lport) tells it (10 s of retries).
 commit_index() {
-  curl -sf "http://127.0.0.1:$lport/v1/cluster" | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])'
+  local index
+  for _ in $(seq 50); do
+    index=$(curl -sf "http://127.0.0.1:$lport/v1/cluster" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])') \
+      && { echo "$index"; return 0; }
+    sleep 0.2
+  done
+  echo "node on port $lport did not answer GET /v1/cluster within 10 s" >&2
+  exit 1
 }
 
 # row ROUND KEY standalone|cluster URL [LUA]: one wrk run, appended to $results as
@@ -122,9 +131,9 @@ row() {
   [ "$3" = cluster ] && pids=("${cpids[@]}") && first=$(commit_index)
   before=$(cpu "${pids[@]}")
   out=$(bench_wrk "r$1-$2" "$secs" "$conns" "$4" "${5:-}")
-  before=$(( $(cpu "${pids[@]}") - before ))
+  local used=$(( $(cpu "${pids[@]}") - before ))
   [ "$3" = cluster ] && entries=$(( $(commit_index) - first ))
-  echo "$1 $2 $out $before $entries" >> "$results"
+  echo "$1 $2 $out $used $entries" >> "$results"
 }
 
 for round in $(seq "$rounds"); do
@@ -184,7 +193,8 @@ for round in $(seq "$rounds"); do
   [ "$term0" = "$term1" ] || echo "$round term $term0 $term1" >> "$work/notes"
   for pid in "${round_pids[@]}"; do bench_stop "$pid"; done
   if [ -n "${NYRO_BENCH_LOGS:-}" ]; then
-    for d in "$dir"/*/; do mkdir -p "$NYRO_BENCH_LOGS/round$round"; cp "$d/server.log" "$NYRO_BENCH_LOGS/round$round/$(basename "$d").log"; done
+    mkdir -p "$NYRO_BENCH_LOGS/round$round"
+    for d in "$dir"/*/; do cp "$d/server.log" "$NYRO_BENCH_LOGS/round$round/$(basename "$d").log"; done
   fi
   rm -rf "$dir"
 done
@@ -202,7 +212,7 @@ med = lambda key, i: statistics.median(v[i] for v in runs[key].values())
 # The servers' CPU per request (standalone: its process; cluster: the three nodes), µs.
 cpu = lambda key: statistics.median(v[4] / tck / max(v[0] * secs, 1) * 1e6 for v in runs[key].values())
 def per_round(a, b):
-    return ", ".join(f"{runs[a][r][0] / runs[b][r][0]:.2f}" for r in sorted(runs[a]))
+    return ", ".join(f"{runs[a][r][0] / max(runs[b][r][0], 1e-9):.2f}" for r in sorted(runs[a]))
 
 rows = [
     ("durable single inserts", "standalone", "insert.standalone", 1, None, ""),
@@ -221,7 +231,7 @@ print(f"| workload | where | 2xx requests/s | docs/s | p50 ms | p99 ms | server 
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
 for workload, where, key, per, base, of in rows:
     rps = med(key, 0)
-    ratio = f"{rps / med(base, 0):.2f} {of}" if base else ""
+    ratio = f"{rps / med(base, 0):.2f} {of}" if base and med(base, 0) else ""
     print(f"| {workload} | {where} | {rps:.0f} | {rps * per:.0f} | {med(key, 1):.2f} | {med(key, 2):.2f} "
           f"| {cpu(key) / per:.1f} | {ratio} |")
 print()
@@ -244,8 +254,17 @@ for l in open(notes):
     f = l.split()
     if f[1] == "term":
         print(f"Round {f[0]}: the leader changed during the round (term {f[2]} -> {f[3]}).")
+dead = sorted(k for k in runs if any(v[0] == 0 for v in runs[k].values()))
+if dead:
+    print(f"No 2xx answer at all in a round of: {', '.join(dead)}.")
 EOF
 )
+# A workload without a single 2xx answer in some round is broken, not slow (the --quick smoke
+# run's check): print what was measured and fail.
+if grep -q "^No 2xx answer" <<<"$table"; then
+  echo "$table" >&2
+  exit 1
+fi
 
 if [ -n "$timing" ]; then
   described=$(printf '%b' "$timing" | sed 's/.*/`&`/' | paste -sd, - | sed 's/,/, /g')
