@@ -2,8 +2,9 @@
 # benchmark script.
 
 # bench_start NAME ARGS...: moves to the repository root, takes a leading --write (sets
-# $write to 1), exports CARGO_BUILD_JOBS, makes $work (a scratch directory removed on exit)
-# and leaves the other arguments in the array $args.
+# $write to 1), exports CARGO_BUILD_JOBS, makes $work (a scratch directory removed on exit,
+# after every process started with bench_spawn is stopped) and leaves the other arguments
+# in the array $args.
 bench_start() {
   local name=$1
   shift
@@ -13,7 +14,33 @@ bench_start() {
   args=("$@")
   export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
   work=$(mktemp -d "${TMPDIR:-/var/tmp}/nyro-bench-$name.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  bench_pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  local pid
+  for pid in "${bench_pids[@]}"; do bench_stop "$pid"; done
+  rm -rf "$work"
+}
+
+# bench_spawn CMD...: runs CMD in the background (its pid in $bench_pid); it is stopped on exit.
+bench_spawn() {
+  "$@" &
+  bench_pid=$!
+  bench_pids+=("$bench_pid")
+}
+
+# bench_stop PID: SIGTERM, then SIGKILL if it has not exited within 10 s.
+bench_stop() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 100); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  echo "process $1 did not stop within 10 s; killing it" >&2
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
 
 # The machine, for the "machine:" line of a section.
@@ -28,4 +55,64 @@ bench_publish() {
   if [ "$write" = 1 ]; then
     scripts/update-bench-section.py docs/BENCHMARKS.md "$1" <<<"$2"
   fi
+}
+
+# ---- HTTP benchmarks (wrk over loopback) ----
+
+# bench_need_wrk: installs wrk (Debian package) if it is missing.
+bench_need_wrk() {
+  if ! command -v wrk >/dev/null; then
+    echo "installing wrk..." >&2
+    (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+  fi
+}
+
+# bench_free_ports N: N distinct free loopback ports, one a line (all held open together
+# while they are chosen, so none is given twice).
+bench_free_ports() {
+  python3 -c '
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in held))' "$1"
+}
+
+# bench_wait_up URL [SECONDS]: waits (default 10 s) until URL answers 2xx; exits otherwise.
+bench_wait_up() {
+  for _ in $(seq $(( ${2:-10} * 10 ))); do
+    curl -sf "$1" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server at $1 did not start" >&2
+  exit 1
+}
+
+# bench_wrk NAME SECONDS CONNS URL [LUA]: runs wrk (2 threads), keeps its output in
+# $work/NAME.txt and prints "requests/s p50 p99 non2xx requests" (latencies in ms; non2xx
+# counts non-2xx answers and socket errors, which requests/s and requests include).
+bench_wrk() {
+  local out
+  out=$(wrk -t2 -c"$3" -d"$2s" --latency ${5:+-s "$5"} "$4")
+  echo "$out" > "$work/$1.txt"
+  local rps p50 p99 bad total
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  bad=$(echo "$out" | awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}')
+  total=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$rps $(bench_ms "$p50") $(bench_ms "$p99") $bad $total"
+}
+
+# bench_ms LATENCY: a wrk latency (1.23ms, 456.00us, 1.20s) in milliseconds.
+bench_ms() {
+  echo "$1" | awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.2f", v}'
+}
+
+# bench_field LINE I: the I-th space-separated field of LINE.
+bench_field() { echo "$1" | awk -v i="$2" '{print $i}'; }
+
+# bench_count URL: the document count of the first collection a server lists at URL.
+bench_count() {
+  curl -sf "$1/v1/collections" | python3 -c 'import json,sys; print(json.load(sys.stdin)["collections"][0]["count"])'
 }

@@ -1,6 +1,9 @@
--- Gets by id: GET a random id in 1..NYRO_DOCS.
+-- Gets by id: GET a random id in 1..NYRO_DOCS, with "?NYRO_QUERY" appended when it is set
+-- (e.g. NYRO_QUERY=consistency=local).
 local docs = tonumber(os.getenv("NYRO_DOCS") or "100000")
 local path = os.getenv("NYRO_PATH") or "/v1/collections/bench/records/"
+local query = os.getenv("NYRO_QUERY")
+local suffix = (query and query ~= "") and ("?" .. query) or ""
 request = function()
-  return wrk.format("GET", path .. math.random(1, docs))
+  return wrk.format("GET", path .. math.random(1, docs) .. suffix)
 end
