@@ -292,11 +292,19 @@ impl Node {
         Some((leader, self.member_addr(leader)?))
     }
 
+    /// The membership as this node knows it now.
+    fn membership(&self) -> Membership<NodeId, BasicNode> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone()
+    }
+
     /// The address of member `id`, if it is one.
     pub fn member_addr(&self, id: NodeId) -> Option<String> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        membership.get_node(&id).map(|n| n.addr.clone())
+        self.membership().get_node(&id).map(|n| n.addr.clone())
     }
 
     /// Whether this node is the leader now.
@@ -371,13 +379,7 @@ impl Node {
     /// call answers `Unavailable`: a retry makes it a voter once it has. Call on the leader.
     pub async fn add_member(&self, id: NodeId, addr: &str) -> Result<ClusterStatus, ClusterError> {
         let unavailable = |e: String| ClusterError::Unavailable(e);
-        let membership = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .clone();
+        let membership = self.membership();
         match membership.get_node(&id) {
             Some(node) if node.addr != addr => {
                 return Err(ClusterError::BadRequest(format!(
@@ -437,13 +439,7 @@ impl Node {
     /// Removes node `id` (voter or learner). Returns once the change is committed. Call on
     /// the leader; removing the leader itself commits the change, after which it steps down.
     pub async fn remove_member(&self, id: NodeId) -> Result<ClusterStatus, ClusterError> {
-        let membership = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .clone();
+        let membership = self.membership();
         if membership.get_node(&id).is_none() {
             return Err(ClusterError::NotFound(format!("node {id} is not a member")));
         }
