@@ -6,13 +6,21 @@
 //! writes it carries. Applying a committed entry makes those records visible exactly as a
 //! standalone write would. See docs/ARCHITECTURE.md ("Replication") and docs/CLUSTER.md.
 //!
-//! Main types: [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
+//! Main types: [`Node`] (a running node: start, bootstrap, status, membership, the read
+//! barrier), [`LogStore`] and [`StateMachine`] (openraft's storage over the database),
+//! [`TypeConfig`] (openraft's type parameters), [`Proposal`] (what an entry
 //! carries), [`Applied`] (what applying it answered), [`ClusterSettings`] (`[cluster]` of
 //! `nyrodb.toml`, with its key table [`config::cluster_keys`]), [`Member`] (a node's id
 //! and address) and [`RaftFigures`] (a node's Raft figures, for `/metrics`); [`network`]:
 //! the node-to-node transport ([`HttpNetworkFactory`] for openraft's RPCs,
 //! [`internal_routes`] serving them, [`Forwarder`] sending a follower's writes to the
 //! leader).
+//!
+//! Invariants: an entry's records become visible only when openraft applies it; the leader
+//! prepares a proposal only once every entry of its log is applied (one proposal in flight),
+//! so a proposal is applied on exactly the state it was prepared against, or is void on
+//! every node; the vote is durable before it is answered; compaction never drops a frame
+//! of an entry after the purged index; a snapshot is a state as of one applied entry.
 
 // openraft's traits return its `StorageError` (over 200 bytes) by value; the helpers that
 // build one for them do too.
