@@ -80,7 +80,8 @@ impl HttpNetworkFactory {
             .map_err(|failure| match failure {
                 Failure::Unreachable(reason)
                 | Failure::Network(reason)
-                | Failure::TooLarge(reason) => reason,
+                | Failure::TooLarge(reason)
+                | Failure::TimedOut(reason) => reason,
             })
     }
 }
@@ -145,11 +146,17 @@ enum Failure {
     Network(String),
     /// The body was over the peer's limit.
     TooLarge(String),
+    /// No answer in time.
+    TimedOut(String),
 }
 
 impl HttpConnection {
     /// Sends `rpc` to `path` and decodes the peer's `Result<Resp, RaftError<E>>`.
-    /// `entries` is the number of entries an AppendEntries carries (for a 413's hint).
+    /// `entries` is the number of entries an AppendEntries carries (for a 413's hint). An
+    /// AppendEntries of several entries is bounded by the soft limit, and one not answered
+    /// in time counts as too large: openraft bounds it by the heartbeat interval, and sends
+    /// half as many entries after a `PayloadTooLarge` (a far-behind follower would
+    /// otherwise be sent the same batch, timed out, for ever).
     async fn call<Req, Resp, E>(
         &self,
         rpc_name: &'static str,
@@ -163,8 +170,14 @@ impl HttpConnection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let several = entries.is_some_and(|n| n > 1);
+        let timeout = if several {
+            option.soft_ttl()
+        } else {
+            option.hard_ttl()
+        };
         match self
-            .exchange::<Req, Result<Resp, RaftError<NodeId, E>>>(path, rpc, option.hard_ttl())
+            .exchange::<Req, Result<Resp, RaftError<NodeId, E>>>(path, rpc, timeout)
             .await
         {
             Ok(Ok(resp)) => Ok(resp),
@@ -191,7 +204,11 @@ impl HttpConnection {
                         ),
                         _ => RPCError::Network(NetworkError::new(&failure_error(reason))),
                     },
-                    Failure::Network(reason) => {
+                    Failure::TimedOut(reason) if several => RPCError::PayloadTooLarge(
+                        PayloadTooLarge::new_entries_hint(entries.unwrap_or(2) / 2)
+                            .with_source_error(&failure_error(reason)),
+                    ),
+                    Failure::Network(reason) | Failure::TimedOut(reason) => {
                         RPCError::Network(NetworkError::new(&failure_error(reason)))
                     }
                 })
@@ -259,7 +276,7 @@ fn send_failure(error: &reqwest::Error, timeout: Duration) -> Failure {
     if error.is_connect() || error.is_builder() {
         Failure::Unreachable(format!("cannot connect: {reason}"))
     } else if error.is_timeout() {
-        Failure::Network(format!("no answer within {timeout:?}: {reason}"))
+        Failure::TimedOut(format!("no answer within {timeout:?}: {reason}"))
     } else {
         Failure::Network(reason)
     }
