@@ -177,6 +177,9 @@ async fn local_reads_never_show_a_partial_bulk() {
     c.put(0, "/v1/collections/b", json!({"indexes": ["batch"]}))
         .await
         .expect(201, "create");
+    // A `local` read may lag: until a node has applied the create, `b` is unknown there (a
+    // 404 that is no partial bulk). Start reading once every node has it.
+    c.assert_converged().await;
     let done = std::sync::atomic::AtomicBool::new(false);
     let writer = async {
         for batch in 0..BATCHES {
