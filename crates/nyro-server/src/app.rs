@@ -169,13 +169,19 @@ pub fn build_router(state: AppState) -> Router {
         )),
         None => router,
     };
-    router
+    let router = router
         .fallback(system::not_found)
-        .method_not_allowed_fallback(system::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
+        .method_not_allowed_fallback(system::method_not_allowed);
+    // The forwarding of a follower's writes: a layer only on a cluster node (each layer
+    // costs every request a boxed future; a standalone server pays nothing for it).
+    let router = match &state.cluster {
+        Some(_) => router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::cluster::forward_to_leader,
-        ))
+        )),
+        None => router,
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::context::per_request,
