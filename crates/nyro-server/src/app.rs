@@ -35,8 +35,6 @@ pub struct AppState {
     pub backup_root: Option<std::path::PathBuf>,
     /// The cluster node this server runs (`[cluster]` with a node id); `None` standalone.
     pub cluster: Option<Arc<crate::cluster::ClusterHandle>>,
-    /// `cluster.secret`, for the node-to-node routes (empty standalone).
-    pub cluster_secret: Arc<str>,
 }
 
 /// Shutdown signal and live-connection count for change feeds.
@@ -107,7 +105,6 @@ impl AppState {
             backup_root: config.server.backup_root.clone(),
             started: Instant::now(),
             cluster: None,
-            cluster_secret: Arc::from(config.cluster.secret.as_str()),
         }
     }
 
@@ -164,7 +161,7 @@ pub fn build_router(state: AppState) -> Router {
         // The node-to-node routes: authenticated by the cluster's secret, not the token.
         Some(handle) => router.merge(nyro_raft::internal_routes(
             handle.node.raft().clone(),
-            &state.cluster_secret,
+            handle.secret(),
             crate::cluster::internal_body_limit(state.max_body_bytes),
         )),
         None => router,

@@ -21,12 +21,14 @@ use crate::app::AppState;
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorCode};
 
-/// A cluster node, as the server uses it.
-#[derive(Clone, Debug)]
+/// A cluster node, as the server uses it. Its `Debug` never shows the secret.
+#[derive(Clone)]
 pub struct ClusterHandle {
     /// The node.
     pub node: Node,
     forwarder: Forwarder,
+    /// `cluster.secret`, for the node-to-node routes.
+    secret: String,
 }
 
 /// The TLS peers use: HTTPS trusting the certificates of `server.tls_cert` (every node's
@@ -50,7 +52,20 @@ pub enum StartError {
     Node(#[from] ClusterError),
 }
 
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHandle")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClusterHandle {
+    /// The cluster's shared secret.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
     /// Opens the database as a cluster node and starts Raft on it.
     pub async fn start(config: &ServerConfig, open: OpenOptions) -> Result<Self, StartError> {
         let settings = &config.cluster;
@@ -76,7 +91,11 @@ impl ClusterHandle {
         };
         let peers = Arc::new(network.clone());
         let node = Node::start(&config.db, open, options, network, peers).await?;
-        Ok(Self { node, forwarder })
+        Ok(Self {
+            node,
+            forwarder,
+            secret: settings.secret.clone(),
+        })
     }
 }
 
