@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use nyro_core::OpenOptions;
 use nyro_raft::network::was_forwarded;
 use nyro_raft::{
@@ -20,6 +19,7 @@ use nyro_raft::{
 use crate::app::AppState;
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::read_body;
 
 /// A cluster node, as the server uses it. Its `Debug` never shows the secret.
 #[derive(Clone)]
@@ -162,10 +162,13 @@ pub async fn forward_to_leader(
             "no leader is known (an election is under way or the quorum is lost); retry",
         );
     };
+    // The body is read as every handler reads it (the size limit and the body timeout),
+    // then sent on with the request's method, path and headers.
     let (parts, body) = request.into_parts();
-    let bytes = match read_limited(body, state.max_body_bytes).await {
+    let head = Request::from_parts(parts.clone(), body);
+    let bytes = match read_body(head, state.max_body_bytes, state.body_timeout).await {
         Ok(bytes) => bytes,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let outgoing = Request::from_parts(parts, bytes);
     match cluster.forwarder.forward(&addr, outgoing).await {
@@ -181,19 +184,6 @@ pub async fn forward_to_leader(
                 "the leader (node {leader}) did not answer the forwarded write; {applied}"
             ))
         }
-    }
-}
-
-/// Reads a body of at most `limit` bytes (413 over it).
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Response> {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(_) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            format!("the request body is over the {limit}-byte limit (server.max_body_bytes)"),
-        )
-        .into_response()),
     }
 }
 
