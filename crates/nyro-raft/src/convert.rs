@@ -70,3 +70,46 @@ pub(crate) fn from_log_entry(entry: LogEntry) -> StoreResult<Entry> {
         payload,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use nyro_core::replica::WriteRecord;
+
+    use super::*;
+
+    /// `?sync=true` travels with the entry: read back from the log for a follower, an entry
+    /// still says its writes must be fdatasync'ed (contract section 2 on every node).
+    #[test]
+    fn an_entry_keeps_its_sync_flag_and_records_through_the_log_form() {
+        for sync in [false, true] {
+            let records = vec![WriteRecord {
+                kind: 1,
+                collection: 3,
+                id: 7,
+                seq: 9,
+                payload: vec![1, 2, 3],
+            }];
+            let entry = Entry {
+                log_id: log_id(2, 5, 11),
+                payload: EntryPayload::Normal(Proposal {
+                    after: 10,
+                    records: records.clone(),
+                    sync,
+                }),
+            };
+            let (stored, wants_sync) = to_log_entry(entry).unwrap();
+            assert_eq!(wants_sync, sync);
+            assert_eq!(stored.kind, EntryKind::Writes { after: 10, sync });
+            let back = from_log_entry(stored).unwrap();
+            assert_eq!(back.log_id, log_id(2, 5, 11));
+            match back.payload {
+                EntryPayload::Normal(p) => {
+                    assert_eq!((p.after, p.sync, p.records), (10, sync, records));
+                }
+                other => panic!("expected writes, got {other:?}"),
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use nyro_storage::RecordKind;
 use super::Database;
 use crate::error::{DbError, Result};
 use crate::replica::{
-    self, EntryId, EntryKind, LogEntry, Placed, Proposal, ReplicaState, SnapshotFile,
+    self, EntryId, EntryKind, LogEntry, Placed, PreparedProposal, ReplicaState, SnapshotFile,
     SnapshotState, SnapshotView, WriteRecord,
 };
 use crate::write::{self, AppendEntries, Batch, TruncateEntries};
@@ -125,7 +125,7 @@ impl Database {
         &self,
         writes: replica::Batch,
         budget: usize,
-    ) -> Result<(Option<Proposal>, Option<replica::Batch>)> {
+    ) -> Result<(Option<PreparedProposal>, Option<replica::Batch>)> {
         let replica = self.replica()?;
         let (counters, after) = {
             let progress = replica.lock();
@@ -170,7 +170,7 @@ impl Database {
                 payload: r.payload.to_vec(),
             })
             .collect();
-        let proposal = Proposal {
+        let proposal = PreparedProposal {
             after,
             records,
             sync,

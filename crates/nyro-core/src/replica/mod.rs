@@ -18,7 +18,7 @@ mod survey;
 use std::sync::{Mutex, MutexGuard};
 
 pub use entry::{EntryId, EntryKind, LogEntry, Placed, SnapshotState, WriteRecord};
-pub use propose::{Batch, Proposal, QueuedWrites};
+pub use propose::{Batch, PreparedProposal, QueuedWrites};
 pub use snapshot::{
     SnapshotFile, SnapshotView, parse as parse_snapshot, read_file as read_snapshot,
     read_header as read_snapshot_header,

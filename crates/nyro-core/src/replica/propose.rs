@@ -3,7 +3,7 @@
 //! them in batches ([`QueuedWrites::next`]), prepares each batch against the applied state
 //! (`Database::prepare_proposal`: conflicts, ids, seqs, exactly as a standalone write is
 //! prepared), proposes its records as one Raft entry and answers it once the entry is
-//! applied ([`Proposal::answer`]).
+//! applied ([`PreparedProposal::answer`]).
 
 use nyro_batch::{Unwritten, WriteError};
 use tokio::sync::mpsc;
@@ -68,7 +68,7 @@ impl Batch {
 
 /// A prepared batch: the records of its accepted writes, for one Raft entry, and their
 /// answers once that entry is applied.
-pub struct Proposal {
+pub struct PreparedProposal {
     /// The index of the last applied entry that carried writes when it was prepared.
     pub after: u64,
     /// The records, in order.
@@ -78,9 +78,9 @@ pub struct Proposal {
     pub(crate) prepared: Vec<Prepared>,
 }
 
-impl std::fmt::Debug for Proposal {
+impl std::fmt::Debug for PreparedProposal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proposal")
+        f.debug_struct("PreparedProposal")
             .field("after", &self.after)
             .field("records", &self.records.len())
             .field("writes", &self.prepared.len())
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Proposal {
     }
 }
 
-impl Proposal {
+impl PreparedProposal {
     /// Answers every write of the proposal: with its answer if the entry was applied
     /// (`Ok(true)`); with 503 `unavailable` if it was void (`Ok(false)`) or its fate is
     /// unknown (`Err(cause)`: it may or may not be applied later, and a client retries

@@ -21,7 +21,7 @@ async fn propose_insert(
     c: &'static str,
     body: Json,
 ) -> (
-    Option<nyro_core::replica::Proposal>,
+    Option<nyro_core::replica::PreparedProposal>,
     tokio::task::JoinHandle<nyro_core::Result<Inserted>>,
 ) {
     r.propose(move |db| async move { db.insert(c, doc(body), WriteOptions::default()).await })

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nyro_core::replica::{EntryKind, Proposal};
+use nyro_core::replica::{EntryKind, PreparedProposal};
 use nyro_core::{ChangeOp, Database, DbError, WriteOptions};
 use nyro_storage::RecordKind;
 use proptest::prelude::*;
@@ -209,7 +209,7 @@ impl Model {
 }
 
 /// What `proposal` of `write` does, from its records (ids and seqs as prepared).
-fn writes_kind(write: &Write, proposal: &Proposal, after: u64) -> Kind {
+fn writes_kind(write: &Write, proposal: &PreparedProposal, after: u64) -> Kind {
     let c = write.collection().to_string();
     let mut bodies = write.bodies().into_iter();
     let mut changes = Vec::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use nyro_core::replica::{EntryKind, LogEntry, Placed, Proposal, QueuedWrites};
+use nyro_core::replica::{EntryKind, LogEntry, Placed, PreparedProposal, QueuedWrites};
 use nyro_core::{ChangeEvent, ChangeOp, Config, Database, OpenOptions, ScrubRate};
 use serde_json::Value as Json;
 use tokio::task::JoinHandle;
@@ -72,7 +72,10 @@ impl Replica {
 
     /// Starts `write` on the database and takes its proposal (`None` when preparing it
     /// answered it at once: refused, or nothing to write). The handle gives its answer.
-    pub async fn propose<T, F, Fut>(&mut self, write: F) -> (Option<Proposal>, JoinHandle<T>)
+    pub async fn propose<T, F, Fut>(
+        &mut self,
+        write: F,
+    ) -> (Option<PreparedProposal>, JoinHandle<T>)
     where
         F: FnOnce(Database) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
@@ -150,7 +153,7 @@ impl Replica {
 }
 
 /// The entry a leader of `term` makes of `proposal` at `index`.
-pub fn writes_entry(term: u64, index: u64, proposal: &Proposal) -> LogEntry {
+pub fn writes_entry(term: u64, index: u64, proposal: &PreparedProposal) -> LogEntry {
     LogEntry {
         term,
         leader: LEADER,
