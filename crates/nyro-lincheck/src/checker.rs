@@ -1,0 +1,182 @@
+//! The search: Wing & Gong's algorithm as improved by Lowe (a cache of explored
+//! configurations) and porcupine (entries in a linked list, lifted and unlifted in place).
+//!
+//! The search walks the linked list of call and return entries from the front. At a call
+//! entry it tries to linearize that operation next: if the model accepts its answer in the
+//! current state and the resulting (set of linearized operations, state) pair has not been
+//! explored before, it pushes the operation on a stack, lifts its entries out of the list and
+//! restarts from the front. At a return entry it is stuck: that operation returned without
+//! being linearized, so the last choice was wrong; it pops the stack, unlifts, restores the
+//! state and goes on from the entry after the popped call. The history is linearizable once
+//! every operation that returned is linearized (operations of unknown outcome still pending
+//! then are taken as never having happened); it is not once the stack is empty at a dead end.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::list::{EntryList, NIL};
+use crate::model::{Model, Operation};
+use crate::verdict::{Budget, HistoryError, Verdict, Violation};
+
+/// A set of operation indices.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct BitSet(Vec<u64>);
+
+impl BitSet {
+    fn new(len: usize) -> Self {
+        Self(vec![0; len.div_ceil(64)])
+    }
+
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    fn clear(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+}
+
+/// How often (in steps) the clock is read.
+const CLOCK_EVERY: u64 = 1024;
+
+/// Checks that `history` is linearizable with respect to `model`, searching for at most
+/// `budget` (a [`std::time::Duration`] or a [`Budget`]).
+///
+/// # Errors
+/// [`HistoryError::ReturnBeforeCall`] when an operation's return time is before its call time.
+pub fn check<M: Model>(
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+    budget: impl Into<Budget>,
+) -> Result<Verdict, HistoryError> {
+    validate(history)?;
+    Ok(Search::new(model, history, budget.into()).run())
+}
+
+fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
+    for (index, op) in history.iter().enumerate() {
+        if let Some(ret) = op.ret
+            && ret < op.call
+        {
+            return Err(HistoryError::ReturnBeforeCall {
+                index,
+                client: op.client,
+                call: op.call,
+                ret,
+            });
+        }
+    }
+    Ok(())
+}
+
+struct Search<'a, M: Model> {
+    model: &'a M,
+    history: &'a [Operation<M::Input, M::Output>],
+    budget: Budget,
+    list: EntryList,
+    /// Explored (linearized set, state) pairs.
+    cache: HashSet<(BitSet, M::State)>,
+    /// The linearized operations: (their call entry, the state before them).
+    stack: Vec<(usize, M::State)>,
+    linearized: BitSet,
+    state: M::State,
+    /// Operations that returned and are not linearized yet.
+    returned_left: usize,
+    best: Option<Violation>,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    fn new(model: &'a M, history: &'a [Operation<M::Input, M::Output>], budget: Budget) -> Self {
+        Self {
+            model,
+            history,
+            budget,
+            list: EntryList::new(history),
+            cache: HashSet::new(),
+            stack: Vec::new(),
+            linearized: BitSet::new(history.len()),
+            state: model.init(),
+            returned_left: history.iter().filter(|op| op.returned()).count(),
+            best: None,
+        }
+    }
+
+    fn run(mut self) -> Verdict {
+        let started = Instant::now();
+        let mut steps: u64 = 0;
+        let mut at = self.list.first();
+        while self.returned_left > 0 {
+            steps += 1;
+            if steps > self.budget.steps
+                || (steps % CLOCK_EVERY == 0 && started.elapsed() > self.budget.time)
+            {
+                return Verdict::Unknown { steps: steps - 1 };
+            }
+            // Some returned operation is not linearized, so its return entry is still linked
+            // and the walk reaches it before the end of the list.
+            debug_assert_ne!(at, NIL, "walked past a pending return entry");
+            if at != NIL {
+                let entry = self.list.get(at);
+                if entry.is_call() {
+                    at = if self.try_linearize(at) { self.list.first() } else { entry.next };
+                    continue;
+                }
+                // The return entry of an operation not linearized: a dead end.
+                self.note_dead_end(at);
+            }
+            let Some((call, before)) = self.stack.pop() else {
+                // `note_dead_end` recorded the first dead end, so `best` is set here.
+                return Verdict::Violation(self.best.take().unwrap_or_else(|| Violation {
+                    prefix: Vec::new(),
+                    state: format!("{:?}", self.state),
+                    stuck: usize::MAX,
+                    pending: Vec::new(),
+                }));
+            };
+            let op = self.list.get(call).op;
+            self.state = before;
+            self.linearized.clear(op);
+            if self.history[op].returned() {
+                self.returned_left += 1;
+            }
+            self.list.unlift(call);
+            at = self.list.get(call).next;
+        }
+        Verdict::Linearizable
+    }
+
+    /// Linearizes the operation of call entry `at` next if its answer is legal in the current
+    /// state and that leads somewhere not explored yet.
+    fn try_linearize(&mut self, at: usize) -> bool {
+        let op_index = self.list.get(at).op;
+        let op = &self.history[op_index];
+        let Some(next) = self.model.step(&self.state, &op.input, &op.output) else {
+            return false;
+        };
+        self.linearized.set(op_index);
+        if !self.cache.insert((self.linearized.clone(), next.clone())) {
+            self.linearized.clear(op_index);
+            return false;
+        }
+        let before = std::mem::replace(&mut self.state, next);
+        self.stack.push((at, before));
+        self.list.lift(at);
+        if op.returned() {
+            self.returned_left -= 1;
+        }
+        true
+    }
+
+    /// Remembers the deepest dead end, to explain a violation.
+    fn note_dead_end(&mut self, at: usize) {
+        if self.best.as_ref().is_some_and(|b| b.prefix.len() >= self.stack.len()) {
+            return;
+        }
+        self.best = Some(Violation {
+            prefix: self.stack.iter().map(|&(call, _)| self.list.get(call).op).collect(),
+            state: format!("{:?}", self.state),
+            stuck: self.list.get(at).op,
+            pending: self.list.calls_before(at),
+        });
+    }
+}
