@@ -118,7 +118,11 @@ impl<'a, M: Model> Search<'a, M> {
             if at != NIL {
                 let entry = self.list.get(at);
                 if entry.is_call() {
-                    at = if self.try_linearize(at) { self.list.first() } else { entry.next };
+                    at = if self.try_linearize(at) {
+                        self.list.first()
+                    } else {
+                        entry.next
+                    };
                     continue;
                 }
                 // The return entry of an operation not linearized: a dead end.
@@ -169,11 +173,19 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Remembers the deepest dead end, to explain a violation.
     fn note_dead_end(&mut self, at: usize) {
-        if self.best.as_ref().is_some_and(|b| b.prefix.len() >= self.stack.len()) {
+        if self
+            .best
+            .as_ref()
+            .is_some_and(|b| b.prefix.len() >= self.stack.len())
+        {
             return;
         }
         self.best = Some(Violation {
-            prefix: self.stack.iter().map(|&(call, _)| self.list.get(call).op).collect(),
+            prefix: self
+                .stack
+                .iter()
+                .map(|&(call, _)| self.list.get(call).op)
+                .collect(),
             state: format!("{:?}", self.state),
             stuck: self.list.get(at).op,
             pending: self.list.calls_before(at),

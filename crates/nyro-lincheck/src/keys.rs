@@ -70,7 +70,11 @@ where
             key: format!("{key:?}"),
             source: Box::new(source),
         })?;
-        keys.push(KeyReport { key, operations, verdict });
+        keys.push(KeyReport {
+            key,
+            operations,
+            verdict,
+        });
     }
     Ok(Report { keys })
 }
@@ -78,7 +82,10 @@ where
 impl<K, I, O> Report<K, I, O> {
     /// Counts of keys, operations and verdicts.
     pub fn totals(&self) -> Totals {
-        let mut totals = Totals { keys: self.keys.len(), ..Totals::default() };
+        let mut totals = Totals {
+            keys: self.keys.len(),
+            ..Totals::default()
+        };
         for key in &self.keys {
             totals.operations += key.operations.len();
             totals.unknown_outcomes += key.operations.iter().filter(|op| !op.returned()).count();
@@ -103,7 +110,9 @@ impl<K, I, O> Report<K, I, O> {
 
     /// The keys whose check ran out of budget.
     pub fn timeouts(&self) -> impl Iterator<Item = &KeyReport<K, I, O>> {
-        self.keys.iter().filter(|k| matches!(k.verdict, Verdict::Unknown { .. }))
+        self.keys
+            .iter()
+            .filter(|k| matches!(k.verdict, Verdict::Unknown { .. }))
     }
 }
 

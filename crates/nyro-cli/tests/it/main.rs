@@ -3,6 +3,7 @@
 //! against a server started as a child process, and the command line's own rules.
 
 mod backup;
+mod chaos;
 mod client;
 mod cluster;
 mod common;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::http::{Http, REQUEST_TIMEOUT, Reply, Until, read_feed};
+use super::network::{Network, Proxy};
 use super::node::{Node, State};
 use super::{WAIT, wait_until};
 use crate::common::{free_port, healthy, nyrodb};
@@ -43,6 +44,11 @@ pub struct Options {
     /// More TOML appended to every node's config: whole sections other than `[storage]`,
     /// `[server]` and `[cluster]` (e.g. `"[batch]\nsync = \"always\"\n"`).
     pub extra_config: String,
+    /// Put each node behind a proxy of this network (its advertised address), so that the
+    /// test can cut and delay node-to-node links; `None`: nodes reach each other directly.
+    pub network: Option<Network>,
+    /// More arguments to every node's `nyrodb serve`.
+    pub serve_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -55,6 +61,8 @@ impl Default for Options {
             storage_keys: String::new(),
             cluster_keys: String::new(),
             extra_config: String::new(),
+            network: None,
+            serve_args: Vec::new(),
         }
     }
 }
@@ -66,6 +74,8 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct Cluster {
     nodes: Vec<Node>,
+    /// The proxies in front of the nodes, when the options give a network.
+    proxies: Vec<Proxy>,
     options: Options,
     http: Http,
     dir: Option<tempfile::TempDir>,
@@ -98,6 +108,7 @@ impl Cluster {
             let slot = Arc::clone(&SLOTS).acquire_owned().await.unwrap();
             let mut cluster = Self {
                 nodes: Vec::new(),
+                proxies: Vec::new(),
                 options: options.clone(),
                 http: Http::new(REQUEST_TIMEOUT),
                 dir: Some(tempfile::tempdir().unwrap()),
@@ -110,13 +121,17 @@ impl Cluster {
                     ports.push(port);
                 }
             }
+            let mut advertised = Vec::new();
+            for (id, &port) in (1..).zip(&ports) {
+                advertised.push(cluster.advertised_port(id, port).await);
+            }
             let bootstrap: Vec<String> = (1..)
-                .zip(&ports)
+                .zip(&advertised)
                 .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
                 .collect();
-            for (id, &port) in (1..).zip(&ports) {
+            for ((id, &port), &advertise) in (1..).zip(&ports).zip(&advertised) {
                 let secret = options.secret.clone();
-                cluster.push_node(id, port, &bootstrap, &secret);
+                cluster.push_node(id, port, advertise, &bootstrap, &secret);
             }
             for node in &mut cluster.nodes {
                 node.spawn();
@@ -141,8 +156,29 @@ impl Cluster {
         panic!("could not start {n} nodes in three attempts; the last failure: {failure}");
     }
 
+    /// The port node `id` (listening on `port`) is advertised on: a new proxy's, when the
+    /// options give a network; else `port`.
+    async fn advertised_port(&mut self, id: u64, port: u16) -> u16 {
+        match &self.options.network {
+            None => port,
+            Some(network) => {
+                let proxy = network.proxy(id, port).await;
+                let advertised = proxy.port();
+                self.proxies.push(proxy);
+                advertised
+            }
+        }
+    }
+
     /// Creates node `id`'s directory and config (not its process) and returns its index.
-    fn push_node(&mut self, id: u64, port: u16, bootstrap: &[String], secret: &str) -> usize {
+    fn push_node(
+        &mut self,
+        id: u64,
+        port: u16,
+        advertise: u16,
+        bootstrap: &[String],
+        secret: &str,
+    ) -> usize {
         let root = self.dir.as_ref().unwrap().path();
         let dir = root.join(format!("node{id}"));
         let _ = std::fs::remove_dir_all(&dir); // an earlier attempt's
@@ -153,13 +189,15 @@ impl Cluster {
         );
         if self.options.cluster {
             config.push_str(&format!(
-                "[cluster]\nnode_id = {id}\nadvertise = \"127.0.0.1:{port}\"\nbootstrap = {bootstrap:?}\n\
+                "[cluster]\nnode_id = {id}\nadvertise = \"127.0.0.1:{advertise}\"\nbootstrap = {bootstrap:?}\n\
                  secret = {secret:?}\nheartbeat_ms = {}\nelection_timeout_ms = {}\n{}\n",
                 self.options.heartbeat_ms, self.options.election_timeout_ms, self.options.cluster_keys
             ));
         }
         config.push_str(&self.options.extra_config);
-        self.nodes.push(Node::new(dir, id, port, &config));
+        let args = self.options.serve_args.clone();
+        self.nodes
+            .push(Node::new(dir, id, (port, advertise), &config, args));
         self.nodes.len() - 1
     }
 
@@ -206,6 +244,11 @@ impl Cluster {
     /// How many nodes the harness started (dead, stopped and removed ones included).
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The directory of every node's directory (kept when a test fails).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().unwrap().path()
     }
 
     /// The options the nodes were configured with.
@@ -384,7 +427,9 @@ impl Cluster {
         let id = self.nodes.iter().map(Node::id).max().unwrap_or(0) + 1;
         let mut failure = String::new();
         for _attempt in 0..3 {
-            let i = self.push_node(id, free_port(), &[], secret);
+            let port = free_port();
+            let advertise = self.advertised_port(id, port).await;
+            let i = self.push_node(id, port, advertise, &[], secret);
             self.nodes[i].spawn();
             match self.wait_healthy(i).await {
                 Ok(()) => return i,

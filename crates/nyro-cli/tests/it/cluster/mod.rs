@@ -18,7 +18,9 @@ mod cli;
 mod compare;
 mod harness;
 mod http;
+mod network;
 mod node;
+mod random;
 mod scenarios;
 mod selftest;
 
@@ -26,6 +28,8 @@ use std::time::{Duration, Instant};
 
 pub use harness::{Cluster, Options};
 pub use http::{Http, Until};
+pub use network::{Delay, Network};
+pub use random::Rng;
 
 /// How long a cluster may take to do anything the tests wait for (start, elect, converge).
 pub const WAIT: Duration = Duration::from_secs(30);

@@ -25,7 +25,11 @@ pub enum State {
 pub struct Node {
     id: u64,
     port: u16,
+    /// The port other nodes reach it on (a proxy's, or `port`).
+    advertise: u16,
     dir: PathBuf,
+    /// More arguments to `nyrodb serve`.
+    args: Vec<String>,
     child: Option<Child>,
     starts: u32,
     pub(super) state: State,
@@ -35,14 +39,23 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with id `id` on 127.0.0.1:`port` in `dir` (created), whose config is `config`.
-    pub(super) fn new(dir: PathBuf, id: u64, port: u16, config: &str) -> Self {
+    /// A node with id `id` listening on 127.0.0.1:`port`, advertised on `advertise`, in
+    /// `dir` (created), whose config is `config`, started with `args` after the config.
+    pub(super) fn new(
+        dir: PathBuf,
+        id: u64,
+        (port, advertise): (u16, u16),
+        config: &str,
+        args: Vec<String>,
+    ) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("nyrodb.toml"), config).unwrap();
         Self {
             id,
             port,
+            advertise,
             dir,
+            args,
             child: None,
             starts: 0,
             state: State::Dead,
@@ -60,9 +73,10 @@ impl Node {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Its address as other nodes and the membership API name it, `127.0.0.1:<port>`.
+    /// Its address as other nodes and the membership API name it: `127.0.0.1:<port>`, or
+    /// its proxy's.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.advertise)
     }
 
     /// Its port on 127.0.0.1.
@@ -116,6 +130,7 @@ impl Node {
         .unwrap();
         let config = self.dir.join("nyrodb.toml");
         let child = serve_command(&self.dir, &config)
+            .args(&self.args)
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -1,0 +1,563 @@
+//! The checks of a round's history, once the cluster has healed and converged:
+//! linearizability per key (every write, `linearizable` and `lease` reads, and a final
+//! `linearizable` read of every key), `local` reads (a value some write wrote, never a
+//! partial bulk), acknowledged writes lost, and how long requests waited.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use nyro_lincheck::{
+    Operation, Register, RegisterInput as Input, RegisterOutput as Output, check_keys,
+};
+
+use super::history::{Call, Consistency, Event, Outcome};
+use super::nemesis::Effects;
+use super::workload::{BULK_SIZE, Keys};
+
+/// Longest the checker may search one key's history.
+const CHECK_BUDGET: Duration = Duration::from_secs(60);
+
+/// What the checks of one round found (all of it fine, or the round fails).
+#[derive(Clone, Debug, Default)]
+pub struct Findings {
+    /// Requests recorded.
+    pub requests: usize,
+    /// Operations the linearizability checker placed (writes and non-local reads).
+    pub checked: usize,
+    /// Requests whose outcome is unknown (a 503, a timeout).
+    pub unknown: usize,
+    /// Acknowledged writes missing from the final state.
+    pub lost: usize,
+    /// Longest wait for an answer from a node that was not paused, in µs.
+    pub longest_wait: u64,
+    /// From the leader's kill to the first write answered after it, in µs.
+    pub unavailable_for: Option<u64>,
+}
+
+/// Checks `events` (the clients' and the final reads). `Err` says what is wrong, with the
+/// requests involved.
+pub fn check(
+    events: &[Event],
+    keys: &Keys,
+    effects: &Effects,
+    bound: Duration,
+) -> Result<Findings, String> {
+    let wrong: Vec<String> = events
+        .iter()
+        .filter(|e| matches!(e.outcome, Outcome::Wrong(_)))
+        .map(|e| format!("{e:?}"))
+        .collect();
+    if !wrong.is_empty() {
+        return Err(format!(
+            "answers no request should get:\n{}",
+            wrong.join("\n")
+        ));
+    }
+    check_local_reads(events)?;
+    check_bulk_lists(events, keys)?;
+    let lost = lost_writes(events);
+    if !lost.is_empty() {
+        return Err(format!("acknowledged writes lost:\n{}", lost.join("\n")));
+    }
+    let checked = check_linearizable(events)?;
+    let longest_wait = longest_wait(events, effects);
+    if longest_wait > bound.as_micros() as u64 {
+        let slow: Vec<String> = waits(events, effects)
+            .filter(|e| e.latency() > bound.as_micros() as u64)
+            .map(|e| format!("{e:?}"))
+            .collect();
+        return Err(format!(
+            "requests to running nodes answered after more than {bound:?}:\n{}",
+            slow.join("\n")
+        ));
+    }
+    Ok(Findings {
+        requests: events.len(),
+        checked,
+        unknown: events
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Unknown(_)))
+            .count(),
+        lost: 0,
+        longest_wait,
+        unavailable_for: effects
+            .leader_killed_at
+            .and_then(|at| unavailable_for(events, at)),
+    })
+}
+
+/// Each write's keys and the value each leaves (`None`: a delete).
+fn effects_of(call: &Call) -> Vec<(u64, Option<u64>)> {
+    match call {
+        Call::Put { key, value } | Call::Create { key, value } => vec![(*key, Some(*value))],
+        Call::Delete { key } => vec![(*key, None)],
+        Call::Bulk { keys, values } => keys
+            .iter()
+            .zip(values)
+            .map(|(&key, &value)| (key, Some(value)))
+            .collect(),
+        Call::Read { .. } | Call::ListBulks => Vec::new(),
+    }
+}
+
+/// A `local` read may be stale but must show a value some write (sent, not refused) wrote
+/// to that key before the read was answered, or nothing.
+fn check_local_reads(events: &[Event]) -> Result<(), String> {
+    let mut written: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for event in events {
+        if matches!(event.outcome, Outcome::Failed(_)) {
+            continue;
+        }
+        for (key, value) in effects_of(&event.call) {
+            if let Some(value) = value {
+                written.entry(key).or_default().push((value, event.invoke));
+            }
+        }
+    }
+    for event in events {
+        let (
+            Call::Read {
+                key,
+                consistency: Consistency::Local,
+            },
+            Outcome::Value(Some(value)),
+        ) = (&event.call, &event.outcome)
+        else {
+            continue;
+        };
+        let was_written = written.get(key).is_some_and(|writes| {
+            writes
+                .iter()
+                .any(|&(v, invoke)| v == *value && invoke <= event.complete)
+        });
+        if !was_written {
+            return Err(format!(
+                "a local read shows a value no write had written: {event:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `local` list shows each bulk whole or not at all, and only bulks some client sent.
+fn check_bulk_lists(events: &[Event], keys: &Keys) -> Result<(), String> {
+    let sent: BTreeSet<u64> = events
+        .iter()
+        .filter(|e| !matches!(e.outcome, Outcome::Failed(_)))
+        .filter_map(|e| match &e.call {
+            Call::Bulk { keys: ids, .. } => Some(keys.bulk_of(ids[0])),
+            _ => None,
+        })
+        .collect();
+    for event in events {
+        let Outcome::Ids(ids) = &event.outcome else {
+            continue;
+        };
+        let mut shown: BTreeMap<u64, u64> = BTreeMap::new();
+        for &id in ids.iter().filter(|&&id| keys.is_bulk_key(id)) {
+            *shown.entry(keys.bulk_of(id)).or_default() += 1;
+        }
+        for (bulk, count) in shown {
+            if count != BULK_SIZE || !sent.contains(&bulk) {
+                return Err(format!(
+                    "a local list shows {count} of the {BULK_SIZE} documents of bulk {bulk} \
+                     (sent: {}): {event:?}",
+                    sent.contains(&bulk)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Acknowledged writes the final state lacks: for each key, the last acknowledged write
+/// when no other write overlaps or follows it (an unknown one never ends) must be what the
+/// final read of the key shows.
+fn lost_writes(events: &[Event]) -> Vec<String> {
+    let mut writes: BTreeMap<u64, Vec<(&Event, Option<u64>)>> = BTreeMap::new();
+    for event in events.iter().filter(|e| e.is_write()) {
+        if matches!(event.outcome, Outcome::Failed(_)) {
+            continue;
+        }
+        for (key, value) in effects_of(&event.call) {
+            writes.entry(key).or_default().push((event, value));
+        }
+    }
+    let finals = events
+        .iter()
+        .filter_map(|e| match (&e.call, &e.outcome, e.client) {
+            (Call::Read { key, .. }, Outcome::Value(value), client)
+                if client >= super::FINAL_CLIENT =>
+            {
+                Some((*key, *value))
+            }
+            _ => None,
+        });
+    let mut lost = Vec::new();
+    for (key, shown) in finals {
+        let Some(writes) = writes.get(&key) else {
+            continue;
+        };
+        let Some(&(last, value)) = writes
+            .iter()
+            .filter(|(e, _)| e.outcome == Outcome::Ok)
+            .max_by_key(|(e, _)| e.invoke)
+        else {
+            continue;
+        };
+        let alone = writes.iter().all(|(other, _)| {
+            std::ptr::eq(*other, last)
+                || (!matches!(other.outcome, Outcome::Unknown(_)) && other.complete < last.invoke)
+        });
+        if alone && shown != value {
+            lost.push(format!(
+                "key {key}: the final read shows {shown:?}, the last acknowledged write was {last:?}"
+            ));
+        }
+    }
+    lost
+}
+
+/// The history as the checker takes it: per key, every write that may have happened and
+/// every `linearizable` or `lease` read that was answered. Returns how many it checked.
+fn check_linearizable(events: &[Event]) -> Result<usize, String> {
+    let mut history = Vec::new();
+    for event in events {
+        let ret = match event.outcome {
+            Outcome::Unknown(_) => None,
+            _ => Some(event.complete),
+        };
+        let operation = |input, output| Operation {
+            client: event.client,
+            call: event.invoke,
+            ret,
+            input,
+            output,
+        };
+        let output = match &event.outcome {
+            Outcome::Ok => Output::Ok,
+            Outcome::Conflict => Output::Conflict,
+            Outcome::NotFound => Output::NotFound,
+            Outcome::Value(value) => Output::Value(*value),
+            Outcome::Unknown(_) => Output::Unknown,
+            Outcome::Failed(_) | Outcome::Wrong(_) | Outcome::Ids(_) => continue,
+        };
+        match &event.call {
+            Call::Put { key, value } => history.push((*key, operation(Input::Put(*value), output))),
+            Call::Create { key, value } => {
+                history.push((*key, operation(Input::Create(*value), output)));
+            }
+            Call::Delete { key } => history.push((*key, operation(Input::Delete, output))),
+            Call::Bulk { keys, values } => {
+                for (&key, &value) in keys.iter().zip(values) {
+                    history.push((key, operation(Input::Create(value), output)));
+                }
+            }
+            Call::Read { key, consistency } if *consistency != Consistency::Local => {
+                if ret.is_some() {
+                    history.push((*key, operation(Input::Read, output)));
+                }
+            }
+            Call::Read { .. } | Call::ListBulks => {}
+        }
+    }
+    let checked = history.len();
+    let bad = undecided_or_violated(reduced(&history), CHECK_BUDGET)?;
+    let retry: Vec<(u64, Operation<Input, Output>)> = history
+        .into_iter()
+        .filter(|(key, _)| bad.contains_key(key))
+        .collect();
+    let still_bad = undecided_or_violated(retry, CHECK_BUDGET)?;
+    if still_bad.is_empty() {
+        Ok(checked)
+    } else {
+        let lines: Vec<&String> = still_bad.values().collect();
+        Err(format!(
+            "not linearizable (or not decided within {CHECK_BUDGET:?} a key):\n{}",
+            lines
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    }
+}
+
+/// The keys of `history` the checker does not prove linearizable, with why.
+fn undecided_or_violated(
+    history: Vec<(u64, Operation<Input, Output>)>,
+    budget: Duration,
+) -> Result<BTreeMap<u64, String>, String> {
+    let report = check_keys(&Register, history, budget)
+        .map_err(|e| format!("the recorded history is malformed: {e}"))?;
+    Ok(report
+        .violations()
+        .chain(report.timeouts())
+        .map(|key| (key.key, key.to_string()))
+        .collect())
+}
+
+/// `history` without the writes of unknown outcome whose value no read saw. Each may
+/// equally never have happened, so a reduced history that is linearizable proves the whole
+/// one is; one that is not proves nothing (a dropped write may have been seen indirectly: a
+/// create's conflict, a delete that found the key), and the whole one is checked then.
+/// Without this, every unknown write may take effect at any later point, and a key with
+/// dozens of them (a leader killed under load) has more orders than any search can try.
+fn reduced(history: &[(u64, Operation<Input, Output>)]) -> Vec<(u64, Operation<Input, Output>)> {
+    let seen: BTreeSet<(u64, u64)> = history
+        .iter()
+        .filter_map(|(key, op)| match op.output {
+            Output::Value(Some(value)) => Some((*key, value)),
+            _ => None,
+        })
+        .collect();
+    history
+        .iter()
+        .filter(|(key, op)| match (&op.input, &op.output) {
+            (Input::Put(value) | Input::Create(value), Output::Unknown) => {
+                seen.contains(&(*key, *value))
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// The requests held to the answer bound: answered or timed out (not refused) by a node
+/// that was not paused while they waited.
+fn waits<'e>(events: &'e [Event], effects: &'e Effects) -> impl Iterator<Item = &'e Event> {
+    events.iter().filter(move |e| {
+        !matches!(e.outcome, Outcome::Failed(_))
+            && !effects
+                .paused
+                .iter()
+                .any(|&(node, from, to)| node == e.node && e.invoke <= to && e.complete >= from)
+    })
+}
+
+fn longest_wait(events: &[Event], effects: &Effects) -> u64 {
+    waits(events, effects)
+        .map(Event::latency)
+        .max()
+        .unwrap_or(0)
+}
+
+/// From `killed_at` to the answer of the first write sent after it that some leader
+/// answered (applied, or refused for a conflict).
+fn unavailable_for(events: &[Event], killed_at: u64) -> Option<u64> {
+    events
+        .iter()
+        .filter(|e| e.is_write() && e.invoke >= killed_at)
+        .filter(|e| {
+            matches!(
+                e.outcome,
+                Outcome::Ok | Outcome::Conflict | Outcome::NotFound
+            )
+        })
+        .map(|e| e.complete - killed_at)
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks must fail the histories they exist to catch.
+
+    use std::time::Duration;
+
+    use super::{Effects, check};
+    use crate::chaos::FINAL_CLIENT;
+    use crate::chaos::history::{Call, Consistency, Event, Outcome};
+    use crate::chaos::workload::Keys;
+
+    const BOUND: Duration = Duration::from_secs(4);
+
+    fn event(client: u64, call: Call, invoke: u64, complete: u64, outcome: Outcome) -> Event {
+        Event {
+            client,
+            node: 1,
+            call,
+            invoke,
+            complete,
+            outcome,
+        }
+    }
+
+    fn read(key: u64, consistency: Consistency) -> Call {
+        Call::Read { key, consistency }
+    }
+
+    fn verdict(events: &[Event]) -> Result<(), String> {
+        let keys = Keys::for_round(0, 2);
+        check(events, &keys, &Effects::default(), BOUND).map(|_| ())
+    }
+
+    #[test]
+    fn a_good_history_passes() {
+        let key = 1_000_001;
+        let events = [
+            event(0, Call::Put { key, value: 1 }, 0, 10, Outcome::Ok),
+            event(
+                1,
+                read(key, Consistency::Linearizable),
+                5,
+                8,
+                Outcome::Value(None),
+            ),
+            event(
+                1,
+                read(key, Consistency::Lease),
+                11,
+                12,
+                Outcome::Value(Some(1)),
+            ),
+            event(
+                2,
+                Call::Put { key, value: 2 },
+                11,
+                30,
+                Outcome::Unknown("timeout".into()),
+            ),
+            event(
+                0,
+                read(key, Consistency::Local),
+                13,
+                14,
+                Outcome::Value(Some(2)),
+            ),
+            event(
+                FINAL_CLIENT,
+                read(key, Consistency::Linearizable),
+                40,
+                41,
+                Outcome::Value(Some(2)),
+            ),
+        ];
+        verdict(&events).unwrap();
+    }
+
+    #[test]
+    fn a_stale_linearizable_read_fails() {
+        let key = 1_000_001;
+        let events = [
+            event(0, Call::Put { key, value: 1 }, 0, 10, Outcome::Ok),
+            event(
+                1,
+                read(key, Consistency::Linearizable),
+                11,
+                12,
+                Outcome::Value(None),
+            ),
+        ];
+        let why = verdict(&events).unwrap_err();
+        assert!(why.contains("not linearizable"), "{why}");
+    }
+
+    #[test]
+    fn a_lost_acknowledged_write_fails() {
+        let key = 1_000_001;
+        let events = [
+            event(0, Call::Put { key, value: 1 }, 0, 10, Outcome::Ok),
+            event(0, Call::Put { key, value: 2 }, 11, 20, Outcome::Ok),
+            event(
+                FINAL_CLIENT,
+                read(key, Consistency::Linearizable),
+                30,
+                31,
+                Outcome::Value(Some(1)),
+            ),
+        ];
+        let why = verdict(&events).unwrap_err();
+        assert!(why.contains("lost"), "{why}");
+    }
+
+    #[test]
+    fn a_local_read_of_a_value_never_written_fails() {
+        let key = 1_000_001;
+        let events = [
+            event(
+                0,
+                Call::Put { key, value: 1 },
+                0,
+                10,
+                Outcome::Failed("refused".into()),
+            ),
+            event(
+                1,
+                read(key, Consistency::Local),
+                11,
+                12,
+                Outcome::Value(Some(1)),
+            ),
+        ];
+        let why = verdict(&events).unwrap_err();
+        assert!(why.contains("no write had written"), "{why}");
+    }
+
+    #[test]
+    fn a_partial_bulk_fails() {
+        let keys = Keys::for_round(0, 2);
+        let ids: Vec<u64> = (0..3).map(|j| keys.bulk_base + j).collect();
+        let events = [
+            event(
+                0,
+                Call::Bulk {
+                    keys: ids.clone(),
+                    values: vec![1, 2, 3],
+                },
+                0,
+                10,
+                Outcome::Ok,
+            ),
+            event(1, Call::ListBulks, 5, 6, Outcome::Ids(ids[..2].to_vec())),
+        ];
+        let why = verdict(&events).unwrap_err();
+        assert!(why.contains("2 of the 3 documents"), "{why}");
+    }
+
+    #[test]
+    fn a_wrong_answer_or_a_hang_fails() {
+        let key = 1_000_001;
+        let wrong = [event(
+            0,
+            Call::Put { key, value: 1 },
+            0,
+            10,
+            Outcome::Wrong("500 {}".into()),
+        )];
+        assert!(
+            verdict(&wrong)
+                .unwrap_err()
+                .contains("no request should get")
+        );
+        let slow = [event(
+            0,
+            read(key, Consistency::Local),
+            0,
+            5_000_000,
+            Outcome::Value(None),
+        )];
+        assert!(
+            verdict(&slow)
+                .unwrap_err()
+                .contains("answered after more than")
+        );
+    }
+
+    #[test]
+    fn a_paused_node_is_not_held_to_the_bound() {
+        let key = 1_000_001;
+        let slow = [event(
+            0,
+            read(key, Consistency::Local),
+            0,
+            5_000_000,
+            Outcome::Value(None),
+        )];
+        let keys = Keys::for_round(0, 2);
+        let effects = Effects {
+            paused: vec![(1, 1_000, 4_000_000)],
+            ..Effects::default()
+        };
+        check(&slow, &keys, &effects, BOUND).unwrap();
+    }
+}

@@ -1,0 +1,150 @@
+//! One round: clients run against the cluster, the nemesis injects a fault and heals it,
+//! the clients stop, a final `linearizable` read of every key joins the history, the nodes
+//! must converge (data and change feeds), and the history is checked. The history and the
+//! nemesis's steps are written to the cluster's directory first, which a failing round
+//! keeps (with every node's data and log) for replay.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::checks::{Findings, check};
+use super::history::{Call, Consistency, Event, Outcome, Recorder};
+use super::nemesis::{Kind, Nemesis};
+use super::workload::{Keys, Target, client, perform};
+use super::{FINAL_CLIENT, Run};
+use crate::cluster::{Cluster, Http, Network, Rng};
+
+/// Client tasks per round.
+const CLIENTS: u64 = 6;
+/// Register keys per round.
+const REGISTERS: u64 = 12;
+/// Attempts at each final read.
+const FINAL_ATTEMPTS: u32 = 50;
+
+/// Runs round `round` of `run` with a fault of `kind`; what its checks found, or a panic
+/// naming what failed and where the evidence is kept.
+pub async fn run_round(
+    c: &mut Cluster,
+    network: &Network,
+    rng: &mut Rng,
+    run: &Run,
+    round: u64,
+    kind: Kind,
+) -> Findings {
+    let http = Http::new(Duration::from_secs(10));
+    let recorder = Recorder::new();
+    let keys = Arc::new(Keys::for_round(round, REGISTERS));
+    let leader = c.wait_for_leader().await;
+    let targets: Vec<Target> = c
+        .running_members()
+        .into_iter()
+        .map(|i| Target {
+            id: c.node(i).id(),
+            url: c.node(i).url(),
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let task = client(
+                id,
+                rng.fork(),
+                http.clone(),
+                targets.clone(),
+                Arc::clone(&keys),
+                recorder.clone(),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(task)
+        })
+        .collect();
+
+    tokio::time::sleep(rng.millis(300, 800)).await;
+    let hold = rng.millis(1500, 3500);
+    let effects = {
+        let mut nemesis = Nemesis::new(c, network, &recorder, rng);
+        nemesis.inject(kind, leader, hold).await;
+        if kind != Kind::SnapshotRestart {
+            tokio::time::sleep(hold).await;
+        }
+        nemesis.heal().await;
+        nemesis.effects
+    };
+    tokio::time::sleep(rng.millis(1000, 1500)).await;
+    stop.store(true, Ordering::Release);
+    for task in clients {
+        task.await.unwrap();
+    }
+
+    c.wait_for_leader().await;
+    final_reads(c, &http, &keys, &recorder, rng).await;
+    let events = recorder.events();
+    let saved = c.dir().join(format!("round-{round}.json"));
+    let record = json!({
+        "seed": run.seed, "round": round, "kind": kind, "nodes": c.running_members().len(),
+        "steps": recorder.steps(), "events": events,
+    });
+    std::fs::write(&saved, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    c.assert_converged().await;
+    let bound = c.answer_bound(Duration::from_secs(3));
+    match check(&events, &keys, &effects, bound) {
+        Ok(findings) => {
+            let _ = std::fs::remove_file(&saved);
+            findings
+        }
+        Err(why) => panic!(
+            "round {round} ({}, seed {}) failed its checks: {why}\nits history and nemesis \
+             steps: {} (kept with every node's data and log)",
+            kind.name(),
+            run.seed,
+            saved.display()
+        ),
+    }
+}
+
+/// A `linearizable` read of every key the round wrote, on a random running member each,
+/// retried until answered; recorded as clients of their own.
+async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder, rng: &mut Rng) {
+    let events = recorder.events();
+    let mut written: Vec<u64> = keys.registers.clone();
+    for event in &events {
+        if let Call::Bulk { keys: ids, .. } = &event.call {
+            written.extend(ids);
+        }
+    }
+    let members = c.running_members();
+    for (n, key) in written.into_iter().enumerate() {
+        let call = Call::Read {
+            key,
+            consistency: Consistency::Linearizable,
+        };
+        let mut answered = None;
+        for _attempt in 0..FINAL_ATTEMPTS {
+            let i = members[rng.index(members.len())];
+            let target = Target {
+                id: c.node(i).id(),
+                url: c.node(i).url(),
+            };
+            let event: Event = perform(
+                http,
+                FINAL_CLIENT + n as u64,
+                &target,
+                call.clone(),
+                recorder,
+            )
+            .await;
+            if matches!(event.outcome, Outcome::Value(_) | Outcome::Wrong(_)) {
+                answered = Some(event);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let event = answered.unwrap_or_else(|| {
+            panic!("no node answered a linearizable read of key {key} after the heal")
+        });
+        recorder.push(event);
+    }
+}
