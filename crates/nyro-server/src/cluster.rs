@@ -72,10 +72,10 @@ impl ClusterHandle {
         let tls = peer_tls(config).map_err(|e| {
             StartError::Transport(format!("cannot read server.tls_cert for the peers: {e}"))
         })?;
-        let network = HttpNetworkFactory::new(&settings.secret, &tls)
+        let network = HttpNetworkFactory::new(settings.node_id, &settings.secret, &tls)
             .map_err(|e| StartError::Transport(e.to_string()))?;
         let deadline = settings.election_timeout() * 2;
-        let forwarder = Forwarder::new(&tls, deadline + Duration::from_secs(2))
+        let forwarder = Forwarder::new(settings.node_id, &tls, deadline + Duration::from_secs(2))
             .map_err(|e| StartError::Transport(e.to_string()))?;
         let options = NodeOptions {
             id: settings.node_id,
