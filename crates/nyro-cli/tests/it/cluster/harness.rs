@@ -43,6 +43,9 @@ pub struct Options {
     /// More TOML appended to every node's config: whole sections other than `[storage]`,
     /// `[server]` and `[cluster]` (e.g. `"[batch]\nsync = \"always\"\n"`).
     pub extra_config: String,
+    /// Start every node with `--fail-fsync-when <its dir>/fail-fsync` (fault injection:
+    /// [`Cluster::fail_fsync`] makes its disk's syncs fail).
+    pub fail_fsync: bool,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             storage_keys: String::new(),
             cluster_keys: String::new(),
             extra_config: String::new(),
+            fail_fsync: false,
         }
     }
 }
@@ -159,7 +163,12 @@ impl Cluster {
             ));
         }
         config.push_str(&self.options.extra_config);
-        self.nodes.push(Node::new(dir, id, port, &config));
+        let mut node = Node::new(dir, id, port, &config);
+        if self.options.fail_fsync {
+            let trigger = node.fail_fsync_trigger();
+            node.serve_args = vec!["--fail-fsync-when".into(), trigger.into_os_string()];
+        }
+        self.nodes.push(node);
         self.nodes.len() - 1
     }
 
@@ -366,6 +375,21 @@ impl Cluster {
     pub fn cont(&mut self, i: usize) {
         self.nodes[i].signal("CONT");
         self.nodes[i].state = State::Running;
+    }
+
+    /// Makes every fdatasync, fsync and directory fsync of node `i` fail from now on (it
+    /// must have been started with [`Options::fail_fsync`]): its trigger file is created.
+    pub fn fail_fsync(&self, i: usize) {
+        assert!(
+            self.options.fail_fsync,
+            "the nodes run without --fail-fsync-when"
+        );
+        std::fs::write(self.nodes[i].fail_fsync_trigger(), b"").unwrap();
+    }
+
+    /// Lets node `i`'s syncs succeed again (its trigger file is removed).
+    pub fn heal_fsync(&self, i: usize) {
+        std::fs::remove_file(self.nodes[i].fail_fsync_trigger()).unwrap();
     }
 
     /// Starts node `i` again (killed first if it still runs) on the same config and data

@@ -32,6 +32,8 @@ pub struct Node {
     /// Whether the cluster counts it as a member (bootstrap voter, or added and not removed):
     /// waits for a leader and comparisons look at running members only.
     pub(super) member: bool,
+    /// More arguments of `nyrodb serve` (after `--config`).
+    pub(super) serve_args: Vec<std::ffi::OsString>,
 }
 
 impl Node {
@@ -47,6 +49,7 @@ impl Node {
             starts: 0,
             state: State::Dead,
             member: false,
+            serve_args: Vec::new(),
         }
     }
 
@@ -116,6 +119,7 @@ impl Node {
         .unwrap();
         let config = self.dir.join("nyrodb.toml");
         let child = serve_command(&self.dir, &config)
+            .args(&self.serve_args)
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -164,6 +168,11 @@ impl Node {
         let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let all: Vec<&str> = log.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The file whose existence makes its syncs fail when it runs with `--fail-fsync-when`.
+    pub fn fail_fsync_trigger(&self) -> PathBuf {
+        self.dir.join("fail-fsync")
     }
 
     /// Its directory (config, data, log).
