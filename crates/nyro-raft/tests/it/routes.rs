@@ -213,10 +213,13 @@ async fn a_vote_round_trips_and_errors_map_to_what_openraft_expects() {
     }
 }
 
+/// A request's path and the sender its `x-nyrodb-node` names.
+type Sent = (String, Option<String>);
+
 #[tokio::test]
 async fn every_call_names_the_node_that_sends_it() {
     // A peer that records each request's path and sender, and answers 503.
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Sent>>> = Arc::default();
     let record = Arc::clone(&seen);
     let router = Router::new().fallback(any(move |request: Request| {
         let record = Arc::clone(&record);
