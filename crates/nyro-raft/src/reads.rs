@@ -102,7 +102,7 @@ impl ReadBarrier {
         if consistency == Consistency::Local {
             return Ok(());
         }
-        // A stopped leader's metrics still say it leads, with a fresh quorum ack.
+        // A stopped node's last metrics name a leader it no longer hears from.
         if let Some(why) = stopped(&self.raft) {
             return Err(why.to_string());
         }

@@ -1,6 +1,7 @@
 //! A node whose Raft stopped: openraft quits on a storage error (a failed fdatasync poisons
 //! the log, and every later append fails), and its metrics then stay as they were at that
-//! moment (a stopped leader would still read as the leader). Every use of the metrics that
+//! moment but for the state, `Shutdown` (the last leader is still named: possibly the
+//! stopped node itself, which would forward writes to itself). Every use of the metrics that
 //! decides what a client gets checks [`stopped`] first, and an openraft error is described
 //! by [`describe`], which never passes on a fatal error's text (it names data files).
 
