@@ -112,6 +112,10 @@ pub struct ServeArgs {
     /// NYRODB_CLUSTER_SECRET only, never from a flag.
     #[arg(long, value_name = "ID@HOST:PORT,...")]
     pub bootstrap: Option<String>,
+    /// For fault-injection tests only: every fdatasync, fsync and directory fsync of the
+    /// data directory (log and Raft state) fails with EIO while the file PATH exists.
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub fail_fsync_when: Option<PathBuf>,
 }
 
 /// A data directory, for the offline commands.

@@ -19,7 +19,9 @@
 //! Invariants: an entry's records become visible only when openraft applies it; the leader
 //! prepares a proposal only once every entry of its log is applied (one proposal in flight),
 //! so a proposal is applied on exactly the state it was prepared against, or is void on
-//! every node; the vote is durable before it is answered; compaction never drops a frame
+//! every node; the vote is durable before it is answered; a node whose Raft stopped on a
+//! storage error (a failed fdatasync) serves local reads only, names no leader, and tells
+//! why without naming its files; compaction never drops a frame
 //! of an entry after the purged index; a snapshot is a state as of one applied entry.
 
 // openraft's traits return its `StorageError` (over 200 bytes) by value; the helpers that
@@ -37,6 +39,7 @@ mod proposer;
 mod reads;
 mod snapshot;
 mod state_machine;
+mod stopped;
 mod types;
 
 pub use config::{ClusterSettings, Member};
@@ -48,6 +51,7 @@ pub use node::{ClusterStatus, MemberStatus, Node, NodeOptions, Role, parse_consi
 pub use proposer::entry_budget;
 pub use reads::{Consistency, PeerCall, Peers, ReadBarrier};
 pub use state_machine::StateMachine;
+pub use stopped::STOPPED;
 
 pub use types::{
     Applied, Entry, LogId, NodeId, Proposal, Raft, StorageError, StoredMembership, TypeConfig,

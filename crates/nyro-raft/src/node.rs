@@ -286,8 +286,18 @@ impl Node {
         self.deadline
     }
 
-    /// The leader, if one is known: its id and address. `None` while an election runs.
+    /// Why this node serves local reads only: `Some` once its Raft stopped (on a storage
+    /// error such as a failed fdatasync: it must be restarted), a message for clients.
+    pub fn stopped(&self) -> Option<&'static str> {
+        crate::stopped::stopped(&self.raft)
+    }
+
+    /// The leader, if one is known: its id and address. `None` while an election runs, and
+    /// once this node's Raft stopped (its last metrics may name itself).
     pub fn leader(&self) -> Option<(NodeId, String)> {
+        if self.stopped().is_some() {
+            return None;
+        }
         let leader = self.raft.metrics().borrow().current_leader?;
         Some((leader, self.member_addr(leader)?))
     }
@@ -307,9 +317,9 @@ impl Node {
         self.membership().get_node(&id).map(|n| n.addr.clone())
     }
 
-    /// Whether this node is the leader now.
+    /// Whether this node is the leader now (never once its Raft stopped).
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
+        self.stopped().is_none() && self.raft.metrics().borrow().state == ServerState::Leader
     }
 
     /// Returns once a read at `consistency` may be answered from this node.
@@ -325,7 +335,8 @@ impl Node {
         match tokio::time::timeout(self.deadline, self.raft.get_read_log_id()).await {
             Ok(Ok((read, _))) => Ok(read.map_or(0, |l| l.index)),
             Ok(Err(e)) => Err(ClusterError::Unavailable(format!(
-                "this node cannot serve a read index: {e}"
+                "this node cannot serve a read index: {}",
+                crate::stopped::describe(&e)
             ))),
             Err(_) => Err(ClusterError::Unavailable(
                 "no quorum confirmed the read index in time".to_string(),
@@ -333,9 +344,14 @@ impl Node {
         }
     }
 
-    /// What `GET /v1/cluster` answers.
+    /// What `GET /v1/cluster` answers. A node whose Raft stopped names no leader (its last
+    /// metrics are frozen).
     pub fn status(&self) -> ClusterStatus {
-        let metrics = self.raft.metrics().borrow().clone();
+        let mut metrics = self.raft.metrics().borrow().clone();
+        if self.stopped().is_some() {
+            metrics.current_leader = None;
+            metrics.state = ServerState::Shutdown;
+        }
         let applied_index = metrics.last_applied.map_or(0, |l| l.index);
         let committed = self.index.lock().committed.map_or(0, |l| l.index);
         let matched = metrics.replication.clone().unwrap_or_default();

@@ -66,8 +66,9 @@ pub(crate) async fn run(db: Database, raft: Raft, mut writes: QueuedWrites, dead
         let outcome = match tokio::time::timeout(left, raft.client_write(entry)).await {
             Ok(Ok(response)) => Ok(response.data.accepted),
             Ok(Err(e)) => Err(format!(
-                "the write could not be committed ({e}); it may or may not be applied: retry it \
-                 with its _id or as a PUT"
+                "the write could not be committed ({}); it may or may not be applied: retry it \
+                 with its _id or as a PUT",
+                crate::stopped::describe(&e)
             )),
             Err(_) => Err(format!(
                 "no quorum confirmed the write within {} ms; it may or may not be applied: \
@@ -81,6 +82,9 @@ pub(crate) async fn run(db: Database, raft: Raft, mut writes: QueuedWrites, dead
 
 /// Waits until this node leads and has applied every entry of its log. Err says why not.
 async fn ready(raft: &Raft, deadline: Duration) -> Result<(), String> {
+    if let Some(why) = crate::stopped::stopped(raft) {
+        return Err(why.to_string());
+    }
     let waited = raft
         .wait(Some(deadline))
         .metrics(

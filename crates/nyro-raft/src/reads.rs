@@ -15,6 +15,7 @@ use std::time::Duration;
 use openraft::ServerState;
 use tokio::sync::{Notify, oneshot};
 
+use crate::stopped::{describe, stopped};
 use crate::types::Raft;
 
 /// How a read wants its answer.
@@ -98,10 +99,15 @@ impl ReadBarrier {
 
     /// Returns once a read at `consistency` may be answered from this node's state.
     pub async fn wait(&self, consistency: Consistency) -> Result<(), String> {
-        match consistency {
-            Consistency::Local => return Ok(()),
-            Consistency::Lease if self.lease_holds() => return Ok(()),
-            _ => {}
+        if consistency == Consistency::Local {
+            return Ok(());
+        }
+        // A stopped node's last metrics name a leader it no longer hears from.
+        if let Some(why) = stopped(&self.raft) {
+            return Err(why.to_string());
+        }
+        if consistency == Consistency::Lease && self.lease_holds() {
+            return Ok(());
         }
         let (tx, rx) = oneshot::channel();
         self.waiting
@@ -170,7 +176,10 @@ async fn read_index(raft: &Raft, peers: &dyn Peers, timeout: Duration) -> Result
     if metrics.state == ServerState::Leader {
         return match raft.get_read_log_id().await {
             Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
-            Err(e) => Err(format!("this node could not confirm it leads: {e}; retry")),
+            Err(e) => Err(format!(
+                "this node could not confirm it leads: {}; retry",
+                describe(&e)
+            )),
         };
     }
     let leader = metrics.current_leader.map(|id| {

@@ -72,10 +72,10 @@ impl ClusterHandle {
         let tls = peer_tls(config).map_err(|e| {
             StartError::Transport(format!("cannot read server.tls_cert for the peers: {e}"))
         })?;
-        let network = HttpNetworkFactory::new(&settings.secret, &tls)
+        let network = HttpNetworkFactory::new(settings.node_id, &settings.secret, &tls)
             .map_err(|e| StartError::Transport(e.to_string()))?;
         let deadline = settings.election_timeout() * 2;
-        let forwarder = Forwarder::new(&tls, deadline + Duration::from_secs(2))
+        let forwarder = Forwarder::new(settings.node_id, &tls, deadline + Duration::from_secs(2))
             .map_err(|e| StartError::Transport(e.to_string()))?;
         let options = NodeOptions {
             id: settings.node_id,
@@ -134,8 +134,9 @@ fn unavailable(message: impl Into<String>) -> Response {
 }
 
 /// Middleware: on a follower, sends a leader-only write to the leader and returns its
-/// answer unchanged; a write forwarded once already, or one with no leader known, gets 503
-/// `unavailable` (never a second hop, never a retry).
+/// answer unchanged; a write forwarded once already, one with no leader known, or any
+/// leader-only write on a node whose Raft stopped, gets 503 `unavailable` (never a second
+/// hop, never a retry).
 pub async fn forward_to_leader(
     State(state): State<AppState>,
     request: Request,
@@ -148,7 +149,15 @@ pub async fn forward_to_leader(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
-    if !path.is_some_and(|p| leader_only(request.method(), &p)) || cluster.node.is_leader() {
+    if !path.is_some_and(|p| leader_only(request.method(), &p)) {
+        return next.run(request).await;
+    }
+    // A node whose Raft stopped (a failed fdatasync) takes no write, and forwards none:
+    // the leader it last knew may be gone, or be itself.
+    if let Some(why) = cluster.node.stopped() {
+        return unavailable(why);
+    }
+    if cluster.node.is_leader() {
         return next.run(request).await;
     }
     if was_forwarded(request.headers()) {

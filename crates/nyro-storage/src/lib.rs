@@ -26,7 +26,8 @@
 //! - After a failed fdatasync the log is poisoned and refuses writes until reopened.
 //! - Every filesystem effect goes through the I/O seam [`LogIo`] (writes, fdatasyncs,
 //!   creations, `set_len`, renames, removals, directory fsyncs), which tests replace with a
-//!   [`FaultInjector`] that fails any of them.
+//!   [`FaultInjector`] that fails any of them; [`FailSyncWhen`] fails every sync while a
+//!   trigger file exists (a real server's failing disk, for fault-injection tests).
 //! - The segment table and the active segment's id are published together: a reader sees
 //!   exactly one active segment, the last in log order ([`LogReader::segments`]).
 //! - One process holds a data directory at a time ([`DirLock`]).
@@ -60,6 +61,7 @@ mod check;
 pub mod codec;
 mod compact;
 mod error;
+mod fail_sync;
 mod frame;
 mod hint;
 mod io;
@@ -77,6 +79,7 @@ mod verify;
 pub use check::{CHECK_CHUNK, SegmentCheck};
 pub use compact::{CompactionStep, Moved, Rewritten};
 pub use error::{Result, StorageError};
+pub use fail_sync::FailSyncWhen;
 pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
     RecordKind, check as check_frame, encode as encode_frame, frame_len,

@@ -1,10 +1,13 @@
 //! `nyrodb serve`: config file, then environment, then flags; serve until SIGINT/SIGTERM.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
+use nyro_core::OpenOptions;
 use nyro_core::config::DEFAULT_CONFIG_PATH;
 use nyro_server::{Server, ServerConfig, shutdown_signal};
+use nyro_storage::FailSyncWhen;
 
 use crate::cli::ServeArgs;
 
@@ -43,6 +46,18 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     Ok(config)
 }
 
+/// The database's options: the OS's I/O, or (`--fail-fsync-when`, fault-injection tests
+/// only) I/O whose syncs fail while the trigger file exists.
+fn open_options(args: &ServeArgs) -> OpenOptions {
+    let mut options = OpenOptions::default();
+    if let Some(trigger) = &args.fail_fsync_when {
+        tracing::warn!(trigger = %trigger.display(),
+            "fault injection on: every sync of the data directory fails while the trigger file exists");
+        options.io = Arc::new(FailSyncWhen::new(options.io, trigger));
+    }
+    options
+}
+
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
@@ -51,7 +66,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = Server::bind(config).await?;
+        let server = Server::bind_with(config, open_options(&args)).await?;
         server.run(shutdown_signal()).await?;
         anyhow::Ok(())
     })

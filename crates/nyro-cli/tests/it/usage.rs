@@ -87,3 +87,14 @@ fn help_version_and_completions() {
             .stdout(predicates::str::contains("import"));
     }
 }
+
+#[test]
+fn the_fault_injection_flag_is_hidden_from_help() {
+    // (clap_complete's bash script still completes it: it lists hidden flags too.)
+    nyrodb()
+        .args(["serve", "--help"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("--bootstrap"))
+        .stdout(predicates::str::contains("fail-fsync").not());
+}

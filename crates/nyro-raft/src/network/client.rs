@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::wire::NODE_HEADER;
+use crate::NodeId;
 
 /// How this node reaches its peers: plain HTTP, or HTTPS (when `server.tls_cert` is set,
 /// every node serves HTTPS) trusting only the given certificate authorities.
@@ -79,9 +82,16 @@ pub(crate) fn secret_header(secret: &str) -> Result<HeaderValue, TransportError>
 }
 
 /// A pooled client for node-to-node calls: no proxy, no redirects, no retries, connections
-/// kept open between calls (one pool, keyed by peer).
-pub(crate) fn build_client(tls: &PeerTls) -> Result<reqwest::Client, TransportError> {
+/// kept open between calls (one pool, keyed by peer). Every request it sends names `sender`
+/// (this node's id) in [`NODE_HEADER`].
+pub(crate) fn build_client(
+    tls: &PeerTls,
+    sender: NodeId,
+) -> Result<reqwest::Client, TransportError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(NODE_HEADER, HeaderValue::from(sender));
     let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
         .use_rustls_tls()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -129,7 +139,7 @@ mod tests {
 
     #[test]
     fn refuses_a_ca_bundle_without_certificates() {
-        let error = build_client(&PeerTls::https(b"not a certificate".to_vec())).unwrap_err();
+        let error = build_client(&PeerTls::https(b"not a certificate".to_vec()), 1).unwrap_err();
         assert!(matches!(error, TransportError::BadCa { .. }), "{error}");
     }
 

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Request, Response};
 
 use super::client::{PeerTls, TransportError, build_client};
+use crate::NodeId;
 
 /// The header marking a request as forwarded by another node (value `1`).
 pub const FORWARDED_HEADER: &str = "x-nyrodb-forwarded";
@@ -97,17 +98,19 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// A forwarder using `tls`, that waits at most `timeout` for each answer (its whole
-    /// body included).
-    pub fn new(tls: &PeerTls, timeout: Duration) -> Result<Self, TransportError> {
+    /// A forwarder for node `sender` (this node's id, named in every request's
+    /// [`super::NODE_HEADER`]) using `tls`, that waits at most `timeout` for each answer (its
+    /// whole body included).
+    pub fn new(sender: NodeId, tls: &PeerTls, timeout: Duration) -> Result<Self, TransportError> {
         Ok(Self {
-            http: build_client(tls)?,
+            http: build_client(tls, sender)?,
             scheme: tls.scheme(),
             timeout,
         })
     }
 
-    /// Sends `request` (its method, path and query, [`REQUEST_HEADERS`] and body) to the
+    /// Sends `request` (its method, path and query, [`REQUEST_HEADERS`] and body, marked with
+    /// [`FORWARDED_HEADER`] and this node's [`super::NODE_HEADER`]) to the
     /// leader at `leader_addr`, once, and returns the leader's status,
     /// [`RESPONSE_HEADERS`] and body unchanged. A request already carrying
     /// [`FORWARDED_HEADER`] is refused with [`ForwardError::AlreadyForwarded`].

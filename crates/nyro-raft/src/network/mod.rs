@@ -4,7 +4,9 @@
 //! - [`HttpNetworkFactory`] (client side) gives openraft one [`HttpConnection`] per peer; all
 //!   of them share one pooled `reqwest` client. Each RPC is a `POST` to
 //!   `http(s)://ADDR/internal/raft/{append,vote,snapshot}` (see [`APPEND_PATH`],
-//!   [`VOTE_PATH`], [`SNAPSHOT_PATH`]) carrying the shared secret ([`SECRET_HEADER`]) and a
+//!   [`VOTE_PATH`], [`SNAPSHOT_PATH`]) carrying the shared secret ([`SECRET_HEADER`]), the
+//!   sending node's id ([`NODE_HEADER`], on every node-to-node request, forwarded writes
+//!   included) and a
 //!   body encoded with NyroDB's codec (`nyro_storage::codec`), checked by CRC-32C
 //!   ([`CRC_HEADER`]). Snapshots go in openraft's chunked mode, one chunk per request.
 //! - [`internal_routes`] (server side) answers those three routes: 401 without the right
@@ -32,5 +34,6 @@ pub use forward::{
 pub use raft_client::{HttpConnection, HttpNetworkFactory};
 pub use server::internal_routes;
 pub use wire::{
-    APPEND_PATH, CRC_HEADER, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH, crc_value,
+    APPEND_PATH, CRC_HEADER, NODE_HEADER, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH,
+    crc_value,
 };

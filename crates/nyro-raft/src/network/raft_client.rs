@@ -47,12 +47,13 @@ pub struct HttpNetworkFactory {
 }
 
 impl HttpNetworkFactory {
-    /// A factory whose calls carry `secret` and use `tls` (plain HTTP, or HTTPS trusting the
-    /// given certificates). Fails for an empty secret, one that is not a valid header value,
-    /// or a CA bundle without a certificate.
-    pub fn new(secret: &str, tls: &PeerTls) -> Result<Self, TransportError> {
+    /// A factory for node `sender` (this node's id, named in every call's
+    /// [`super::NODE_HEADER`]) whose calls carry `secret` and use `tls` (plain HTTP, or HTTPS
+    /// trusting the given certificates). Fails for an empty secret, one that is not a valid
+    /// header value, or a CA bundle without a certificate.
+    pub fn new(sender: NodeId, secret: &str, tls: &PeerTls) -> Result<Self, TransportError> {
         Ok(Self {
-            http: build_client(tls)?,
+            http: build_client(tls, sender)?,
             secret: secret_header(secret)?,
             scheme: tls.scheme(),
         })

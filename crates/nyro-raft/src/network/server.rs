@@ -15,10 +15,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    APPEND_PATH, CRC_HEADER, OCTET_STREAM, READ_INDEX_PATH, SECRET_HEADER, SNAPSHOT_PATH,
-    VOTE_PATH, check_crc, crc_value,
+    APPEND_PATH, CRC_HEADER, NODE_HEADER, OCTET_STREAM, READ_INDEX_PATH, SECRET_HEADER,
+    SNAPSHOT_PATH, VOTE_PATH, check_crc, crc_value,
 };
 use crate::TypeConfig;
+use crate::stopped::{describe, failed};
 
 /// What every internal route needs.
 struct Internal {
@@ -71,7 +72,13 @@ where
                 raft.get_read_log_id()
                     .await
                     .map(|(read, _applied)| read.map_or(0, |l| l.index))
-                    .map_err(|e| format!("node {} cannot serve a read index: {e}", raft_id(&raft)))
+                    .map_err(|e| {
+                        format!(
+                            "node {} cannot serve a read index: {}",
+                            raft_id(&raft),
+                            describe(&e)
+                        )
+                    })
             }),
         )
 }
@@ -113,12 +120,24 @@ where
     if let Some(refusal) = secret_refusal(headers, &internal.secret) {
         return refusal;
     }
+    // A node whose Raft failed (a storage error) answers 503: its peers treat it as
+    // unreachable and back off, instead of sending every heartbeat to a Raft that is gone.
+    if failed(&internal.raft) {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "node {} stopped replicating after a storage error; it must be restarted",
+                raft_id(&internal.raft)
+            ),
+        );
+    }
     let bytes = match read_body(headers, body, internal.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(refusal) => return refusal,
     };
     if let Err(problem) = check_crc(headers, &bytes) {
-        tracing::warn!(%problem, "a Raft RPC body was refused");
+        tracing::warn!(%problem, sender = sender(headers), "a Raft RPC body was refused");
         return error_response(StatusCode::BAD_REQUEST, "bad_request", problem.to_string());
     }
     let rpc: Req = match nyro_storage::codec::decode(&bytes) {
@@ -156,6 +175,14 @@ where
     }
 }
 
+/// The node a request says it comes from ([`NODE_HEADER`]), for log lines.
+fn sender(headers: &HeaderMap) -> &str {
+    headers
+        .get(NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unnamed")
+}
+
 /// The 401 for a request without the right secret.
 fn secret_refusal(headers: &HeaderMap, secret: &[u8]) -> Option<Response> {
     let given = headers.get(SECRET_HEADER).map(HeaderValue::as_bytes);
@@ -164,7 +191,10 @@ fn secret_refusal(headers: &HeaderMap, secret: &[u8]) -> Option<Response> {
         Some(_) => "the cluster secret is wrong; every node needs the same cluster.secret",
         None => "node-to-node calls need the cluster secret (x-nyrodb-secret)",
     };
-    tracing::warn!("a node-to-node call was refused: {message}");
+    tracing::warn!(
+        sender = sender(headers),
+        "a node-to-node call was refused: {message}"
+    );
     Some(error_response(
         StatusCode::UNAUTHORIZED,
         "unauthorized",

@@ -15,6 +15,11 @@ pub const READ_INDEX_PATH: &str = "/internal/raft/read-index";
 
 /// The header carrying the cluster's shared secret (`cluster.secret`).
 pub const SECRET_HEADER: &str = "x-nyrodb-secret";
+/// The header naming the node that sends a request (its node id, in decimal), on every
+/// node-to-node request: Raft RPCs, read-index calls and forwarded writes. Nothing checks
+/// it (the secret is what admits a caller); it names the sender in logs, and lets a
+/// fault-injecting proxy tell which link a connection belongs to.
+pub const NODE_HEADER: &str = "x-nyrodb-node";
 /// The header carrying the CRC-32C of the body, as 8 lowercase hex digits; set on requests
 /// and on 200 answers.
 pub const CRC_HEADER: &str = "x-nyrodb-crc32c";

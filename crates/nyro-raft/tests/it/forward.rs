@@ -12,7 +12,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use nyro_raft::network::{FORWARDED_HEADER, ForwardError, Forwarder, PeerTls};
+use nyro_raft::network::{FORWARDED_HEADER, ForwardError, Forwarder, NODE_HEADER, PeerTls};
 use serde_json::{Value, json};
 
 use crate::support::{Serving, WAIT, serve};
@@ -62,6 +62,7 @@ async fn echo(calls: &AtomicUsize, request: Request) -> Response {
         "content-type": header("content-type"),
         "x-request-id": header("x-request-id"),
         "forwarded": header(FORWARDED_HEADER),
+        "node": header(NODE_HEADER),
         "cookie": header("cookie"),
         "body": String::from_utf8_lossy(&body),
     });
@@ -86,7 +87,7 @@ fn write_request(method: Method, uri: &str, body: &'static str) -> axum::http::R
 }
 
 fn forwarder(timeout: Duration) -> Forwarder {
-    Forwarder::new(&PeerTls::Plain, timeout).unwrap()
+    Forwarder::new(2, &PeerTls::Plain, timeout).unwrap()
 }
 
 #[tokio::test]
@@ -119,6 +120,7 @@ async fn passes_the_request_on_and_the_answer_back_unchanged() {
             "content-type": "application/json",
             "x-request-id": "req-42",
             "forwarded": "1",
+            "node": "2",
             "cookie": null,
             "body": r#"{"name":"Ada"}"#,
         })

@@ -3,14 +3,21 @@
 
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::routing::any;
 use nyro_raft::network::{
-    CRC_HEADER, HttpNetworkFactory, PeerTls, SECRET_HEADER, VOTE_PATH, crc_value, internal_routes,
+    APPEND_PATH, CRC_HEADER, HttpNetworkFactory, NODE_HEADER, PeerTls, READ_INDEX_PATH,
+    SECRET_HEADER, SNAPSHOT_PATH, VOTE_PATH, crc_value, internal_routes,
 };
-use nyro_raft::{NodeId, TypeConfig};
+use nyro_raft::{NodeId, Peers, TypeConfig};
 use openraft::error::{RPCError, RaftError};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{VoteRequest, VoteResponse};
-use openraft::{BasicNode, Vote};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest, VoteResponse};
+use openraft::{BasicNode, SnapshotMeta, Vote};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -158,7 +165,7 @@ async fn refuses_a_body_that_does_not_match_its_crc() {
 }
 
 async fn connection(secret: &str, addr: String) -> nyro_raft::network::HttpConnection {
-    let mut factory = HttpNetworkFactory::new(secret, &PeerTls::Plain).unwrap();
+    let mut factory = HttpNetworkFactory::new(2, secret, &PeerTls::Plain).unwrap();
     RaftNetworkFactory::<TypeConfig>::new_client(&mut factory, 1, &BasicNode { addr }).await
 }
 
@@ -204,4 +211,74 @@ async fn a_vote_round_trips_and_errors_map_to_what_openraft_expects() {
         }
         other => panic!("expected a remote error, got {other}"),
     }
+}
+
+/// A request's path and the sender its `x-nyrodb-node` names.
+type Sent = (String, Option<String>);
+
+#[tokio::test]
+async fn every_call_names_the_node_that_sends_it() {
+    // A peer that records each request's path and sender, and answers 503.
+    let seen: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let router = Router::new().fallback(any(move |request: Request| {
+        let record = Arc::clone(&record);
+        async move {
+            let sender = request
+                .headers()
+                .get(NODE_HEADER)
+                .map(|v| v.to_str().unwrap().to_string());
+            let path = request.uri().path().to_string();
+            record.lock().unwrap().push((path, sender));
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }));
+    let peer = serve(router).await;
+    let addr = peer.addr.to_string();
+
+    let mut factory = HttpNetworkFactory::new(7, SECRET, &PeerTls::Plain).unwrap();
+    let node = BasicNode { addr: addr.clone() };
+    let mut connection = RaftNetworkFactory::<TypeConfig>::new_client(&mut factory, 1, &node).await;
+    let vote = Vote::new(1, 7);
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote,
+        prev_log_id: None,
+        entries: Vec::new(),
+        leader_commit: None,
+    };
+    let chunk = InstallSnapshotRequest::<TypeConfig> {
+        vote,
+        meta: SnapshotMeta::default(),
+        offset: 0,
+        data: vec![1, 2, 3],
+        done: true,
+    };
+    // The peer answers 503 to each: every call fails, after its request was sent.
+    connection
+        .append_entries(append, option())
+        .await
+        .unwrap_err();
+    connection
+        .vote(VoteRequest::new(vote, None), option())
+        .await
+        .unwrap_err();
+    connection
+        .install_snapshot(chunk, option())
+        .await
+        .unwrap_err();
+    factory.read_index(&addr, WAIT).await.unwrap_err();
+    factory.probe(&addr, WAIT).await.unwrap_err();
+
+    let seen = seen.lock().unwrap().clone();
+    let from_seven = |path: &str| (path.to_string(), Some("7".to_string()));
+    assert_eq!(
+        seen,
+        vec![
+            from_seven(APPEND_PATH),
+            from_seven(VOTE_PATH),
+            from_seven(SNAPSHOT_PATH),
+            from_seven(READ_INDEX_PATH),
+            from_seven(READ_INDEX_PATH),
+        ]
+    );
 }

@@ -78,7 +78,7 @@ async fn serve_tls(router: Router, config: Arc<rustls::ServerConfig>) -> Serving
 }
 
 async fn connection(tls: &PeerTls, addr: SocketAddr) -> HttpConnection {
-    let mut factory = HttpNetworkFactory::new(SECRET, tls).unwrap();
+    let mut factory = HttpNetworkFactory::new(2, SECRET, tls).unwrap();
     let node = BasicNode {
         addr: addr.to_string(),
     };
@@ -118,7 +118,7 @@ async fn a_write_is_forwarded_over_https() {
         post(|body: Bytes| async move { (StatusCode::CREATED, body) }),
     );
     let leader = serve_tls(router, config).await;
-    let forwarder = Forwarder::new(&PeerTls::https(pem.as_bytes()), WAIT).unwrap();
+    let forwarder = Forwarder::new(2, &PeerTls::https(pem.as_bytes()), WAIT).unwrap();
     let request = axum::http::Request::post("/v1/collections/c/records")
         .body(Bytes::from_static(b"{\"a\":1}"))
         .unwrap();

@@ -34,7 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use crate::cluster::{Cluster, Network, Options, Rng};
-use nemesis::{FAIL_FSYNC_TRIGGER, KINDS, Kind};
+use nemesis::{KINDS, Kind};
 use report::Report;
 
 /// Client ids from here on are the final reads'.
@@ -101,10 +101,7 @@ async fn play(nodes: usize, run: Run) -> Report {
             cluster_keys: "snapshot_every = 100\n".to_string(),
             storage_keys: "segment_size_mb = 1\n".to_string(),
             extra_config: "[batch]\nsync = \"always\"\n".to_string(),
-            serve_args: vec![
-                "--fail-fsync-when".to_string(),
-                FAIL_FSYNC_TRIGGER.to_string(),
-            ],
+            fail_fsync: true,
             ..Options::default()
         };
         let mut cluster = Cluster::start_with(nodes, options).await;

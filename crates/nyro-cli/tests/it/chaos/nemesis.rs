@@ -8,10 +8,6 @@ use serde::Serialize;
 use super::history::Recorder;
 use crate::cluster::{Cluster, Delay, Network, Rng};
 
-/// The file whose presence makes a node's fdatasync fail (relative to the node's directory,
-/// its working directory): see `--fail-fsync-when` of `nyrodb serve`.
-pub const FAIL_FSYNC_TRIGGER: &str = "fail-fsync";
-
 /// A kind of fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -200,8 +196,7 @@ impl<'a> Nemesis<'a> {
             }
             Kind::DiskFailure => {
                 let i = self.shuffled()[0];
-                let trigger = self.cluster.node(i).dir().join(FAIL_FSYNC_TRIGGER);
-                std::fs::write(&trigger, b"").unwrap();
+                self.cluster.fail_fsync(i);
                 self.poisoned = Some(i);
                 let id = self.cluster.node(i).id();
                 self.recorder.step(format!("fdatasync fails on node {id}"));
@@ -243,8 +238,7 @@ impl<'a> Nemesis<'a> {
             self.effects.paused.push((id, since, at));
         }
         if let Some(i) = self.poisoned.take() {
-            let trigger = self.cluster.node(i).dir().join(FAIL_FSYNC_TRIGGER);
-            std::fs::remove_file(&trigger).unwrap();
+            self.cluster.heal_fsync(i);
             self.killed.push(i);
         }
         for i in std::mem::take(&mut self.killed) {

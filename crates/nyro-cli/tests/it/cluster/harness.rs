@@ -47,8 +47,9 @@ pub struct Options {
     /// Put each node behind a proxy of this network (its advertised address), so that the
     /// test can cut and delay node-to-node links; `None`: nodes reach each other directly.
     pub network: Option<Network>,
-    /// More arguments to every node's `nyrodb serve`.
-    pub serve_args: Vec<String>,
+    /// Start every node with `--fail-fsync-when <its dir>/fail-fsync` (fault injection:
+    /// [`Cluster::fail_fsync`] makes its disk's syncs fail).
+    pub fail_fsync: bool,
 }
 
 impl Default for Options {
@@ -62,7 +63,7 @@ impl Default for Options {
             cluster_keys: String::new(),
             extra_config: String::new(),
             network: None,
-            serve_args: Vec::new(),
+            fail_fsync: false,
         }
     }
 }
@@ -195,9 +196,12 @@ impl Cluster {
             ));
         }
         config.push_str(&self.options.extra_config);
-        let args = self.options.serve_args.clone();
-        self.nodes
-            .push(Node::new(dir, id, (port, advertise), &config, args));
+        let mut node = Node::new(dir, id, (port, advertise), &config);
+        if self.options.fail_fsync {
+            let trigger = node.fail_fsync_trigger();
+            node.serve_args = vec!["--fail-fsync-when".into(), trigger.into_os_string()];
+        }
+        self.nodes.push(node);
         self.nodes.len() - 1
     }
 
@@ -409,6 +413,21 @@ impl Cluster {
     pub fn cont(&mut self, i: usize) {
         self.nodes[i].signal("CONT");
         self.nodes[i].state = State::Running;
+    }
+
+    /// Makes every fdatasync, fsync and directory fsync of node `i` fail from now on (it
+    /// must have been started with [`Options::fail_fsync`]): its trigger file is created.
+    pub fn fail_fsync(&self, i: usize) {
+        assert!(
+            self.options.fail_fsync,
+            "the nodes run without --fail-fsync-when"
+        );
+        std::fs::write(self.nodes[i].fail_fsync_trigger(), b"").unwrap();
+    }
+
+    /// Lets node `i`'s syncs succeed again (its trigger file is removed).
+    pub fn heal_fsync(&self, i: usize) {
+        std::fs::remove_file(self.nodes[i].fail_fsync_trigger()).unwrap();
     }
 
     /// Starts node `i` again (killed first if it still runs) on the same config and data

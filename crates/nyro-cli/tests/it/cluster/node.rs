@@ -28,25 +28,24 @@ pub struct Node {
     /// The port other nodes reach it on (a proxy's, or `port`).
     advertise: u16,
     dir: PathBuf,
-    /// More arguments to `nyrodb serve`.
-    args: Vec<String>,
     child: Option<Child>,
     starts: u32,
     pub(super) state: State,
     /// Whether the cluster counts it as a member (bootstrap voter, or added and not removed):
     /// waits for a leader and comparisons look at running members only.
     pub(super) member: bool,
+    /// More arguments of `nyrodb serve` (after `--config`).
+    pub(super) serve_args: Vec<std::ffi::OsString>,
 }
 
 impl Node {
     /// A node with id `id` listening on 127.0.0.1:`port`, advertised on `advertise`, in
-    /// `dir` (created), whose config is `config`, started with `args` after the config.
+    /// `dir` (created), whose config is `config`.
     pub(super) fn new(
         dir: PathBuf,
         id: u64,
         (port, advertise): (u16, u16),
         config: &str,
-        args: Vec<String>,
     ) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("nyrodb.toml"), config).unwrap();
@@ -55,11 +54,11 @@ impl Node {
             port,
             advertise,
             dir,
-            args,
             child: None,
             starts: 0,
             state: State::Dead,
             member: false,
+            serve_args: Vec::new(),
         }
     }
 
@@ -130,7 +129,7 @@ impl Node {
         .unwrap();
         let config = self.dir.join("nyrodb.toml");
         let child = serve_command(&self.dir, &config)
-            .args(&self.args)
+            .args(&self.serve_args)
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -179,6 +178,11 @@ impl Node {
         let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let all: Vec<&str> = log.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The file whose existence makes its syncs fail when it runs with `--fail-fsync-when`.
+    pub fn fail_fsync_trigger(&self) -> PathBuf {
+        self.dir.join("fail-fsync")
     }
 
     /// Its directory (config, data, log).

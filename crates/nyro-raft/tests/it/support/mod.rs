@@ -94,7 +94,7 @@ impl TestNode {
     /// A node whose internal routes take bodies of at most `max_body` bytes.
     pub async fn start_with(id: NodeId, max_body: usize) -> TestNode {
         let state_machine = MemStateMachine::default();
-        let network = HttpNetworkFactory::new(SECRET, &PeerTls::Plain).unwrap();
+        let network = HttpNetworkFactory::new(id, SECRET, &PeerTls::Plain).unwrap();
         let raft = Raft::new(
             id,
             raft_config(),

@@ -7,6 +7,7 @@
 //! value is `bad_request`; `nyrodb cluster` takes `--url` after its arguments.
 
 mod bootstrap;
+mod disk;
 mod failover;
 mod feed;
 mod membership;
