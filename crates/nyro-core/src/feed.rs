@@ -84,6 +84,13 @@ pub enum FeedError {
     Closed,
 }
 
+/// Learns the name of the collection the create-collection record `h` defines.
+fn learn_name(names: &mut HashMap<u32, Arc<str>>, h: &FrameHeader, payload: &[u8]) -> Result<()> {
+    let def = nyro_storage::codec::decode::<CollectionDef>(payload)?;
+    names.insert(h.collection, Arc::from(def.name));
+    Ok(())
+}
+
 /// Replays the log's changes with `since < seq <= until`.
 struct Replay {
     frames: LogIter,
@@ -93,6 +100,9 @@ struct Replay {
     marks: Arc<LogMarks>,
     /// Inside a Raft entry that is not visible: its records are skipped.
     skipping: bool,
+    /// Inside the installed snapshot's records: a state, not changes, but its collection
+    /// definitions name the collections the changes after it refer to.
+    in_snapshot: bool,
     /// A cluster node's installed snapshot: the log before its frame is superseded and
     /// skipped, and so are its own records (a state, not changes).
     waiting_for: Option<nyro_storage::Location>,
@@ -143,7 +153,16 @@ impl Replay {
                 // are a state, not changes.
                 if frame.location() == start {
                     self.waiting_for = None;
-                    self.skipping = h.continues;
+                    self.in_snapshot = h.continues;
+                }
+                continue;
+            }
+            if self.in_snapshot {
+                self.in_snapshot = h.continues;
+                if h.kind == RecordKind::CreateCollection
+                    && let Err(e) = learn_name(&mut self.names, &h, frame.payload())
+                {
+                    return Some(Err(e));
                 }
                 continue;
             }
@@ -161,11 +180,8 @@ impl Replay {
             }
             match h.kind {
                 RecordKind::CreateCollection => {
-                    match nyro_storage::codec::decode::<CollectionDef>(frame.payload()) {
-                        Ok(def) => {
-                            self.names.insert(h.collection, Arc::from(def.name));
-                        }
-                        Err(e) => return Some(Err(e.into())),
+                    if let Err(e) = learn_name(&mut self.names, &h, frame.payload()) {
+                        return Some(Err(e));
                     }
                 }
                 RecordKind::DropCollection => {
@@ -265,6 +281,7 @@ impl ChangeStream {
             damage,
             marks: Arc::clone(&marks),
             skipping: false,
+            in_snapshot: false,
             since,
             until,
             live: track_ids.then(HashMap::new),

@@ -41,12 +41,7 @@ pub struct Node {
 impl Node {
     /// A node with id `id` listening on 127.0.0.1:`port`, advertised on `advertise`, in
     /// `dir` (created), whose config is `config`.
-    pub(super) fn new(
-        dir: PathBuf,
-        id: u64,
-        (port, advertise): (u16, u16),
-        config: &str,
-    ) -> Self {
+    pub(super) fn new(dir: PathBuf, id: u64, (port, advertise): (u16, u16), config: &str) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("nyrodb.toml"), config).unwrap();
         Self {

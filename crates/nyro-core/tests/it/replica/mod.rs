@@ -4,4 +4,5 @@
 
 mod entries;
 mod model;
+mod snapshot;
 mod support;

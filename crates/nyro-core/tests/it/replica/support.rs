@@ -208,11 +208,16 @@ pub fn short(e: &ChangeEvent) -> Event {
 /// The feed's replay from the log (`since` = 0) up to the last visible seq: what a consumer
 /// subscribing now from the beginning receives before the live events.
 pub async fn replayed_feed(db: &Database) -> Vec<Event> {
+    replayed_feed_since(db, 0).await
+}
+
+/// The feed's replay from the log after `since` up to the last visible seq.
+pub async fn replayed_feed_since(db: &Database, since: u64) -> Vec<Event> {
     let until = db.last_seq();
-    if until == 0 {
+    if until <= since {
         return Vec::new();
     }
-    let mut stream = db.subscribe(None, Some(0)).expect("subscribe");
+    let mut stream = db.subscribe(None, Some(since)).expect("subscribe");
     let mut events = Vec::new();
     while events.last().is_none_or(|e: &Event| e.0 < until) {
         // A bound on the wait, not a timing: an event missing from the replay shows as a
