@@ -244,9 +244,11 @@ impl Drop for Proxy {
     }
 }
 
-/// The sender named by a request head's node header, if any.
-fn sender(head: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(head).ok()?;
+/// The sender named by the node header of the request head that `bytes` begin with (a
+/// body may follow the head in the same bytes), if any.
+fn sender(bytes: &[u8]) -> Option<u64> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let text = std::str::from_utf8(&bytes[..end]).ok()?;
     text.split("\r\n").find_map(|line| {
         let (name, value) = line.split_once(':')?;
         if name.trim().eq_ignore_ascii_case(NODE_HEADER) {
@@ -369,6 +371,8 @@ mod tests {
             sender(b"GET / HTTP/1.1\r\nx-nyrodb-node: many\r\n\r\n"),
             None
         );
+        let with_body = b"POST /x HTTP/1.1\r\nx-nyrodb-node: 2\r\n\r\n\xff\xfe\x01";
+        assert_eq!(sender(with_body), Some(2), "a binary body after the head");
     }
 
     /// A node stand-in: answers each connection's first chunk with `ok:` and that chunk,
