@@ -48,6 +48,10 @@ pub(crate) struct Collection {
     pub(crate) name: Arc<str>,
     pub(crate) indexes: Vec<String>,
     pub(crate) index: CollectionIndexes,
+    /// Taken exclusively while one write's records become visible here (its index
+    /// updates), shared while a list or query takes its page of hits: a page shows each
+    /// write whole or not at all, never part of a `_bulk`. A get of one id needs neither.
+    visibility: parking_lot::RwLock<()>,
 }
 
 impl Collection {
@@ -59,7 +63,18 @@ impl Collection {
             name: Arc::from(def.name),
             indexes: def.indexes,
             index,
+            visibility: parking_lot::RwLock::new(()),
         })
+    }
+
+    /// Held while a write's records become visible in this collection.
+    pub(crate) fn publishing(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.visibility.write()
+    }
+
+    /// Held while a page of hits is taken from this collection's indexes.
+    pub(crate) fn reading(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.visibility.read()
     }
 }
 

@@ -105,7 +105,11 @@ impl Database {
         validate_name(collection)?;
         check_limit(limit)?;
         let c = self.inner.state.collection(collection)?;
-        self.page(&c, c.index.primary().page(after, limit + 1), limit)
+        let hits = {
+            let _whole_writes = c.reading();
+            c.index.primary().page(after, limit + 1)
+        };
+        self.page(&c, hits, limit)
     }
 
     /// Every document of `collection` in ascending id order, read lazily: the ids are taken
@@ -137,7 +141,10 @@ impl Database {
         validate_name(collection)?;
         check_limit(limit)?;
         let c = self.inner.state.collection(collection)?;
-        let hits = indexing::find(&c, conditions, after, limit + 1)?;
+        let hits = {
+            let _whole_writes = c.reading();
+            indexing::find(&c, conditions, after, limit + 1)?
+        };
         self.page(&c, hits, limit)
     }
 

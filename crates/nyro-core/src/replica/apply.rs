@@ -52,7 +52,8 @@ pub(crate) fn apply_entry(
             ),
         });
     }
-    for (record, &location) in records.iter().zip(&placed.records) {
+    let mut pairs = records.iter().zip(&placed.records).peekable();
+    while let Some((record, &location)) = pairs.next() {
         let kind = record.kind()?;
         let counters = &mut progress.counters;
         match kind {
@@ -77,18 +78,33 @@ pub(crate) fn apply_entry(
                 });
             }
             _ => {
-                counters.next_seq = counters.next_seq.max(record.seq + 1);
-                let next = counters.next_ids.entry(record.collection).or_insert(1);
-                *next = (*next).max(u128::from(record.id) + 1);
-                apply_document(
-                    state,
-                    kind,
-                    record.collection,
-                    record.id,
-                    record.seq,
-                    &record.payload,
-                    location,
-                )?;
+                // The document records of one collection that follow each other (one
+                // write's, or several writes') become visible together: a list or query
+                // never shows part of them.
+                let Some(c) = state.catalog.load().by_id(record.collection).cloned() else {
+                    return Err(DbError::Internal {
+                        message: format!(
+                            "a replicated write names unknown collection id {}",
+                            record.collection
+                        ),
+                    });
+                };
+                let _whole = c.publishing();
+                let mut next = Some((record, location, kind));
+                while let Some((record, location, kind)) = next.take() {
+                    counters.next_seq = counters.next_seq.max(record.seq + 1);
+                    let next_id = counters.next_ids.entry(record.collection).or_insert(1);
+                    *next_id = (*next_id).max(u128::from(record.id) + 1);
+                    apply_document(state, &c, kind, record, location)?;
+                    if let Some(&(following, &location)) = pairs.peek()
+                        && following.collection == c.id
+                        && let kind @ (RecordKind::Put | RecordKind::Replace | RecordKind::Delete) =
+                            following.kind()?
+                    {
+                        pairs.next();
+                        next = Some((following, location, kind));
+                    }
+                }
             }
         }
     }
@@ -97,24 +113,18 @@ pub(crate) fn apply_entry(
     Ok(true)
 }
 
-/// Indexes one document record and sends its change event.
+/// Indexes one document record of collection `c` and sends its change event.
 fn apply_document(
     state: &State,
+    c: &Collection,
     kind: RecordKind,
-    collection: u32,
-    id: u64,
-    seq: u64,
-    payload: &[u8],
+    record: &WriteRecord,
     location: Location,
 ) -> Result<()> {
-    let Some(c) = state.catalog.load().by_id(collection).cloned() else {
-        return Err(DbError::Internal {
-            message: format!("a replicated write names unknown collection id {collection}"),
-        });
-    };
+    let (id, seq, payload) = (record.id, record.seq, &record.payload[..]);
     let old = match kind {
-        RecordKind::Delete => indexing::delete(&c, &state.reader, id, None)?,
-        _ => indexing::put_stored(&c, &state.reader, id, payload, location)?,
+        RecordKind::Delete => indexing::delete(c, &state.reader, id, None)?,
+        _ => indexing::put_stored(c, &state.reader, id, payload, location)?,
     };
     if let Some(old) = old {
         state.reader.mark_dead(old);

@@ -75,6 +75,7 @@ pub(super) fn index_written(
     written: Written,
 ) {
     let reader = &state.reader;
+    let _whole = collection.publishing();
     if collection.indexes.is_empty() {
         let located = docs.iter().map(|d| d.id.unwrap_or_default()).zip(locations);
         collection

@@ -6,3 +6,4 @@ mod entries;
 mod model;
 mod snapshot;
 mod support;
+mod visibility;
