@@ -1,16 +1,24 @@
 //! Read consistency (`?consistency=`): `local` reads this node's applied state; `linearizable`
 //! first learns a read index (the leader's commit index, confirmed by a heartbeat round to a
 //! quorum: openraft's `get_read_log_id`) and waits until this node has applied it; `lease`
-//! lets the leader answer alone while a quorum heard from it within the lease.
+//! lets the leader answer alone within the lease after its last confirmed round.
 //!
 //! Confirmations are batched: a read joins the next round that starts after it arrived
 //! (never one already under way, which could miss a write acknowledged before the read
 //! began), so any number of concurrent reads share one round.
+//!
+//! The lease is measured from when the last round this node confirmed as leader *started*
+//! (the quorum's answers came later), on this process's monotonic clock, and a lease read
+//! waits until that round's read index is applied: a process paused after its last round
+//! wakes up with its lease expired. (It once came from openraft's metrics,
+//! `millis_since_quorum_ack`, which is as old as the metrics' last report: a leader paused
+//! with SIGSTOP woke up and answered a `lease` read from its stale state before its Raft
+//! task ran again. The chaos harness of issue 16 caught the stale read.)
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use tokio::sync::{Notify, oneshot};
@@ -65,6 +73,16 @@ pub trait Peers: Send + Sync + 'static {
 struct Waiting {
     reads: Mutex<Vec<oneshot::Sender<Result<u64, String>>>>,
     wake: Notify,
+    /// When the last round this node confirmed as the leader started, and its read index.
+    confirmed: Mutex<Option<(Instant, u64)>>,
+}
+
+impl Waiting {
+    fn confirmed(&self) -> std::sync::MutexGuard<'_, Option<(Instant, u64)>> {
+        self.confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The node's read barrier.
@@ -106,8 +124,10 @@ impl ReadBarrier {
         if let Some(why) = stopped(&self.raft) {
             return Err(why.to_string());
         }
-        if consistency == Consistency::Lease && self.lease_holds() {
-            return Ok(());
+        if consistency == Consistency::Lease
+            && let Some(read_index) = self.lease_read_index()
+        {
+            return self.applied(read_index).await;
         }
         let (tx, rx) = oneshot::channel();
         self.waiting
@@ -121,6 +141,11 @@ impl ReadBarrier {
             Ok(Err(_)) => return Err("the node is shutting down".to_string()),
             Err(_) => return Err(self.timed_out()),
         };
+        self.applied(read_index).await
+    }
+
+    /// Returns once this node has applied `read_index`.
+    async fn applied(&self, read_index: u64) -> Result<(), String> {
         self.raft
             .wait(Some(self.deadline))
             .applied_index_at_least(Some(read_index), "linearizable read")
@@ -137,13 +162,14 @@ impl ReadBarrier {
         )
     }
 
-    /// Whether this node leads and a quorum answered it within the lease.
-    fn lease_holds(&self) -> bool {
-        let metrics = self.raft.metrics().borrow().clone();
-        metrics.state == ServerState::Leader
-            && metrics
-                .millis_since_quorum_ack
-                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis())
+    /// The read index of this node's last confirmed round as leader, if it still leads
+    /// and that round started within the lease.
+    fn lease_read_index(&self) -> Option<u64> {
+        if self.raft.metrics().borrow().state != ServerState::Leader {
+            return None;
+        }
+        let (started, read_index) = (*self.waiting.confirmed())?;
+        (started.elapsed() < self.lease).then_some(read_index)
     }
 }
 
@@ -161,21 +187,50 @@ async fn rounds(raft: Raft, waiting: Arc<Waiting>, peers: Arc<dyn Peers>, deadli
         if reads.is_empty() {
             continue;
         }
+        let started = Instant::now();
         let answer = tokio::time::timeout(deadline, read_index(&raft, &*peers, deadline))
             .await
             .unwrap_or_else(|_| Err("no quorum confirmed the read in time; retry".to_string()));
+        if let Ok(Confirmed::AsLeader(index)) = answer {
+            let mut confirmed = waiting.confirmed();
+            if confirmed.is_none_or(|(last, _)| last < started) {
+                *confirmed = Some((started, index));
+            }
+        }
+        let answer = answer.map(Confirmed::index);
         for read in reads {
             let _ = read.send(answer.clone());
         }
     }
 }
 
+/// A read index, and who confirmed it.
+#[derive(Clone, Copy)]
+enum Confirmed {
+    /// This node, as the leader, with a quorum.
+    AsLeader(u64),
+    /// The leader, asked by this node.
+    ByLeader(u64),
+}
+
+impl Confirmed {
+    fn index(self) -> u64 {
+        match self {
+            Confirmed::AsLeader(index) | Confirmed::ByLeader(index) => index,
+        }
+    }
+}
+
 /// One confirmation round: this node's read index if it leads, else the leader's.
-async fn read_index(raft: &Raft, peers: &dyn Peers, timeout: Duration) -> Result<u64, String> {
+async fn read_index(
+    raft: &Raft,
+    peers: &dyn Peers,
+    timeout: Duration,
+) -> Result<Confirmed, String> {
     let metrics = raft.metrics().borrow().clone();
     if metrics.state == ServerState::Leader {
         return match raft.get_read_log_id().await {
-            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+            Ok((read, _applied)) => Ok(Confirmed::AsLeader(read.map_or(0, |l| l.index))),
             Err(e) => Err(format!(
                 "this node could not confirm it leads: {}; retry",
                 describe(&e)
@@ -191,7 +246,10 @@ async fn read_index(raft: &Raft, peers: &dyn Peers, timeout: Duration) -> Result
         (id, addr)
     });
     match leader {
-        Some((_, Some(addr))) => peers.read_index(&addr, timeout).await,
+        Some((_, Some(addr))) => peers
+            .read_index(&addr, timeout)
+            .await
+            .map(Confirmed::ByLeader),
         Some((id, None)) => Err(format!(
             "the leader (node {id}) has no known address; retry"
         )),

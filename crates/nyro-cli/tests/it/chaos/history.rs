@@ -11,7 +11,7 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Consistency {
-    Linearizable,
+    Linearizable = 0,
     Lease,
     Local,
 }

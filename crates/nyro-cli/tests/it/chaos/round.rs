@@ -64,13 +64,38 @@ pub async fn run_round(
 
     tokio::time::sleep(rng.millis(300, 800)).await;
     let hold = rng.millis(1500, 3500);
+    let prober = (kind == Kind::PauseLeader).then(|| {
+        let paused = targets
+            .iter()
+            .find(|t| t.id == c.node(leader).id())
+            .cloned();
+        let others = targets
+            .iter()
+            .filter(|t| t.id != c.node(leader).id())
+            .cloned()
+            .collect();
+        let key = keys.registers[rng.index(keys.registers.len())];
+        let task = probe_paused_leader(
+            http.clone(),
+            paused.unwrap(),
+            others,
+            key,
+            recorder.clone(),
+            keys.value(),
+        );
+        task
+    });
     let effects = {
         let mut nemesis = Nemesis::new(c, network, &recorder, rng);
         nemesis.inject(kind, leader, hold).await;
+        let prober = prober.map(tokio::spawn);
         if kind != Kind::SnapshotRestart {
             tokio::time::sleep(hold).await;
         }
         nemesis.heal().await;
+        if let Some(prober) = prober {
+            prober.await.unwrap();
+        }
         nemesis.effects
     };
     tokio::time::sleep(rng.millis(1000, 1500)).await;
@@ -146,5 +171,61 @@ async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder,
             panic!("no node answered a linearizable read of key {key} after the heal")
         });
         recorder.push(event);
+    }
+}
+
+/// Client ids from here on are the prober's.
+const PROBER: u64 = 2_000_000;
+
+/// While the leader (`paused`, index) is stopped: waits until another member names a new
+/// leader, writes a fresh value to a register key through it and, once that write is
+/// acknowledged, sends a `lease` and a `linearizable` read of the key to the paused node.
+/// Those reads wait in its socket until it wakes up believing it still leads; answering
+/// either with the value from before the write is a stale read the checker reports.
+pub async fn probe_paused_leader(
+    http: Http,
+    paused: Target,
+    others: Vec<Target>,
+    key: u64,
+    recorder: Recorder,
+    value: u64,
+) {
+    let mut new_leader = None;
+    for _poll in 0..100 {
+        for other in &others {
+            let url = format!("{}/v1/cluster", other.url);
+            if let Ok(reply) = http.send(reqwest::Method::GET, &url, None).await
+                && let Some(id) = reply.body["leader_id"].as_u64()
+                && id != paused.id
+            {
+                new_leader = others.iter().find(|t| t.id == id).cloned();
+            }
+        }
+        if new_leader.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(leader) = new_leader else {
+        recorder.step("prober: no new leader while the old one was paused");
+        return;
+    };
+    let write = perform(&http, PROBER, &leader, Call::Put { key, value }, &recorder).await;
+    let acknowledged = write.outcome == Outcome::Ok;
+    recorder.push(write);
+    if !acknowledged {
+        return;
+    }
+    let reads = [Consistency::Lease, Consistency::Linearizable].map(|consistency| {
+        let (http, paused, recorder) = (http.clone(), paused.clone(), recorder.clone());
+        let call = Call::Read { key, consistency };
+        tokio::spawn(async move {
+            let client = PROBER + 1 + consistency as u64;
+            let event = perform(&http, client, &paused, call, &recorder).await;
+            recorder.push(event);
+        })
+    });
+    for read in reads {
+        let _ = read.await;
     }
 }

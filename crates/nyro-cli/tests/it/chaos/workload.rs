@@ -55,7 +55,8 @@ impl Keys {
         (id - self.bulk_base) / BULK_SIZE
     }
 
-    fn value(&self) -> u64 {
+    /// A value no write of the round has written.
+    pub fn value(&self) -> u64 {
         self.next_value.fetch_add(1, Ordering::Relaxed)
     }
 
