@@ -11,30 +11,12 @@
 //! every operation that returned is linearized (operations of unknown outcome still pending
 //! then are taken as never having happened); it is not once the stack is empty at a dead end.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
+use crate::cache::{Cache, OpSet};
 use crate::list::{EntryList, NIL};
-use crate::model::{Model, Operation};
+use crate::model::{Model, Operation, OperationOf};
 use crate::verdict::{Budget, HistoryError, Verdict, Violation};
-
-/// A set of operation indices.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct BitSet(Vec<u64>);
-
-impl BitSet {
-    fn new(len: usize) -> Self {
-        Self(vec![0; len.div_ceil(64)])
-    }
-
-    fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
-    }
-
-    fn clear(&mut self, i: usize) {
-        self.0[i / 64] &= !(1 << (i % 64));
-    }
-}
 
 /// How often (in steps) the clock is read.
 const CLOCK_EVERY: u64 = 1024;
@@ -46,7 +28,7 @@ const CLOCK_EVERY: u64 = 1024;
 /// [`HistoryError::ReturnBeforeCall`] when an operation's return time is before its call time.
 pub fn check<M: Model>(
     model: &M,
-    history: &[Operation<M::Input, M::Output>],
+    history: &[OperationOf<M>],
     budget: impl Into<Budget>,
 ) -> Result<Verdict, HistoryError> {
     validate(history)?;
@@ -71,14 +53,14 @@ fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
 
 struct Search<'a, M: Model> {
     model: &'a M,
-    history: &'a [Operation<M::Input, M::Output>],
+    history: &'a [OperationOf<M>],
     budget: Budget,
     list: EntryList,
     /// Explored (linearized set, state) pairs.
-    cache: HashSet<(BitSet, M::State)>,
+    cache: Cache<M::State>,
     /// The linearized operations: (their call entry, the state before them).
     stack: Vec<(usize, M::State)>,
-    linearized: BitSet,
+    linearized: OpSet,
     state: M::State,
     /// Operations that returned and are not linearized yet.
     returned_left: usize,
@@ -86,15 +68,15 @@ struct Search<'a, M: Model> {
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(model: &'a M, history: &'a [Operation<M::Input, M::Output>], budget: Budget) -> Self {
+    fn new(model: &'a M, history: &'a [OperationOf<M>], budget: Budget) -> Self {
         Self {
             model,
             history,
             budget,
             list: EntryList::new(history),
-            cache: HashSet::new(),
+            cache: Cache::new(),
             stack: Vec::new(),
-            linearized: BitSet::new(history.len()),
+            linearized: OpSet::new(history.len()),
             state: model.init(),
             returned_left: history.iter().filter(|op| op.returned()).count(),
             best: None,
@@ -108,7 +90,7 @@ impl<'a, M: Model> Search<'a, M> {
         while self.returned_left > 0 {
             steps += 1;
             if steps > self.budget.steps
-                || (steps % CLOCK_EVERY == 0 && started.elapsed() > self.budget.time)
+                || (steps.is_multiple_of(CLOCK_EVERY) && started.elapsed() > self.budget.time)
             {
                 return Verdict::Unknown { steps: steps - 1 };
             }
@@ -118,7 +100,11 @@ impl<'a, M: Model> Search<'a, M> {
             if at != NIL {
                 let entry = self.list.get(at);
                 if entry.is_call() {
-                    at = if self.try_linearize(at) { self.list.first() } else { entry.next };
+                    at = if self.try_linearize(at) {
+                        self.list.first()
+                    } else {
+                        entry.next
+                    };
                     continue;
                 }
                 // The return entry of an operation not linearized: a dead end.
@@ -135,7 +121,7 @@ impl<'a, M: Model> Search<'a, M> {
             };
             let op = self.list.get(call).op;
             self.state = before;
-            self.linearized.clear(op);
+            self.linearized.remove(op);
             if self.history[op].returned() {
                 self.returned_left += 1;
             }
@@ -153,9 +139,9 @@ impl<'a, M: Model> Search<'a, M> {
         let Some(next) = self.model.step(&self.state, &op.input, &op.output) else {
             return false;
         };
-        self.linearized.set(op_index);
-        if !self.cache.insert((self.linearized.clone(), next.clone())) {
-            self.linearized.clear(op_index);
+        self.linearized.insert(op_index);
+        if !self.cache.insert(&self.linearized, &next) {
+            self.linearized.remove(op_index);
             return false;
         }
         let before = std::mem::replace(&mut self.state, next);
@@ -169,11 +155,19 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Remembers the deepest dead end, to explain a violation.
     fn note_dead_end(&mut self, at: usize) {
-        if self.best.as_ref().is_some_and(|b| b.prefix.len() >= self.stack.len()) {
+        if self
+            .best
+            .as_ref()
+            .is_some_and(|b| b.prefix.len() >= self.stack.len())
+        {
             return;
         }
         self.best = Some(Violation {
-            prefix: self.stack.iter().map(|&(call, _)| self.list.get(call).op).collect(),
+            prefix: self
+                .stack
+                .iter()
+                .map(|&(call, _)| self.list.get(call).op)
+                .collect(),
             state: format!("{:?}", self.state),
             stuck: self.list.get(at).op,
             pending: self.list.calls_before(at),

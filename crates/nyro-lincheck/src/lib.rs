@@ -30,6 +30,7 @@
 //! - Every public history and report type is serde-serializable, so a failing history can be
 //!   saved as JSON and replayed in a test.
 
+mod cache;
 mod checker;
 mod keys;
 mod list;
@@ -39,6 +40,6 @@ mod verdict;
 
 pub use checker::check;
 pub use keys::{KeyReport, Report, Totals, check_keys, history_lines};
-pub use model::{Model, Operation};
+pub use model::{Model, Operation, OperationOf};
 pub use register::{Register, RegisterInput, RegisterOutput};
 pub use verdict::{Budget, HistoryError, Verdict, Violation};

@@ -52,7 +52,12 @@ impl EntryList {
         }
         order.sort_unstable();
         let mut entries = Vec::with_capacity(order.len() + 1);
-        entries.push(Entry { op: NIL, ret: NIL, prev: NIL, next: NIL });
+        entries.push(Entry {
+            op: NIL,
+            ret: NIL,
+            prev: NIL,
+            next: NIL,
+        });
         // Where each operation's return entry lands, to link calls to their returns.
         let mut ret_pos = vec![NIL; history.len()];
         for (pos, &(_, op, is_call)) in order.iter().enumerate() {
@@ -60,8 +65,17 @@ impl EntryList {
             if !is_call {
                 ret_pos[op] = index;
             }
-            let next = if pos + 1 < order.len() { index + 1 } else { NIL };
-            entries.push(Entry { op, ret: NIL, prev: index - 1, next });
+            let next = if pos + 1 < order.len() {
+                index + 1
+            } else {
+                NIL
+            };
+            entries.push(Entry {
+                op,
+                ret: NIL,
+                prev: index - 1,
+                next,
+            });
         }
         if !order.is_empty() {
             entries[HEAD].next = 1;
@@ -153,7 +167,14 @@ mod tests {
         let list = EntryList::new(&history);
         assert_eq!(
             walk(&list),
-            vec![(1, true), (0, true), (2, true), (0, false), (2, false), (1, false)]
+            vec![
+                (1, true),
+                (0, true),
+                (2, true),
+                (0, false),
+                (2, false),
+                (1, false)
+            ]
         );
     }
 
@@ -168,7 +189,10 @@ mod tests {
         let before = walk(&list);
         let first = list.first();
         list.lift(first);
-        assert_eq!(walk(&list), vec![(1, true), (2, true), (1, false), (2, false)]);
+        assert_eq!(
+            walk(&list),
+            vec![(1, true), (2, true), (1, false), (2, false)]
+        );
         let second = list.first();
         list.lift(second);
         assert_eq!(walk(&list), vec![(2, true), (2, false)]);

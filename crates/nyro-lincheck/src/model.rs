@@ -25,9 +25,16 @@ pub trait Model {
 
     /// The state after `input` answered `output` in `state`, or `None` if that answer is
     /// impossible there.
-    fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output)
-    -> Option<Self::State>;
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> Option<Self::State>;
 }
+
+/// An operation on `M`'s inputs and outputs.
+pub type OperationOf<M> = Operation<<M as Model>::Input, <M as Model>::Output>;
 
 /// One operation as a client saw it: when it was called, when (and whether) it returned, what
 /// it asked and what it was answered.
@@ -55,13 +62,25 @@ pub struct Operation<I, O> {
 impl<I, O> Operation<I, O> {
     /// An operation that returned at `ret`.
     pub fn new(client: u64, call: u64, ret: u64, input: I, output: O) -> Self {
-        Self { client, call, ret: Some(ret), input, output }
+        Self {
+            client,
+            call,
+            ret: Some(ret),
+            input,
+            output,
+        }
     }
 
     /// An operation whose outcome is unknown: it may take effect at any point after `call`,
     /// or never.
     pub fn unknown(client: u64, call: u64, input: I, output: O) -> Self {
-        Self { client, call, ret: None, input, output }
+        Self {
+            client,
+            call,
+            ret: None,
+            input,
+            output,
+        }
     }
 
     /// Whether the answer arrived.

@@ -24,12 +24,18 @@ pub struct Budget {
 impl Budget {
     /// A limit on wall-clock time only.
     pub fn time(time: Duration) -> Self {
-        Self { time, steps: u64::MAX }
+        Self {
+            time,
+            steps: u64::MAX,
+        }
     }
 
     /// A limit on search steps only: the same history always gets the same verdict.
     pub fn steps(steps: u64) -> Self {
-        Self { time: Duration::MAX, steps }
+        Self {
+            time: Duration::MAX,
+            steps,
+        }
     }
 }
 
@@ -93,7 +99,10 @@ impl Violation {
         &'a self,
         history: &'a [Operation<I, O>],
     ) -> impl Display + 'a {
-        Explained { violation: self, history }
+        Explained {
+            violation: self,
+            history,
+        }
     }
 }
 

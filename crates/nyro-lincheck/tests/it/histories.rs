@@ -32,17 +32,26 @@ fn must_fail(history: &[RegisterOp]) {
     let Some(violation) = verdict.violation() else {
         panic!("expected a violation, got {verdict:?} for {history:#?}");
     };
-    assert!(!brute::linearizable(&Register, history), "brute force disagrees");
+    assert!(
+        !brute::linearizable(&Register, history),
+        "brute force disagrees"
+    );
     // The explanation names the operation it could not place.
     assert!(violation.stuck < history.len());
     let text = violation.explain(history).to_string();
-    assert!(text.contains(&format!("#{} client", violation.stuck)), "{text}");
+    assert!(
+        text.contains(&format!("#{} client", violation.stuck)),
+        "{text}"
+    );
 }
 
 #[track_caller]
 fn must_pass(history: &[RegisterOp]) {
     assert_eq!(verdict(history), Verdict::Linearizable, "{history:#?}");
-    assert!(brute::linearizable(&Register, history), "brute force disagrees");
+    assert!(
+        brute::linearizable(&Register, history),
+        "brute force disagrees"
+    );
 }
 
 #[test]
@@ -92,8 +101,14 @@ fn a_conflict_on_create_when_the_key_was_provably_absent_fails() {
         op(1, 4, 5, I::Create(2), O::Conflict),
     ]);
     // Two concurrent creates cannot both lose, nor both win.
-    must_fail(&[op(0, 0, 5, I::Create(1), O::Conflict), op(1, 1, 4, I::Create(2), O::Conflict)]);
-    must_fail(&[op(0, 0, 5, I::Create(1), O::Ok), op(1, 1, 4, I::Create(2), O::Ok)]);
+    must_fail(&[
+        op(0, 0, 5, I::Create(1), O::Conflict),
+        op(1, 1, 4, I::Create(2), O::Conflict),
+    ]);
+    must_fail(&[
+        op(0, 0, 5, I::Create(1), O::Ok),
+        op(1, 1, 4, I::Create(2), O::Ok),
+    ]);
 }
 
 #[test]
@@ -104,7 +119,10 @@ fn reading_a_deleted_keys_old_value_after_the_delete_fails() {
         read(1, 4, 5, Some(1)),
     ]);
     // A delete that found nothing while the document provably existed.
-    must_fail(&[op(0, 0, 1, I::Put(1), O::Ok), op(1, 2, 3, I::Delete, O::NotFound)]);
+    must_fail(&[
+        op(0, 0, 1, I::Put(1), O::Ok),
+        op(1, 2, 3, I::Delete, O::NotFound),
+    ]);
 }
 
 #[test]
@@ -154,7 +172,11 @@ fn an_unknown_write_that_never_appears_passes() {
         read(1, 5, 6, Some(1)),
         read(1, 7, 8, Some(1)),
     ]);
-    must_pass(&[lost(0, 0, I::Delete), lost(1, 0, I::Create(3)), read(1, 1, 2, None)]);
+    must_pass(&[
+        lost(0, 0, I::Delete),
+        lost(1, 0, I::Create(3)),
+        read(1, 1, 2, None),
+    ]);
 }
 
 #[test]

@@ -42,8 +42,14 @@ fn output_for(input: I) -> BoxedStrategy<O> {
 }
 
 fn operation() -> impl Strategy<Value = RegisterOp> {
-    (0..4u64, 0..16u64, 0..8u64, prop::bool::weighted(0.2), input()).prop_flat_map(
-        |(client, call, length, unknown, input)| {
+    (
+        0..4u64,
+        0..16u64,
+        0..8u64,
+        prop::bool::weighted(0.2),
+        input(),
+    )
+        .prop_flat_map(|(client, call, length, unknown, input)| {
             output_for(input).prop_map(move |output| Operation {
                 client,
                 call,
@@ -51,8 +57,7 @@ fn operation() -> impl Strategy<Value = RegisterOp> {
                 input,
                 output: if unknown { O::Unknown } else { output },
             })
-        },
-    )
+        })
 }
 
 fn linearizable(history: &[RegisterOp]) -> bool {
@@ -120,7 +125,10 @@ proptest! {
 fn a_corrupted_real_execution_fails() {
     for seed in 0..50 {
         let mut history = simulate(seed, 4, 100, 5);
-        let Some(read) = history.iter_mut().rev().find(|op| op.input == I::Read && op.returned())
+        let Some(read) = history
+            .iter_mut()
+            .rev()
+            .find(|op| op.input == I::Read && op.returned())
         else {
             continue;
         };

@@ -39,23 +39,47 @@ fn a_saved_history_replays_to_the_same_verdict() -> anyhow::Result<()> {
 fn the_report_tells_a_human_which_key_failed_and_why() -> anyhow::Result<()> {
     let report = check_keys(&Register, keyed_failing_history(), Duration::from_secs(5))?;
     let totals = report.totals();
-    assert_eq!((totals.keys, totals.operations, totals.unknown_outcomes), (2, 6, 1));
-    assert_eq!((totals.linearizable, totals.violations, totals.timeouts), (1, 1, 0));
+    assert_eq!(
+        (totals.keys, totals.operations, totals.unknown_outcomes),
+        (2, 6, 1)
+    );
+    assert_eq!(
+        (totals.linearizable, totals.violations, totals.timeouts),
+        (1, 1, 0)
+    );
     assert!(!report.is_linearizable());
     let text = report.to_string();
     println!("{text}");
-    assert!(text.starts_with("2 keys, 6 operations (1 of unknown outcome)"), "{text}");
-    assert!(text.contains("key 7: NOT linearizable (4 operations)"), "{text}");
-    assert!(!text.contains("key 8"), "only violations are listed: {text}");
+    assert!(
+        text.starts_with("2 keys, 6 operations (1 of unknown outcome)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("key 7: NOT linearizable (4 operations)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("key 8"),
+        "only violations are listed: {text}"
+    );
     // The stale read is the operation that cannot be placed.
-    assert!(text.contains("#3 client 2 [140, 150] Read -> Value(Some(1))"), "{text}");
-    assert!(text.contains("#2 client 3 [121, never returned) Delete -> Unknown"), "{text}");
+    assert!(
+        text.contains("#3 client 2 [140, 150] Read -> Value(Some(1))"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#2 client 3 [121, never returned) Delete -> Unknown"),
+        "{text}"
+    );
     let Some(key) = report.violations().next() else {
         panic!("no violation listed");
     };
     let lines = history_lines(&key.operations);
     assert_eq!(lines.lines().count(), 4);
-    assert!(lines.starts_with("#0 client 1 [100, 110] Put(1) -> Ok"), "{lines}");
+    assert!(
+        lines.starts_with("#0 client 1 [100, 110] Put(1) -> Ok"),
+        "{lines}"
+    );
     Ok(())
 }
 
@@ -73,11 +97,18 @@ fn a_return_before_its_call_is_refused_with_the_key() {
 #[test]
 fn a_spent_budget_gives_unknown_and_is_counted() -> anyhow::Result<()> {
     let history = crate::sim::simulate(1, 4, 50, 0);
-    assert!(matches!(check(&Register, &history, Budget::steps(3))?, Verdict::Unknown { .. }));
+    assert!(matches!(
+        check(&Register, &history, Budget::steps(3))?,
+        Verdict::Unknown { .. }
+    ));
     let keyed = history.into_iter().map(|op| (1u64, op));
     let report = check_keys(&Register, keyed, Budget::steps(3))?;
     assert_eq!(report.totals().timeouts, 1);
     assert!(!report.is_linearizable());
-    assert!(report.to_string().contains("key 1: not decided within the budget"));
+    assert!(
+        report
+            .to_string()
+            .contains("key 1: not decided within the budget")
+    );
     Ok(())
 }
