@@ -162,6 +162,9 @@ impl<'a, M: Model> Search<'a, M> {
         {
             return;
         }
+        let stuck = self.list.get(at).op;
+        let mut pending = self.list.calls_before(at);
+        pending.retain(|&op| op != stuck);
         self.best = Some(Violation {
             prefix: self
                 .stack
@@ -169,8 +172,8 @@ impl<'a, M: Model> Search<'a, M> {
                 .map(|&(call, _)| self.list.get(call).op)
                 .collect(),
             state: format!("{:?}", self.state),
-            stuck: self.list.get(at).op,
-            pending: self.list.calls_before(at),
+            stuck,
+            pending,
         });
     }
 }

@@ -112,3 +112,37 @@ fn a_spent_budget_gives_unknown_and_is_counted() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_long_prefix_is_shortened_in_the_explanation() -> anyhow::Result<()> {
+    let mut history = crate::sim::simulate(4, 3, 200, 0);
+    let last_call = history
+        .iter()
+        .map(|op| op.ret.unwrap_or(op.call))
+        .max()
+        .unwrap_or(0);
+    history.push(Operation::new(
+        9,
+        last_call + 1,
+        last_call + 2,
+        I::Read,
+        O::Value(Some(0)),
+    ));
+    let Verdict::Violation(violation) = check(&Register, &history, Duration::from_secs(10))? else {
+        panic!("a read of a value never written passed");
+    };
+    assert_eq!(violation.stuck, history.len() - 1);
+    assert!(
+        violation.prefix.len() >= 200,
+        "every earlier operation is placed"
+    );
+    assert!(!violation.pending.contains(&violation.stuck));
+    let text = violation.explain(&history).to_string();
+    println!("{text}");
+    assert!(text.contains(&format!(
+        "... ({} earlier ones)",
+        violation.prefix.len() - 20
+    )));
+    assert!(text.lines().count() < 30, "{text}");
+    Ok(())
+}
