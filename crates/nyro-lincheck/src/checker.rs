@@ -4,7 +4,7 @@
 //! The search walks the linked list of call and return entries from the front. At a call
 //! entry it tries to linearize that operation next: if the model accepts its answer in the
 //! current state and the resulting (set of linearized operations, state) pair has not been
-//! explored before, it pushes the operation on a stack, lifts its entries out of the list and
+//! explored before (nor is subsumed by an explored one: see the `cache` module), it pushes the operation on a stack, lifts its entries out of the list and
 //! restarts from the front. At a return entry it is stuck: that operation returned without
 //! being linearized, so the last choice was wrong; it pops the stack, unlifts, restores the
 //! state and goes on from the entry after the popped call. The history is linearizable once
@@ -32,7 +32,37 @@ pub fn check<M: Model>(
     budget: impl Into<Budget>,
 ) -> Result<Verdict, HistoryError> {
     validate(history)?;
-    Ok(Search::new(model, history, budget.into()).run())
+    let budget = budget.into();
+    let started = Instant::now();
+    // First try with the operations the model expects never happened left out: a legal
+    // order of the rest is a legal order of the whole. Otherwise search the whole history.
+    let mut left_out = vec![false; history.len()];
+    for i in model.unobserved(history) {
+        if let Some(slot) = left_out.get_mut(i)
+            && history[i].ret.is_none()
+        {
+            *slot = true;
+        }
+    }
+    let mut used = 0;
+    if left_out.contains(&true) {
+        let (verdict, steps) = Search::new(model, history, &left_out).run(budget, started);
+        if verdict.is_linearizable() {
+            return Ok(verdict);
+        }
+        used = steps;
+    }
+    let rest = Budget {
+        time: budget.time.saturating_sub(started.elapsed()),
+        steps: budget.steps.saturating_sub(used),
+    };
+    let (verdict, _) = Search::new(model, history, &[]).run(rest, Instant::now());
+    Ok(match verdict {
+        Verdict::Unknown { steps } => Verdict::Unknown {
+            steps: steps + used,
+        },
+        verdict => verdict,
+    })
 }
 
 fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
@@ -54,13 +84,12 @@ fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
 struct Search<'a, M: Model> {
     model: &'a M,
     history: &'a [OperationOf<M>],
-    budget: Budget,
     list: EntryList,
-    /// Explored (linearized set, state) pairs.
+    /// The linearized set and the explored (linearized set, state) pairs.
     cache: Cache<M::State>,
+    linearized: OpSet,
     /// The linearized operations: (their call entry, the state before them).
     stack: Vec<(usize, M::State)>,
-    linearized: OpSet,
     state: M::State,
     /// Operations that returned and are not linearized yet.
     returned_left: usize,
@@ -68,31 +97,31 @@ struct Search<'a, M: Model> {
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(model: &'a M, history: &'a [OperationOf<M>], budget: Budget) -> Self {
+    /// A search of `history` without the operations marked in `left_out`.
+    fn new(model: &'a M, history: &'a [OperationOf<M>], left_out: &[bool]) -> Self {
         Self {
             model,
             history,
-            budget,
-            list: EntryList::new(history),
+            list: EntryList::new(history, left_out),
             cache: Cache::new(),
-            stack: Vec::new(),
             linearized: OpSet::new(history.len()),
+            stack: Vec::new(),
             state: model.init(),
             returned_left: history.iter().filter(|op| op.returned()).count(),
             best: None,
         }
     }
 
-    fn run(mut self) -> Verdict {
-        let started = Instant::now();
+    /// The verdict, and the steps taken.
+    fn run(mut self, budget: Budget, started: Instant) -> (Verdict, u64) {
         let mut steps: u64 = 0;
         let mut at = self.list.first();
         while self.returned_left > 0 {
             steps += 1;
-            if steps > self.budget.steps
-                || (steps.is_multiple_of(CLOCK_EVERY) && started.elapsed() > self.budget.time)
+            if steps > budget.steps
+                || (steps.is_multiple_of(CLOCK_EVERY) && started.elapsed() > budget.time)
             {
-                return Verdict::Unknown { steps: steps - 1 };
+                return (Verdict::Unknown { steps: steps - 1 }, steps - 1);
             }
             // Some returned operation is not linearized, so its return entry is still linked
             // and the walk reaches it before the end of the list.
@@ -112,12 +141,13 @@ impl<'a, M: Model> Search<'a, M> {
             }
             let Some((call, before)) = self.stack.pop() else {
                 // `note_dead_end` recorded the first dead end, so `best` is set here.
-                return Verdict::Violation(self.best.take().unwrap_or_else(|| Violation {
+                let violation = self.best.take().unwrap_or_else(|| Violation {
                     prefix: Vec::new(),
                     state: format!("{:?}", self.state),
                     stuck: usize::MAX,
                     pending: Vec::new(),
-                }));
+                });
+                return (Verdict::Violation(violation), steps);
             };
             let op = self.list.get(call).op;
             self.state = before;
@@ -128,7 +158,7 @@ impl<'a, M: Model> Search<'a, M> {
             self.list.unlift(call);
             at = self.list.get(call).next;
         }
-        Verdict::Linearizable
+        (Verdict::Linearizable, steps)
     }
 
     /// Linearizes the operation of call entry `at` next if its answer is legal in the current

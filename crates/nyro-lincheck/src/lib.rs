@@ -29,8 +29,13 @@
 //!   `Unknown` says the search was cut short.
 //! - Every public history and report type is serde-serializable, so a failing history can be
 //!   saved as JSON and replayed in a test.
-//! - Histories where most writes have unknown outcomes can make the search exponential; the
-//!   budget then ends it with `Unknown` rather than a guess.
+//! - Each pending operation of unknown outcome can double the configurations to explore after
+//!   it. [`Model::unobserved`] lets a model name those that probably never happened (for
+//!   [`Register`], unknown writes whose value no read saw); the checker first searches without
+//!   them, which finds a legal order of a correct history quickly even when most writes have
+//!   unknown outcomes. Proving a *violation* in a long one-key history with many unknown
+//!   outcomes can still exhaust the budget: the verdict is then `Unknown`, never a guess.
+//!   Keep per-key histories short (spread the operations over many keys).
 //!
 //! # Example
 //!

@@ -204,6 +204,14 @@ fn create_conflict_races_pass() {
         op(1, 5, 6, I::Create(2), O::Conflict),
         read(2, 7, 8, Some(1)),
     ]);
+    // A write whose answer was lost and whose value nobody read, proved to have happened only
+    // by the conflict it caused (the checker's first try, without it, fails).
+    must_pass(&[
+        lost(0, 0, I::Put(1)),
+        op(1, 5, 6, I::Create(2), O::Conflict),
+        op(1, 7, 8, I::Delete, O::Ok),
+        read(2, 9, 10, None),
+    ]);
     // A create concurrent with a delete: conflict, then the delete.
     must_pass(&[
         op(0, 0, 1, I::Put(1), O::Ok),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nyro_lincheck::{
-    Operation, Register, RegisterInput as I, RegisterOutput as O, Verdict, check, check_keys,
+    Model, Operation, Register, RegisterInput as I, RegisterOutput as O, Verdict, check, check_keys,
 };
 use proptest::prelude::*;
 
@@ -61,15 +61,44 @@ fn operation() -> impl Strategy<Value = RegisterOp> {
 }
 
 fn linearizable(history: &[RegisterOp]) -> bool {
-    match check(&Register, history, Duration::from_secs(10)) {
+    verdict_kind(&Register, history)
+}
+
+/// The register without its `unobserved` hint: the checker searches the whole history at once.
+struct NoHint;
+
+impl Model for NoHint {
+    type State = Option<u64>;
+    type Input = I;
+    type Output = O;
+
+    fn init(&self) -> Option<u64> {
+        None
+    }
+
+    fn step(&self, state: &Option<u64>, input: &I, output: &O) -> Option<Option<u64>> {
+        Register.step(state, input, output)
+    }
+}
+
+fn verdict_kind<M: Model<Input = I, Output = O>>(model: &M, history: &[RegisterOp]) -> bool {
+    match check(model, history, Duration::from_secs(10)) {
         Ok(Verdict::Linearizable) => true,
         Ok(Verdict::Violation(_)) => false,
-        other => panic!("no verdict on a tiny history: {other:?}"),
+        other => panic!("no verdict on a small history: {other:?}"),
     }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The hint changes how fast a verdict comes, never the verdict.
+    #[test]
+    fn the_unobserved_hint_never_changes_the_verdict(
+        history in prop::collection::vec(operation(), 0..=12),
+    ) {
+        prop_assert_eq!(verdict_kind(&Register, &history), verdict_kind(&NoHint, &history));
+    }
 
     #[test]
     fn agrees_with_brute_force(history in prop::collection::vec(operation(), 0..=7)) {
