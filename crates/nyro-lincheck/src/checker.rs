@@ -4,12 +4,17 @@
 //! The search walks the linked list of call and return entries from the front. At a call
 //! entry it tries to linearize that operation next: if the model accepts its answer in the
 //! current state and the resulting (set of linearized operations, state) pair has not been
-//! explored before (nor is subsumed by an explored one: see the `cache` module), it pushes the operation on a stack, lifts its entries out of the list and
-//! restarts from the front. At a return entry it is stuck: that operation returned without
-//! being linearized, so the last choice was wrong; it pops the stack, unlifts, restores the
-//! state and goes on from the entry after the popped call. The history is linearizable once
-//! every operation that returned is linearized (operations of unknown outcome still pending
-//! then are taken as never having happened); it is not once the stack is empty at a dead end.
+//! explored before (the `cache` module), it pushes the operation on a stack, lifts its entries
+//! out of the list and restarts from the front. At a return entry it is stuck: that operation
+//! returned without being linearized, so the last choice was wrong; it pops the stack,
+//! unlifts, restores the state and goes on from the entry after the popped call. The history
+//! is linearizable once every operation that returned is linearized (operations of unknown
+//! outcome still pending then are taken as never having happened); it is not once the stack
+//! is empty at a dead end.
+//!
+//! [`check`] runs the search twice at most: first without the operations the model's
+//! [`Model::unobserved`] names (a legal order found then is a legal order of the whole
+//! history), then, if that found none, on the whole history, with what is left of the budget.
 
 use std::time::Instant;
 
