@@ -4,37 +4,24 @@
 //! The search walks the linked list of call and return entries from the front. At a call
 //! entry it tries to linearize that operation next: if the model accepts its answer in the
 //! current state and the resulting (set of linearized operations, state) pair has not been
-//! explored before, it pushes the operation on a stack, lifts its entries out of the list and
-//! restarts from the front. At a return entry it is stuck: that operation returned without
-//! being linearized, so the last choice was wrong; it pops the stack, unlifts, restores the
-//! state and goes on from the entry after the popped call. The history is linearizable once
-//! every operation that returned is linearized (operations of unknown outcome still pending
-//! then are taken as never having happened); it is not once the stack is empty at a dead end.
+//! explored before (the `cache` module), it pushes the operation on a stack, lifts its entries
+//! out of the list and restarts from the front. At a return entry it is stuck: that operation
+//! returned without being linearized, so the last choice was wrong; it pops the stack,
+//! unlifts, restores the state and goes on from the entry after the popped call. The history
+//! is linearizable once every operation that returned is linearized (operations of unknown
+//! outcome still pending then are taken as never having happened); it is not once the stack
+//! is empty at a dead end.
+//!
+//! [`check`] runs the search twice at most: first without the operations the model's
+//! [`Model::unobserved`] names (a legal order found then is a legal order of the whole
+//! history), then, if that found none, on the whole history, with what is left of the budget.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
+use crate::cache::{Cache, OpSet};
 use crate::list::{EntryList, NIL};
-use crate::model::{Model, Operation};
+use crate::model::{Model, Operation, OperationOf};
 use crate::verdict::{Budget, HistoryError, Verdict, Violation};
-
-/// A set of operation indices.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct BitSet(Vec<u64>);
-
-impl BitSet {
-    fn new(len: usize) -> Self {
-        Self(vec![0; len.div_ceil(64)])
-    }
-
-    fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
-    }
-
-    fn clear(&mut self, i: usize) {
-        self.0[i / 64] &= !(1 << (i % 64));
-    }
-}
 
 /// How often (in steps) the clock is read.
 const CLOCK_EVERY: u64 = 1024;
@@ -46,11 +33,41 @@ const CLOCK_EVERY: u64 = 1024;
 /// [`HistoryError::ReturnBeforeCall`] when an operation's return time is before its call time.
 pub fn check<M: Model>(
     model: &M,
-    history: &[Operation<M::Input, M::Output>],
+    history: &[OperationOf<M>],
     budget: impl Into<Budget>,
 ) -> Result<Verdict, HistoryError> {
     validate(history)?;
-    Ok(Search::new(model, history, budget.into()).run())
+    let budget = budget.into();
+    let started = Instant::now();
+    // First try with the operations the model expects never happened left out: a legal
+    // order of the rest is a legal order of the whole. Otherwise search the whole history.
+    let mut left_out = vec![false; history.len()];
+    for i in model.unobserved(history) {
+        if let Some(slot) = left_out.get_mut(i)
+            && history[i].ret.is_none()
+        {
+            *slot = true;
+        }
+    }
+    let mut used = 0;
+    if left_out.contains(&true) {
+        let (verdict, steps) = Search::new(model, history, &left_out).run(budget, started);
+        if verdict.is_linearizable() {
+            return Ok(verdict);
+        }
+        used = steps;
+    }
+    let rest = Budget {
+        time: budget.time.saturating_sub(started.elapsed()),
+        steps: budget.steps.saturating_sub(used),
+    };
+    let (verdict, _) = Search::new(model, history, &[]).run(rest, Instant::now());
+    Ok(match verdict {
+        Verdict::Unknown { steps } => Verdict::Unknown {
+            steps: steps + used,
+        },
+        verdict => verdict,
+    })
 }
 
 fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
@@ -71,14 +88,13 @@ fn validate<I, O>(history: &[Operation<I, O>]) -> Result<(), HistoryError> {
 
 struct Search<'a, M: Model> {
     model: &'a M,
-    history: &'a [Operation<M::Input, M::Output>],
-    budget: Budget,
+    history: &'a [OperationOf<M>],
     list: EntryList,
-    /// Explored (linearized set, state) pairs.
-    cache: HashSet<(BitSet, M::State)>,
+    /// The linearized set and the explored (linearized set, state) pairs.
+    cache: Cache<M::State>,
+    linearized: OpSet,
     /// The linearized operations: (their call entry, the state before them).
     stack: Vec<(usize, M::State)>,
-    linearized: BitSet,
     state: M::State,
     /// Operations that returned and are not linearized yet.
     returned_left: usize,
@@ -86,31 +102,31 @@ struct Search<'a, M: Model> {
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(model: &'a M, history: &'a [Operation<M::Input, M::Output>], budget: Budget) -> Self {
+    /// A search of `history` without the operations marked in `left_out`.
+    fn new(model: &'a M, history: &'a [OperationOf<M>], left_out: &[bool]) -> Self {
         Self {
             model,
             history,
-            budget,
-            list: EntryList::new(history),
-            cache: HashSet::new(),
+            list: EntryList::new(history, left_out),
+            cache: Cache::new(),
+            linearized: OpSet::new(history.len()),
             stack: Vec::new(),
-            linearized: BitSet::new(history.len()),
             state: model.init(),
             returned_left: history.iter().filter(|op| op.returned()).count(),
             best: None,
         }
     }
 
-    fn run(mut self) -> Verdict {
-        let started = Instant::now();
+    /// The verdict, and the steps taken.
+    fn run(mut self, budget: Budget, started: Instant) -> (Verdict, u64) {
         let mut steps: u64 = 0;
         let mut at = self.list.first();
         while self.returned_left > 0 {
             steps += 1;
-            if steps > self.budget.steps
-                || (steps % CLOCK_EVERY == 0 && started.elapsed() > self.budget.time)
+            if steps > budget.steps
+                || (steps.is_multiple_of(CLOCK_EVERY) && started.elapsed() > budget.time)
             {
-                return Verdict::Unknown { steps: steps - 1 };
+                return (Verdict::Unknown { steps: steps - 1 }, steps - 1);
             }
             // Some returned operation is not linearized, so its return entry is still linked
             // and the walk reaches it before the end of the list.
@@ -130,23 +146,24 @@ impl<'a, M: Model> Search<'a, M> {
             }
             let Some((call, before)) = self.stack.pop() else {
                 // `note_dead_end` recorded the first dead end, so `best` is set here.
-                return Verdict::Violation(self.best.take().unwrap_or_else(|| Violation {
+                let violation = self.best.take().unwrap_or_else(|| Violation {
                     prefix: Vec::new(),
                     state: format!("{:?}", self.state),
                     stuck: usize::MAX,
                     pending: Vec::new(),
-                }));
+                });
+                return (Verdict::Violation(violation), steps);
             };
             let op = self.list.get(call).op;
             self.state = before;
-            self.linearized.clear(op);
+            self.linearized.remove(op);
             if self.history[op].returned() {
                 self.returned_left += 1;
             }
             self.list.unlift(call);
             at = self.list.get(call).next;
         }
-        Verdict::Linearizable
+        (Verdict::Linearizable, steps)
     }
 
     /// Linearizes the operation of call entry `at` next if its answer is legal in the current
@@ -157,9 +174,9 @@ impl<'a, M: Model> Search<'a, M> {
         let Some(next) = self.model.step(&self.state, &op.input, &op.output) else {
             return false;
         };
-        self.linearized.set(op_index);
-        if !self.cache.insert((self.linearized.clone(), next.clone())) {
-            self.linearized.clear(op_index);
+        self.linearized.insert(op_index);
+        if !self.cache.insert(&self.linearized, &next) {
+            self.linearized.remove(op_index);
             return false;
         }
         let before = std::mem::replace(&mut self.state, next);
@@ -180,6 +197,9 @@ impl<'a, M: Model> Search<'a, M> {
         {
             return;
         }
+        let stuck = self.list.get(at).op;
+        let mut pending = self.list.calls_before(at);
+        pending.retain(|&op| op != stuck);
         self.best = Some(Violation {
             prefix: self
                 .stack
@@ -187,8 +207,8 @@ impl<'a, M: Model> Search<'a, M> {
                 .map(|&(call, _)| self.list.get(call).op)
                 .collect(),
             state: format!("{:?}", self.state),
-            stuck: self.list.get(at).op,
-            pending: self.list.calls_before(at),
+            stuck,
+            pending,
         });
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::{self, Debug, Display};
 use serde::{Deserialize, Serialize};
 
 use crate::checker::check;
-use crate::model::{Model, Operation};
+use crate::model::{Model, Operation, OperationOf};
 use crate::verdict::{Budget, HistoryError, OpLine, Verdict};
 
 /// One key's operations and verdict.
@@ -52,7 +52,7 @@ pub struct Totals {
 /// [`HistoryError::Key`] naming the first key (in key order) whose history is malformed.
 pub fn check_keys<M, K>(
     model: &M,
-    history: impl IntoIterator<Item = (K, Operation<M::Input, M::Output>)>,
+    history: impl IntoIterator<Item = (K, OperationOf<M>)>,
     budget_per_key: impl Into<Budget>,
 ) -> Result<Report<K, M::Input, M::Output>, HistoryError>
 where
@@ -60,7 +60,7 @@ where
     K: Ord + Debug,
 {
     let budget = budget_per_key.into();
-    let mut by_key: BTreeMap<K, Vec<Operation<M::Input, M::Output>>> = BTreeMap::new();
+    let mut by_key: BTreeMap<K, Vec<OperationOf<M>>> = BTreeMap::new();
     for (key, op) in history {
         by_key.entry(key).or_default().push(op);
     }

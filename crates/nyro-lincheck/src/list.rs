@@ -41,12 +41,15 @@ fn sort_key<I, O>(op: &Operation<I, O>, is_call: bool) -> (u64, u8) {
 }
 
 impl EntryList {
-    /// The entries of `history`, linked in time order. Return times must not be before call
-    /// times (the caller checks).
-    pub fn new<I, O>(history: &[Operation<I, O>]) -> Self {
+    /// The entries of the operations of `history` not marked in `left_out`, linked in time
+    /// order. Return times must not be before call times (the caller checks).
+    pub fn new<I, O>(history: &[Operation<I, O>], left_out: &[bool]) -> Self {
         // (sort key, operation, is_call); ties broken by operation index for determinism.
         let mut order: Vec<((u64, u8), usize, bool)> = Vec::with_capacity(history.len() * 2);
         for (i, op) in history.iter().enumerate() {
+            if left_out.get(i).copied().unwrap_or(false) {
+                continue;
+            }
             order.push((sort_key(op, true), i, true));
             order.push((sort_key(op, false), i, false));
         }
@@ -164,7 +167,7 @@ mod tests {
             Operation::unknown(1, 0, (), ()),
             Operation::new(2, 10, 12, (), ()),
         ];
-        let list = EntryList::new(&history);
+        let list = EntryList::new(&history, &[]);
         assert_eq!(
             walk(&list),
             vec![
@@ -185,7 +188,7 @@ mod tests {
             Operation::new(1, 0, 3, (), ()),
             Operation::new(2, 2, 4, (), ()),
         ];
-        let mut list = EntryList::new(&history);
+        let mut list = EntryList::new(&history, &[]);
         let before = walk(&list);
         let first = list.first();
         list.lift(first);
@@ -200,5 +203,22 @@ mod tests {
         list.unlift(first);
         assert_eq!(walk(&list), before);
         assert_eq!(list.calls_before(NIL), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn left_out_operations_have_no_entries() {
+        let history = vec![
+            Operation::new(0, 0, 1, (), ()),
+            Operation::unknown(1, 0, (), ()),
+            Operation::new(2, 2, 4, (), ()),
+        ];
+        let mut list = EntryList::new(&history, &[false, true]);
+        assert_eq!(
+            walk(&list),
+            vec![(0, true), (0, false), (2, true), (2, false)]
+        );
+        let first = list.first();
+        list.lift(first);
+        assert_eq!(list.calls_before(NIL), vec![2]);
     }
 }

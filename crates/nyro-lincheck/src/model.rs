@@ -31,7 +31,21 @@ pub trait Model {
         input: &Self::Input,
         output: &Self::Output,
     ) -> Option<Self::State>;
+
+    /// Operations of unknown outcome in `history` that probably never happened (a write whose
+    /// value no read saw, say). The checker first searches without them — a legal order of
+    /// the rest is a legal order of the whole, and the search is much smaller when many
+    /// outcomes are unknown — and searches the whole history only if that fails. A hint
+    /// only: the verdict is exact whatever it names. Indices of operations that returned are
+    /// ignored. By default, none.
+    fn unobserved(&self, history: &[OperationOf<Self>]) -> Vec<usize> {
+        let _ = history;
+        Vec::new()
+    }
 }
+
+/// An operation on `M`'s inputs and outputs.
+pub type OperationOf<M> = Operation<<M as Model>::Input, <M as Model>::Output>;
 
 /// One operation as a client saw it: when it was called, when (and whether) it returned, what
 /// it asked and what it was answered.

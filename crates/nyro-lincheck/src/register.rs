@@ -1,9 +1,11 @@
 //! [`Register`]: one NyroDB document seen as a register, absent or holding the value of the
 //! write that produced it.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
-use crate::model::Model;
+use crate::model::{Model, OperationOf};
 
 /// The model of one document (one key): absent (`None`) or present with the value of the
 /// write that produced it (`Some(v)`; the harness writes a unique `v` into each document body
@@ -76,6 +78,25 @@ impl Model for Register {
             _ => None,
         }
     }
+
+    /// Unknown writes whose value no read saw, and unknown reads.
+    fn unobserved(&self, history: &[OperationOf<Self>]) -> Vec<usize> {
+        let seen: HashSet<u64> = history
+            .iter()
+            .filter_map(|op| match op.output {
+                RegisterOutput::Value(Some(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let unseen = |op: &OperationOf<Self>| match op.input {
+            RegisterInput::Put(v) | RegisterInput::Create(v) => !seen.contains(&v),
+            RegisterInput::Read => true,
+            RegisterInput::Delete => false,
+        };
+        (0..history.len())
+            .filter(|&i| !history[i].returned() && unseen(&history[i]))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +144,20 @@ mod tests {
         assert_eq!(step(Some(1), I::Read, O::Value(None)), None);
         assert_eq!(step(Some(1), I::Read, O::Unknown), Some(Some(1)));
         assert_eq!(step(Some(1), I::Read, O::Ok), None);
+    }
+
+    #[test]
+    fn unobserved_names_unknown_writes_nobody_read_and_unknown_reads() {
+        use crate::model::Operation;
+        let history = vec![
+            Operation::unknown(0, 0, I::Put(1), O::Unknown),
+            Operation::unknown(0, 0, I::Put(2), O::Unknown),
+            Operation::unknown(0, 0, I::Create(3), O::Unknown),
+            Operation::unknown(0, 0, I::Delete, O::Unknown),
+            Operation::unknown(0, 0, I::Read, O::Unknown),
+            Operation::new(0, 0, 1, I::Put(4), O::Ok),
+            Operation::new(0, 0, 1, I::Read, O::Value(Some(2))),
+        ];
+        assert_eq!(Register.unobserved(&history), vec![0, 2, 4]);
     }
 }

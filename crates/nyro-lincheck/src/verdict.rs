@@ -88,13 +88,14 @@ pub struct Violation {
     pub state: String,
     /// The operation that returned before it could be placed after `prefix`.
     pub stuck: usize,
-    /// Operations called before `stuck` returned and not in `prefix`: none of them (nor
-    /// `stuck`) could take the next step in `state`.
+    /// The other operations called before `stuck` returned and not in `prefix`: each of them
+    /// is illegal in `state` or leads only to dead ends.
     pub pending: Vec<usize>,
 }
 
 impl Violation {
-    /// A human-readable explanation of this violation against the history it was found in.
+    /// A human-readable explanation of this violation against the history it was found in
+    /// (listing the last 20 operations of the prefix).
     pub fn explain<'a, I: Debug, O: Debug>(
         &'a self,
         history: &'a [Operation<I, O>],
@@ -105,6 +106,9 @@ impl Violation {
         }
     }
 }
+
+/// How many of the last operations of the prefix an explanation lists.
+const PREFIX_SHOWN: usize = 20;
 
 struct Explained<'a, I, O> {
     violation: &'a Violation,
@@ -120,7 +124,11 @@ impl<I: Debug, O: Debug> Display for Explained<'_, I, O> {
             v.prefix.len(),
             self.history.len()
         )?;
-        for &i in &v.prefix {
+        let shown = v.prefix.len().saturating_sub(PREFIX_SHOWN);
+        if shown > 0 {
+            writeln!(f, "    ... ({shown} earlier ones)")?;
+        }
+        for &i in &v.prefix[shown..] {
             writeln!(f, "    {}", OpLine(i, self.history.get(i)))?;
         }
         writeln!(f, "  state after them: {}", v.state)?;
@@ -132,7 +140,11 @@ impl<I: Debug, O: Debug> Display for Explained<'_, I, O> {
         if v.pending.is_empty() {
             write!(f, "  and no other operation was pending")
         } else {
-            write!(f, "  nor can any other pending operation:")?;
+            write!(
+                f,
+                "  and each operation still pending is illegal in that state or leads only to \
+                 dead ends:"
+            )?;
             for &i in &v.pending {
                 write!(f, "\n    {}", OpLine(i, self.history.get(i)))?;
             }
