@@ -75,15 +75,14 @@ pub async fn run_round(
             .cloned()
             .collect();
         let key = keys.registers[rng.index(keys.registers.len())];
-        let task = probe_paused_leader(
+        probe_paused_leader(
             http.clone(),
             paused.unwrap(),
             others,
             key,
             recorder.clone(),
             keys.value(),
-        );
-        task
+        )
     });
     let effects = {
         let mut nemesis = Nemesis::new(c, network, &recorder, rng);
