@@ -122,15 +122,18 @@ async fn play(nodes: usize, run: Run) -> Report {
             } else {
                 run.kinds[round as usize % run.kinds.len()]
             };
+            let started = std::time::Instant::now();
             let findings =
                 round::run_round(&mut cluster, &network, &mut rng, &run, round, kind).await;
             eprintln!(
-                "chaos: round {round} ({}): {} requests, {} checked, {} unknown, longest wait {} ms",
+                "chaos: round {round} ({}): {} requests, {} checked, {} unknown, longest wait {} ms, \
+                 {:.1} s",
                 kind.name(),
                 findings.requests,
                 findings.checked,
                 findings.unknown,
-                findings.longest_wait / 1000
+                findings.longest_wait / 1000,
+                started.elapsed().as_secs_f64()
             );
             report.add(kind, &findings);
             round += 1;

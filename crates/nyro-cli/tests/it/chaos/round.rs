@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::checks::{Findings, check};
-use super::history::{Call, Consistency, Event, Outcome, Recorder};
+use super::history::{Call, Consistency, Outcome, Recorder};
 use super::nemesis::{Kind, Nemesis};
 use super::workload::{Keys, Target, client, perform};
 use super::{FINAL_CLIENT, Run};
@@ -23,6 +23,8 @@ const CLIENTS: u64 = 6;
 const REGISTERS: u64 = 12;
 /// Attempts at each final read.
 const FINAL_ATTEMPTS: u32 = 50;
+/// Final reads in flight at once.
+const FINAL_READERS: usize = 16;
 
 /// Runs round `round` of `run` with a fault of `kind`; what its checks found, or a panic
 /// naming what failed and where the evidence is kept.
@@ -130,7 +132,7 @@ pub async fn run_round(
 }
 
 /// A `linearizable` read of every key the round wrote, on a random running member each,
-/// retried until answered; recorded as clients of their own.
+/// retried until answered, [`FINAL_READERS`] at a time; recorded as clients of their own.
 async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder, rng: &mut Rng) {
     let events = recorder.events();
     let mut written: Vec<u64> = keys.registers.clone();
@@ -139,37 +141,40 @@ async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder,
             written.extend(ids);
         }
     }
-    let members = c.running_members();
+    let members: Vec<Target> = c
+        .running_members()
+        .into_iter()
+        .map(|i| Target {
+            id: c.node(i).id(),
+            url: c.node(i).url(),
+        })
+        .collect();
+    let readers = Arc::new(tokio::sync::Semaphore::new(FINAL_READERS));
+    let mut reads = tokio::task::JoinSet::new();
     for (n, key) in written.into_iter().enumerate() {
-        let call = Call::Read {
-            key,
-            consistency: Consistency::Linearizable,
-        };
-        let mut answered = None;
-        for _attempt in 0..FINAL_ATTEMPTS {
-            let i = members[rng.index(members.len())];
-            let target = Target {
-                id: c.node(i).id(),
-                url: c.node(i).url(),
+        let (http, recorder, readers) = (http.clone(), recorder.clone(), Arc::clone(&readers));
+        let (members, mut rng) = (members.clone(), rng.fork());
+        reads.spawn(async move {
+            let _turn = readers.acquire().await.unwrap();
+            let call = Call::Read {
+                key,
+                consistency: Consistency::Linearizable,
             };
-            let event: Event = perform(
-                http,
-                FINAL_CLIENT + n as u64,
-                &target,
-                call.clone(),
-                recorder,
-            )
-            .await;
-            if matches!(event.outcome, Outcome::Value(_) | Outcome::Wrong(_)) {
-                answered = Some(event);
-                break;
+            for _attempt in 0..FINAL_ATTEMPTS {
+                let target = &members[rng.index(members.len())];
+                let client = FINAL_CLIENT + n as u64;
+                let event = perform(&http, client, target, call.clone(), &recorder).await;
+                if matches!(event.outcome, Outcome::Value(_) | Outcome::Wrong(_)) {
+                    recorder.push(event);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let event = answered.unwrap_or_else(|| {
-            panic!("no node answered a linearizable read of key {key} after the heal")
+            panic!("no node answered a linearizable read of key {key} after the heal");
         });
-        recorder.push(event);
+    }
+    while let Some(read) = reads.join_next().await {
+        read.unwrap();
     }
 }
 
