@@ -109,6 +109,51 @@ fn decode_state(bytes: Option<Vec<u8>>) -> Result<Persisted, String> {
     }
 }
 
+/// What a start does about a purge that the latest snapshot on disk does not cover.
+///
+/// openraft 0.9 persists the purge that follows a snapshot's installation without waiting
+/// for the installation (its `PurgeLog` command has no condition), so a node killed in
+/// between can find its log purged past its latest snapshot file, and openraft's own check
+/// of its state (purged <= snapshot <= committed) then panics at startup. The chaos harness
+/// of issue 16 found it: a follower killed while it installed a snapshot never started
+/// again. A purge only forgets where entries lie, so:
+/// - if the database applied past the purge (it installed the snapshot, whose file was not
+///   kept yet), the older snapshot files are stale: they are removed, and openraft builds a
+///   snapshot of the state at startup (what it does when purged entries have none);
+/// - if not (the installation never reached the database), the purge goes back to the
+///   latest snapshot: the entries after it that the log holds are kept, and the leader
+///   sends the rest, or the snapshot, again.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum UncoveredPurge {
+    /// The purge is covered (or there is none): nothing to do.
+    Covered,
+    /// Remove the snapshot files and keep the purge.
+    DropStaleSnapshots,
+    /// Purge only up to the latest snapshot (`None`: none).
+    PurgeUpTo(Option<LogId>),
+}
+
+impl UncoveredPurge {
+    /// `installing`: the directory shows a snapshot being installed (one received, or one
+    /// kept): without either, a purge is openraft's own business (its storage tests purge
+    /// logs no snapshot covers) and is left alone.
+    pub(crate) fn decide(
+        purged: Option<LogId>,
+        latest_snapshot: Option<LogId>,
+        applied: Option<LogId>,
+        installing: bool,
+    ) -> Self {
+        let index = |id: Option<LogId>| id.map(|l| l.index);
+        if index(purged) <= index(latest_snapshot) || !installing {
+            UncoveredPurge::Covered
+        } else if index(applied) >= index(purged) {
+            UncoveredPurge::DropStaleSnapshots
+        } else {
+            UncoveredPurge::PurgeUpTo(latest_snapshot)
+        }
+    }
+}
+
 /// A node's storage, opened: the database as a replica, and openraft's log storage and
 /// state machine over it (Raft not started).
 pub(crate) struct Storage {
@@ -147,15 +192,53 @@ pub(crate) async fn open_storage(
         .load_committed()
         .and_then(|bytes| nyro_storage::codec::decode(&bytes).ok())
         .flatten();
-    let purged = persisted.purged;
-    let (db, opened) = Database::open_replica(
+    let snapshots = Snapshots::new(&dir);
+    let latest_snapshot = snapshots
+        .latest_log_id()
+        .map_err(|e| ClusterError::Start(format!("the snapshots in {}: {e}", dir.display())))?;
+    let mut persisted = persisted;
+    // Opened with the purge the latest snapshot covers (more entries retained), then
+    // purged further if the purge stands (see `UncoveredPurge`).
+    let opened_purged = if latest_snapshot.is_some() || snapshots.is_receiving() {
+        persisted.purged.min(latest_snapshot)
+    } else {
+        persisted.purged
+    };
+    let (db, mut opened) = Database::open_replica(
         config,
         open,
         committed.map(|l| l.index),
-        purged.map(|l| l.index),
+        opened_purged.map(|l| l.index),
     )
     .await?;
     let applied = opened.last_applied.map(entry_log_id);
+    let installing = latest_snapshot.is_some() || snapshots.is_receiving();
+    match UncoveredPurge::decide(persisted.purged, latest_snapshot, applied, installing) {
+        UncoveredPurge::Covered => {}
+        UncoveredPurge::DropStaleSnapshots => {
+            tracing::warn!(
+                purged = ?persisted.purged.map(|l| l.index),
+                snapshot = ?latest_snapshot.map(|l| l.index),
+                "the log was purged past the latest snapshot file, which a restart cut short; \
+                 the state is past the purge: a new snapshot is built from it"
+            );
+            snapshots.remove_all();
+            if let Some(purged) = persisted.purged {
+                opened.entries = opened.entries.split_off(&(purged.index + 1));
+                db.set_purged(purged.index)?;
+            }
+        }
+        UncoveredPurge::PurgeUpTo(snapshot) => {
+            tracing::warn!(
+                purged = ?persisted.purged.map(|l| l.index),
+                snapshot = ?snapshot.map(|l| l.index),
+                "the log was purged past the latest snapshot, whose installation a restart \
+                 cut short; the log after the snapshot is kept"
+            );
+            persisted.purged = snapshot;
+        }
+    }
+    let purged = persisted.purged;
     let membership = match opened.membership {
         Some((id, bytes)) => {
             let membership: Membership<NodeId, BasicNode> = nyro_storage::codec::decode(&bytes)
@@ -175,13 +258,8 @@ pub(crate) async fn open_storage(
     log_index.committed = log_index.within_log(committed).max(applied);
     let index = SharedIndex::new(log_index);
     let log_store = LogStore::new(db.clone(), index.clone(), files, persisted);
-    let state_machine = StateMachine::new(
-        db.clone(),
-        index.clone(),
-        applied,
-        membership,
-        Snapshots::new(&dir),
-    );
+    let state_machine =
+        StateMachine::new(db.clone(), index.clone(), applied, membership, snapshots);
     Ok(Storage {
         db,
         log_store,

@@ -2,13 +2,15 @@
 //! 3-node cluster with in-memory storage over the HTTP transport on loopback (election,
 //! replication, a chunked snapshot with a damaged chunk), the forwarding of writes
 //! against a stub server, and both over HTTPS; openraft's storage test suite against the
-//! real log storage and state machine, and a crash test of the log storage.
+//! real log storage and state machine, a crash test of the log storage, and starts after a
+//! purge that the latest snapshot does not cover.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
 mod forward;
 mod log_store;
+mod purge;
 mod routes;
 mod storage_suite;
 mod support;
