@@ -22,7 +22,9 @@
 //! every node; the vote is durable before it is answered; a node whose Raft stopped on a
 //! storage error (a failed fdatasync) serves local reads only, names no leader, and tells
 //! why without naming its files; compaction never drops a frame
-//! of an entry after the purged index; a snapshot is a state as of one applied entry.
+//! of an entry after the purged index; a snapshot is a state as of one applied entry, and
+//! a node starts from a purge no later than its latest snapshot (openraft's own check;
+//! `uncovered_purge` repairs what a kill during a snapshot's installation leaves).
 
 // openraft's traits return its `StorageError` (over 200 bytes) by value; the helpers that
 // build one for them do too.
@@ -41,6 +43,7 @@ mod snapshot;
 mod state_machine;
 mod stopped;
 mod types;
+mod uncovered_purge;
 
 pub use config::{ClusterSettings, Member};
 pub use error::ClusterError;

@@ -21,6 +21,7 @@
 //!   e.g. `kill-leader,split`);
 //! - `NYRODB_CHAOS_REPORT`: a file the figures are appended to (one JSON line per test).
 
+mod check_tests;
 mod checks;
 mod history;
 mod nemesis;
@@ -37,8 +38,15 @@ use crate::cluster::{Cluster, Network, Options, Rng};
 use nemesis::{KINDS, Kind};
 use report::Report;
 
-/// Client ids from here on are the final reads'.
+/// Client ids from here on are the final reads' (up to [`PROBER`]).
 pub const FINAL_CLIENT: u64 = 1_000_000;
+/// Client ids from here on are the paused-leader prober's.
+pub const PROBER: u64 = 2_000_000;
+
+/// Whether `client` is one of the final reads after the heal.
+pub fn is_final_read(client: u64) -> bool {
+    (FINAL_CLIENT..PROBER).contains(&client)
+}
 /// Rounds a cluster plays before a fresh one starts (its feeds and data stay small).
 const ROUNDS_PER_CLUSTER: u64 = 10;
 

@@ -14,7 +14,7 @@ use super::checks::{Findings, check};
 use super::history::{Call, Consistency, Outcome, Recorder};
 use super::nemesis::{Kind, Nemesis};
 use super::workload::{Keys, Target, client, perform};
-use super::{FINAL_CLIENT, Run};
+use super::{FINAL_CLIENT, PROBER, Run};
 use crate::cluster::{Cluster, Http, Network, Rng};
 
 /// Client tasks per round.
@@ -177,9 +177,6 @@ async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder,
         read.unwrap();
     }
 }
-
-/// Client ids from here on are the prober's.
-const PROBER: u64 = 2_000_000;
 
 /// While the leader (`paused`, index) is stopped: waits until another member names a new
 /// leader, writes a fresh value to a register key through it and, once that write is
