@@ -119,8 +119,9 @@ impl Database {
     /// seqs are assigned). Call only when every entry of the leader's log is applied.
     /// Once the prepared records reach `budget` payload bytes, the writes left are handed
     /// back, unprepared, for the next proposal. The proposal is `None` when no write of the
-    /// batch has records to propose (all refused, or all creations of existing collections,
-    /// which are answered at once).
+    /// batch has records to propose and none was refused (creations of existing
+    /// collections, answered at once); refused writes are answered with the proposal's
+    /// entry (see [`PreparedProposal`]), even an entry without records.
     pub fn prepare_proposal(
         &self,
         writes: replica::Batch,
@@ -134,6 +135,9 @@ impl Database {
         let mut batch = Batch::new(std::sync::Arc::clone(&self.inner.state), counters);
         let mut records = RecordBuf::new();
         let mut prepared = Vec::new();
+        // Refusals wait for the entry: one may rest on an earlier write of this batch (a
+        // create refused for an id this batch inserts), which is no fact until applied.
+        let mut refused = Vec::new();
         let mut sync = false;
         let mut bytes = 0;
         let mut writes = writes.0.into_iter();
@@ -144,7 +148,7 @@ impl Database {
                     sync |= wants_sync;
                     prepared.push(p);
                 }
-                Err((queued, e)) => queued.fail(WriteError::Rejected(e)),
+                Err(refusal) => refused.push(refusal),
             }
             bytes += records.payload_bytes_since(mark);
             if bytes >= budget {
@@ -153,7 +157,10 @@ impl Database {
         }
         let left: Vec<_> = writes.collect();
         let left = (!left.is_empty()).then_some(replica::Batch(left));
-        if records.is_empty() {
+        // Nothing to write and nothing refused (creations of existing collections): answered
+        // at once. Refusals alone still go through an (empty) entry: they were judged
+        // against this node's applied state, which is current only if it still leads.
+        if records.is_empty() && refused.is_empty() {
             for p in prepared {
                 p.answer();
             }
@@ -175,6 +182,7 @@ impl Database {
             records,
             sync,
             prepared,
+            refused,
         };
         Ok((Some(proposal), left))
     }

@@ -76,6 +76,12 @@ pub struct PreparedProposal {
     /// Whether a write of the batch asked to be fdatasync'ed.
     pub sync: bool,
     pub(crate) prepared: Vec<Prepared>,
+    /// The writes of the batch `prepare` refused (a conflict, a missing id), answered
+    /// with the proposal: a refusal may rest on an earlier write of the same batch, which
+    /// is a fact only once the entry is applied. (Answered at once, a create refused for
+    /// an id the batch inserts told its client the id existed while a read still found
+    /// nothing; the chaos harness of issue 16 caught that.)
+    pub(crate) refused: Vec<(Queued, DbError)>,
 }
 
 impl std::fmt::Debug for PreparedProposal {
@@ -93,16 +99,27 @@ impl PreparedProposal {
     /// (`Ok(true)`); with 503 `unavailable` if it was void (`Ok(false)`) or its fate is
     /// unknown (`Err(cause)`: it may or may not be applied later, and a client retries
     /// with a given `_id` or a PUT).
+    ///
+    /// The refused writes get their refusal if the entry was applied, else 503 too (what
+    /// they were judged against may not exist).
     pub fn answer(self, outcome: Result<bool, String>) {
+        let not_applied = |outcome: &Result<bool, String>| match outcome {
+            Ok(true) => None,
+            Ok(false) => Some(unavailable(
+                "leadership changed while the write was in flight and it was not applied; \
+                 retry it",
+            )),
+            Err(cause) => Some(unavailable(cause)),
+        };
         for prepared in self.prepared {
-            match &outcome {
-                Ok(true) => prepared.answer(),
-                Ok(false) => prepared.refuse(unavailable(
-                    "leadership changed while the write was in flight and it was not \
-                     applied; retry it",
-                )),
-                Err(cause) => prepared.refuse(unavailable(cause)),
+            match not_applied(&outcome) {
+                None => prepared.answer(),
+                Some(error) => prepared.refuse(error),
             }
+        }
+        for (queued, refusal) in self.refused {
+            let error = not_applied(&outcome).unwrap_or(refusal);
+            queued.fail(WriteError::Rejected(error));
         }
     }
 }

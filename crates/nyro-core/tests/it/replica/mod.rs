@@ -4,6 +4,7 @@
 
 mod entries;
 mod model;
+mod refusals;
 mod snapshot;
 mod support;
 mod visibility;
