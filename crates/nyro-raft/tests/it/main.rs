@@ -2,7 +2,9 @@
 //! 3-node cluster with in-memory storage over the HTTP transport on loopback (election,
 //! replication, a chunked snapshot with a damaged chunk), the forwarding of writes
 //! against a stub server, and both over HTTPS; openraft's storage test suite against the
-//! real log storage and state machine, and a crash test of the log storage.
+//! real log storage and state machine, a crash test of the log storage, and a seeded
+//! simulation of a cluster of real nodes over an in-memory network with faults, checked
+//! for linearizability.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +12,7 @@ mod cluster;
 mod forward;
 mod log_store;
 mod routes;
+mod sim;
 mod storage_suite;
 mod support;
 mod tls;
