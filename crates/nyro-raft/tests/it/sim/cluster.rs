@@ -45,10 +45,11 @@ fn open_options() -> OpenOptions {
 
 impl SimCluster {
     /// Starts `n` nodes (ids 1..=n), every one bootstrapping the same membership. A
-    /// snapshot is taken every `snapshot_every` entries.
-    pub async fn start(n: u64, snapshot_every: u64) -> anyhow::Result<SimCluster> {
+    /// snapshot is taken every `snapshot_every` entries; the network's drops are drawn
+    /// from `seed`.
+    pub async fn start(n: u64, snapshot_every: u64, seed: u64) -> anyhow::Result<SimCluster> {
         let mut cluster = SimCluster {
-            net: Net::default(),
+            net: Net::new(seed),
             ids: (1..=n).collect(),
             nodes: BTreeMap::new(),
             dirs: BTreeMap::new(),
@@ -79,8 +80,26 @@ impl SimCluster {
             net: self.net.clone(),
             from: id,
         };
-        let peers = Arc::new(network.clone());
-        let node = Node::start(&config(dir), open_options(), options, network, peers).await?;
+        // The tasks of the stopped node let go of its directory soon after it stopped.
+        let mut tries = 0;
+        let node = loop {
+            let peers = Arc::new(network.clone());
+            let started = Node::start(
+                &config(dir),
+                open_options(),
+                options.clone(),
+                network.clone(),
+                peers,
+            )
+            .await;
+            match started {
+                Err(e) if tries < 100 && e.to_string().contains("is locked") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                started => break started?,
+            }
+        };
         self.net.up(id, node.raft().clone());
         self.nodes.insert(id, node);
         Ok(())

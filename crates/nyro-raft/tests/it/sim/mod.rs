@@ -9,7 +9,9 @@
 //! hold the same documents and a final read of each key must agree with them.
 //!
 //! `NYRODB_SIM_SEEDS=N` runs seeds 1..=N (default 20); `NYRODB_SIM_SEED=S` replays one
-//! seed and prints its schedule and history.
+//! seed and prints its schedule and history (with `NYRODB_SIM_SEEDS=N` too: plays it N
+//! times and counts the distinct histories, which measures how reproducible a run is);
+//! `NYRODB_SIM_TICK_MS` sets how far the clock moves per tick (see [`tick`]).
 
 mod client;
 mod cluster;
@@ -35,24 +37,25 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-/// How far the paused clock moves at each tick.
-const TICK: Duration = Duration::from_millis(1);
-/// How long a tick takes on the wall clock.
+/// How far the paused clock moves at each tick, by default (`NYRODB_SIM_TICK_MS`).
+const TICK_MS: u64 = 5;
+/// How long a tick sleeps on the wall clock (about 0.1 ms with the kernel's timer slack).
 const TICK_WALL: Duration = Duration::from_micros(50);
 
-/// Moves the paused clock by [`TICK`] every [`TICK_WALL`] of wall time, for ever. The
+/// Moves the paused clock by `tick` after each [`TICK_WALL`] of wall time, for ever. The
 /// runtime is never idle while this task runs, so tokio never jumps the clock to the
 /// next timer: a node waiting for its database's writer thread (or a blocking task) sees
-/// time pass at 20 times the wall clock's pace, not leap to its next timeout.
-async fn tick() {
+/// time pass at some 50 times the wall clock's pace (5 ms a tick), not leap to its next
+/// timeout. Timers fire at the first tick at or after their deadline.
+async fn tick(tick: Duration) {
     loop {
         std::thread::sleep(TICK_WALL);
-        tokio::time::advance(TICK).await;
+        tokio::time::advance(tick).await;
     }
 }
 
 /// Plays the schedule of `seed` on a runtime of its own with a paused clock.
-fn play(seed: u64) -> Result<Outcome, String> {
+fn play(seed: u64, tick_every: Duration) -> Result<Outcome, String> {
     let schedule = Schedule::of(seed);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -61,7 +64,7 @@ fn play(seed: u64) -> Result<Outcome, String> {
         .map_err(|e| format!("no runtime: {e}"))?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
-            let clock = tokio::spawn(tick());
+            let clock = tokio::spawn(tick(tick_every));
             let outcome = run::run(&schedule).await;
             clock.abort();
             outcome
@@ -83,20 +86,26 @@ fn play(seed: u64) -> Result<Outcome, String> {
 
 #[test]
 fn sim_seeded_schedules_are_linearizable_and_converge() {
-    let seeds: Vec<u64> = match env_u64("NYRODB_SIM_SEED") {
-        Some(seed) => vec![seed],
-        None => (1..=env_u64("NYRODB_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)).collect(),
+    let count = env_u64("NYRODB_SIM_SEEDS");
+    let replay = env_u64("NYRODB_SIM_SEED");
+    let seeds: Vec<u64> = match replay {
+        Some(seed) => vec![seed; usize::try_from(count.unwrap_or(1)).unwrap_or(1)],
+        None => (1..=count.unwrap_or(DEFAULT_SEEDS)).collect(),
     };
-    let replay = seeds.len() == 1;
+    let tick = Duration::from_millis(env_u64("NYRODB_SIM_TICK_MS").unwrap_or(TICK_MS).max(1));
+    let mut histories = std::collections::BTreeSet::new();
     let started = Instant::now();
     let (mut checked, mut unknown, mut local, mut undecided) = (0, 0, 0, 0);
     let mut simulated = Duration::ZERO;
     let mut failures = Vec::new();
     for &seed in &seeds {
-        match play(seed) {
+        match play(seed, tick) {
             Ok(outcome) => {
-                if replay {
+                if replay.is_some() && histories.is_empty() {
                     println!("{}history:\n{}", Schedule::of(seed), outcome.history);
+                }
+                if replay.is_some() {
+                    histories.insert(outcome.history.clone());
                 }
                 checked += outcome.checked;
                 unknown += outcome.unknown;
@@ -120,6 +129,13 @@ fn sim_seeded_schedules_are_linearizable_and_converge() {
         wall.as_secs_f64(),
         simulated.as_secs_f64(),
     );
+    if let Some(seed) = replay {
+        println!(
+            "seed {seed} played {} times: {} distinct histories",
+            seeds.len(),
+            histories.len()
+        );
+    }
     assert!(failures.is_empty(), "failed seeds: {failures:?}");
     assert!(checked > 0, "no operation was checked");
 }

@@ -1,13 +1,16 @@
 //! The simulated network: every node's openraft RPCs and read-index calls are handed
 //! directly to the target node's `Raft` (what the internal routes of `network::server` do
 //! once a request is checked and decoded), through one shared fault table: links cut one
-//! way or both (partitions), a delay on every message, and nodes that are down.
+//! way or both (partitions), a share of messages dropped at random, a delay on every
+//! message, and nodes that are down.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nyro_raft::{NodeId, PeerCall, Peers, Raft, TypeConfig};
+
+use super::schedule::Rng;
 use openraft::BasicNode;
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -36,12 +39,23 @@ struct Table {
     cut: BTreeSet<(NodeId, NodeId)>,
     /// How long every message takes, one way.
     delay: Duration,
+    /// The percentage of messages (requests and answers) dropped.
+    loss: u64,
+    /// Draws which messages are dropped.
+    rng: Rng,
 }
 
 /// The network all nodes share. Cloning shares it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Net {
     table: Arc<Mutex<Table>>,
+}
+
+impl Table {
+    /// Whether the next message is dropped.
+    fn dropped(&mut self) -> bool {
+        self.loss > 0 && self.rng.chance(self.loss)
+    }
 }
 
 /// Why a message did not arrive.
@@ -55,6 +69,17 @@ struct Lost {
 }
 
 impl Net {
+    /// A network without faults, whose random drops are drawn from `seed`.
+    pub fn new(seed: u64) -> Net {
+        let table = Table {
+            rng: Rng::new(seed),
+            ..Table::default()
+        };
+        Net {
+            table: Arc::new(Mutex::new(table)),
+        }
+    }
+
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table
             .lock()
@@ -92,11 +117,17 @@ impl Net {
         self.table().delay = delay;
     }
 
-    /// Restores every link and removes the delay (nodes down stay down).
+    /// Drops `percent` % of the messages.
+    pub fn set_loss(&self, percent: u64) {
+        self.table().loss = percent;
+    }
+
+    /// Restores every link, removes the delay and the drops (nodes down stay down).
     pub fn heal(&self) {
         let mut table = self.table();
         table.cut.clear();
         table.delay = Duration::ZERO;
+        table.loss = 0;
     }
 
     /// Whether `from` can send to `to` now.
@@ -112,7 +143,7 @@ impl Net {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let table = self.table();
+        let mut table = self.table();
         let lost = |why| Lost {
             what,
             from,
@@ -121,6 +152,9 @@ impl Net {
         };
         if table.cut.contains(&(from, to)) {
             return Err(lost("the link is cut"));
+        }
+        if table.dropped() {
+            return Err(lost("the message was dropped"));
         }
         table.up.get(&to).cloned().ok_or_else(|| lost("it is down"))
     }
@@ -132,8 +166,8 @@ impl Net {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let table = self.table();
-        if table.cut.contains(&(to, from)) || !table.up.contains_key(&from) {
+        let mut table = self.table();
+        if table.cut.contains(&(to, from)) || !table.up.contains_key(&from) || table.dropped() {
             return Err(Lost {
                 what,
                 from: to,

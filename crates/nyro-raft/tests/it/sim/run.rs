@@ -126,6 +126,7 @@ impl Play {
             }
             Step::Cut { from, to } => net.cut(*from, *to),
             Step::Delay(d) => net.set_delay(*d),
+            Step::Loss(percent) => net.set_loss(*percent),
             Step::Heal => net.heal(),
             Step::Crash(id) => self.crash(*id).await?,
             Step::CrashLeader => {
@@ -175,7 +176,7 @@ fn documents(node: &Node) -> anyhow::Result<Vec<Document>> {
 
 /// Plays `schedule` on a fresh cluster and checks what the clients saw.
 pub async fn run(schedule: &Schedule) -> anyhow::Result<Outcome> {
-    let cluster = SimCluster::start(schedule.nodes, schedule.snapshot_every).await?;
+    let cluster = SimCluster::start(schedule.nodes, schedule.snapshot_every, schedule.seed).await?;
     let mut play = Play {
         cluster,
         history: History::new(),
@@ -264,10 +265,16 @@ fn check(
         let expected = O::Value(finals.get(&key).copied().flatten());
         match read_back {
             Some((_, op)) if op.output == expected => {}
-            other => bail!("key {key}: the final read answered {other:?}, the documents hold {expected:?}"),
+            other => bail!(
+                "key {key}: the final read answered {other:?}, the documents hold {expected:?}"
+            ),
         }
     }
-    let unknown = recorded.checked.iter().filter(|(_, op)| !op.returned()).count();
+    let unknown = recorded
+        .checked
+        .iter()
+        .filter(|(_, op)| !op.returned())
+        .count();
     let ops: Vec<(u64, Op)> = recorded.checked;
     let history = history_text(&ops);
     let report = check_keys(&Register, ops.clone(), Duration::from_secs(10))

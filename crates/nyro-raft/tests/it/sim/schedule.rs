@@ -8,6 +8,7 @@ use std::time::Duration;
 use nyro_raft::{Consistency, NodeId};
 
 /// A small, seeded generator (splitmix64): the schedule depends on the seed only.
+#[derive(Default)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -71,6 +72,8 @@ pub enum Step {
     Cut { from: NodeId, to: NodeId },
     /// Every message takes this long, each way.
     Delay(Duration),
+    /// This percentage of messages is dropped.
+    Loss(u64),
     /// Every link is restored and the delay removed.
     Heal,
     /// Node `id` stops (if fewer than half the nodes are down) and its operations end.
@@ -135,7 +138,8 @@ impl Schedule {
                     from: node,
                     to: 1 + rng.below(nodes),
                 },
-                88..=89 => Step::Delay(rng.millis(1, 150)),
+                88 => Step::Delay(rng.millis(1, 150)),
+                89 => Step::Loss(5 + rng.below(46)),
                 90..=93 => Step::Heal,
                 94 => Step::Crash(node),
                 95 => Step::CrashLeader,
