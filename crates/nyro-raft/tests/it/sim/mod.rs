@@ -2,11 +2,16 @@
 //! state machine, snapshots, proposer and read barrier over real data directories) in one
 //! process, joined by a simulated network (`net`) that drops, delays, partitions and cuts
 //! one way, with nodes stopped and started again on their directory. A seed gives a
-//! schedule (`schedule`) of client operations and faults; each runs on a tokio runtime of
-//! its own whose clock is paused (it jumps to the next timer whenever every task waits),
-//! so a schedule of seconds of cluster time takes a fraction of that. The history is
-//! checked per key for linearizability (nyro-lincheck), and once healed every node must
-//! hold the same documents and a final read of each key must agree with them.
+//! schedule (`schedule`) of client operations and faults; each runs on a single-threaded
+//! tokio runtime of its own whose clock is paused and moved forward by a ticking task
+//! ([`tick`]), so a schedule of seconds of cluster time takes a fraction of that. The
+//! history is checked per key for linearizability (nyro-lincheck), and once healed every
+//! node must hold the same documents and a final read of each key must agree with them.
+//!
+//! The schedule is a function of the seed; its run is not: the database's writer thread,
+//! blocking tasks and the ticking clock race on the wall clock, and openraft draws its
+//! election timeouts from an unseeded generator. A replay plays the same steps at the same
+//! times of the simulated clock, on a cluster that may answer them differently.
 //!
 //! `NYRODB_SIM_SEEDS=N` runs seeds 1..=N (default 20); `NYRODB_SIM_SEED=S` replays one
 //! seed and prints its schedule and history (with `NYRODB_SIM_SEEDS=N` too: plays it N
@@ -16,6 +21,7 @@
 mod client;
 mod cluster;
 mod net;
+mod regression;
 mod run;
 mod schedule;
 
@@ -54,9 +60,8 @@ async fn tick(tick: Duration) {
     }
 }
 
-/// Plays the schedule of `seed` on a runtime of its own with a paused clock.
-fn play(seed: u64, tick_every: Duration) -> Result<Outcome, String> {
-    let schedule = Schedule::of(seed);
+/// Plays `schedule` on a runtime of its own with a paused clock.
+fn play(schedule: &Schedule, tick_every: Duration) -> Result<Outcome, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -65,7 +70,7 @@ fn play(seed: u64, tick_every: Duration) -> Result<Outcome, String> {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
             let clock = tokio::spawn(tick(tick_every));
-            let outcome = run::run(&schedule).await;
+            let outcome = run::run(schedule).await;
             clock.abort();
             outcome
         })
@@ -99,7 +104,7 @@ fn sim_seeded_schedules_are_linearizable_and_converge() {
     let mut simulated = Duration::ZERO;
     let mut failures = Vec::new();
     for &seed in &seeds {
-        match play(seed, tick) {
+        match play(&Schedule::of(seed), tick) {
             Ok(outcome) => {
                 if replay.is_some() && histories.is_empty() {
                     println!("{}history:\n{}", Schedule::of(seed), outcome.history);
@@ -138,4 +143,25 @@ fn sim_seeded_schedules_are_linearizable_and_converge() {
     }
     assert!(failures.is_empty(), "failed seeds: {failures:?}");
     assert!(checked > 0, "no operation was checked");
+}
+
+/// The harness's self-test: checked as if they were linearizable, `local` reads (which may
+/// be stale on a follower cut off from the leader) must show a violation in some schedule.
+#[test]
+fn sim_finds_stale_reads_when_local_reads_are_checked_as_linearizable() {
+    let tick = Duration::from_millis(TICK_MS);
+    let found = (1..=60).find(|&seed| {
+        let mut schedule = Schedule::of(seed);
+        schedule.local_as_linearizable = true;
+        match play(&schedule, tick) {
+            Err(failure) if failure.contains("not linearizable") => true,
+            Err(failure) => panic!("seed {seed} failed otherwise: {failure}"),
+            Ok(_) => false,
+        }
+    });
+    println!("a stale local read was found with seed {found:?}");
+    assert!(
+        found.is_some(),
+        "no schedule of seeds 1..=60 showed a stale local read"
+    );
 }

@@ -117,6 +117,11 @@ impl Play {
         let net = self.cluster.net.clone();
         match step {
             Step::Op { node, key, request } => self.launch(client, *node, *key, *request),
+            Step::LeaderOp { key, request } => {
+                if let Some(leader) = self.leader().map(Node::id) {
+                    self.launch(client, leader, *key, *request);
+                }
+            }
             Step::Wait(d) => tokio::time::sleep(*d).await,
             Step::Partition(side) => net.partition(side, &self.cluster.ids),
             Step::IsolateLeader => {
@@ -179,7 +184,7 @@ pub async fn run(schedule: &Schedule) -> anyhow::Result<Outcome> {
     let cluster = SimCluster::start(schedule.nodes, schedule.snapshot_every, schedule.seed).await?;
     let mut play = Play {
         cluster,
-        history: History::new(),
+        history: History::new(schedule.local_as_linearizable),
         running: Vec::new(),
     };
     for (client, step) in (1..).zip(&schedule.steps) {

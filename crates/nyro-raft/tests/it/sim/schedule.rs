@@ -62,6 +62,8 @@ pub enum Step {
         key: u64,
         request: Request,
     },
+    /// A client sends `request` about document `key` to the leader (as for `IsolateLeader`).
+    LeaderOp { key: u64, request: Request },
     /// Time passes.
     Wait(Duration),
     /// No message crosses between `side` and the other nodes.
@@ -92,6 +94,9 @@ pub struct Schedule {
     pub snapshot_every: u64,
     pub keys: u64,
     pub steps: Vec<Step>,
+    /// Check `local` reads as if they were linearizable (the harness's self-test: stale
+    /// reads must then be found).
+    pub local_as_linearizable: bool,
 }
 
 /// How many steps a schedule has.
@@ -158,6 +163,7 @@ impl Schedule {
             snapshot_every,
             keys,
             steps,
+            local_as_linearizable: false,
         }
     }
 }
