@@ -274,7 +274,7 @@ impl Connection {
                 Ok(resp) => Ok(resp),
                 // A node whose Raft stopped answers 503 over HTTP: unreachable.
                 Err(RaftError::Fatal(fatal)) => Err(RPCError::Unreachable(Unreachable::new(
-                    &stopped(self.to, fatal),
+                    &stopped(what, self.from, self.to, &fatal),
                 ))),
                 Err(remote) => Err(RPCError::RemoteError(RemoteError::new_with_node(
                     self.to,
@@ -296,11 +296,11 @@ impl Connection {
 }
 
 /// The error a stopped target's Raft answered, as a lost message.
-fn stopped(to: NodeId, fatal: Fatal<NodeId>) -> Lost {
+fn stopped(what: &'static str, from: NodeId, to: NodeId, fatal: &Fatal<NodeId>) -> Lost {
     tracing::debug!(node = to, %fatal, "the target's Raft stopped");
     Lost {
-        what: "an RPC",
-        from: to,
+        what,
+        from,
         to,
         why: "its Raft stopped",
     }
