@@ -93,6 +93,9 @@ pub struct Node {
     index: SharedIndex,
     deadline: Duration,
     peers: Arc<dyn Peers>,
+    /// The proposer's task: it holds a handle on the database, and its queue never
+    /// closes while one does, so [`Node::shutdown`] ends it.
+    proposer: tokio::task::AbortHandle,
 }
 
 impl std::fmt::Debug for Node {
@@ -279,12 +282,13 @@ impl Node {
             }
         }
         let deadline = options.election_timeout * 2;
-        tokio::spawn(crate::proposer::run(
+        let proposer = tokio::spawn(crate::proposer::run(
             db.clone(),
             raft.clone(),
             writes,
             deadline,
-        ));
+        ))
+        .abort_handle();
         tokio::spawn(create_configured(db.clone(), raft.clone(), config.clone()));
         let lease = options.election_timeout.mul_f64(0.8);
         let reads = ReadBarrier::spawn(raft.clone(), Arc::clone(&peers), deadline, lease);
@@ -297,6 +301,7 @@ impl Node {
             index,
             deadline,
             peers,
+            proposer,
         })
     }
 
@@ -508,11 +513,13 @@ impl Node {
         Ok(self.status())
     }
 
-    /// Stops Raft and closes the database.
+    /// Stops Raft and the proposer (its queued writes fail) and closes the database. The
+    /// data directory is unlocked once the last clone of this node is dropped.
     pub async fn shutdown(self) -> Result<(), ClusterError> {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "Raft did not stop cleanly");
         }
+        self.proposer.abort();
         self.db.close().await?;
         Ok(())
     }

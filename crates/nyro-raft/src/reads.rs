@@ -8,7 +8,8 @@
 //! began), so any number of concurrent reads share one round.
 //!
 //! The lease is measured from when the last round this node confirmed as leader *started*
-//! (the quorum's answers came later), on this process's monotonic clock, and a lease read
+//! (the quorum's answers came later), on this process's monotonic clock (tokio's, the one
+//! openraft's election timers run on: the same as std's unless a test pauses it), and a lease read
 //! waits until that round's read index is applied: a process paused after its last round
 //! wakes up with its lease expired. (It once came from openraft's metrics,
 //! `millis_since_quorum_ack`, which is as old as the metrics' last report: a leader paused
@@ -18,10 +19,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::ServerState;
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use crate::stopped::{describe, stopped};
 use crate::types::Raft;
