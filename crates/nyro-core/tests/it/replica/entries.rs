@@ -567,7 +567,7 @@ async fn compaction_keeps_every_entry_readable_as_appended() {
 }
 
 #[tokio::test]
-async fn a_proposal_takes_writes_up_to_its_budget_and_answers_refused_ones_at_once() {
+async fn a_proposal_takes_writes_up_to_its_budget_and_answers_refused_ones_with_its_entry() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = Replica::open(replica_config(dir.path()), None).await;
     insert_one(&mut r, 1, "a", json!({"_id": 1})).await;
@@ -593,23 +593,28 @@ async fn a_proposal_takes_writes_up_to_its_budget_and_answers_refused_ones_at_on
     let left = left.expect("a write left for the next proposal");
     let ids: Vec<(u64, u64)> = first.records.iter().map(|r| (r.id, r.seq)).collect();
     assert_eq!(ids, [(2, 2), (3, 3)]);
-    let refused = within("the refused write", answers.remove(1))
-        .await
-        .unwrap();
-    assert!(
-        matches!(refused, Err(DbError::Conflict { id: 1, .. })),
-        "{refused:?}"
-    );
+    let refused = answers.remove(1);
     assert_eq!(
         r.db.last_seq(),
         1,
         "nothing is visible before it is applied"
+    );
+    // The refusal waits for the entry (it could rest on a write of the same batch).
+    tokio::task::yield_now().await;
+    assert!(
+        !refused.is_finished(),
+        "the refused write was answered before its batch's entry was applied"
     );
 
     let index = r.next_index();
     r.append(vec![writes_entry(1, index, &first)]).await;
     assert!(r.apply(index));
     first.answer(Ok(true));
+    let refused = within("the refused write", refused).await.unwrap();
+    assert!(
+        matches!(refused, Err(DbError::Conflict { id: 1, .. })),
+        "{refused:?}"
+    );
     // The write left over is prepared against the state the first entry made.
     let (second, rest) = r.db.prepare_proposal(left, 1500).unwrap();
     assert!(rest.is_none());

@@ -179,6 +179,9 @@ fn documents(node: &Node) -> anyhow::Result<Vec<Document>> {
     }
 }
 
+/// Attempts at each final read.
+const FINAL_READ_ATTEMPTS: u32 = 20;
+
 /// Plays `schedule` on a fresh cluster and checks what the clients saw.
 pub async fn run(schedule: &Schedule) -> anyhow::Result<Outcome> {
     let cluster = SimCluster::start(schedule.nodes, schedule.snapshot_every, schedule.seed).await?;
@@ -198,13 +201,27 @@ pub async fn run(schedule: &Schedule) -> anyhow::Result<Outcome> {
     let leader = play.converge().await?;
 
     // Read every key back through the leader: an acknowledged write lost shows as a read
-    // the history cannot explain.
-    let reader = u64::try_from(schedule.steps.len()).unwrap_or(u64::MAX) + 1;
-    for (client, key) in (reader..).zip(1..=schedule.keys) {
-        let read = Request::Read(Consistency::Linearizable);
-        play.history
-            .run(client, leader.clone(), leader.clone(), key, read)
-            .await;
+    // the history cannot explain. Retried until answered (a read of unknown outcome is not
+    // recorded as answered, and an earlier read would then pass for the final one).
+    let mut client = u64::try_from(schedule.steps.len()).unwrap_or(u64::MAX) + 1;
+    for key in 1..=schedule.keys {
+        for _attempt in 0..FINAL_READ_ATTEMPTS {
+            let read = Request::Read(Consistency::Linearizable);
+            play.history
+                .run(client, leader.clone(), leader.clone(), key, read)
+                .await;
+            client += 1;
+            let answered = play
+                .history
+                .recorded()
+                .checked
+                .last()
+                .is_some_and(|(k, op)| *k == key && op.client == client - 1 && op.returned());
+            if answered {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     // Every node holds the same documents.
