@@ -1,7 +1,7 @@
 //! A cluster node's database, as the replication layer (`nyro-raft`) drives it: append
 //! Raft entries, read them back, apply committed ones, prepare the leader's proposals.
 
-use nyro_batch::{RecordBuf, Unwritten, WriteError};
+use nyro_batch::RecordBuf;
 use nyro_storage::RecordKind;
 
 use super::Database;
