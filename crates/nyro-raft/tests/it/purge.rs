@@ -27,6 +27,19 @@ async fn apply_up_to(log: &mut LogStore, sm: &mut StateMachine, from: u64, to: u
     log.save_committed(Some(id(to))).await.unwrap();
 }
 
+/// Ten entries, the first five applied, and a snapshot of that state (of entry 4).
+async fn snapshot_of_entry_4(dir: &Path) -> (LogStore, StateMachine, nyro_core::Database) {
+    let (mut log, mut sm, db) = open(dir).await;
+    Checks::feed_10_logs_vote_self(&mut log).await.unwrap();
+    apply_up_to(&mut log, &mut sm, 0, 4).await;
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    (log, sm, db)
+}
+
 /// The state openraft starts from must pass openraft's own validation; returns the
 /// purge it starts with and its snapshot's last entry.
 async fn start_state(dir: &Path) -> (Option<u64>, Option<u64>) {
@@ -48,14 +61,7 @@ async fn start_state(dir: &Path) -> (Option<u64>, Option<u64>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_purge_whose_snapshot_never_reached_the_database_is_taken_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, mut sm, db) = open(dir.path()).await;
-    Checks::feed_10_logs_vote_self(&mut log).await.unwrap();
-    apply_up_to(&mut log, &mut sm, 0, 4).await;
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let (mut log, mut sm, db) = snapshot_of_entry_4(dir.path()).await;
     // openraft purges up to the snapshot it is installing (of entry 8), then the kill
     // comes before the installation reaches the database.
     log.purge(id(8)).await.unwrap();
@@ -78,14 +84,7 @@ async fn a_purge_whose_snapshot_never_reached_the_database_is_taken_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_purge_past_a_snapshot_file_not_kept_yet_rebuilds_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, mut sm, db) = open(dir.path()).await;
-    Checks::feed_10_logs_vote_self(&mut log).await.unwrap();
-    apply_up_to(&mut log, &mut sm, 0, 4).await;
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let (mut log, mut sm, db) = snapshot_of_entry_4(dir.path()).await;
     let snapshots = dir.path().join("snapshots");
     let older = std::fs::read_dir(&snapshots)
         .unwrap()

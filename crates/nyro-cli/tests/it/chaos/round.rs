@@ -40,14 +40,7 @@ pub async fn run_round(
     let recorder = Recorder::new();
     let keys = Arc::new(Keys::for_round(round, REGISTERS));
     let leader = c.wait_for_leader().await;
-    let targets: Vec<Target> = c
-        .running_members()
-        .into_iter()
-        .map(|i| Target {
-            id: c.node(i).id(),
-            url: c.node(i).url(),
-        })
-        .collect();
+    let targets = running_targets(c);
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
@@ -131,6 +124,17 @@ pub async fn run_round(
     }
 }
 
+/// The running members, as the clients reach them.
+fn running_targets(c: &Cluster) -> Vec<Target> {
+    c.running_members()
+        .into_iter()
+        .map(|i| Target {
+            id: c.node(i).id(),
+            url: c.node(i).url(),
+        })
+        .collect()
+}
+
 /// A `linearizable` read of every key the round wrote, on a random running member each,
 /// retried until answered, [`FINAL_READERS`] at a time; recorded as clients of their own.
 async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder, rng: &mut Rng) {
@@ -141,14 +145,7 @@ async fn final_reads(c: &Cluster, http: &Http, keys: &Keys, recorder: &Recorder,
             written.extend(ids);
         }
     }
-    let members: Vec<Target> = c
-        .running_members()
-        .into_iter()
-        .map(|i| Target {
-            id: c.node(i).id(),
-            url: c.node(i).url(),
-        })
-        .collect();
+    let members = running_targets(c);
     let readers = Arc::new(tokio::sync::Semaphore::new(FINAL_READERS));
     let mut reads = tokio::task::JoinSet::new();
     for (n, key) in written.into_iter().enumerate() {
