@@ -61,7 +61,7 @@ async fn start_state(dir: &Path) -> (Option<u64>, Option<u64>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_purge_whose_snapshot_never_reached_the_database_is_taken_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, mut sm, db) = snapshot_of_entry_4(dir.path()).await;
+    let (mut log, sm, db) = snapshot_of_entry_4(dir.path()).await;
     // openraft purges up to the snapshot it is installing (of entry 8), then the kill
     // comes before the installation reaches the database.
     log.purge(id(8)).await.unwrap();
