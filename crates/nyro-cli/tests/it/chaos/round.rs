@@ -15,7 +15,7 @@ use super::history::{Call, Consistency, Outcome, Recorder};
 use super::nemesis::{Kind, Nemesis};
 use super::workload::{Keys, Target, client, perform};
 use super::{FINAL_CLIENT, PROBER, Run};
-use crate::cluster::{Cluster, Http, Network, Rng};
+use crate::cluster::{Cluster, Http, Network, REQUEST_TIMEOUT, Rng};
 
 /// Client tasks per round.
 const CLIENTS: u64 = 6;
@@ -36,7 +36,7 @@ pub async fn run_round(
     round: u64,
     kind: Kind,
 ) -> Findings {
-    let http = Http::new(Duration::from_secs(10));
+    let http = Http::new(REQUEST_TIMEOUT);
     let recorder = Recorder::new();
     let keys = Arc::new(Keys::for_round(round, REGISTERS));
     let leader = c.wait_for_leader().await;

@@ -27,7 +27,7 @@ mod selftest;
 use std::time::{Duration, Instant};
 
 pub use harness::{Cluster, Options};
-pub use http::{Http, Until};
+pub use http::{Http, REQUEST_TIMEOUT, Until};
 pub use network::{Delay, Network};
 pub use random::Rng;
 
