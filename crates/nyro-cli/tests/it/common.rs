@@ -273,3 +273,12 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Sends `signal` to process `pid`. Through the system call, not the `kill` binary: procps
+/// (which has it on Debian) is not on every machine CI starts from.
+pub fn send_signal(pid: u32, signal: rustix::process::Signal) {
+    let raw = i32::try_from(pid).expect("a process id fits an i32");
+    let pid = rustix::process::Pid::from_raw(raw).expect("a process id is not 0");
+    rustix::process::kill_process(pid, signal)
+        .unwrap_or_else(|e| panic!("sending {signal:?} to process {pid:?}: {e}"));
+}

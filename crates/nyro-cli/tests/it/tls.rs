@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Server, fails, succeeds};
+use crate::common::{Server, fails, send_signal, succeeds};
 
 /// Writes a self-signed certificate for 127.0.0.1 as `<name>-cert.pem` and `<name>-key.pem`.
 fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -149,11 +149,7 @@ fn sighup_reloads_the_certificate() {
     let (new_cert, new_key) = make_cert(renewed_dir.path(), "renewed");
     std::fs::copy(&new_cert, &cert).unwrap();
     std::fs::copy(&new_key, &key).unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(server.pid(), rustix::process::Signal::HUP);
     let started = Instant::now();
     while !get_with(&new_cert) {
         assert!(
@@ -171,11 +167,7 @@ fn sighup_reloads_the_certificate() {
 #[test]
 fn sighup_without_tls_leaves_the_server_running() {
     let server = Server::start("", "");
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(server.pid(), rustix::process::Signal::HUP);
     for _ in 0..2 {
         succeeds(server.command("").args(["stats", "--url", &server.url]));
     }

@@ -405,13 +405,13 @@ impl Cluster {
 
     /// SIGSTOP to node `i`: it keeps its port and answers nothing until [`Cluster::cont`].
     pub fn stop(&mut self, i: usize) {
-        self.nodes[i].signal("STOP");
+        self.nodes[i].signal(rustix::process::Signal::STOP);
         self.nodes[i].state = State::Stopped;
     }
 
     /// SIGCONT to node `i`.
     pub fn cont(&mut self, i: usize) {
-        self.nodes[i].signal("CONT");
+        self.nodes[i].signal(rustix::process::Signal::CONT);
         self.nodes[i].state = State::Running;
     }
 

@@ -4,9 +4,11 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 
-use crate::common::serve_command;
+use rustix::process::Signal;
+
+use crate::common::{send_signal, serve_command};
 
 /// What the harness last did to a node's process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,21 +153,12 @@ impl Node {
         self.state = State::Dead;
     }
 
-    /// Sends `signal` (a `kill` name: STOP, CONT) to its process.
-    pub(super) fn signal(&mut self, signal: &str) {
+    /// Sends `signal` (SIGSTOP, SIGCONT) to its process.
+    pub(super) fn signal(&mut self, signal: Signal) {
         let pid = self
             .pid()
-            .unwrap_or_else(|| panic!("node {} has no process to send SIG{signal} to", self.id));
-        let status = std::process::Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .stdin(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "kill -{signal} {pid} (node {}) failed",
-            self.id
-        );
+            .unwrap_or_else(|| panic!("node {} has no process to send {signal:?} to", self.id));
+        send_signal(pid, signal);
     }
 
     /// The last `lines` lines of its log.
