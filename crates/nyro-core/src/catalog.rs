@@ -48,9 +48,10 @@ pub(crate) struct Collection {
     pub(crate) name: Arc<str>,
     pub(crate) indexes: Vec<String>,
     pub(crate) index: CollectionIndexes,
-    /// Taken exclusively while one write's records become visible here (its index
-    /// updates), shared while a list or query takes its page of hits: a page shows each
-    /// write whole or not at all, never part of a `_bulk`. A get of one id needs neither.
+    /// Taken exclusively while the documents of one write (several of them: a `_bulk`, a
+    /// run of a replicated entry) become visible here, shared while a list or query takes
+    /// its page of hits: a page shows each write whole or not at all. A write of one
+    /// document and a get of one id need neither.
     visibility: parking_lot::RwLock<()>,
 }
 

@@ -52,12 +52,23 @@ pub(crate) fn apply_entry(
             ),
         });
     }
-    let mut pairs = records.iter().zip(&placed.records).peekable();
-    while let Some((record, &location)) = pairs.next() {
-        let kind = record.kind()?;
+    // The document records of one collection that follow each other (one write's, or
+    // several writes') are one run, made visible together: a list or query never shows
+    // part of a bulk.
+    let document = |r: &WriteRecord| {
+        matches!(
+            r.kind(),
+            Ok(RecordKind::Put | RecordKind::Replace | RecordKind::Delete)
+        )
+    };
+    let runs = records.chunk_by(|a, b| a.collection == b.collection && document(a) && document(b));
+    let mut locations = placed.records.iter().copied();
+    for run in runs {
         let counters = &mut progress.counters;
-        match kind {
+        match run[0].kind()? {
             RecordKind::CreateCollection => {
+                locations.next();
+                let record = &run[0];
                 let def: CollectionDef = nyro_storage::codec::decode(&record.payload)?;
                 let created = Arc::new(Collection::new(record.collection, def)?);
                 counters.next_collection = counters.next_collection.max(record.collection + 1);
@@ -68,6 +79,8 @@ pub(crate) fn apply_entry(
                 });
             }
             RecordKind::DropCollection => {
+                locations.next();
+                let record = &run[0];
                 if let Some(dropped) = state.catalog.load().by_id(record.collection).cloned() {
                     indexing::mark_all_dead(&dropped, &state.reader);
                 }
@@ -78,32 +91,20 @@ pub(crate) fn apply_entry(
                 });
             }
             _ => {
-                // The document records of one collection that follow each other (one
-                // write's, or several writes') become visible together: a list or query
-                // never shows part of them.
-                let Some(c) = state.catalog.load().by_id(record.collection).cloned() else {
+                let collection = run[0].collection;
+                let Some(c) = state.catalog.load().by_id(collection).cloned() else {
                     return Err(DbError::Internal {
                         message: format!(
-                            "a replicated write names unknown collection id {}",
-                            record.collection
+                            "a replicated write names unknown collection id {collection}"
                         ),
                     });
                 };
-                let _whole = c.publishing();
-                let mut next = Some((record, location, kind));
-                while let Some((record, location, kind)) = next.take() {
+                let _whole = (run.len() > 1).then(|| c.publishing());
+                for (record, location) in run.iter().zip(locations.by_ref()) {
                     counters.next_seq = counters.next_seq.max(record.seq + 1);
-                    let next_id = counters.next_ids.entry(record.collection).or_insert(1);
+                    let next_id = counters.next_ids.entry(collection).or_insert(1);
                     *next_id = (*next_id).max(u128::from(record.id) + 1);
-                    apply_document(state, &c, kind, record, location)?;
-                    if let Some(&(following, &location)) = pairs.peek()
-                        && following.collection == c.id
-                        && let kind @ (RecordKind::Put | RecordKind::Replace | RecordKind::Delete) =
-                            following.kind()?
-                    {
-                        pairs.next();
-                        next = Some((following, location, kind));
-                    }
+                    apply_document(state, &c, record.kind()?, record, location)?;
                 }
             }
         }
