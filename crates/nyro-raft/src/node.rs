@@ -158,7 +158,8 @@ pub(crate) async fn open_storage(
     let mut persisted = persisted;
     // Opened with the purge the latest snapshot covers (more entries retained), then
     // purged further if the purge stands (see `UncoveredPurge`).
-    let opened_purged = if latest_snapshot.is_some() || snapshots.is_receiving() {
+    let installing = latest_snapshot.is_some() || snapshots.is_receiving();
+    let opened_purged = if installing {
         persisted.purged.min(latest_snapshot)
     } else {
         persisted.purged
@@ -171,7 +172,6 @@ pub(crate) async fn open_storage(
     )
     .await?;
     let applied = opened.last_applied.map(entry_log_id);
-    let installing = latest_snapshot.is_some() || snapshots.is_receiving();
     match UncoveredPurge::decide(persisted.purged, latest_snapshot, applied, installing) {
         UncoveredPurge::Covered => {}
         UncoveredPurge::DropStaleSnapshots => {

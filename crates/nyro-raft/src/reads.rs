@@ -193,11 +193,9 @@ async fn rounds(raft: Raft, waiting: Arc<Waiting>, peers: Arc<dyn Peers>, deadli
         let answer = tokio::time::timeout(deadline, read_index(&raft, &*peers, deadline))
             .await
             .unwrap_or_else(|_| Err("no quorum confirmed the read in time; retry".to_string()));
+        // Rounds run one after another: this one is the latest.
         if let Ok(Confirmed::AsLeader(index)) = answer {
-            let mut confirmed = waiting.confirmed();
-            if confirmed.is_none_or(|(last, _)| last < started) {
-                *confirmed = Some((started, index));
-            }
+            *waiting.confirmed() = Some((started, index));
         }
         let answer = answer.map(Confirmed::index);
         for read in reads {

@@ -270,17 +270,13 @@ impl Snapshots {
         // database installed it (a snapshot file is never ahead of the state: openraft
         // refuses to start then). The bytes that were checked, whatever file they came in;
         // file and directory synced. A restart before this finds the purge that may follow
-        // not covered: `node::UncoveredPurge`.
+        // not covered: `uncovered_purge`.
         if let Some(id) = &meta.last_log_id {
             let name = file_name(id);
-            let path = self.dir.join(&name);
-            let dir = self.dir.clone();
+            let (dir, final_name) = (self.dir.clone(), name.clone());
             let kept = tokio::task::spawn_blocking(move || {
-                let temp = path.with_extension("tmp");
-                std::fs::write(&temp, &bytes)?;
-                std::fs::File::open(&temp)?.sync_all()?;
-                std::fs::rename(&temp, &path)?;
-                std::fs::File::open(&dir)?.sync_all()
+                let temp = format!("{final_name}.tmp");
+                nyro_storage::publish(&nyro_storage::OsIo, &dir, &temp, &final_name, &[&bytes])
             })
             .await;
             match kept {
