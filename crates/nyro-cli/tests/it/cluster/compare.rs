@@ -87,6 +87,29 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("listing {name} on node {}: {e}", self.node(i).id()))
     }
 
+    /// What node `i` holds of collection `name`, once it is checked to hold every write of
+    /// `acked` (id -> document as acknowledged) exactly; panics naming what it lacks.
+    pub async fn assert_holds(
+        &self,
+        i: usize,
+        name: &str,
+        acked: &BTreeMap<u64, Value>,
+    ) -> BTreeMap<u64, Value> {
+        let stored = self.records(i, name).await;
+        let node = self.node(i).id();
+        let lost: Vec<&u64> = acked.keys().filter(|id| !stored.contains_key(id)).collect();
+        assert!(
+            lost.is_empty(),
+            "node {node} lacks {} of {} acknowledged writes: {lost:?}",
+            lost.len(),
+            acked.len()
+        );
+        for (id, doc) in acked {
+            assert_eq!(stored.get(id), Some(doc), "node {node}, _id {id}");
+        }
+        stored
+    }
+
     /// What node `i` holds.
     async fn holding(&self, i: usize) -> Result<Holding, String> {
         let listed = self.read_json(i, "/v1/collections").await?;
