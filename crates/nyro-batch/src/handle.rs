@@ -1,81 +1,76 @@
 //! The caller's side of the writer: [`BatchWriter::spawn`] starts the thread and returns a
 //! [`WriterHandle`] to submit through and the [`WriterThread`] to join.
 
+use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
 
 use nyro_storage::Log;
 use tokio::sync::oneshot;
 
 use crate::applier::{Applier, Reply, WriteError};
-use crate::config::BatchConfig;
+use crate::config::{BatchConfig, SyncPolicy};
+use crate::leader::{Shared, Writer};
+use crate::line::{Done, Entry, Message};
 use crate::metrics::WriterMetrics;
 use crate::writer::Worker;
-
-pub(crate) type Done<R> = oneshot::Sender<Result<(), WriteError<R>>>;
-
-pub(crate) enum Message<A: Applier> {
-    /// A request (carrying its own reply) and whether it asked for an fdatasync.
-    Write { request: A::Request, sync: bool },
-    /// fdatasync everything written so far, then answer.
-    Flush(Done<A::Rejection>),
-    /// Seal the active segment (and start a new one), then answer.
-    Seal(Done<A::Rejection>),
-    /// Write everything queued before this, fdatasync, release the log, then answer.
-    Close(Done<A::Rejection>),
-}
-
-/// What the handles and the writer thread share.
-pub(crate) struct Shared {
-    pub(crate) metrics: Arc<WriterMetrics>,
-    pub(crate) poisoned: OnceLock<String>,
-    /// Requests queued and not yet taken by the writer.
-    pub(crate) queued: AtomicUsize,
-    capacity: usize,
-}
 
 /// A handle for submitting writes. Cheap to clone; when the last clone is dropped the writer
 /// writes what is queued, fdatasyncs and stops.
 pub struct WriterHandle<A: Applier> {
-    tx: mpsc::Sender<Message<A>>,
-    shared: Arc<Shared>,
+    writer: Arc<Writer<A>>,
 }
 
 impl<A: Applier> Clone for WriterHandle<A> {
     fn clone(&self) -> Self {
+        self.writer.line.add_handle();
         Self {
-            tx: self.tx.clone(),
-            shared: Arc::clone(&self.shared),
+            writer: Arc::clone(&self.writer),
         }
+    }
+}
+
+impl<A: Applier> Drop for WriterHandle<A> {
+    fn drop(&mut self) {
+        self.writer.line.drop_handle();
     }
 }
 
 impl<A: Applier> std::fmt::Debug for WriterHandle<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriterHandle")
-            .field("queued", &self.shared.queued.load(Ordering::Relaxed))
-            .field("poisoned", &self.shared.poisoned.get())
+            .field("queued", &self.shared().queued.load(Ordering::Relaxed))
+            .field("poisoned", &self.shared().poisoned.get())
             .finish()
     }
 }
 
 impl<A: Applier> WriterHandle<A> {
+    fn shared(&self) -> &Shared {
+        &self.writer.shared
+    }
+
     /// Queues the request that `request` makes from its [`Reply`], and waits until it is
     /// written (and fdatasync'ed, if the policy or `sync` says so) or refused. The request
     /// is made only once it is sure to be queued.
+    ///
+    /// If the writer is idle and the request needs no fdatasync, the caller writes it
+    /// itself, on its own thread, during the first poll of this future (see the crate's
+    /// doc): the future then completes without waiting for anyone.
     pub async fn submit<T: Send + 'static>(
         &self,
         sync: bool,
         request: impl FnOnce(Reply<T, A::Rejection>) -> A::Request,
     ) -> Result<T, WriteError<A::Rejection>> {
-        if let Some(reason) = self.shared.poisoned.get() {
+        let shared = self.shared();
+        if let Some(reason) = shared.poisoned.get() {
             return Err(WriteError::Poisoned {
                 reason: reason.clone(),
             });
         }
-        let capacity = self.shared.capacity;
-        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        let capacity = shared.capacity;
+        if shared.queued.fetch_add(1, Ordering::AcqRel) >= capacity {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(WriteError::QueueFull { capacity });
         }
         let (reply, answer) = oneshot::channel();
@@ -83,9 +78,17 @@ impl<A: Applier> WriterHandle<A> {
             request: request(Reply::new(reply)),
             sync,
         };
-        if self.tx.send(message).is_err() {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(WriteError::Closed);
+        match self
+            .writer
+            .line
+            .enter(message, !sync && self.writer.callers_lead)
+        {
+            Entry::Lead(message) => self.writer.lead(message),
+            Entry::Queued => {}
+            Entry::Closed => {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                return Err(WriteError::Closed);
+            }
         }
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
@@ -96,9 +99,10 @@ impl<A: Applier> WriterHandle<A> {
         message: impl FnOnce(Done<A::Rejection>) -> Message<A>,
     ) -> Result<(), WriteError<A::Rejection>> {
         let (done, answer) = oneshot::channel();
-        self.tx
-            .send(message(done))
-            .map_err(|_| WriteError::Closed)?;
+        match self.writer.line.enter(message(done), false) {
+            Entry::Closed => return Err(WriteError::Closed),
+            Entry::Lead(_) | Entry::Queued => {} // never `Lead`: control messages may not
+        }
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
 
@@ -122,17 +126,17 @@ impl<A: Applier> WriterHandle<A> {
 
     /// Why writes are refused for good, if they are.
     pub fn poisoned(&self) -> Option<&str> {
-        self.shared.poisoned.get().map(String::as_str)
+        self.shared().poisoned.get().map(String::as_str)
     }
 
     /// What the writer has done so far.
     pub fn metrics(&self) -> &Arc<WriterMetrics> {
-        &self.shared.metrics
+        &self.shared().metrics
     }
 
     /// Requests queued and not yet taken by the writer.
     pub fn queued(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        self.shared().queued.load(Ordering::Relaxed)
     }
 }
 
@@ -166,19 +170,23 @@ impl BatchWriter {
         applier: A,
         config: BatchConfig,
     ) -> std::io::Result<(WriterHandle<A>, WriterThread)> {
-        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             metrics: Arc::new(WriterMetrics::default()),
             poisoned: OnceLock::new(),
             queued: AtomicUsize::new(0),
             capacity: config.queue_capacity.max(1),
         });
-        let worker = Worker::new(log, applier, rx, config, Arc::clone(&shared));
-        // A thread, not an async task: write and fdatasync block, and must not stall the
+        let callers_lead = config.sync != SyncPolicy::Always;
+        let worker = Worker::new(log, applier, config, Arc::clone(&shared));
+        let writer = Arc::new(Writer::new(worker, shared, callers_lead));
+        // A thread, not an async task: the fdatasyncs it does block, and must not stall the
         // runtime's worker threads. Callers still await their answers asynchronously.
-        let thread = std::thread::Builder::new()
-            .name("nyro-batch-writer".into())
-            .spawn(move || worker.run())?;
-        Ok((WriterHandle { tx, shared }, WriterThread(thread)))
+        let thread = {
+            let writer = Arc::clone(&writer);
+            std::thread::Builder::new()
+                .name("nyro-batch-writer".into())
+                .spawn(move || writer.run())?
+        };
+        Ok((WriterHandle { writer }, WriterThread(thread)))
     }
 }

@@ -36,6 +36,8 @@
 mod applier;
 mod config;
 mod handle;
+mod leader;
+mod line;
 mod metrics;
 mod records;
 mod writer;

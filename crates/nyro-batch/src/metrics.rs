@@ -66,6 +66,9 @@ pub struct WriterMetrics {
     pub failed_batches: AtomicU64,
     /// Successful fdatasyncs.
     pub fsyncs: AtomicU64,
+    /// Batches (written or failed) led by a caller on its own thread, without a hand-off
+    /// to the writer thread; the others were led by the writer thread.
+    pub caller_batches: AtomicU64,
     /// Records per written batch.
     pub batch_records: Histogram,
     /// fdatasync latency in microseconds.
@@ -86,6 +89,7 @@ impl Default for WriterMetrics {
             records: AtomicU64::new(0),
             failed_batches: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
+            caller_batches: AtomicU64::new(0),
             batch_records: Histogram::new(BATCH_BOUNDS),
             fsync_micros: Histogram::new(FSYNC_BOUNDS),
         }

@@ -1,17 +1,17 @@
-//! The writer thread: collects a batch from the queue, has the applier prepare it, appends
-//! it with one `Log::append`, applies the sync policy, then answers.
+//! The worker a leader holds: collects a batch from the line, has the applier prepare it,
+//! appends it with one `Log::append`, applies the sync policy, then answers.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use nyro_storage::{Location, Log, StorageError};
 
 use crate::applier::{Applier, Unwritten, WriteError};
 use crate::config::{BatchConfig, SyncPolicy};
-use crate::handle::{Done, Message, Shared};
+use crate::leader::Shared;
+use crate::line::{Done, Line, Message};
 use crate::records::RecordBuf;
 
 /// What one batch collected from the queue.
@@ -49,7 +49,6 @@ pub(crate) struct Worker<A: Applier> {
     /// `None` once closed.
     log: Option<Log>,
     applier: A,
-    rx: mpsc::Receiver<Message<A>>,
     config: BatchConfig,
     shared: Arc<Shared>,
     buf: RecordBuf,
@@ -61,29 +60,21 @@ pub(crate) struct Worker<A: Applier> {
     last_fsync: Duration,
 }
 
-/// Marks the writer poisoned if its thread unwinds (a bug), so callers learn why.
-struct PanicGuard(Arc<Shared>);
-
-impl Drop for PanicGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = self.0.poisoned.set("the writer thread panicked".into());
-        }
-    }
+/// Who leads the batch being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A caller, on its own thread: it takes only plain writes (no fdatasync, no control
+    /// message) and never waits.
+    Caller,
+    /// The writer thread: it takes every message, and lingers before an fdatasync.
+    Thread,
 }
 
 impl<A: Applier> Worker<A> {
-    pub(crate) fn new(
-        log: Log,
-        applier: A,
-        rx: mpsc::Receiver<Message<A>>,
-        config: BatchConfig,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(log: Log, applier: A, config: BatchConfig, shared: Arc<Shared>) -> Self {
         Self {
             log: Some(log),
             applier,
-            rx,
             config,
             shared,
             buf: RecordBuf::new(),
@@ -93,42 +84,53 @@ impl<A: Applier> Worker<A> {
         }
     }
 
-    pub(crate) fn run(mut self) {
-        let _guard = PanicGuard(Arc::clone(&self.shared));
-        while let Some(first) = self.next_message() {
-            let mut batch = Collected::default();
-            let mut next = Some(first);
-            let mut linger_until = None;
-            while let Some(message) = next.take() {
-                if self.take(message, &mut batch) {
-                    break; // Close: nothing after it belongs to this database any more
-                }
-                if self.buf.len() >= self.config.batch_size {
-                    break;
-                }
-                next = self.rx.try_recv().ok();
-                if next.is_none() {
-                    next = self.linger(&batch, &mut linger_until);
-                }
+    /// Writes one batch: `first`, then whatever `line` holds that the leader may take, up to
+    /// `batch_size` records; appends it, syncs per policy, answers. True once `Close` was
+    /// answered (the log is released and the line takes no more messages).
+    pub(crate) fn lead_batch(&mut self, first: Message<A>, line: &Line<A>, role: Role) -> bool {
+        let mut batch = Collected::default();
+        let mut next = Some(first);
+        let mut linger_until = None;
+        while let Some(message) = next.take() {
+            if self.take(message, &mut batch) {
+                break; // Close: nothing after it belongs to this database any more
             }
-            self.last_batch_requests = batch.pending.len();
-            self.write_batch(batch.pending, batch.flushes, batch.sync);
-            for done in batch.seals {
-                let result = match self.log.as_mut() {
-                    Some(log) => log.seal().map_err(|e| self.failure(e).duplicate()),
-                    None => Err(WriteError::Closed),
-                };
-                let _ = done.send(result);
+            if self.buf.len() >= self.config.batch_size {
+                break;
             }
-            if let Some(done) = batch.close {
-                let result = self.sync_now();
-                self.log = None; // releases the writer's hold on the data directory
-                let _ = done.send(result.map_err(WriteError::from));
-                return;
-            }
+            next = match role {
+                Role::Caller => line.next_if(Message::is_plain_write),
+                Role::Thread => line
+                    .next_if(|_| true)
+                    .or_else(|| self.linger(&batch, &mut linger_until, line)),
+            };
         }
-        // Every handle is gone: make what was written durable before stopping.
+        self.last_batch_requests = batch.pending.len();
+        self.write_batch(batch.pending, batch.flushes, batch.sync);
+        for done in batch.seals {
+            let result = match self.log.as_mut() {
+                Some(log) => log.seal().map_err(|e| self.failure(e).duplicate()),
+                None => Err(WriteError::Closed),
+            };
+            let _ = done.send(result);
+        }
+        let Some(done) = batch.close else {
+            return false;
+        };
+        let result = self.sync_now();
+        self.log = None; // releases the writer's hold on the data directory
+        let rest = line.close();
+        let _ = done.send(result.map_err(WriteError::from));
+        self.shared.forget(rest);
+        true
+    }
+
+    /// Every handle is gone and the queue is written: make it durable and stop taking
+    /// messages.
+    pub(crate) fn stop(&mut self, line: &Line<A>) {
         let _ = self.sync_now();
+        self.log = None;
+        self.shared.forget(line.close());
     }
 
     /// Adds a message to the batch being collected; true for `Close`.
@@ -158,39 +160,36 @@ impl<A: Applier> Worker<A> {
     /// fdatasync are about to send their next request, and without the wait they would miss
     /// this batch and wait a whole extra fdatasync. The wait is bounded by the last
     /// fdatasync's duration and by `batch_timeout`; a lone writer (previous batch of one
-    /// request) never waits.
-    fn linger(&mut self, batch: &Collected<A>, until: &mut Option<Instant>) -> Option<Message<A>> {
+    /// request) never waits. Only the thread leads such batches.
+    fn linger(
+        &mut self,
+        batch: &Collected<A>,
+        until: &mut Option<Instant>,
+        line: &Line<A>,
+    ) -> Option<Message<A>> {
         let syncs = batch.sync || self.config.sync == SyncPolicy::Always;
         if !syncs || batch.pending.len() >= self.last_batch_requests {
             return None;
         }
         let deadline = *until
             .get_or_insert_with(|| Instant::now() + self.last_fsync.min(self.config.batch_timeout));
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        self.rx.recv_timeout(deadline - now).ok()
+        line.wait_next(deadline)
     }
 
-    /// Waits for the next message, fdatasyncing when the interval policy's deadline comes.
-    /// `None` when every handle is gone.
-    fn next_message(&mut self) -> Option<Message<A>> {
-        loop {
-            let deadline = match (self.config.sync, self.oldest_unsynced) {
-                (SyncPolicy::Interval(interval), Some(oldest)) => oldest + interval,
-                _ => return self.rx.recv().ok(),
-            };
-            let now = Instant::now();
-            if now >= deadline {
-                let _ = self.sync_now();
-                continue;
-            }
-            match self.rx.recv_timeout(deadline - now) {
-                Ok(message) => return Some(message),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
+    /// When the interval policy's fdatasync of what is written is due (`None`: nothing is
+    /// waiting for one).
+    pub(crate) fn sync_due(&self) -> Option<Instant> {
+        match (self.config.sync, self.oldest_unsynced) {
+            (SyncPolicy::Interval(interval), Some(oldest)) => Some(oldest + interval),
+            _ => None,
+        }
+    }
+
+    /// fdatasyncs if the interval policy's deadline has passed (the thread calls this
+    /// whenever it leads: a busy writer may never go idle long enough to sleep until it).
+    pub(crate) fn sync_if_due(&mut self) {
+        if self.sync_due().is_some_and(|due| Instant::now() >= due) {
+            let _ = self.sync_now();
         }
     }
 
@@ -244,13 +243,6 @@ impl<A: Applier> Worker<A> {
                 }
             }
         }
-        // A busy writer may never idle long enough to reach its deadline in next_message.
-        if let (SyncPolicy::Interval(interval), Some(oldest)) =
-            (self.config.sync, self.oldest_unsynced)
-            && oldest.elapsed() >= interval
-        {
-            let _ = self.sync_now();
-        }
     }
 
     /// Appends the batch; fdatasyncs it if the policy or a request asks for that.
@@ -294,8 +286,8 @@ impl<A: Applier> Worker<A> {
         let started = Instant::now();
         if let Err(e) = log.sync() {
             // A failed fdatasync poisons the log: there is nothing left to sync later, so
-            // drop the interval deadline (else `next_message` retries it forever, never
-            // taking another message).
+            // drop the interval deadline (else the thread retries it forever, never taking
+            // another message).
             self.oldest_unsynced = None;
             return Err(self.failure(e));
         }

@@ -358,19 +358,40 @@ pub fn submit_queued(
     tokio::spawn(future)
 }
 
+/// Submits `req` from a plain thread (a blocking-pool thread driving the submit with
+/// `Handle::block_on`, as the embedded API's benchmark does). Where the writer is idle and
+/// the request needs no fdatasync, that thread leads: it can be held at the gate inside
+/// `prepare` without holding up the test's task (a caller that leads writes during the
+/// first poll of its submit future, so a future polled by hand would block the test).
+pub fn submit_on_thread(
+    handle: &WriterHandle<KvApplier>,
+    req: Req,
+    sync: bool,
+) -> tokio::task::JoinHandle<Answer> {
+    let handle = handle.clone();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(handle.submit_req(req, sync)))
+}
+
 /// Submits `reqs` so that they all land in one batch, in this order: the gate holds the
-/// writer inside the first request's `prepare` while the others are queued behind it one by
-/// one; then it opens. Requires an otherwise idle writer with a large enough `batch_size`
-/// and queue.
+/// leader (the first request's caller, or the writer thread under `Always`) inside the
+/// first request's `prepare` while the others are queued behind it one by one; then it
+/// opens. Requires an otherwise idle writer with a large enough `batch_size` and queue.
 ///
-/// Each submit future is polled once by hand before the next is made: `submit` queues its
-/// message synchronously on that first poll, so the queue order is the order of `reqs`
-/// (spawned tasks would race each other to the queue).
+/// Each later submit future is polled once by hand before the next is made: `submit`
+/// queues its message synchronously on that first poll, so the queue order is the order of
+/// `reqs` (spawned tasks would race each other to the queue).
 pub async fn submit_one_batch(h: &Harness, reqs: Vec<Req>) -> Vec<Answer> {
     assert_eq!(h.handle.queued(), 0, "the writer must be idle");
     h.probe.gate.close();
+    let mut reqs = reqs.into_iter();
+    let first = submit_on_thread(&h.handle, reqs.next().expect("a request"), false);
+    wait_until("the leader holds the first request", || {
+        h.probe.gate.waiting() == 1
+    })
+    .await;
     let mut futures = Vec::new();
-    for (i, req) in reqs.into_iter().enumerate() {
+    for (i, req) in reqs.enumerate() {
         let mut future = Box::pin(h.handle.submit_req(req, false));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(
@@ -378,17 +399,10 @@ pub async fn submit_one_batch(h: &Harness, reqs: Vec<Req>) -> Vec<Answer> {
             "answered before the writer saw it"
         );
         futures.push(future);
-        if i == 0 {
-            wait_until("the writer holds the first request", || {
-                h.probe.gate.waiting() == 1
-            })
-            .await;
-        } else {
-            assert_eq!(h.handle.queued(), i);
-        }
+        assert_eq!(h.handle.queued(), i + 1);
     }
     h.probe.gate.open();
-    let mut answers = Vec::new();
+    let mut answers = vec![within("the first answer", first).await.unwrap()];
     for future in futures {
         answers.push(within("an answer", future).await);
     }

@@ -11,7 +11,7 @@ async fn close_answers_what_was_queued_and_releases_the_log() {
     // Hold the writer in its first request's prepare and queue more behind it, so that
     // close arrives while they are all still unanswered.
     h.probe.gate.close();
-    let mut tasks = vec![spawn_submit(&h.handle, Req::put(0, b"v0"), false)];
+    let mut tasks = vec![submit_on_thread(&h.handle, Req::put(0, b"v0"), false)];
     wait_until("the writer holds the first request", || {
         h.probe.gate.waiting() == 1
     })
@@ -132,11 +132,14 @@ async fn dropping_every_handle_still_writes_queued_requests() {
     // handle goes is still written, and fdatasync'ed before the writer stops.
     let h = start(config(SyncPolicy::Never));
     h.probe.gate.close();
-    let mut tasks = vec![spawn_submit(&h.handle, Req::put(0, b"v"), false)];
+    // The first caller leads and is held inside its own batch; it cannot be cancelled
+    // (a leader writes synchronously), the callers queued behind it are.
+    let leader = submit_on_thread(&h.handle, Req::put(0, b"v"), false);
     wait_until("the writer holds the first request", || {
         h.probe.gate.waiting() == 1
     })
     .await;
+    let mut tasks = Vec::new();
     for key in 1..20u64 {
         tasks.push(spawn_submit(&h.handle, Req::put(key, b"v"), false));
     }
@@ -156,6 +159,7 @@ async fn dropping_every_handle_still_writes_queued_requests() {
     drop(h.handle);
     drop(h.reader);
     h.probe.gate.open();
+    within("the leader", leader).await.unwrap().unwrap();
     let log = reopen(h.dir.path()).await;
     let records = log_records(log.reader());
     assert_eq!(records.len(), 20);

@@ -18,7 +18,7 @@ async fn a_full_queue_refuses_at_once_and_loses_nothing() {
     });
     // The writer is held inside the first request, so it drains nothing meanwhile.
     h.probe.gate.close();
-    let first = spawn_submit(&h.handle, Req::put(0, b"first"), false);
+    let first = submit_on_thread(&h.handle, Req::put(0, b"first"), false);
     wait_until("the writer holds the first request", || {
         h.probe.gate.waiting() == 1
     })
