@@ -142,6 +142,10 @@ pub struct Probe {
     pub seq: AtomicU64,
     /// Calls of `prepare`.
     pub prepares: AtomicU64,
+    /// The thread each accepted request was prepared on, with the request's first key.
+    pub preparers: Mutex<Vec<(u64, Preparer)>>,
+    /// Every accepted record's seq, in prepare order (a failed batch's taken back).
+    pub prepared: Mutex<Vec<u64>>,
     pub gate: Gate,
 }
 
@@ -152,6 +156,30 @@ impl Probe {
 
     pub fn get(&self, key: u64) -> Option<Vec<u8>> {
         self.map.lock().unwrap().get(&key).cloned()
+    }
+
+    /// The thread that prepared the (last accepted) request whose first key is `key`.
+    pub fn preparer(&self, key: u64) -> Option<Preparer> {
+        let preparers = self.preparers.lock().unwrap();
+        preparers.iter().rev().find(|(k, _)| *k == key).map(|p| p.1)
+    }
+}
+
+/// Which thread prepared a request: a caller that led, or the writer thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preparer {
+    WriterThread,
+    Caller(std::thread::ThreadId),
+}
+
+impl Preparer {
+    pub fn current() -> Self {
+        let thread = std::thread::current();
+        if thread.name() == Some("nyro-batch-writer") {
+            Self::WriterThread
+        } else {
+            Self::Caller(thread.id())
+        }
     }
 }
 
@@ -202,10 +230,20 @@ impl KvApplier {
             }
         }
         request.seq = self.seq + 1;
+        let mut prepared = self.probe.prepared.lock().unwrap();
         for (key, value) in &request.puts {
             self.seq += 1;
             records.push(RecordKind::Put, COLLECTION, *key, self.seq, value);
             self.overlay.insert(*key);
+            prepared.push(self.seq);
+        }
+        if let Some((first, _)) = request.puts.first() {
+            let preparer = Preparer::current();
+            self.probe
+                .preparers
+                .lock()
+                .unwrap()
+                .push((*first, preparer));
         }
         Ok(())
     }
@@ -252,6 +290,12 @@ impl Applier for KvApplier {
             self.probe.written_batches.fetch_add(1, Ordering::Relaxed);
         } else {
             self.seq = self.batch_start;
+            let batch_start = self.batch_start;
+            self.probe
+                .prepared
+                .lock()
+                .unwrap()
+                .retain(|s| *s <= batch_start);
             self.probe.failed_batches.fetch_add(1, Ordering::Relaxed);
         }
         self.batch_start = self.seq;
@@ -452,6 +496,37 @@ pub fn segment_size(reader: &LogReader) -> (u64, u64) {
     assert_eq!(segments.len(), 1);
     let on_disk = std::fs::metadata(&segments[0].path).unwrap().len();
     (segments[0].bytes, on_disk)
+}
+
+/// Each sync policy, for property tests (a short interval, so that background fdatasyncs
+/// happen during a case).
+pub fn any_policy() -> impl proptest::strategy::Strategy<Value = nyro_batch::SyncPolicy> {
+    use nyro_batch::SyncPolicy;
+    use proptest::prelude::Just;
+    proptest::prop_oneof![
+        Just(SyncPolicy::Always),
+        Just(SyncPolicy::Never),
+        Just(SyncPolicy::Interval(Duration::from_millis(2))),
+    ]
+}
+
+/// A property test's settings: `cases` cases, failures not persisted.
+pub fn cases(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Runs `future` to completion on a fresh two-worker runtime (one per property test case).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 /// Reads a metric counter.

@@ -8,6 +8,8 @@ mod common;
 mod basics;
 mod faults;
 mod group_commit;
+mod interleave;
+mod leader;
 mod lifecycle;
 mod model;
 mod queue;

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::time::Duration;
 
 use nyro_batch::{SyncPolicy, WriteError};
 use nyro_storage::WriteFault;
@@ -49,14 +48,6 @@ fn step() -> impl Strategy<Value = Step> {
         3 => prop::collection::vec(req(), 2..6).prop_map(Step::Batch),
         1 => fault.prop_map(Step::Fail),
         1 => Just(Step::Clear),
-    ]
-}
-
-fn policy() -> impl Strategy<Value = SyncPolicy> {
-    prop_oneof![
-        Just(SyncPolicy::Always),
-        Just(SyncPolicy::Never),
-        Just(SyncPolicy::Interval(Duration::from_millis(2))),
     ]
 }
 
@@ -149,19 +140,10 @@ async fn run(policy: SyncPolicy, steps: Vec<Step>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 24,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(cases(24))]
 
     #[test]
-    fn writer_matches_a_model(policy in policy(), steps in prop::collection::vec(step(), 1..30)) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(run(policy, steps));
+    fn writer_matches_a_model(policy in any_policy(), steps in prop::collection::vec(step(), 1..30)) {
+        block_on(run(policy, steps));
     }
 }
