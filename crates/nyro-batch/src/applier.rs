@@ -8,8 +8,9 @@ use tokio::sync::oneshot;
 
 use crate::records::RecordBuf;
 
-/// Turns requests into log records and makes written ones visible. Runs on the writer
-/// thread only, so its state needs no locks against other writers.
+/// Turns requests into log records and makes written ones visible. Runs on whichever
+/// thread leads (a caller's or the writer thread), one leader at a time, so its state needs
+/// no locks against other writers; it must be `Send` and keep nothing thread-local.
 ///
 /// Per batch the writer calls [`prepare`](Applier::prepare) for each request in arrival
 /// order, appends the batch, then either calls [`commit`](Applier::commit) for each prepared
@@ -87,7 +88,7 @@ pub enum WriteError<R> {
     #[error("write failed: {0}")]
     Failed(Arc<StorageError>),
     /// An fdatasync failed earlier (or now), or the log could not cut a failed write back,
-    /// or the writer thread panicked: the database takes no more writes until it is
+    /// or the writer panicked: the database takes no more writes until it is
     /// restarted. Reads go on.
     #[error("writes are refused until restart: {reason}; reads go on")]
     Poisoned {

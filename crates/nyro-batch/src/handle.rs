@@ -134,21 +134,23 @@ impl<A: Applier> WriterHandle<A> {
         &self.shared().metrics
     }
 
-    /// Requests queued and not yet taken by the writer.
+    /// Requests queued and not yet taken by a leader.
     pub fn queued(&self) -> usize {
         self.shared().queued.load(Ordering::Relaxed)
     }
 }
 
-/// The writer thread. It ends after answering [`WriterHandle::close`], or once every
-/// handle is dropped (after writing and fdatasyncing what was queued); by then it has
-/// dropped the log and the applier. Dropping this without joining detaches the thread.
+/// The writer thread (see the crate's doc for what it leads). It ends after answering
+/// [`WriterHandle::close`], or once every handle is dropped (after writing and
+/// fdatasyncing what was queued); by then the log and the applier are dropped. Dropping
+/// this without joining detaches the thread.
 #[derive(Debug)]
 pub struct WriterThread(std::thread::JoinHandle<()>);
 
 impl WriterThread {
     /// Waits until the thread has ended (close it, or drop every handle, first). Returns
-    /// false if it panicked (its handles then report the writer poisoned).
+    /// false if it panicked, or ended with the panic of an applier that a leading caller
+    /// ran (its handles then report the writer poisoned).
     pub fn join(self) -> bool {
         self.0.join().is_ok()
     }
@@ -163,8 +165,9 @@ impl WriterThread {
 pub struct BatchWriter;
 
 impl BatchWriter {
-    /// Starts the writer thread, which owns `log` and `applier` from now on. Returns the
-    /// handle to submit through and the thread, to join once closed.
+    /// Starts the writer, which owns `log` and `applier` from now on (whoever leads uses
+    /// them), and its thread. Returns the handle to submit through and the thread, to
+    /// join once closed.
     pub fn spawn<A: Applier>(
         log: Log,
         applier: A,

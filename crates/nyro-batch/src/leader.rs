@@ -11,6 +11,12 @@ use crate::line::{Line, Message, Next, PanicPayload, Turn, lock};
 use crate::metrics::WriterMetrics;
 use crate::writer::{Role, Worker};
 
+/// Most batches a caller leads in a row (its own and those of requests that queued
+/// meanwhile) before it hands over to the thread: going on saves waking the thread (which,
+/// on a busy machine, may wait long for a core while everyone queues behind it), the bound
+/// keeps one caller from writing for everyone else forever.
+const CALLER_BATCHES: u64 = 8;
+
 /// What the handles, the leaders and the worker share.
 pub(crate) struct Shared {
     pub(crate) metrics: Arc<WriterMetrics>,
@@ -59,25 +65,33 @@ impl<A: Applier> Writer<A> {
     }
 
     /// A caller leads: writes `first` and whatever plain writes queue up meanwhile as one
-    /// batch, on the caller's thread, then stops leading (handing over to the thread if
-    /// more is queued). Synchronous: a caller's future cannot be dropped half-way through.
+    /// batch, on the caller's thread; goes on with the next batch while plain writes are
+    /// queued, at most [`CALLER_BATCHES`] in all; then stops leading (handing over to the
+    /// thread if more is queued). Synchronous: a caller's future cannot be dropped
+    /// half-way through.
     pub(crate) fn lead(&self, first: Message<A>) {
         let mut guard = lock(&self.worker);
         let Some(worker) = guard.as_mut() else {
             return; // unreachable: the line is closed before the worker goes
         };
         let led = catch_unwind(AssertUnwindSafe(|| {
-            worker.lead_batch(first, &self.line, Role::Caller);
-            worker.sync_due()
+            let mut next = Some(first);
+            let mut batches = 0;
+            while let Some(first) = next {
+                worker.lead_batch(first, &self.line, Role::Caller);
+                batches += 1;
+                next = self
+                    .line
+                    .caller_next(worker.sync_due(), batches < CALLER_BATCHES);
+            }
+            batches
         }));
         match led {
-            Ok(sync_due) => {
-                drop(guard);
+            Ok(batches) => {
                 self.shared
                     .metrics
                     .caller_batches
-                    .fetch_add(1, Ordering::Relaxed);
-                self.line.caller_done(sync_due);
+                    .fetch_add(batches, Ordering::Relaxed);
             }
             Err(payload) => self.died(guard, Some(payload)),
         }

@@ -190,14 +190,28 @@ impl<A: Applier> Line<A> {
         }
     }
 
-    /// A caller's batch is written. It stops leading: the writer goes idle, or, when
-    /// messages are queued (they arrived after its batch was full or need the thread) or
-    /// the thread waits for an fdatasync, leadership goes to the thread. `sync_due` is when
-    /// what is written now must be fdatasync'ed; the thread learns of a new deadline.
-    pub(crate) fn caller_done(&self, sync_due: Option<Instant>) {
+    /// A caller's batch is written: `sync_due` is when what is written now must be
+    /// fdatasync'ed (the thread learns of a new deadline). If `may_go_on` and a plain
+    /// write is queued (it arrived while the batch was written), the caller goes on
+    /// leading with it. Else it stops: the writer goes idle, or, when messages are queued
+    /// or the thread waits for an fdatasync, leadership goes to the thread.
+    pub(crate) fn caller_next(
+        &self,
+        sync_due: Option<Instant>,
+        may_go_on: bool,
+    ) -> Option<Message<A>> {
         let mut state = self.state();
         let new_deadline = state.sync_due.is_none() && sync_due.is_some();
         state.sync_due = sync_due;
+        let goes_on = may_go_on
+            && !state.thread_wants
+            && state.messages.front().is_some_and(Message::is_plain_write);
+        if goes_on {
+            if new_deadline {
+                self.wake.notify_one();
+            }
+            return state.messages.pop_front();
+        }
         if !state.messages.is_empty() || state.thread_wants {
             state.leader = Leader::Thread;
             state.thread_wants = false;
@@ -208,6 +222,7 @@ impl<A: Applier> Line<A> {
                 self.wake.notify_one();
             }
         }
+        None
     }
 
     /// The writer thread waits until it leads: handed over, an interval fdatasync due with

@@ -18,7 +18,7 @@ use crate::state::State;
 /// to collide, and much cheaper per lookup than SipHash.
 pub(crate) type FastHash = foldhash::fast::RandomState;
 
-/// Counters owned by the writer thread.
+/// Counters owned by the writer (its leader, one at a time).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Counters {
     pub(crate) next_seq: u64,

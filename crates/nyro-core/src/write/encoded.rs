@@ -1,5 +1,5 @@
 //! [`Payloads`]: the stored encoding of a request's documents, made on the caller's task
-//! before the request is queued; the writer thread hands the buffer to the batch's records
+//! before the request is queued; the writer hands the buffer to the batch's records
 //! as it is (no copy, no encoding on the writer).
 
 use std::ops::Range;

@@ -1,4 +1,5 @@
-//! The write path on the writer thread. Each operation (insert, replace, delete, create and
+//! The write path on the writer (whoever leads it, one at a time: a caller that found it
+//! idle, or nyro-batch's writer thread; see `nyro_batch`). Each operation (insert, replace, delete, create and
 //! drop collection, relocate for compaction) is its own type implementing [`Operation`]: its
 //! own plan (what `prepare` decided: ids, seqs, the collection it creates) and its own
 //! answer. The database submits an operation with [`submit`]; the operation travels as a
@@ -7,7 +8,7 @@
 //! is one new type and one name in that list.
 //!
 //! Document payloads are encoded by the caller (`encoded::Payloads`, before the request is
-//! queued); the writer thread only checks the request against the state, hands the
+//! queued); the writer only checks the request against the state, hands the
 //! payloads to the batch's records (no copy: `RecordBuf::add_chunk`), and after the append
 //! makes them visible.
 
@@ -46,7 +47,7 @@ pub(crate) trait Operation: Sized + Send + 'static {
     fn prepare(&mut self, batch: &mut Batch, records: &mut RecordBuf) -> Result<Self::Plan>;
 
     /// The request's records are in the log at `locations`: makes them visible (indexes,
-    /// catalog, change feed) and answers. Runs on the writer thread, after the append.
+    /// catalog, change feed) and answers. Runs on the writer (its leader), after the append.
     fn commit(self, plan: Self::Plan, state: &State, locations: &[Location]) -> Self::Answer;
 
     /// The answer from the plan alone, for a write whose records are made visible
@@ -216,7 +217,8 @@ where
         .map_err(DbError::from)
 }
 
-/// The core's [`Applier`]; lives on the writer thread.
+/// The core's [`Applier`]; used by the writer's leader, one at a time (a caller's thread or
+/// the writer thread: it keeps nothing thread-local).
 pub(crate) struct CoreApplier {
     state: Arc<State>,
     batch: Batch,

@@ -11,7 +11,7 @@ use crate::state::State;
 
 /// Point the index at the copies of the frames it still points at (the others were
 /// replaced or deleted meanwhile, so their copies are dead). Writes nothing; runs on the
-/// writer thread so that no write can come between the check and the switch.
+/// writer (its leader) so that no write can come between the check and the switch.
 pub(crate) struct Relocate {
     pub(crate) moved: Vec<Moved>,
 }
