@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use crate::applier::{Applier, Reply, WriteError};
 use crate::config::{BatchConfig, SyncPolicy};
-use crate::leader::{Shared, Writer};
+use crate::leader::{Claim, Shared, Writer};
 use crate::line::{Done, Entry, Message};
 use crate::metrics::WriterMetrics;
 use crate::writer::Worker;
@@ -84,6 +84,11 @@ impl<A: Applier> WriterHandle<A> {
             .enter(message, !sync && self.writer.callers_lead)
         {
             Entry::Lead(message) => self.writer.lead(message),
+            Entry::LeadSoon(message) => {
+                let claim = Claim::new(&self.writer, message);
+                tokio::task::yield_now().await;
+                claim.lead();
+            }
             Entry::Queued => {}
             Entry::Closed => {
                 shared.queued.fetch_sub(1, Ordering::AcqRel);
@@ -101,7 +106,8 @@ impl<A: Applier> WriterHandle<A> {
         let (done, answer) = oneshot::channel();
         match self.writer.line.enter(message(done), false) {
             Entry::Closed => return Err(WriteError::Closed),
-            Entry::Lead(_) | Entry::Queued => {} // never `Lead`: control messages may not
+            // Never a lead: control messages are the thread's.
+            Entry::Lead(_) | Entry::LeadSoon(_) | Entry::Queued => {}
         }
         answer.await.unwrap_or(Err(WriteError::Closed))
     }

@@ -17,6 +17,38 @@ use crate::writer::{Role, Worker};
 /// keeps one caller from writing for everyone else forever.
 const CALLER_BATCHES: u64 = 8;
 
+/// A caller's leadership that begins after one yield (see `Entry::LeadSoon`). Dropped
+/// before it began (its future cancelled at the yield), it hands its message to the thread,
+/// so nothing is left in line with nobody to write it.
+pub(crate) struct Claim<'a, A: Applier> {
+    writer: &'a Writer<A>,
+    message: Option<Message<A>>,
+}
+
+impl<'a, A: Applier> Claim<'a, A> {
+    pub(crate) fn new(writer: &'a Writer<A>, message: Message<A>) -> Self {
+        Self {
+            writer,
+            message: Some(message),
+        }
+    }
+
+    /// Leads now (see [`Writer::lead`]).
+    pub(crate) fn lead(mut self) {
+        if let Some(message) = self.message.take() {
+            self.writer.lead(message);
+        }
+    }
+}
+
+impl<A: Applier> Drop for Claim<'_, A> {
+    fn drop(&mut self) {
+        if let Some(message) = self.message.take() {
+            self.writer.line.abandon(message);
+        }
+    }
+}
+
 /// What the handles, the leaders and the worker share.
 pub(crate) struct Shared {
     pub(crate) metrics: Arc<WriterMetrics>,
@@ -80,9 +112,10 @@ impl<A: Applier> Writer<A> {
             while let Some(first) = next {
                 worker.lead_batch(first, &self.line, Role::Caller);
                 batches += 1;
+                let alone = batches == 1 && worker.last_batch_requests() == 1;
                 next = self
                     .line
-                    .caller_next(worker.sync_due(), batches < CALLER_BATCHES);
+                    .caller_next(worker.sync_due(), batches < CALLER_BATCHES, alone);
             }
             batches
         }));

@@ -19,6 +19,15 @@
 //! eight batches in all, then hands leadership to the writer thread if anything is still
 //! queued, else leaves the writer idle.
 //!
+//! Callers that are tokio tasks share a few worker threads, and a leader writes inside its
+//! poll, so the other tasks of its worker cannot submit while it writes: without help,
+//! many producers on two workers would each write alone (one `write` per record). So once
+//! requests have queued behind a leader (callers arrive together), the next caller that
+//! finds the writer idle takes the leadership but yields once (`tokio::task::yield_now`)
+//! before writing, and the tasks that run meanwhile join its batch; a leader that then
+//! writes alone turns this off again, so a lone writer never yields. A leader dropped at
+//! that yield hands its request to the writer thread.
+//!
 //! One mutex guards the queue and the leadership together (`line.rs`), so that "idle, I
 //! lead" and "someone leads, I queue" are decided in one step: a request is never queued
 //! with nobody about to write it, and there is one leader at a time. The leader holds the
@@ -40,8 +49,9 @@
 //! current-thread runtime. The one fdatasync a caller's append may still do is the
 //! sealing of a full segment (once per `segment_size` bytes).
 //!
-//! Leading is synchronous, with no `.await` while leading: a caller's future cannot be
-//! dropped half-way through a batch. A follower whose future is dropped leaves its request
+//! Leading is synchronous, with no `.await` while leading (the one yield above comes
+//! before the batch is begun): a caller's future cannot be dropped half-way through a
+//! batch. A follower whose future is dropped leaves its request
 //! in line; it is written, and its answer dropped.
 //!
 //! What a request means is not this crate's business: an [`Applier`] (the database core)

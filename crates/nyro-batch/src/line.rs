@@ -59,6 +59,10 @@ struct State<A: Applier> {
     thread_wants: bool,
     /// The thread leads and waits for company before an fdatasync: wake it for a message.
     lingering: bool,
+    /// Writes were queued behind a leader since a caller last led a batch alone: callers
+    /// are arriving together, so the next one that finds the writer idle yields once
+    /// before it writes, to let them join its batch.
+    contended: bool,
     /// When the interval policy's fdatasync of what was written is due.
     sync_due: Option<Instant>,
     /// Live `WriterHandle`s; with none left the thread writes what is queued and stops.
@@ -81,6 +85,10 @@ pub(crate) struct Line<A: Applier> {
 pub(crate) enum Entry<A: Applier> {
     /// The writer was idle: the caller leads, starting with this message.
     Lead(Message<A>),
+    /// The writer was idle and callers have been arriving together: the caller leads,
+    /// but yields once first so that those about to submit join its batch (if it is
+    /// dropped meanwhile, [`Line::abandon`] hands its message to the thread).
+    LeadSoon(Message<A>),
     /// Queued; it will be written by the current leader or the thread.
     Queued,
     /// The writer has stopped; the message was not taken.
@@ -122,6 +130,7 @@ impl<A: Applier> Line<A> {
                 leader: Leader::Idle,
                 thread_wants: false,
                 lingering: false,
+                contended: false,
                 sync_due: None,
                 handles: 1,
                 closed: false,
@@ -144,9 +153,14 @@ impl<A: Applier> Line<A> {
         }
         if state.leader == Leader::Idle && may_lead {
             state.leader = Leader::Caller;
-            return Entry::Lead(message);
+            return if state.contended {
+                Entry::LeadSoon(message)
+            } else {
+                Entry::Lead(message)
+            };
         }
         state.messages.push_back(message);
+        state.contended = true;
         match state.leader {
             Leader::Idle => {
                 state.leader = Leader::Thread;
@@ -194,11 +208,13 @@ impl<A: Applier> Line<A> {
     /// fdatasync'ed (the thread learns of a new deadline). If `may_go_on` and a plain
     /// write is queued (it arrived while the batch was written), the caller goes on
     /// leading with it. Else it stops: the writer goes idle, or, when messages are queued
-    /// or the thread waits for an fdatasync, leadership goes to the thread.
+    /// or the thread waits for an fdatasync, leadership goes to the thread. `alone`: the
+    /// caller wrote only its own request, so callers no longer arrive together.
     pub(crate) fn caller_next(
         &self,
         sync_due: Option<Instant>,
         may_go_on: bool,
+        alone: bool,
     ) -> Option<Message<A>> {
         let mut state = self.state();
         let new_deadline = state.sync_due.is_none() && sync_due.is_some();
@@ -218,11 +234,23 @@ impl<A: Applier> Line<A> {
             self.wake.notify_one();
         } else {
             state.leader = Leader::Idle;
+            if alone {
+                state.contended = false;
+            }
             if new_deadline {
                 self.wake.notify_one();
             }
         }
         None
+    }
+
+    /// A caller that was to lead was dropped before it wrote: its message goes first in
+    /// line and leadership to the thread.
+    pub(crate) fn abandon(&self, message: Message<A>) {
+        let mut state = self.state();
+        state.messages.push_front(message);
+        state.leader = Leader::Thread;
+        self.wake.notify_one();
     }
 
     /// The writer thread waits until it leads: handed over, an interval fdatasync due with

@@ -125,6 +125,11 @@ impl<A: Applier> Worker<A> {
         true
     }
 
+    /// Requests (written, refused or failed) in the last batch.
+    pub(crate) fn last_batch_requests(&self) -> usize {
+        self.last_batch_requests
+    }
+
     /// Every handle is gone and the queue is written: make it durable and stop taking
     /// messages.
     pub(crate) fn stop(&mut self, line: &Line<A>) {

@@ -301,3 +301,48 @@ async fn close_while_a_caller_leads_writes_what_came_before_it() {
         vec![(1, 1, b"one".to_vec()), (2, 2, b"two".to_vec())]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_contention_a_leader_yields_once_for_company_and_a_dropped_one_hands_over() {
+    let h = start(config(SyncPolicy::Never));
+    // A batch with a follower: callers arrive together.
+    let answers = submit_one_batch(&h, vec![Req::put(1, b"a"), Req::put(2, b"b")]).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let m = h.handle.metrics();
+    assert_eq!(load(&m.batches), 1);
+
+    // So the next caller that finds the writer idle leads, but yields once first: a
+    // request submitted meanwhile joins its batch.
+    let mut leader = Box::pin(h.handle.submit_req(Req::put(3, b"c"), false));
+    queue(&mut leader);
+    let mut follower = Box::pin(h.handle.submit_req(Req::put(4, b"d"), false));
+    queue(&mut follower);
+    assert_eq!(within("the leader", leader).await.unwrap(), 3);
+    assert_eq!(within("the follower", follower).await.unwrap(), 4);
+    assert_eq!(load(&m.batches), 2, "the two shared one batch");
+    let (three, four) = (h.probe.preparer(3).unwrap(), h.probe.preparer(4).unwrap());
+    assert!(matches!(three, Preparer::Caller(_)), "{three:?}");
+    assert_eq!(three, four, "the follower was written by the leader");
+
+    // A caller dropped at that yield never wrote: its request goes to the writer thread.
+    let mut dropped = Box::pin(h.handle.submit_req(Req::put(5, b"e"), false));
+    queue(&mut dropped);
+    drop(dropped);
+    wait_until("the thread writes it", || h.probe.get(5).is_some()).await;
+    assert_eq!(h.probe.preparer(5), Some(Preparer::WriterThread));
+    assert_eq!(h.handle.queued(), 0);
+
+    // The next caller still yields, then writes alone: callers no longer arrive together,
+    // and the one after it writes at once, within its first poll.
+    let mut yields = Box::pin(h.handle.submit_req(Req::put(6, b"f"), false));
+    queue(&mut yields);
+    assert_eq!(within("a lone write", yields).await.unwrap(), 6);
+    let mut alone = Box::pin(h.handle.submit_req(Req::put(7, b"g"), false));
+    let mut cx = Context::from_waker(Waker::noop());
+    match alone.as_mut().poll(&mut cx) {
+        Poll::Ready(answer) => assert_eq!(answer.unwrap(), 7),
+        Poll::Pending => panic!("a lone caller yielded although nobody came along"),
+    }
+    let keys: Vec<u64> = log_records(&h.reader).iter().map(|r| r.1).collect();
+    assert_eq!(keys, [1, 2, 3, 4, 5, 6, 7]);
+}
