@@ -55,8 +55,9 @@ impl<A: Applier> WriterHandle<A> {
     /// is made only once it is sure to be queued.
     ///
     /// If the writer is idle and the request needs no fdatasync, the caller writes it
-    /// itself, on its own thread, during the first poll of this future (see the crate's
-    /// doc): the future then completes without waiting for anyone.
+    /// itself, on its own thread, within one poll of this future (the first, or the second
+    /// when it yields once for company; see the crate's doc): the future then completes
+    /// without waiting for anyone.
     pub async fn submit<T: Send + 'static>(
         &self,
         sync: bool,

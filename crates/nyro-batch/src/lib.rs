@@ -10,9 +10,9 @@
 //!
 //! Group commit as RocksDB's write thread and LevelDB's writer queue do it: the caller that
 //! finds the writer idle becomes the **leader** and writes its own request itself, on its
-//! own thread, inside the first poll of its `submit` future, taking into the same batch
-//! whatever plain writes queue up meanwhile (they are taken one at a time, after each
-//! `prepare`). Its own answer is then ready without any wake-up: a lone write pays no thread
+//! own thread, within one poll of its `submit` future (the first; see below for the one
+//! yield it may make before), taking into the same batch whatever plain writes queue up
+//! meanwhile (they are taken one at a time, after each `prepare`). Its own answer is then ready without any wake-up: a lone write pays no thread
 //! hand-off. Callers that arrive while a batch is being written queue and wait (they are
 //! **followers**: they pay a wake-up only because there is a batch to join). When its batch
 //! is written the leader goes on with the next one while plain writes are queued, at most
