@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::Mode;
 use crate::store::{self, Store};
-use crate::workload::{ScrambledZipfian, record, timed};
+use crate::workload::{ScrambledZipfian, record, score, timed};
 
 /// Documents per durable batch, for ingest and for the overwrite.
 pub const BATCH: u64 = 10_000;
@@ -118,8 +118,11 @@ pub fn run(
     if wanted("scan") {
         phase("scan");
         let started = Instant::now();
-        let mut city_bytes = 0;
-        let scanned = db.scan(&mut |seen| city_bytes += seen.city_len)?;
+        let (mut city_bytes, mut scores) = (0, 0);
+        let scanned = db.scan(&mut |seen| {
+            city_bytes += seen.city_len;
+            scores += seen.score;
+        })?;
         result.scan_docs_per_sec = scanned as f64 / started.elapsed().as_secs_f64();
         ensure!(
             scanned == docs,
@@ -128,6 +131,11 @@ pub fn run(
         ensure!(
             city_bytes == CITY_LEN * docs as usize,
             "the scan read {city_bytes} bytes of cities"
+        );
+        let expected: i64 = (1..=docs).map(|id| score(id, 0)).sum();
+        ensure!(
+            scores == expected,
+            "the scan's scores add up to {scores}, not {expected}"
         );
     }
 

@@ -19,8 +19,13 @@ pub fn record(id: u64, version: u64) -> Record {
     Record {
         name: format!("user-{id:012}-abcdefghijklmnopqrstuvwxyz0123456789"),
         city: format!("city-{:04}", id % CITIES),
-        score: ((id * 7_919 + version * 104_729) % 100_000) as i64,
+        score: score(id, version),
     }
+}
+
+/// The `score` of record `id` at `version`.
+pub fn score(id: u64, version: u64) -> i64 {
+    ((id * 7_919 + version * 104_729) % 100_000) as i64
 }
 
 /// Picks ids in `1..=n` with YCSB's scrambled zipfian distribution (constant 0.99): a few
