@@ -96,16 +96,6 @@ $native
 - **NyroDB** keeps documents in its own format and reads through its fastest embedded API,
   \`Database::get\` and \`Database::documents\` (both build an owned \`Document\`).
   Writes build the \`Document\` from the record (timed, as every store's encoding is).
-- **Durability**, the same for every store in a row, is the table's second column.
-  Durable (fsync per batch, fsync per write): NyroDB \`WriteOptions { sync: true }\` (its
-  group commit fdatasyncs the batch before answering, as \`batch.sync = "always"\` does);
-  redb \`Durability::Immediate\`; fjall batches committed with \`PersistMode::SyncData\`;
-  sled \`flush()\` after the write; LMDB's default flags (fsync at each commit); RocksDB
-  \`WriteOptions::set_sync(true)\` on a \`WriteBatch\`. The YCSB updates are not synced:
-  NyroDB \`batch.sync = "never"\` (answered once written to the log); redb
-  \`Durability::None\`; fjall without a persist mode; sled without \`flush()\` (it flushes
-  its log in the background every 500 ms); LMDB with \`MDB_NOSYNC\` set for the YCSB
-  phases; RocksDB \`set_sync(false)\` (the WAL is written, not synced).
 - **RocksDB**, set for point lookups as its users are told to: a full-key bloom filter of
   10 bits per key, a 1 GiB LRU block cache (the cache redb and sled get by default), index
   and filter blocks held outside the cache (RocksDB's default), gets through
@@ -125,6 +115,16 @@ $same_bytes
 
 ### Both tables
 
+- **Durability**, the same for every store in a row, is each table's second column.
+  Durable (fsync per batch, fsync per write, fsync per update): NyroDB
+  \`WriteOptions { sync: true }\` (its group commit fdatasyncs the batch before answering, as
+  \`batch.sync = "always"\` does); redb \`Durability::Immediate\`; fjall batches committed with
+  \`PersistMode::SyncData\`; sled \`flush()\` after the write; LMDB's default flags (fsync at
+  each commit); RocksDB \`WriteOptions::set_sync(true)\` on a \`WriteBatch\`. Not synced (the
+  best-path table's YCSB updates): NyroDB \`batch.sync = "never"\` (answered once written to
+  the log); redb \`Durability::None\`; fjall without a persist mode; sled without \`flush()\`
+  (it flushes its log in the background every 500 ms); LMDB with \`MDB_NOSYNC\` set for the
+  YCSB phases; RocksDB \`set_sync(false)\` (the WAL is written, not synced).
 - **Concurrency.** Gets: 2 threads, uniform ids. YCSB: 16 client threads, scrambled
   zipfian ids (constant 0.99) over the loaded records; an update replaces the whole
   record. Single writes: 32 threads each creating new records. NyroDB's async calls
