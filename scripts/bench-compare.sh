@@ -99,9 +99,10 @@ $native
 - **RocksDB**, set for point lookups as its users are told to: a full-key bloom filter of
   10 bits per key, a 1 GiB LRU block cache (the cache redb and sled get by default), index
   and filter blocks held outside the cache (RocksDB's default), gets through
-  \`get_pinned\` (the value is lent from the block cache, not copied), scans through the
-  raw iterator (keys and values lent in place). Otherwise its defaults: level compaction,
-  64 MiB memtables, Snappy compression, \`increase_parallelism(2)\`.
+  \`get_pinned_opt\` with one \`ReadOptions\` per thread (the value is lent from the block
+  cache, not copied), scans through the raw iterator (keys and values lent in place).
+  Otherwise its defaults: level compaction, 64 MiB memtables, Snappy compression,
+  \`increase_parallelism(2)\`.
 
 ### The same bytes in every store
 

@@ -47,6 +47,14 @@ impl Durability {
             Durability::Update => "none (not synced)",
         }
     }
+
+    /// What a chart's caption adds: that updates are not synced, where they are not.
+    pub fn note(self, mode: Mode) -> &'static str {
+        match self {
+            Durability::Update if !mode.durable_updates() => ", not synced",
+            _ => "",
+        }
+    }
 }
 
 /// How a figure is shown.
@@ -361,7 +369,14 @@ pub fn chart(m: &Medians, path: &Path, font: &Path) -> Result<()> {
             "lower is better"
         };
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{} ({better})", metric.label), ("sans-serif", 17))
+            .caption(
+                format!(
+                    "{}{} ({better})",
+                    metric.label,
+                    metric.durability.note(m.mode)
+                ),
+                ("sans-serif", 17),
+            )
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(70)
