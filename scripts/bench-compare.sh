@@ -97,7 +97,8 @@ $native
   \`Database::get\` and \`Database::documents\` (both build an owned \`Document\`).
   Writes build the \`Document\` from the record (timed, as every store's encoding is).
 - **RocksDB**, set for point lookups as its users are told to: a full-key bloom filter of
-  10 bits per key, a 1 GiB LRU block cache (the cache redb and sled get by default), index
+  10 bits per key, a hash index in each data block (\`DataBlockIndexType::BinaryAndHash\`),
+  a 1 GiB LRU block cache (the cache redb and sled get by default), index
   and filter blocks held outside the cache (RocksDB's default), gets through
   \`get_pinned_opt\` with one \`ReadOptions\` per thread (the value is lent from the block
   cache, not copied), scans through the raw iterator (keys and values lent in place).
