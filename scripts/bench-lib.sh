@@ -116,3 +116,46 @@ bench_field() { echo "$1" | awk -v i="$2" '{print $i}'; }
 bench_count() {
   curl -sf "$1/v1/collections" | python3 -c 'import json,sys; print(json.load(sys.stdin)["collections"][0]["count"])'
 }
+
+# bench_fsyncs URL: how many fdatasyncs the server at URL has made (its /v1/stats).
+bench_fsyncs() {
+  curl -sf "$1/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fsyncs"])'
+}
+
+# ---- Redis (Debian's redis-server, driven by redis-benchmark) ----
+
+# bench_need_redis: installs redis-server and redis-tools (Debian packages) if missing.
+bench_need_redis() {
+  if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    echo "installing redis-server and redis-tools..." >&2
+    (apt-get update -qq && apt-get install -y -qq redis-server redis-tools) >/dev/null
+  fi
+}
+
+# bench_redis POLICY N: starts redis-server on a free loopback port in a directory of its own
+# under $work, with the append-only file on and `appendfsync POLICY` (no RDB snapshots),
+# runs redis-benchmark (64 connections, 100-byte values, random keys, no pipelining) for N
+# SETs then N GETs, keeps its output in $work/redis-POLICY.txt and stops the server. Sets
+# $redis_set and $redis_get to "requests/s p50 p99" (latencies in ms).
+bench_redis() {
+  local port dir out
+  port=$(bench_free_ports 1)
+  dir="$work/redis-$1"
+  mkdir -p "$dir"
+  bench_spawn redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" \
+    --appendonly yes --appendfsync "$1" --daemonize no --logfile "$dir/redis.log"
+  for _ in $(seq 100); do
+    [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+  done
+  [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] \
+    || { echo "redis-server on port $port did not start (see $dir/redis.log)" >&2; exit 1; }
+  out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c 64 -d 100 -r 10000000 -n "$2" -P 1 -t set,get --csv)
+  echo "$out" > "$work/redis-$1.txt"
+  bench_stop "$bench_pid"
+  # CSV columns: test, rps, avg, min, p50, p95, p99, max latency (ms).
+  redis_set=$(echo "$out" | awk -F, '{gsub(/"/, "")} $1 == "SET" {printf "%s %.2f %.2f\n", $2, $5, $7}')
+  redis_get=$(echo "$out" | awk -F, '{gsub(/"/, "")} $1 == "GET" {printf "%s %.2f %.2f\n", $2, $5, $7}')
+  [ -n "$redis_set" ] && [ -n "$redis_get" ] \
+    || { echo "redis-benchmark gave no SET/GET figures: $out" >&2; exit 1; }
+}

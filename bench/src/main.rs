@@ -1,8 +1,11 @@
-//! # nyro-bench: NyroDB against redb, fjall, sled and LMDB
+//! # nyro-bench: NyroDB against redb, fjall, sled, LMDB and RocksDB
 //!
-//! Runs the same workloads, with the same documents encoded the same way and every write
-//! durable when acknowledged, against NyroDB's embedded API and four embedded key-value
-//! stores, then turns the results into docs/BENCHMARKS.md tables and a PNG chart.
+//! Runs the same workloads with the same records and the same durability against NyroDB's
+//! embedded API and five embedded key-value stores, then turns the results into
+//! docs/BENCHMARKS.md tables and a PNG chart. Two modes ([`record::Mode`]): `native`, each
+//! store on its own best path (its own compact encoding read in place, NyroDB's fastest read
+//! API, non-durable YCSB updates), and `same-bytes`, every store keeping NyroDB's stored
+//! bytes and decoding them into an owned `Document` (every write durable).
 //! `scripts/bench-compare.sh` drives it; docs/BENCHMARKS.md ("Comparison with other
 //! stores") states every setting and what the figures mean.
 //!
@@ -10,11 +13,13 @@
 //!   round, so no store inherits another's memory); prints its [`run::RunResult`] as JSON.
 //! - `report`: the medians over all results of a directory, as Markdown and a PNG.
 //!
-//! Only `stores/lmdb.rs` holds `unsafe` (heed's `EnvOpenOptions::open` is an unsafe fn),
-//! with its SAFETY comment; this crate is outside the main workspace and ships nowhere.
+//! Only `stores/lmdb.rs` holds `unsafe` (heed's `EnvOpenOptions::open` and `Env::set_flags`
+//! are unsafe fns), each with its SAFETY comment; this crate is outside the main workspace
+//! and ships nowhere. RocksDB is Debian's shared library, linked (see bench/Cargo.toml).
 
 #![deny(unsafe_code)]
 
+mod record;
 mod report;
 mod run;
 mod store;
@@ -26,8 +31,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::record::Mode;
+
 #[derive(Parser)]
-#[command(about = "NyroDB compared with redb, fjall, sled and LMDB")]
+#[command(about = "NyroDB compared with redb, fjall, sled, LMDB and RocksDB")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,9 +44,13 @@ struct Cli {
 enum Command {
     /// Runs every workload against one store and writes its results as JSON.
     Run {
-        /// nyrodb, redb, fjall, sled or lmdb.
+        /// nyrodb, redb, fjall, sled, lmdb or rocksdb.
         #[arg(long)]
         store: String,
+        /// native (each store's own encoding, read in place) or same-bytes (NyroDB's bytes,
+        /// decoded into a `Document`).
+        #[arg(long, default_value = "native")]
+        mode: Mode,
         /// An empty (or missing) directory for the store's files.
         #[arg(long)]
         dir: PathBuf,
@@ -57,17 +68,21 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
-    /// Writes the Markdown table of the medians of every result in a directory, and a chart.
+    /// Writes the Markdown table of the medians of every result of one mode in a directory,
+    /// and a chart.
     Report {
         /// The directory of JSON results.
         #[arg(long)]
         results: PathBuf,
-        /// Where to write the PNG chart.
-        #[arg(long)]
-        png: PathBuf,
+        /// The mode whose results to take.
+        #[arg(long, default_value = "native")]
+        mode: Mode,
+        /// Where to write the PNG chart; none if not given.
+        #[arg(long, requires = "font")]
+        png: Option<PathBuf>,
         /// A TrueType font for the chart's text.
         #[arg(long)]
-        font: PathBuf,
+        font: Option<PathBuf>,
     },
 }
 
@@ -75,19 +90,27 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run {
             store,
+            mode,
             dir,
             docs,
             seconds,
             out,
             only,
         } => {
-            let result = run::run(&store, &dir, docs, seconds, &only)?;
+            let result = run::run(&store, mode, &dir, docs, seconds, &only)?;
             let json = serde_json::to_string_pretty(&result)?;
             std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
         }
-        Command::Report { results, png, font } => {
-            let medians = report::medians(&results)?;
-            report::chart(&medians, &png, &font)?;
+        Command::Report {
+            results,
+            mode,
+            png,
+            font,
+        } => {
+            let medians = report::medians(&results, mode)?;
+            if let (Some(png), Some(font)) = (png, font) {
+                report::chart(&medians, &png, &font)?;
+            }
             println!("{}", report::table(&medians));
             println!("rounds={} docs={}", medians.rounds, medians.docs);
         }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::record::Mode;
 use crate::run::RunResult;
 use crate::store::STORES;
 
@@ -16,8 +17,44 @@ pub struct Metric {
     pub unit: Unit,
     /// Whether a larger value is better.
     pub higher_is_better: bool,
+    /// What its writes wait for.
+    pub durability: Durability,
     /// Its value in a run (`None` when the store cannot do it).
     pub value: fn(&RunResult) -> Option<f64>,
+}
+
+/// What the writes of a figure wait for, the same for every store.
+#[derive(Clone, Copy)]
+pub enum Durability {
+    /// No writes while it is measured.
+    None,
+    /// Each batch is synced to stable storage before it is acknowledged.
+    Batch,
+    /// Each write is synced before it is acknowledged (stores may share a sync).
+    Write,
+    /// Updates are synced in [`Mode::SameBytes`], not in [`Mode::Native`].
+    Update,
+}
+
+impl Durability {
+    /// Its table cell.
+    pub fn cell(self, mode: Mode) -> &'static str {
+        match self {
+            Durability::None => "—",
+            Durability::Batch => "fsync per batch",
+            Durability::Write => "fsync per write",
+            Durability::Update if mode.durable_updates() => "fsync per update",
+            Durability::Update => "none (not synced)",
+        }
+    }
+
+    /// What a chart's caption adds: that updates are not synced, where they are not.
+    pub fn note(self, mode: Mode) -> &'static str {
+        match self {
+            Durability::Update if !mode.durable_updates() => ", not synced",
+            _ => "",
+        }
+    }
 }
 
 /// How a figure is shown.
@@ -64,75 +101,87 @@ impl Unit {
 /// Every figure, in table order.
 pub const METRICS: [Metric; 12] = [
     Metric {
-        label: "durable ingest, batches of 10,000",
+        label: "durable batched ingest (batches of 10,000)",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::Batch,
         value: |r| Some(r.ingest_docs_per_sec),
     },
     Metric {
         label: "durable single writes, 32 writers",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::Write,
         value: |r| Some(r.concurrent_writes_per_sec),
     },
     Metric {
         label: "random gets, 2 threads",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::None,
         value: |r| Some(r.gets_per_sec),
     },
     Metric {
         label: "full scan",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::None,
         value: |r| Some(r.scan_docs_per_sec),
     },
     Metric {
         label: "YCSB A (50% reads, 50% updates)",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::Update,
         value: |r| Some(r.ycsb_a_ops_per_sec),
     },
     Metric {
         label: "YCSB B (95% reads, 5% updates)",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::Update,
         value: |r| Some(r.ycsb_b_ops_per_sec),
     },
     Metric {
         label: "YCSB C (100% reads)",
         unit: Unit::PerSec,
         higher_is_better: true,
+        durability: Durability::None,
         value: |r| Some(r.ycsb_c_ops_per_sec),
     },
     Metric {
-        label: "reopen (to the first read)",
+        label: "reopen + first get",
         unit: Unit::Secs,
         higher_is_better: false,
+        durability: Durability::None,
         value: |r| Some(r.reopen_secs),
     },
     Metric {
         label: "disk after ingest",
         unit: Unit::Bytes,
         higher_is_better: false,
+        durability: Durability::None,
         value: |r| Some(r.disk_after_ingest as f64),
     },
     Metric {
         label: "disk after overwriting half",
         unit: Unit::Bytes,
         higher_is_better: false,
+        durability: Durability::None,
         value: |r| Some(r.disk_after_overwrite as f64),
     },
     Metric {
         label: "disk after the store's compaction",
         unit: Unit::Bytes,
         higher_is_better: false,
+        durability: Durability::None,
         value: |r| r.disk_after_compaction.map(|b| b as f64),
     },
     Metric {
         label: "peak memory (RSS) of the run",
         unit: Unit::Bytes,
         higher_is_better: false,
+        durability: Durability::None,
         value: |r| Some(r.peak_rss_bytes as f64),
     },
 ];
@@ -147,10 +196,12 @@ pub struct Medians {
     pub rounds: usize,
     /// Documents per run.
     pub docs: u64,
+    /// How the records were kept and read.
+    pub mode: Mode,
 }
 
-/// Reads every `*.json` result in `dir` and takes the medians.
-pub fn medians(dir: &Path) -> Result<Medians> {
+/// Reads every `*.json` result of `mode` in `dir` and takes the medians.
+pub fn medians(dir: &Path, mode: Mode) -> Result<Medians> {
     let mut results: Vec<RunResult> = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
@@ -162,12 +213,13 @@ pub fn medians(dir: &Path) -> Result<Medians> {
             );
         }
     }
+    results.retain(|r| r.mode == mode);
     let stores: Vec<&'static str> = STORES
         .into_iter()
         .filter(|s| results.iter().any(|r| r.store == *s))
         .collect();
     if stores.is_empty() {
-        bail!("no results in {}", dir.display());
+        bail!("no results of mode {} in {}", mode.name(), dir.display());
     }
     let docs = results[0].docs;
     if results.iter().any(|r| r.docs != docs) {
@@ -189,6 +241,7 @@ pub fn medians(dir: &Path) -> Result<Medians> {
         values,
         rounds,
         docs,
+        mode,
     })
 }
 
@@ -221,21 +274,25 @@ fn best(metric: &Metric, row: &[Option<f64>]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// The Markdown table: one row per metric, one column per store, the best in bold, and
-/// how NyroDB compares with the best: 1.00 when it is the best, 0.50 when it does half as
-/// well (half the rate, or twice the time or bytes).
+/// The Markdown table: one row per metric with what its writes wait for, one column per
+/// store, the best in bold, and how NyroDB compares with the best: 1.00 when it is the best,
+/// 0.50 when it does half as well (half the rate, or twice the time or bytes).
 pub fn table(m: &Medians) -> String {
-    let mut out = String::from("| workload |");
+    let mut out = String::from("| workload | durability |");
     for store in &m.stores {
         out.push_str(&format!(" {} |", display_name(store)));
     }
-    out.push_str(" NyroDB vs best |\n| --- |");
+    out.push_str(" NyroDB vs best |\n| --- | --- |");
     out.push_str(&" ---: |".repeat(m.stores.len() + 1));
     out.push('\n');
     let nyro = m.stores.iter().position(|s| *s == "nyrodb");
     for (metric, row) in METRICS.iter().zip(&m.values) {
         let best = best(metric, row);
-        out.push_str(&format!("| {} |", metric.label));
+        out.push_str(&format!(
+            "| {} | {} |",
+            metric.label,
+            metric.durability.cell(m.mode)
+        ));
         for (i, value) in row.iter().enumerate() {
             let cell = match value {
                 Some(v) if Some(i) == best => format!("**{}**", metric.unit.format(*v)),
@@ -263,6 +320,7 @@ pub fn display_name(store: &str) -> &str {
     match store {
         "nyrodb" => "NyroDB",
         "lmdb" => "LMDB (heed)",
+        "rocksdb" => "RocksDB",
         other => other,
     }
 }
@@ -294,6 +352,7 @@ pub fn chart(m: &Medians, path: &Path, font: &Path) -> Result<()> {
         RGBColor(44, 160, 44),
         RGBColor(148, 103, 189),
         RGBColor(255, 127, 14),
+        RGBColor(140, 86, 75),
     ];
 
     for (area, &i) in areas.iter().zip(&panels) {
@@ -310,7 +369,14 @@ pub fn chart(m: &Medians, path: &Path, font: &Path) -> Result<()> {
             "lower is better"
         };
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{} ({better})", metric.label), ("sans-serif", 17))
+            .caption(
+                format!(
+                    "{}{} ({better})",
+                    metric.label,
+                    metric.durability.note(m.mode)
+                ),
+                ("sans-serif", 17),
+            )
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(70)

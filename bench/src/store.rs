@@ -4,25 +4,32 @@
 use std::path::Path;
 
 use anyhow::Result;
-use nyro_core::Document;
 
-/// A store holding documents by `u64` id, every write durable when it returns.
+use crate::record::{Mode, Record, Seen};
+
+/// A store holding records by `u64` id.
 ///
-/// Key-value stores keep each document as the bytes [`Document::to_stored_bytes`] gives
-/// (the bytes NyroDB's log holds) under its id as 8 big-endian bytes, and decode them again
-/// on every read, so all stores encode and decode the same documents the same way.
+/// Key-value stores keep each record as the bytes [`Mode::encode`] gives, under its id as 8
+/// big-endian bytes (so that key order is id order), and read them with [`Mode::read`].
+/// NyroDB keeps each record as a document in either mode.
 pub trait Store: Send + Sync {
-    /// Writes `docs` (id, document) as one atomic, durable batch.
-    fn write_batch(&self, docs: Vec<(u64, Document)>) -> Result<()>;
+    /// Writes `records` (id, record) as one atomic batch, durable when it returns.
+    fn write_batch(&self, records: Vec<(u64, Record)>) -> Result<()>;
 
-    /// Writes one document, creating or replacing it, durably. Called from many threads.
-    fn put(&self, id: u64, doc: Document) -> Result<()>;
+    /// Writes one record, creating or replacing it; durable when it returns unless
+    /// [`Store::set_sync`] turned that off. Called from many threads.
+    fn put(&self, id: u64, record: Record) -> Result<()>;
 
-    /// The document with `id`, decoded.
-    fn get(&self, id: u64) -> Result<Option<Document>>;
+    /// What the record with `id` holds, read as the mode reads it.
+    fn get(&self, id: u64) -> Result<Option<Seen>>;
 
-    /// Decodes every document in id order, passing each to `visit`; returns how many.
-    fn scan(&self, visit: &mut dyn FnMut(&Document)) -> Result<u64>;
+    /// Reads every record in id order, passing each to `visit`; returns how many.
+    fn scan(&self, visit: &mut dyn FnMut(Seen)) -> Result<u64>;
+
+    /// Whether [`Store::put`] waits for stable storage from now on (it does after `open`):
+    /// `false` gives the store's own non-durable write (its writes reach the OS, or only its
+    /// own buffers, and a crash may lose the last of them). Batches stay durable.
+    fn set_sync(&mut self, sync: bool) -> Result<()>;
 
     /// Reclaims the space of overwritten data, if the store offers a way; `false` if not.
     fn compact(&mut self) -> Result<bool>;
@@ -32,18 +39,19 @@ pub trait Store: Send + Sync {
 }
 
 /// The stores this benchmark knows, in the order tables list them.
-pub const STORES: [&str; 5] = ["nyrodb", "redb", "fjall", "sled", "lmdb"];
+pub const STORES: [&str; 6] = ["nyrodb", "redb", "fjall", "sled", "lmdb", "rocksdb"];
 
-/// Opens (creating if needed) store `name` in `dir`.
-pub fn open(name: &str, dir: &Path) -> Result<Box<dyn Store>> {
+/// Opens (creating if needed) store `name` in `dir`, keeping records as `mode` says.
+pub fn open(name: &str, dir: &Path, mode: Mode) -> Result<Box<dyn Store>> {
     use crate::stores;
     std::fs::create_dir_all(dir)?;
     Ok(match name {
-        "nyrodb" => Box::new(stores::nyro::Nyro::open(dir)?),
-        "redb" => Box::new(stores::redb::Redb::open(dir)?),
-        "fjall" => Box::new(stores::fjall::Fjall::open(dir)?),
-        "sled" => Box::new(stores::sled::Sled::open(dir)?),
-        "lmdb" => Box::new(stores::lmdb::Lmdb::open(dir)?),
+        "nyrodb" => Box::new(stores::nyro::Nyro::open(dir, mode)?),
+        "redb" => Box::new(stores::redb::Redb::open(dir, mode)?),
+        "fjall" => Box::new(stores::fjall::Fjall::open(dir, mode)?),
+        "sled" => Box::new(stores::sled::Sled::open(dir, mode)?),
+        "lmdb" => Box::new(stores::lmdb::Lmdb::open(dir, mode)?),
+        "rocksdb" => Box::new(stores::rocksdb::Rocks::open(dir, mode)?),
         other => anyhow::bail!(
             "unknown store {other:?}: choose one of {}",
             STORES.join(", ")
@@ -51,8 +59,8 @@ pub fn open(name: &str, dir: &Path) -> Result<Box<dyn Store>> {
     })
 }
 
-/// The key under which key-value stores keep document `id`: big-endian, so that key order
-/// is id order and a scan visits documents as NyroDB's does.
+/// The key under which key-value stores keep record `id`: big-endian, so that key order
+/// is id order and a scan visits records as NyroDB's does.
 pub fn key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
@@ -63,9 +71,4 @@ pub fn id_of(key: &[u8]) -> Result<u64> {
         .try_into()
         .map_err(|_| anyhow::anyhow!("a key of {} bytes, not 8", key.len()))?;
     Ok(u64::from_be_bytes(bytes))
-}
-
-/// Decodes a document a key-value store returned.
-pub fn decode(id: u64, bytes: &[u8]) -> Result<Document> {
-    Ok(Document::from_stored_bytes(Some(id), bytes)?)
 }

@@ -5,32 +5,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use nyro_core::{Document, Value};
 use rand::Rng;
 use rand_distr::{Distribution, Zipf};
+
+use crate::record::Record;
 
 /// Distinct values of the `city` field.
 const CITIES: u64 = 1_000;
 
-/// Document `id` at `version` (0 when first written): about 100 bytes encoded, three fields,
+/// Record `id` at `version` (0 when first written): about 100 bytes encoded, three fields,
 /// the same shape as the other NyroDB benchmarks use.
-pub fn doc(id: u64, version: u64) -> Document {
-    Document::new(vec![
-        (
-            "name".into(),
-            Value::String(format!(
-                "user-{id:012}-abcdefghijklmnopqrstuvwxyz0123456789"
-            )),
-        ),
-        (
-            "city".into(),
-            Value::String(format!("city-{:04}", id % CITIES)),
-        ),
-        (
-            "score".into(),
-            Value::Int(((id * 7_919 + version * 104_729) % 100_000) as i64),
-        ),
-    ])
+pub fn record(id: u64, version: u64) -> Record {
+    Record {
+        name: format!("user-{id:012}-abcdefghijklmnopqrstuvwxyz0123456789"),
+        city: format!("city-{:04}", id % CITIES),
+        score: score(id, version),
+    }
+}
+
+/// The `score` of record `id` at `version`.
+pub fn score(id: u64, version: u64) -> i64 {
+    ((id * 7_919 + version * 104_729) % 100_000) as i64
 }
 
 /// Picks ids in `1..=n` with YCSB's scrambled zipfian distribution (constant 0.99): a few
@@ -125,7 +120,9 @@ mod tests {
 
     #[test]
     fn documents_are_about_100_bytes() {
-        let bytes = doc(123_456, 0).to_stored_bytes().unwrap();
+        let bytes = crate::record::document(record(123_456, 0))
+            .to_stored_bytes()
+            .unwrap();
         assert!((80..=120).contains(&bytes.len()), "{} bytes", bytes.len());
     }
 }

@@ -1,12 +1,21 @@
-//! NyroDB through its embedded API (`nyro_core::Database`), with `batch.sync = "always"`:
-//! every write is acknowledged after its batch's fdatasync.
+//! NyroDB through its embedded API (`nyro_core::Database`), opened with `batch.sync =
+//! "never"`: a durable write asks for its batch's fdatasync with `WriteOptions { sync: true }`
+//! (answered after it, as `sync = "always"` would); a non-durable one answers once its bytes
+//! are written to the log.
+//!
+//! Reads: in [`Mode::SameBytes`] every read builds an owned `Document`, as the key-value
+//! stores do in that mode. In [`Mode::Native`] they go through NyroDB's fastest read API,
+//! [`Nyro::read_best`] and [`Nyro::scan_best`]: for now `Database::get` and
+//! `Database::documents` (owned documents too); the borrowed `get_with`/`scan_with` take their
+//! place there once they exist.
 
 use std::path::Path;
 
 use anyhow::Result;
-use nyro_core::{Config, Database, Document, SyncPolicy, WriteOptions};
+use nyro_core::{Config, Database, DbError, Document, SyncPolicy, WriteOptions};
 use tokio::runtime::Runtime;
 
+use crate::record::{Mode, Record, Seen, document, seen};
 use crate::store::Store;
 
 const COLLECTION: &str = "bench";
@@ -15,66 +24,104 @@ const COLLECTION: &str = "bench";
 pub struct Nyro {
     runtime: Runtime,
     db: Database,
+    mode: Mode,
+    sync: bool,
 }
 
 impl Nyro {
-    /// Opens the database in `dir` with the default config but `sync = "always"`.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// Opens the database in `dir` with the default config but `sync = "never"`.
+    pub fn open(dir: &Path, mode: Mode) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         let mut config = Config::default();
         config.storage.path = dir.to_path_buf();
-        config.batch.sync = SyncPolicy::Always;
+        config.batch.sync = SyncPolicy::Never;
         let db = runtime.block_on(async {
             let db = Database::open(&config).await?;
             db.create_collection(COLLECTION, &[]).await?;
             anyhow::Ok(db)
         })?;
-        Ok(Self { runtime, db })
-    }
-}
-
-impl Store for Nyro {
-    fn write_batch(&self, docs: Vec<(u64, Document)>) -> Result<()> {
-        let docs = docs
-            .into_iter()
-            .map(|(id, mut doc)| {
-                doc.id = Some(id);
-                doc
-            })
-            .collect();
-        self.runtime.block_on(
-            self.db
-                .replace_many(COLLECTION, docs, WriteOptions::default()),
-        )?;
-        Ok(())
+        Ok(Self {
+            runtime,
+            db,
+            mode,
+            sync: true,
+        })
     }
 
-    fn put(&self, id: u64, doc: Document) -> Result<()> {
-        self.runtime.block_on(
-            self.db
-                .replace(COLLECTION, id, doc, WriteOptions::default()),
-        )?;
-        Ok(())
+    /// Reads document `id` the fastest way NyroDB offers.
+    fn read_best(&self, id: u64) -> Result<Option<Seen>> {
+        self.read_owned(id)
     }
 
-    fn get(&self, id: u64) -> Result<Option<Document>> {
+    /// Scans the collection the fastest way NyroDB offers.
+    fn scan_best(&self, visit: &mut dyn FnMut(Seen)) -> Result<u64> {
+        self.scan_owned(visit)
+    }
+
+    /// Reads document `id` as an owned `Document`.
+    fn read_owned(&self, id: u64) -> Result<Option<Seen>> {
         match self.db.get(COLLECTION, id) {
-            Ok(doc) => Ok(Some(doc)),
-            Err(nyro_core::DbError::NotFound { .. }) => Ok(None),
+            Ok(doc) => Ok(Some(seen(id, &doc)?)),
+            Err(DbError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn scan(&self, visit: &mut dyn FnMut(&Document)) -> Result<u64> {
+    /// Scans the collection as owned `Document`s.
+    fn scan_owned(&self, visit: &mut dyn FnMut(Seen)) -> Result<u64> {
         let mut count = 0;
         for doc in self.db.documents(COLLECTION)? {
-            visit(&doc?);
+            let doc = doc?;
+            visit(seen(doc.id.unwrap_or_default(), &doc)?);
             count += 1;
         }
         Ok(count)
+    }
+}
+
+impl Store for Nyro {
+    fn write_batch(&self, records: Vec<(u64, Record)>) -> Result<()> {
+        let docs: Vec<Document> = records
+            .into_iter()
+            .map(|(id, record)| {
+                let mut doc = document(record);
+                doc.id = Some(id);
+                doc
+            })
+            .collect();
+        let options = WriteOptions { sync: true };
+        self.runtime
+            .block_on(self.db.replace_many(COLLECTION, docs, options))?;
+        Ok(())
+    }
+
+    fn put(&self, id: u64, record: Record) -> Result<()> {
+        let options = WriteOptions { sync: self.sync };
+        self.runtime
+            .block_on(self.db.replace(COLLECTION, id, document(record), options))?;
+        Ok(())
+    }
+
+    fn get(&self, id: u64) -> Result<Option<Seen>> {
+        match self.mode {
+            Mode::Native => self.read_best(id),
+            Mode::SameBytes => self.read_owned(id),
+        }
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(Seen)) -> Result<u64> {
+        match self.mode {
+            Mode::Native => self.scan_best(visit),
+            Mode::SameBytes => self.scan_owned(visit),
+        }
+    }
+
+    fn set_sync(&mut self, sync: bool) -> Result<()> {
+        self.sync = sync;
+        Ok(())
     }
 
     fn compact(&mut self) -> Result<bool> {
@@ -83,7 +130,7 @@ impl Store for Nyro {
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        let Self { runtime, db } = *self;
+        let Self { runtime, db, .. } = *self;
         runtime.block_on(db.close())?;
         Ok(())
     }

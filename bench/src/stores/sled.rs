@@ -1,57 +1,69 @@
-//! sled 0.34 (its last stable release): one tree of id → document bytes. Every write is
-//! applied, then `flush()`ed (sled's way to make writes durable: it fsyncs its log).
+//! sled 0.34 (its last stable release): one tree of id → record bytes. A durable write is
+//! applied, then `flush()`ed (sled's way to make writes durable: it fsyncs its log); a
+//! non-durable one is only applied (sled flushes its log in the background).
 
 use std::path::Path;
 
 use anyhow::Result;
-use nyro_core::Document;
 
-use crate::store::{Store, decode, id_of, key};
+use crate::record::{Mode, Record, Seen};
+use crate::store::{Store, id_of, key};
 
 /// A sled database.
 pub struct Sled {
     db: sled::Db,
+    mode: Mode,
+    sync: bool,
 }
 
 impl Sled {
     /// Opens or creates the database in `dir` with sled's defaults (1 GiB cache).
-    pub fn open(dir: &Path) -> Result<Self> {
+    pub fn open(dir: &Path, mode: Mode) -> Result<Self> {
         Ok(Self {
             db: sled::open(dir)?,
+            mode,
+            sync: true,
         })
     }
 }
 
 impl Store for Sled {
-    fn write_batch(&self, docs: Vec<(u64, Document)>) -> Result<()> {
+    fn write_batch(&self, records: Vec<(u64, Record)>) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for (id, doc) in docs {
-            batch.insert(&key(id), doc.to_stored_bytes()?);
+        for (id, record) in records {
+            batch.insert(&key(id), self.mode.encode(id, record)?);
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
     }
 
-    fn put(&self, id: u64, doc: Document) -> Result<()> {
-        self.db.insert(key(id), doc.to_stored_bytes()?)?;
-        self.db.flush()?;
+    fn put(&self, id: u64, record: Record) -> Result<()> {
+        self.db.insert(key(id), self.mode.encode(id, record)?)?;
+        if self.sync {
+            self.db.flush()?;
+        }
         Ok(())
     }
 
-    fn get(&self, id: u64) -> Result<Option<Document>> {
+    fn get(&self, id: u64) -> Result<Option<Seen>> {
         let value = self.db.get(key(id))?;
-        value.map(|v| decode(id, &v)).transpose()
+        value.map(|v| self.mode.read(id, &v)).transpose()
     }
 
-    fn scan(&self, visit: &mut dyn FnMut(&Document)) -> Result<u64> {
+    fn scan(&self, visit: &mut dyn FnMut(Seen)) -> Result<u64> {
         let mut count = 0;
         for entry in self.db.iter() {
             let (k, v) = entry?;
-            visit(&decode(id_of(&k)?, &v)?);
+            visit(self.mode.read(id_of(&k)?, &v)?);
             count += 1;
         }
         Ok(count)
+    }
+
+    fn set_sync(&mut self, sync: bool) -> Result<()> {
+        self.sync = sync;
+        Ok(())
     }
 
     fn compact(&mut self) -> Result<bool> {
