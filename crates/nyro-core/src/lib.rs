@@ -83,6 +83,7 @@ mod scrub;
 pub mod secret;
 mod state;
 mod types;
+mod view;
 mod write;
 
 pub use backup::{
@@ -104,6 +105,7 @@ pub use types::{
     CollectionInfo, CollectionStats, Created, FEED_CAPACITY, IndexStats, Inserted, InsertedMany,
     MAX_PAGE, Page, Replaced, Stats, WriteOptions,
 };
+pub use view::{ArrayView, DocumentView, Elements, Fields, ObjectView, ValueView};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.
