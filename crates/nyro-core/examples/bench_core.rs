@@ -1,7 +1,9 @@
 //! Core benchmark (run by `scripts/bench-core.sh`, release build). One run measures:
 //! durable bulk ingest with `insert_many` batches of 10,000; single-document inserts by 1, 4
 //! and 64 concurrent producers under each sync policy; random gets by id on 2 threads
-//! (decode included); indexed equality queries; reopen time; peak RSS and bytes per record.
+//! (owned, borrowed views touching one field, the codec's decode, JSON); full scans (owned
+//! and borrowed); the view's check against the codec's decode; indexed equality queries;
+//! reopen time; peak RSS and bytes per record.
 //!
 //! Usage: bench_core DIR [DOCS]. Prints `key=value` lines.
 
@@ -10,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nyro_core::{Config, Database, Document, SyncPolicy, Value, WriteOptions};
+use nyro_core::{Config, Database, Document, DocumentView, SyncPolicy, Value, WriteOptions};
 
 /// Distinct values of the indexed field.
 const CITIES: u64 = 1_000;
@@ -135,6 +137,43 @@ async fn lone_write_micros(dir: &Path, n: usize) -> Result<f64, Box<dyn Error>> 
     Ok(times[times.len() / 2])
 }
 
+/// Random gets by id on `threads` threads, a million each; `read` answers the number of
+/// fields it found (3 per document). Gets per second.
+fn gets(
+    db: &Arc<Database>,
+    threads: u64,
+    docs: u64,
+    read: fn(&Database, u64) -> usize,
+) -> Result<f64, Box<dyn Error>> {
+    let per_thread = 1_000_000u64;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let db = Arc::clone(db);
+            std::thread::spawn(move || {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
+                let mut fields = 0usize;
+                for _ in 0..per_thread {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    fields += read(&db, 1 + x % docs);
+                }
+                fields
+            })
+        })
+        .collect();
+    let mut found = 0;
+    for h in handles {
+        found += h.join().map_err(|_| "get thread panicked")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if found != (threads * per_thread) as usize * 3 {
+        return Err("some gets found nothing".into());
+    }
+    Ok((threads * per_thread) as f64 / secs)
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [DOCS]")?);
     let docs: u64 = std::env::args()
@@ -206,42 +245,75 @@ fn main() -> Result<(), Box<dyn Error>> {
     let disk: u64 = db.stats().disk_bytes;
     println!("disk_bytes_per_doc={:.1}", disk as f64 / docs as f64);
 
-    // Random gets on 2 threads, decode included.
+    // Random gets on 2 threads: owned documents (`get`), a view touching one field
+    // (`get_with`), and a view decoded by the codec as before views (`get_with` +
+    // `Document::from_stored_bytes`: the view's check plus the old decode).
     let db = Arc::new(db);
-    let gets_per_thread = 1_000_000u64;
     let get_threads: u64 = std::env::var("BENCH_GET_THREADS").map_or(Ok(2), |v| v.parse())?;
-    let started = Instant::now();
-    let threads: Vec<_> = (0..get_threads)
-        .map(|t| {
-            let db = Arc::clone(&db);
-            std::thread::spawn(move || {
-                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
-                let mut fields = 0usize;
-                for _ in 0..gets_per_thread {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let id = 1 + x % docs;
-                    if let Ok(d) = db.get("bench", id) {
-                        fields += d.fields.len();
-                    }
-                }
-                fields
-            })
+    let rate = gets(&db, get_threads, docs, |db, id| {
+        db.get("bench", id).map(|d| d.fields.len()).unwrap_or(0)
+    })?;
+    println!("gets_{get_threads}_threads_per_sec={rate:.0}");
+    let rate = gets(&db, get_threads, docs, |db, id| {
+        db.get_with("bench", id, |v| {
+            v.get("score").and_then(|s| s.as_i64()).map_or(0, |_| 3)
         })
-        .collect();
-    let mut found = 0;
-    for t in threads {
-        found += t.join().map_err(|_| "get thread panicked")?;
+        .unwrap_or(0)
+    })?;
+    println!("gets_with_one_field_{get_threads}_threads_per_sec={rate:.0}");
+    let rate = gets(&db, get_threads, docs, |db, id| {
+        db.get_with("bench", id, |v| {
+            Document::from_stored_bytes(Some(id), v.bytes()).map_or(0, |d| d.fields.len())
+        })
+        .unwrap_or(0)
+    })?;
+    println!("gets_codec_decode_{get_threads}_threads_per_sec={rate:.0}");
+    let rate = gets(&db, get_threads, docs, |db, id| {
+        let mut json = Vec::with_capacity(256);
+        db.get_with("bench", id, |v| v.write_json(&mut json))
+            .map_or(0, |()| 3 * usize::from(!json.is_empty()))
+    })?;
+    println!("gets_json_{get_threads}_threads_per_sec={rate:.0}");
+
+    // Full scans on one thread: owned documents (`documents`, the codec's decode) and
+    // views touching one field (`scan_with`).
+    let started = Instant::now();
+    let mut seen = 0u64;
+    for d in db.documents("bench")? {
+        seen += u64::from(d?.get("score").is_some());
     }
     let secs = started.elapsed().as_secs_f64();
-    println!(
-        "gets_{get_threads}_threads_per_sec={:.0}",
-        (get_threads * gets_per_thread) as f64 / secs
-    );
-    if found != (get_threads * gets_per_thread) as usize * 3 {
-        return Err("some gets found nothing".into());
+    println!("scan_documents_docs_per_sec={:.0}", seen as f64 / secs);
+    let started = Instant::now();
+    let mut seen = 0u64;
+    db.scan_with("bench", None, |v| {
+        seen += u64::from(v.get("score").is_some());
+        std::ops::ControlFlow::Continue(())
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("scan_with_docs_per_sec={:.0}", seen as f64 / secs);
+    if seen != docs {
+        return Err("the scan missed documents".into());
     }
+
+    // The view's check against the codec's decode, on one stored document (no log).
+    let bytes = doc(42).to_stored_bytes()?;
+    let rounds = 2_000_000u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(DocumentView::new(42, std::hint::black_box(&bytes))?);
+    }
+    let view_ns = started.elapsed().as_secs_f64() * 1e9 / f64::from(rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(Document::from_stored_bytes(
+            Some(42),
+            std::hint::black_box(&bytes),
+        )?);
+    }
+    let decode_ns = started.elapsed().as_secs_f64() * 1e9 / f64::from(rounds);
+    println!("view_check_ns={view_ns:.1}");
+    println!("codec_decode_ns={decode_ns:.1}");
 
     // Indexed equality queries, 100 results per page.
     let queries = 20_000u64;
