@@ -137,6 +137,16 @@ async fn lone_write_micros(dir: &Path, n: usize) -> Result<f64, Box<dyn Error>> 
     Ok(times[times.len() / 2])
 }
 
+/// Nanoseconds per call of `f`, over a million calls.
+fn per_call_ns(mut f: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<dyn Error>> {
+    let rounds = 1_000_000u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        f()?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e9 / f64::from(rounds))
+}
+
 /// Random gets by id on `threads` threads, a million each; `read` answers the number of
 /// fields it found (3 per document). Gets per second.
 fn gets(
@@ -296,24 +306,48 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("the scan missed documents".into());
     }
 
-    // The view's check against the codec's decode, on one stored document (no log).
+    // The view against the codec's decode, on one stored document (no log): its check
+    // (`DocumentView::new`), a field lookup, JSON, the owned document built from it.
     let bytes = doc(42).to_stored_bytes()?;
-    let rounds = 2_000_000u32;
-    let started = Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(DocumentView::new(42, std::hint::black_box(&bytes))?);
-    }
-    let view_ns = started.elapsed().as_secs_f64() * 1e9 / f64::from(rounds);
-    let started = Instant::now();
-    for _ in 0..rounds {
+    let view = DocumentView::new(42, &bytes)?;
+    let bytes = &bytes;
+    let ns = per_call_ns(|| {
+        std::hint::black_box(DocumentView::new(42, std::hint::black_box(bytes))?);
+        Ok(())
+    })?;
+    println!("view_check_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        std::hint::black_box(std::hint::black_box(view).get("score"));
+        Ok(())
+    })?;
+    println!("view_get_field_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        std::hint::black_box(std::hint::black_box(view).to_document());
+        Ok(())
+    })?;
+    println!("view_to_document_ns={ns:.1}");
+    let mut json = Vec::with_capacity(256);
+    let ns = per_call_ns(|| {
+        json.clear();
+        std::hint::black_box(view).write_json(&mut json);
+        std::hint::black_box(&json);
+        Ok(())
+    })?;
+    println!("view_write_json_ns={ns:.1}");
+    let ns = per_call_ns(|| {
         std::hint::black_box(Document::from_stored_bytes(
             Some(42),
-            std::hint::black_box(&bytes),
+            std::hint::black_box(bytes),
         )?);
-    }
-    let decode_ns = started.elapsed().as_secs_f64() * 1e9 / f64::from(rounds);
-    println!("view_check_ns={view_ns:.1}");
-    println!("codec_decode_ns={decode_ns:.1}");
+        Ok(())
+    })?;
+    println!("codec_decode_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        let doc = Document::from_stored_bytes(Some(42), std::hint::black_box(bytes))?;
+        std::hint::black_box(serde_json::to_vec(&doc.to_json())?);
+        Ok(())
+    })?;
+    println!("codec_decode_to_json_ns={ns:.1}");
 
     // Indexed equality queries, 100 results per page.
     let queries = 20_000u64;

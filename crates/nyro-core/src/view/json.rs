@@ -11,13 +11,39 @@ use super::{ArrayView, Cursor, DocumentView, ObjectView, Tag, ValueView};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The length of the prefix of `s` that needs no escape (no `"`, `\` or byte below
+/// 0x20), eight bytes at a time.
+fn plain_prefix(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// Some byte of `w` is zero (no false answer as to whether one is).
+    fn has_zero(w: u64) -> bool {
+        w.wrapping_sub(ONES) & !w & HIGH != 0
+    }
+    let mut plain = 0;
+    for c in s.chunks_exact(8) {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Some byte below 0x20 (as `has_zero`, for bytes below 0x20 instead of 0).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+        if control
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            break;
+        }
+        plain += 8;
+    }
+    plain
+}
+
 /// Writes `s` as a JSON string, escaped as `serde_json` escapes it: `"` and `\`, the
 /// control characters below 0x20 (`\b \t \n \f \r` by name, others as `\u00XX`), nothing
 /// else.
 fn string(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    for (i, &b) in s.iter().enumerate().skip(plain_prefix(s)) {
         let named: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",

@@ -276,3 +276,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn strings_are_escaped_as_serde_json_escapes_them_wherever_the_byte_is() {
+    for special in [
+        '"', '\\', '\u{0}', '\u{8}', '\t', '\n', '\u{c}', '\r', '\u{1f}', ' ', '\u{7f}', 'é',
+    ] {
+        for at in 0..20 {
+            let s = format!("{}{special}{}", "a".repeat(at), "b".repeat(at % 9));
+            let value = ValueView::String(&s);
+            let mut json = Vec::new();
+            value.write_json(&mut json);
+            assert_eq!(json, serde_json::to_vec(&s).unwrap(), "{s:?}");
+        }
+    }
+}

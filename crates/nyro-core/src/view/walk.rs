@@ -21,6 +21,7 @@ pub(crate) struct Malformed {
 
 impl Malformed {
     /// The error a reader returns for a payload of `len` bytes.
+    #[inline]
     pub(crate) fn into_error(self, len: usize) -> DbError {
         DbError::from(nyro_storage::codec::CodecError::Decode {
             len,
@@ -82,6 +83,7 @@ impl<'a> Cursor<'a> {
         Malformed { what, at: self.pos }
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Walk<&'a [u8]> {
         let slice = self
             .pos
@@ -92,20 +94,28 @@ impl<'a> Cursor<'a> {
         Ok(slice)
     }
 
+    #[inline]
     fn fixed<const N: usize>(&mut self) -> Walk<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
+    #[inline]
     pub(crate) fn byte(&mut self) -> Walk<u8> {
         let [b] = self.fixed()?;
         Ok(b)
     }
 
     /// FORMAT.md 4.1 varint.
+    #[inline]
     pub(crate) fn varint(&mut self) -> Walk<u64> {
         let at = self.pos;
+        // Most varints (lengths, small numbers) are one byte.
+        if let Some(&b @ 0..=250) = self.bytes.get(at) {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         Ok(match self.byte()? {
             b @ 0..=250 => u64::from(b),
             251 => u64::from(u16::from_le_bytes(self.fixed()?)),
@@ -121,6 +131,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A count or a length.
+    #[inline]
     pub(crate) fn len(&mut self) -> Walk<usize> {
         let at = self.pos;
         let n = self.varint()?;
@@ -135,12 +146,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string's bytes, not checked as UTF-8.
+    #[inline]
     pub(crate) fn str_bytes(&mut self) -> Walk<&'a [u8]> {
         let len = self.len()?;
         self.take(len)
     }
 
     /// A string, checked as UTF-8.
+    #[inline]
     pub(crate) fn str(&mut self) -> Walk<&'a str> {
         let at = self.pos;
         std::str::from_utf8(self.str_bytes()?).map_err(|_| Malformed {
@@ -151,8 +164,13 @@ impl<'a> Cursor<'a> {
 
     /// A value's variant (encoded as a u32 varint: a 64-bit form is refused, as the
     /// codec refuses it).
+    #[inline]
     pub(crate) fn tag(&mut self) -> Walk<Tag> {
         let at = self.pos;
+        if let Some(&tag) = self.bytes.get(at).and_then(|&b| TAGS.get(usize::from(b))) {
+            self.pos += 1;
+            return Ok(tag);
+        }
         let wide = self.bytes.get(at).is_some_and(|&b| b >= 253);
         let variant = self.varint()?;
         usize::try_from(variant)
@@ -166,6 +184,7 @@ impl<'a> Cursor<'a> {
             })
     }
 
+    #[inline]
     pub(crate) fn bool(&mut self) -> Walk<bool> {
         let at = self.pos;
         match self.byte()? {
@@ -184,6 +203,7 @@ impl<'a> Cursor<'a> {
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
+    #[inline]
     pub(crate) fn float(&mut self) -> Walk<f64> {
         Ok(f64::from_le_bytes(self.fixed()?))
     }
@@ -230,6 +250,7 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
+    #[inline]
     fn skip_str(&mut self, utf8: bool) -> Walk<()> {
         if utf8 {
             self.str().map(drop)
