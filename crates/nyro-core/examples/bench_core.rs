@@ -5,7 +5,8 @@
 //! and borrowed); the view's check against the codec's decode; indexed equality queries;
 //! reopen time; peak RSS and bytes per record.
 //!
-//! Usage: bench_core DIR [DOCS]. Prints `key=value` lines.
+//! Usage: bench_core DIR [DOCS]. Prints `key=value` lines. `BENCH_READS_ONLY=1` skips the
+//! writes, `BENCH_VIEW_ONLY=1` runs only the view's per-call rows.
 
 use std::error::Error;
 use std::path::Path;
@@ -184,6 +185,52 @@ fn gets(
     Ok((threads * per_thread) as f64 / secs)
 }
 
+/// The view against the codec's decode, on one stored document (no log): its check
+/// (`DocumentView::new`), a field lookup, JSON, the owned document built from it.
+fn view_rows() -> Result<(), Box<dyn Error>> {
+    let bytes = doc(42).to_stored_bytes()?;
+    let view = DocumentView::new(42, &bytes)?;
+    let bytes = &bytes;
+    let ns = per_call_ns(|| {
+        std::hint::black_box(DocumentView::new(42, std::hint::black_box(bytes))?);
+        Ok(())
+    })?;
+    println!("view_check_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        std::hint::black_box(std::hint::black_box(view).get("score"));
+        Ok(())
+    })?;
+    println!("view_get_field_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        std::hint::black_box(std::hint::black_box(view).to_document());
+        Ok(())
+    })?;
+    println!("view_to_document_ns={ns:.1}");
+    let mut json = Vec::with_capacity(256);
+    let ns = per_call_ns(|| {
+        json.clear();
+        std::hint::black_box(view).write_json(&mut json);
+        std::hint::black_box(&json);
+        Ok(())
+    })?;
+    println!("view_write_json_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        std::hint::black_box(Document::from_stored_bytes(
+            Some(42),
+            std::hint::black_box(bytes),
+        )?);
+        Ok(())
+    })?;
+    println!("codec_decode_ns={ns:.1}");
+    let ns = per_call_ns(|| {
+        let doc = Document::from_stored_bytes(Some(42), std::hint::black_box(bytes))?;
+        std::hint::black_box(serde_json::to_vec(&doc.to_json())?);
+        Ok(())
+    })?;
+    println!("codec_decode_to_json_ns={ns:.1}");
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: DIR [DOCS]")?);
     let docs: u64 = std::env::args()
@@ -191,6 +238,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map_or(Ok(1_000_000), |v| v.parse())?;
     // BENCH_READS_ONLY=1 skips the write measurements (for profiling the read path).
     let reads_only = std::env::var("BENCH_READS_ONLY").is_ok_and(|v| v == "1");
+    // BENCH_VIEW_ONLY=1 runs only the per-call rows of the view and the codec.
+    if std::env::var("BENCH_VIEW_ONLY").is_ok_and(|v| v == "1") {
+        return view_rows();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -306,48 +357,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("the scan missed documents".into());
     }
 
-    // The view against the codec's decode, on one stored document (no log): its check
-    // (`DocumentView::new`), a field lookup, JSON, the owned document built from it.
-    let bytes = doc(42).to_stored_bytes()?;
-    let view = DocumentView::new(42, &bytes)?;
-    let bytes = &bytes;
-    let ns = per_call_ns(|| {
-        std::hint::black_box(DocumentView::new(42, std::hint::black_box(bytes))?);
-        Ok(())
-    })?;
-    println!("view_check_ns={ns:.1}");
-    let ns = per_call_ns(|| {
-        std::hint::black_box(std::hint::black_box(view).get("score"));
-        Ok(())
-    })?;
-    println!("view_get_field_ns={ns:.1}");
-    let ns = per_call_ns(|| {
-        std::hint::black_box(std::hint::black_box(view).to_document());
-        Ok(())
-    })?;
-    println!("view_to_document_ns={ns:.1}");
-    let mut json = Vec::with_capacity(256);
-    let ns = per_call_ns(|| {
-        json.clear();
-        std::hint::black_box(view).write_json(&mut json);
-        std::hint::black_box(&json);
-        Ok(())
-    })?;
-    println!("view_write_json_ns={ns:.1}");
-    let ns = per_call_ns(|| {
-        std::hint::black_box(Document::from_stored_bytes(
-            Some(42),
-            std::hint::black_box(bytes),
-        )?);
-        Ok(())
-    })?;
-    println!("codec_decode_ns={ns:.1}");
-    let ns = per_call_ns(|| {
-        let doc = Document::from_stored_bytes(Some(42), std::hint::black_box(bytes))?;
-        std::hint::black_box(serde_json::to_vec(&doc.to_json())?);
-        Ok(())
-    })?;
-    println!("codec_decode_to_json_ns={ns:.1}");
+    view_rows()?;
 
     // Indexed equality queries, 100 results per page.
     let queries = 20_000u64;
