@@ -118,7 +118,7 @@ impl Database {
 
     /// Damaged frames found since open, by reads and by the background scrub: while any is
     /// known, the database is degraded (it serves what is intact; reads of a damaged record
-    /// fail with [`DbError::Corrupt`]).
+    /// fail with [`DbError::Corrupt`](crate::DbError::Corrupt)).
     pub fn damage(&self) -> crate::Damage {
         self.inner.state.damage.snapshot()
     }
