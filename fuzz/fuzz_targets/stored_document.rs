@@ -3,6 +3,8 @@
 //! replay and index maintenance use, on arbitrary payload bytes. Neither panics; whenever the
 //! full decoder accepts, the partial reader accepts too and returns the same scalar for every
 //! indexed field; and what decodes re-encodes to bytes that decode to the same document.
+//! The borrowed view (`nyro_core::DocumentView`) accepts exactly what the full decoder
+//! accepts, reads the same document, and writes the JSON `serde_json` writes for it.
 
 #![no_main]
 
@@ -22,6 +24,11 @@ fuzz_target!(|data: &[u8]| {
         .collect();
 
     let full = decode_document(payload);
+    let view = nyro_core::DocumentView::new(1, payload);
+    assert_eq!(view.is_ok(), full.is_ok(), "{:?} / {:?}", view.as_ref().err(), full.as_ref().err());
+    if let Err(e) = &view {
+        let _ = e.to_string();
+    }
     let partial = indexed_scalars(payload, &wanted);
     if let Err(e) = &full {
         let _ = e.to_string();
@@ -30,6 +37,22 @@ fuzz_target!(|data: &[u8]| {
         let _ = e.to_string();
     }
     let Ok(fields) = full else { return };
+    if let Ok(view) = view {
+        let owned = view.to_document();
+        assert_eq!(owned.fields.len(), fields.len());
+        for ((k1, v1), (k2, v2)) in owned.fields.iter().zip(&fields) {
+            assert_eq!(k1, k2);
+            assert!(same(Some(v1), Some(v2)), "{v1:?} vs {v2:?}");
+        }
+        let mut json = Vec::new();
+        view.write_json(&mut json);
+        let expected = serde_json::to_vec(&owned.to_json()).expect("serde_json");
+        // A repeated name in an object is written each time by the view, once (its last
+        // value) by `to_json`: compare only documents without one.
+        if !repeats_a_name(&owned.fields) {
+            assert_eq!(json, expected, "the view's JSON differs");
+        }
+    }
     if !wanted.is_empty() {
         let got = partial.expect("the partial reader refused what the full decoder took");
         for (name, value) in wanted.iter().zip(&got) {
@@ -75,5 +98,22 @@ fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
                     .all(|((k, p), (l, q))| k == l && same(Some(p), Some(q)))
         }
         _ => a == b,
+    }
+}
+
+/// Some object of the document (the document itself included) holds a name twice.
+fn repeats_a_name(fields: &[(String, Value)]) -> bool {
+    let repeated = fields
+        .iter()
+        .enumerate()
+        .any(|(i, (k, _))| fields[..i].iter().any(|(l, _)| l == k));
+    repeated || fields.iter().any(|(_, v)| value_repeats_a_name(v))
+}
+
+fn value_repeats_a_name(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(value_repeats_a_name),
+        Value::Object(fields) => repeats_a_name(fields),
+        _ => false,
     }
 }

@@ -5,116 +5,28 @@
 //! It reads the bytes that docs/FORMAT.md section 4.2 specifies (not a library's API), and a
 //! property test checks it against the full decoder on random documents.
 
-use crate::document::{MAX_DEPTH, Value};
-use crate::error::{DbError, Result};
+use crate::document::Value;
+use crate::error::Result;
+use crate::view::{Cursor, Tag, check_document};
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-fn malformed(what: &str) -> DbError {
-    DbError::Storage(nyro_storage::StorageError::Codec(
-        nyro_storage::codec::CodecError::Decode {
-            len: 0,
-            reason: format!("stored document is malformed: {what}"),
-        },
-    ))
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| malformed("it ends early"))?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn byte(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    /// FORMAT.md 4.1 varint.
-    fn varint(&mut self) -> Result<u64> {
-        Ok(match self.byte()? {
-            b @ 0..=250 => u64::from(b),
-            251 => u64::from(u16::from_le_bytes(self.fixed()?)),
-            252 => u64::from(u32::from_le_bytes(self.fixed()?)),
-            253 => u64::from_le_bytes(self.fixed()?),
-            _ => return Err(malformed("a varint does not fit 64 bits")),
-        })
-    }
-
-    fn len(&mut self) -> Result<usize> {
-        usize::try_from(self.varint()?).map_err(|_| malformed("a length does not fit memory"))
-    }
-
-    fn str(&mut self) -> Result<&'a str> {
-        let len = self.len()?;
-        std::str::from_utf8(self.take(len)?).map_err(|_| malformed("a string is not UTF-8"))
-    }
-
-    /// Reads one value found at nesting `level` (a top-level field's value is at level 2);
-    /// returns it if it is a scalar, skips it (allocating nothing) if not. An array or object
-    /// deeper than [`MAX_DEPTH`] is refused, so crafted bytes cannot recurse without bound.
-    fn value(&mut self, keep: bool, level: usize) -> Result<Option<Value>> {
-        let variant = self.varint()?;
-        Ok(match variant {
-            0 => keep.then_some(Value::Null),
-            1 => {
-                let b = match self.byte()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(malformed("a bool is neither 0 nor 1")),
-                };
-                keep.then_some(Value::Bool(b))
-            }
-            2 => {
-                let z = self.varint()?;
-                let i = ((z >> 1) as i64) ^ -((z & 1) as i64);
-                keep.then_some(Value::Int(i))
-            }
-            3 => {
-                let u = self.varint()?;
-                keep.then_some(Value::UInt(u))
-            }
-            4 => {
-                let f = f64::from_le_bytes(self.fixed()?);
-                keep.then_some(Value::Float(f))
-            }
-            5 => {
-                let s = self.str()?;
-                keep.then(|| Value::String(s.to_string()))
-            }
-            6 | 7 if level > MAX_DEPTH => {
-                return Err(malformed("it nests deeper than MAX_DEPTH levels"));
-            }
-            6 => {
-                for _ in 0..self.len()? {
-                    self.value(false, level + 1)?;
-                }
-                None
-            }
-            7 => {
-                for _ in 0..self.len()? {
-                    self.str()?;
-                    self.value(false, level + 1)?;
-                }
-                None
-            }
-            _ => return Err(malformed("unknown value variant")),
-        })
-    }
+/// Reads the value at `cursor` found at nesting `level` (a top-level field's value is at
+/// level 2): returns it if it is a scalar and `keep` is set, steps over it (checking it,
+/// allocating nothing) if not.
+fn value(cursor: &mut Cursor<'_>, keep: bool, level: usize) -> crate::view::Walk<Option<Value>> {
+    let tag = cursor.tag()?;
+    let scalar = match tag {
+        Tag::Null => Value::Null,
+        Tag::Bool => Value::Bool(cursor.bool()?),
+        Tag::Int => Value::Int(cursor.int()?),
+        Tag::UInt => Value::UInt(cursor.varint()?),
+        Tag::Float => Value::Float(cursor.float()?),
+        Tag::String if keep => Value::String(cursor.str()?.to_string()),
+        Tag::String | Tag::Array | Tag::Object => {
+            cursor.skip(tag, level, true)?;
+            return Ok(None);
+        }
+    };
+    Ok(keep.then_some(scalar))
 }
 
 /// For each of `wanted`, the document's value of that top-level field if it is a scalar
@@ -124,34 +36,30 @@ pub(crate) fn scalars(payload: &[u8], wanted: &[String]) -> Result<Vec<Option<Va
     if wanted.is_empty() {
         return Ok(found);
     }
-    let mut cursor = Cursor {
-        bytes: payload,
-        pos: 0,
-    };
-    for _ in 0..cursor.len()? {
-        let name = cursor.str()?;
-        let slot = wanted.iter().position(|w| w == name);
-        let value = cursor.value(slot.is_some(), 2)?;
-        if let Some(slot) = slot {
-            found[slot] = value;
+    let mut cursor = Cursor::new(payload, 0);
+    let mut walk = || {
+        for _ in 0..cursor.len()? {
+            let name = cursor.str()?;
+            let slot = wanted.iter().position(|w| w == name);
+            let value = value(&mut cursor, slot.is_some(), 2)?;
+            if let Some(slot) = slot {
+                found[slot] = value;
+            }
         }
-    }
+        Ok(())
+    };
+    walk().map_err(|e: crate::view::Malformed| e.into_error(payload.len()))?;
     Ok(found)
 }
 
-/// Checks that a stored document nests at most [`MAX_DEPTH`] levels, without decoding it.
-/// The full decoder recurses once per level: a crafted payload nested thousands of levels
-/// deep (in a frame whose checksum matches) would overflow the stack instead of failing.
+/// Checks that a stored document is well formed and nests at most
+/// [`MAX_DEPTH`](crate::MAX_DEPTH) levels, without decoding it. The full decoder recurses
+/// once per level: a crafted payload nested thousands of levels deep (in a frame whose
+/// checksum matches) would overflow the stack instead of failing.
 pub(crate) fn check_nesting(payload: &[u8]) -> Result<()> {
-    let mut cursor = Cursor {
-        bytes: payload,
-        pos: 0,
-    };
-    for _ in 0..cursor.len()? {
-        cursor.str()?;
-        cursor.value(false, 2)?;
-    }
-    Ok(())
+    check_document(payload)
+        .map(drop)
+        .map_err(|e| e.into_error(payload.len()))
 }
 
 #[cfg(test)]
@@ -161,23 +69,7 @@ mod tests {
 
     use super::*;
     use crate::document::{decode_fields, encode_fields};
-
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::Int),
-            (i64::MAX as u64 + 1..=u64::MAX).prop_map(Value::UInt),
-            any::<f64>().prop_map(Value::Float),
-            ".{0,300}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec(("[a-d]{1,2}", inner), 0..6).prop_map(Value::Object),
-            ]
-        })
-    }
+    use crate::view::tests::value;
 
     fn same(a: &Option<Value>, b: &Option<Value>) -> bool {
         match (a, b) {

@@ -9,7 +9,16 @@
 //!   offers the operations: collections, insert / insert_many / get / replace /
 //!   replace_many / delete, a lazy scan of a collection ([`Database::documents`]),
 //!   paginated list and find, the change feed ([`Database::subscribe`]) and [`Stats`].
+//!   The borrowed reads [`Database::get_with`], [`Database::scan_with`],
+//!   [`Database::list_with`] and [`Database::find_with`] hand a closure [`DocumentView`]s
+//!   of the stored bytes instead, allocating nothing per document (`get`, `list` and
+//!   `find` are them with the owned document built).
 //! - [`Document`] and [`Value`]: JSON-compatible documents, at most 64 levels deep.
+//! - [`DocumentView`], [`ValueView`], [`ArrayView`], [`ObjectView`]: a stored document read
+//!   in place (docs/FORMAT.md section 4.2): checked once when made (a defect is an error
+//!   naming it and its offset), then field lookup, typed values, iteration, nested paths
+//!   and [`DocumentView::write_json`] (the server's JSON for the document) without
+//!   allocating.
 //! - [`Config`]: the database's settings in `nyrodb.toml` (storage, batch, compaction,
 //!   collections) with their defaults and `NYRODB_*` overrides, each key described once in a
 //!   key table that the server extends with its own keys ([`config::Schema`]).
@@ -25,8 +34,9 @@
 //!   not read on open): reads of them fail with [`DbError::Corrupt`], and a background scrub
 //!   reads those segments after open ([`ScrubProgress`]).
 //!
-//! Inside: `database/` (open and close, writes, reads, maintenance), `write/` (one type per
-//! write operation, run on the writer thread), `scan` (reading documents), `indexing`,
+//! Inside: `database/` (open and close, writes, reads, borrowed reads, maintenance), `write/`
+//! (one type per write operation, run on the writer thread), `scan` (reading documents),
+//! `view/` (the borrowed view, its checking walk and its JSON writer), `indexing`,
 //! `replay`, `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
 //! never import it.
 //!
@@ -56,6 +66,11 @@
 //! let doc = Document::from_json(serde_json::json!({"name": "Ada", "city": "London"}))?;
 //! let inserted = db.insert("users", doc, WriteOptions::default()).await?;
 //! assert_eq!(db.get("users", inserted.id)?.to_json()["name"], "Ada");
+//! // Borrowed from the log, nothing allocated:
+//! let is_london = db.get_with("users", inserted.id, |doc| {
+//!     doc.get("city").and_then(|city| city.as_str()) == Some("London")
+//! })?;
+//! assert!(is_london);
 //!
 //! let london = vec![("city".to_string(), nyro_core::Value::String("London".into()))];
 //! assert_eq!(db.find("users", &london, None, 10)?.records.len(), 1);
@@ -83,6 +98,7 @@ mod scrub;
 pub mod secret;
 mod state;
 mod types;
+mod view;
 mod write;
 
 pub use backup::{
@@ -104,6 +120,7 @@ pub use types::{
     CollectionInfo, CollectionStats, Created, FEED_CAPACITY, IndexStats, Inserted, InsertedMany,
     MAX_PAGE, Page, Replaced, Stats, WriteOptions,
 };
+pub use view::{ArrayView, DocumentView, Elements, Fields, ObjectView, ValueView};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API; may change at any
 /// time). Thin wrappers over the private stored-document decoders.

@@ -9,8 +9,9 @@ use nyro_storage::{Location, LogReader, NO_SUCH_SEGMENT, StorageError};
 
 use crate::catalog::Collection;
 use crate::damage::DamageLog;
-use crate::document::{Document, decode_fields};
+use crate::document::Document;
 use crate::error::Result;
+use crate::view::DocumentView;
 
 /// Reads document `id` of `collection` at `location`. `None` if it was deleted meanwhile. A
 /// location whose segment compaction just retired is looked up again: the index points at
@@ -23,11 +24,9 @@ pub(crate) fn read_document(
     id: u64,
     location: Location,
 ) -> Result<Option<Document>> {
-    let fields = read_stored(reader, damage, collection, id, location, decode_fields)?;
-    Ok(fields.map(|fields| Document {
-        id: Some(id),
-        fields,
-    }))
+    read_stored(reader, damage, collection, id, location, |payload| {
+        Ok(DocumentView::new(id, payload)?.to_document())
+    })
 }
 
 /// What `decode` makes of the stored payload of document `id` of `collection` at

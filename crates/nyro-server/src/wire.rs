@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 mod cluster;
+mod page;
 mod schemas;
 
 pub use cluster::{ClusterAnswer, Consistency, MemberAnswer, NewMember, Role};
+pub use page::{PageWriter, json_response};
 pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
 
 /// The database's part of `GET /v1/stats`: `collections` (name, count, indexes with their
@@ -241,7 +243,8 @@ pub struct ReplaceAnswer {
     pub created: bool,
 }
 
-/// A page of documents (`GET .../records`, `POST .../_query`).
+/// A page of documents (`GET .../records`, `POST .../_query`): the schema of what
+/// [`PageWriter`] writes.
 #[derive(ToSchema)]
 pub struct PageAnswer {
     /// The documents, ascending by id, each with `_id`.
@@ -250,21 +253,6 @@ pub struct PageAnswer {
     /// The `after` for the next page, null when no document follows.
     #[schema(value_type = Option<U64>, required = true)]
     pub next: Option<u64>,
-}
-
-impl Serialize for PageAnswer {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Records<'a>(&'a [Document]);
-        impl Serialize for Records<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(JsonDoc))
-            }
-        }
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("records", &Records(&self.records))?;
-        map.serialize_entry("next", &self.next)?;
-        map.end()
-    }
 }
 
 /// `POST .../_query` body.

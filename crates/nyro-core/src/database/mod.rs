@@ -6,6 +6,7 @@ mod maintain;
 mod open;
 mod read;
 mod replica;
+mod views;
 mod write;
 
 use std::sync::{Arc, Mutex};

@@ -7,23 +7,13 @@ use std::sync::atomic::Ordering;
 use nyro_batch::WriterMetrics;
 
 use super::Database;
-use crate::catalog::{Collection, validate_name};
+use crate::catalog::validate_name;
 use crate::document::{Document, Value};
-use crate::error::{DbError, Result};
+use crate::error::Result;
 use crate::feed::ChangeStream;
 use crate::indexing;
-use crate::scan::{Documents, read_document};
-use crate::types::{CollectionInfo, CollectionStats, MAX_PAGE, Page, Stats};
-
-fn check_limit(limit: usize) -> Result<()> {
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(())
-    } else {
-        Err(DbError::invalid(format!(
-            "limit must be from 1 to {MAX_PAGE}, got {limit}"
-        )))
-    }
-}
+use crate::scan::Documents;
+use crate::types::{CollectionInfo, CollectionStats, Page, Stats};
 
 impl Database {
     /// Every collection, sorted by name.
@@ -42,74 +32,19 @@ impl Database {
             .collect()
     }
 
-    /// The document with `id`.
+    /// The document with `id` ([`Database::get_with`], made owned).
     pub fn get(&self, collection: &str, id: u64) -> Result<Document> {
-        let _permit = self.permit()?;
-        validate_name(collection)?;
-        // Borrow the collection from the catalog guard: no shared reference count to bump.
-        let catalog = self.inner.state.catalog.load();
-        let c = catalog
-            .by_name(collection)
-            .ok_or_else(|| DbError::CollectionNotFound {
-                collection: collection.to_string(),
-            })?;
-        let location = c.index.primary().get(id).ok_or_else(|| DbError::NotFound {
-            collection: collection.to_string(),
-            id,
-        })?;
-        read_document(
-            &self.inner.reader,
-            &self.inner.state.damage,
-            c,
-            id,
-            location,
-        )?
-        .ok_or_else(|| DbError::NotFound {
-            collection: collection.to_string(),
-            id,
-        })
+        self.get_with(collection, id, |view| view.to_document())
     }
 
-    fn page(
-        &self,
-        collection: &Collection,
-        hits: Vec<(u64, nyro_storage::Location)>,
-        limit: usize,
-    ) -> Result<Page> {
-        let more = hits.len() > limit;
-        let records = hits
-            .into_iter()
-            .take(limit)
-            .filter_map(|(id, location)| {
-                read_document(
-                    &self.inner.reader,
-                    &self.inner.state.damage,
-                    collection,
-                    id,
-                    location,
-                )
-                .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let next = if more {
-            records.last().and_then(|d| d.id)
-        } else {
-            None
-        };
-        Ok(Page { records, next })
-    }
-
-    /// Documents in ascending id order, after `after` (exclusive), at most `limit`.
+    /// Documents in ascending id order, after `after` (exclusive), at most `limit`
+    /// ([`Database::list_with`], made owned).
     pub fn list(&self, collection: &str, after: Option<u64>, limit: usize) -> Result<Page> {
-        let _permit = self.permit()?;
-        validate_name(collection)?;
-        check_limit(limit)?;
-        let c = self.inner.state.collection(collection)?;
-        let hits = {
-            let _whole_writes = c.reading();
-            c.index.primary().page(after, limit + 1)
-        };
-        self.page(&c, hits, limit)
+        let mut records = Vec::new();
+        let next = self.list_with(collection, after, limit, |view| {
+            records.push(view.to_document());
+        })?;
+        Ok(Page { records, next })
     }
 
     /// Every document of `collection` in ascending id order, read lazily: the ids are taken
@@ -129,7 +64,8 @@ impl Database {
         ))
     }
 
-    /// Documents whose indexed fields equal every given value, in ascending id order.
+    /// Documents whose indexed fields equal every given value, in ascending id order
+    /// ([`Database::find_with`], made owned).
     pub fn find(
         &self,
         collection: &str,
@@ -137,15 +73,11 @@ impl Database {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Page> {
-        let _permit = self.permit()?;
-        validate_name(collection)?;
-        check_limit(limit)?;
-        let c = self.inner.state.collection(collection)?;
-        let hits = {
-            let _whole_writes = c.reading();
-            indexing::find(&c, conditions, after, limit + 1)?
-        };
-        self.page(&c, hits, limit)
+        let mut records = Vec::new();
+        let next = self.find_with(collection, conditions, after, limit, |view| {
+            records.push(view.to_document());
+        })?;
+        Ok(Page { records, next })
     }
 
     /// The change feed, for one collection or all: with `since`, first every change in the
@@ -186,7 +118,7 @@ impl Database {
 
     /// Damaged frames found since open, by reads and by the background scrub: while any is
     /// known, the database is degraded (it serves what is intact; reads of a damaged record
-    /// fail with [`DbError::Corrupt`]).
+    /// fail with [`DbError::Corrupt`](crate::DbError::Corrupt)).
     pub fn damage(&self) -> crate::Damage {
         self.inner.state.damage.snapshot()
     }

@@ -20,3 +20,4 @@ mod model_support;
 mod powercut;
 mod replica;
 mod scrub_rate;
+mod views;

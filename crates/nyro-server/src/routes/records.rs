@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use nyro_core::{Value, WriteOptions};
 
 use crate::app::AppState;
@@ -15,8 +15,8 @@ use crate::extract::{
 use crate::json_doc::{parse_document, parse_documents};
 use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{
-    BulkAnswer, CollectionName, Consistency, DocumentBody, DocumentsBody, InsertAnswer, JsonDoc,
-    PageAnswer, QueryBody, ReplaceAnswer, StoredDocument, U64,
+    BulkAnswer, CollectionName, Consistency, DocumentBody, DocumentsBody, InsertAnswer, PageAnswer,
+    PageWriter, QueryBody, ReplaceAnswer, StoredDocument, U64, json_response,
 };
 
 /// Default page size of list and query.
@@ -95,8 +95,12 @@ pub async fn get(
     let id = parse_id(&id)?;
     let params = query_params(query.as_deref(), &["consistency"])?;
     read_barrier(&state, params.get("consistency").map(String::as_str)).await?;
-    let doc = state.db.get(&collection, id)?;
-    Ok(Json(JsonDoc(&doc)).into_response())
+    let body = state.db.get_with(&collection, id, |doc| {
+        let mut body = Vec::with_capacity(2 * doc.bytes().len() + 32);
+        doc.write_json(&mut body);
+        body
+    })?;
+    Ok(json_response(body))
 }
 
 /// Replaces a document, or creates it.
@@ -151,16 +155,16 @@ pub async fn list(
     State(state): State<AppState>,
     ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<PageAnswer>> {
+) -> ApiResult<Response> {
     let params = query_params(query.as_deref(), &["limit", "after", "consistency"])?;
     let limit = u64_param(&params, "limit")?.map_or(DEFAULT_LIMIT, |l| l as usize);
     let after = u64_param(&params, "after")?;
     read_barrier(&state, params.get("consistency").map(String::as_str)).await?;
-    let page = state.db.list(&collection, after, limit)?;
-    Ok(Json(PageAnswer {
-        records: page.records,
-        next: page.next,
-    }))
+    let mut page = PageWriter::new();
+    let next = state
+        .db
+        .list_with(&collection, after, limit, |doc| page.push(doc))?;
+    Ok(json_response(page.finish(next)))
 }
 
 /// Finds documents by equality on indexed fields.
@@ -175,7 +179,7 @@ pub async fn query(
     ApiPath(collection): ApiPath<String>,
     RawQuery(query): RawQuery,
     JsonBody(json): JsonBody,
-) -> ApiResult<Json<PageAnswer>> {
+) -> ApiResult<Response> {
     let params = query_params(query.as_deref(), &["consistency"])?;
     let consistency = params.get("consistency").cloned();
     const EXPECTED: &str = "{\"where\": {field: value, ...}, \"limit\": N, \"after\": ID}";
@@ -188,14 +192,12 @@ pub async fn query(
         .map(|(field, value)| Ok((field, Value::try_from_json(value)?)))
         .collect::<ApiResult<Vec<_>>>()?;
     read_barrier(&state, consistency.as_deref()).await?;
-    let page = state.db.find(
-        &collection,
-        &conditions,
-        body.after,
-        body.limit.unwrap_or(DEFAULT_LIMIT),
-    )?;
-    Ok(Json(PageAnswer {
-        records: page.records,
-        next: page.next,
-    }))
+    let mut page = PageWriter::new();
+    let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
+    let next = state
+        .db
+        .find_with(&collection, &conditions, body.after, limit, |doc| {
+            page.push(doc)
+        })?;
+    Ok(json_response(page.finish(next)))
 }
