@@ -94,7 +94,8 @@ $native
   the record, so no store answers without touching its bytes. Keys are the id as 8
   big-endian bytes, so key order is id order.
 - **NyroDB** keeps documents in its own format and reads through its fastest embedded API,
-  \`Database::get\` and \`Database::documents\` (both build an owned \`Document\`).
+  \`Database::get_with\` and \`Database::scan_with\`, which lend the closure a
+  \`DocumentView\` of the stored bytes (checked once, then read in place; nothing allocated).
   Writes build the \`Document\` from the record (timed, as every store's encoding is).
 - **RocksDB**, set for point lookups as its users are told to: a full-key bloom filter of
   10 bits per key, a hash index in each data block (\`DataBlockIndexType::BinaryAndHash\`),

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
 use bincode::{BorrowDecode, Encode};
-use nyro_core::{Document, Value};
+use nyro_core::{Document, DocumentView, Value, ValueView};
 use serde::{Deserialize, Serialize};
 
 /// One record: the same three fields as NyroDB's benchmark document (two strings and an
@@ -128,6 +128,22 @@ pub fn seen(id: u64, doc: &Document) -> Result<Seen> {
     };
     Ok(Seen {
         score: *score,
+        city_len: city.len(),
+    })
+}
+
+/// What a read of document `id` sees through a borrowed view of its stored bytes.
+pub fn seen_view(view: &DocumentView<'_>) -> Result<Seen> {
+    let (Some(ValueView::Int(score)), Some(ValueView::String(city))) =
+        (view.get("score"), view.get("city"))
+    else {
+        bail!(
+            "document {} lacks an integer score or a string city",
+            view.id()
+        );
+    };
+    Ok(Seen {
+        score,
         city_len: city.len(),
     })
 }

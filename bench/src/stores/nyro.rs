@@ -5,17 +5,18 @@
 //!
 //! Reads: in [`Mode::SameBytes`] every read builds an owned `Document`, as the key-value
 //! stores do in that mode. In [`Mode::Native`] they go through NyroDB's fastest read API,
-//! [`Nyro::read_best`] and [`Nyro::scan_best`]: for now `Database::get` and
-//! `Database::documents` (owned documents too); the borrowed `get_with`/`scan_with` take their
-//! place there once they exist.
+//! [`Nyro::read_best`] and [`Nyro::scan_best`]: `Database::get_with` and `Database::scan_with`,
+//! which hand the closure a borrowed `DocumentView` of the stored bytes (nothing allocated
+//! per document).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use anyhow::Result;
 use nyro_core::{Config, Database, DbError, Document, SyncPolicy, WriteOptions};
 use tokio::runtime::Runtime;
 
-use crate::record::{Mode, Record, Seen, document, seen};
+use crate::record::{Mode, Record, Seen, document, seen, seen_view};
 use crate::store::Store;
 
 const COLLECTION: &str = "bench";
@@ -53,12 +54,33 @@ impl Nyro {
 
     /// Reads document `id` the fastest way NyroDB offers.
     fn read_best(&self, id: u64) -> Result<Option<Seen>> {
-        self.read_owned(id)
+        match self.db.get_with(COLLECTION, id, |view| seen_view(&view)) {
+            Ok(seen) => seen.map(Some),
+            Err(DbError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Scans the collection the fastest way NyroDB offers.
     fn scan_best(&self, visit: &mut dyn FnMut(Seen)) -> Result<u64> {
-        self.scan_owned(visit)
+        let mut count = 0;
+        let mut failed = None;
+        self.db
+            .scan_with(COLLECTION, None, |view| match seen_view(&view) {
+                Ok(seen) => {
+                    visit(seen);
+                    count += 1;
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
     }
 
     /// Reads document `id` as an owned `Document`.
