@@ -77,6 +77,7 @@ mod indexing;
 pub mod names;
 mod repair;
 mod replay;
+mod replay_index;
 pub mod replica;
 mod scan;
 mod scrub;

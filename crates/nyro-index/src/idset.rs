@@ -62,6 +62,25 @@ impl IdSet {
         set
     }
 
+    /// A set of `ids` given strictly ascending, built at once: full blocks and one last
+    /// partial block, as ascending inserts would leave them. `None` if the ids are not
+    /// strictly ascending.
+    pub(crate) fn from_ascending(ids: Vec<u64>) -> Option<Self> {
+        if !ids.windows(2).all(|w| w[0] < w[1]) {
+            return None;
+        }
+        if ids.len() <= BLOCK {
+            return Some(Self {
+                repr: Repr::Flat(ids),
+            });
+        }
+        let len = ids.len();
+        let blocks = ids.chunks(BLOCK).map(<[u64]>::to_vec).collect();
+        Some(Self {
+            repr: Repr::Blocks { blocks, len },
+        })
+    }
+
     /// The blocks, in order (a flat set is one block).
     fn blocks(&self) -> &[Vec<u64>] {
         match &self.repr {
@@ -343,6 +362,27 @@ mod tests {
         assert!(matches!(set.repr, Repr::Flat(_)));
         assert_eq!(set.first(), None);
         assert!(!set.contains(1));
+    }
+
+    #[test]
+    fn from_ascending_is_ascending_inserts() {
+        for n in [0usize, 1, 7, BLOCK, BLOCK + 1, 3 * BLOCK, 3 * BLOCK + 5] {
+            let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
+            let bulk = IdSet::from_ascending(ids.clone()).unwrap();
+            check_invariants(&bulk);
+            let mut one_by_one = IdSet::new();
+            for &id in &ids {
+                one_by_one.insert(id);
+            }
+            assert_eq!(bulk.blocks(), one_by_one.blocks(), "{n} ids");
+            assert_eq!(bulk.len(), n);
+        }
+        assert!(IdSet::from_ascending(vec![1, 1]).is_none());
+        assert!(IdSet::from_ascending(vec![2, 1]).is_none());
+        // A bulk-built set takes inserts and removes like any other.
+        let mut set = IdSet::from_ascending((0..2_000).map(|i| i * 2).collect()).unwrap();
+        assert!(set.insert(3) && set.remove(0) && !set.contains(0) && set.contains(3));
+        check_invariants(&set);
     }
 
     proptest! {

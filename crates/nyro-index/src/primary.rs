@@ -19,6 +19,7 @@ use dashmap::DashMap;
 use nyro_storage::Location;
 use parking_lot::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
+use crate::error::IndexError;
 use crate::id_hash::IdHash;
 use crate::idset::IdSet;
 
@@ -47,6 +48,27 @@ impl PrimaryIndex {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An index holding `records` (ids strictly ascending, else [`IndexError::NotAscending`]),
+    /// built at once: the map sized for them up front (no rehash while it fills) and the
+    /// ordered set made of full blocks without a search per id. What replay on open uses.
+    pub fn from_sorted(records: &[(u64, Location)]) -> Result<Self, IndexError> {
+        if let Some(w) = records.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(IndexError::NotAscending { id: w[1].0 });
+        }
+        let map = DashMap::with_capacity_and_hasher(records.len(), IdHash::default());
+        for &(id, location) in records {
+            map.insert(id, location);
+        }
+        let ids = records.iter().map(|&(id, _)| id).collect();
+        let order = IdSet::from_ascending(ids).ok_or(IndexError::NotAscending { id: 0 })?;
+        let above = records.last().map_or(0, |&(id, _)| id.saturating_add(1));
+        Ok(Self {
+            map,
+            order: RwLock::new(order),
+            above_every_id: AtomicU64::new(above),
+        })
     }
 
     /// Sets the location of `id`; returns its previous location if it was present (a replace).
@@ -274,6 +296,36 @@ mod tests {
         assert_eq!(replaced, expected);
         assert_eq!(many.page(None, 10), one_by_one.page(None, 10));
         assert_eq!(many.len(), 3);
+    }
+
+    #[test]
+    fn from_sorted_is_insert_for_each() {
+        let records: Vec<(u64, Location)> = (0..3_000u64).map(|i| (i * 5 + 2, loc(i))).collect();
+        let bulk = PrimaryIndex::from_sorted(&records).unwrap();
+        let one_by_one = PrimaryIndex::new();
+        for &(id, location) in &records {
+            one_by_one.insert(id, location);
+        }
+        assert_eq!(bulk.len(), 3_000);
+        assert_eq!(bulk.iter().collect::<Vec<_>>(), records);
+        assert_eq!(bulk.page(Some(100), 50), one_by_one.page(Some(100), 50));
+        assert_eq!(bulk.get(7), Some(loc(1)));
+        assert!(bulk.contains(14_997) && !bulk.contains(14_998) && !bulk.contains(3));
+        assert_eq!((bulk.min_id(), bulk.max_id()), (Some(2), Some(14_997)));
+        // It takes writes like any other.
+        assert_eq!(bulk.insert(20_000, loc(9)), None);
+        assert_eq!(bulk.remove(2), Some(loc(0)));
+        assert_eq!((bulk.min_id(), bulk.max_id()), (Some(7), Some(20_000)));
+        assert!(PrimaryIndex::from_sorted(&[]).unwrap().is_empty());
+        for bad in [
+            vec![(3, loc(0)), (3, loc(1))],
+            vec![(4, loc(0)), (3, loc(1))],
+        ] {
+            assert_eq!(
+                PrimaryIndex::from_sorted(&bad).unwrap_err(),
+                IndexError::NotAscending { id: 3 }
+            );
+        }
     }
 
     #[test]

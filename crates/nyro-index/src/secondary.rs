@@ -87,6 +87,42 @@ impl SecondaryIndex {
         Self::default()
     }
 
+    /// An index of the given posting lists, each strictly ascending and non-empty (built at
+    /// once, as replay on open does); a key given twice has its lists merged. `None` if a
+    /// list is not strictly ascending.
+    pub(crate) fn from_postings(
+        postings: impl IntoIterator<Item = (IndexKey, Vec<u64>)>,
+    ) -> Option<Self> {
+        let mut lists: HashMap<IndexKey, Vec<u64>, foldhash::fast::RandomState> =
+            HashMap::default();
+        for (key, ids) in postings {
+            match lists.entry(key) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(ids);
+                }
+                Entry::Occupied(mut occupied) => {
+                    // The same key from two encodings (1 and 1.0): rare, merged by sorting.
+                    let merged = occupied.get_mut();
+                    merged.extend(ids);
+                    merged.sort_unstable();
+                    merged.dedup();
+                }
+            }
+        }
+        let mut index = Self::new();
+        index.map.reserve(lists.len());
+        for (key, ids) in lists {
+            let list = match ids.as_slice() {
+                [] => continue,
+                [one] => Postings::One(*one),
+                _ => Postings::Many(Box::new(IdSet::from_ascending(ids)?)),
+            };
+            index.entries += list.len();
+            index.map.insert(key, list);
+        }
+        Some(index)
+    }
+
     /// Indexes `id` under `key`; returns false if it already was.
     pub fn insert(&mut self, key: IndexKey, id: u64) -> bool {
         let added = match self.map.entry(key) {

@@ -13,6 +13,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, FrameCheck, FrameHeader, Record, RecordKind};
@@ -188,14 +189,23 @@ fn validate(path: &Path, id: u32, segment_bytes: u64) -> Option<Hint> {
 }
 
 impl LogReader {
-    /// The hint of sealed segment `id`, if it has one that can be trusted.
-    pub fn hint(&self, id: u32) -> Option<Hint> {
+    /// The hint of sealed segment `id`, if it has one that can be trusted (the one open
+    /// checked, until [`LogReader::release_open_hints`]; else read and checked now).
+    pub fn hint(&self, id: u32) -> Option<Arc<Hint>> {
         let table = self.shared.segments.load();
         if id == table.active() {
             return None;
         }
         let segment = table.get(id).cloned()?;
-        validate(&hint_path(&self.shared.dir, id), id, segment.end())
+        if let Some(hint) = self.shared.open_hints.lock().get(&id) {
+            return Some(Arc::clone(hint));
+        }
+        validate(&hint_path(&self.shared.dir, id), id, segment.end()).map(Arc::new)
+    }
+
+    /// Lets go of the hints open checked (their maps), once replay has read them.
+    pub fn release_open_hints(&self) {
+        self.shared.open_hints.lock().clear();
     }
 
     /// True if segment `id` has a hint file (trusted or not).
@@ -324,8 +334,8 @@ pub(crate) fn remove_orphans(io: &dyn LogIo, dir: &Path, segments: &[u32]) -> Re
     Ok(())
 }
 
-/// Whether a sealed segment of `len` bytes has a trustworthy hint (used by open to skip
-/// scanning it).
-pub(crate) fn trusted(dir: &Path, id: u32, len: u64) -> bool {
-    validate(&hint_path(dir, id), id, len).is_some()
+/// The hint of a sealed segment of `len` bytes, if it can be trusted (open then skips
+/// scanning the segment).
+pub(crate) fn trusted(dir: &Path, id: u32, len: u64) -> Option<Hint> {
+    validate(&hint_path(dir, id), id, len)
 }

@@ -90,7 +90,8 @@ pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
 pub use raft_state::{RAFT_COMMITTED_FILE, RAFT_STATE_FILE, RAFT_STATE_TEMP, RaftStateStore};
 pub use reader::{
-    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo,
+    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentFrames,
+    SegmentInfo,
 };
 pub use repair::{
     AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,

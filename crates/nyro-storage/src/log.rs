@@ -1,5 +1,6 @@
 //! Opening (with recovery) and appending: the single writer of a log.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, MAX_PAYLOAD_LEN, Record};
+use crate::hint::Hint;
 use crate::io::{LogIo, OpenMode, OsIo};
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
@@ -113,6 +115,7 @@ impl Log {
         crate::hint::remove_orphans(io, dir, &ids)?;
         let mut report = RecoveryReport::default();
         let mut segments = Vec::with_capacity(files.len() + 1);
+        let mut hints = HashMap::new();
         let mut active = None;
         for (index, (id, path, placement)) in files.iter().enumerate() {
             let newest = index + 1 == files.len();
@@ -127,7 +130,9 @@ impl Log {
                 });
                 segments.push(seg);
             } else {
-                segments.push(open_sealed(*id, *placement, path, &mut report)?);
+                let (segment, hint) = open_sealed(*id, *placement, path, &mut report)?;
+                segments.push(segment);
+                hints.extend(hint.map(|hint| (*id, Arc::new(hint))));
             }
         }
         let max_id = files.iter().map(|(id, _, _)| *id).max().unwrap_or(0);
@@ -150,6 +155,7 @@ impl Log {
                 io: Arc::clone(&options.io),
                 poisoned: OnceLock::new(),
                 compacting: Mutex::new(()),
+                open_hints: Mutex::new(hints),
                 _lock: lock,
             }),
         };
@@ -357,12 +363,14 @@ fn reservation(len: u64, options: &LogOptions) -> usize {
     usize::try_from(want).unwrap_or(usize::MAX)
 }
 
+/// Opens a sealed segment: scanned, unless a hint that can be trusted describes it (then
+/// returned too).
 fn open_sealed(
     id: u32,
     placement: Placement,
     path: &Path,
     report: &mut RecoveryReport,
-) -> Result<Arc<Segment>> {
+) -> Result<(Arc<Segment>, Option<Hint>)> {
     let file = File::open(path).io_context("open segment", path)?;
     let len = file.metadata().io_context("stat segment", path)?.len();
     let map = Mapping::new(&file, len as usize).io_context("map segment", path)?;
@@ -375,17 +383,12 @@ fn open_sealed(
     // when it was sealed and hinted, every read checks its frame again, and `verify` checks
     // them all. (A damaged or missing hint: the segment is scanned as usual.)
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    if crate::hint::trusted(dir, id, len) {
+    if let Some(hint) = crate::hint::trusted(dir, id, len) {
         report.hinted_segments += 1;
         report.segments += 1;
         report.bytes += len;
-        return Ok(Arc::new(Segment::new(
-            id,
-            placement,
-            path.to_path_buf(),
-            map,
-            len,
-        )));
+        let segment = Segment::new(id, placement, path.to_path_buf(), map, len);
+        return Ok((Arc::new(segment), Some(hint)));
     }
     let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
     if let Some(damage) = scan.damage {
@@ -399,13 +402,8 @@ fn open_sealed(
     report.frames += scan.frames;
     report.bytes += scan.end;
     report.max_seq = report.max_seq.max(scan.max_seq);
-    Ok(Arc::new(Segment::new(
-        id,
-        placement,
-        path.to_path_buf(),
-        map,
-        scan.end,
-    )))
+    let segment = Segment::new(id, placement, path.to_path_buf(), map, scan.end);
+    Ok((Arc::new(segment), None))
 }
 
 /// Opens the newest segment for writing, cutting off a torn tail (or rewriting a header
