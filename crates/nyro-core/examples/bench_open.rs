@@ -29,7 +29,10 @@ fn config(dir: &Path) -> Config {
 fn remove_hints(dir: &Path) -> Result<(), Box<dyn Error>> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "hint") {
+        if path
+            .extension()
+            .is_some_and(|e| e == "hint" || e == "active-hint")
+        {
             std::fs::remove_file(path)?;
         }
     }

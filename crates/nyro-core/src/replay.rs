@@ -119,16 +119,30 @@ pub(crate) enum Source {
     Frames(SegmentFrames),
 }
 
-/// The source of every segment, in log order: of a sealed segment with a trustworthy hint,
-/// the hint (its id goes to `hinted`); of any other segment, its frames.
+/// The sources of every segment, in log order: of a sealed segment with a trustworthy hint,
+/// the hint (its id goes to `hinted`: open did not read it); of the newest segment, the
+/// hint of its first bytes that open took from a clean close (open checked them) and the
+/// frames after them; of any other segment, its frames.
 pub(crate) fn sources(reader: &LogReader, hinted: &mut Vec<u32>) -> Vec<Source> {
     let mut sources = Vec::new();
     for segment in reader.segments() {
+        let mut start = None;
         if let Some(hint) = reader.hint(segment.id) {
-            hinted.push(segment.id);
+            if !segment.active {
+                hinted.push(segment.id);
+            }
+            start = Some(hint.covered());
             sources.push(Source::Hint(hint));
-        } else if let Some(frames) = reader.segment_frames(segment.id) {
-            sources.push(Source::Frames(frames));
+        }
+        // The frames no hint describes: a whole segment without one, or those appended to
+        // the newest segment after the clean close that hinted its first bytes.
+        if start.is_none_or(|covered| covered < segment.bytes) {
+            let from = start.unwrap_or(0);
+            sources.extend(
+                reader
+                    .segment_frames_from(segment.id, from)
+                    .map(Source::Frames),
+            );
         }
     }
     sources

@@ -84,7 +84,7 @@ pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
     RecordKind, check as check_frame, encode as encode_frame, frame_len,
 };
-pub use hint::{Hint, HintEntry, check_hint, hint_file_name};
+pub use hint::{Hint, HintEntry, active_hint_file_name, check_hint, hint_file_name};
 pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault, publish};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};

@@ -70,6 +70,9 @@ pub struct RecoveryReport {
     /// Sealed segments not read on open because a trustworthy hint describes them (their
     /// frames are not counted in `frames`).
     pub hinted_segments: usize,
+    /// Bytes of frames at the start of the newest segment not read on open because the
+    /// hint a clean close wrote describes them (not counted in `frames` either).
+    pub hinted_active_bytes: u64,
 }
 
 /// The active segment: the only file that is written to.
@@ -120,8 +123,9 @@ impl Log {
         for (index, (id, path, placement)) in files.iter().enumerate() {
             let newest = index + 1 == files.len();
             if newest {
-                let (seg, file, end) =
+                let (seg, file, end, hint) =
                     recover_newest(*id, *placement, path, &options, &mut report)?;
+                hints.extend(hint.map(|hint| (*id, Arc::new(hint))));
                 active = Some(Active {
                     segment: Arc::clone(&seg),
                     file,
@@ -407,14 +411,17 @@ fn open_sealed(
 }
 
 /// Opens the newest segment for writing, cutting off a torn tail (or rewriting a header
-/// whose creation was cut short) when nothing intact follows the damage.
+/// whose creation was cut short) when nothing intact follows the damage. With a trustworthy
+/// hint from a clean close (returned too, and its file removed: appends follow), the frames
+/// it describes are only checked (on two threads), and the scan for a torn tail starts
+/// after them.
 fn recover_newest(
     id: u32,
     placement: Placement,
     path: &Path,
     options: &LogOptions,
     report: &mut RecoveryReport,
-) -> Result<(Arc<Segment>, File, u64)> {
+) -> Result<(Arc<Segment>, File, u64, Option<Hint>)> {
     let io = options.io.as_ref();
     let file = io
         .open(path, OpenMode::Existing)
@@ -422,6 +429,18 @@ fn recover_newest(
     let len = file.metadata().io_context("stat segment", path)?.len();
     let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", path)?;
     let bytes = map.bytes(len);
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let hint_path = dir.join(crate::hint::active_hint_file_name(id));
+    let mut hint = None;
+    if hint_path.exists() {
+        if segment::check_header(bytes, id).is_ok() {
+            hint = crate::hint::trusted_active(dir, id, bytes);
+        }
+        // Taken now or never: appends follow, and a crash before the next clean close must
+        // not find it (it would still be right, but only while nothing rewrites the
+        // segment). A hint that cannot be removed is checked again next time.
+        let _ = io.remove_file(&hint_path);
+    }
     let end = if let Err(problem) = segment::check_header(bytes, id) {
         if frame::next_intact(bytes, SEGMENT_HEADER_LEN).is_some() {
             return Err(StorageError::BadSegmentHeader {
@@ -443,7 +462,11 @@ fn recover_newest(
         });
         SEGMENT_HEADER_LEN as u64
     } else {
-        let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
+        let start = hint
+            .as_ref()
+            .map_or(SEGMENT_HEADER_LEN as u64, Hint::covered);
+        report.hinted_active_bytes = start - SEGMENT_HEADER_LEN as u64;
+        let scan = scan_from(bytes, start as usize);
         report.frames += scan.frames;
         report.max_seq = report.max_seq.max(scan.max_seq);
         // The tail to drop: damage that nothing intact follows, and the first records of a
@@ -476,7 +499,7 @@ fn recover_newest(
     report.segments += 1;
     report.bytes += end;
     let segment = Arc::new(Segment::new(id, placement, path.to_path_buf(), map, end));
-    Ok((segment, file, end))
+    Ok((segment, file, end, hint))
 }
 
 /// Cuts the file from `len` bytes back to `end` and fsyncs it. A failure fails the open and

@@ -215,9 +215,21 @@ impl LogReader {
     /// The frames of segment `id` (`None` if it is gone), to iterate with payloads borrowed
     /// from its map rather than a reference-counted [`Frame`] each.
     pub fn segment_frames(&self, id: u32) -> Option<SegmentFrames> {
+        self.segment_frames_from(id, SEGMENT_HEADER_LEN as u64)
+    }
+
+    /// Like [`LogReader::segment_frames`], from the frame at byte `offset` on (the end of
+    /// what a hint describes: [`crate::Hint::covered`]).
+    pub fn segment_frames_from(&self, id: u32, offset: u64) -> Option<SegmentFrames> {
         let segment = self.shared.segments.load().get(id).cloned()?;
         let (map, end) = segment.readable();
-        Some(SegmentFrames { segment, map, end })
+        let start = usize::try_from(offset.max(SEGMENT_HEADER_LEN as u64)).ok()?;
+        Some(SegmentFrames {
+            segment,
+            map,
+            end,
+            start,
+        })
     }
 
     /// Every record frame of segment `id` (none if it is gone), as [`LogReader::iter`] does.
@@ -323,6 +335,7 @@ pub struct SegmentFrames {
     segment: Arc<Segment>,
     map: Arc<Mapping>,
     end: u64,
+    start: usize,
 }
 
 impl SegmentFrames {
@@ -331,7 +344,7 @@ impl SegmentFrames {
     /// [`LogReader::iter`] does.
     pub fn iter(&self) -> impl Iterator<Item = Result<(FrameHeader, Location, &[u8])>> + '_ {
         let bytes = self.map.bytes(self.end);
-        let mut pos = Some(SEGMENT_HEADER_LEN);
+        let mut pos = Some(self.start);
         std::iter::from_fn(move || {
             loop {
                 let at = pos.filter(|&at| at < bytes.len())?;
