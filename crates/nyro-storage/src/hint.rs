@@ -15,11 +15,11 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::compact::refuse;
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, FrameCheck, FrameHeader, Record, RecordKind};
 use crate::io::LogIo;
 use crate::mmap::Mapping;
-use crate::compact::refuse;
 use crate::reader::NO_SUCH_SEGMENT;
 use crate::reader::{Location, LogReader};
 use crate::segment::SEGMENT_HEADER_LEN;
@@ -102,8 +102,14 @@ impl Hint {
 
 /// One frame of a hint at the start of `bytes`: its header, the record's offset and frame
 /// length, and the body. `None` if the frame is not intact or its payload is too short.
-fn entry_frame(bytes: &[u8]) -> Option<(FrameHeader, u64, u32, &[u8])> {
-    let FrameCheck::Complete(header) = frame::check(bytes) else {
+/// `checked`: the hint was validated whole already, so the checksum is not computed again.
+fn entry_frame(bytes: &[u8], checked: bool) -> Option<(FrameHeader, u64, u32, &[u8])> {
+    let check = if checked {
+        frame::check_checked(bytes)
+    } else {
+        frame::check(bytes)
+    };
+    let FrameCheck::Complete(header) = check else {
         return None;
     };
     let payload = bytes.get(frame::HEADER_LEN..header.frame_len as usize)?;
@@ -112,11 +118,12 @@ fn entry_frame(bytes: &[u8]) -> Option<(FrameHeader, u64, u32, &[u8])> {
     Some((header, offset, len, &payload[ENTRY_PREFIX..]))
 }
 
-/// The entries of the frames in `bytes` (a hint after its header), up to the end frame.
+/// The entries of the frames in `bytes` (a hint after its header, validated by [`check`]),
+/// up to the end frame.
 fn entries(bytes: &[u8], segment: u32) -> impl Iterator<Item = HintEntry<'_>> {
     let mut pos = 0;
     std::iter::from_fn(move || {
-        let (header, offset, len, body) = entry_frame(bytes.get(pos..)?)?;
+        let (header, offset, len, body) = entry_frame(bytes.get(pos..)?, true)?;
         if header.kind == RecordKind::CompactionMarker {
             return None; // the end frame
         }
@@ -145,7 +152,7 @@ fn check(bytes: &[u8], segment: u32, segment_len: u64) -> Result<(), &'static st
     let mut covered = SEGMENT_HEADER_LEN as u64;
     let mut entries = 0u64;
     loop {
-        let Some((h, offset, len, _)) = entry_frame(&bytes[pos..]) else {
+        let Some((h, offset, len, _)) = entry_frame(&bytes[pos..], false) else {
             return Err("a frame is damaged or cut short, or the end frame is missing");
         };
         pos += h.frame_len as usize;
