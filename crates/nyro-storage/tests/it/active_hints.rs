@@ -13,7 +13,7 @@ use nyro_storage::{
     Effect, Fault, FaultInjector, Log, LogOptions, SEGMENT_HEADER_LEN, active_hint_file_name,
 };
 
-use crate::common::{Model, opts, opts_io, owned, segment_path};
+use crate::common::{Model, hint_write_faults, opts, opts_io, owned, segment_path, temp_files};
 
 /// A log with one sealed segment and an active one (segment 2) with 8 records.
 fn with_active(dir: &Path, options: LogOptions) -> (Log, Model) {
@@ -175,30 +175,13 @@ fn a_segment_cut_below_the_hint_or_rewritten_is_not_described_by_it() {
 
 #[test]
 fn a_failure_at_any_step_of_writing_the_hint_leaves_none_or_a_whole_one() {
-    // (the fault, whether a whole hint is in place afterwards)
-    let cases = [
-        (
-            Fault::new(Effect::SyncData, ErrorKind::Other).on(".log"),
-            false,
-        ),
-        (
-            Fault::new(Effect::Create, ErrorKind::StorageFull).on("hint-"),
-            false,
-        ),
-        (
-            Fault::new(Effect::Write, ErrorKind::StorageFull).on("hint-"),
-            false,
-        ),
-        (
-            Fault::new(Effect::SyncData, ErrorKind::Other).on("hint-"),
-            false,
-        ),
-        (
-            Fault::new(Effect::Rename, ErrorKind::Other).on("hint-"),
-            false,
-        ),
-        (Fault::new(Effect::SyncDir, ErrorKind::Other), true),
-    ];
+    // (the fault, whether a whole hint is in place afterwards): first the segment's own
+    // fdatasync, then those of any hint.
+    let mut cases = vec![(
+        Fault::new(Effect::SyncData, ErrorKind::Other).on(".log"),
+        false,
+    )];
+    cases.extend(hint_write_faults());
     for (fault, whole) in cases {
         let dir = tempfile::tempdir().unwrap();
         let io = Arc::new(FaultInjector::new());
@@ -207,13 +190,10 @@ fn a_failure_at_any_step_of_writing_the_hint_leaves_none_or_a_whole_one() {
         assert!(write_active_hint(&log).is_err(), "{fault:?}");
         io.clear();
         assert!(log.poisoned().is_none(), "{fault:?}: a hint never poisons");
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(
-            !names.iter().any(|n| n.ends_with(".tmp")),
-            "{fault:?}: {names:?}"
+        assert_eq!(
+            temp_files(dir.path()),
+            0,
+            "{fault:?}: temporary file removed"
         );
         assert_eq!(hint_path(dir.path()).exists(), whole, "{fault:?}");
         drop(log);
