@@ -18,18 +18,15 @@ use crate::error::{DbError, Result};
 use crate::fields::{raw_values, value_of_raw};
 use crate::indexing::key_of;
 
-/// One document record: a put (`body` its payload, or a hint's body for it) or a delete.
-struct Op<'a> {
-    id: u64,
-    location: Location,
-    body: Option<&'a [u8]>,
-}
-
-/// A collection as replay has met it so far: its definition and its document records.
+/// A collection as replay has met it so far: its definition and its document records in
+/// log order, as two parallel lists (resolved in place at the end, so that replay holds no
+/// third copy): each record's id and location, and its body (a put's payload, or a hint's
+/// body for it; `None` for a delete).
 pub(crate) struct Gathered<'a> {
     pub(crate) def: CollectionDef,
     id: u32,
-    ops: Vec<Op<'a>>,
+    records: Vec<(u64, Location)>,
+    bodies: Vec<Option<&'a [u8]>>,
 }
 
 /// Replay's live collections, by id.
@@ -56,62 +53,84 @@ impl<'a> Gathered<'a> {
         Ok(Self {
             def,
             id,
-            ops: Vec::new(),
+            records: Vec::new(),
+            bodies: Vec::new(),
         })
     }
 
     /// A put (insert or replace) of `id` at `location`.
     pub(crate) fn put(&mut self, id: u64, location: Location, body: &'a [u8]) {
-        self.ops.push(Op {
-            id,
-            location,
-            body: Some(body),
-        });
+        self.records.push((id, location));
+        self.bodies.push(Some(body));
     }
 
     /// A delete of `id` (of nothing if it is absent then).
     pub(crate) fn delete(&mut self, id: u64, location: Location) {
-        self.ops.push(Op {
-            id,
-            location,
-            body: None,
-        });
+        self.records.push((id, location));
+        self.bodies.push(None);
     }
 
     /// The collection is dropped: every put of it is dead.
     pub(crate) fn dropped(self, reader: &LogReader) {
-        for op in &self.ops {
-            if op.body.is_some() {
-                reader.mark_dead(op.location);
+        for ((_, location), body) in self.records.iter().zip(&self.bodies) {
+            if body.is_some() {
+                reader.mark_dead(*location);
             }
         }
     }
 
-    /// The collection with its indexes, as applying its records in order leaves it.
-    pub(crate) fn build(self, reader: &LogReader) -> Result<Collection> {
-        let Gathered { def, id, mut ops } = self;
-        // Stable: the records of one id stay in log order (and a sorted log costs one pass).
-        ops.sort_by_key(|op| op.id);
-        let mut records = Vec::with_capacity(ops.len());
-        let mut bodies = Vec::with_capacity(ops.len());
-        for same_id in ops.chunk_by(|a, b| a.id == b.id) {
-            let Some((last, earlier)) = same_id.split_last() else {
-                continue;
-            };
-            for op in earlier.iter().filter(|op| op.body.is_some()) {
-                reader.mark_dead(op.location);
-            }
-            if let Some(body) = last.body {
-                records.push((last.id, last.location));
-                bodies.push(body);
+    /// Sorts the records by id, the records of one id kept in log order (in place when
+    /// they are in id order already, as they are when ids were assigned).
+    fn sort(&mut self) {
+        if self.records.windows(2).all(|w| w[0].0 <= w[1].0) {
+            return;
+        }
+        let mut order: Vec<u32> = (0..self.records.len() as u32).collect();
+        order.sort_by_key(|&i| self.records[i as usize].0); // stable
+        self.records = order.iter().map(|&i| self.records[i as usize]).collect();
+        self.bodies = order.iter().map(|&i| self.bodies[i as usize]).collect();
+    }
+
+    /// Keeps, of each id, only its last record, and only if it is a put; reports the puts
+    /// dropped as dead. Expects the records sorted ([`Gathered::sort`]).
+    fn resolve(&mut self, reader: &LogReader) {
+        let len = self.records.len();
+        let mut kept = 0;
+        for i in 0..len {
+            let (id, location) = self.records[i];
+            let last_of_id = self.records.get(i + 1).is_none_or(|next| next.0 != id);
+            match (last_of_id, self.bodies[i]) {
+                (true, Some(body)) => {
+                    self.records[kept] = (id, location);
+                    self.bodies[kept] = Some(body);
+                    kept += 1;
+                }
+                (false, Some(_)) => reader.mark_dead(location),
+                (_, None) => {}
             }
         }
-        drop(ops);
+        self.records.truncate(kept);
+        self.bodies.truncate(kept);
+    }
+
+    /// The collection with its indexes, as applying its records in order leaves it.
+    pub(crate) fn build(mut self, reader: &LogReader) -> Result<Collection> {
+        self.sort();
+        self.resolve(reader);
+        let Gathered {
+            def,
+            id,
+            records,
+            bodies,
+        } = self;
         let fields = &def.indexes;
         let index = CollectionIndexes::from_sorted(
             fields,
             &records,
-            |i, slots| raw_values(bodies[i], fields, slots).map_err(BuildError),
+            |i, slots| match bodies[i] {
+                Some(body) => raw_values(body, fields, slots).map_err(BuildError),
+                None => Ok(()), // resolve keeps only puts
+            },
             |raw| {
                 let value = value_of_raw(raw).map_err(BuildError)?;
                 Ok(value.as_ref().and_then(key_of))

@@ -10,12 +10,13 @@ use nyro_storage::Location;
 
 use crate::collection::CollectionIndexes;
 use crate::error::IndexError;
+use crate::idset::IdSet;
 use crate::key::IndexKey;
 use crate::primary::PrimaryIndex;
 use crate::secondary::SecondaryIndex;
 
 /// Ids under each encoded value of one field, ascending.
-type Groups<'a> = HashMap<&'a [u8], Vec<u64>, foldhash::fast::RandomState>;
+type Groups<'a> = HashMap<&'a [u8], IdSet, foldhash::fast::RandomState>;
 
 impl CollectionIndexes {
     /// Indexes for a collection indexed by `fields` that hold exactly `records` (ids
@@ -79,7 +80,8 @@ fn group<'a, E: From<IndexError>>(
         encoded(i, &mut slots)?;
         for (groups, slot) in groups.iter_mut().zip(&slots) {
             if let Some(bytes) = slot {
-                groups.entry(bytes).or_default().push(id);
+                // Ascending: `id` is above every id before it.
+                groups.entry(bytes).or_default().push_ascending(id);
             }
         }
     }
@@ -97,8 +99,7 @@ fn secondary<'a, E: From<IndexError>>(
             postings.push((key, ids));
         }
     }
-    // The lists were checked ascending while grouping.
-    SecondaryIndex::from_postings(postings).ok_or_else(|| IndexError::NotAscending { id: 0 }.into())
+    Ok(SecondaryIndex::from_postings(postings))
 }
 
 #[cfg(test)]

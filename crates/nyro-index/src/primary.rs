@@ -61,7 +61,7 @@ impl PrimaryIndex {
         for &(id, location) in records {
             map.insert(id, location);
         }
-        let ids = records.iter().map(|&(id, _)| id).collect();
+        let ids = records.iter().map(|&(id, _)| id);
         let order = IdSet::from_ascending(ids).ok_or(IndexError::NotAscending { id: 0 })?;
         let above = records.last().map_or(0, |&(id, _)| id.saturating_add(1));
         Ok(Self {
