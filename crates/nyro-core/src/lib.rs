@@ -27,7 +27,8 @@
 //!
 //! Inside: `database/` (open and close, writes, reads, maintenance), `write/` (one type per
 //! write operation, run on the writer thread), `scan` (reading documents), `indexing`,
-//! `replay`, `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
+//! `replay` and `replay_index` (open: records gathered per collection, then indexed at
+//! once), `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
 //! never import it.
 //!
 //! Invariants:
@@ -41,6 +42,8 @@
 //!   once and makes the database degraded ([`Database::damage`]).
 //! - Ids assigned by the database increase within a collection and are never reused; every
 //!   document write gets a database-wide sequence number, strictly increasing in log order.
+//! - Opening from hint files gives exactly the state a scan of every segment gives
+//!   (`tests/it/hint_equivalence.rs`).
 //!
 //! ```
 //! use nyro_core::{Config, Database, Document, WriteOptions};
