@@ -1,8 +1,9 @@
 //! Building a collection's indexes at once from its records in ascending id order, as
-//! replay on open does: the primary index sized up front and its ordered set made of full
-//! blocks ([`PrimaryIndex::from_sorted`]), on one thread, while the calling thread groups
-//! the records by the encoded bytes of each indexed value (no key is built per record) and
-//! then turns each distinct value into an [`IndexKey`] once.
+//! replay on open does: the primary index's map sized up front and filled by a second
+//! thread, which the calling thread joins once it has grouped the records by the encoded
+//! bytes of each indexed value (no key is built per record) and turned each distinct value
+//! into an [`IndexKey`] once; the ordered sets are made of full blocks without a search per
+//! id ([`crate::PrimaryIndex::from_sorted`] alone is the same, on one thread).
 
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ use crate::collection::CollectionIndexes;
 use crate::error::IndexError;
 use crate::idset::IdSet;
 use crate::key::IndexKey;
-use crate::primary::PrimaryIndex;
+use crate::primary::PrimaryBuild;
 use crate::secondary::SecondaryIndex;
 
 /// Ids under each encoded value of one field, ascending.
@@ -41,21 +42,24 @@ impl CollectionIndexes {
     {
         let empty = Self::new(fields)?;
         let width = empty.fields().len();
-        let (primary, secondaries) = std::thread::scope(|scope| {
-            let primary = scope.spawn(|| PrimaryIndex::from_sorted(records));
+        let primary = PrimaryBuild::new(records)?;
+        let secondaries = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| primary.help());
             let secondaries = group(width, records, &encoded).and_then(|groups| {
                 groups
                     .into_iter()
                     .map(|groups| secondary(groups, &decode))
                     .collect::<Result<Vec<_>, E>>()
             });
+            // Then this thread helps fill the map with what is left.
+            primary.help();
             // A panic on the other thread is a bug in this crate: pass it on.
-            let primary = primary
+            helper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (primary, secondaries)
+            secondaries
         });
-        Ok(empty.with_contents(primary?, secondaries?))
+        Ok(empty.with_contents(primary.finish(), secondaries?))
     }
 }
 

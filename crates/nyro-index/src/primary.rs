@@ -52,23 +52,12 @@ impl PrimaryIndex {
 
     /// An index holding `records` (ids strictly ascending, else [`IndexError::NotAscending`]),
     /// built at once: the map sized for them up front (no rehash while it fills) and the
-    /// ordered set made of full blocks without a search per id. What replay on open uses.
+    /// ordered set made of full blocks without a search per id. What replay on open uses
+    /// (through [`PrimaryBuild`], which lets several threads fill the map).
     pub fn from_sorted(records: &[(u64, Location)]) -> Result<Self, IndexError> {
-        if let Some(w) = records.windows(2).find(|w| w[0].0 >= w[1].0) {
-            return Err(IndexError::NotAscending { id: w[1].0 });
-        }
-        let map = DashMap::with_capacity_and_hasher(records.len(), IdHash::default());
-        for &(id, location) in records {
-            map.insert(id, location);
-        }
-        let ids = records.iter().map(|&(id, _)| id);
-        let order = IdSet::from_ascending(ids).ok_or(IndexError::NotAscending { id: 0 })?;
-        let above = records.last().map_or(0, |&(id, _)| id.saturating_add(1));
-        Ok(Self {
-            map,
-            order: RwLock::new(order),
-            above_every_id: AtomicU64::new(above),
-        })
+        let build = PrimaryBuild::new(records)?;
+        build.help();
+        Ok(build.finish())
     }
 
     /// Sets the location of `id`; returns its previous location if it was present (a replace).
@@ -193,6 +182,62 @@ impl PrimaryIndex {
             buffer: Vec::new().into_iter(),
             after: None,
             done: false,
+        }
+    }
+}
+
+/// A [`PrimaryIndex`] being built from records in ascending id order: any number of threads
+/// call [`help`](Self::help), each taking chunks of the records not taken yet and putting
+/// them in the map (sized for all of them up front), until none is left; then
+/// [`finish`](Self::finish) adds the ordered set.
+pub(crate) struct PrimaryBuild<'r> {
+    records: &'r [(u64, Location)],
+    map: DashMap<u64, Location, IdHash>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<'r> PrimaryBuild<'r> {
+    /// Records taken at a time by a helper.
+    const CHUNK: usize = 16 * 1024;
+
+    /// Refuses records whose ids are not strictly ascending.
+    pub(crate) fn new(records: &'r [(u64, Location)]) -> Result<Self, IndexError> {
+        if let Some(w) = records.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(IndexError::NotAscending { id: w[1].0 });
+        }
+        Ok(Self {
+            records,
+            map: DashMap::with_capacity_and_hasher(records.len(), IdHash::default()),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// Puts records in the map until every record is taken (by this or another helper).
+    pub(crate) fn help(&self) {
+        loop {
+            let start = self.next.fetch_add(Self::CHUNK, Ordering::Relaxed);
+            let Some(chunk) = self.records.get(start..) else {
+                return;
+            };
+            for &(id, location) in chunk.iter().take(Self::CHUNK) {
+                self.map.insert(id, location);
+            }
+        }
+    }
+
+    /// The index, once every helper has returned.
+    pub(crate) fn finish(self) -> PrimaryIndex {
+        let ids = self.records.iter().map(|&(id, _)| id);
+        // Checked ascending in `new`.
+        let order = IdSet::from_ascending(ids).unwrap_or_default();
+        let above = self
+            .records
+            .last()
+            .map_or(0, |&(id, _)| id.saturating_add(1));
+        PrimaryIndex {
+            map: self.map,
+            order: RwLock::new(order),
+            above_every_id: AtomicU64::new(above),
         }
     }
 }
