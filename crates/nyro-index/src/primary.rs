@@ -213,14 +213,38 @@ impl<'r> PrimaryBuild<'r> {
     }
 
     /// Puts records in the map until every record is taken (by this or another helper).
+    ///
+    /// A chunk's records are put shard by shard, each shard's lock taken once for all of
+    /// its records in the chunk rather than once per record: the map's own `insert` would
+    /// serialize every write to the table behind the lock's release. The records go into
+    /// the shard's table with the hash and shard the map itself computes for their ids
+    /// (`hash_usize`, `determine_shard`), so lookups find them; ids are unique (ascending),
+    /// so nothing is replaced.
     pub(crate) fn help(&self) {
+        let shards = self.map.shards();
+        let mut placed: Vec<(u64, usize)> = Vec::with_capacity(Self::CHUNK);
+        let rehash =
+            |(id, _): &(u64, dashmap::SharedValue<Location>)| self.map.hash_usize(id) as u64;
         loop {
             let start = self.next.fetch_add(Self::CHUNK, Ordering::Relaxed);
-            let Some(chunk) = self.records.get(start..) else {
+            let Some(rest) = self.records.get(start..) else {
                 return;
             };
-            for &(id, location) in chunk.iter().take(Self::CHUNK) {
-                self.map.insert(id, location);
+            let chunk = &rest[..rest.len().min(Self::CHUNK)];
+            placed.clear();
+            placed.extend(chunk.iter().map(|(id, _)| {
+                let hash = self.map.hash_usize(id);
+                (hash as u64, self.map.determine_shard(hash))
+            }));
+            // Helpers start at different shards, so that they seldom wait for each other.
+            let first = start / Self::CHUNK;
+            for s in (0..shards.len()).map(|i| (first + i) % shards.len()) {
+                let mut table = shards[s].write();
+                for (&(id, location), &(hash, shard)) in chunk.iter().zip(&placed) {
+                    if shard == s {
+                        table.insert(hash, (id, dashmap::SharedValue::new(location)), rehash);
+                    }
+                }
             }
         }
     }
@@ -371,6 +395,31 @@ mod tests {
                 IndexError::NotAscending { id: 3 }
             );
         }
+    }
+
+    #[test]
+    fn helpers_on_several_threads_put_every_record_where_lookups_find_it() {
+        let records: Vec<(u64, Location)> = (0..100_000u64).map(|i| (i * 3, loc(i))).collect();
+        let build = PrimaryBuild::new(&records).unwrap();
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| build.help());
+            build.help();
+            other.join().unwrap();
+        });
+        let index = build.finish();
+        assert_eq!(index.len(), records.len());
+        assert_eq!(index.map.len(), records.len());
+        for &(id, location) in &records {
+            assert_eq!(index.get(id), Some(location), "{id}");
+            assert!(!index.contains(id + 1));
+        }
+        // It grows and changes like any other.
+        for i in 0..50_000u64 {
+            index.insert(1_000_000 + i, loc(i));
+        }
+        assert_eq!(index.remove(3), Some(loc(1)));
+        assert_eq!(index.get(300_000 - 3), Some(loc(99_999)));
+        assert_eq!(index.len(), 149_999);
     }
 
     #[test]
