@@ -80,6 +80,7 @@ mod raft_state;
 mod reader;
 mod repair;
 mod scan;
+mod sealed;
 mod segment;
 mod table;
 mod verify;

@@ -75,6 +75,20 @@ pub struct RecoveryReport {
     pub hinted_active_bytes: u64,
 }
 
+impl RecoveryReport {
+    /// Adds what opening some segments found (`other` has no torn tail: only the newest
+    /// segment can have one).
+    pub(crate) fn add(&mut self, other: RecoveryReport) {
+        self.segments += other.segments;
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.max_seq = self.max_seq.max(other.max_seq);
+        self.torn_tail = self.torn_tail.take().or(other.torn_tail);
+        self.hinted_segments += other.hinted_segments;
+        self.hinted_active_bytes += other.hinted_active_bytes;
+    }
+}
+
 /// The active segment: the only file that is written to.
 #[derive(Debug)]
 struct Active {
@@ -120,24 +134,23 @@ impl Log {
         let mut segments = Vec::with_capacity(files.len() + 1);
         let mut hints = HashMap::new();
         let mut active = None;
-        for (index, (id, path, placement)) in files.iter().enumerate() {
-            let newest = index + 1 == files.len();
-            if newest {
-                let (seg, file, end, hint) =
-                    recover_newest(*id, *placement, path, &options, &mut report)?;
-                hints.extend(hint.map(|hint| (*id, Arc::new(hint))));
-                active = Some(Active {
-                    segment: Arc::clone(&seg),
-                    file,
-                    len: end,
-                    synced: end,
-                });
-                segments.push(seg);
-            } else {
-                let (segment, hint) = open_sealed(*id, *placement, path, &mut report)?;
-                segments.push(segment);
-                hints.extend(hint.map(|hint| (*id, Arc::new(hint))));
-            }
+        let sealed = files.len().saturating_sub(1);
+        for (segment, hint, found) in crate::sealed::open_all(&files[..sealed])? {
+            report.add(found);
+            hints.extend(hint.map(|hint| (segment.id, Arc::new(hint))));
+            segments.push(segment);
+        }
+        if let Some((id, path, placement)) = files.last() {
+            let (seg, file, end, hint) =
+                recover_newest(*id, *placement, path, &options, &mut report)?;
+            hints.extend(hint.map(|hint| (*id, Arc::new(hint))));
+            active = Some(Active {
+                segment: Arc::clone(&seg),
+                file,
+                len: end,
+                synced: end,
+            });
+            segments.push(seg);
         }
         let max_id = files.iter().map(|(id, _, _)| *id).max().unwrap_or(0);
         let active = match active {
@@ -365,49 +378,6 @@ impl Log {
 fn reservation(len: u64, options: &LogOptions) -> usize {
     let want = len.max(options.segment_size).max(1 << 20).saturating_mul(2);
     usize::try_from(want).unwrap_or(usize::MAX)
-}
-
-/// Opens a sealed segment: scanned, unless a hint that can be trusted describes it (then
-/// returned too).
-fn open_sealed(
-    id: u32,
-    placement: Placement,
-    path: &Path,
-    report: &mut RecoveryReport,
-) -> Result<(Arc<Segment>, Option<Hint>)> {
-    let file = File::open(path).io_context("open segment", path)?;
-    let len = file.metadata().io_context("stat segment", path)?.len();
-    let map = Mapping::new(&file, len as usize).io_context("map segment", path)?;
-    let bytes = map.bytes(len);
-    segment::check_header(bytes, id).map_err(|problem| StorageError::BadSegmentHeader {
-        path: path.to_path_buf(),
-        reason: format!("{problem:?}"),
-    })?;
-    // A sealed segment with a trustworthy hint is not read on open: its frames were checked
-    // when it was sealed and hinted, every read checks its frame again, and `verify` checks
-    // them all. (A damaged or missing hint: the segment is scanned as usual.)
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    if let Some(hint) = crate::hint::trusted(dir, id, len) {
-        report.hinted_segments += 1;
-        report.segments += 1;
-        report.bytes += len;
-        let segment = Segment::new(id, placement, path.to_path_buf(), map, len);
-        return Ok((Arc::new(segment), Some(hint)));
-    }
-    let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
-    if let Some(damage) = scan.damage {
-        return Err(StorageError::Corrupt {
-            path: path.to_path_buf(),
-            offset: damage.offset,
-            defect: damage.defect,
-        });
-    }
-    report.segments += 1;
-    report.frames += scan.frames;
-    report.bytes += scan.end;
-    report.max_seq = report.max_seq.max(scan.max_seq);
-    let segment = Segment::new(id, placement, path.to_path_buf(), map, scan.end);
-    Ok((Arc::new(segment), None))
 }
 
 /// Opens the newest segment for writing, cutting off a torn tail (or rewriting a header
