@@ -157,10 +157,13 @@ pub(crate) fn raw_values<'a>(
         pos: 0,
     };
     for _ in 0..cursor.len()? {
-        let name = cursor.str()?;
+        // Compared as bytes: a name that is not UTF-8 equals no wanted name, and reading the
+        // document reports it.
+        let name_len = cursor.len()?;
+        let name = cursor.take(name_len)?;
         let start = cursor.pos;
         cursor.value(false, 2)?;
-        if let Some(slot) = wanted.iter().position(|w| w == name) {
+        if let Some(slot) = wanted.iter().position(|w| w.as_bytes() == name) {
             slots[slot] = Some(&payload[start..cursor.pos]);
         }
     }
