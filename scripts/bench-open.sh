@@ -27,7 +27,9 @@ section=$(
   echo "and system time of all its threads). With hints, sealed segments are not read: their hint"
   echo "gives each record's place and indexed fields; the active segment's hint (written by the"
   echo "clean close) spares decoding it, but its frames are still checked. Heap: anonymous"
-  echo "resident memory the open added, per document."
+  echo "resident memory the open added, per document. On a shared machine elapsed time follows"
+  echo "the load of other jobs (and whether the files are still in the page cache); CPU time"
+  echo "is steadier."
   echo
   echo "| documents | segments | open without hints | open with hints | heap after open |"
   echo "| --- | --- | --- | --- | --- |"
