@@ -13,6 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "common/memory.rs"]
+mod memory;
+
 use nyro_core::{Config, Database, Document, DocumentView, SyncPolicy, Value, WriteOptions};
 
 /// Distinct values of the indexed field.
@@ -45,29 +48,6 @@ fn fresh(dir: &Path) -> Result<(), Box<dyn Error>> {
         std::fs::remove_dir_all(dir)?;
     }
     Ok(())
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-/// Anonymous resident memory (heap), leaving out the log's mapped file pages.
-fn rss_anon_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("RssAnon:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 async fn bulk_ingest(dir: &Path, docs: u64) -> Result<f64, Box<dyn Error>> {
@@ -294,11 +274,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         db.close().await?;
         Ok::<_, Box<dyn Error>>(())
     })?;
-    let rss_before = rss_anon_kb();
+    let rss_before = memory::status_kb("RssAnon:");
     let started = Instant::now();
     let db = runtime.block_on(Database::open(&config(&read_dir, SyncPolicy::Never)))?;
     println!("reopen_secs={:.3}", started.elapsed().as_secs_f64());
-    let rss_after = rss_anon_kb();
+    let rss_after = memory::status_kb("RssAnon:");
     println!(
         "heap_bytes_per_doc_after_open={:.1}",
         (rss_after.saturating_sub(rss_before)) as f64 * 1024.0 / docs as f64
@@ -404,7 +384,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let secs = started.elapsed().as_secs_f64();
     println!("queries_per_sec={:.0}", queries as f64 / secs);
     println!("query_docs_per_sec={:.0}", 100.0 * queries as f64 / secs);
-    println!("peak_rss_mb={:.0}", peak_rss_kb() as f64 / 1024.0);
+    println!(
+        "peak_rss_mb={:.0}",
+        memory::status_kb("VmHWM:") as f64 / 1024.0
+    );
     drop(db);
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -59,13 +59,18 @@ impl Collection {
     pub(crate) fn new(id: u32, def: CollectionDef) -> Result<Self> {
         let index = CollectionIndexes::new(&def.indexes)
             .map_err(|e| DbError::invalid(format!("collection {:?}: {e}", def.name)))?;
-        Ok(Self {
+        Ok(Self::with_index(id, def, index))
+    }
+
+    /// A collection whose indexes were built already (replay on open).
+    pub(crate) fn with_index(id: u32, def: CollectionDef, index: CollectionIndexes) -> Self {
+        Self {
             id,
             name: Arc::from(def.name),
             indexes: def.indexes,
             index,
             visibility: parking_lot::RwLock::new(()),
-        })
+        }
     }
 
     /// Held while a write's records become visible in this collection.

@@ -52,6 +52,41 @@ pub(crate) fn scalars(payload: &[u8], wanted: &[String]) -> Result<Vec<Option<Va
     Ok(found)
 }
 
+/// The encoded bytes of the top-level fields named in `wanted` (one slot each, in that
+/// order; `None` where the document lacks the field), read from a stored payload without
+/// decoding anything (replay groups documents by these bytes and decodes each distinct
+/// value once: [`value_of_raw`]). The last occurrence of a repeated name wins, as in
+/// [`scalars`].
+pub(crate) fn raw_values<'a>(
+    payload: &'a [u8],
+    wanted: &[String],
+    slots: &mut [Option<&'a [u8]>],
+) -> Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut cursor = Cursor::new(payload, 0);
+    let mut walk = || {
+        for _ in 0..cursor.len()? {
+            // Compared as bytes: a name that is not UTF-8 equals no wanted name, and reading
+            // the document reports it.
+            let name = cursor.str_bytes()?;
+            let start = cursor.pos();
+            cursor.skip_value(2, false)?;
+            if let Some(slot) = wanted.iter().position(|w| w.as_bytes() == name) {
+                slots[slot] = Some(&payload[start..cursor.pos()]);
+            }
+        }
+        Ok(())
+    };
+    walk().map_err(|e: crate::view::Malformed| e.into_error(payload.len()))
+}
+
+/// The value [`raw_values`] found, if it is a scalar.
+pub(crate) fn value_of_raw(raw: &[u8]) -> Result<Option<Value>> {
+    value(&mut Cursor::new(raw, 0), true, 2).map_err(|e| e.into_error(raw.len()))
+}
+
 /// Checks that a stored document is well formed and nests at most
 /// [`MAX_DEPTH`](crate::MAX_DEPTH) levels, without decoding it. The full decoder recurses
 /// once per level: a crafted payload nested thousands of levels deep (in a frame whose
@@ -92,11 +127,20 @@ mod tests {
                     .filter(|v| !matches!(v, Value::Array(_) | Value::Object(_))).cloned();
                 prop_assert!(same(g, &expected), "field {w}: {g:?} vs {expected:?}");
             }
+            // The raw bytes decode to the same scalars.
+            let mut raw = vec![None; wanted.len()];
+            raw_values(&payload, &wanted, &mut raw).unwrap();
+            for (r, g) in raw.iter().zip(&got) {
+                let value = r.map(value_of_raw).transpose().unwrap().flatten();
+                prop_assert!(same(&value, g), "{value:?} vs {g:?}");
+            }
         }
 
         #[test]
         fn never_panics_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = scalars(&bytes, &["a".to_string()]);
+            let _ = raw_values(&bytes, &["a".to_string()], &mut [None]);
+            let _ = value_of_raw(&bytes);
         }
     }
 

@@ -35,9 +35,10 @@
 //!   reads those segments after open ([`ScrubProgress`]).
 //!
 //! Inside: `database/` (open and close, writes, reads, borrowed reads, maintenance), `write/`
-//! (one type per write operation, run on the writer thread), `scan` (reading documents),
-//! `view/` (the borrowed view, its checking walk and its JSON writer), `indexing`,
-//! `replay`, `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
+//! (one type per write operation, run by the writer), `scan` (reading documents), `view/`
+//! (the borrowed view, its checking walk and its JSON writer), `indexing`, `replay` and
+//! `replay_index` (open: records gathered per collection, then indexed at once),
+//! `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
 //! never import it.
 //!
 //! Invariants:
@@ -51,6 +52,8 @@
 //!   once and makes the database degraded ([`Database::damage`]).
 //! - Ids assigned by the database increase within a collection and are never reused; every
 //!   document write gets a database-wide sequence number, strictly increasing in log order.
+//! - Opening from hint files gives exactly the state a scan of every segment gives
+//!   (`tests/it/hint_equivalence.rs`).
 //!
 //! ```
 //! use nyro_core::{Config, Database, Document, WriteOptions};
@@ -92,6 +95,7 @@ mod indexing;
 pub mod names;
 mod repair;
 mod replay;
+mod replay_index;
 pub mod replica;
 mod scan;
 mod scrub;

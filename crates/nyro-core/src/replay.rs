@@ -4,11 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use nyro_storage::{FrameHeader, Location, LogReader, RecordKind, StorageError};
+use nyro_storage::{
+    FrameHeader, Hint, Location, LogReader, RecordKind, SegmentFrames, StorageError,
+};
 
-use crate::catalog::{Catalog, Collection, CollectionDef};
+use crate::catalog::{Catalog, CollectionDef};
 use crate::error::{DbError, Result};
-use crate::indexing;
+use crate::replay_index::{Gathered, GatheredCatalog};
 use crate::write::Counters;
 
 /// What replaying the log produced.
@@ -39,25 +41,26 @@ fn corrupt(location: Location, reader: &LogReader, what: String) -> DbError {
 }
 
 /// The state being rebuilt.
-struct Rebuild<'a> {
-    reader: &'a LogReader,
-    catalog: Catalog,
+struct Rebuild<'r, 'a> {
+    reader: &'r LogReader,
+    catalog: GatheredCatalog<'a>,
     counters: Counters,
     last_seq: u64,
     records: u64,
 }
 
-impl Rebuild<'_> {
+impl<'a> Rebuild<'_, 'a> {
     /// Applies one record. `bytes` is the frame's payload, or a hint's body for it: the same
     /// encoding, holding at least what the indexes need (a collection definition in full; of
-    /// a document, its indexed fields).
-    fn apply(&mut self, h: &FrameHeader, location: Location, bytes: &[u8]) -> Result<()> {
+    /// a document, its indexed fields). Documents are gathered per collection and indexed
+    /// at the end ([`Rebuild::finish`]).
+    fn apply(&mut self, h: &FrameHeader, location: Location, bytes: &'a [u8]) -> Result<()> {
         let reader = self.reader;
         match h.kind {
             RecordKind::CreateCollection => {
                 let def: CollectionDef = nyro_storage::codec::decode(bytes)?;
-                if self.catalog.by_id(h.collection).is_some()
-                    || self.catalog.by_name(&def.name).is_some()
+                if self.catalog.contains_key(&h.collection)
+                    || self.catalog.values().any(|c| c.def.name == def.name)
                 {
                     let what = format!(
                         "collection {:?} (id {}) is created twice",
@@ -67,34 +70,31 @@ impl Rebuild<'_> {
                 }
                 self.counters.next_collection = self.counters.next_collection.max(h.collection + 1);
                 self.catalog
-                    .insert(Arc::new(Collection::new(h.collection, def)?));
+                    .insert(h.collection, Gathered::new(h.collection, def)?);
             }
             RecordKind::DropCollection => {
-                let Some(dropped) = self.catalog.remove(h.collection) else {
+                let Some(dropped) = self.catalog.remove(&h.collection) else {
                     let what = format!("unknown collection id {}", h.collection);
                     return Err(corrupt(location, reader, what));
                 };
-                indexing::mark_all_dead(&dropped, reader);
+                dropped.dropped(reader);
             }
             RecordKind::CompactionMarker => {} // the log's own; iteration skips it anyway
             // Applied by the cluster's replay (nyro-raft); a standalone log never has them.
             // Their seq is a Raft log index, not a document seq: it must not move next_seq.
             RecordKind::RaftEntry | RecordKind::RaftTruncate => return Ok(()),
             RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
-                let Some(collection) = self.catalog.by_id(h.collection) else {
+                let Some(collection) = self.catalog.get_mut(&h.collection) else {
                     let what = format!("unknown collection id {}", h.collection);
                     return Err(corrupt(location, reader, what));
                 };
                 self.last_seq = self.last_seq.max(h.seq);
                 let next = self.counters.next_ids.entry(h.collection).or_insert(1);
                 *next = (*next).max(u128::from(h.id) + 1);
-                let old = if h.kind != RecordKind::Delete {
-                    indexing::put_stored(collection, reader, h.id, bytes, location)?
+                if h.kind == RecordKind::Delete {
+                    collection.delete(h.id, location);
                 } else {
-                    indexing::delete(collection, reader, h.id, None)?
-                };
-                if let Some(old) = old {
-                    reader.mark_dead(old);
+                    collection.put(h.id, location, bytes);
                 }
             }
         }
@@ -102,30 +102,84 @@ impl Rebuild<'_> {
         self.counters.next_seq = self.counters.next_seq.max(h.seq + 1);
         Ok(())
     }
+
+    /// The catalog of the live collections, each indexed.
+    fn finish(catalog: GatheredCatalog<'a>, reader: &LogReader) -> Result<Catalog> {
+        let mut built = Catalog::default();
+        for (_, collection) in catalog {
+            built.insert(Arc::new(collection.build(reader)?));
+        }
+        Ok(built)
+    }
 }
 
-/// Calls `f` with every record in log order: of a sealed segment with a trustworthy hint,
-/// the hint's entry (header, location and the hint's body, without reading the segment's
-/// payloads; the segment's id goes to `hinted`), of any other segment each frame.
-pub(crate) fn each_record(
-    reader: &LogReader,
-    hinted: &mut Vec<u32>,
-    mut f: impl FnMut(&FrameHeader, Location, &[u8]) -> Result<()>,
-) -> Result<()> {
+/// What replay reads a segment from: its trustworthy hint, or its frames.
+pub(crate) enum Source {
+    Hint(Arc<Hint>),
+    Frames(SegmentFrames),
+}
+
+/// The sources of every segment, in log order: of a sealed segment with a trustworthy hint,
+/// the hint (its id goes to `hinted`: open did not read it); of the newest segment, the
+/// hint of its first bytes that open took from a clean close (open checked them) and the
+/// frames after them; of any other segment, its frames.
+pub(crate) fn sources(reader: &LogReader, hinted: &mut Vec<u32>) -> Vec<Source> {
+    let mut sources = Vec::new();
     for segment in reader.segments() {
+        let mut start = None;
         if let Some(hint) = reader.hint(segment.id) {
-            hinted.push(segment.id);
-            for entry in hint.entries() {
-                f(&entry.header, entry.location, entry.body)?;
+            if !segment.active {
+                hinted.push(segment.id);
             }
-        } else {
-            for frame in reader.iter_segment(segment.id) {
-                let frame = frame?;
-                f(frame.header(), frame.location(), frame.payload())?;
+            start = Some(hint.covered());
+            sources.push(Source::Hint(hint));
+        }
+        // The frames no hint describes: a whole segment without one, or those appended to
+        // the newest segment after the clean close that hinted its first bytes.
+        if start.is_none_or(|covered| covered < segment.bytes) {
+            let from = start.unwrap_or(0);
+            sources.extend(
+                reader
+                    .segment_frames_from(segment.id, from)
+                    .map(Source::Frames),
+            );
+        }
+    }
+    sources
+}
+
+/// Calls `f` with every record of `sources` in order: a hint's entries (header, location and
+/// the hint's body, without reading the segment's payloads), or each frame. The bytes
+/// borrow from the sources.
+pub(crate) fn each_in<'a>(
+    sources: &'a [Source],
+    mut f: impl FnMut(&FrameHeader, Location, &'a [u8]) -> Result<()>,
+) -> Result<()> {
+    for source in sources {
+        match source {
+            Source::Hint(hint) => {
+                for entry in hint.entries() {
+                    f(&entry.header, entry.location, entry.body)?;
+                }
+            }
+            Source::Frames(frames) => {
+                for frame in frames.iter() {
+                    let (header, location, payload) = frame?;
+                    f(&header, location, payload)?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Calls `f` with every record in log order, as [`each_in`] does with [`sources`].
+pub(crate) fn each_record(
+    reader: &LogReader,
+    hinted: &mut Vec<u32>,
+    f: impl FnMut(&FrameHeader, Location, &[u8]) -> Result<()>,
+) -> Result<()> {
+    each_in(&sources(reader, hinted), f)
 }
 
 /// Replays every record in log order: catalog records, puts (indexes rebuilt from the
@@ -142,9 +196,11 @@ pub(crate) fn replay(
     start_at: Option<Location>,
 ) -> Result<Replayed> {
     let started = Instant::now();
+    let mut hinted = Vec::new();
+    let sources = sources(reader, &mut hinted);
     let mut rebuild = Rebuild {
         reader,
-        catalog: Catalog::default(),
+        catalog: GatheredCatalog::default(),
         counters: Counters {
             next_seq: 1,
             next_collection: 1,
@@ -153,11 +209,10 @@ pub(crate) fn replay(
         last_seq: 0,
         records: 0,
     };
-    let mut hinted = Vec::new();
     // Inside a Raft entry that replay skips (a cluster node's log): skip its records too.
     let mut skipping = false;
     let mut waiting = start_at;
-    each_record(reader, &mut hinted, |header, location, body| {
+    each_in(&sources, |header, location, body| {
         if let Some(start) = waiting {
             if location != start {
                 return Ok(());
@@ -184,6 +239,10 @@ pub(crate) fn replay(
         records,
         ..
     } = rebuild;
+    let gathered_ms = started.elapsed().as_millis() as u64;
+    let catalog = Rebuild::finish(catalog, reader)?;
+    drop(sources);
+    reader.release_open_hints();
     // Compaction may have dropped the frames with the highest seqs (a deleted document's put
     // and tombstone in the oldest segment); the floor it recorded is at least as high, and a
     // seq must never be handed out twice.
@@ -194,6 +253,7 @@ pub(crate) fn replay(
         records,
         hinted_segments = hinted.len(),
         collections = catalog.sorted().len(),
+        gathered_ms,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "indexes rebuilt from the log"
     );

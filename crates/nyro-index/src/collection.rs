@@ -65,6 +65,19 @@ impl CollectionIndexes {
         })
     }
 
+    /// These (empty) indexes' fields with the given contents ([`crate::bulk`]).
+    pub(crate) fn with_contents(
+        self,
+        primary: PrimaryIndex,
+        secondaries: Vec<SecondaryIndex>,
+    ) -> Self {
+        Self {
+            primary,
+            fields: self.fields,
+            secondaries: RwLock::new(secondaries.into_boxed_slice()),
+        }
+    }
+
     /// The primary index (id to location, pages in id order).
     pub fn primary(&self) -> &PrimaryIndex {
         &self.primary

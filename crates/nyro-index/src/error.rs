@@ -33,4 +33,10 @@ pub enum IndexError {
         /// The record id.
         id: u64,
     },
+    /// A bulk build was given records that are not in strictly ascending id order.
+    #[error("record {id} is out of order in a bulk build: give each id once, in ascending order")]
+    NotAscending {
+        /// The first id that is not above the one before it.
+        id: u64,
+    },
 }

@@ -62,6 +62,53 @@ impl IdSet {
         set
     }
 
+    /// A set of `ids` given strictly ascending, built at once with
+    /// [`push_ascending`](Self::push_ascending): full blocks and one last partial block, as
+    /// ascending inserts would leave them, without a search per id. `None` if the ids are
+    /// not strictly ascending.
+    pub(crate) fn from_ascending(ids: impl IntoIterator<Item = u64>) -> Option<Self> {
+        let mut set = Self::new();
+        for id in ids {
+            if !set.push_ascending(id) {
+                return None;
+            }
+        }
+        Some(set)
+    }
+
+    /// Adds `id` if it is above every id of the set (in O(1), filling the last block and
+    /// starting a new one of the full size when it is full); returns false, changing
+    /// nothing, if it is not.
+    pub(crate) fn push_ascending(&mut self, id: u64) -> bool {
+        if self.last().is_some_and(|last| last >= id) {
+            return false;
+        }
+        match &mut self.repr {
+            Repr::Flat(v) if v.len() < BLOCK => v.push(id),
+            Repr::Flat(v) => {
+                let full = std::mem::take(v);
+                let mut fresh = Vec::with_capacity(BLOCK);
+                fresh.push(id);
+                self.repr = Repr::Blocks {
+                    blocks: vec![full, fresh],
+                    len: BLOCK + 1,
+                };
+            }
+            Repr::Blocks { blocks, len } => {
+                match blocks.last_mut() {
+                    Some(block) if block.len() < BLOCK => block.push(id),
+                    _ => {
+                        let mut fresh = Vec::with_capacity(BLOCK);
+                        fresh.push(id);
+                        blocks.push(fresh);
+                    }
+                }
+                *len += 1;
+            }
+        }
+        true
+    }
+
     /// The blocks, in order (a flat set is one block).
     fn blocks(&self) -> &[Vec<u64>] {
         match &self.repr {
@@ -343,6 +390,30 @@ mod tests {
         assert!(matches!(set.repr, Repr::Flat(_)));
         assert_eq!(set.first(), None);
         assert!(!set.contains(1));
+    }
+
+    #[test]
+    fn from_ascending_is_ascending_inserts() {
+        for n in [0usize, 1, 7, BLOCK, BLOCK + 1, 3 * BLOCK, 3 * BLOCK + 5] {
+            let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
+            let bulk = IdSet::from_ascending(ids.iter().copied()).unwrap();
+            check_invariants(&bulk);
+            let mut one_by_one = IdSet::new();
+            for &id in &ids {
+                one_by_one.insert(id);
+            }
+            assert_eq!(bulk.blocks(), one_by_one.blocks(), "{n} ids");
+            assert_eq!(bulk.len(), n);
+        }
+        assert!(IdSet::from_ascending([1, 1]).is_none());
+        assert!(IdSet::from_ascending([2, 1]).is_none());
+        let mut pushed = IdSet::from_ascending([4, 9]).unwrap();
+        assert!(!pushed.push_ascending(9) && !pushed.push_ascending(3));
+        assert_eq!(pushed.iter_after(None).collect::<Vec<_>>(), vec![4, 9]);
+        // A bulk-built set takes inserts and removes like any other.
+        let mut set = IdSet::from_ascending((0..2_000).map(|i| i * 2)).unwrap();
+        assert!(set.insert(3) && set.remove(0) && !set.contains(0) && set.contains(3));
+        check_invariants(&set);
     }
 
     proptest! {

@@ -17,6 +17,9 @@
 //! - [`CollectionIndexes`]: a collection's primary and secondary indexes, updated together by
 //!   [`CollectionIndexes::apply_put`] / [`CollectionIndexes::apply_delete`] and queried by
 //!   equality on several fields with [`CollectionIndexes::find`].
+//! - [`CollectionIndexes::from_sorted`] and [`PrimaryIndex::from_sorted`] build indexes at
+//!   once from records in ascending id order (replay on open): maps sized up front, ordered
+//!   sets made of full blocks, each distinct indexed value decoded once.
 //! - [`IndexError`]: a field that is not indexed, given twice, or old keys that do not match.
 //!
 //! ## Invariants
@@ -66,6 +69,7 @@
 //! # Ok::<(), nyro_index::IndexError>(())
 //! ```
 
+mod bulk;
 mod collection;
 mod error;
 mod id_hash;

@@ -19,6 +19,7 @@ use dashmap::DashMap;
 use nyro_storage::Location;
 use parking_lot::{RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
+use crate::error::IndexError;
 use crate::id_hash::IdHash;
 use crate::idset::IdSet;
 
@@ -47,6 +48,16 @@ impl PrimaryIndex {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An index holding `records` (ids strictly ascending, else [`IndexError::NotAscending`]),
+    /// built at once: the map sized for them up front (no rehash while it fills) and the
+    /// ordered set made of full blocks without a search per id. What replay on open uses
+    /// (through [`PrimaryBuild`], which lets several threads fill the map).
+    pub fn from_sorted(records: &[(u64, Location)]) -> Result<Self, IndexError> {
+        let build = PrimaryBuild::new(records)?;
+        build.help();
+        Ok(build.finish())
     }
 
     /// Sets the location of `id`; returns its previous location if it was present (a replace).
@@ -175,6 +186,86 @@ impl PrimaryIndex {
     }
 }
 
+/// A [`PrimaryIndex`] being built from records in ascending id order: any number of threads
+/// call [`help`](Self::help), each taking chunks of the records not taken yet and putting
+/// them in the map (sized for all of them up front), until none is left; then
+/// [`finish`](Self::finish) adds the ordered set.
+pub(crate) struct PrimaryBuild<'r> {
+    records: &'r [(u64, Location)],
+    map: DashMap<u64, Location, IdHash>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<'r> PrimaryBuild<'r> {
+    /// Records taken at a time by a helper.
+    const CHUNK: usize = 16 * 1024;
+
+    /// Refuses records whose ids are not strictly ascending.
+    pub(crate) fn new(records: &'r [(u64, Location)]) -> Result<Self, IndexError> {
+        if let Some(w) = records.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(IndexError::NotAscending { id: w[1].0 });
+        }
+        Ok(Self {
+            records,
+            map: DashMap::with_capacity_and_hasher(records.len(), IdHash::default()),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// Puts records in the map until every record is taken (by this or another helper).
+    ///
+    /// A chunk's records are put shard by shard, each shard's lock taken once for all of
+    /// its records in the chunk rather than once per record: the map's own `insert` would
+    /// serialize every write to the table behind the lock's release. The records go into
+    /// the shard's table with the hash and shard the map itself computes for their ids
+    /// (`hash_usize`, `determine_shard`), so lookups find them; ids are unique (ascending),
+    /// so nothing is replaced.
+    pub(crate) fn help(&self) {
+        let shards = self.map.shards();
+        let mut placed: Vec<(u64, usize)> = Vec::with_capacity(Self::CHUNK);
+        let rehash =
+            |(id, _): &(u64, dashmap::SharedValue<Location>)| self.map.hash_usize(id) as u64;
+        loop {
+            let start = self.next.fetch_add(Self::CHUNK, Ordering::Relaxed);
+            let Some(rest) = self.records.get(start..) else {
+                return;
+            };
+            let chunk = &rest[..rest.len().min(Self::CHUNK)];
+            placed.clear();
+            placed.extend(chunk.iter().map(|(id, _)| {
+                let hash = self.map.hash_usize(id);
+                (hash as u64, self.map.determine_shard(hash))
+            }));
+            // Helpers start at different shards, so that they seldom wait for each other.
+            let first = start / Self::CHUNK;
+            for s in (0..shards.len()).map(|i| (first + i) % shards.len()) {
+                let mut table = shards[s].write();
+                for (&(id, location), &(hash, shard)) in chunk.iter().zip(&placed) {
+                    if shard == s {
+                        table.insert(hash, (id, dashmap::SharedValue::new(location)), rehash);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The index, once every helper has returned.
+    pub(crate) fn finish(self) -> PrimaryIndex {
+        let ids = self.records.iter().map(|&(id, _)| id);
+        // Checked ascending in `new`.
+        let order = IdSet::from_ascending(ids).unwrap_or_default();
+        let above = self
+            .records
+            .last()
+            .map_or(0, |&(id, _)| id.saturating_add(1));
+        PrimaryIndex {
+            map: self.map,
+            order: RwLock::new(order),
+            above_every_id: AtomicU64::new(above),
+        }
+    }
+}
+
 /// Iterator over a [`PrimaryIndex`] in ascending id order; see [`PrimaryIndex::iter`].
 #[derive(Debug)]
 pub struct PrimaryIter<'a> {
@@ -274,6 +365,61 @@ mod tests {
         assert_eq!(replaced, expected);
         assert_eq!(many.page(None, 10), one_by_one.page(None, 10));
         assert_eq!(many.len(), 3);
+    }
+
+    #[test]
+    fn from_sorted_is_insert_for_each() {
+        let records: Vec<(u64, Location)> = (0..3_000u64).map(|i| (i * 5 + 2, loc(i))).collect();
+        let bulk = PrimaryIndex::from_sorted(&records).unwrap();
+        let one_by_one = PrimaryIndex::new();
+        for &(id, location) in &records {
+            one_by_one.insert(id, location);
+        }
+        assert_eq!(bulk.len(), 3_000);
+        assert_eq!(bulk.iter().collect::<Vec<_>>(), records);
+        assert_eq!(bulk.page(Some(100), 50), one_by_one.page(Some(100), 50));
+        assert_eq!(bulk.get(7), Some(loc(1)));
+        assert!(bulk.contains(14_997) && !bulk.contains(14_998) && !bulk.contains(3));
+        assert_eq!((bulk.min_id(), bulk.max_id()), (Some(2), Some(14_997)));
+        // It takes writes like any other.
+        assert_eq!(bulk.insert(20_000, loc(9)), None);
+        assert_eq!(bulk.remove(2), Some(loc(0)));
+        assert_eq!((bulk.min_id(), bulk.max_id()), (Some(7), Some(20_000)));
+        assert!(PrimaryIndex::from_sorted(&[]).unwrap().is_empty());
+        for bad in [
+            vec![(3, loc(0)), (3, loc(1))],
+            vec![(4, loc(0)), (3, loc(1))],
+        ] {
+            assert_eq!(
+                PrimaryIndex::from_sorted(&bad).unwrap_err(),
+                IndexError::NotAscending { id: 3 }
+            );
+        }
+    }
+
+    #[test]
+    fn helpers_on_several_threads_put_every_record_where_lookups_find_it() {
+        let records: Vec<(u64, Location)> = (0..100_000u64).map(|i| (i * 3, loc(i))).collect();
+        let build = PrimaryBuild::new(&records).unwrap();
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| build.help());
+            build.help();
+            other.join().unwrap();
+        });
+        let index = build.finish();
+        assert_eq!(index.len(), records.len());
+        assert_eq!(index.map.len(), records.len());
+        for &(id, location) in &records {
+            assert_eq!(index.get(id), Some(location), "{id}");
+            assert!(!index.contains(id + 1));
+        }
+        // It grows and changes like any other.
+        for i in 0..50_000u64 {
+            index.insert(1_000_000 + i, loc(i));
+        }
+        assert_eq!(index.remove(3), Some(loc(1)));
+        assert_eq!(index.get(300_000 - 3), Some(loc(99_999)));
+        assert_eq!(index.len(), 149_999);
     }
 
     #[test]

@@ -87,6 +87,42 @@ impl SecondaryIndex {
         Self::default()
     }
 
+    /// An index of the given posting lists (none empty); a key given twice has its lists
+    /// merged (built at once, as replay on open does).
+    pub(crate) fn from_postings(postings: impl IntoIterator<Item = (IndexKey, IdSet)>) -> Self {
+        let mut lists: HashMap<IndexKey, IdSet, foldhash::fast::RandomState> = HashMap::default();
+        for (key, ids) in postings {
+            match lists.entry(key) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(ids);
+                }
+                Entry::Occupied(mut occupied) => {
+                    // The same key from two encodings (1 and 1.0): rare, merged by sorting.
+                    let merged = occupied.get_mut();
+                    let mut all: Vec<u64> = merged
+                        .iter_after(None)
+                        .chain(ids.iter_after(None))
+                        .collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    *merged = IdSet::from_ascending(all).unwrap_or_default();
+                }
+            }
+        }
+        let mut index = Self::new();
+        index.map.reserve(lists.len());
+        for (key, ids) in lists {
+            let list = match (ids.len(), ids.first()) {
+                (0, _) | (_, None) => continue,
+                (1, Some(one)) => Postings::One(one),
+                _ => Postings::Many(Box::new(ids)),
+            };
+            index.entries += list.len();
+            index.map.insert(key, list);
+        }
+        index
+    }
+
     /// Indexes `id` under `key`; returns false if it already was.
     pub fn insert(&mut self, key: IndexKey, id: u64) -> bool {
         let added = match self.map.entry(key) {

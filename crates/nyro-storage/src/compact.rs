@@ -79,8 +79,8 @@ pub struct Rewritten {
     pub bytes_after: u64,
 }
 
-/// Why a segment cannot be compacted.
-fn refuse(id: u32, reason: &'static str) -> StorageError {
+/// Why a segment cannot be compacted (or hinted).
+pub(crate) fn refuse(id: u32, reason: &'static str) -> StorageError {
     StorageError::BadLocation {
         segment: id,
         offset: 0,

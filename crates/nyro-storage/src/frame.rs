@@ -225,6 +225,16 @@ fn checksum(frame: &[u8]) -> u32 {
 /// Checks the frame that starts at the beginning of `bytes`. Trailing bytes after the frame
 /// are ignored. Order of checks: length bounds, then checksum, then field values.
 pub fn check(bytes: &[u8]) -> FrameCheck {
+    check_with(bytes, true)
+}
+
+/// [`check`] without the checksum, for frames checked whole before (a hint's, once the
+/// hint was validated).
+pub(crate) fn check_checked(bytes: &[u8]) -> FrameCheck {
+    check_with(bytes, false)
+}
+
+fn check_with(bytes: &[u8], checksummed: bool) -> FrameCheck {
     let available = bytes.len() as u64;
     if bytes.len() < HEADER_LEN {
         return FrameCheck::Incomplete(FrameDefect::Truncated {
@@ -244,9 +254,11 @@ pub fn check(bytes: &[u8]) -> FrameCheck {
     }
     let frame = &bytes[..frame_len as usize];
     let stored = u32_at(frame, OFF_CRC);
-    let computed = checksum(frame);
-    if stored != computed {
-        return FrameCheck::Invalid(FrameDefect::ChecksumMismatch { stored, computed });
+    if checksummed {
+        let computed = checksum(frame);
+        if stored != computed {
+            return FrameCheck::Invalid(FrameDefect::ChecksumMismatch { stored, computed });
+        }
     }
     let Some(kind) = RecordKind::from_byte(frame[OFF_KIND]) else {
         return FrameCheck::Invalid(FrameDefect::UnknownKind(frame[OFF_KIND]));

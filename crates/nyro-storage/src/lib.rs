@@ -12,6 +12,11 @@
 //! - [`verify`] checks a whole directory and reports every damaged place; [`repair`] keeps
 //!   every intact frame of a damaged one and moves the damaged ranges to `lost+found`;
 //!   [`LogReader::check_segment`] checks one segment of an open log, at a pace the caller sets.
+//! - Hint files ([`Hint`], docs/FORMAT.md section 6) describe a sealed segment's records
+//!   ([`LogReader::write_hint`]), or the active segment's at a clean close
+//!   ([`LogReader::write_active_hint`]), so that open need not decode their payloads; open
+//!   keeps the ones it trusted for replay ([`LogReader::hint`], [`Hint::covered`]) and
+//!   [`LogReader::segment_frames_from`] reads the frames after them.
 //! - [`codec`] is the one place that encodes and decodes payload values (bincode).
 //! - [`RaftStateStore`] keeps a cluster node's durable Raft state (`raft-state`, replaced
 //!   atomically and durably through [`publish`]) and its best-effort commit hint
@@ -22,7 +27,10 @@
 //!   No read ever returns a frame that fails its CRC-32C.
 //! - On open, only a torn tail of the newest segment is dropped (and reported). Damage that
 //!   intact frames follow, or damage in a sealed segment, is an error naming file and
-//!   offset, never skipped.
+//!   offset, never skipped. The newest segment is always checked whole (a hint of it only
+//!   spares decoding); a sealed segment with a trustworthy hint is not read on open.
+//! - A hint is never needed: one that is missing, damaged or does not match its segment is
+//!   ignored, and the segment is scanned.
 //! - After a failed fdatasync the log is poisoned and refuses writes until reopened.
 //! - Every filesystem effect goes through the I/O seam [`LogIo`] (writes, fdatasyncs,
 //!   creations, `set_len`, renames, removals, directory fsyncs), which tests replace with a
@@ -72,6 +80,7 @@ mod raft_state;
 mod reader;
 mod repair;
 mod scan;
+mod sealed;
 mod segment;
 mod table;
 mod verify;
@@ -84,13 +93,14 @@ pub use frame::{
     FrameCheck, FrameDefect, FrameHeader, HEADER_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Record,
     RecordKind, check as check_frame, encode as encode_frame, frame_len,
 };
-pub use hint::{Hint, HintEntry, check_hint, hint_file_name};
+pub use hint::{Hint, HintEntry, active_hint_file_name, check_hint, hint_file_name};
 pub use io::{Effect, Fault, FaultInjector, LogIo, OpenMode, OsIo, WriteFault, publish};
 pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
 pub use raft_state::{RAFT_COMMITTED_FILE, RAFT_STATE_FILE, RAFT_STATE_TEMP, RaftStateStore};
 pub use reader::{
-    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentInfo,
+    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentFrames,
+    SegmentInfo,
 };
 pub use repair::{
     AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,

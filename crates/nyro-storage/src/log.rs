@@ -1,5 +1,6 @@
 //! Opening (with recovery) and appending: the single writer of a log.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result, StorageError};
 use crate::frame::{self, MAX_PAYLOAD_LEN, Record};
+use crate::hint::Hint;
 use crate::io::{LogIo, OpenMode, OsIo};
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
@@ -68,6 +70,23 @@ pub struct RecoveryReport {
     /// Sealed segments not read on open because a trustworthy hint describes them (their
     /// frames are not counted in `frames`).
     pub hinted_segments: usize,
+    /// Bytes of frames at the start of the newest segment not read on open because the
+    /// hint a clean close wrote describes them (not counted in `frames` either).
+    pub hinted_active_bytes: u64,
+}
+
+impl RecoveryReport {
+    /// Adds what opening some segments found (`other` has no torn tail: only the newest
+    /// segment can have one).
+    pub(crate) fn add(&mut self, other: RecoveryReport) {
+        self.segments += other.segments;
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.max_seq = self.max_seq.max(other.max_seq);
+        self.torn_tail = self.torn_tail.take().or(other.torn_tail);
+        self.hinted_segments += other.hinted_segments;
+        self.hinted_active_bytes += other.hinted_active_bytes;
+    }
 }
 
 /// The active segment: the only file that is written to.
@@ -113,22 +132,25 @@ impl Log {
         crate::hint::remove_orphans(io, dir, &ids)?;
         let mut report = RecoveryReport::default();
         let mut segments = Vec::with_capacity(files.len() + 1);
+        let mut hints = HashMap::new();
         let mut active = None;
-        for (index, (id, path, placement)) in files.iter().enumerate() {
-            let newest = index + 1 == files.len();
-            if newest {
-                let (seg, file, end) =
-                    recover_newest(*id, *placement, path, &options, &mut report)?;
-                active = Some(Active {
-                    segment: Arc::clone(&seg),
-                    file,
-                    len: end,
-                    synced: end,
-                });
-                segments.push(seg);
-            } else {
-                segments.push(open_sealed(*id, *placement, path, &mut report)?);
-            }
+        let sealed = files.len().saturating_sub(1);
+        for (segment, hint, found) in crate::sealed::open_all(&files[..sealed])? {
+            report.add(found);
+            hints.extend(hint.map(|hint| (segment.id, Arc::new(hint))));
+            segments.push(segment);
+        }
+        if let Some((id, path, placement)) = files.last() {
+            let (seg, file, end, hint) =
+                recover_newest(*id, *placement, path, &options, &mut report)?;
+            hints.extend(hint.map(|hint| (*id, Arc::new(hint))));
+            active = Some(Active {
+                segment: Arc::clone(&seg),
+                file,
+                len: end,
+                synced: end,
+            });
+            segments.push(seg);
         }
         let max_id = files.iter().map(|(id, _, _)| *id).max().unwrap_or(0);
         let active = match active {
@@ -150,6 +172,7 @@ impl Log {
                 io: Arc::clone(&options.io),
                 poisoned: OnceLock::new(),
                 compacting: Mutex::new(()),
+                open_hints: Mutex::new(hints),
                 _lock: lock,
             }),
         };
@@ -357,66 +380,18 @@ fn reservation(len: u64, options: &LogOptions) -> usize {
     usize::try_from(want).unwrap_or(usize::MAX)
 }
 
-fn open_sealed(
-    id: u32,
-    placement: Placement,
-    path: &Path,
-    report: &mut RecoveryReport,
-) -> Result<Arc<Segment>> {
-    let file = File::open(path).io_context("open segment", path)?;
-    let len = file.metadata().io_context("stat segment", path)?.len();
-    let map = Mapping::new(&file, len as usize).io_context("map segment", path)?;
-    let bytes = map.bytes(len);
-    segment::check_header(bytes, id).map_err(|problem| StorageError::BadSegmentHeader {
-        path: path.to_path_buf(),
-        reason: format!("{problem:?}"),
-    })?;
-    // A sealed segment with a trustworthy hint is not read on open: its frames were checked
-    // when it was sealed and hinted, every read checks its frame again, and `verify` checks
-    // them all. (A damaged or missing hint: the segment is scanned as usual.)
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    if crate::hint::trusted(dir, id, len) {
-        report.hinted_segments += 1;
-        report.segments += 1;
-        report.bytes += len;
-        return Ok(Arc::new(Segment::new(
-            id,
-            placement,
-            path.to_path_buf(),
-            map,
-            len,
-        )));
-    }
-    let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
-    if let Some(damage) = scan.damage {
-        return Err(StorageError::Corrupt {
-            path: path.to_path_buf(),
-            offset: damage.offset,
-            defect: damage.defect,
-        });
-    }
-    report.segments += 1;
-    report.frames += scan.frames;
-    report.bytes += scan.end;
-    report.max_seq = report.max_seq.max(scan.max_seq);
-    Ok(Arc::new(Segment::new(
-        id,
-        placement,
-        path.to_path_buf(),
-        map,
-        scan.end,
-    )))
-}
-
 /// Opens the newest segment for writing, cutting off a torn tail (or rewriting a header
-/// whose creation was cut short) when nothing intact follows the damage.
+/// whose creation was cut short) when nothing intact follows the damage. With a trustworthy
+/// hint from a clean close (returned too, and its file removed: appends follow), the frames
+/// it describes are only checked (on two threads), and the scan for a torn tail starts
+/// after them.
 fn recover_newest(
     id: u32,
     placement: Placement,
     path: &Path,
     options: &LogOptions,
     report: &mut RecoveryReport,
-) -> Result<(Arc<Segment>, File, u64)> {
+) -> Result<(Arc<Segment>, File, u64, Option<Hint>)> {
     let io = options.io.as_ref();
     let file = io
         .open(path, OpenMode::Existing)
@@ -424,6 +399,18 @@ fn recover_newest(
     let len = file.metadata().io_context("stat segment", path)?.len();
     let map = Mapping::new(&file, reservation(len, options)).io_context("map segment", path)?;
     let bytes = map.bytes(len);
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let hint_path = dir.join(crate::hint::active_hint_file_name(id));
+    let mut hint = None;
+    if hint_path.exists() {
+        if segment::check_header(bytes, id).is_ok() {
+            hint = crate::hint::trusted_active(dir, id, bytes);
+        }
+        // Taken now or never: appends follow, and a crash before the next clean close must
+        // not find it (it would still be right, but only while nothing rewrites the
+        // segment). A hint that cannot be removed is checked again next time.
+        let _ = io.remove_file(&hint_path);
+    }
     let end = if let Err(problem) = segment::check_header(bytes, id) {
         if frame::next_intact(bytes, SEGMENT_HEADER_LEN).is_some() {
             return Err(StorageError::BadSegmentHeader {
@@ -445,7 +432,11 @@ fn recover_newest(
         });
         SEGMENT_HEADER_LEN as u64
     } else {
-        let scan = scan_from(bytes, SEGMENT_HEADER_LEN);
+        let start = hint
+            .as_ref()
+            .map_or(SEGMENT_HEADER_LEN as u64, Hint::covered);
+        report.hinted_active_bytes = start - SEGMENT_HEADER_LEN as u64;
+        let scan = scan_from(bytes, start as usize);
         report.frames += scan.frames;
         report.max_seq = report.max_seq.max(scan.max_seq);
         // The tail to drop: damage that nothing intact follows, and the first records of a
@@ -478,7 +469,7 @@ fn recover_newest(
     report.segments += 1;
     report.bytes += end;
     let segment = Arc::new(Segment::new(id, placement, path.to_path_buf(), map, end));
-    Ok((segment, file, end))
+    Ok((segment, file, end, hint))
 }
 
 /// Cuts the file from `len` bytes back to `end` and fsyncs it. A failure fails the open and

@@ -1,6 +1,7 @@
 //! The read side: zero-copy reads by location and iteration in log order. Cheap to clone
 //! and safe to use from any number of threads while the writer appends.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -10,6 +11,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Result, StorageError};
 use crate::frame::{self, FrameCheck, FrameHeader, HEADER_LEN, RecordKind};
+use crate::hint::Hint;
 use crate::io::LogIo;
 use crate::lock::DirLock;
 use crate::mmap::Mapping;
@@ -60,6 +62,10 @@ pub(crate) struct Shared {
     pub(crate) poisoned: OnceLock<String>,
     /// Only one compaction at a time.
     pub(crate) compacting: Mutex<()>,
+    /// The hints open checked (a sealed segment is not scanned when it has one), kept so
+    /// that replay does not read and check them again; released by
+    /// [`LogReader::release_open_hints`].
+    pub(crate) open_hints: Mutex<HashMap<u32, Arc<Hint>>>,
     pub(crate) _lock: DirLock,
 }
 
@@ -206,6 +212,26 @@ impl LogReader {
         }
     }
 
+    /// The frames of segment `id` (`None` if it is gone), to iterate with payloads borrowed
+    /// from its map rather than a reference-counted [`Frame`] each.
+    pub fn segment_frames(&self, id: u32) -> Option<SegmentFrames> {
+        self.segment_frames_from(id, SEGMENT_HEADER_LEN as u64)
+    }
+
+    /// Like [`LogReader::segment_frames`], from the frame at byte `offset` on (the end of
+    /// what a hint describes: [`crate::Hint::covered`]).
+    pub fn segment_frames_from(&self, id: u32, offset: u64) -> Option<SegmentFrames> {
+        let segment = self.shared.segments.load().get(id).cloned()?;
+        let (map, end) = segment.readable();
+        let start = usize::try_from(offset.max(SEGMENT_HEADER_LEN as u64)).ok()?;
+        Some(SegmentFrames {
+            segment,
+            map,
+            end,
+            start,
+        })
+    }
+
     /// Every record frame of segment `id` (none if it is gone), as [`LogReader::iter`] does.
     pub fn iter_segment(&self, id: u32) -> LogIter {
         LogIter {
@@ -300,6 +326,53 @@ impl LogReader {
             .map(|s| s.history_floor)
             .max()
             .unwrap_or(0)
+    }
+}
+
+/// The frames of one segment as it was when taken: see [`LogReader::segment_frames`].
+#[derive(Debug)]
+pub struct SegmentFrames {
+    segment: Arc<Segment>,
+    map: Arc<Mapping>,
+    end: u64,
+    start: usize,
+}
+
+impl SegmentFrames {
+    /// Every record frame (compaction markers skipped), in order, each checked: header,
+    /// location and payload. A bad frame ends the iteration with an error, as
+    /// [`LogReader::iter`] does.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(FrameHeader, Location, &[u8])>> + '_ {
+        let bytes = self.map.bytes(self.end);
+        let mut pos = Some(self.start);
+        std::iter::from_fn(move || {
+            loop {
+                let at = pos.filter(|&at| at < bytes.len())?;
+                match frame::check(&bytes[at..]) {
+                    FrameCheck::Complete(header) => {
+                        let stop = at + header.frame_len as usize;
+                        pos = Some(stop);
+                        if header.kind == RecordKind::CompactionMarker {
+                            continue;
+                        }
+                        let location = Location {
+                            segment: self.segment.id,
+                            offset: at as u64,
+                            len: header.frame_len,
+                        };
+                        return Some(Ok((header, location, &bytes[at + HEADER_LEN..stop])));
+                    }
+                    FrameCheck::Incomplete(defect) | FrameCheck::Invalid(defect) => {
+                        pos = None;
+                        return Some(Err(StorageError::Corrupt {
+                            path: self.segment.path.clone(),
+                            offset: at as u64,
+                            defect,
+                        }));
+                    }
+                }
+            }
+        })
     }
 }
 

@@ -92,6 +92,16 @@ impl compaction::CompactionTarget for Inner {
 }
 
 impl Inner {
+    /// Writes the hint of the active segment's frames so far (a clean close, once the
+    /// writer has stopped).
+    fn write_active_hint(&self) -> Result<()> {
+        let catalog = self.state.catalog.load();
+        self.reader.write_active_hint(|header, payload, out| {
+            crate::replay::hint_body(&catalog, header, payload, out)
+        })?;
+        Ok(())
+    }
+
     /// Writes a hint file for every sealed segment that has none; returns how many.
     fn write_missing_hints(&self) -> Result<usize> {
         let mut written = 0;

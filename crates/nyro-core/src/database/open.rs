@@ -254,7 +254,8 @@ impl Database {
     }
 
     /// Writes everything queued, fdatasyncs, stops the writer and waits for its thread to
-    /// end. Later writes fail with [`DbError::Closed`]. The directory lock is released when
+    /// end, then writes the hint of the active segment (docs/FORMAT.md section 6) so that
+    /// the next open need not read it. Later writes fail with [`DbError::Closed`]. The directory lock is released when
     /// the last clone is dropped.
     pub async fn close(self) -> Result<()> {
         // First the background maintenance: stop it and wait for a pass it may be running,
@@ -279,6 +280,18 @@ impl Database {
         // The writer answered and its thread is ending (it only drops the log and its
         // applier, whose hold on the directory goes with them): wait for it.
         self.inner.writer_thread.join();
+        if result.is_ok() {
+            // Nothing is appended any more: a hint of the active segment lets the next open
+            // skip reading it. Never needed, so a failure only costs that open a scan.
+            let inner = Arc::clone(&self.inner);
+            let written = tokio::task::spawn_blocking(move || inner.write_active_hint()).await;
+            if let Err(error) = written
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            {
+                tracing::warn!(%error, "no hint of the active segment written; the next open reads it");
+            }
+        }
         result
     }
 }

@@ -155,18 +155,22 @@ pub(crate) fn is_raft_log(reader: &LogReader) -> Result<bool> {
     let Some(first) = reader.segments().into_iter().next() else {
         return Ok(false);
     };
+    let mut from = 0;
     if let Some(hint) = reader.hint(first.id) {
         let kind = hint
             .entries()
             .map(|e| e.header.kind)
             .find(|&k| k != RecordKind::CompactionMarker);
-        return Ok(kind == Some(RecordKind::RaftEntry));
-    }
-    for frame in reader.iter_segment(first.id) {
-        let kind = frame?.header().kind;
-        if kind != RecordKind::CompactionMarker {
+        if let Some(kind) = kind {
             return Ok(kind == RecordKind::RaftEntry);
         }
+        // A hint of the newest segment's first bytes may describe none: read on after it.
+        from = hint.covered();
     }
-    Ok(false)
+    let Some(frames) = reader.segment_frames_from(first.id, from) else {
+        return Ok(false);
+    };
+    // Markers are skipped by the iteration.
+    let first = frames.iter().next().transpose()?;
+    Ok(first.is_some_and(|(header, _, _)| header.kind == RecordKind::RaftEntry))
 }

@@ -14,6 +14,7 @@ mod decoding;
 mod faults;
 mod feed;
 mod fixture;
+mod hint_equivalence;
 mod hints;
 mod model;
 mod model_support;

@@ -304,8 +304,13 @@ fn hints_removed(dir: &Path, found: &Survey) -> Vec<PathBuf> {
     found
         .segments
         .iter()
-        .filter(|s| s.bad_hint || found.lost.iter().any(|r| r.segment == s.id))
-        .map(|s| dir.join(crate::hint_file_name(s.id)))
+        .flat_map(|s| {
+            let lost = found.lost.iter().any(|r| r.segment == s.id);
+            let hint = (s.bad_hint || lost).then(|| dir.join(crate::hint_file_name(s.id)));
+            // A clean close's hint describes the bytes as they were: not once some are lost.
+            let active = lost.then(|| dir.join(crate::hint::active_hint_file_name(s.id)));
+            hint.into_iter().chain(active)
+        })
         .filter(|hint| hint.exists())
         .collect()
 }
@@ -445,7 +450,11 @@ fn rewrite(io: &dyn LogIo, dir: &Path, found: &Survey, step: &Step) -> Result<()
         bytes_before = done.bytes_before, bytes_after = done.bytes_after, "segment repaired");
     io.remove_file(&old.path)
         .io_context("remove replaced segment", &old.path)?;
-    let hint = dir.join(crate::hint_file_name(done.old));
-    remove_if_there(io, &hint, "remove hint of replaced segment")?;
+    for hint in [
+        crate::hint_file_name(done.old),
+        crate::hint::active_hint_file_name(done.old),
+    ] {
+        remove_if_there(io, &dir.join(hint), "remove hint of replaced segment")?;
+    }
     segment::sync_dir(io, dir)
 }

@@ -91,7 +91,7 @@ pub(super) fn survey(
     for seg in &mut segments {
         walker.segment(seg);
         if !seg.newest && dir.join(crate::hint_file_name(seg.id)).exists() {
-            seg.bad_hint = !crate::hint::trusted(dir, seg.id, seg.len);
+            seg.bad_hint = crate::hint::trusted(dir, seg.id, seg.len).is_none();
         }
     }
     (walker.progress)(total, total);

@@ -184,3 +184,44 @@ pub fn flip_bit(path: &Path, at: u64, bit: u8) {
 pub fn file_len(path: &Path) -> u64 {
     fs::metadata(path).unwrap().len()
 }
+
+/// The faults of each file effect of writing a hint (through its `hint-*.tmp` file), each
+/// with whether a whole hint is in place after it: only a failed directory fsync comes
+/// after the rename.
+pub fn hint_write_faults() -> Vec<(nyro_storage::Fault, bool)> {
+    use nyro_storage::{Effect, Fault};
+    use std::io::ErrorKind;
+    vec![
+        (
+            Fault::new(Effect::Create, ErrorKind::StorageFull).on("hint-"),
+            false,
+        ),
+        (
+            Fault::new(Effect::Write, ErrorKind::StorageFull).on("hint-"),
+            false,
+        ),
+        (
+            Fault::new(Effect::SyncData, ErrorKind::Other).on("hint-"),
+            false,
+        ),
+        (
+            Fault::new(Effect::Rename, ErrorKind::Other).on("hint-"),
+            false,
+        ),
+        (Fault::new(Effect::SyncDir, ErrorKind::Other), true),
+    ]
+}
+
+/// How many temporary files (`*.tmp`) `dir` holds.
+pub fn temp_files(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count()
+}

@@ -4,17 +4,15 @@
 //! creation, write, fdatasync, rename or directory fsync fails leaves no hint, or a whole
 //! one, never poisons the log, and the segment opens correctly either way.
 
-use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;
 
 use nyro_storage::{
-    Effect, Fault, FaultInjector, HintEntry, Log, LogOptions, SEGMENT_HEADER_LEN, check_hint,
-    hint_file_name,
+    FaultInjector, HintEntry, Log, LogOptions, SEGMENT_HEADER_LEN, check_hint, hint_file_name,
 };
 use proptest::prelude::*;
 
-use crate::common::{Model, opts, opts_io, owned};
+use crate::common::{Model, hint_write_faults, opts, opts_io, owned, temp_files};
 
 /// A log with two sealed segments of 12 records each and an active one with 3.
 fn two_sealed(dir: &Path, options: LogOptions) -> (Log, Model) {
@@ -177,25 +175,7 @@ proptest! {
 #[test]
 fn a_hint_whose_file_effect_fails_leaves_none_or_a_whole_one() {
     // (the fault, whether a whole hint is in place afterwards)
-    let cases = [
-        (
-            Fault::new(Effect::Create, ErrorKind::StorageFull).on("hint-"),
-            false,
-        ),
-        (
-            Fault::new(Effect::Write, ErrorKind::StorageFull).on("hint-"),
-            false,
-        ),
-        (
-            Fault::new(Effect::SyncData, ErrorKind::Other).on("hint-"),
-            false,
-        ),
-        (
-            Fault::new(Effect::Rename, ErrorKind::Other).on("hint-"),
-            false,
-        ),
-        (Fault::new(Effect::SyncDir, ErrorKind::Other), true),
-    ];
+    let cases = hint_write_faults();
     for (fault, whole) in cases {
         let dir = tempfile::tempdir().unwrap();
         let io = Arc::new(FaultInjector::new());
@@ -203,16 +183,7 @@ fn a_hint_whose_file_effect_fails_leaves_none_or_a_whole_one() {
         io.inject(fault.clone());
         assert!(write_hint(&log, 1).is_err(), "{fault:?}");
         assert!(log.poisoned().is_none(), "{fault:?}: a hint never poisons");
-        let temps = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".tmp")
-            })
-            .count();
+        let temps = temp_files(dir.path());
         assert_eq!(temps, 0, "{fault:?}: temporary file removed");
         assert_eq!(log.reader().has_hint_file(1), whole, "{fault:?}");
         assert_eq!(log.reader().hint(1).is_some(), whole, "{fault:?}");

@@ -20,6 +20,7 @@
 
 mod common;
 
+mod active_hints;
 mod append_read;
 mod bitflips;
 mod compaction;
