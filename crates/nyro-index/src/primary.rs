@@ -144,17 +144,33 @@ impl PrimaryIndex {
 
     /// Up to `limit` records with ids strictly greater than `after` (from the start if `None`),
     /// in ascending id order. Pass the last id of a page as `after` to get the next page.
+    ///
+    /// Each id's location is looked up in the map, but a shard's read lock is taken once for
+    /// a run of ids in that shard (the 16 ids of an [`IdHash`] group share one), not once
+    /// per id: a scan pays the hash and the probe per id, not the lock.
     pub fn page(&self, after: Option<u64>, limit: usize) -> Vec<(u64, Location)> {
         let order = self.order.read();
-        order
-            .iter_after(after)
-            .take(limit)
-            .filter_map(|id| {
-                let location = self.get(id);
-                debug_assert!(location.is_some(), "id {id} is listed but has no location");
-                location.map(|location| (id, location))
-            })
-            .collect()
+        let shards = self.map.shards();
+        let mut page = Vec::with_capacity(limit.min(order.len()));
+        let mut held = None;
+        for id in order.iter_after(after).take(limit) {
+            let hash = self.map.hash_usize(&id);
+            let shard = self.map.determine_shard(hash);
+            let table = match &held {
+                Some((at, table)) if *at == shard => table,
+                _ => {
+                    // Let go of the previous shard before taking the next.
+                    held = None;
+                    &held.insert((shard, shards[shard].read())).1
+                }
+            };
+            let location = table
+                .get(hash as u64, |(key, _)| *key == id)
+                .map(|(_, location)| *location.get());
+            debug_assert!(location.is_some(), "id {id} is listed but has no location");
+            page.extend(location.map(|location| (id, location)));
+        }
+        page
     }
 
     /// Like [`PrimaryIndex::page`], ids only.

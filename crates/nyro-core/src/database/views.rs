@@ -9,7 +9,7 @@ use crate::catalog::{Collection, validate_name};
 use crate::document::Value;
 use crate::error::{DbError, Result};
 use crate::indexing;
-use crate::scan::{DOCUMENTS_CHUNK, read_stored};
+use crate::scan::{DOCUMENTS_CHUNK, read_stored_in};
 use crate::types::MAX_PAGE;
 use crate::view::DocumentView;
 
@@ -91,8 +91,11 @@ impl Database {
             let Some(&(last, _)) = chunk.last() else {
                 return Ok(None);
             };
+            // Taken after the chunk: every location in it is in this table.
+            let mut snapshot = self.inner.reader.snapshot();
             for &(id, location) in &chunk {
-                if let Some(ControlFlow::Break(())) = self.read_view(&c, id, location, &mut f)? {
+                let view = self.read_view_in(Some(&mut snapshot), &c, id, location, &mut f)?;
+                if let Some(ControlFlow::Break(())) = view {
                     return Ok(Some(id));
                 }
             }
@@ -170,10 +173,23 @@ impl Database {
         collection: &Collection,
         id: u64,
         location: nyro_storage::Location,
+        f: impl FnMut(DocumentView<'_>) -> R,
+    ) -> Result<Option<R>> {
+        self.read_view_in(None, collection, id, location, f)
+    }
+
+    /// [`Database::read_view`], reading against `snapshot` first if one is given.
+    fn read_view_in<R>(
+        &self,
+        snapshot: Option<&mut nyro_storage::ReadSnapshot>,
+        collection: &Collection,
+        id: u64,
+        location: nyro_storage::Location,
         mut f: impl FnMut(DocumentView<'_>) -> R,
     ) -> Result<Option<R>> {
-        read_stored(
+        read_stored_in(
             &self.inner.reader,
+            snapshot,
             &self.inner.state.damage,
             collection,
             id,
