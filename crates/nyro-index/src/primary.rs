@@ -313,6 +313,40 @@ mod tests {
     }
 
     #[test]
+    fn a_page_holds_each_ids_location_across_shards() {
+        let index = PrimaryIndex::new();
+        // Runs of ascending ids (whole groups of 16 in one shard) and scattered ones.
+        let ids: Vec<u64> = (0..5_000u64)
+            .chain((0..500).map(|i| i * 7_919 + 1_000_000))
+            .chain([u64::MAX, u64::MAX - 17])
+            .collect();
+        for &id in &ids {
+            index.insert(id, loc(id % 997));
+        }
+        for &id in ids.iter().step_by(5) {
+            index.remove(id);
+        }
+        index.insert(42, loc(3)); // a replace after the removals
+        let mut expected: Vec<(u64, Location)> = ids
+            .iter()
+            .filter_map(|&id| index.get(id).map(|l| (id, l)))
+            .collect();
+        expected.sort_unstable();
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index.page(after, 333);
+            paged.extend_from_slice(&page);
+            match page.last() {
+                Some(&(last, _)) if page.len() == 333 => after = Some(last),
+                _ => break,
+            }
+        }
+        assert_eq!(paged, expected);
+        assert!(paged.contains(&(42, loc(3))));
+    }
+
+    #[test]
     fn iter_crosses_chunks() {
         let index = PrimaryIndex::new();
         for id in (0..3_000u64).rev() {

@@ -4,11 +4,11 @@
 //! whole or not at all (a temporary file renamed into place at the end).
 
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use nyro_core::{Database, validate_name};
-use nyro_server::wire::JsonDoc;
 
 use crate::cli::ExportArgs;
 use crate::offline::{config, existing_data_dir, open, runtime};
@@ -121,6 +121,9 @@ fn temporary_beside(path: &Path) -> anyhow::Result<(tempfile::NamedTempFile, Pat
     Ok((file, temp_path))
 }
 
+/// Writes every document of `collections` as one JSON line each, through the fastest scan
+/// ([`Database::scan_with`]: views borrowed from the log, written as JSON straight from
+/// the stored bytes, byte for byte what `serde_json` writes for the owned document).
 fn write_documents(
     db: &Database,
     collections: &[nyro_core::CollectionInfo],
@@ -131,24 +134,35 @@ fn write_documents(
     let mut written = 0u64;
     let mut line = Vec::with_capacity(4096);
     for collection in collections {
-        for doc in db.documents(&collection.name)? {
-            let doc = doc?;
+        let prefix = if envelope {
+            format!(
+                "{{\"collection\":{},\"doc\":",
+                serde_json::to_string(&collection.name)?
+            )
+        } else {
+            String::new()
+        };
+        let mut failed = None;
+        db.scan_with(&collection.name, None, |view| {
             line.clear();
+            line.extend_from_slice(prefix.as_bytes());
+            view.write_json(&mut line);
             if envelope {
-                line.extend_from_slice(b"{\"collection\":");
-                serde_json::to_writer(&mut line, &collection.name)?;
-                line.extend_from_slice(b",\"doc\":");
-                serde_json::to_writer(&mut line, &JsonDoc(&doc))?;
                 line.push(b'}');
-            } else {
-                serde_json::to_writer(&mut line, &JsonDoc(&doc))?;
             }
             line.push(b'\n');
-            out.write_all(&line)?;
+            if let Err(e) = out.write_all(&line) {
+                failed = Some(e);
+                return ControlFlow::Break(());
+            }
             written += 1;
             if let Some(bar) = bar {
                 bar.inc(1);
             }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
     }
     Ok(written)
