@@ -71,8 +71,10 @@ impl Database {
     /// while no write of several documents is half visible (as a `list` page): memory stays
     /// bounded, no document is visited twice, one deleted before its chunk is taken is not
     /// visited, and a write of several documents is seen whole or not at all within a
-    /// chunk. No allocation per document (one per chunk). A damaged document ends the scan
-    /// with its error ([`DbError::Corrupt`], naming the id).
+    /// chunk. No allocation per document (one per chunk): each chunk's frames are read
+    /// against one load of the segment table ([`nyro_storage::ReadSnapshot`]), each frame's
+    /// checksum checked. A damaged document ends the scan with its error
+    /// ([`DbError::Corrupt`], naming the id).
     pub fn scan_with(
         &self,
         collection: &str,
