@@ -6,7 +6,8 @@
 //! reopen time; peak RSS and bytes per record.
 //!
 //! Usage: bench_core DIR [DOCS]. Prints `key=value` lines. `BENCH_READS_ONLY=1` skips the
-//! writes, `BENCH_VIEW_ONLY=1` runs only the view's per-call rows.
+//! writes, `BENCH_VIEW_ONLY=1` runs only the view's per-call rows, `BENCH_SCANS_ONLY=1`
+//! skips the gets and stops after the scan rows.
 
 use std::error::Error;
 use std::path::Path;
@@ -315,13 +316,15 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .map_or(0, |()| 3 * usize::from(!json.is_empty()))
         }),
     ];
+    // BENCH_SCANS_ONLY=1 runs only the scan rows after the reopen (for profiling scans).
+    let scans_only = std::env::var("BENCH_SCANS_ONLY").is_ok_and(|v| v == "1");
     let mut best = [0f64; 4];
-    for _ in 0..3 {
+    for _ in 0..if scans_only { 0 } else { 3 } {
         for (best, (_, row)) in best.iter_mut().zip(&get_rows) {
             *best = best.max(gets(&db, get_threads, docs, *row)?);
         }
     }
-    for ((name, _), rate) in get_rows.iter().zip(best) {
+    for ((name, _), rate) in get_rows.iter().zip(best).filter(|_| !scans_only) {
         println!("{name}_{get_threads}_threads_per_sec={rate:.0}");
     }
 
@@ -366,6 +369,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     for ((name, _), rate) in scan_rows.iter().zip(best) {
         println!("{name}_docs_per_sec={rate:.0}");
+    }
+    if scans_only {
+        return Ok(());
     }
 
     view_rows()?;

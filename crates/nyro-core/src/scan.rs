@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use nyro_storage::{Location, LogReader, NO_SUCH_SEGMENT, StorageError};
+use nyro_storage::{Location, LogReader, NO_SUCH_SEGMENT, ReadSnapshot, StorageError};
 
 use crate::catalog::Collection;
 use crate::damage::DamageLog;
@@ -38,12 +38,32 @@ pub(crate) fn read_stored<T>(
     damage: &DamageLog,
     collection: &Collection,
     id: u64,
+    location: Location,
+    decode: impl FnMut(&[u8]) -> Result<T>,
+) -> Result<Option<T>> {
+    read_stored_in(reader, None, damage, collection, id, location, decode)
+}
+
+/// [`read_stored`], reading first against `snapshot` (taken after `location` was taken
+/// from the index) when one is given: a scan reads a chunk of documents against one load
+/// of the segment table. A location the snapshot does not hold is looked up again and
+/// read against the current table, as [`read_stored`] does.
+pub(crate) fn read_stored_in<T>(
+    reader: &LogReader,
+    mut snapshot: Option<&mut ReadSnapshot>,
+    damage: &DamageLog,
+    collection: &Collection,
+    id: u64,
     mut location: Location,
     mut decode: impl FnMut(&[u8]) -> Result<T>,
 ) -> Result<Option<T>> {
     let mut tries = 0;
     loop {
-        match reader.read_with(location, |_, payload| decode(payload)) {
+        let read = match snapshot.as_deref_mut().filter(|_| tries == 0) {
+            Some(snapshot) => snapshot.read_with(location, |_, payload| decode(payload)),
+            None => reader.read_with(location, |_, payload| decode(payload)),
+        };
+        match read {
             Ok(value) => return value.map(Some),
             Err(StorageError::BadLocation { reason, .. })
                 if reason == NO_SUCH_SEGMENT && tries < 3 =>

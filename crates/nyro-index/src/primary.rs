@@ -155,17 +155,33 @@ impl PrimaryIndex {
 
     /// Up to `limit` records with ids strictly greater than `after` (from the start if `None`),
     /// in ascending id order. Pass the last id of a page as `after` to get the next page.
+    ///
+    /// Each id's location is looked up in the map, but a shard's read lock is taken once for
+    /// a run of ids in that shard (the 16 ids of an [`IdHash`] group share one), not once
+    /// per id: a scan pays the hash and the probe per id, not the lock.
     pub fn page(&self, after: Option<u64>, limit: usize) -> Vec<(u64, Location)> {
         let order = self.order.read();
-        order
-            .iter_after(after)
-            .take(limit)
-            .filter_map(|id| {
-                let location = self.get(id);
-                debug_assert!(location.is_some(), "id {id} is listed but has no location");
-                location.map(|location| (id, location))
-            })
-            .collect()
+        let shards = self.map.shards();
+        let mut page = Vec::with_capacity(limit.min(order.len()));
+        let mut held = None;
+        for id in order.iter_after(after).take(limit) {
+            let hash = self.map.hash_usize(&id);
+            let shard = self.map.determine_shard(hash);
+            let table = match &held {
+                Some((at, table)) if *at == shard => table,
+                _ => {
+                    // Let go of the previous shard before taking the next.
+                    held = None;
+                    &held.insert((shard, shards[shard].read())).1
+                }
+            };
+            let location = table
+                .get(hash as u64, |(key, _)| *key == id)
+                .map(|(_, location)| *location.get());
+            debug_assert!(location.is_some(), "id {id} is listed but has no location");
+            page.extend(location.map(|location| (id, location)));
+        }
+        page
     }
 
     /// Like [`PrimaryIndex::page`], ids only.
@@ -440,6 +456,40 @@ mod tests {
         assert_eq!(index.max_id(), Some(u64::MAX));
         assert_eq!(index.min_id(), Some(0));
         assert_eq!(index.page(Some(5), 1), vec![(7, loc(7))]);
+    }
+
+    #[test]
+    fn a_page_holds_each_ids_location_across_shards() {
+        let index = PrimaryIndex::new();
+        // Runs of ascending ids (whole groups of 16 in one shard) and scattered ones.
+        let ids: Vec<u64> = (0..5_000u64)
+            .chain((0..500).map(|i| i * 7_919 + 1_000_000))
+            .chain([u64::MAX, u64::MAX - 17])
+            .collect();
+        for &id in &ids {
+            index.insert(id, loc(id % 997));
+        }
+        for &id in ids.iter().step_by(5) {
+            index.remove(id);
+        }
+        index.insert(42, loc(3)); // a replace after the removals
+        let mut expected: Vec<(u64, Location)> = ids
+            .iter()
+            .filter_map(|&id| index.get(id).map(|l| (id, l)))
+            .collect();
+        expected.sort_unstable();
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index.page(after, 333);
+            paged.extend_from_slice(&page);
+            match page.last() {
+                Some(&(last, _)) if page.len() == 333 => after = Some(last),
+                _ => break,
+            }
+        }
+        assert_eq!(paged, expected);
+        assert!(paged.contains(&(42, loc(3))));
     }
 
     #[test]

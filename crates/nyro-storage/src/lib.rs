@@ -8,7 +8,9 @@
 //!   active segment; a segment past [`LogOptions::segment_size`] is sealed (fsynced) and a
 //!   new one started (created, header synced, directory fsynced).
 //! - [`LogReader`] (from [`Log::reader`], cheap to clone, usable from any thread) reads a
-//!   location zero-copy out of the segment's map and iterates every frame in log order.
+//!   location zero-copy out of the segment's map and iterates every frame in log order;
+//!   a [`ReadSnapshot`] ([`LogReader::snapshot`]) reads many locations against one load of
+//!   the segment table (what a scan reads a chunk of documents with).
 //! - [`verify`] checks a whole directory and reports every damaged place; [`repair`] keeps
 //!   every intact frame of a damaged one and moves the damaged ranges to `lost+found`;
 //!   [`LogReader::check_segment`] checks one segment of an open log, at a pace the caller sets.
@@ -99,8 +101,8 @@ pub use lock::{DirLock, LOCK_FILE};
 pub use log::{Log, LogOptions, RecoveryReport, TornTail};
 pub use raft_state::{RAFT_COMMITTED_FILE, RAFT_STATE_FILE, RAFT_STATE_TEMP, RaftStateStore};
 pub use reader::{
-    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, SegmentFrames,
-    SegmentInfo,
+    Frame, LENGTH_MISMATCH, Location, LogIter, LogReader, NO_SUCH_SEGMENT, ReadSnapshot,
+    SegmentFrames, SegmentInfo,
 };
 pub use repair::{
     AddedRecord, LOST_FOUND_DIR, LostRange, Neighbour, NoMeaning, REPORT_FILE, RecordMeaning,

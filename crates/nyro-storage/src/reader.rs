@@ -194,11 +194,39 @@ impl LogReader {
         let table = self.shared.segments.load();
         let segment = Self::find(&table, location)?;
         let (map, end) = segment.readable_borrowed();
-        let bytes = map.bytes(end);
+        Self::read_in(segment, map.bytes(end), location, f)
+    }
+
+    /// Checks the frame at `location` within `bytes`, the readable bytes of `segment`, and
+    /// calls `f` with its header and payload.
+    fn read_in<R>(
+        segment: &Segment,
+        bytes: &[u8],
+        location: Location,
+        f: impl FnOnce(&FrameHeader, &[u8]) -> R,
+    ) -> Result<R> {
         let header = Self::check_at(segment, bytes, location)?;
         let payload = &bytes[location.offset as usize + HEADER_LEN
             ..location.offset as usize + location.len as usize];
         Ok(f(&header, payload))
+    }
+
+    /// A reader of many locations against the segment table as it is now: one load of the
+    /// table for all of them, and the map of the segment read last kept at hand, so reading
+    /// a run of locations in one segment touches no shared state per read. Each frame is
+    /// checked as [`LogReader::read_with`] checks it.
+    ///
+    /// Take it after the locations to read were taken from the index: a location handed
+    /// out before the table was loaded is in it (its segment may be retired meanwhile,
+    /// which the snapshot keeps readable), while one handed out later may name a segment
+    /// it does not hold ([`NO_SUCH_SEGMENT`]). Holding it keeps the maps of the segments
+    /// it read alive (also ones compaction retires meanwhile): hold it for a batch of
+    /// reads, not for long.
+    pub fn snapshot(&self) -> ReadSnapshot {
+        ReadSnapshot {
+            table: self.shared.segments.load_full(),
+            current: None,
+        }
     }
 
     /// Every record frame in log order (segment by segment, in append order within a
@@ -373,6 +401,40 @@ impl SegmentFrames {
                 }
             }
         })
+    }
+}
+
+/// Reads many locations against one segment table; see [`LogReader::snapshot`].
+#[derive(Debug)]
+pub struct ReadSnapshot {
+    table: Arc<SegmentTable>,
+    /// The segment read last, its map and how far that map was readable when loaded.
+    current: Option<(Arc<Segment>, Arc<Mapping>, u64)>,
+}
+
+impl ReadSnapshot {
+    /// Checks the frame at `location` and calls `f` with its header and payload, borrowed
+    /// from the map, as [`LogReader::read_with`] does, but against this snapshot's table.
+    pub fn read_with<R>(
+        &mut self,
+        location: Location,
+        f: impl FnOnce(&FrameHeader, &[u8]) -> R,
+    ) -> Result<R> {
+        let stop = location.offset.saturating_add(u64::from(location.len));
+        let fresh = match &self.current {
+            Some((segment, _, end)) => segment.id != location.segment || stop > *end,
+            None => true,
+        };
+        if fresh {
+            // A segment not read before, or the active one grown since: load its map anew.
+            let segment = LogReader::find(&self.table, location)?;
+            let (map, end) = segment.readable();
+            self.current = Some((Arc::clone(segment), map, end));
+        }
+        match &self.current {
+            Some((segment, map, end)) => LogReader::read_in(segment, map.bytes(*end), location, f),
+            None => Err(bad_location(location, NO_SUCH_SEGMENT)),
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 //! whole or not at all (a temporary file renamed into place at the end).
 
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use nyro_core::{Database, validate_name};
-use nyro_server::wire::JsonDoc;
 
 use crate::cli::ExportArgs;
 use crate::offline::{config, existing_data_dir, open, runtime};
@@ -121,6 +121,9 @@ fn temporary_beside(path: &Path) -> anyhow::Result<(tempfile::NamedTempFile, Pat
     Ok((file, temp_path))
 }
 
+/// Writes every document of `collections` as one JSON line each, through the fastest scan
+/// ([`Database::scan_with`]: views borrowed from the log, written as JSON straight from
+/// the stored bytes, byte for byte what `serde_json` writes for the owned document).
 fn write_documents(
     db: &Database,
     collections: &[nyro_core::CollectionInfo],
@@ -131,25 +134,108 @@ fn write_documents(
     let mut written = 0u64;
     let mut line = Vec::with_capacity(4096);
     for collection in collections {
-        for doc in db.documents(&collection.name)? {
-            let doc = doc?;
+        let prefix = if envelope {
+            format!(
+                "{{\"collection\":{},\"doc\":",
+                serde_json::to_string(&collection.name)?
+            )
+        } else {
+            String::new()
+        };
+        let mut failed = None;
+        db.scan_with(&collection.name, None, |view| {
             line.clear();
+            line.extend_from_slice(prefix.as_bytes());
+            view.write_json(&mut line);
             if envelope {
-                line.extend_from_slice(b"{\"collection\":");
-                serde_json::to_writer(&mut line, &collection.name)?;
-                line.extend_from_slice(b",\"doc\":");
-                serde_json::to_writer(&mut line, &JsonDoc(&doc))?;
                 line.push(b'}');
-            } else {
-                serde_json::to_writer(&mut line, &JsonDoc(&doc))?;
             }
             line.push(b'\n');
-            out.write_all(&line)?;
+            if let Err(e) = out.write_all(&line) {
+                failed = Some(e);
+                return ControlFlow::Break(());
+            }
             written += 1;
             if let Some(bar) = bar {
                 bar.inc(1);
             }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use nyro_core::{Config, Document, WriteOptions};
+    use nyro_server::wire::JsonDoc;
+
+    use super::*;
+
+    /// The lines the export wrote before it used the views: each owned document through
+    /// the server's `JsonDoc`.
+    fn owned_lines(
+        db: &Database,
+        collections: &[nyro_core::CollectionInfo],
+        envelope: bool,
+    ) -> String {
+        let mut out = Vec::new();
+        for collection in collections {
+            for doc in db.documents(&collection.name).unwrap() {
+                if envelope {
+                    out.extend_from_slice(b"{\"collection\":");
+                    serde_json::to_writer(&mut out, &collection.name).unwrap();
+                    out.extend_from_slice(b",\"doc\":");
+                }
+                serde_json::to_writer(&mut out, &JsonDoc(&doc.unwrap())).unwrap();
+                if envelope {
+                    out.push(b'}');
+                }
+                out.push(b'\n');
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_export_writes_the_bytes_the_owned_documents_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.storage.path = dir.path().into();
+        let rt = runtime().unwrap();
+        let db = rt.block_on(Database::open(&config)).unwrap();
+        let docs: Vec<Document> = (0..1_500i64)
+            .map(|i| {
+                let json = serde_json::json!({
+                    "i": i, "neg": -i, "big": u64::MAX - i as u64, "f": i as f64 / 7.0,
+                    "e": 1e300, "s": format!("caf\u{e9} \"{i}\"\n\t\\ \u{1f600}"),
+                    "a": [null, true, false, [], {}, [i, "x"]], "o": {"k": {"z": i}},
+                });
+                Document::from_json(json).unwrap()
+            })
+            .collect();
+        for (name, docs) in [("b_x", &docs[..700]), ("a", &docs[700..])] {
+            let ids = rt
+                .block_on(db.insert_many(name, docs.to_vec(), WriteOptions::default()))
+                .unwrap()
+                .ids;
+            rt.block_on(db.delete(name, ids[5], WriteOptions::default()))
+                .unwrap();
+        }
+        let collections = db.collections();
+        assert_eq!(collections.len(), 2);
+        for envelope in [false, true] {
+            let mut out = Vec::new();
+            let written = write_documents(&db, &collections, envelope, &mut out, None).unwrap();
+            assert_eq!(written, 1_498);
+            let out = String::from_utf8(out).unwrap();
+            assert_eq!(out, owned_lines(&db, &collections, envelope));
+        }
+        rt.block_on(db.close()).unwrap();
+    }
 }

@@ -9,7 +9,7 @@ use crate::catalog::{Collection, validate_name};
 use crate::document::Value;
 use crate::error::{DbError, Result};
 use crate::indexing;
-use crate::scan::{DOCUMENTS_CHUNK, read_stored};
+use crate::scan::{DOCUMENTS_CHUNK, read_stored_in};
 use crate::types::MAX_PAGE;
 use crate::view::DocumentView;
 
@@ -71,8 +71,10 @@ impl Database {
     /// while no write of several documents is half visible (as a `list` page): memory stays
     /// bounded, no document is visited twice, one deleted before its chunk is taken is not
     /// visited, and a write of several documents is seen whole or not at all within a
-    /// chunk. No allocation per document (one per chunk). A damaged document ends the scan
-    /// with its error ([`DbError::Corrupt`], naming the id).
+    /// chunk. No allocation per document (one per chunk): each chunk's frames are read
+    /// against one load of the segment table ([`nyro_storage::ReadSnapshot`]), each frame's
+    /// checksum checked. A damaged document ends the scan with its error
+    /// ([`DbError::Corrupt`], naming the id).
     pub fn scan_with(
         &self,
         collection: &str,
@@ -91,8 +93,11 @@ impl Database {
             let Some(&(last, _)) = chunk.last() else {
                 return Ok(None);
             };
+            // Taken after the chunk: every location in it is in this table.
+            let mut snapshot = self.inner.reader.snapshot();
             for &(id, location) in &chunk {
-                if let Some(ControlFlow::Break(())) = self.read_view(&c, id, location, &mut f)? {
+                let view = self.read_view_in(Some(&mut snapshot), &c, id, location, &mut f)?;
+                if let Some(ControlFlow::Break(())) = view {
                     return Ok(Some(id));
                 }
             }
@@ -170,10 +175,23 @@ impl Database {
         collection: &Collection,
         id: u64,
         location: nyro_storage::Location,
+        f: impl FnMut(DocumentView<'_>) -> R,
+    ) -> Result<Option<R>> {
+        self.read_view_in(None, collection, id, location, f)
+    }
+
+    /// [`Database::read_view`], reading against `snapshot` first if one is given.
+    fn read_view_in<R>(
+        &self,
+        snapshot: Option<&mut nyro_storage::ReadSnapshot>,
+        collection: &Collection,
+        id: u64,
+        location: nyro_storage::Location,
         mut f: impl FnMut(DocumentView<'_>) -> R,
     ) -> Result<Option<R>> {
-        read_stored(
+        read_stored_in(
             &self.inner.reader,
+            snapshot,
             &self.inner.state.damage,
             collection,
             id,

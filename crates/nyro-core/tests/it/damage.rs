@@ -511,3 +511,46 @@ async fn without_secondary_indexes_a_damaged_document_is_replaced_or_deleted_wit
     check(&db);
     within("close", db.close()).await.unwrap();
 }
+
+/// `scan_with` reads a chunk of documents against one load of the segment table: a
+/// damaged frame in the middle of a chunk still ends the scan with `DbError::Corrupt` at
+/// that document (after every document before it), counted once, and a scan resumed after
+/// it goes on to the next damaged one and then to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_with_stops_at_a_damaged_frame_in_the_middle_of_a_chunk() {
+    use std::ops::ControlFlow;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = build(dir.path()).await;
+    let (path, payload, length) = damage_first_segment(dir.path());
+    assert!(payload.id < length.id && length.id < nyro_core::DOCUMENTS_CHUNK as u64);
+    let db = open_with(&config, None).await;
+
+    let mut seen = Vec::new();
+    let scan_from = |after: Option<u64>, seen: &mut Vec<u64>| {
+        db.scan_with("people", after, |view| {
+            assert_eq!(
+                view.get("city").and_then(|c| c.as_str()),
+                Some(city_of(view.id()))
+            );
+            seen.push(view.id());
+            ControlFlow::Continue(())
+        })
+    };
+    assert_corrupt(scan_from(None, &mut seen), payload, &path);
+    assert_eq!(seen, (1..payload.id).collect::<Vec<_>>());
+    assert_eq!(db.damage().corrupt_frames, 1);
+    // Again: the same error, counted once.
+    assert_corrupt(scan_from(None, &mut Vec::new()), payload, &path);
+    assert_eq!(db.damage().corrupt_frames, 1);
+
+    assert_corrupt(scan_from(Some(payload.id), &mut seen), length, &path);
+    assert_eq!(scan_from(Some(length.id), &mut seen).unwrap(), None);
+    let expected: Vec<u64> = (1..=2_000)
+        .filter(|&id| id != payload.id && id != length.id)
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(db.damage().corrupt_frames, 2);
+    let _guard = no_fork().await;
+    within("close", db.close()).await.unwrap();
+}

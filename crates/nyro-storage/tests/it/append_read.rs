@@ -331,3 +331,76 @@ fn readers_always_see_exactly_one_active_segment_last_while_the_writer_seals() {
     });
     assert_eq!(log.reader().sealed_segments().len(), 300);
 }
+
+/// A `ReadSnapshot` reads every location handed out before it was taken exactly as
+/// `read_with` does, across segments and back again; a location appended to the active
+/// segment after it (the segment grew) reads too, one in a segment sealed in after it is
+/// `NO_SUCH_SEGMENT`, and one the log never handed out is refused.
+#[test]
+fn a_read_snapshot_reads_what_read_with_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), opts(4096)).unwrap();
+    let mut model = Model::default();
+    for b in 0..20u64 {
+        let batch: Vec<_> = (0..5).map(|i| owned(b * 5 + i + 1, 150)).collect();
+        model.append(&mut log, &batch);
+    }
+    // A fresh active segment with room left, so that the append below grows it.
+    log.seal().unwrap();
+    model.append(&mut log, &[owned(499, 10)]);
+    assert!(log.reader().segments().len() >= 3);
+    let reader = log.reader().clone();
+    let mut snapshot = reader.snapshot();
+    // In order, then jumping between segments (the kept map changes each time).
+    let order = model
+        .entries
+        .iter()
+        .chain(model.entries.iter().rev().step_by(3));
+    for (loc, rec) in order {
+        let (header, payload) = snapshot.read_with(*loc, |h, p| (*h, p.to_vec())).unwrap();
+        assert_eq!(header, rec.header());
+        assert_eq!(payload, rec.payload);
+        let direct = reader.read_with(*loc, |h, p| (*h, p.to_vec())).unwrap();
+        assert_eq!((header, payload), direct);
+    }
+    // The active segment grows after the snapshot: its new frames read.
+    let grown = model.append(&mut log, &[owned(500, 10)]);
+    assert_eq!(
+        grown[0].segment,
+        model.entries[model.entries.len() - 2].0.segment
+    );
+    let read = snapshot.read_with(grown[0], |_, p| p.to_vec()).unwrap();
+    assert_eq!(read, model.entries.last().unwrap().1.payload);
+    // A segment sealed in after the snapshot is not in its table.
+    log.seal().unwrap();
+    let later = model.append(&mut log, &[owned(501, 10)]);
+    match snapshot.read_with(later[0], |_, _| ()) {
+        Err(StorageError::BadLocation { reason, .. }) => {
+            assert_eq!(reason, nyro_storage::NO_SUCH_SEGMENT)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(reader.snapshot().read_with(later[0], |_, _| ()).is_ok());
+    // Locations never handed out are refused, as read_with refuses them.
+    let first = model.entries[0].0;
+    for bad in [
+        Location {
+            len: first.len + 1,
+            ..first
+        },
+        Location {
+            offset: first.offset + 1,
+            ..first
+        },
+        Location {
+            offset: u64::MAX - 2,
+            ..first
+        },
+    ] {
+        assert!(matches!(
+            snapshot.read_with(bad, |_, _| ()),
+            Err(StorageError::BadLocation { .. })
+        ));
+    }
+    model.check(log.reader());
+}
