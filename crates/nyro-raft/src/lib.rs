@@ -37,6 +37,7 @@ mod figures;
 mod log_store;
 pub mod network;
 mod node;
+mod poisoned_log;
 mod proposer;
 mod reads;
 mod snapshot;

@@ -96,6 +96,9 @@ pub struct Node {
     /// The proposer's task: it holds a handle on the database, and its queue never
     /// closes while one does, so [`Node::shutdown`] ends it.
     proposer: tokio::task::AbortHandle,
+    /// The task that makes a leader with a poisoned log stop (`poisoned_log`); ended by
+    /// [`Node::shutdown`] for the same reason.
+    poison_watch: tokio::task::AbortHandle,
 }
 
 impl std::fmt::Debug for Node {
@@ -289,6 +292,8 @@ impl Node {
             deadline,
         ))
         .abort_handle();
+        let poison_watch =
+            tokio::spawn(crate::poisoned_log::watch(db.clone(), raft.clone())).abort_handle();
         tokio::spawn(create_configured(db.clone(), raft.clone(), config.clone()));
         let lease = options.election_timeout.mul_f64(0.8);
         let reads = ReadBarrier::spawn(raft.clone(), Arc::clone(&peers), deadline, lease);
@@ -302,6 +307,7 @@ impl Node {
             deadline,
             peers,
             proposer,
+            poison_watch,
         })
     }
 
@@ -520,6 +526,7 @@ impl Node {
             tracing::warn!(error = %e, "Raft did not stop cleanly");
         }
         self.proposer.abort();
+        self.poison_watch.abort();
         self.db.close().await?;
         Ok(())
     }

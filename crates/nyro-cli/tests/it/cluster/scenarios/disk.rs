@@ -81,17 +81,24 @@ async fn poisoned(c: &Cluster, i: usize) -> Value {
     c.get(i, "/v1/stats").await.expect(200, &what)["writes_poisoned"].clone()
 }
 
-/// Fails the syncs of node `victim` (the leader or a follower) under writes, and checks what
-/// the module doc says.
-async fn fail_the_disk_of(mut c: Cluster, victim: usize) {
+/// Creates collection `d` through the leader and has 5 writes acknowledged by it; the
+/// leader and the writes.
+async fn first_writes(c: &Cluster) -> (usize, Writes) {
     let leader = c.wait_for_leader().await;
     c.put(leader, "/v1/collections/d", json!({}))
         .await
         .expect(201, "create d");
     let mut writes = Writes::default();
     writes
-        .acknowledged(&c, &[leader], 5, "before the fault")
+        .acknowledged(c, &[leader], 5, "before the fault")
         .await;
+    (leader, writes)
+}
+
+/// Fails the syncs of node `victim` (the leader or a follower) under writes, and checks what
+/// the module doc says.
+async fn fail_the_disk_of(mut c: Cluster, victim: usize) {
+    let (_, mut writes) = first_writes(&c).await;
     let others: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
 
     // The trigger appears: the victim's next sync fails; writes go on through all nodes
@@ -216,4 +223,31 @@ async fn a_leader_whose_fsync_fails_poisons_and_the_others_elect_a_new_one() {
     let c = Cluster::start_with(3, options()).await;
     let leader = c.wait_for_leader().await;
     fail_the_disk_of(c, leader).await;
+}
+
+/// The leader's log is poisoned by the timed fdatasync of `batch.sync = "interval"` after its
+/// last write, and no write comes after: it must still stop leading (openraft only learns
+/// of a storage failure from an append), so that the others elect a leader that can write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_poisoned_after_its_last_write_steps_down() {
+    let mut c = Cluster::start_with(3, options()).await;
+    let (leader, mut writes) = first_writes(&c).await;
+    c.fail_fsync(leader);
+    writes.one(&c, leader).await;
+    let poisoned_within = wait_until(WAIT, async || {
+        let reason = poisoned(&c, leader).await;
+        (!reason.is_null()).then_some(())
+    })
+    .await;
+    assert!(
+        poisoned_within.is_some(),
+        "the leader did not poison within {WAIT:?}"
+    );
+    c.set_member(leader, false);
+    let new = c.wait_for_leader().await;
+    assert_ne!(new, leader, "the poisoned node still leads");
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    writes
+        .acknowledged(&c, &others, AFTER, "after the leader stepped down")
+        .await;
 }
