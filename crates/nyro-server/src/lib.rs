@@ -42,7 +42,7 @@ mod serve;
 pub mod tls;
 pub mod wire;
 
-pub use app::{AppState, build_router};
+pub use app::{AppState, StateFields, build_router};
 pub use config::{ServerConfig, ServerSettings};
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use routes::changes::{CLOSE_HISTORY_COMPACTED, CLOSE_LAGGED};
