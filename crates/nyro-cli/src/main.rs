@@ -14,6 +14,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the C library's allocator: a server request allocates and frees a
+/// few small buffers (headers, body, answer) on whichever worker thread runs it, which
+/// glibc's malloc serves at about a quarter of a get's CPU time (measured with wrk, see
+/// docs/BENCHMARKS.md); mimalloc's per-thread free lists take a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let default_level = match cli.command {
