@@ -17,7 +17,7 @@ use clap::Parser;
 /// mimalloc rather than the C library's allocator: a server request allocates and frees a
 /// few small buffers (headers, body, answer) on whichever worker thread runs it, which
 /// glibc's malloc served at about a fifth of a get's server CPU time (wrk at 64
-/// connections: 10.8-12.1 us a get with glibc, 7.9-9.0 us with mimalloc, same runs);
+/// connections: 9.8-9.9 us a get with glibc, 7.9-9.0 us with mimalloc, same runs);
 /// mimalloc's per-thread free lists take a fraction of that.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
