@@ -52,7 +52,7 @@ fn acceptable(value: &HeaderValue) -> Option<&str> {
     ok.then_some(text)
 }
 
-/// The text of an id from [`of`] (always ASCII: generated, or checked by [`acceptable`]).
+/// The text of an id from [`of`] (always ASCII: generated, or a client's id checked to be).
 pub fn text(id: &HeaderValue) -> &str {
     id.to_str().unwrap_or_default()
 }
