@@ -14,14 +14,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than the C library's allocator: a server request allocates and frees a
-/// few small buffers (headers, body, answer) on whichever worker thread runs it, which
-/// glibc's malloc served at about a fifth of a get's server CPU time (wrk at 64
-/// connections: 9.8-9.9 us a get with glibc, 7.9-9.0 us with mimalloc, same runs);
-/// mimalloc's per-thread free lists take a fraction of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let default_level = match cli.command {
