@@ -11,9 +11,23 @@ use crate::config::ServerConfig;
 
 use crate::{metrics, routes};
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: the fields ([`StateFields`]) behind one `Arc`, so that the
+/// clones axum makes of the state for each request (the middleware's, each `State`
+/// extractor's) cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateFields>);
+
+impl std::ops::Deref for AppState {
+    type Target = StateFields;
+
+    fn deref(&self) -> &StateFields {
+        &self.0
+    }
+}
+
+/// The fields of an [`AppState`].
+#[derive(Clone)]
+pub struct StateFields {
     /// The database.
     pub db: Database,
     /// Largest request body accepted.
@@ -93,7 +107,7 @@ impl FeedShutdown {
 impl AppState {
     /// The state for serving `db` as `config` says.
     pub fn new(db: Database, config: &ServerConfig) -> Self {
-        Self {
+        Self(Arc::new(StateFields {
             db,
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: crate::extract::BODY_TIMEOUT,
@@ -105,14 +119,19 @@ impl AppState {
             backup_root: config.server.backup_root.clone(),
             started: Instant::now(),
             cluster: None,
-        }
+        }))
     }
 
     /// The state for serving the cluster node `cluster` (its database) as `config` says.
     pub fn for_cluster(cluster: crate::cluster::ClusterHandle, config: &ServerConfig) -> Self {
         let mut state = Self::new(cluster.node.database().clone(), config);
-        state.cluster = Some(Arc::new(cluster));
+        state.fields_mut().cluster = Some(Arc::new(cluster));
         state
+    }
+
+    /// The fields, to change before serving (copied if the state was cloned already).
+    pub fn fields_mut(&mut self) -> &mut StateFields {
+        Arc::make_mut(&mut self.0)
     }
 }
 

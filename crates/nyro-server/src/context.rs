@@ -28,7 +28,7 @@ pub async fn per_request(State(state): State<AppState>, request: Request, next: 
         // One line per request at debug level, in the request's span (id, method and path;
         // never the query string, which may carry `access_token`).
         tracing::debug!(status = response.status().as_u16(), "request served");
-        request_id::echo(&mut response, &id);
+        request_id::echo(&mut response, id);
         response
     }
     .instrument(span)

@@ -2,7 +2,8 @@
 //!
 //! Serves `nyro_core::Database` exactly as the contract's section 4 says.
 //!
-//! - [`build_router`] makes the axum router from an [`AppState`]: every route, bearer-token
+//! - [`build_router`] makes the axum router from an [`AppState`] (its [`StateFields`] behind
+//!   one `Arc`, cloned per request for a reference count): every route, bearer-token
 //!   auth ([`auth`]), request counting ([`metrics`]), 404/405 with the error body.
 //! - [`console`] serves the web console at `/` and `/console/{file}`: static HTML, CSS and
 //!   JavaScript modules (in `crates/nyro-server/console/`) embedded in the binary, which use
@@ -42,7 +43,7 @@ mod serve;
 pub mod tls;
 pub mod wire;
 
-pub use app::{AppState, build_router};
+pub use app::{AppState, StateFields, build_router};
 pub use config::{ServerConfig, ServerSettings};
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use routes::changes::{CLOSE_HISTORY_COMPACTED, CLOSE_LAGGED};

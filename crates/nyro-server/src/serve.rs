@@ -188,7 +188,7 @@ impl Server {
             Some(cluster) => AppState::for_cluster(cluster.clone(), &self.config),
             None => AppState::new(self.db.clone(), &self.config),
         };
-        state.body_timeout = self.limits.body_timeout;
+        state.fields_mut().body_timeout = self.limits.body_timeout;
         let feeds = Arc::clone(&state.feeds);
         let router = build_router(state);
         serve(self.listener, router, self.limits, self.tls, shutdown).await;
