@@ -99,7 +99,8 @@ impl<A: Applier> Writer<A> {
     /// A caller leads: writes `first` and whatever plain writes queue up meanwhile as one
     /// batch, on the caller's thread; goes on with the next batch while plain writes are
     /// queued, at most [`CALLER_BATCHES`] in all; then stops leading (handing over to the
-    /// thread if more is queued). Synchronous: a caller's future cannot be dropped
+    /// thread if more is queued), or hands its batch to the thread at once when the next
+    /// append must seal a full segment. Synchronous: a caller's future cannot be dropped
     /// half-way through.
     pub(crate) fn lead(&self, first: Message<A>) {
         let mut guard = lock(&self.worker);
@@ -110,6 +111,12 @@ impl<A: Applier> Writer<A> {
             let mut next = Some(first);
             let mut batches = 0;
             while let Some(first) = next {
+                if worker.must_seal() {
+                    // Sealing fdatasyncs: the thread's work. It takes the message back
+                    // from the head of the line, and the leadership with it.
+                    self.line.abandon(first);
+                    break;
+                }
                 worker.lead_batch(first, &self.line, Role::Caller);
                 batches += 1;
                 let alone = batches == 1 && worker.last_batch_requests() == 1;

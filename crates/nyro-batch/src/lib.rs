@@ -46,8 +46,9 @@
 //! dropped. A durable write thus pays the two hand-offs it paid before, next to an
 //! fdatasync a hundred times longer; `tokio::task::block_in_place` was not taken, as it
 //! hands the worker's other tasks to a new thread (a hand-off too) and panics on a
-//! current-thread runtime. The one fdatasync a caller's append may still do is the
-//! sealing of a full segment (once per `segment_size` bytes).
+//! current-thread runtime. Nor does a caller seal a full segment (an fdatasync and a new
+//! file, once per `segment_size` bytes): a leader that finds the segment full hands its
+//! batch, and the leadership, to the thread.
 //!
 //! Leading is synchronous, with no `.await` while leading (the one yield above comes
 //! before the batch is begun): a caller's future cannot be dropped half-way through a

@@ -126,6 +126,12 @@ impl<A: Applier> Worker<A> {
     }
 
     /// Requests (written, refused or failed) in the last batch.
+    /// Whether the next append must seal a full segment first (an fdatasync, a new file):
+    /// not a caller's job (see the crate's doc).
+    pub(crate) fn must_seal(&self) -> bool {
+        self.log.as_ref().is_some_and(Log::is_full)
+    }
+
     pub(crate) fn last_batch_requests(&self) -> usize {
         self.last_batch_requests
     }

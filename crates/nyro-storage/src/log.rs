@@ -212,7 +212,7 @@ impl Log {
                 max: MAX_PAYLOAD_LEN,
             });
         }
-        if self.active.len >= self.options.segment_size {
+        if self.is_full() {
             self.seal()?;
         }
         let start = self.active.len;
@@ -246,6 +246,12 @@ impl Log {
             self.buf = Vec::new(); // do not keep a huge batch's buffer forever
         }
         Ok(locations)
+    }
+
+    /// Whether the active segment is full: the next [`Log::append`] seals it first (an
+    /// fdatasync and a new segment file), which the batch writer leaves to its own thread.
+    pub fn is_full(&self) -> bool {
+        self.active.len >= self.options.segment_size
     }
 
     /// Makes everything appended so far durable with one fdatasync of the active segment

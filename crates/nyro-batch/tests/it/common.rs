@@ -317,9 +317,18 @@ pub struct Harness {
 }
 
 pub fn start(config: BatchConfig) -> Harness {
+    start_with_segments(config, LogOptions::default().segment_size)
+}
+
+/// [`start`] with segments of `segment_size` bytes.
+pub fn start_with_segments(config: BatchConfig, segment_size: u64) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let io = Arc::new(FaultInjector::new());
-    let log = Log::open(dir.path(), options(&io)).unwrap();
+    let options = LogOptions {
+        segment_size,
+        ..options(&io)
+    };
+    let log = Log::open(dir.path(), options).unwrap();
     let reader = log.reader().clone();
     let probe = Arc::new(Probe::default());
     let (handle, thread) =

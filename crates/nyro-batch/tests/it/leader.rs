@@ -346,3 +346,28 @@ async fn after_contention_a_leader_yields_once_for_company_and_a_dropped_one_han
     let keys: Vec<u64> = log_records(&h.reader).iter().map(|r| r.1).collect();
     assert_eq!(keys, [1, 2, 3, 4, 5, 6, 7]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hands_the_sealing_of_a_full_segment_to_the_thread() {
+    let h = start_with_segments(config(SyncPolicy::Never), 4096);
+    let m = h.handle.metrics();
+    // A caller's write fills the segment past its size.
+    let (caller, answer) = submit_from_thread(&h.handle, Req::put(1, &[7; 5000]), false).await;
+    assert_eq!(answer.unwrap(), 1);
+    assert!(matches!(caller, Preparer::Caller(_)));
+    assert_eq!(h.reader.segments().len(), 1);
+    assert_eq!(load(&m.fsyncs), 0);
+
+    // The next append must seal it first (an fdatasync): the thread writes that batch.
+    let (_, answer) = submit_from_thread(&h.handle, Req::put(2, b"two"), false).await;
+    assert_eq!(answer.unwrap(), 2);
+    assert_eq!(h.probe.preparer(2), Some(Preparer::WriterThread));
+    assert_eq!(h.reader.segments().len(), 2, "the full segment was sealed");
+    assert_eq!(load(&m.caller_batches), 1);
+
+    // With room in the new segment, callers lead again.
+    let (caller, answer) = submit_from_thread(&h.handle, Req::put(3, b"three"), false).await;
+    assert_eq!(answer.unwrap(), 3);
+    assert_eq!(h.probe.preparer(3), Some(caller));
+    assert!(matches!(caller, Preparer::Caller(_)));
+}
