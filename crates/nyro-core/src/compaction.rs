@@ -1,6 +1,6 @@
 //! Compaction, the core's part: which frames of a sealed segment are still needed, and the
 //! three steps of reclaiming the rest — rewrite (blocking I/O, off the async threads), switch
-//! the indexes (on the writer thread, serialized with every write), retire the old file.
+//! the indexes (by the writer's leader, serialized with every write), retire the old file.
 //!
 //! A frame is kept when:
 //! - it is a put or replace that the primary index still points at (the live version);

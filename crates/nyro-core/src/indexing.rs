@@ -153,7 +153,7 @@ pub(crate) fn put(
 }
 
 /// Indexes a document that is known to be new (an insert: its id was assigned or checked
-/// absent by the writer thread, which no other write can overtake), skipping the lookup
+/// absent by the writer's leader, which no other write can overtake), skipping the lookup
 /// of old keys.
 pub(crate) fn insert_new(
     collection: &Collection,

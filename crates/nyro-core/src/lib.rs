@@ -44,10 +44,11 @@
 //! Invariants:
 //! - A write's answer comes after its bytes are in the log and its index changes are
 //!   visible (read-your-writes); under `sync = "always"`, after its fdatasync too.
-//! - Only the writer thread changes the catalog, indexes and counters (through the private
-//!   `write` module, each operation's `commit`); readers take no lock against it.
+//! - Only the writer's leader (one at a time: the writing caller or nyro-batch's thread)
+//!   changes the catalog, indexes and counters (through the private `write` module, each
+//!   operation's `commit`); readers take no lock against it.
 //! - Document payloads are encoded on the caller's task before a write is queued; the
-//!   writer thread only checks, frames, appends and commits.
+//!   writer's leader only checks, frames, appends and commits.
 //! - No read returns bytes that fail their checksum; every damaged frame met is counted
 //!   once and makes the database degraded ([`Database::damage`]).
 //! - Ids assigned by the database increase within a collection and are never reused; every

@@ -1,4 +1,4 @@
-//! State shared by readers and the writer thread.
+//! State shared by readers and the writer (its leader of the moment).
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
@@ -13,7 +13,7 @@ use crate::damage::DamageLog;
 use crate::error::{DbError, Result};
 use crate::feed::ChangeEvent;
 
-/// What readers see. Only the writer thread (through the applier) changes it, and only
+/// What readers see. Only the writer's leader (through the applier) changes it, and only
 /// after the change's bytes are in the log.
 #[derive(Debug)]
 pub(crate) struct State {
