@@ -112,6 +112,9 @@ pub struct Stats {
     pub last_seq: u64,
     /// Batches written since open.
     pub batches: u64,
+    /// Of those batches, how many the writing caller wrote itself (leader/follower group
+    /// commit: no hand-off to the writer thread).
+    pub caller_batches: u64,
     /// Records written since open.
     pub records_written: u64,
     /// fdatasyncs since open.

@@ -239,6 +239,13 @@ pub fn render(db: &Database, http: &HttpMetrics, raft: Option<&RaftFigures>) -> 
     );
     gauge(
         &mut out,
+        "nyrodb_caller_batches_total",
+        "counter",
+        "Batches written by the writing caller itself, with no hand-off to the writer thread.",
+        stats.caller_batches,
+    );
+    gauge(
+        &mut out,
         "nyrodb_records_written_total",
         "counter",
         "Records written.",

@@ -173,6 +173,7 @@ impl Database {
             dead_bytes,
             last_seq: self.inner.state.last_seq.load(Ordering::Acquire),
             batches: metrics.batches.load(Ordering::Relaxed),
+            caller_batches: metrics.caller_batches.load(Ordering::Relaxed),
             records_written: metrics.records.load(Ordering::Relaxed),
             fsyncs: metrics.fsyncs.load(Ordering::Relaxed),
             in_flight_ops: self.inner.max_ops - self.inner.ops.available_permits(),

@@ -70,6 +70,7 @@ async fn health_stats_metrics_openapi() {
         "nyrodb_segments",
         "nyrodb_last_seq 1",
         "nyrodb_batches_total",
+        "nyrodb_caller_batches_total",
         "nyrodb_records_written_total",
         "nyrodb_fsyncs_total",
         "nyrodb_writes_poisoned 0",
