@@ -53,7 +53,7 @@ impl PrimaryIndex {
     /// An index holding `records` (ids strictly ascending, else [`IndexError::NotAscending`]),
     /// built at once: the map sized for them up front (no rehash while it fills) and the
     /// ordered set made of full blocks without a search per id. What replay on open uses
-    /// (through [`PrimaryBuild`], which lets several threads fill the map).
+    /// (through `PrimaryBuild`, which lets several threads fill the map).
     pub fn from_sorted(records: &[(u64, Location)]) -> Result<Self, IndexError> {
         let build = PrimaryBuild::new(records)?;
         build.help();
@@ -157,7 +157,7 @@ impl PrimaryIndex {
     /// in ascending id order. Pass the last id of a page as `after` to get the next page.
     ///
     /// Each id's location is looked up in the map, but a shard's read lock is taken once for
-    /// a run of ids in that shard (the 16 ids of an [`IdHash`] group share one), not once
+    /// a run of ids in that shard (the 16 ids of an `IdHash` group share one), not once
     /// per id: a scan pays the hash and the probe per id, not the lock.
     pub fn page(&self, after: Option<u64>, limit: usize) -> Vec<(u64, Location)> {
         let order = self.order.read();

@@ -29,7 +29,8 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// open with `new WebSocket(url)` and cannot give a header.
 const QUERY_TOKEN_ROUTES: [&str; 2] = ["/v1/changes", "/v1/collections/{collection}/changes"];
 
-/// The name of the query parameter that carries the token on [`QUERY_TOKEN_ROUTES`].
+/// The name of the query parameter that carries the token on the change-feed routes
+/// (`/v1/changes` and `/v1/collections/{collection}/changes`).
 pub const ACCESS_TOKEN_PARAM: &str = "access_token";
 
 /// The `access_token` query parameter of `request`, if its route takes one. A repeated

@@ -1,6 +1,6 @@
 //! `/metrics`: Prometheus text format. HTTP counters are kept here; the database's own
 //! figures come from `Database::stats` and the writer's histograms, a cluster node's Raft
-//! figures from [`nyro_raft::Node::figures`] (rendered by [`raft`]).
+//! figures from [`nyro_raft::Node::figures`] (rendered by the `raft` module).
 
 mod raft;
 

@@ -1,7 +1,7 @@
 //! A cluster node's side of the database (`nyro-raft` drives it): the Raft log is the
 //! database's own log, so this module appends Raft entries as frames, finds them again on
-//! open ([`survey`]), applies committed ones ([`apply`]) and prepares the leader's
-//! proposals ([`propose`]). A standalone database never uses it.
+//! open (`survey`), applies committed ones (`apply`) and prepares the leader's
+//! proposals (`propose`). A standalone database never uses it.
 //!
 //! Invariants: an entry's records become visible only when openraft applies the entry
 //! (never when they are appended); entries are applied in index order, each exactly once
