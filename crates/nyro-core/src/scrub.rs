@@ -139,12 +139,16 @@ impl Scrub {
     /// How far it has come.
     pub(crate) fn progress(&self) -> ScrubProgress {
         let p = &self.progress;
+        // `finished` first: its Acquire makes every count the thread made before setting it
+        // visible, so a finished scrub never reports fewer segments checked than it has.
+        let finished = p.finished.load(Ordering::Acquire);
+        let off = p.off.load(Ordering::Acquire);
         ScrubProgress {
             segments: p.segments.load(Ordering::Relaxed),
             checked: p.checked.load(Ordering::Relaxed),
             bytes: p.bytes.load(Ordering::Relaxed),
-            finished: p.finished.load(Ordering::Acquire),
-            off: p.off.load(Ordering::Acquire),
+            finished,
+            off,
         }
     }
 
