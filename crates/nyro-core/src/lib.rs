@@ -94,6 +94,7 @@ mod feed;
 mod fields;
 mod indexing;
 pub mod names;
+pub mod query;
 mod repair;
 mod replay;
 mod replay_index;
