@@ -25,23 +25,8 @@ stores=(nyrodb redb fjall sled lmdb rocksdb)
 modes=(native same-bytes)
 
 font=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
-missing=()
-[ -f "$font" ] || missing+=(fonts-dejavu-core)
-for package in librocksdb-dev libclang-dev; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing ${missing[*]}..." >&2
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-# The rocksdb crate links the library in this directory instead of compiling its own.
-ROCKSDB_LIB_DIR=$(dirname "$(dpkg -L librocksdb-dev | grep '/librocksdb\.so$' | head -n 1)")
-export ROCKSDB_LIB_DIR
-
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q --manifest-path bench/Cargo.toml
-bench="$CARGO_TARGET_DIR/release/nyro-bench"
+# fonts-dejavu-core: the chart's text.
+if [ -f "$font" ]; then bench_build_crate; else bench_build_crate fonts-dejavu-core; fi
 
 mkdir -p "$work/results"
 for round in $(seq 1 "$rounds"); do

@@ -57,6 +57,28 @@ bench_publish() {
   fi
 }
 
+# bench_build_crate [PACKAGE...]: builds the benchmark crate in bench/ (release, its own
+# workspace) and sets $bench to its binary. Installs the Debian packages it needs if they are
+# missing (librocksdb-dev, linked, never built from source; libclang-dev for the binding's
+# bindgen), and any PACKAGE given, then points the rocksdb crate at the system library.
+bench_build_crate() {
+  local missing=() package sudo=""
+  for package in librocksdb-dev libclang-dev "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing ${missing[*]}..." >&2
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # The rocksdb crate links the library in this directory instead of compiling its own.
+  ROCKSDB_LIB_DIR=$(dirname "$(dpkg -L librocksdb-dev | grep '/librocksdb\.so$' | head -n 1)")
+  export ROCKSDB_LIB_DIR
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+  cargo build --release -q --manifest-path bench/Cargo.toml
+  bench="$CARGO_TARGET_DIR/release/nyro-bench"
+}
+
 # ---- HTTP benchmarks (wrk over loopback) ----
 
 # bench_need_wrk: installs wrk (Debian package) if it is missing.

@@ -12,6 +12,9 @@
 //! - `run`: one store, every workload, in this process (a fresh process per store and
 //!   round, so no store inherits another's memory); prints its [`run::RunResult`] as JSON.
 //! - `report`: the medians over all results of a directory, as Markdown and a PNG.
+//! - `query`: the query benchmark against one store (NyroDB embedded or its server, SQLite,
+//!   PostgreSQL; see [`query`]), its results as JSON; `query-report` turns a directory of
+//!   them into the table of docs/BENCHMARKS.md's "Queries" (`scripts/bench-query.sh`).
 //!
 //! Only `stores/lmdb.rs` holds `unsafe` (heed's `EnvOpenOptions::open` and `Env::set_flags`
 //! are unsafe fns), each with its SAFETY comment; this crate is outside the main workspace
@@ -19,6 +22,7 @@
 
 #![deny(unsafe_code)]
 
+mod query;
 mod record;
 mod report;
 mod run;
@@ -84,6 +88,15 @@ enum Command {
         #[arg(long)]
         font: Option<PathBuf>,
     },
+    /// The query benchmark against one store: loads the documents, checks each kind of
+    /// query, times each at each thread count and writes the results as JSON.
+    Query(query::Settings),
+    /// The Markdown table of the query benchmark's results in a directory.
+    QueryReport {
+        /// The directory of JSON results (one per store).
+        #[arg(long)]
+        results: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -113,6 +126,15 @@ fn main() -> Result<()> {
             }
             println!("{}", report::table(&medians));
             println!("rounds={} docs={}", medians.rounds, medians.docs);
+        }
+        Command::Query(settings) => {
+            let result = query::run(&settings)?;
+            let json = serde_json::to_string_pretty(&result)?;
+            let out = &settings.out;
+            std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
+        }
+        Command::QueryReport { results } => {
+            println!("{}", query::report::table(&query::report::load(&results)?));
         }
     }
     Ok(())

@@ -245,7 +245,7 @@ pub fn medians(dir: &Path, mode: Mode) -> Result<Medians> {
     })
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
