@@ -8,10 +8,12 @@ use utoipa::ToSchema;
 
 mod cluster;
 mod page;
+mod query;
 mod schemas;
 
 pub use cluster::{ClusterAnswer, Consistency, MemberAnswer, NewMember, Role};
 pub use page::{PageWriter, json_response};
+pub use query::{ExplainAnswer, QueryAnswer, QueryBody};
 pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
 
 /// The database's part of `GET /v1/stats`: `collections` (name, count, indexes with their
@@ -253,25 +255,6 @@ pub struct PageAnswer {
     /// The `after` for the next page, null when no document follows.
     #[schema(value_type = Option<U64>, required = true)]
     pub next: Option<u64>,
-}
-
-/// `POST .../_query` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueryBody {
-    /// Field to value (a string, number, boolean or null); every equality must hold. Every
-    /// field must be indexed in the collection (else 400 `not_indexed`).
-    #[serde(default, rename = "where")]
-    #[schema(schema_with = schemas::conditions)]
-    pub conditions: serde_json::Map<String, serde_json::Value>,
-    /// Most documents to return (1 to 10000, default 100).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 10000)]
-    pub limit: Option<usize>,
-    /// Return documents with ids after this one.
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(value_type = Option<U64>)]
-    pub after: Option<u64>,
 }
 
 /// An optional whole number: an integer, or a number with a fraction or exponent whose

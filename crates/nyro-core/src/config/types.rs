@@ -12,6 +12,9 @@ use serde::Deserialize;
 /// overflow in bytes).
 pub const MAX_SCRUB_MB_PER_SEC: u64 = 65_536;
 
+/// Largest allowed `query.max_scan` (documents examined by one request).
+pub const MAX_QUERY_SCAN: u64 = 1 << 40;
+
 /// Largest allowed `storage.segment_size_mb` (4 GiB segments).
 pub const MAX_SEGMENT_SIZE_MB: u64 = 4096;
 
@@ -138,6 +141,14 @@ pub struct CompactionConfig {
     /// A sealed segment with more dead bytes than this fraction is rewritten (default 0.5;
     /// greater than 0 and at most 1).
     pub min_dead_ratio: f64,
+}
+
+/// `[query]`: limits of a query (docs/CONTRACT section 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// No query request examines more documents than this (default 1,000,000): a page then
+    /// comes back short with a cursor to go on from; a count that would pass it is refused.
+    pub max_scan: u64,
 }
 
 /// One `[[collections]]` entry: a collection created at start if missing.

@@ -3,6 +3,7 @@
 //! `read` (get, list, find, the change feed, stats) and `maintain` (compaction, backup).
 
 mod maintain;
+mod query;
 mod open;
 mod read;
 mod replica;
@@ -35,6 +36,8 @@ struct Inner {
     writer_thread: JoinOnDrop,
     ops: Semaphore,
     max_ops: usize,
+    /// `query.max_scan`: documents one query request may examine.
+    max_scan: u64,
     opened: Instant,
     recovery: RecoveryReport,
     /// One compaction at a time (on demand or in the background).

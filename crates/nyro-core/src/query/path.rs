@@ -44,6 +44,24 @@ impl Path {
         }
     }
 
+    /// A path that did not parse, kept for a builder to report when the query runs
+    /// ([`Path::check`]); it resolves to missing everywhere.
+    pub(crate) fn invalid(text: &str) -> Self {
+        Self {
+            text: text.into(),
+            segments: Box::new([]),
+        }
+    }
+
+    /// The error [`Path::parse`] gave, for a path a builder could not parse.
+    pub fn check(&self) -> Result<()> {
+        if self.segments.is_empty() {
+            Self::parse(&self.text).map(drop)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The path as written.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -32,6 +32,24 @@ impl PageWriter {
         doc.write_json(&mut self.out);
     }
 
+    /// Appends only the `fields` paths (and `_id`) of a document.
+    pub fn push_projected(&mut self, doc: nyro_core::DocumentView<'_>, fields: &[nyro_core::query::Path]) {
+        if self.records > 0 {
+            self.out.push(b',');
+        }
+        self.records += 1;
+        nyro_core::query::write_projected(&doc, fields, &mut self.out);
+    }
+
+    /// The whole answer of a query page, with its `next` (an id, a cursor string or null).
+    pub fn finish_next(mut self, next: Option<&nyro_core::query::Next>) -> Vec<u8> {
+        self.out.extend_from_slice(b"],\"next\":");
+        self.out
+            .extend_from_slice(crate::routes::query::next_json(next).as_bytes());
+        self.out.push(b'}');
+        self.out
+    }
+
     /// The whole answer, with `next`.
     pub fn finish(mut self, next: Option<u64>) -> Vec<u8> {
         self.out.extend_from_slice(b"],\"next\":");

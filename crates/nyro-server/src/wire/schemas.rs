@@ -167,25 +167,6 @@ pub fn index_fields() -> Schema {
         .into()
 }
 
-/// `QueryBody.where`: field to a string, number, boolean or null (arrays and objects are
-/// refused).
-pub fn conditions() -> Schema {
-    let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
-        Type::String,
-        Type::Number,
-        Type::Boolean,
-        Type::Null,
-    ]));
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .additional_properties(Some(scalar))
-        .description(Some(
-            "field to value: a document matches when every named field has exactly that \
-             value; every field must be indexed in the collection (else 400 not_indexed)",
-        ))
-        .into()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
