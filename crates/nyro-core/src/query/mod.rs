@@ -5,6 +5,11 @@
 //! values, index and sort keys) are written down once, in [`path`] and in each module's
 //! documentation; a property test checks the evaluator against a plain model over JSON.
 
+mod eval;
+mod filter;
+pub mod order;
 pub mod path;
 
+pub use filter::{Condition, Filter};
+pub use order::{SortKey, compare_view_value, compare_views, kind_rank, sort_key};
 pub use path::{Path, resolve};
