@@ -19,10 +19,15 @@
 //! ```
 
 pub(crate) mod cursor;
+mod eval;
+mod filter;
+pub mod order;
 pub mod path;
 mod plan;
 mod request;
 
+pub use filter::{Condition, Filter};
+pub use order::{SortKey, compare_view_value, compare_views, kind_rank, sort_key};
 pub use path::{Path, resolve};
 pub use plan::Explain;
 pub use request::DEFAULT_LIMIT;
