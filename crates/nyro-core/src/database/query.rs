@@ -165,7 +165,9 @@ impl Database {
                 query.limit
             )));
         }
-        query.filter.check()?;
+        for path in plan::filter_paths(&query.filter) {
+            path.check()?;
+        }
         for path in query.fields.iter().flatten() {
             path.check()?;
         }
@@ -469,9 +471,10 @@ fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
 
 /// A count that would read more than `max_scan` documents.
 fn too_many(collection: &str, filter: &Filter, max_scan: u64) -> DbError {
-    let hint = filter
-        .paths()
-        .first()
+    let indexed = |_: &&crate::query::Path| true;
+    let hint = plan::filter_paths(filter)
+        .into_iter()
+        .find(indexed)
         .map(|path| format!("add an index on {:?} (POST /v1/collections/{collection}/_indexes)", path.as_str()))
         .unwrap_or_else(|| "narrow the filter".to_owned());
     DbError::invalid(format!(

@@ -282,6 +282,21 @@ fn range(value: &Value, inclusive: bool, upward: bool) -> Option<Vec<KeyRange>> 
     }])
 }
 
+/// Every path the filter names, in order of appearance.
+pub(crate) fn filter_paths(filter: &Filter) -> Vec<&Path> {
+    fn walk<'f>(filter: &'f Filter, out: &mut Vec<&'f Path>) {
+        match filter {
+            Filter::All => {}
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
+            Filter::Not(inner) => walk(inner, out),
+            Filter::Path(path, _) => out.push(path),
+        }
+    }
+    let mut out = Vec::new();
+    walk(filter, &mut out);
+    out
+}
+
 /// What a query did, as `_explain` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Explain {
