@@ -75,7 +75,7 @@ impl Filter {
 }
 
 /// Where a filter object stands, for errors: `None` at the top, else the operators that
-/// lead to it (`$or[1].$not`).
+/// lead to it (`$or[1].$not`); a `$and`/`$or` is named by its place (`$or[1].$and`).
 type At<'s> = Option<&'s str>;
 
 fn place(at: At<'_>) -> String {
@@ -132,7 +132,7 @@ fn parse_list(op: &str, value: &Json, at: &str) -> Result<Vec<Filter>> {
                 other => json_type(other),
             };
             return Err(DbError::invalid(format!(
-                "filter: {op} at {at} needs a non-empty array of filter objects \
+                "filter: {at} needs a non-empty array of filter objects \
                  ({{\"{op}\": [{{\"a\": 1}}, {{\"b\": 2}}]}}), not {got}"
             )));
         }
@@ -143,7 +143,7 @@ fn parse_list(op: &str, value: &Json, at: &str) -> Result<Vec<Filter>> {
         .map(|(index, item)| match item {
             Json::Object(map) => parse_object(map, Some(&format!("{at}[{index}]"))),
             other => Err(DbError::invalid(format!(
-                "filter: {op} at {at}: element {index} must be a filter object, not {}",
+                "filter: {at}[{index}] must be a filter object (each element of {op} is one), not {}",
                 json_type(other)
             ))),
         })
@@ -399,7 +399,7 @@ mod tests {
             (json!({"$or": {}}), vec!["$or", "an object"]),
             (
                 json!({"$or": [{"a": 1}, 2]}),
-                vec!["$or", "element 1", "a number"],
+                vec!["$or[1]", "filter object", "a number"],
             ),
             (
                 json!({"$not": [1]}),
@@ -411,7 +411,7 @@ mod tests {
             ),
             (
                 json!({"$or": [{"x": 1}, {"$and": [3]}]}),
-                vec!["$and", "$or[1].$and", "element 0"],
+                vec!["$or[1].$and[0]", "filter object", "a number"],
             ),
             (json!({"a..b": 1}), vec!["\"a..b\""]),
             (json!({"": 1}), vec!["\"\""]),

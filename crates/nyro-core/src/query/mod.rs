@@ -12,20 +12,26 @@
 //!
 //! ```
 //! use nyro_core::query::{Filter, Query};
-//! let adults_in_lyon = Query::new(Filter::eq("city", "Lyon").and(Filter::path("age").gte(18)))
+//! let adults_in_lyon = Query::new(Filter::eq("city", "Lyon")?.and(Filter::path("age")?.gte(18)))
 //!     .sort("age", true)
 //!     .limit(10);
 //! # let _ = adults_in_lyon;
+//! # Ok::<(), nyro_core::DbError>(())
 //! ```
 
 pub(crate) mod cursor;
+mod build;
 mod eval;
 mod filter;
+#[cfg(test)]
+mod model_tests;
 pub mod order;
 pub mod path;
 mod plan;
 mod request;
+mod project;
 
+pub use build::Field;
 pub use filter::{Condition, Filter};
 pub use order::{SortKey, compare_view_value, compare_views, kind_rank, sort_key};
 pub use path::{Path, resolve};
@@ -141,3 +147,4 @@ pub struct Outcome {
     /// The plan and what it cost.
     pub explain: Explain,
 }
+pub use project::Projection;
