@@ -4,7 +4,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use nyro_core::query::{Next, Query};
+use nyro_core::query::{Next, Projection, Query};
 
 use crate::app::AppState;
 use crate::cluster::read_barrier;
@@ -54,9 +54,9 @@ pub async fn query(
     let db = state.db.clone();
     let body = blocking(move || {
         let mut page = PageWriter::new();
-        let fields = query.fields.clone();
-        let outcome = db.query_with(&collection, &query, |doc| match &fields {
-            Some(fields) => page.push_projected(doc, fields),
+        let projection = query.fields.as_deref().map(Projection::new);
+        let outcome = db.query_with(&collection, &query, |doc| match &projection {
+            Some(projection) => page.push_projected(doc, projection),
             None => page.push(doc),
         })?;
         Ok(match outcome.count {

@@ -32,13 +32,17 @@ impl PageWriter {
         doc.write_json(&mut self.out);
     }
 
-    /// Appends only the `fields` paths (and `_id`) of a document.
-    pub fn push_projected(&mut self, doc: nyro_core::DocumentView<'_>, fields: &[nyro_core::query::Path]) {
+    /// Appends only the paths (and `_id`) of a document that `projection` keeps.
+    pub fn push_projected(
+        &mut self,
+        doc: nyro_core::DocumentView<'_>,
+        projection: &nyro_core::query::Projection,
+    ) {
         if self.records > 0 {
             self.out.push(b',');
         }
         self.records += 1;
-        nyro_core::query::write_projected(&doc, fields, &mut self.out);
+        projection.write_json(&doc, &mut self.out);
     }
 
     /// The whole answer of a query page, with its `next` (an id, a cursor string or null).

@@ -98,11 +98,10 @@ async fn sorts_count_projection_and_explain() {
 
     // Projection: only the paths asked for, and _id.
     let query = Query::new(Filter::parse(&json!({"_id": 1})).unwrap()).fields(["address.city", "age"]);
+    let projection = nyro_core::query::Projection::new(query.fields.as_deref().unwrap_or(&[]));
     let mut out = Vec::new();
-    db.query_with(PEOPLE, &query, |view| {
-        nyro_core::query::write_projected(&view, query.fields.as_deref().unwrap_or(&[]), &mut out)
-    })
-    .unwrap();
+    db.query_with(PEOPLE, &query, |view| projection.write_json(&view, &mut out))
+        .unwrap();
     let projected: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(projected, json!({"_id": 1, "age": 36, "address": {"city": "London"}}));
 
