@@ -269,7 +269,7 @@ fn range(value: &Value, inclusive: bool, upward: bool) -> Option<Vec<KeyRange>> 
     if bound.is_null() {
         return Some(if inclusive { vec![KeyRange::eq(bound)] } else { Vec::new() });
     }
-    let (first, after) = bound.kind_bounds();
+    let (first, after) = kind_bounds(&bound);
     let at = if inclusive {
         Bound::Included(bound)
     } else {
@@ -295,6 +295,26 @@ pub(crate) fn filter_paths(filter: &Filter) -> Vec<&Path> {
     let mut out = Vec::new();
     walk(filter, &mut out);
     out
+}
+
+/// The bounds of every key of `key`'s kind (the order: MinKey < null < numbers < strings <
+/// objects < arrays < booleans): after the kind below, before the kind above.
+fn kind_bounds(key: &IndexKey) -> (Bound<IndexKey>, Bound<IndexKey>) {
+    let empty_object = || IndexKey::object(std::iter::empty::<(&str, IndexKey)>());
+    let empty_array = || IndexKey::array(std::iter::empty());
+    if key.is_number() {
+        (Bound::Excluded(IndexKey::NULL), Bound::Excluded(IndexKey::from("")))
+    } else if key.as_str().is_some() {
+        (Bound::Included(IndexKey::from("")), Bound::Excluded(empty_object()))
+    } else if key.as_object().is_some() {
+        (Bound::Included(empty_object()), Bound::Excluded(empty_array()))
+    } else if key.as_array().is_some() {
+        (Bound::Included(empty_array()), Bound::Excluded(IndexKey::from(false)))
+    } else if key.as_bool().is_some() {
+        (Bound::Included(IndexKey::from(false)), Bound::Unbounded)
+    } else {
+        (Bound::Included(key.clone()), Bound::Included(key.clone()))
+    }
 }
 
 /// What a query did, as `_explain` shows it.
