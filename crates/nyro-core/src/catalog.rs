@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DbError, Result};
 use crate::names::{check_index_fields, is_valid_collection_name};
+use crate::query::Path;
 
 /// Checks the contract's naming rule `^[A-Za-z0-9_-]{1,64}$` ([`crate::names`]).
 pub fn validate_name(name: &str) -> Result<()> {
@@ -47,6 +48,8 @@ pub(crate) struct Collection {
     pub(crate) id: u32,
     pub(crate) name: Arc<str>,
     pub(crate) indexes: Vec<String>,
+    /// `indexes` parsed, in the same order.
+    pub(crate) paths: Vec<Path>,
     pub(crate) index: CollectionIndexes,
     /// Taken exclusively while the documents of one write (several of them: a `_bulk`, a
     /// run of a replicated entry) become visible here, shared while a list or query takes
@@ -67,6 +70,7 @@ impl Collection {
         Self {
             id,
             name: Arc::from(def.name),
+            paths: index_paths(&def.indexes),
             indexes: def.indexes,
             index,
             visibility: parking_lot::RwLock::new(()),
@@ -82,6 +86,15 @@ impl Collection {
     pub(crate) fn reading(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
         self.visibility.read()
     }
+}
+
+/// The paths of declared index names. A name stored before indexes were paths that is not
+/// a valid path (`"a..b"`) still indexes the top-level field of that name.
+pub(crate) fn index_paths(indexes: &[String]) -> Vec<Path> {
+    indexes
+        .iter()
+        .map(|name| Path::parse(name).unwrap_or_else(|_| Path::field(name)))
+        .collect()
 }
 
 /// Every live collection, by name and by id. Replaced as a whole (copy on write) when a

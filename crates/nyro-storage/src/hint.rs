@@ -26,7 +26,9 @@ use crate::segment::SEGMENT_HEADER_LEN;
 use crate::segment::Segment;
 
 const MAGIC: &[u8; 8] = b"NYROHINT";
-const HINT_VERSION: u32 = 1;
+/// 2 since index keys came from paths (bodies hold whole top-level fields, not only scalars):
+/// a version-1 hint does not match and is ignored.
+const HINT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 32;
 /// Offset (8) and frame length (4) before each entry's body.
 const ENTRY_PREFIX: usize = 12;
