@@ -208,12 +208,12 @@ pub(crate) fn find(
 ) -> Result<Vec<(u64, Location)>> {
     let mut query = Vec::with_capacity(conditions.len());
     for (field, value) in conditions {
-        // An array's index keys are its elements: equality with a whole array is the
-        // query engine's to answer, not an index lookup's.
-        if matches!(value, Value::Array(_)) {
+        // An array's index keys are its elements, and objects are the query engine's to
+        // compare: this lookup takes scalars only, as `_query` always has.
+        if matches!(value, Value::Array(_) | Value::Object(_)) {
             return Err(DbError::invalid(format!(
-                "field {field:?}: equality on an index takes a string, number, boolean, null or \
-                 object, not an array"
+                "field {field:?}: equality queries take a string, number, boolean or null, not \
+                 an array or object"
             )));
         }
         query.push((field.as_str(), key_of_value(value)));
