@@ -197,3 +197,59 @@ fn body_keys<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::document::{Value, encode_fields};
+
+    /// A value that is often an object or an array of objects with fields `a` and `b`.
+    fn nested() -> impl Strategy<Value = Value> {
+        let field = || ("[ab]", crate::view::tests::value());
+        prop_oneof![
+            crate::view::tests::value(),
+            prop::collection::vec(field(), 0..4).prop_map(Value::Object),
+            prop::collection::vec(
+                prop::collection::vec(field(), 0..3).prop_map(Value::Object),
+                0..4
+            )
+            .prop_map(Value::Array),
+        ]
+    }
+
+    proptest! {
+        /// Replay's keys (encoded scalars decoded, the rest built from a view) are the keys
+        /// a write computes with `index_keys`, for every path.
+        #[test]
+        fn body_keys_are_index_keys(fields in prop::collection::vec(("[ab]", nested()), 0..4)) {
+            let mut body = Vec::new();
+            encode_fields(&fields, &mut body).unwrap();
+            let names = ["a", "b", "a.b", "b.a", "a.a.b"];
+            let paths: Vec<Path> = names.iter().map(|n| Path::parse(n).unwrap()).collect();
+            let one_field: Vec<String> =
+                ["a", "b"].iter().map(|n| (*n).to_string()).collect();
+            let mut got: Vec<Vec<IndexKey>> = vec![Vec::new(); paths.len()];
+            body_keys(&paths, &one_field, 9, &body, &mut |slot, key| {
+                got[slot].push(match key {
+                    BulkKey::Key(key) => key,
+                    BulkKey::Encoded(raw) => {
+                        key_of_value(&value_of_raw(raw).unwrap().unwrap())
+                    }
+                });
+            })
+            .map_err(|BuildError(e)| e)
+            .unwrap();
+            let view = DocumentView::new(9, &body).unwrap();
+            for ((path, mut got), name) in paths.iter().zip(got).zip(names) {
+                got.sort();
+                got.dedup();
+                let mut want = SmallVec::<[IndexKey; 4]>::new();
+                index_keys(&view, path, &mut want);
+                prop_assert_eq!(&got[..], &want[..], "path {}", name);
+            }
+        }
+    }
+}
