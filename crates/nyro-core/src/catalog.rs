@@ -153,6 +153,17 @@ mod tests {
         let got = normalize_indexes("c", &["b".into(), "a".into()]);
         assert_eq!(got.ok(), Some(vec!["a".to_string(), "b".to_string()]));
         assert!(normalize_indexes("c", &["_id".into()]).is_err());
+        let dotted = normalize_indexes("c", &["b.c".into(), "a".into()]);
+        assert_eq!(dotted.ok(), Some(vec!["a".to_string(), "b.c".to_string()]));
+        let Err(err) = normalize_indexes("c", &["a..b".into()]) else {
+            panic!("a path with an empty field name was accepted");
+        };
+        assert!(err.to_string().contains("\"a..b\""), "{err}");
+        // Paths parse; a name stored before paths that does not parse stays one field.
+        let paths = index_paths(&["a.b".into(), "x..y".into()]);
+        assert_eq!(paths[0].segments().len(), 2);
+        assert_eq!(paths[1].segments().len(), 1);
+        assert_eq!(paths[1].as_str(), "x..y");
         assert!(normalize_indexes("c", &[String::new()]).is_err());
         // A repeated field is refused, as the config file refuses it.
         let Err(err) = normalize_indexes("c", &["b".into(), "a".into(), "b".into()]) else {
