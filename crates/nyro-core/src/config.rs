@@ -83,7 +83,7 @@ const FILE_HEADER: &str = "\
 /// The comment above `[[collections]]` in the rendered `nyrodb.toml`.
 const COLLECTIONS_DOC: &str = "\
 # Collections created at start if missing (more can be created over HTTP), each with the
-# top-level fields it indexes for equality queries.
+# paths it indexes (\"city\", \"address.city\"; for equality, ranges and sort).
 ";
 
 /// The database's configuration. [`Config::default`] is what an empty file gives.

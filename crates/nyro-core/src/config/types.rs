@@ -157,8 +157,8 @@ pub struct QueryConfig {
 pub struct CollectionConfig {
     /// The collection's name (`^[A-Za-z0-9_-]{1,64}$`). Required.
     pub name: String,
-    /// The top-level fields it indexes for equality queries (default none). Not `_id`,
-    /// not empty, each at most once ([`crate::names`], the rule the API applies too).
+    /// The paths it indexes (`"city"`, `"address.city"`; default none). Not `_id`, no
+    /// empty field name, each at most once ([`crate::names`], the rule the API applies too).
     #[serde(default)]
     pub indexes: Vec<String>,
 }

@@ -437,9 +437,9 @@ impl Database {
                 };
                 let flow = self.read_view_in(Some(&mut snapshot), c, entry.id, location, |view| {
                     if sort_key(&view, sort) == entry.key {
-                        pager.offer(view, entry)
+                        pager.offer(view, entry.clone())
                     } else {
-                        pager.skip(entry)
+                        pager.skip(entry.clone())
                     }
                 })?;
                 if let Some(ControlFlow::Break(())) = flow {

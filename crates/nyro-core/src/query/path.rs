@@ -36,6 +36,16 @@ impl Path {
         })
     }
 
+    /// The path of the top-level field named `name`, taken literally: one segment, dots
+    /// and all. For index names declared before indexes were paths (any name but empty and
+    /// `_id` was accepted then) that [`Path::parse`] refuses, such as `"a..b"`.
+    pub(crate) fn field(name: &str) -> Self {
+        Self {
+            text: name.into(),
+            segments: Box::new([name.into()]),
+        }
+    }
+
     /// The path of the document's id.
     pub fn id() -> Self {
         Self {
