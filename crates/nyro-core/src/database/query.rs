@@ -36,7 +36,7 @@ impl plan::Indexes for IndexesOf<'_> {
     }
 
     fn is_ready(&self, path: &str) -> bool {
-        self.0.index.is_ready(path)
+        self.0.index.is_indexed(path)
     }
 
     fn estimate(&self, path: &str, ranges: &[KeyRange]) -> usize {
@@ -174,7 +174,7 @@ impl Database {
         let c = self.inner.state.collection(collection)?;
         let sort = query.sort.clone().unwrap_or_default();
         sort.path.check()?;
-        if !sort.path.is_id() && !c.index.is_ready(sort.path.as_str()) {
+        if !sort.path.is_id() && !c.index.is_indexed(sort.path.as_str()) {
             return Err(DbError::NotIndexed {
                 collection: collection.to_owned(),
                 field: sort.path.to_string(),

@@ -95,6 +95,11 @@ async fn sorts_count_projection_and_explain() {
     };
     assert_eq!(count(json!({"tags": "rust"})), Some(3));
     assert_eq!(count(json!({"name": {"$gt": "C"}})), Some(4));
+    // Answered from the index alone: the bounds must be exact.
+    assert_eq!(count(json!({"age": {"$gt": 30}})), Some(3));
+    assert_eq!(count(json!({"age": {"$gte": 30, "$lt": 41}})), Some(2));
+    assert_eq!(count(json!({"city": {"$in": ["Lyon", null]}})), Some(5));
+    assert_eq!(count(json!({"age": {"$lt": "5"}})), Some(1));
 
     // Projection: only the paths asked for, and _id.
     let query = Query::new(Filter::parse(&json!({"_id": 1})).unwrap()).fields(["address.city", "age"]);
