@@ -168,7 +168,10 @@ pub fn build_router(state: AppState) -> Router {
                 .delete(records::delete),
         )
         .route("/v1/collections/{collection}/_query", post(query::query))
-        .route("/v1/collections/{collection}/_explain", post(query::explain))
+        .route(
+            "/v1/collections/{collection}/_explain",
+            post(query::explain),
+        )
         .route(
             "/v1/collections/{collection}/changes",
             get(changes::one_collection),

@@ -98,7 +98,11 @@ impl ApiError {
 
     /// 500 `internal`, for a failure of the server itself (never a file path).
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            message,
+        )
     }
 
     /// 404 `not_found`.

@@ -257,29 +257,6 @@ pub struct PageAnswer {
     pub next: Option<u64>,
 }
 
-/// An optional whole number: an integer, or a number with a fraction or exponent whose
-/// value is whole (`5.0`; JSON Schema's integers include it), as for `_id`.
-fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::de::{Error, Unexpected};
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number
-        .as_u64()
-        .or_else(|| number.as_f64().and_then(nyro_core::whole_u64));
-    let unexpected = || {
-        let shown = number.as_f64().unwrap_or_default();
-        D::Error::invalid_value(Unexpected::Float(shown), &"a whole number from 0")
-    };
-    T::try_from(whole.ok_or_else(unexpected)?)
-        .map(Some)
-        .map_err(|_| unexpected())
-}
-
 /// A change event on the WebSocket feed.
 #[derive(ToSchema)]
 pub struct ChangeMessage<'a> {

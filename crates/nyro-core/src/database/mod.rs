@@ -3,8 +3,8 @@
 //! `read` (get, list, find, the change feed, stats) and `maintain` (compaction, backup).
 
 mod maintain;
-mod query;
 mod open;
+mod query;
 mod read;
 mod replica;
 mod views;

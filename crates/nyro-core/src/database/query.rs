@@ -322,7 +322,10 @@ impl Database {
                 keyed.extend(key.flatten().map(|key| Position { key, id }));
             }
         }
-        keyed.retain(|p| from.as_ref().is_none_or(|from| order(sort, p, from) == Ordering::Greater));
+        keyed.retain(|p| {
+            from.as_ref()
+                .is_none_or(|from| order(sort, p, from) == Ordering::Greater)
+        });
         keyed.sort_by(|a, b| order(sort, a, b));
         let page: Vec<u64> = keyed.iter().take(pager.limit).map(|p| p.id).collect();
         // The page's documents are read again to hand them out; each counts once.
@@ -435,13 +438,14 @@ impl Database {
                 let Some(location) = c.index.primary().get(entry.id) else {
                     continue;
                 };
-                let flow = self.read_view_in(Some(&mut snapshot), c, entry.id, location, |view| {
-                    if sort_key(&view, sort) == entry.key {
-                        pager.offer(view, entry.clone())
-                    } else {
-                        pager.skip(entry.clone())
-                    }
-                })?;
+                let flow =
+                    self.read_view_in(Some(&mut snapshot), c, entry.id, location, |view| {
+                        if sort_key(&view, sort) == entry.key {
+                            pager.offer(view, entry.clone())
+                        } else {
+                            pager.skip(entry.clone())
+                        }
+                    })?;
                 if let Some(ControlFlow::Break(())) = flow {
                     return Ok(());
                 }
@@ -475,7 +479,12 @@ fn too_many(collection: &str, filter: &Filter, max_scan: u64) -> DbError {
     let hint = plan::filter_paths(filter)
         .into_iter()
         .find(indexed)
-        .map(|path| format!("add an index on {:?} (POST /v1/collections/{collection}/_indexes)", path.as_str()))
+        .map(|path| {
+            format!(
+                "add an index on {:?} (POST /v1/collections/{collection}/_indexes)",
+                path.as_str()
+            )
+        })
         .unwrap_or_else(|| "narrow the filter".to_owned());
     DbError::invalid(format!(
         "the count reads more than query.max_scan = {max_scan} documents of collection \

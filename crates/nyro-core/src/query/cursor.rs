@@ -48,15 +48,16 @@ pub(crate) fn decode(sort: &Sort, text: &str) -> Result<Position> {
     let Some([path, descending, key, id]) = json.as_array().map(Vec::as_slice) else {
         return Err(bad("not a cursor this server wrote"));
     };
-    if path.as_str() != Some(sort.path.as_str()) || descending.as_bool() != Some(sort.descending)
-    {
+    if path.as_str() != Some(sort.path.as_str()) || descending.as_bool() != Some(sort.descending) {
         return Err(bad(&format!(
             "the cursor is for another sort than [[{:?}, {:?}]]",
             sort.path.as_str(),
             if sort.descending { "desc" } else { "asc" }
         )));
     }
-    let id = id.as_u64().ok_or_else(|| bad("not a cursor this server wrote"))?;
+    let id = id
+        .as_u64()
+        .ok_or_else(|| bad("not a cursor this server wrote"))?;
     let key = if key.get("min").and_then(serde_json::Value::as_bool) == Some(true) {
         IndexKey::MIN
     } else {
@@ -64,7 +65,9 @@ pub(crate) fn decode(sort: &Sort, text: &str) -> Result<Position> {
             .get("key")
             .cloned()
             .ok_or_else(|| bad("not a cursor this server wrote"))?;
-        key_of_value(&Value::try_from_json(value).map_err(|_| bad("not a cursor this server wrote"))?)
+        key_of_value(
+            &Value::try_from_json(value).map_err(|_| bad("not a cursor this server wrote"))?,
+        )
     };
     Ok(Position { key, id })
 }
@@ -83,7 +86,11 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;
     }
-    let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     text.as_bytes()
         .chunks(2)
         .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))

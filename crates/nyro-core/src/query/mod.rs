@@ -19,24 +19,24 @@
 //! # Ok::<(), nyro_core::DbError>(())
 //! ```
 
-pub(crate) mod cursor;
 mod build;
+pub(crate) mod cursor;
 mod eval;
 mod filter;
+pub mod keys;
 #[cfg(test)]
 mod model_tests;
 pub mod order;
-pub mod keys;
 pub mod path;
 pub(crate) mod plan;
-mod request;
 mod project;
+mod request;
 
 pub use build::Field;
 pub use filter::{Condition, Filter};
-pub use order::{SortKey, compare_view_value, compare_views, kind_rank, sort_key};
 pub use keys::{index_keys, key_of_value, key_of_view};
 pub use nyro_index::{IndexKey, KeyRange};
+pub use order::{SortKey, compare_view_value, compare_views, kind_rank, sort_key};
 pub use path::{Path, resolve};
 pub use plan::Explain;
 pub use request::DEFAULT_LIMIT;

@@ -123,7 +123,11 @@ pub(crate) fn plan(
     };
     let (access, estimate) = match served {
         Some(served) if count => {
-            let estimate = if served.exact { 0 } else { served.candidates.estimate() };
+            let estimate = if served.exact {
+                0
+            } else {
+                served.candidates.estimate()
+            };
             (Access::Candidates(served), estimate)
         }
         Some(served) => {
@@ -267,7 +271,11 @@ fn key(value: &Value) -> Option<IndexKey> {
 fn range(value: &Value, inclusive: bool, upward: bool) -> Option<Vec<KeyRange>> {
     let bound = key(value)?;
     if bound.is_null() {
-        return Some(if inclusive { vec![KeyRange::eq(bound)] } else { Vec::new() });
+        return Some(if inclusive {
+            vec![KeyRange::eq(bound)]
+        } else {
+            Vec::new()
+        });
     }
     let (first, after) = kind_bounds(&bound);
     let at = if inclusive {
@@ -303,13 +311,25 @@ fn kind_bounds(key: &IndexKey) -> (Bound<IndexKey>, Bound<IndexKey>) {
     let empty_object = || IndexKey::object(std::iter::empty::<(&str, IndexKey)>());
     let empty_array = || IndexKey::array(std::iter::empty());
     if key.is_number() {
-        (Bound::Excluded(IndexKey::NULL), Bound::Excluded(IndexKey::from("")))
+        (
+            Bound::Excluded(IndexKey::NULL),
+            Bound::Excluded(IndexKey::from("")),
+        )
     } else if key.as_str().is_some() {
-        (Bound::Included(IndexKey::from("")), Bound::Excluded(empty_object()))
+        (
+            Bound::Included(IndexKey::from("")),
+            Bound::Excluded(empty_object()),
+        )
     } else if key.as_object().is_some() {
-        (Bound::Included(empty_object()), Bound::Excluded(empty_array()))
+        (
+            Bound::Included(empty_object()),
+            Bound::Excluded(empty_array()),
+        )
     } else if key.as_array().is_some() {
-        (Bound::Included(empty_array()), Bound::Excluded(IndexKey::from(false)))
+        (
+            Bound::Included(empty_array()),
+            Bound::Excluded(IndexKey::from(false)),
+        )
     } else if key.as_bool().is_some() {
         (Bound::Included(IndexKey::from(false)), Bound::Unbounded)
     } else {
@@ -393,7 +413,10 @@ fn show_range(range: &KeyRange) -> String {
     let show = |bound: &Bound<IndexKey>, low: bool| match bound {
         Bound::Included(key) => (if low { "[" } else { "]" }, key.to_string()),
         Bound::Excluded(key) => (if low { "(" } else { ")" }, key.to_string()),
-        Bound::Unbounded => (if low { "(" } else { ")" }, (if low { "-inf" } else { "+inf" }).into()),
+        Bound::Unbounded => (
+            if low { "(" } else { ")" },
+            (if low { "-inf" } else { "+inf" }).into(),
+        ),
     };
     let (open, lo) = show(&range.lo, true);
     let (close, hi) = show(&range.hi, false);

@@ -19,7 +19,10 @@ impl Query {
         let object = body.as_object().ok_or_else(|| {
             DbError::invalid(format!("a query is a JSON object with the keys {KEYS}"))
         })?;
-        if let Some(unknown) = object.keys().find(|k| !KEYS.split(", ").any(|known| known == *k)) {
+        if let Some(unknown) = object
+            .keys()
+            .find(|k| !KEYS.split(", ").any(|known| known == *k))
+        {
             return Err(DbError::invalid(format!(
                 "query key {unknown:?} is unknown; the keys are {KEYS}"
             )));
@@ -90,15 +93,19 @@ fn parse_sort(sort: &Json) -> Result<Sort> {
     let descending = match direction.as_str() {
         Some("asc") => false,
         Some("desc") => true,
-        _ => return Err(DbError::invalid(format!("{EXPECTED}; got direction {direction}"))),
+        _ => {
+            return Err(DbError::invalid(format!(
+                "{EXPECTED}; got direction {direction}"
+            )));
+        }
     };
     Ok(Sort { path, descending })
 }
 
 fn parse_fields(fields: &Json) -> Result<Vec<Path>> {
-    let fields = fields
-        .as_array()
-        .ok_or_else(|| DbError::invalid("fields: an array of paths ([\"name\", \"address.city\"])"))?;
+    let fields = fields.as_array().ok_or_else(|| {
+        DbError::invalid("fields: an array of paths ([\"name\", \"address.city\"])")
+    })?;
     fields
         .iter()
         .enumerate()

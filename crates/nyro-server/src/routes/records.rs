@@ -4,14 +4,12 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use nyro_core::{Value, WriteOptions};
+use nyro_core::WriteOptions;
 
 use crate::app::AppState;
 use crate::cluster::read_barrier;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{
-    ApiPath, BodyBytes, JsonBody, expect_object, parse_id, query_params, sync_param, u64_param,
-};
+use crate::error::ApiResult;
+use crate::extract::{ApiPath, BodyBytes, parse_id, query_params, sync_param, u64_param};
 use crate::json_doc::{parse_document, parse_documents};
 use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{

@@ -2,6 +2,8 @@
 //! body with `nyro_core::query::Query::from_json`; these types only describe it.
 
 use utoipa::ToSchema;
+
+use super::U64;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 /// `POST .../_query` and `_explain` body; every key optional.
@@ -45,16 +47,26 @@ fn sort() -> Schema {
 
 fn after() -> Schema {
     OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
         .item(ObjectBuilder::new().schema_type(Type::String))
         .item(ObjectBuilder::new().schema_type(Type::Null))
-        .description(Some("the previous page's next: an id without sort, a cursor string with one"))
+        .description(Some(
+            "the previous page's next: an id without sort, a cursor string with one",
+        ))
         .into()
 }
 
 fn next() -> Schema {
     OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
         .item(ObjectBuilder::new().schema_type(Type::String))
         .item(ObjectBuilder::new().schema_type(Type::Null))
         .description(Some(

@@ -49,8 +49,18 @@ fn value() -> impl Strategy<Value = Json> {
 }
 
 fn document() -> impl Strategy<Value = Json> {
-    prop::collection::vec((prop::sample::select(vec!["a", "b", "t", "o", "l"]), value()), 0..5)
-        .prop_map(|fields| Json::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    prop::collection::vec(
+        (prop::sample::select(vec!["a", "b", "t", "o", "l"]), value()),
+        0..5,
+    )
+    .prop_map(|fields| {
+        Json::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    })
 }
 
 fn condition() -> impl Strategy<Value = Json> {
@@ -67,8 +77,8 @@ fn condition() -> impl Strategy<Value = Json> {
 }
 
 fn filter() -> impl Strategy<Value = Json> {
-    let leaf = (prop::sample::select(PATHS.to_vec()), condition())
-        .prop_map(|(path, c)| json!({path: c}));
+    let leaf =
+        (prop::sample::select(PATHS.to_vec()), condition()).prop_map(|(path, c)| json!({path: c}));
     leaf.prop_recursive(2, 6, 2, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..3).prop_map(|f| json!({"$and": f})),
@@ -142,13 +152,25 @@ async fn paged_with_writes(
             apply(db, w).await;
         }
     }
-    let untouched = |ids: &[u64]| ids.iter().copied().filter(|id| !touched.contains(id)).collect::<Vec<_>>();
-    assert_eq!(untouched(&got), untouched(&before), "{collection} {query:?}");
+    let untouched = |ids: &[u64]| {
+        ids.iter()
+            .copied()
+            .filter(|id| !touched.contains(id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        untouched(&got),
+        untouched(&before),
+        "{collection} {query:?}"
+    );
     let mut counts = BTreeMap::new();
     for id in &got {
         *counts.entry(id).or_insert(0) += 1;
     }
-    assert!(counts.values().all(|&n| n == 1) || !touched.is_empty(), "{got:?}");
+    assert!(
+        counts.values().all(|&n| n == 1) || !touched.is_empty(),
+        "{got:?}"
+    );
 }
 
 fn run(docs: Vec<Json>, limit: usize, filters: Vec<Json>, writes: Vec<Write>, reopen_after: bool) {
@@ -181,14 +203,26 @@ fn run(docs: Vec<Json>, limit: usize, filters: Vec<Json>, writes: Vec<Write>, re
                 // By id: every page, and the count.
                 let query = Query::new(filter.clone()).limit(limit);
                 let expected = plain(&db, collection, &filter, None);
-                assert_eq!(all_ids(&db, collection, &query, 100), expected, "{collection} {f}");
-                let count = db.query_with(collection, &query.clone().count(), |_| {}).unwrap();
-                assert_eq!(count.count, Some(expected.len() as u64), "{collection} count {f}");
+                assert_eq!(
+                    all_ids(&db, collection, &query, 100),
+                    expected,
+                    "{collection} {f}"
+                );
+                let count = db
+                    .query_with(collection, &query.clone().count(), |_| {})
+                    .unwrap();
+                assert_eq!(
+                    count.count,
+                    Some(expected.len() as u64),
+                    "{collection} count {f}"
+                );
             }
             // Sorted by each indexed path, both ways.
             for path in PATHS {
                 for descending in [false, true] {
-                    let query = Query::new(filter.clone()).sort(path, descending).limit(limit);
+                    let query = Query::new(filter.clone())
+                        .sort(path, descending)
+                        .limit(limit);
                     let expected = plain(&db, INDEXED, &filter, Some((path, descending)));
                     let got = all_ids(&db, INDEXED, &query, 100);
                     assert_eq!(got, expected, "sort {path} desc={descending} {f}");

@@ -4,10 +4,16 @@ use nyro_core::query::{Filter, Next, Path, Query, order::sort_key};
 use nyro_core::{Database, DocumentView};
 
 /// One page's documents as JSON, and its `next`.
-pub fn page(db: &Database, collection: &str, query: &Query) -> (Vec<serde_json::Value>, Option<Next>) {
+pub fn page(
+    db: &Database,
+    collection: &str,
+    query: &Query,
+) -> (Vec<serde_json::Value>, Option<Next>) {
     let mut docs = Vec::new();
     let outcome = db
-        .query_with(collection, query, |view| docs.push(view.to_document().to_json()))
+        .query_with(collection, query, |view| {
+            docs.push(view.to_document().to_json())
+        })
         .unwrap_or_else(|e| panic!("query {query:?} failed: {e}"));
     (docs, outcome.next)
 }
@@ -43,7 +49,12 @@ pub fn stored(db: &Database, collection: &str) -> Vec<(u64, Vec<u8>)> {
 
 /// The ids of the documents `filter` matches, in the order of `sort` (path, descending),
 /// ties by id in the same direction: the plain answer.
-pub fn plain(db: &Database, collection: &str, filter: &Filter, sort: Option<(&str, bool)>) -> Vec<u64> {
+pub fn plain(
+    db: &Database,
+    collection: &str,
+    filter: &Filter,
+    sort: Option<(&str, bool)>,
+) -> Vec<u64> {
     let docs = stored(db, collection);
     let views: Vec<DocumentView<'_>> = docs
         .iter()
