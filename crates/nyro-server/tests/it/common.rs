@@ -283,6 +283,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         200,
     ),
     (
+        "POST",
+        "/v1/collections/{collection}/_explain",
+        "/v1/collections/c/_explain",
+        Some(r#"{"where":{"k":{"$gt":1}}}"#),
+        200,
+    ),
+    (
         "GET",
         "/v1/collections/{collection}/changes",
         "/v1/collections/c/changes",
