@@ -22,7 +22,7 @@
 //! - [`Config`]: the database's settings in `nyrodb.toml` (storage, batch, compaction,
 //!   collections) with their defaults and `NYRODB_*` overrides, each key described once in a
 //!   key table that the server extends with its own keys ([`config::Schema`]).
-//! - [`names`]: the one rule for collection names and index fields, shared by the config
+//! - [`names`]: the one rule for collection names and index paths, shared by the config
 //!   file and the catalog.
 //! - [`secret`]: comparing secrets (bearer token, cluster secret) in constant time.
 //! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
