@@ -18,6 +18,7 @@ mod feed;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod query;
 mod request_id;
 mod routes;
 mod tls;
