@@ -396,6 +396,15 @@ impl ChangeStream {
         }
     }
 
+    /// Where the stream stands: at first the later of `since` and the last seq committed
+    /// when it began (its replay delivers the changes up to there; its live changes
+    /// begin after it), then the seq of each live change it delivered or passed over (of
+    /// another collection, or not concerning its live query). A live query's events apply
+    /// to the matching documents as of the seq it started at.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
     /// The next change, `None` when the database closed cleanly.
     pub async fn next(&mut self) -> Option<Result<ChangeEvent, FeedError>> {
         if let Some(refusal) = self.refusal.take() {

@@ -506,3 +506,52 @@ async fn after_compaction_a_replay_sends_changes_whose_previous_version_is_gone(
     assert_eq!((e.0, e.5), (new.seq, Some(true)));
     db.close().await.unwrap();
 }
+
+/// Live queries started while writes go on: each begins at the seq it reports, with the
+/// documents that match there, so its events are exactly those the model gives after that
+/// seq (none missed, none that does not concern the filter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_query_started_during_writes_begins_exactly_where_it_says() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.batch.sync = nyro_core::SyncPolicy::Never;
+    let db = Arc::new(open(&config).await);
+    let mut runner = TestRunner::deterministic();
+    let ops: Vec<Op> = (0..400)
+        .map(|_| op().new_tree(&mut runner).unwrap().current())
+        .collect();
+    let (progress, mut done) = tokio::sync::watch::channel(0usize);
+    let writer = {
+        let db = Arc::clone(&db);
+        tokio::spawn(async move {
+            let mut model = Model::default();
+            let mut k = 0;
+            for (i, op) in ops.iter().enumerate() {
+                apply(&db, &mut model, op, &mut k).await;
+                progress.send_replace(i + 1);
+            }
+            model
+        })
+    };
+    let mut streams = Vec::new();
+    for at in [1, 50, 120, 250, 380] {
+        within("the writer's progress", done.wait_for(|&n| n >= at))
+            .await
+            .unwrap();
+        let collection = if at % 2 == 0 { None } else { Some("c") };
+        let stream = db
+            .subscribe_matching(collection, None, predicate())
+            .unwrap();
+        streams.push((collection, stream.last_seq(), stream));
+    }
+    let model = within("the writer", writer).await.unwrap();
+    for (collection, start, mut stream) in streams {
+        let want = model.events_after(start, collection);
+        expect(&mut stream, &want, &format!("{collection:?} from {start}")).await;
+        quiet(&mut stream).await;
+    }
+    Arc::into_inner(db).unwrap().close().await.unwrap();
+}
