@@ -9,7 +9,8 @@
 //!   offers the operations: collections, insert / insert_many / get / replace /
 //!   replace_many / delete, a lazy scan of a collection ([`Database::documents`]),
 //!   paginated list and find, the change feed ([`Database::subscribe`]), live queries
-//!   (the feed filtered by a predicate, [`Database::subscribe_matching`]; see [`live`])
+//!   (the feed filtered by a query's filter or any predicate, [`Database::subscribe_where`]
+//!   and [`Database::subscribe_matching`]; see [`live`])
 //!   and [`Stats`].
 //!   The borrowed reads [`Database::get_with`], [`Database::scan_with`],
 //!   [`Database::list_with`] and [`Database::find_with`] hand a closure [`DocumentView`]s

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::feed::ChangeStream;
 use crate::indexing;
 use crate::live::{Predicate, Watch};
+use crate::query::Filter;
 use crate::scan::Documents;
 use crate::types::{CollectionInfo, CollectionStats, Page, Stats};
 
@@ -103,6 +104,18 @@ impl Database {
         predicate: Predicate,
     ) -> Result<ChangeStream> {
         self.open_feed(collection, since, Some(Watch::new(predicate)))
+    }
+
+    /// A live query with a query's filter ([`Database::subscribe_matching`] with
+    /// [`Filter::matches`] as the predicate).
+    pub fn subscribe_where(
+        &self,
+        collection: Option<&str>,
+        since: Option<u64>,
+        filter: Filter,
+    ) -> Result<ChangeStream> {
+        let predicate: Predicate = Arc::new(move |doc| filter.matches(doc));
+        self.subscribe_matching(collection, since, predicate)
     }
 
     fn open_feed(

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nyro_core::query::Filter;
 use nyro_core::{ChangeEvent, ChangeOp, ChangeStream, Database, DocumentView, Predicate};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
@@ -35,16 +36,31 @@ fn event(e: &ChangeEvent) -> Event {
     )
 }
 
-/// The test's filter, on JSON: `v` is 0 or 3, or an array holding 0 or 3.
-fn model_matches(doc: &Json) -> bool {
-    let hit = |v: &Json| matches!(v.as_i64(), Some(0 | 3));
-    match &doc["v"] {
-        Json::Array(elements) => elements.iter().any(hit),
-        v => hit(v),
-    }
+/// The filters of the model test, on the documents' `v` (numbers, "3", null, missing,
+/// arrays) and `k` (a counter).
+const FILTERS: [&str; 8] = [
+    r#"{"v": {"$in": [0, 3]}}"#,
+    r#"{"v": {"$gt": 2}}"#,
+    r#"{"$or": [{"v": 0}, {"k": {"$lt": 5}}]}"#,
+    r#"{"v": {"$exists": false}}"#,
+    r#"{"$not": {"v": {"$lte": 3}}}"#,
+    r#"{"v": null}"#,
+    r#"{}"#,
+    r#"{"v": {"$ne": 1}, "k": {"$gte": 4}}"#,
+];
+
+fn filter(index: usize) -> Filter {
+    Filter::parse(&serde_json::from_str(FILTERS[index]).unwrap()).unwrap()
 }
 
-/// The same filter on stored documents, as the live query's predicate.
+/// Whether `doc` (JSON, without `_id`) matches `filter`: the query's own evaluator, on
+/// the document as stored.
+fn matches(filter: &Filter, doc: &Json) -> bool {
+    let bytes = doc_with_id(doc.clone(), None).to_stored_bytes().unwrap();
+    filter.matches(&DocumentView::new(0, &bytes).unwrap())
+}
+
+/// `FILTERS[0]` written by hand on stored documents, as a live query's predicate.
 fn predicate() -> Predicate {
     Arc::new(|doc: &DocumentView<'_>| {
         let hit = |v: nyro_core::ValueView<'_>| matches!(v.as_i64(), Some(0 | 3));
@@ -59,13 +75,13 @@ fn predicate() -> Predicate {
 /// Documents by (collection, id).
 type Set = BTreeMap<(String, u64), Json>;
 
-/// Re-runs the query: every document of `collections` that matches.
-fn query(db: &Database, collections: &[&str]) -> Set {
+/// Re-runs the query: every document of `collections` that matches `filter`.
+fn query(db: &Database, collections: &[&str], filter: &Filter) -> Set {
     let mut set = Set::new();
     for c in collections {
         for d in list_all(db, c, 7) {
             let body = without_id(&d);
-            if model_matches(&body) {
+            if matches(filter, &body) {
                 set.insert((c.to_string(), d.id.unwrap()), body);
             }
         }
@@ -87,24 +103,36 @@ fn keep(set: &mut Set, event: &Event) {
     }
 }
 
-/// The model: documents, and the events a live query over every collection should send.
-#[derive(Default)]
+/// The model: documents, and the events a live query with `filter` over every
+/// collection should send.
 struct Model {
+    filter: Filter,
     docs: Set,
     events: Vec<Event>,
 }
 
 impl Model {
+    fn new(filter: Filter) -> Self {
+        Self {
+            filter,
+            docs: Set::new(),
+            events: Vec::new(),
+        }
+    }
+
     /// Document `c`/`id` changed at `seq` to `body` (`None`: deleted).
     fn change(&mut self, seq: u64, op: ChangeOp, c: &str, id: u64, body: Option<Json>) {
         let key = (c.to_string(), id);
-        let old = self.docs.get(&key).is_some_and(model_matches);
+        let old = self
+            .docs
+            .get(&key)
+            .is_some_and(|d| matches(&self.filter, d));
         assert_eq!(
             self.docs.contains_key(&key),
             op != ChangeOp::Insert,
             "op of {key:?}"
         );
-        let new = body.as_ref().is_some_and(model_matches);
+        let new = body.as_ref().is_some_and(|d| matches(&self.filter, d));
         match &body {
             Some(body) => self.docs.insert(key, body.clone()),
             None => self.docs.remove(&key),
@@ -118,7 +146,9 @@ impl Model {
     fn matching(&self, collection: Option<&str>) -> Set {
         self.docs
             .iter()
-            .filter(|((c, _), body)| collection.is_none_or(|w| w == c) && model_matches(body))
+            .filter(|((c, _), body)| {
+                collection.is_none_or(|w| w == c) && matches(&self.filter, body)
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -251,7 +281,7 @@ async fn expect(stream: &mut ChangeStream, want: &[Event], what: &str) -> Vec<Ev
     got
 }
 
-fn run(before: Vec<Op>, during: Vec<Op>) {
+fn run(f: usize, before: Vec<Op>, during: Vec<Op>) {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
@@ -260,7 +290,7 @@ fn run(before: Vec<Op>, during: Vec<Op>) {
         for c in COLLECTIONS {
             db.create_collection(c, &[]).await.unwrap();
         }
-        let mut model = Model::default();
+        let mut model = Model::new(filter(f));
         let mut k = 0;
         for op in &before {
             apply(&db, &mut model, op, &mut k).await;
@@ -269,10 +299,10 @@ fn run(before: Vec<Op>, during: Vec<Op>) {
 
         // Clients: each subscribes, then runs the query once, then keeps its set with the
         // events (nothing is written in between here).
-        let mut one = db.subscribe_matching(Some("c"), None, predicate()).unwrap();
-        let mut all = db.subscribe_matching(None, None, predicate()).unwrap();
-        let mut one_set = query(&db, &["c"]);
-        let mut all_set = query(&db, &COLLECTIONS);
+        let mut one = db.subscribe_where(Some("c"), None, filter(f)).unwrap();
+        let mut all = db.subscribe_where(None, None, filter(f)).unwrap();
+        let mut one_set = query(&db, &["c"], &model.filter);
+        let mut all_set = query(&db, &COLLECTIONS, &model.filter);
         assert_eq!(all_set, model.matching(None));
 
         for (i, op) in during.iter().enumerate() {
@@ -286,12 +316,10 @@ fn run(before: Vec<Op>, during: Vec<Op>) {
             for e in expect(&mut all, new, &format!("step {i} {op:?}, all")).await {
                 keep(&mut all_set, &e);
             }
-            assert_eq!(one_set, query(&db, &["c"]), "step {i}: c's result set");
-            assert_eq!(
-                all_set,
-                query(&db, &COLLECTIONS),
-                "step {i}: the result set"
-            );
+            let rerun = query(&db, &["c"], &model.filter);
+            assert_eq!(one_set, rerun, "step {i}: c's result set");
+            let rerun = query(&db, &COLLECTIONS, &model.filter);
+            assert_eq!(all_set, rerun, "step {i}: the result set");
         }
         quiet(&mut one).await;
         quiet(&mut all).await;
@@ -301,7 +329,7 @@ fn run(before: Vec<Op>, during: Vec<Op>) {
         for since in [0, start, (start + last) / 2, last] {
             for collection in [Some("c"), None] {
                 let mut replay = db
-                    .subscribe_matching(collection, Some(since), predicate())
+                    .subscribe_where(collection, Some(since), filter(f))
                     .unwrap();
                 let want = model.events_after(since, collection);
                 expect(&mut replay, &want, &format!("{collection:?} since {since}")).await;
@@ -309,7 +337,7 @@ fn run(before: Vec<Op>, during: Vec<Op>) {
             }
         }
         let db = reopen(db, &config).await;
-        let mut replay = db.subscribe_matching(None, Some(0), predicate()).unwrap();
+        let mut replay = db.subscribe_where(None, Some(0), filter(f)).unwrap();
         expect(&mut replay, &model.events, "since 0 after a reopen").await;
         db.close().await.unwrap();
     });
@@ -320,10 +348,11 @@ proptest! {
 
     #[test]
     fn a_live_result_set_stays_equal_to_the_query(
+        f in 0..FILTERS.len(),
         before in prop::collection::vec(op(), 0..20),
         during in prop::collection::vec(op(), 1..30),
     ) {
-        run(before, during);
+        run(f, before, during);
     }
 }
 
@@ -333,7 +362,7 @@ async fn exactly_the_changes_that_concern_the_filter_are_sent() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(&config(dir.path())).await;
     db.create_collection("c", &[]).await.unwrap();
-    let mut live = db.subscribe_matching(Some("c"), None, predicate()).unwrap();
+    let mut live = db.subscribe_where(Some("c"), None, filter(0)).unwrap();
     let mut everything = db.subscribe(Some("c"), None).unwrap();
 
     let no = db.insert("c", doc(json!({"v": 1})), W).await.unwrap(); // not sent
@@ -527,7 +556,7 @@ async fn a_live_query_started_during_writes_begins_exactly_where_it_says() {
     let writer = {
         let db = Arc::clone(&db);
         tokio::spawn(async move {
-            let mut model = Model::default();
+            let mut model = Model::new(filter(0));
             let mut k = 0;
             for (i, op) in ops.iter().enumerate() {
                 apply(&db, &mut model, op, &mut k).await;
