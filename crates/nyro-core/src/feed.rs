@@ -207,7 +207,8 @@ impl Replay {
         if let Some(live) = &mut self.live {
             live.entry(h.collection).or_default().insert(h.id);
         }
-        if let (Some(watch), Some(name)) = (watch, self.wanted(h.collection)) {
+        let Some(watch) = watch else { return Ok(()) };
+        if let Some(name) = self.wanted(h.collection) {
             let matches = Self::test(watch, h.id, payload)?;
             watch.apply(&name, h.id, ChangeOp::Insert, matches, Previous::Known);
         }

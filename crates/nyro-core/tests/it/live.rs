@@ -548,6 +548,9 @@ async fn a_live_query_started_during_writes_begins_exactly_where_it_says() {
     let mut config = config(dir.path());
     config.batch.sync = nyro_core::SyncPolicy::Never;
     let db = Arc::new(open(&config).await);
+    for c in COLLECTIONS {
+        db.create_collection(c, &[]).await.unwrap();
+    }
     let mut runner = TestRunner::deterministic();
     let ops: Vec<Op> = (0..400)
         .map(|_| op().new_tree(&mut runner).unwrap().current())
