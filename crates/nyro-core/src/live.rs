@@ -4,14 +4,14 @@
 //!
 //! A change concerns the filter when its new version matches (an insert or an update), or
 //! its previous version matched (an update or a delete). The event's version is in the
-//! event; the previous one is not, so a [`Watch`] keeps, per watched collection, the ids
+//! event; the previous one is not, so a `Watch` keeps, per watched collection, the ids
 //! whose latest version matches: one id per matching document, nothing per other document.
 //! An insert has no previous version (whatever the set says, for instance about an id of a
 //! collection since dropped and created again).
 //!
 //! **Where the set comes from.** The set must be exact at the seq where the stream's events
 //! begin, or the first events would be judged against the wrong previous versions. The
-//! stream ([`crate::feed::ChangeStream`]) hands over from the log to live events at `until`,
+//! stream ([`crate::ChangeStream`]) hands over from the log to live events at `until`,
 //! the last seq committed when it subscribed to the live channel (it subscribes first, so
 //! every later change reaches it, and skips live events at or before `until`). A filtered
 //! stream therefore always walks the log from its start up to `until`, evaluating the
