@@ -17,6 +17,7 @@ mod faults;
 mod feed;
 mod lifecycle;
 mod limits;
+mod live;
 mod openapi;
 mod query;
 mod request_id;
