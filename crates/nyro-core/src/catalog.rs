@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use nyro_index::CollectionIndexes;
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,9 @@ pub(crate) struct CollectionDef {
 pub(crate) struct Collection {
     pub(crate) id: u32,
     pub(crate) name: Arc<str>,
-    pub(crate) indexes: Vec<String>,
+    /// Its indexed paths, sorted (ready or being built: every write updates them). Changed
+    /// only by the writer's leader (an index added or dropped), replaced whole.
+    indexes: ArcSwap<Vec<String>>,
     pub(crate) index: CollectionIndexes,
     /// Taken exclusively while the documents of one write (several of them: a `_bulk`, a
     /// run of a replicated entry) become visible here, shared while a list or query takes
@@ -67,9 +70,33 @@ impl Collection {
         Self {
             id,
             name: Arc::from(def.name),
-            indexes: def.indexes,
+            indexes: ArcSwap::from_pointee(def.indexes),
             index,
             visibility: parking_lot::RwLock::new(()),
+        }
+    }
+
+    /// Its indexed paths now, sorted, in any state (as a write updates them).
+    pub(crate) fn indexes(&self) -> Arc<Vec<String>> {
+        self.indexes.load_full()
+    }
+
+    /// True if it has a secondary index (in any state).
+    pub(crate) fn has_indexes(&self) -> bool {
+        !self.indexes.load().is_empty()
+    }
+
+    /// Replaces its indexed paths (the writer's leader, adding or dropping an index).
+    pub(crate) fn set_indexes(&self, mut indexes: Vec<String>) {
+        indexes.sort();
+        self.indexes.store(Arc::new(indexes));
+    }
+
+    /// Its definition as it stands (every index, ready or being built).
+    pub(crate) fn def(&self) -> CollectionDef {
+        CollectionDef {
+            name: self.name.to_string(),
+            indexes: self.indexes().to_vec(),
         }
     }
 

@@ -72,6 +72,25 @@ pub enum DbError {
         /// The indexes requested.
         requested: Vec<String>,
     },
+    /// An index on this path exists already (ready or being built).
+    #[error(
+        "collection {collection:?} has an index on {path:?} already; drop it first to build it \
+         again"
+    )]
+    IndexExists {
+        /// The collection.
+        collection: String,
+        /// The path.
+        path: String,
+    },
+    /// No index on this path.
+    #[error("collection {collection:?} has no index on {path:?}")]
+    IndexNotFound {
+        /// The collection.
+        collection: String,
+        /// The path.
+        path: String,
+    },
     /// A query names a field the collection does not index.
     #[error(
         "field {field:?} is not indexed in collection {collection:?}; query only indexed fields \

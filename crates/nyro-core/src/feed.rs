@@ -189,8 +189,11 @@ impl Replay {
                         live.remove(&h.collection);
                     }
                 }
-                RecordKind::CompactionMarker | RecordKind::RaftEntry | RecordKind::RaftTruncate => {
-                }
+                RecordKind::CompactionMarker
+                | RecordKind::RaftEntry
+                | RecordKind::RaftTruncate
+                | RecordKind::AddIndex
+                | RecordKind::DropIndex => {}
                 RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return None;

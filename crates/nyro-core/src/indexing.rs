@@ -8,6 +8,8 @@
 //! refuses the write instead of leaving the indexes half-updated; the commit reads only a
 //! version its own batch appended. Collections without secondary indexes skip that read.
 
+use std::sync::Arc;
+
 use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
 
@@ -32,58 +34,70 @@ pub(crate) fn key_of(value: &Value) -> Option<IndexKey> {
     })
 }
 
-/// `(field, key)` for every indexed field of `collection`, from a document's fields (the
-/// last occurrence of a repeated name wins, as in `Document::get`).
+/// `(field, key)` for every one of `fields`, from a document's fields (the last occurrence
+/// of a repeated name wins, as in `Document::get`).
 fn doc_keys<'a>(
-    collection: &'a Collection,
-    fields: &'a [(String, Value)],
+    fields: &'a [String],
+    doc: &'a [(String, Value)],
 ) -> impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a {
-    collection.indexes.iter().map(move |field| {
-        let value = fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == field)
-            .map(|(_, v)| v);
+    fields.iter().map(move |field| {
+        let value = doc.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v);
         (field.as_str(), value.and_then(key_of))
     })
 }
 
-/// `(field, key)` for every indexed field of `collection`, read from a stored payload
-/// without decoding the rest of the document.
+/// `(field, key)` for every one of `fields`, read from a stored payload without decoding
+/// the rest of the document.
 fn payload_keys<'a>(
-    collection: &'a Collection,
+    fields: &'a [String],
     payload: &[u8],
 ) -> Result<impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a> {
-    let values = scalars(payload, &collection.indexes)?;
-    Ok(collection
-        .indexes
+    let values = scalars(payload, fields)?;
+    Ok(fields
         .iter()
         .zip(values)
         .map(|(field, value)| (field.as_str(), value.as_ref().and_then(key_of))))
 }
 
-/// The keys a stored document is indexed under: one per indexed field of its collection, in
-/// the order of `Collection::indexes` (`None`: the document lacks the field or its value is
-/// not a scalar). Empty for a document not stored or a collection without secondary index.
+/// The key of a stored document under the one path of `paths`, read as a write reads it
+/// ([`payload_keys`]): what an index build puts in the index.
+pub(crate) fn path_key(paths: &[String], payload: &[u8]) -> Result<Option<IndexKey>> {
+    Ok(payload_keys(paths, payload)?
+        .next()
+        .and_then(|(_, key)| key))
+}
+
+/// The keys a stored document is indexed under: one per indexed field of its collection
+/// when they were read (`None`: the document lacks the field or its value is not a
+/// scalar), with those fields: an index added or dropped between a write's `prepare` and
+/// its commit is matched by name. Empty for a document not stored or a collection without
+/// secondary index.
 #[derive(Debug, Default)]
-pub(crate) struct StoredKeys(Vec<Option<IndexKey>>);
+pub(crate) struct StoredKeys {
+    fields: Arc<Vec<String>>,
+    keys: Vec<Option<IndexKey>>,
+}
 
 impl StoredKeys {
     /// Reads them from a stored payload without decoding the rest of the document.
-    fn of_payload(collection: &Collection, payload: &[u8]) -> Result<Self> {
-        Ok(Self(
-            payload_keys(collection, payload)?
-                .map(|(_, key)| key)
-                .collect(),
-        ))
+    fn of_payload(fields: Arc<Vec<String>>, payload: &[u8]) -> Result<Self> {
+        let keys = payload_keys(&fields, payload)?
+            .map(|(_, key)| key)
+            .collect();
+        Ok(Self { fields, keys })
     }
 
-    /// `(field, key)` pairs, as the index takes them.
-    fn with_fields(
-        self,
-        collection: &Collection,
-    ) -> impl Iterator<Item = (&str, Option<IndexKey>)> {
-        collection.indexes.iter().map(String::as_str).zip(self.0)
+    /// The key of the document for each of `current` (the collection's indexed fields now),
+    /// as the index takes them: `None` for a field added since they were read.
+    fn with_fields(self, current: &[String]) -> impl Iterator<Item = (&str, Option<IndexKey>)> {
+        let Self { fields, mut keys } = self;
+        current.iter().map(move |field| {
+            let key = match fields.iter().position(|f| f == field) {
+                Some(i) => keys.get_mut(i).and_then(Option::take),
+                None => None,
+            };
+            (field.as_str(), key)
+        })
     }
 }
 
@@ -100,8 +114,9 @@ pub(crate) fn stored_keys(
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(None);
     };
+    let fields = collection.indexes();
     read_stored(reader, damage, collection, id, location, |payload| {
-        StoredKeys::of_payload(collection, payload)
+        StoredKeys::of_payload(Arc::clone(&fields), payload)
     })
 }
 
@@ -109,14 +124,15 @@ pub(crate) fn stored_keys(
 /// read them (the version is one the same batch appended) and for replay. Empty when the
 /// collection has no secondary index (then nothing is read) or `id` is not stored.
 fn old_keys(collection: &Collection, reader: &LogReader, id: u64) -> Result<StoredKeys> {
-    if collection.indexes.is_empty() {
+    let fields = collection.indexes();
+    if fields.is_empty() {
         return Ok(StoredKeys::default());
     }
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(StoredKeys::default());
     };
     reader.read_with(location, |_, payload| {
-        StoredKeys::of_payload(collection, payload)
+        StoredKeys::of_payload(fields, payload)
     })?
 }
 
@@ -141,13 +157,14 @@ pub(crate) fn put(
 ) -> Result<Option<Location>> {
     let id = doc.id.unwrap_or_default();
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
+    let fields = collection.indexes();
     collection
         .index
         .apply_put(
             id,
             location,
-            old.with_fields(collection),
-            doc_keys(collection, &doc.fields),
+            old.with_fields(&fields),
+            doc_keys(&fields, &doc.fields),
         )
         .map_err(|e| index_error(collection, id, e))
 }
@@ -162,9 +179,10 @@ pub(crate) fn insert_new(
 ) -> Result<()> {
     let id = doc.id.unwrap_or_default();
     let old: [(&str, Option<IndexKey>); 0] = [];
+    let fields = collection.indexes();
     let previous = collection
         .index
-        .apply_put(id, location, old, doc_keys(collection, &doc.fields))
+        .apply_put(id, location, old, doc_keys(&fields, &doc.fields))
         .map_err(|e| index_error(collection, id, e))?;
     debug_assert!(previous.is_none(), "insert_new of an id that exists");
     Ok(())
@@ -180,10 +198,11 @@ pub(crate) fn put_stored(
     location: Location,
 ) -> Result<Option<Location>> {
     let old = old_keys(collection, reader, id)?;
-    let new = payload_keys(collection, payload)?;
+    let fields = collection.indexes();
+    let new = payload_keys(&fields, payload)?;
     collection
         .index
-        .apply_put(id, location, old.with_fields(collection), new)
+        .apply_put(id, location, old.with_fields(&fields), new)
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -195,9 +214,10 @@ pub(crate) fn delete(
     old: Option<StoredKeys>,
 ) -> Result<Option<Location>> {
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
+    let fields = collection.indexes();
     collection
         .index
-        .apply_delete(id, old.with_fields(collection))
+        .apply_delete(id, old.with_fields(&fields))
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -222,10 +242,12 @@ pub(crate) fn find(
         .index
         .find(&query, after, limit)
         .map_err(|e| match e {
-            IndexError::NotIndexed { field } => DbError::NotIndexed {
-                collection: collection.name.to_string(),
-                field,
-            },
+            IndexError::NotIndexed { field } | IndexError::NotReady { field } => {
+                DbError::NotIndexed {
+                    collection: collection.name.to_string(),
+                    field,
+                }
+            }
             other => DbError::invalid(other.to_string()),
         })?;
     // A document deleted between the lookup and here is simply left out.
@@ -245,7 +267,7 @@ pub(crate) fn mark_all_dead(collection: &Collection, reader: &LogReader) {
 /// Sizes of the collection's secondary indexes.
 pub(crate) fn stats(collection: &Collection) -> Vec<IndexStats> {
     collection
-        .indexes
+        .indexes()
         .iter()
         .map(|field| IndexStats {
             field: field.clone(),

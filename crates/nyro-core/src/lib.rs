@@ -83,6 +83,7 @@
 //! ```
 
 mod backup;
+mod builds;
 mod catalog;
 mod compaction;
 pub mod config;

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use nyro_index::{CollectionIndexes, IndexError};
+use nyro_index::{CollectionIndexes, IndexError, IndexState};
 use nyro_storage::{Location, LogReader};
 
 use crate::catalog::{Collection, CollectionDef};
@@ -24,6 +24,11 @@ use crate::indexing::key_of;
 /// body for it; `None` for a delete).
 pub(crate) struct Gathered<'a> {
     pub(crate) def: CollectionDef,
+    /// The indexes in `def` that an `add index` record added after the collection was
+    /// created: a hint's body for a document may lack their fields (it keeps the fields the
+    /// collection indexed when the hint was written), so they are built from the documents
+    /// themselves once the database is open (`crate::builds::build_now`).
+    added: Vec<String>,
     id: u32,
     records: Vec<(u64, Location)>,
     bodies: Vec<Option<&'a [u8]>>,
@@ -52,10 +57,41 @@ impl<'a> Gathered<'a> {
             .map_err(|e| DbError::invalid(format!("collection {:?}: {e}", def.name)))?;
         Ok(Self {
             def,
+            added: Vec::new(),
             id,
             records: Vec::new(),
             bodies: Vec::new(),
         })
+    }
+
+    /// An `add index` record: `path` is indexed from here on. One that is indexed already is
+    /// left as it is (a log `nyrodb repair` lost records of can hold one).
+    pub(crate) fn add_index(&mut self, path: String) {
+        if self.def.indexes.contains(&path) {
+            tracing::warn!(
+                collection = self.def.name,
+                path,
+                "an index is added twice in the log"
+            );
+            return;
+        }
+        self.def.indexes.push(path.clone());
+        self.def.indexes.sort();
+        self.added.push(path);
+    }
+
+    /// A `drop index` record. One of a path not indexed is ignored (as above).
+    pub(crate) fn drop_index(&mut self, path: &str) {
+        if !self.def.indexes.iter().any(|p| p == path) {
+            tracing::warn!(
+                collection = self.def.name,
+                path,
+                "the log drops an index it never added"
+            );
+            return;
+        }
+        self.def.indexes.retain(|p| p != path);
+        self.added.retain(|p| p != path);
     }
 
     /// A put (insert or replace) of `id` at `location`.
@@ -113,17 +149,26 @@ impl<'a> Gathered<'a> {
         self.bodies.truncate(kept);
     }
 
-    /// The collection with its indexes, as applying its records in order leaves it.
-    pub(crate) fn build(mut self, reader: &LogReader) -> Result<Collection> {
+    /// The collection with its indexes, as applying its records in order leaves it, but for
+    /// the indexes added after its creation: those are returned, in state building, to be
+    /// built from the documents ([`Gathered::added`]).
+    pub(crate) fn build(mut self, reader: &LogReader) -> Result<(Collection, Vec<String>)> {
         self.sort();
         self.resolve(reader);
         let Gathered {
             def,
+            added,
             id,
             records,
             bodies,
         } = self;
-        let fields = &def.indexes;
+        let trusted: Vec<String> = def
+            .indexes
+            .iter()
+            .filter(|p| !added.contains(p))
+            .cloned()
+            .collect();
+        let fields = &trusted;
         let index = CollectionIndexes::from_sorted(
             fields,
             &records,
@@ -137,6 +182,15 @@ impl<'a> Gathered<'a> {
             },
         )
         .map_err(|BuildError(e)| e)?;
-        Ok(Collection::with_index(id, def, index))
+        let mut to_build = Vec::new();
+        for path in added {
+            let state = index.add_path(&path).map_err(|e| DbError::Internal {
+                message: format!("collection {:?}: {e}", def.name),
+            })?;
+            if state == IndexState::Building {
+                to_build.push(path);
+            }
+        }
+        Ok((Collection::with_index(id, def, index), to_build))
     }
 }

@@ -11,11 +11,14 @@
 //! ([`IndexError::StaleOldKey`]); an old key wrongly given as absent cannot be detected that
 //! cheaply and would leave a stale entry behind.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nyro_storage::Location;
 use parking_lot::RwLock;
 
 use crate::error::IndexError;
 use crate::key::IndexKey;
+use crate::online::Secondaries;
 use crate::primary::PrimaryIndex;
 use smallvec::SmallVec;
 
@@ -26,17 +29,20 @@ const INLINE_FIELDS: usize = 4;
 /// One key slot per declared field.
 type Slots = SmallVec<[Option<IndexKey>; INLINE_FIELDS]>;
 
-/// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared field.
+/// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared field
+/// (fields can be added and dropped while in use: [`crate::online`]).
 ///
 /// All methods take `&self`. Updates ([`apply_put`](Self::apply_put),
 /// [`apply_delete`](Self::apply_delete)) hold the secondary indexes' write lock for the
 /// in-memory update only, so a [`find`](Self::find) sees every field in the same state. One
-/// writer at a time is expected (concurrent writers are serialized, not lost).
+/// writer at a time is expected (concurrent writers are serialized, not lost); adding and
+/// dropping fields is the writer's too.
 #[derive(Debug)]
 pub struct CollectionIndexes {
     primary: PrimaryIndex,
-    fields: Box<[Box<str>]>,
-    secondaries: RwLock<Box<[SecondaryIndex]>>,
+    pub(crate) secondaries: RwLock<Secondaries>,
+    /// True while there is a secondary index: without one, puts skip the lock.
+    any: AtomicBool,
 }
 
 impl CollectionIndexes {
@@ -60,8 +66,8 @@ impl CollectionIndexes {
         let secondaries = names.iter().map(|_| SecondaryIndex::new()).collect();
         Ok(Self {
             primary: PrimaryIndex::new(),
-            fields: names.into_boxed_slice(),
-            secondaries: RwLock::new(secondaries),
+            any: AtomicBool::new(!names.is_empty()),
+            secondaries: RwLock::new(Secondaries::ready(names, secondaries)),
         })
     }
 
@@ -71,11 +77,17 @@ impl CollectionIndexes {
         primary: PrimaryIndex,
         secondaries: Vec<SecondaryIndex>,
     ) -> Self {
+        let names = self.secondaries.into_inner().names;
         Self {
             primary,
-            fields: self.fields,
-            secondaries: RwLock::new(secondaries.into_boxed_slice()),
+            any: AtomicBool::new(!names.is_empty()),
+            secondaries: RwLock::new(Secondaries::ready(names, secondaries)),
         }
+    }
+
+    /// Records whether there is a secondary index (the writer, adding or dropping one).
+    pub(crate) fn set_any(&self, any: bool) {
+        self.any.store(any, Ordering::Release);
     }
 
     /// The primary index (id to location, pages in id order).
@@ -83,14 +95,19 @@ impl CollectionIndexes {
         &self.primary
     }
 
-    /// The indexed fields, in declaration order.
-    pub fn fields(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.fields.iter().map(|f| &**f)
+    /// The indexed fields, in declaration order (added ones last), in any state.
+    pub fn fields(&self) -> Vec<String> {
+        self.secondaries
+            .read()
+            .names
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
     }
 
-    /// True if `field` is indexed.
+    /// True if `field` is indexed and ready for queries.
     pub fn is_indexed(&self, field: &str) -> bool {
-        self.position(field).is_ok()
+        self.secondaries.read().ready_position(field).is_ok()
     }
 
     /// Number of records.
@@ -103,70 +120,6 @@ impl CollectionIndexes {
         self.primary.is_empty()
     }
 
-    /// Position of `field` among the declared fields.
-    fn position(&self, field: &str) -> Result<usize, IndexError> {
-        self.fields
-            .iter()
-            .position(|f| &**f == field)
-            .ok_or_else(|| IndexError::NotIndexed {
-                field: field.to_owned(),
-            })
-    }
-
-    /// One key slot per declared field from (field, key) pairs; fields not given are `None`.
-    fn slots<F, I>(&self, keys: I) -> Result<Slots, IndexError>
-    where
-        F: AsRef<str>,
-        I: IntoIterator<Item = (F, Option<IndexKey>)>,
-    {
-        let mut slots: Slots = smallvec::smallvec![None; self.fields.len()];
-        let mut seen: SmallVec<[bool; INLINE_FIELDS]> =
-            smallvec::smallvec![false; self.fields.len()];
-        for (field, key) in keys {
-            let field = field.as_ref();
-            let i = self.position(field)?;
-            if std::mem::replace(&mut seen[i], true) {
-                return Err(IndexError::DuplicateField {
-                    field: field.to_owned(),
-                });
-            }
-            slots[i] = key;
-        }
-        Ok(slots)
-    }
-
-    /// Refuses any key, for a collection without secondary indexes (as `slots` would).
-    fn no_keys<F, I>(&self, keys: I) -> Result<(), IndexError>
-    where
-        F: AsRef<str>,
-        I: IntoIterator<Item = (F, Option<IndexKey>)>,
-    {
-        match keys.into_iter().next() {
-            Some((field, _)) => self.position(field.as_ref()).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// Checks that `id` is indexed under every key of `old`.
-    fn check_old(
-        &self,
-        secondaries: &[SecondaryIndex],
-        id: u64,
-        old: &[Option<IndexKey>],
-    ) -> Result<(), IndexError> {
-        for ((field, index), key) in self.fields.iter().zip(secondaries).zip(old) {
-            if let Some(key) = key
-                && !index.contains(key, id)
-            {
-                return Err(IndexError::StaleOldKey {
-                    field: field.to_string(),
-                    id,
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Applies a put of record `id` whose frame is at `location`: a new record, or a replace.
     ///
     /// `old` and `new` give, for indexed fields, the key of the previous and of the new
@@ -175,7 +128,8 @@ impl CollectionIndexes {
     ///
     /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`] for a field that
     /// is not declared, [`IndexError::DuplicateField`] for a field given twice in `old` or in
-    /// `new`, [`IndexError::StaleOldKey`] if `id` is not indexed under a key of `old`.
+    /// `new`, [`IndexError::StaleOldKey`] if `id` is not indexed under a key of `old` (of a
+    /// ready index: one being built may not hold it yet).
     pub fn apply_put<F, O, N>(
         &self,
         id: u64,
@@ -188,20 +142,20 @@ impl CollectionIndexes {
         O: IntoIterator<Item = (F, Option<IndexKey>)>,
         N: IntoIterator<Item = (F, Option<IndexKey>)>,
     {
-        if self.fields.is_empty() {
+        if !self.any.load(Ordering::Acquire) {
             // No secondary index: only the primary changes (the common case, kept free of
             // the key slots and the secondaries' lock).
-            self.no_keys(old)?;
-            self.no_keys(new)?;
+            no_keys(old)?;
+            no_keys(new)?;
             return Ok(self.primary.insert(id, location));
         }
-        let old = self.slots(old)?;
-        let new = self.slots(new)?;
         let mut secondaries = self.secondaries.write();
-        self.check_old(&secondaries, id, &old)?;
+        let old = secondaries.slots(old)?;
+        let new = secondaries.slots(new)?;
+        secondaries.check_old(id, &old)?;
         // Location first: an id found through a secondary index always has one.
         let previous = self.primary.insert(id, location);
-        for ((index, old), new) in secondaries.iter_mut().zip(old).zip(new) {
+        for ((index, old), new) in secondaries.indexes.iter_mut().zip(old).zip(new) {
             if old == new {
                 continue;
             }
@@ -225,10 +179,10 @@ impl CollectionIndexes {
         F: AsRef<str>,
         O: IntoIterator<Item = (F, Option<IndexKey>)>,
     {
-        let old = self.slots(old)?;
         let mut secondaries = self.secondaries.write();
-        self.check_old(&secondaries, id, &old)?;
-        for (index, old) in secondaries.iter_mut().zip(old) {
+        let old = secondaries.slots(old)?;
+        secondaries.check_old(id, &old)?;
+        for (index, old) in secondaries.indexes.iter_mut().zip(old) {
             if let Some(old) = old {
                 index.remove(&old, id);
             }
@@ -241,27 +195,29 @@ impl CollectionIndexes {
     ///
     /// The lists are intersected starting from the smallest, so the cost follows the rarest
     /// condition. No condition lists every record (by the primary index). Errors with
-    /// [`IndexError::NotIndexed`] if a field is not indexed.
+    /// [`IndexError::NotIndexed`] if a field is not indexed, [`IndexError::NotReady`] if its
+    /// index is being built.
     pub fn find<F: AsRef<str>>(
         &self,
         conditions: &[(F, IndexKey)],
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, IndexError> {
+        let secondaries = self.secondaries.read();
         let positions = conditions
             .iter()
-            .map(|(field, key)| Ok((self.position(field.as_ref())?, key)))
+            .map(|(field, key)| Ok((secondaries.ready_position(field.as_ref())?, key)))
             .collect::<Result<Vec<_>, IndexError>>()?;
         if limit == 0 {
             return Ok(Vec::new());
         }
         if positions.is_empty() {
+            drop(secondaries);
             return Ok(self.primary.page_ids(after, limit));
         }
-        let secondaries = self.secondaries.read();
         let mut lists: Vec<&Postings> = Vec::with_capacity(positions.len());
         for (i, key) in positions {
-            match secondaries[i].postings(key) {
+            match secondaries.indexes[i].postings(key) {
                 Some(postings) => lists.push(postings),
                 None => return Ok(Vec::new()),
             }
@@ -277,18 +233,76 @@ impl CollectionIndexes {
             .collect())
     }
 
-    /// Number of records whose `field` holds `key`. Errors with [`IndexError::NotIndexed`].
+    /// Number of records whose `field` holds `key`. Errors with [`IndexError::NotIndexed`]
+    /// or [`IndexError::NotReady`].
     pub fn count(&self, field: &str, key: &IndexKey) -> Result<usize, IndexError> {
-        let i = self.position(field)?;
-        Ok(self.secondaries.read()[i].count(key))
+        let secondaries = self.secondaries.read();
+        let i = secondaries.ready_position(field)?;
+        Ok(secondaries.indexes[i].count(key))
     }
 
-    /// Number of distinct keys and of indexed records of `field`. Errors with
-    /// [`IndexError::NotIndexed`].
+    /// Number of distinct keys and of indexed records of `field` (so far, while it is being
+    /// built). Errors with [`IndexError::NotIndexed`].
     pub fn field_stats(&self, field: &str) -> Result<(usize, usize), IndexError> {
-        let i = self.position(field)?;
         let secondaries = self.secondaries.read();
-        Ok((secondaries[i].distinct_keys(), secondaries[i].len()))
+        let i = secondaries.position(field)?;
+        let index = &secondaries.indexes[i];
+        Ok((index.distinct_keys(), index.len()))
+    }
+}
+
+impl Secondaries {
+    /// One key slot per declared field from (field, key) pairs; fields not given are `None`.
+    fn slots<F, I>(&self, keys: I) -> Result<Slots, IndexError>
+    where
+        F: AsRef<str>,
+        I: IntoIterator<Item = (F, Option<IndexKey>)>,
+    {
+        let mut slots: Slots = smallvec::smallvec![None; self.names.len()];
+        let mut seen: SmallVec<[bool; INLINE_FIELDS]> =
+            smallvec::smallvec![false; self.names.len()];
+        for (field, key) in keys {
+            let field = field.as_ref();
+            let i = self.position(field)?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(IndexError::DuplicateField {
+                    field: field.to_owned(),
+                });
+            }
+            slots[i] = key;
+        }
+        Ok(slots)
+    }
+
+    /// Checks that `id` is indexed under every key of `old` (in the indexes that are
+    /// ready: one being built may not have reached `id` yet).
+    fn check_old(&self, id: u64, old: &[Option<IndexKey>]) -> Result<(), IndexError> {
+        for (i, key) in old.iter().enumerate() {
+            if let Some(key) = key
+                && !self.building(i)
+                && !self.indexes[i].contains(key, id)
+            {
+                return Err(IndexError::StaleOldKey {
+                    field: self.names[i].to_string(),
+                    id,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses any key, for a collection without secondary indexes (as `slots` would).
+fn no_keys<F, I>(keys: I) -> Result<(), IndexError>
+where
+    F: AsRef<str>,
+    I: IntoIterator<Item = (F, Option<IndexKey>)>,
+{
+    match keys.into_iter().next() {
+        Some((field, _)) => Err(IndexError::NotIndexed {
+            field: field.as_ref().to_owned(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -320,7 +334,7 @@ mod tests {
     #[test]
     fn put_find_replace_delete() {
         let c = CollectionIndexes::new(["color", "size"]).unwrap();
-        assert_eq!(c.fields().collect::<Vec<_>>(), vec!["color", "size"]);
+        assert_eq!(c.fields(), vec!["color", "size"]);
         c.apply_put(1, loc(1), none(), doc("red", 1)).unwrap();
         c.apply_put(2, loc(2), none(), doc("red", 2)).unwrap();
         c.apply_put(3, loc(3), none(), doc("blue", 2)).unwrap();

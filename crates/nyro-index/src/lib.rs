@@ -75,11 +75,13 @@ mod error;
 mod id_hash;
 mod idset;
 mod key;
+mod online;
 mod primary;
 mod secondary;
 
 pub use collection::CollectionIndexes;
 pub use error::IndexError;
 pub use key::IndexKey;
+pub use online::IndexState;
 pub use primary::{PrimaryIndex, PrimaryIter};
 pub use secondary::SecondaryIndex;
