@@ -121,10 +121,7 @@ impl<'a> Rebuild<'_, 'a> {
 
     /// The catalog of the live collections, each indexed, and the indexes left to build
     /// from the documents ([`Replayed::to_build`]).
-    fn finish(
-        catalog: GatheredCatalog<'a>,
-        reader: &LogReader,
-    ) -> Result<(Catalog, ToBuild)> {
+    fn finish(catalog: GatheredCatalog<'a>, reader: &LogReader) -> Result<(Catalog, ToBuild)> {
         let mut built = Catalog::default();
         let mut to_build = Vec::new();
         for (_, collection) in catalog {

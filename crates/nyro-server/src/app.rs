@@ -169,6 +169,14 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/v1/collections/{collection}/_query", post(records::query))
         .route(
+            "/v1/collections/{collection}/_indexes",
+            post(collections::add_index),
+        )
+        .route(
+            "/v1/collections/{collection}/_indexes/{path}",
+            delete(collections::drop_index),
+        )
+        .route(
             "/v1/collections/{collection}/changes",
             get(changes::one_collection),
         )
