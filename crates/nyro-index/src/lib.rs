@@ -20,15 +20,23 @@
 //! - [`CollectionIndexes::from_sorted`] and [`PrimaryIndex::from_sorted`] build indexes at
 //!   once from records in ascending id order (replay on open): maps sized up front, ordered
 //!   sets made of full blocks, each distinct indexed value decoded once.
-//! - [`IndexError`]: a field that is not indexed, given twice, or old keys that do not match.
+//! - Online builds ([`IndexState`]): [`CollectionIndexes::add_path`] adds an index to a
+//!   collection in use (building while it holds records), [`CollectionIndexes::fill`]
+//!   indexes the records stored before it (only those still where they were read),
+//!   [`CollectionIndexes::set_ready`] opens it to queries; [`CollectionIndexes::drop_path`],
+//!   [`CollectionIndexes::paths`].
+//! - [`IndexError`]: a field that is not indexed (or not ready), given twice, or old keys that
+//!   do not match.
 //!
 //! ## Invariants
 //!
 //! - An id is in the primary index iff its latest applied operation is a put; its location is
 //!   that put's.
-//! - In every secondary index, an id is under exactly the key its latest applied put had for
-//!   that field (nowhere if that document lacked the field or held an array or object), given
-//!   that callers pass the old keys of a replaced or deleted record (checked when given).
+//! - In every ready secondary index, an id is under exactly the key its latest applied put had
+//!   for that field (nowhere if that document lacked the field or held an array or object),
+//!   given that callers pass the old keys of a replaced or deleted record (checked when given).
+//!   An index being built holds a subset of that (the records its build has not reached yet
+//!   may be missing) and no stale entry; queries refuse it until it is ready.
 //! - Every id listed by a page or found by `find` had a location when it was read; pages and
 //!   finds are ascending and never repeat an id.
 //! - Readers run concurrently with one writer: `get` takes one shard lock, `page` and `find`

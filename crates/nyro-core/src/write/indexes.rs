@@ -144,3 +144,25 @@ impl Operation for DropIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The payload docs/FORMAT.md section 4.8 gives as its example.
+    #[test]
+    fn the_record_payload_matches_format_md() {
+        let mut out = Vec::new();
+        nyro_storage::codec::encode_into(&"address.city".to_string(), &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                0x0c, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x2e, 0x63, 0x69, 0x74, 0x79
+            ]
+        );
+        assert_eq!(
+            nyro_storage::codec::decode::<String>(&out).unwrap(),
+            "address.city"
+        );
+    }
+}
