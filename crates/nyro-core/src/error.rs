@@ -102,6 +102,18 @@ pub enum DbError {
         /// The field.
         field: String,
     },
+    /// A query names a path whose index is still being built (added online): it serves
+    /// queries once built.
+    #[error(
+        "the index on {field:?} of collection {collection:?} is still being built from the \
+         stored documents; query by it once it is ready (listed in the collection's indexes)"
+    )]
+    IndexNotReady {
+        /// The collection.
+        collection: String,
+        /// The field.
+        field: String,
+    },
     /// Every permit of `max_concurrent_ops` is taken (or the write queue is full); nothing
     /// of the operation was done. Retry shortly.
     #[error("the database is at its limit of {limit} concurrent operations; retry shortly")]

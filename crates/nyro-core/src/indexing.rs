@@ -242,12 +242,14 @@ pub(crate) fn find(
         .index
         .find(&query, after, limit)
         .map_err(|e| match e {
-            IndexError::NotIndexed { field } | IndexError::NotReady { field } => {
-                DbError::NotIndexed {
-                    collection: collection.name.to_string(),
-                    field,
-                }
-            }
+            IndexError::NotIndexed { field } => DbError::NotIndexed {
+                collection: collection.name.to_string(),
+                field,
+            },
+            IndexError::NotReady { field } => DbError::IndexNotReady {
+                collection: collection.name.to_string(),
+                field,
+            },
             other => DbError::invalid(other.to_string()),
         })?;
     // A document deleted between the lookup and here is simply left out.

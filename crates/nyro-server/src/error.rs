@@ -134,7 +134,9 @@ impl From<DbError> for ApiError {
             | DbError::IdsExhausted { .. }
             | DbError::CollectionExists { .. }
             | DbError::IndexExists { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
-            DbError::NotIndexed { .. } => (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed),
+            DbError::NotIndexed { .. } | DbError::IndexNotReady { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed)
+            }
             DbError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
             DbError::Unavailable { .. } => {
                 tracing::warn!(error = %e, "write refused");

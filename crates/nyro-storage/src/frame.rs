@@ -407,6 +407,8 @@ mod tests {
             CompactionMarker,
             RaftEntry,
             RaftTruncate,
+            AddIndex,
+            DropIndex,
         ];
         for (byte, kind) in (1u8..).zip(kinds) {
             assert_eq!(kind as u8, byte);
@@ -428,7 +430,9 @@ mod tests {
         }
         assert_eq!(RecordKind::RaftEntry.name(), "raft_entry");
         assert_eq!(RecordKind::RaftTruncate.name(), "raft_truncate");
-        assert_eq!(RecordKind::from_byte(9), None);
+        assert_eq!(RecordKind::AddIndex.name(), "add_index");
+        assert_eq!(RecordKind::DropIndex.name(), "drop_index");
+        assert_eq!(RecordKind::from_byte(11), None);
         assert_eq!(RecordKind::from_byte(0), None);
     }
 
