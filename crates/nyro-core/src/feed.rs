@@ -328,6 +328,9 @@ pub struct ChangeStream {
     live: broadcast::Receiver<Arc<ChangeEvent>>,
     /// Highest seq delivered (or skipped as covered by the replay).
     last_seq: u64,
+    /// The last seq the replay covers: a live change after it but not after `since` is
+    /// not sent, but a live query's matching ids must still take it.
+    until: u64,
     collection: Option<Arc<str>>,
     capacity: usize,
     /// A cluster node's log marks, and the snapshot it had installed when the stream
@@ -389,6 +392,7 @@ impl ChangeStream {
             replay,
             live,
             last_seq: until.max(since),
+            until,
             collection,
             capacity: crate::types::FEED_CAPACITY,
             marks,
@@ -440,7 +444,21 @@ impl ChangeStream {
                         }
                     }
                     if event.seq <= self.last_seq {
-                        continue; // already covered by the replay
+                        // Covered by the replay, or at or before a `since` beyond it.
+                        if let Some(watch) = &mut self.watch
+                            && event.seq > self.until
+                            && self
+                                .collection
+                                .as_ref()
+                                .is_none_or(|c| *c == event.collection)
+                            && let Err(source) = concerns(watch, &event)
+                        {
+                            return Some(Err(FeedError::Filter {
+                                seq: event.seq,
+                                source,
+                            }));
+                        }
+                        continue;
                     }
                     self.last_seq = event.seq;
                     if !self.wanted(&event) {
