@@ -141,10 +141,10 @@ struct Replay {
     until: u64,
     /// The one collection replayed, if not all.
     collection: Option<Arc<str>>,
-    /// Live ids per collection id, to tell inserts from updates, and for a live query
-    /// whether the version a change replaces is in the log; `None` when every segment is
-    /// of format 2 or later, whose records say which they are, and no live query needs
-    /// them (no memory per id then).
+    /// Live ids per collection id (of the collections replayed), to tell inserts from
+    /// updates, and for a live query whether the version a change replaces is in the log;
+    /// `None` when every segment is of format 2 or later, whose records say which they
+    /// are, and no live query needs them (no memory per id then).
     live: Option<HashMap<u32, HashSet<u64>>>,
     names: HashMap<u32, Arc<str>>,
 }
@@ -274,14 +274,19 @@ impl Replay {
                     if h.seq > self.until {
                         return Ok(Replayed::End);
                     }
-                    let (op, previous) = Self::op_of(&mut self.live, &h);
+                    // Before `since`, only the ids tracked and a live query need a record
+                    // (and only one of a collection replayed).
                     let after = h.seq > self.since;
-                    if !after && watch.is_none() {
+                    if !after && watch.is_none() && self.live.is_none() {
                         continue;
                     }
                     let Some(collection) = self.wanted(h.collection) else {
                         continue;
                     };
+                    let (op, previous) = Self::op_of(&mut self.live, &h);
+                    if !after && watch.is_none() {
+                        continue;
+                    }
                     let matches = match watch.as_deref_mut() {
                         None => None,
                         Some(watch) => {
