@@ -141,10 +141,10 @@ struct Replay {
     until: u64,
     /// The one collection replayed, if not all.
     collection: Option<Arc<str>>,
-    /// Live ids per collection id, to tell inserts from updates, and for a live query
-    /// whether the version a change replaces is in the log; `None` when every segment is
-    /// of format 2 or later, whose records say which they are, and no live query needs
-    /// them (no memory per id then).
+    /// Live ids per collection id (of the collections replayed), to tell inserts from
+    /// updates, and for a live query whether the version a change replaces is in the log;
+    /// `None` when every segment is of format 2 or later, whose records say which they
+    /// are, and no live query needs them (no memory per id then).
     live: Option<HashMap<u32, HashSet<u64>>>,
     names: HashMap<u32, Arc<str>>,
 }
@@ -277,14 +277,19 @@ impl Replay {
                     if h.seq > self.until {
                         return Ok(Replayed::End);
                     }
-                    let (op, previous) = Self::op_of(&mut self.live, &h);
+                    // Before `since`, only the ids tracked and a live query need a record
+                    // (and only one of a collection replayed).
                     let after = h.seq > self.since;
-                    if !after && watch.is_none() {
+                    if !after && watch.is_none() && self.live.is_none() {
                         continue;
                     }
                     let Some(collection) = self.wanted(h.collection) else {
                         continue;
                     };
+                    let (op, previous) = Self::op_of(&mut self.live, &h);
+                    if !after && watch.is_none() {
+                        continue;
+                    }
                     let matches = match watch.as_deref_mut() {
                         None => None,
                         Some(watch) => {
@@ -331,6 +336,9 @@ pub struct ChangeStream {
     live: broadcast::Receiver<Arc<ChangeEvent>>,
     /// Highest seq delivered (or skipped as covered by the replay).
     last_seq: u64,
+    /// The last seq the replay covers: a live change after it but not after `since` is
+    /// not sent, but a live query's matching ids must still take it.
+    until: u64,
     collection: Option<Arc<str>>,
     capacity: usize,
     /// A cluster node's log marks, and the snapshot it had installed when the stream
@@ -392,6 +400,7 @@ impl ChangeStream {
             replay,
             live,
             last_seq: until.max(since),
+            until,
             collection,
             capacity: crate::types::FEED_CAPACITY,
             marks,
@@ -443,7 +452,21 @@ impl ChangeStream {
                         }
                     }
                     if event.seq <= self.last_seq {
-                        continue; // already covered by the replay
+                        // Covered by the replay, or at or before a `since` beyond it.
+                        if let Some(watch) = &mut self.watch
+                            && event.seq > self.until
+                            && self
+                                .collection
+                                .as_ref()
+                                .is_none_or(|c| *c == event.collection)
+                            && let Err(source) = concerns(watch, &event)
+                        {
+                            return Some(Err(FeedError::Filter {
+                                seq: event.seq,
+                                source,
+                            }));
+                        }
+                        continue;
                     }
                     self.last_seq = event.seq;
                     if !self.wanted(&event) {

@@ -587,3 +587,33 @@ async fn a_live_query_started_during_writes_begins_exactly_where_it_says() {
     }
     Arc::into_inner(db).unwrap().close().await.unwrap();
 }
+
+/// A `since` beyond the last seq: the changes up to it are not sent, but they still move
+/// documents in and out of the live query's result.
+#[tokio::test]
+async fn a_since_ahead_of_the_log_still_follows_the_changes_up_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&config(dir.path())).await;
+    let a = db.insert("c", doc(json!({"v": 3})), W).await.unwrap();
+    let mut stream = db
+        .subscribe_where(Some("c"), Some(a.seq + 1), filter(0))
+        .unwrap();
+    db.replace("c", a.id, doc(json!({"v": 5})), W)
+        .await
+        .unwrap(); // at since: not sent
+    db.replace("c", a.id, doc(json!({"v": 6})), W)
+        .await
+        .unwrap(); // did not match before
+    let b = db.insert("c", doc(json!({"v": 0})), W).await.unwrap();
+    let want = (
+        b.seq,
+        "insert",
+        "c".into(),
+        b.id,
+        Some(json!({"v": 0})),
+        Some(true),
+    );
+    expect(&mut stream, &[want], "after since").await;
+    quiet(&mut stream).await;
+    db.close().await.unwrap();
+}
