@@ -34,7 +34,7 @@ const INLINE_FIELDS: usize = 4;
 type Slots<'k> = SmallVec<[&'k [IndexKey]; INLINE_FIELDS]>;
 
 /// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared path
-/// (paths can be added and dropped while in use: [`crate::online`]).
+/// (paths can be added and dropped while in use: [`CollectionIndexes::add_path`]).
 ///
 /// All methods take `&self`. Updates ([`apply_put`](Self::apply_put),
 /// [`apply_delete`](Self::apply_delete)) hold the secondary indexes' write lock for the

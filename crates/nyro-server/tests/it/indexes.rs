@@ -172,6 +172,20 @@ async fn an_index_is_added_built_dropped_and_kept_across_a_restart() {
         )
         .await
         .expect_error(400, "not_indexed");
+    // Counted by operation in /metrics.
+    let metrics = server.get("/metrics").await;
+    for counted in [
+        "op=\"add_index\",status=\"202\"",
+        "op=\"add_index\",status=\"409\"",
+        "op=\"drop_index\",status=\"204\"",
+        "op=\"drop_index\",status=\"404\"",
+    ] {
+        assert!(
+            metrics.text.contains(counted),
+            "{counted} in {}",
+            metrics.text
+        );
+    }
 
     // Both are logged: a restart keeps them, and the index is ready on open.
     server.stop().await;
