@@ -72,12 +72,44 @@ pub enum DbError {
         /// The indexes requested.
         requested: Vec<String>,
     },
-    /// A query names a field the collection does not index.
+    /// An index on this path exists already (ready or being built).
     #[error(
-        "field {field:?} is not indexed in collection {collection:?}; query only indexed fields \
-         (declare the index when creating the collection)"
+        "collection {collection:?} has an index on {path:?} already; drop it first to build it \
+         again"
+    )]
+    IndexExists {
+        /// The collection.
+        collection: String,
+        /// The path.
+        path: String,
+    },
+    /// No index on this path.
+    #[error("collection {collection:?} has no index on {path:?}")]
+    IndexNotFound {
+        /// The collection.
+        collection: String,
+        /// The path.
+        path: String,
+    },
+    /// A query needs an index on a path the collection does not index (a sort, or the
+    /// equality lookup of `Database::find`).
+    #[error(
+        "path {field:?} is not indexed in collection {collection:?}; sort by _id or by an \
+         indexed path, or add the index (POST /v1/collections/{collection}/_indexes)"
     )]
     NotIndexed {
+        /// The collection.
+        collection: String,
+        /// The field.
+        field: String,
+    },
+    /// A query names a path whose index is still being built (added online): it serves
+    /// queries once built.
+    #[error(
+        "the index on {field:?} of collection {collection:?} is still being built from the \
+         stored documents; query by it once it is ready (listed in the collection's indexes)"
+    )]
+    IndexNotReady {
         /// The collection.
         collection: String,
         /// The field.

@@ -1,89 +1,92 @@
-//! The one place the core talks to nyro-index: documents to index keys, puts and deletes
-//! with the old document's keys, and equality queries.
+//! The one place the core talks to nyro-index: documents to index keys (for each indexed
+//! path a set of keys, [`crate::query::keys`]), puts and deletes with the old document's
+//! keys, and equality queries.
 //!
 //! The index does not remember which keys each record was indexed under (that would cost
 //! memory per record); a replace or delete passes the old document's keys, read back from
-//! the log, decoding only the indexed fields (`fields::scalars`). A write reads them in its
+//! the log through a [`DocumentView`] of the stored payload. A write reads them in its
 //! `prepare` ([`stored_keys`]), before anything is appended, so that a damaged old version
 //! refuses the write instead of leaving the indexes half-updated; the commit reads only a
 //! version its own batch appended. Collections without secondary indexes skip that read.
 
+use std::sync::Arc;
+
 use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
+use smallvec::SmallVec;
 
-use crate::catalog::Collection;
+use crate::catalog::{Collection, IndexedPaths};
 use crate::damage::DamageLog;
-use crate::document::{Document, Value};
+use crate::document::{Document, Value, encode_fields};
 use crate::error::{DbError, Result};
-use crate::fields::scalars;
+use crate::query::keys::{index_keys, key_of_value};
 use crate::scan::read_stored;
 use crate::types::IndexStats;
+use crate::view::DocumentView;
 
-/// The index key of a value, if it is a scalar.
-pub(crate) fn key_of(value: &Value) -> Option<IndexKey> {
-    Some(match value {
-        Value::Null => IndexKey::null(),
-        Value::Bool(b) => IndexKey::from(*b),
-        Value::Int(i) => IndexKey::from(*i),
-        Value::UInt(u) => IndexKey::from(*u),
-        Value::Float(f) => IndexKey::from(*f),
-        Value::String(s) => IndexKey::from(s.as_str()),
-        Value::Array(_) | Value::Object(_) => return None,
-    })
+/// A document's keys for one path.
+type Keys = SmallVec<[IndexKey; 4]>;
+
+/// The keys of a stored document under one path: what an index build puts in the index.
+pub(crate) fn path_keys(path: &crate::query::Path, id: u64, payload: &[u8]) -> Result<Keys> {
+    let mut keys = Keys::new();
+    index_keys(&DocumentView::new(id, payload)?, path, &mut keys);
+    Ok(keys)
 }
 
-/// `(field, key)` for every indexed field of `collection`, from a document's fields (the
-/// last occurrence of a repeated name wins, as in `Document::get`).
-fn doc_keys<'a>(
-    collection: &'a Collection,
-    fields: &'a [(String, Value)],
-) -> impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a {
-    collection.indexes.iter().map(move |field| {
-        let value = fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == field)
-            .map(|(_, v)| v);
-        (field.as_str(), value.and_then(key_of))
-    })
-}
-
-/// `(field, key)` for every indexed field of `collection`, read from a stored payload
-/// without decoding the rest of the document.
-fn payload_keys<'a>(
-    collection: &'a Collection,
-    payload: &[u8],
-) -> Result<impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a> {
-    let values = scalars(payload, &collection.indexes)?;
-    Ok(collection
-        .indexes
-        .iter()
-        .zip(values)
-        .map(|(field, value)| (field.as_str(), value.as_ref().and_then(key_of))))
-}
-
-/// The keys a stored document is indexed under: one per indexed field of its collection, in
-/// the order of `Collection::indexes` (`None`: the document lacks the field or its value is
-/// not a scalar). Empty for a document not stored or a collection without secondary index.
+/// The keys a document is indexed under: for each indexed path of its collection when they
+/// were read, the set [`index_keys`] gives, with those paths: an index added or dropped
+/// between a write's `prepare` and its commit is matched by name. Empty for a document not
+/// stored or a collection without secondary index.
 #[derive(Debug, Default)]
-pub(crate) struct StoredKeys(Vec<Option<IndexKey>>);
+pub(crate) struct StoredKeys {
+    indexed: Arc<IndexedPaths>,
+    keys: Vec<Keys>,
+}
 
 impl StoredKeys {
-    /// Reads them from a stored payload without decoding the rest of the document.
-    fn of_payload(collection: &Collection, payload: &[u8]) -> Result<Self> {
-        Ok(Self(
-            payload_keys(collection, payload)?
-                .map(|(_, key)| key)
-                .collect(),
-        ))
+    /// The keys of a document's view under each of `indexed`.
+    fn of_view(indexed: Arc<IndexedPaths>, view: &DocumentView<'_>) -> Self {
+        let keys = indexed
+            .paths()
+            .iter()
+            .map(|path| {
+                let mut keys = Keys::new();
+                index_keys(view, path, &mut keys);
+                keys
+            })
+            .collect();
+        Self { indexed, keys }
     }
 
-    /// `(field, key)` pairs, as the index takes them.
-    fn with_fields(
-        self,
-        collection: &Collection,
-    ) -> impl Iterator<Item = (&str, Option<IndexKey>)> {
-        collection.indexes.iter().map(String::as_str).zip(self.0)
+    /// The keys of the stored payload of document `id` (checked whole as a view is).
+    fn of_payload(indexed: Arc<IndexedPaths>, id: u64, payload: &[u8]) -> Result<Self> {
+        Ok(Self::of_view(indexed, &DocumentView::new(id, payload)?))
+    }
+
+    /// The keys of a document about to be indexed (encoded to read it as stored).
+    fn of_document(indexed: Arc<IndexedPaths>, doc: &Document) -> Result<Self> {
+        if indexed.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut payload = Vec::new();
+        encode_fields(&doc.fields, &mut payload)?;
+        Self::of_payload(indexed, doc.id.unwrap_or_default(), &payload)
+    }
+
+    /// The keys for each of `current` (the collection's indexed paths now), as the index
+    /// takes them: none for a path added since they were read.
+    fn with_paths<'a>(
+        &'a self,
+        current: &'a IndexedPaths,
+    ) -> impl Iterator<Item = (&'a str, &'a [IndexKey])> {
+        current.iter().map(move |name| {
+            let keys = match self.indexed.iter().position(|n| n == name) {
+                Some(i) => self.keys.get(i).map_or(&[][..], |keys| &keys[..]),
+                None => &[][..],
+            };
+            (name.as_str(), keys)
+        })
     }
 }
 
@@ -100,8 +103,9 @@ pub(crate) fn stored_keys(
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(None);
     };
+    let indexed = collection.indexes();
     read_stored(reader, damage, collection, id, location, |payload| {
-        StoredKeys::of_payload(collection, payload)
+        StoredKeys::of_payload(Arc::clone(&indexed), id, payload)
     })
 }
 
@@ -109,14 +113,15 @@ pub(crate) fn stored_keys(
 /// read them (the version is one the same batch appended) and for replay. Empty when the
 /// collection has no secondary index (then nothing is read) or `id` is not stored.
 fn old_keys(collection: &Collection, reader: &LogReader, id: u64) -> Result<StoredKeys> {
-    if collection.indexes.is_empty() {
+    let indexed = collection.indexes();
+    if indexed.is_empty() {
         return Ok(StoredKeys::default());
     }
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(StoredKeys::default());
     };
     reader.read_with(location, |_, payload| {
-        StoredKeys::of_payload(collection, payload)
+        StoredKeys::of_payload(indexed, id, payload)
     })?
 }
 
@@ -141,13 +146,15 @@ pub(crate) fn put(
 ) -> Result<Option<Location>> {
     let id = doc.id.unwrap_or_default();
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
+    let indexed = collection.indexes();
+    let new = StoredKeys::of_document(Arc::clone(&indexed), doc)?;
     collection
         .index
         .apply_put(
             id,
             location,
-            old.with_fields(collection),
-            doc_keys(collection, &doc.fields),
+            old.with_paths(&indexed),
+            new.with_paths(&indexed),
         )
         .map_err(|e| index_error(collection, id, e))
 }
@@ -161,17 +168,18 @@ pub(crate) fn insert_new(
     location: Location,
 ) -> Result<()> {
     let id = doc.id.unwrap_or_default();
-    let old: [(&str, Option<IndexKey>); 0] = [];
+    let indexed = collection.indexes();
+    let new = StoredKeys::of_document(Arc::clone(&indexed), doc)?;
     let previous = collection
         .index
-        .apply_put(id, location, old, doc_keys(collection, &doc.fields))
+        .apply_put(id, location, [], new.with_paths(&indexed))
         .map_err(|e| index_error(collection, id, e))?;
     debug_assert!(previous.is_none(), "insert_new of an id that exists");
     Ok(())
 }
 
-/// Indexes the stored document `payload` of `id` at `location` (replay: nothing is decoded
-/// but the indexed fields). Returns the location it replaces.
+/// Indexes the stored document `payload` of `id` at `location` (a replicated write or a
+/// snapshot's). Returns the location it replaces.
 pub(crate) fn put_stored(
     collection: &Collection,
     reader: &LogReader,
@@ -180,10 +188,20 @@ pub(crate) fn put_stored(
     location: Location,
 ) -> Result<Option<Location>> {
     let old = old_keys(collection, reader, id)?;
-    let new = payload_keys(collection, payload)?;
+    let indexed = collection.indexes();
+    let new = if indexed.is_empty() {
+        StoredKeys::default()
+    } else {
+        StoredKeys::of_payload(Arc::clone(&indexed), id, payload)?
+    };
     collection
         .index
-        .apply_put(id, location, old.with_fields(collection), new)
+        .apply_put(
+            id,
+            location,
+            old.with_paths(&indexed),
+            new.with_paths(&indexed),
+        )
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -195,9 +213,10 @@ pub(crate) fn delete(
     old: Option<StoredKeys>,
 ) -> Result<Option<Location>> {
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
+    let indexed = collection.indexes();
     collection
         .index
-        .apply_delete(id, old.with_fields(collection))
+        .apply_delete(id, old.with_paths(&indexed))
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -210,19 +229,25 @@ pub(crate) fn find(
 ) -> Result<Vec<(u64, Location)>> {
     let mut query = Vec::with_capacity(conditions.len());
     for (field, value) in conditions {
-        let key = key_of(value).ok_or_else(|| {
-            DbError::invalid(format!(
+        // An array's index keys are its elements, and objects are the query engine's to
+        // compare: this lookup takes scalars only, as `_query` always has.
+        if matches!(value, Value::Array(_) | Value::Object(_)) {
+            return Err(DbError::invalid(format!(
                 "field {field:?}: equality queries take a string, number, boolean or null, not \
                  an array or object"
-            ))
-        })?;
-        query.push((field.as_str(), key));
+            )));
+        }
+        query.push((field.as_str(), key_of_value(value)));
     }
     let ids = collection
         .index
         .find(&query, after, limit)
         .map_err(|e| match e {
             IndexError::NotIndexed { field } => DbError::NotIndexed {
+                collection: collection.name.to_string(),
+                field,
+            },
+            IndexError::NotReady { field } => DbError::IndexNotReady {
                 collection: collection.name.to_string(),
                 field,
             },
@@ -245,7 +270,7 @@ pub(crate) fn mark_all_dead(collection: &Collection, reader: &LogReader) {
 /// Sizes of the collection's secondary indexes.
 pub(crate) fn stats(collection: &Collection) -> Vec<IndexStats> {
     collection
-        .indexes
+        .indexes()
         .iter()
         .map(|field| IndexStats {
             field: field.clone(),

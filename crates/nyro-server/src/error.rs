@@ -96,6 +96,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
+    /// 500 `internal`, for a failure of the server itself (never a file path).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            message,
+        )
+    }
+
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
@@ -127,13 +136,16 @@ impl From<DbError> for ApiError {
             }
             DbError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
             DbError::Invalid { .. } => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
-            DbError::CollectionNotFound { .. } | DbError::NotFound { .. } => {
-                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
-            }
+            DbError::CollectionNotFound { .. }
+            | DbError::NotFound { .. }
+            | DbError::IndexNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             DbError::Conflict { .. }
             | DbError::IdsExhausted { .. }
-            | DbError::CollectionExists { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
-            DbError::NotIndexed { .. } => (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed),
+            | DbError::CollectionExists { .. }
+            | DbError::IndexExists { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            DbError::NotIndexed { .. } | DbError::IndexNotReady { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed)
+            }
             DbError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
             DbError::Unavailable { .. } => {
                 tracing::warn!(error = %e, "write refused");

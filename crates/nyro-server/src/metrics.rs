@@ -13,7 +13,7 @@ use nyro_core::Database;
 use nyro_raft::RaftFigures;
 
 /// Operations counted, in the order of their counters.
-const OPS: [&str; 20] = [
+const OPS: [&str; 22] = [
     "health",
     "metrics",
     "stats",
@@ -21,6 +21,8 @@ const OPS: [&str; 20] = [
     "list_collections",
     "create_collection",
     "drop_collection",
+    "add_index",
+    "drop_index",
     "insert",
     "list",
     "bulk_insert",
@@ -36,8 +38,8 @@ const OPS: [&str; 20] = [
     "unknown",
 ];
 /// Statuses counted one by one; any other counts as `STATUSES.len()` ("other").
-const STATUSES: [u16; 14] = [
-    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 501, 503, 101,
+const STATUSES: [u16; 15] = [
+    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 500, 501, 503, 101, 202,
 ];
 
 /// Requests by operation and status (a fixed table of atomic counters: no lock on the
@@ -91,6 +93,8 @@ fn op_name(method: &Method, route: Option<&str>) -> &'static str {
         ("GET", "/v1/collections") => "list_collections",
         ("PUT", "/v1/collections/{collection}") => "create_collection",
         ("DELETE", "/v1/collections/{collection}") => "drop_collection",
+        ("POST", "/v1/collections/{collection}/_indexes") => "add_index",
+        ("DELETE", "/v1/collections/{collection}/_indexes/{path}") => "drop_index",
         ("POST", "/v1/collections/{collection}/records") => "insert",
         ("GET", "/v1/collections/{collection}/records") => "list",
         ("POST", "/v1/collections/{collection}/records/_bulk") => "bulk_insert",

@@ -17,7 +17,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Ref, RefOr, Required};
 
 use crate::console;
-use crate::routes::{changes, cluster, collections, records, system};
+use crate::routes::{changes, cluster, collections, query, records, system};
 use crate::wire;
 
 pub mod responses;
@@ -29,8 +29,9 @@ pub mod responses;
     paths(
         system::health, system::stats, system::metrics, system::openapi, system::compact, system::backup,
         collections::list, collections::create, collections::drop,
+        collections::add_index, collections::drop_index,
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
-        records::list, records::query,
+        records::list, query::query, query::explain,
         changes::one_collection, changes::all_collections,
         cluster::status, cluster::add, cluster::remove,
         console::index, console::asset_file,
@@ -38,8 +39,8 @@ pub mod responses;
     components(
         schemas(
             wire::ErrorBody, wire::ErrorDetail, wire::Health, wire::CollectionList, wire::CollectionEntry,
-            wire::CreateCollection, wire::CollectionAnswer, wire::InsertAnswer, wire::BulkAnswer,
-            wire::ReplaceAnswer, wire::PageAnswer, wire::QueryBody, wire::CompactAnswer,
+            wire::CreateCollection, wire::CollectionAnswer, wire::NewIndex, wire::IndexAnswer, wire::InsertAnswer, wire::BulkAnswer,
+            wire::ReplaceAnswer, wire::PageAnswer, wire::QueryBody, wire::QueryAnswer, wire::ExplainAnswer, wire::CompactAnswer,
             wire::BackupBody, wire::BackupAnswer, wire::U64, wire::CollectionName,
             wire::DocumentBody, wire::DocumentsBody, wire::StoredDocument,
             wire::ClusterAnswer, wire::MemberAnswer, wire::NewMember, wire::Role, wire::Consistency,

@@ -8,10 +8,12 @@ use utoipa::ToSchema;
 
 mod cluster;
 mod page;
+mod query;
 mod schemas;
 
 pub use cluster::{ClusterAnswer, Consistency, MemberAnswer, NewMember, Role};
 pub use page::{PageWriter, json_response};
+pub use query::{ExplainAnswer, QueryAnswer, QueryBody};
 pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
 
 /// The database's part of `GET /v1/stats`: `collections` (name, count, indexes with their
@@ -136,8 +138,37 @@ pub struct CollectionEntry {
     /// Documents in it.
     #[schema(value_type = U64)]
     pub count: u64,
-    /// Indexed fields.
+    /// Indexed paths that queries use, sorted.
     pub indexes: Vec<String>,
+    /// Indexed paths still being built from the stored documents, sorted; only while there
+    /// are any (`POST /v1/collections/{c}/_indexes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub building: Vec<String>,
+}
+
+/// `POST /v1/collections/{c}/_indexes` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIndex {
+    /// The path to index: field names separated by dots (`"address.city"`), none empty;
+    /// not `_id`.
+    #[schema(schema_with = schemas::index_path)]
+    pub path: String,
+}
+
+/// `POST /v1/collections/{c}/_indexes` answer (202): the index and its state now.
+#[derive(Serialize, ToSchema)]
+pub struct IndexAnswer {
+    /// The collection.
+    #[schema(value_type = CollectionName)]
+    pub collection: String,
+    /// The indexed path.
+    pub path: String,
+    /// `building` while it is built from the stored documents (queries use it once it is
+    /// `ready`; `GET /v1/collections` tells), `ready` at once for an empty collection.
+    #[schema(pattern = "^(building|ready)$")]
+    pub state: &'static str,
 }
 
 /// `GET /v1/collections`.
@@ -255,48 +286,6 @@ pub struct PageAnswer {
     pub next: Option<u64>,
 }
 
-/// `POST .../_query` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueryBody {
-    /// Field to value (a string, number, boolean or null); every equality must hold. Every
-    /// field must be indexed in the collection (else 400 `not_indexed`).
-    #[serde(default, rename = "where")]
-    #[schema(schema_with = schemas::conditions)]
-    pub conditions: serde_json::Map<String, serde_json::Value>,
-    /// Most documents to return (1 to 10000, default 100).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 10000)]
-    pub limit: Option<usize>,
-    /// Return documents with ids after this one.
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(value_type = Option<U64>)]
-    pub after: Option<u64>,
-}
-
-/// An optional whole number: an integer, or a number with a fraction or exponent whose
-/// value is whole (`5.0`; JSON Schema's integers include it), as for `_id`.
-fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::de::{Error, Unexpected};
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number
-        .as_u64()
-        .or_else(|| number.as_f64().and_then(nyro_core::whole_u64));
-    let unexpected = || {
-        let shown = number.as_f64().unwrap_or_default();
-        D::Error::invalid_value(Unexpected::Float(shown), &"a whole number from 0")
-    };
-    T::try_from(whole.ok_or_else(unexpected)?)
-        .map(Some)
-        .map_err(|_| unexpected())
-}
-
 /// A change event on the WebSocket feed.
 #[derive(ToSchema)]
 pub struct ChangeMessage<'a> {
@@ -315,16 +304,23 @@ pub struct ChangeMessage<'a> {
     /// The document after the change, null on delete.
     #[schema(value_type = Option<StoredDocument>, required = true)]
     pub doc: Option<&'a Document>,
+    /// On a live query's feed (`where`) only: whether the document matches the filter
+    /// after this change (false on delete).
+    #[schema(rename = "match", value_type = bool, required = false)]
+    pub matches: Option<bool>,
 }
 
 impl Serialize for ChangeMessage<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(5))?;
+        let mut map = s.serialize_map(Some(5 + usize::from(self.matches.is_some())))?;
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("op", self.op)?;
         map.serialize_entry("collection", self.collection)?;
         map.serialize_entry("_id", &self.id)?;
         map.serialize_entry("doc", &self.doc.map(JsonDoc))?;
+        if let Some(matches) = self.matches {
+            map.serialize_entry("match", &matches)?;
+        }
         map.end()
     }
 }

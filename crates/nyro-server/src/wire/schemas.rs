@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -22,6 +22,9 @@ pub const COLLECTION_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// written without look-ahead: a first character that is not `_`, or `_` followed by
 /// anything but `id` and the end. `[\s\S]` is any character, newlines included.
 const INDEX_FIELD_PATTERN: &str = r"^(?:[^_]|_$|_[^i]|_i$|_i[^d]|_id[\s\S])";
+/// An index path: dot-separated segments, none empty. (`_id` is refused too, with 400: the
+/// patterns stay free of lookaheads, as above.)
+const INDEX_PATH_PATTERN: &str = r"^[^.]+(\.[^.]+)*$";
 
 fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
@@ -167,21 +170,14 @@ pub fn index_fields() -> Schema {
         .into()
 }
 
-/// `QueryBody.where`: field to a string, number, boolean or null (arrays and objects are
-/// refused).
-pub fn conditions() -> Schema {
-    let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
-        Type::String,
-        Type::Number,
-        Type::Boolean,
-        Type::Null,
-    ]));
+/// `NewIndex.path`: a dotted path, not `_id`.
+pub fn index_path() -> Schema {
     ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .additional_properties(Some(scalar))
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(INDEX_PATH_PATTERN))
         .description(Some(
-            "field to value: a document matches when every named field has exactly that \
-             value; every field must be indexed in the collection (else 400 not_indexed)",
+            "field names separated by single dots, none empty (\"address.city\"); not `_id`",
         ))
         .into()
 }
