@@ -46,15 +46,24 @@ driver() {
     --threads 1,16 --out "$work/results/$store.json" "$@"
 }
 
+# NyroDB's query.max_scan (default 1,000,000) must let the unindexed filter read them all.
+max_scan=$(( docs > 1000000 ? docs : 1000000 ))
+
+if want nyrodb; then
+  driver nyrodb --dir "$work/nyrodb-embedded"
+  rm -rf "${work:?}/nyrodb-embedded"
+fi
+
 if want sqlite; then
   driver sqlite --dir "$work/sqlite"
   rm -rf "${work:?}/sqlite"
 fi
 
-# NyroDB's server: release build, default config (query.max_scan 1,000,000), empty data dir.
+# NyroDB's server: release build, default config but query.max_scan, empty data dir.
 if want nyrodb-server; then
   port=$(bench_free_ports 1)
-  NYRODB_LOG_FORMAT=text RUST_LOG=warn bench_spawn "$nyrodb" serve --data "$work/nyrodb" \
+  NYRODB_QUERY_MAX_SCAN=$max_scan NYRODB_LOG_FORMAT=text RUST_LOG=warn \
+    bench_spawn "$nyrodb" serve --data "$work/nyrodb" \
     --listen "127.0.0.1:$port" 2>"$work/server.log"
   bench_wait_up "http://127.0.0.1:$port/health"
   driver nyrodb-server --url "http://127.0.0.1:$port"
@@ -94,6 +103,8 @@ version_of() {
   [ -f "$work/results/$1.json" ] || return 0
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$work/results/$1.json"
 }
+# nyrodb_version: the NyroDB version benchmarked (the workspace's).
+nyrodb_version() { "$nyrodb" --version | awk '{print $NF}'; }
 cpu=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
 section=$(cat <<EOF
 ## Queries
@@ -109,8 +120,9 @@ $table
   \`city\` one of 1,000 strings, \`tags\` 3 distinct of 200 strings, \`score\` (not indexed)
   uniform in 0..100,000, \`name\` 10 random letters. Ids 1..$docs, the same in every store.
   Indexes on \`n\`, \`city\` and \`tags\`.
-- **Queries** (NyroDB's \`_query\` bodies; the SQL says the same). Every page query returns
-  its documents whole, ordered by id unless sorted: equality
+- **Queries** (NyroDB's \`_query\` bodies; the SQL says the same; match counts for
+  1,000,000 documents). Every page query returns its documents whole, ordered by id
+  unless sorted: equality
   \`{"city": C}\` (about 1,000 match; the first 100); a range \`{"n": {"\$gte": X, "\$lte":
   X+99}}\` (exactly 100); a sorted page \`{"n": {"\$gte": X}}\` sorted by \`n\`, the first 100;
   \`{"city": {"\$in": [10 cities]}}\` (about 10,000 match; the first 100); an array contains
@@ -144,9 +156,15 @@ $table
   and walks the primary key instead of scanning), VACUUM ANALYZE, then the table and its
   indexes read into shared_buffers (\`pg_prewarm\`); statements prepared once per
   connection (the \`postgres\` crate).
-- **NyroDB's server**: the release \`nyrodb serve\` on the default config (\`query.max_scan\`
-  1,000,000), documents loaded with \`_bulk\` (1,000 a request) into a collection created
-  with \`{"indexes": ["n", "city", "tags"]}\`.
+- **NyroDB embedded** ($(nyrodb_version)): \`Database::query_with\` with queries made by the
+  builder (\`Query::new(Filter::eq("city", c)?).limit(100)\`, not JSON), each document of
+  the page lent as a borrowed view of the stored bytes (as SQLite's rows are read in
+  place); loaded with \`replace_many\` in batches of 10,000 into a collection created with
+  indexes on \`n\`, \`city\` and \`tags\`; default config but \`batch.sync = "never"\`
+  (nothing is written while timed) and \`query.max_scan = $max_scan\`.
+- **NyroDB's server**: the release \`nyrodb serve\` on the default config but
+  \`query.max_scan = $max_scan\`, documents loaded with \`_bulk\` (1,000 a request) into
+  a collection created with \`{"indexes": ["n", "city", "tags"]}\`.
 - The ratios are NyroDB's queries per second over the other store's: the embedded API
   against SQLite (both in-process), the server against PostgreSQL (both over loopback).
 EOF

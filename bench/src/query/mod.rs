@@ -1,7 +1,8 @@
 //! The query benchmark (`nyro-bench query`): 1,000,000 JSON documents with indexes on an
-//! integer, a string and an array field, queried in SQLite (bundled, JSON1 expression
-//! indexes), PostgreSQL (`jsonb`, expression and GIN indexes, over the wire) and NyroDB's
-//! server (over the wire); `scripts/bench-query.sh` starts the servers and drives it.
+//! integer, a string and an array field, queried in NyroDB (embedded, and its server over
+//! the wire), SQLite (bundled, JSON1 expression indexes) and PostgreSQL (`jsonb`,
+//! expression and GIN indexes, over the wire); `scripts/bench-query.sh` starts the servers
+//! and drives it.
 //!
 //! One process per store: it loads the documents, checks every kind of query against the
 //! answers computed from the documents ([`data::Dataset::expect`]), then times each kind at
@@ -9,6 +10,7 @@
 //! kind it answers wrongly as wrong; neither is timed.
 
 pub mod data;
+pub mod embedded;
 pub mod postgres;
 pub mod report;
 pub mod server;
@@ -125,6 +127,7 @@ pub fn run(settings: &Settings) -> Result<QueryResult> {
             .ok_or_else(|| anyhow::anyhow!("store {} needs --url", settings.store))
     };
     let store: Box<dyn QueryStore> = match settings.store.as_str() {
+        "nyrodb" => Box::new(embedded::Embedded::load(&settings.dir, &data)?),
         "sqlite" => Box::new(sqlite::Sqlite::load(&settings.dir, &data)?),
         "postgres" => Box::new(postgres::Postgres::load(&url()?, &data)?),
         "nyrodb-server" => Box::new(server::Server::load(&url()?, &data)?),

@@ -22,6 +22,7 @@ pub struct Server {
     runtime: Runtime,
     client: Client,
     query_url: String,
+    explain_url: String,
 }
 
 impl Server {
@@ -77,6 +78,24 @@ impl Server {
             runtime,
             client,
             query_url: format!("{collection}/_query"),
+            explain_url: format!("{collection}/_explain"),
+        })
+    }
+}
+
+impl Server {
+    /// POSTs `query`'s body to `url`: the status and the whole answer.
+    fn post(&self, url: &str, query: &Query) -> Result<(StatusCode, Vec<u8>)> {
+        let body = query.body().to_string();
+        self.runtime.block_on(async {
+            let answer = self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
+            anyhow::Ok((answer.status(), Vec::from(answer.bytes().await?)))
         })
     }
 }
@@ -108,18 +127,7 @@ struct ServerSession<'a> {
 
 impl Session for ServerSession<'_> {
     fn run(&mut self, query: &Query, check: bool) -> Result<Answer> {
-        let server = self.server;
-        let body = query.body().to_string();
-        let (status, bytes) = server.runtime.block_on(async {
-            let answer = server
-                .client
-                .post(&server.query_url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            anyhow::Ok((answer.status(), answer.bytes().await?))
-        })?;
+        let (status, bytes) = self.server.post(&self.server.query_url, query)?;
         if status == StatusCode::BAD_REQUEST {
             let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let message = error["error"]["message"].as_str().unwrap_or("(no message)");
@@ -147,5 +155,13 @@ impl Session for ServerSession<'_> {
             .map(|r| r["_id"].as_u64().context("a record without an _id"))
             .collect::<Result<Vec<u64>>>()?;
         Ok(Answer::Ids(ids))
+    }
+
+    fn explain(&mut self, query: &Query) -> Result<Option<String>> {
+        let (status, bytes) = self.server.post(&self.server.explain_url, query)?;
+        Ok(Some(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&bytes)
+        )))
     }
 }

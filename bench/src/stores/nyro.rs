@@ -30,8 +30,9 @@ pub struct Nyro {
 }
 
 impl Nyro {
-    /// Opens the database in `dir` with the default config but `sync = "never"`.
-    pub fn open(dir: &Path, mode: Mode) -> Result<Self> {
+    /// A runtime for the database's async calls (2 workers) and the default config with
+    /// its files in `dir` but `sync = "never"`.
+    pub fn runtime_and_config(dir: &Path) -> Result<(Runtime, Config)> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -39,6 +40,12 @@ impl Nyro {
         let mut config = Config::default();
         config.storage.path = dir.to_path_buf();
         config.batch.sync = SyncPolicy::Never;
+        Ok((runtime, config))
+    }
+
+    /// Opens the database in `dir` with the default config but `sync = "never"`.
+    pub fn open(dir: &Path, mode: Mode) -> Result<Self> {
+        let (runtime, config) = Self::runtime_and_config(dir)?;
         let db = runtime.block_on(async {
             let db = Database::open(&config).await?;
             db.create_collection(COLLECTION, &[]).await?;
