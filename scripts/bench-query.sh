@@ -106,67 +106,71 @@ version_of() {
 # nyrodb_version: the NyroDB version benchmarked (the workspace's).
 nyrodb_version() { "$nyrodb" --version | awk '{print $NF}'; }
 cpu=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
+# commas N: N with thousands separators.
+commas() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 section=$(cat <<EOF
 ## Queries
 
 Command: \`scripts/bench-query.sh --write $docs $rounds $seconds\` · date: $(date -u +%Y-%m-%d) ·
-machine: $(bench_machine), $cpu; stores and client share the machine. Queries per second,
-median of $rounds round(s), $seconds s per figure; each query with random parameters.
+machine: $(bench_machine), $cpu; the stores and the client share the machine.
+Queries per second, median of $rounds round(s), $seconds s per figure, each query with
+random parameters.
 
 $table
 
-- **Documents.** $docs documents \`{"n", "city", "tags", "score", "name"}\`, about 110 bytes
-  of JSON: \`n\` a permutation of 0..$docs (so a range of 100 values holds 100 documents),
-  \`city\` one of 1,000 strings, \`tags\` 3 distinct of 200 strings, \`score\` (not indexed)
-  uniform in 0..100,000, \`name\` 10 random letters. Ids 1..$docs, the same in every store.
-  Indexes on \`n\`, \`city\` and \`tags\`.
-- **Queries** (NyroDB's \`_query\` bodies; the SQL says the same; match counts for
-  1,000,000 documents). Every page query returns its documents whole, ordered by id
-  unless sorted: equality
-  \`{"city": C}\` (about 1,000 match; the first 100); a range \`{"n": {"\$gte": X, "\$lte":
-  X+99}}\` (exactly 100); a sorted page \`{"n": {"\$gte": X}}\` sorted by \`n\`, the first 100;
-  \`{"city": {"\$in": [10 cities]}}\` (about 10,000 match; the first 100); an array contains
-  \`{"tags": T}\` (about 15,000 match; the first 100); a count of \`{"city": C}\`; and the
-  unindexed \`{"score": S}\` (about 10 match in 1,000,000, so every document is examined).
-  Before it is timed, each kind is checked on 5 random queries against the answer computed
-  from the documents: a kind a store refuses, or answers wrongly, is shown as such and not
-  timed.
+- **Documents.** $(commas "$docs") documents \`{"n", "city", "tags", "score", "name"}\`, about
+  110 bytes of JSON each: \`n\` a permutation of 0..$(commas "$docs") (so a range of 100
+  values holds 100 documents), \`city\` one of 1,000 strings, \`tags\` 3 distinct of 200
+  strings, \`score\` (not indexed) uniform in 0..100,000, \`name\` 10 random letters. Ids
+  1..$(commas "$docs"), the same in every store. Indexes on \`n\`, \`city\` and \`tags\`.
+- **Queries**, as NyroDB's \`_query\` bodies (the SQL asks the same; match counts for
+  1,000,000 documents). Each page query returns whole documents, by id unless sorted:
+  equality \`{"city": C}\` (about 1,000 match; the first 100); a range
+  \`{"n": {"\$gte": X, "\$lte": X+99}}\` (exactly 100); a sorted page \`{"n": {"\$gte": X}}\`
+  sorted by \`n\` (the first 100); \`{"city": {"\$in": [10 cities]}}\` (about 10,000 match;
+  the first 100); an array contains \`{"tags": T}\` (about 15,000 match; the first 100); a
+  count of \`{"city": C}\`; the unindexed \`{"score": S}\` (about 10 match, so every
+  document is examined). Before it is timed, each kind is checked on 5 random queries
+  against the answer computed from the documents: a kind a store refuses or answers
+  wrongly is shown as such and not timed.
 - **Threads.** 1 and 16 client threads, each with its own connection (SQLite, PostgreSQL)
-  or keep-alive HTTP connection (NyroDB's server, one \`reqwest\` client); each thread sends
-  its next query when the last one's answer is read. Over the wire the client reads every
-  answer whole (NyroDB's JSON body, PostgreSQL's rows with \`doc::text\`); SQLite's rows are
-  read in place.
+  or keep-alive HTTP connection (NyroDB's server, one \`reqwest\` client); a thread sends
+  its next query once it has read the last answer. Over the wire every answer is read
+  whole (NyroDB's JSON body, PostgreSQL's rows with \`doc::text\`); SQLite's rows and
+  NyroDB's embedded documents are read in place.
+- **NyroDB embedded** $(nyrodb_version): \`Database::query_with\`, queries made with the
+  builder (\`Query::new(Filter::eq("city", c)?).limit(100)\`, not JSON), each document of a
+  page lent as a borrowed view of the stored bytes. Loaded with \`replace_many\` in batches
+  of 10,000 into a collection created with indexes on \`n\`, \`city\` and \`tags\`; default
+  config but \`batch.sync = "never"\` (nothing is written while timed) and
+  \`query.max_scan = $(commas "$max_scan")\`.
+- **NyroDB's server**: the release \`nyrodb serve\`, default config but
+  \`query.max_scan = $(commas "$max_scan")\`; documents loaded with \`_bulk\` (1,000 a
+  request) into a collection created with \`{"indexes": ["n", "city", "tags"]}\`.
 - **SQLite** $(version_of sqlite) (rusqlite's bundled build): \`docs(id INTEGER PRIMARY KEY,
   doc TEXT)\` with JSON1, expression indexes on \`json_extract(doc, '\$.n')\` and
-  \`json_extract(doc, '\$.city')\`, ANALYZE; WAL, reads through a memory map of the
-  whole file (\`mmap_size\` 4 GiB); statements prepared once per connection. **No index serves the
-  array contains** in SQLite: it indexes one value per row and expression, so \`tags\`
+  \`json_extract(doc, '\$.city')\`, ANALYZE; WAL, reads through a memory map of the whole
+  file (\`mmap_size\` 4 GiB); statements prepared once per connection. **No index serves
+  the array contains** in SQLite: it indexes one value per row and expression, so \`tags\`
   would need a side table (a row per element, kept by triggers); the query is
-  \`EXISTS (SELECT 1 FROM json_each(doc, '\$.tags') WHERE value = ?)\`, scanning in id
-  order until 100 match.
-- **PostgreSQL** $(version_of postgres) (Debian's package, a fresh cluster in a temporary
-  directory, \`shared_buffers = 1GB\`, otherwise defaults; fsync off, nothing is written
-  while timed): \`docs(id bigint PRIMARY KEY, doc jsonb)\`, loaded with COPY; btree
-  expression indexes on \`((doc->>'city'), id)\` (\`id\` second, so that an equality's
-  page comes in id order straight from the index, as SQLite's and NyroDB's index entries
-  are ordered by value then id; without it PostgreSQL fetches and sorts every match) and
-  \`((doc->>'n')::bigint)\`, a GIN index
-  (\`jsonb_path_ops\`) serving \`doc @> '{"tags": ["T"]}'\`, extended statistics on the
-  unindexed \`((doc->>'score')::bigint)\` (without them the planner guesses that 0.5% match
-  and walks the primary key instead of scanning), VACUUM ANALYZE, then the table and its
-  indexes read into shared_buffers (\`pg_prewarm\`); statements prepared once per
-  connection (the \`postgres\` crate).
-- **NyroDB embedded** ($(nyrodb_version)): \`Database::query_with\` with queries made by the
-  builder (\`Query::new(Filter::eq("city", c)?).limit(100)\`, not JSON), each document of
-  the page lent as a borrowed view of the stored bytes (as SQLite's rows are read in
-  place); loaded with \`replace_many\` in batches of 10,000 into a collection created with
-  indexes on \`n\`, \`city\` and \`tags\`; default config but \`batch.sync = "never"\`
-  (nothing is written while timed) and \`query.max_scan = $max_scan\`.
-- **NyroDB's server**: the release \`nyrodb serve\` on the default config but
-  \`query.max_scan = $max_scan\`, documents loaded with \`_bulk\` (1,000 a request) into
-  a collection created with \`{"indexes": ["n", "city", "tags"]}\`.
+  \`EXISTS (SELECT 1 FROM json_each(doc, '\$.tags') WHERE value = ?)\`, a scan in id order
+  until 100 match.
+- **PostgreSQL** $(version_of postgres): Debian's package, a fresh cluster in a temporary
+  directory, \`shared_buffers = 1GB\`, fsync off (nothing is written while timed),
+  otherwise its defaults. \`docs(id bigint PRIMARY KEY, doc jsonb)\` loaded with COPY;
+  btree expression indexes on \`((doc->>'city'), id)\` (\`id\` second, so that an
+  equality's page by id comes straight from the index, as SQLite's and NyroDB's index
+  entries are ordered by value then id; without it PostgreSQL fetches and sorts every
+  match) and \`((doc->>'n')::bigint)\`; a GIN index (\`jsonb_path_ops\`) serving
+  \`doc @> '{"tags": ["T"]}'\`; extended statistics on the unindexed
+  \`((doc->>'score')::bigint)\` (without them the planner guesses that 0.5% match and walks
+  the primary key instead of scanning); VACUUM ANALYZE, then the table and its indexes
+  read into shared_buffers (\`pg_prewarm\`). Statements prepared once per connection (the
+  \`postgres\` crate). Its unindexed filter runs as a parallel sequential scan (2 workers,
+  its default \`max_parallel_workers_per_gather\`).
 - The ratios are NyroDB's queries per second over the other store's: the embedded API
-  against SQLite (both in-process), the server against PostgreSQL (both over loopback).
+  against SQLite (both in the process), the server against PostgreSQL (both over
+  loopback).
 EOF
 )
 bench_publish "Queries" "$section"

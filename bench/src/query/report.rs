@@ -118,7 +118,7 @@ pub fn table(results: &[QueryResult]) -> String {
         .collect();
     out.push_str(&format!(
         "\nLoad and index build of {} documents: {}.\n",
-        results.first().map_or(0, |r| r.docs),
+        thousands(results.first().map_or(0, |r| r.docs)),
         loads.join(", ")
     ));
     for r in results {
