@@ -36,11 +36,11 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
 /// The filter of the arguments: one JSON object (`-`: read from standard input), or
 /// `FIELD=VALUE` equalities, each field at most once.
 fn filter(args: &[String]) -> anyhow::Result<Value> {
-    if let [one] = args {
-        if one == "-" || one.trim_start().starts_with('{') {
-            let text = json_argument(one)?;
-            return Ok(Value::Object(filter_object(&text)?));
-        }
+    if let [one] = args
+        && (one == "-" || one.trim_start().starts_with('{'))
+    {
+        let text = json_argument(one)?;
+        return Ok(Value::Object(filter_object(&text)?));
     }
     let mut conditions = Map::new();
     for raw in args {
