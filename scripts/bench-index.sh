@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Index memory and speed (nyro-index), release build: bytes per record of the primary index
-# and of a secondary index (1,000 distinct strings; all-distinct integers), measured by
-# counting the heap bytes the allocator hands out. Prints a Markdown section; with --write
+# and bytes per (key, id) entry of the ordered secondary indexes of three paths (all-distinct
+# integers; 1,000 distinct strings; arrays of 3 strings from 10,000), built one entry at a
+# time and in bulk, measured by counting the heap bytes the allocator hands out. Prints a Markdown section; with --write
 # it replaces the "Indexes (nyro-index)" section of docs/BENCHMARKS.md.
 #
 #   scripts/bench-index.sh [--write] [RECORDS]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DbError, Result};
 use crate::names::{check_index_fields, is_valid_collection_name};
+use crate::query::Path;
 
 /// Checks the contract's naming rule `^[A-Za-z0-9_-]{1,64}$` ([`crate::names`]).
 pub fn validate_name(name: &str) -> Result<()> {
@@ -47,6 +48,8 @@ pub(crate) struct Collection {
     pub(crate) id: u32,
     pub(crate) name: Arc<str>,
     pub(crate) indexes: Vec<String>,
+    /// `indexes` parsed, in the same order.
+    pub(crate) paths: Vec<Path>,
     pub(crate) index: CollectionIndexes,
     /// Taken exclusively while the documents of one write (several of them: a `_bulk`, a
     /// run of a replicated entry) become visible here, shared while a list or query takes
@@ -67,6 +70,7 @@ impl Collection {
         Self {
             id,
             name: Arc::from(def.name),
+            paths: index_paths(&def.indexes),
             indexes: def.indexes,
             index,
             visibility: parking_lot::RwLock::new(()),
@@ -82,6 +86,15 @@ impl Collection {
     pub(crate) fn reading(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
         self.visibility.read()
     }
+}
+
+/// The paths of declared index names. A name stored before indexes were paths that is not
+/// a valid path (`"a..b"`) still indexes the top-level field of that name.
+pub(crate) fn index_paths(indexes: &[String]) -> Vec<Path> {
+    indexes
+        .iter()
+        .map(|name| Path::parse(name).unwrap_or_else(|_| Path::field(name)))
+        .collect()
 }
 
 /// Every live collection, by name and by id. Replaced as a whole (copy on write) when a
@@ -140,6 +153,17 @@ mod tests {
         let got = normalize_indexes("c", &["b".into(), "a".into()]);
         assert_eq!(got.ok(), Some(vec!["a".to_string(), "b".to_string()]));
         assert!(normalize_indexes("c", &["_id".into()]).is_err());
+        let dotted = normalize_indexes("c", &["b.c".into(), "a".into()]);
+        assert_eq!(dotted.ok(), Some(vec!["a".to_string(), "b.c".to_string()]));
+        let Err(err) = normalize_indexes("c", &["a..b".into()]) else {
+            panic!("a path with an empty field name was accepted");
+        };
+        assert!(err.to_string().contains("\"a..b\""), "{err}");
+        // Paths parse; a name stored before paths that does not parse stays one field.
+        let paths = index_paths(&["a.b".into(), "x..y".into()]);
+        assert_eq!(paths[0].segments().len(), 2);
+        assert_eq!(paths[1].segments().len(), 1);
+        assert_eq!(paths[1].as_str(), "x..y");
         assert!(normalize_indexes("c", &[String::new()]).is_err());
         // A repeated field is refused, as the config file refuses it.
         let Err(err) = normalize_indexes("c", &["b".into(), "a".into(), "b".into()]) else {

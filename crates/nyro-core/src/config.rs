@@ -61,8 +61,8 @@ pub use self::registry::{
 };
 pub use self::types::{
     BatchConfig, CollectionConfig, CompactionConfig, MAX_BATCH_SIZE, MAX_DURATION_MS,
-    MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB, ServerLimits, StorageConfig, SyncPolicy,
-    UnknownSyncPolicy,
+    MAX_QUERY_SCAN, MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB, QueryConfig, ServerLimits,
+    StorageConfig, SyncPolicy, UnknownSyncPolicy,
 };
 pub use crate::names::{MAX_COLLECTION_NAME_LEN, is_valid_collection_name};
 
@@ -83,7 +83,7 @@ const FILE_HEADER: &str = "\
 /// The comment above `[[collections]]` in the rendered `nyrodb.toml`.
 const COLLECTIONS_DOC: &str = "\
 # Collections created at start if missing (more can be created over HTTP), each with the
-# top-level fields it indexes for equality queries.
+# paths it indexes (\"city\", \"address.city\"; for equality, ranges and sort).
 ";
 
 /// The database's configuration. [`Config::default`] is what an empty file gives.
@@ -97,6 +97,8 @@ pub struct Config {
     pub server: ServerLimits,
     /// `[compaction]`.
     pub compaction: CompactionConfig,
+    /// `[query]`.
+    pub query: QueryConfig,
     /// `[[collections]]`; none by default.
     pub collections: Vec<CollectionConfig>,
 }
@@ -146,6 +148,7 @@ impl Config {
                 auto: false,
                 min_dead_ratio: 0.0,
             },
+            query: QueryConfig { max_scan: 0 },
             collections: Vec::new(),
         }
     }

@@ -169,7 +169,8 @@ fn parse_id(value: &serde_json::Value) -> Result<u64> {
     })
 }
 
-fn json_type(value: &serde_json::Value) -> &'static str {
+/// "a number", "an object", ...: the kind of a JSON value, for messages.
+pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",

@@ -1,6 +1,6 @@
 //! Reading a few top-level fields out of a stored document without decoding it: what
-//! replay and index maintenance need (the indexed fields' scalar values), with no
-//! allocation for the fields they skip.
+//! replay needs to group documents by the encoded value of an indexed field, with no
+//! allocation for the fields it skips.
 //!
 //! It reads the bytes that docs/FORMAT.md section 4.2 specifies (not a library's API), and a
 //! property test checks it against the full decoder on random documents.
@@ -10,53 +10,29 @@ use crate::error::Result;
 use crate::view::{Cursor, Tag, check_document};
 
 /// Reads the value at `cursor` found at nesting `level` (a top-level field's value is at
-/// level 2): returns it if it is a scalar and `keep` is set, steps over it (checking it,
-/// allocating nothing) if not.
-fn value(cursor: &mut Cursor<'_>, keep: bool, level: usize) -> crate::view::Walk<Option<Value>> {
+/// level 2): returns it if it is a scalar, steps over it (checking it, allocating nothing)
+/// if not.
+fn value(cursor: &mut Cursor<'_>, level: usize) -> crate::view::Walk<Option<Value>> {
     let tag = cursor.tag()?;
-    let scalar = match tag {
+    Ok(Some(match tag {
         Tag::Null => Value::Null,
         Tag::Bool => Value::Bool(cursor.bool()?),
         Tag::Int => Value::Int(cursor.int()?),
         Tag::UInt => Value::UInt(cursor.varint()?),
         Tag::Float => Value::Float(cursor.float()?),
-        Tag::String if keep => Value::String(cursor.str()?.to_string()),
-        Tag::String | Tag::Array | Tag::Object => {
+        Tag::String => Value::String(cursor.str()?.to_string()),
+        Tag::Array | Tag::Object => {
             cursor.skip(tag, level, true)?;
             return Ok(None);
         }
-    };
-    Ok(keep.then_some(scalar))
-}
-
-/// For each of `wanted`, the document's value of that top-level field if it is a scalar
-/// (`None` when the field is missing or is an array or object).
-pub(crate) fn scalars(payload: &[u8], wanted: &[String]) -> Result<Vec<Option<Value>>> {
-    let mut found = vec![None; wanted.len()];
-    if wanted.is_empty() {
-        return Ok(found);
-    }
-    let mut cursor = Cursor::new(payload, 0);
-    let mut walk = || {
-        for _ in 0..cursor.len()? {
-            let name = cursor.str()?;
-            let slot = wanted.iter().position(|w| w == name);
-            let value = value(&mut cursor, slot.is_some(), 2)?;
-            if let Some(slot) = slot {
-                found[slot] = value;
-            }
-        }
-        Ok(())
-    };
-    walk().map_err(|e: crate::view::Malformed| e.into_error(payload.len()))?;
-    Ok(found)
+    }))
 }
 
 /// The encoded bytes of the top-level fields named in `wanted` (one slot each, in that
 /// order; `None` where the document lacks the field), read from a stored payload without
 /// decoding anything (replay groups documents by these bytes and decodes each distinct
 /// value once: [`value_of_raw`]). The last occurrence of a repeated name wins, as in
-/// [`scalars`].
+/// `DocumentView::get`.
 pub(crate) fn raw_values<'a>(
     payload: &'a [u8],
     wanted: &[String],
@@ -84,7 +60,27 @@ pub(crate) fn raw_values<'a>(
 
 /// The value [`raw_values`] found, if it is a scalar.
 pub(crate) fn value_of_raw(raw: &[u8]) -> Result<Option<Value>> {
-    value(&mut Cursor::new(raw, 0), true, 2).map_err(|e| e.into_error(raw.len()))
+    value(&mut Cursor::new(raw, 0), 2).map_err(|e| e.into_error(raw.len()))
+}
+
+/// True if the value [`raw_values`] found is a scalar (not an array or object), judged by
+/// its first byte only.
+pub(crate) fn is_scalar(raw: &[u8]) -> bool {
+    !matches!(
+        Cursor::new(raw, 0).tag(),
+        Ok(Tag::Array | Tag::Object) | Err(_)
+    )
+}
+
+/// For each of `wanted`, the document's value of that top-level field if it is a scalar
+/// (`None` when the field is missing or is an array or object), read with [`raw_values`]
+/// and [`value_of_raw`] as replay reads it (for the fuzz targets).
+pub(crate) fn scalars(payload: &[u8], wanted: &[String]) -> Result<Vec<Option<Value>>> {
+    let mut raw = vec![None; wanted.len()];
+    raw_values(payload, wanted, &mut raw)?;
+    raw.into_iter()
+        .map(|raw| Ok(raw.map(value_of_raw).transpose()?.flatten()))
+        .collect()
 }
 
 /// Checks that a stored document is well formed and nests at most

@@ -1,89 +1,77 @@
-//! The one place the core talks to nyro-index: documents to index keys, puts and deletes
-//! with the old document's keys, and equality queries.
+//! The one place the core talks to nyro-index: documents to index keys (for each indexed
+//! path a set of keys, [`crate::query::keys`]), puts and deletes with the old document's
+//! keys, and equality queries.
 //!
 //! The index does not remember which keys each record was indexed under (that would cost
 //! memory per record); a replace or delete passes the old document's keys, read back from
-//! the log, decoding only the indexed fields (`fields::scalars`). A write reads them in its
+//! the log through a [`DocumentView`] of the stored payload. A write reads them in its
 //! `prepare` ([`stored_keys`]), before anything is appended, so that a damaged old version
 //! refuses the write instead of leaving the indexes half-updated; the commit reads only a
 //! version its own batch appended. Collections without secondary indexes skip that read.
 
 use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
+use smallvec::SmallVec;
 
 use crate::catalog::Collection;
 use crate::damage::DamageLog;
-use crate::document::{Document, Value};
+use crate::document::{Document, Value, encode_fields};
 use crate::error::{DbError, Result};
-use crate::fields::scalars;
+use crate::query::keys::{index_keys, key_of_value};
 use crate::scan::read_stored;
 use crate::types::IndexStats;
+use crate::view::DocumentView;
 
-/// The index key of a value, if it is a scalar.
-pub(crate) fn key_of(value: &Value) -> Option<IndexKey> {
-    Some(match value {
-        Value::Null => IndexKey::null(),
-        Value::Bool(b) => IndexKey::from(*b),
-        Value::Int(i) => IndexKey::from(*i),
-        Value::UInt(u) => IndexKey::from(*u),
-        Value::Float(f) => IndexKey::from(*f),
-        Value::String(s) => IndexKey::from(s.as_str()),
-        Value::Array(_) | Value::Object(_) => return None,
-    })
-}
+/// A document's keys for one path.
+type Keys = SmallVec<[IndexKey; 4]>;
 
-/// `(field, key)` for every indexed field of `collection`, from a document's fields (the
-/// last occurrence of a repeated name wins, as in `Document::get`).
-fn doc_keys<'a>(
-    collection: &'a Collection,
-    fields: &'a [(String, Value)],
-) -> impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a {
-    collection.indexes.iter().map(move |field| {
-        let value = fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == field)
-            .map(|(_, v)| v);
-        (field.as_str(), value.and_then(key_of))
-    })
-}
-
-/// `(field, key)` for every indexed field of `collection`, read from a stored payload
-/// without decoding the rest of the document.
-fn payload_keys<'a>(
-    collection: &'a Collection,
-    payload: &[u8],
-) -> Result<impl Iterator<Item = (&'a str, Option<IndexKey>)> + 'a> {
-    let values = scalars(payload, &collection.indexes)?;
-    Ok(collection
-        .indexes
-        .iter()
-        .zip(values)
-        .map(|(field, value)| (field.as_str(), value.as_ref().and_then(key_of))))
-}
-
-/// The keys a stored document is indexed under: one per indexed field of its collection, in
-/// the order of `Collection::indexes` (`None`: the document lacks the field or its value is
-/// not a scalar). Empty for a document not stored or a collection without secondary index.
+/// The keys a document is indexed under: for each indexed path of its collection, in the
+/// order of `Collection::paths`, the set [`index_keys`] gives. Empty for a document not
+/// stored or a collection without secondary index.
 #[derive(Debug, Default)]
-pub(crate) struct StoredKeys(Vec<Option<IndexKey>>);
+pub(crate) struct StoredKeys(Vec<Keys>);
 
 impl StoredKeys {
-    /// Reads them from a stored payload without decoding the rest of the document.
-    fn of_payload(collection: &Collection, payload: &[u8]) -> Result<Self> {
-        Ok(Self(
-            payload_keys(collection, payload)?
-                .map(|(_, key)| key)
+    /// The keys of a document's view.
+    fn of_view(collection: &Collection, view: &DocumentView<'_>) -> Self {
+        Self(
+            collection
+                .paths
+                .iter()
+                .map(|path| {
+                    let mut keys = Keys::new();
+                    index_keys(view, path, &mut keys);
+                    keys
+                })
                 .collect(),
-        ))
+        )
     }
 
-    /// `(field, key)` pairs, as the index takes them.
-    fn with_fields(
-        self,
-        collection: &Collection,
-    ) -> impl Iterator<Item = (&str, Option<IndexKey>)> {
-        collection.indexes.iter().map(String::as_str).zip(self.0)
+    /// The keys of the stored payload of document `id` (checked whole as a view is).
+    fn of_payload(collection: &Collection, id: u64, payload: &[u8]) -> Result<Self> {
+        Ok(Self::of_view(collection, &DocumentView::new(id, payload)?))
+    }
+
+    /// The keys of a document about to be indexed (encoded to read it as stored).
+    fn of_document(collection: &Collection, doc: &Document) -> Result<Self> {
+        if collection.paths.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut payload = Vec::new();
+        encode_fields(&doc.fields, &mut payload)?;
+        Self::of_payload(collection, doc.id.unwrap_or_default(), &payload)
+    }
+
+    /// `(path, keys)` pairs, as the index takes them.
+    fn with_paths<'a>(
+        &'a self,
+        collection: &'a Collection,
+    ) -> impl Iterator<Item = (&'a str, &'a [IndexKey])> {
+        collection
+            .indexes
+            .iter()
+            .map(String::as_str)
+            .zip(self.0.iter().map(|keys| &keys[..]))
     }
 }
 
@@ -101,7 +89,7 @@ pub(crate) fn stored_keys(
         return Ok(None);
     };
     read_stored(reader, damage, collection, id, location, |payload| {
-        StoredKeys::of_payload(collection, payload)
+        StoredKeys::of_payload(collection, id, payload)
     })
 }
 
@@ -116,7 +104,7 @@ fn old_keys(collection: &Collection, reader: &LogReader, id: u64) -> Result<Stor
         return Ok(StoredKeys::default());
     };
     reader.read_with(location, |_, payload| {
-        StoredKeys::of_payload(collection, payload)
+        StoredKeys::of_payload(collection, id, payload)
     })?
 }
 
@@ -141,13 +129,14 @@ pub(crate) fn put(
 ) -> Result<Option<Location>> {
     let id = doc.id.unwrap_or_default();
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
+    let new = StoredKeys::of_document(collection, doc)?;
     collection
         .index
         .apply_put(
             id,
             location,
-            old.with_fields(collection),
-            doc_keys(collection, &doc.fields),
+            old.with_paths(collection),
+            new.with_paths(collection),
         )
         .map_err(|e| index_error(collection, id, e))
 }
@@ -161,17 +150,17 @@ pub(crate) fn insert_new(
     location: Location,
 ) -> Result<()> {
     let id = doc.id.unwrap_or_default();
-    let old: [(&str, Option<IndexKey>); 0] = [];
+    let new = StoredKeys::of_document(collection, doc)?;
     let previous = collection
         .index
-        .apply_put(id, location, old, doc_keys(collection, &doc.fields))
+        .apply_put(id, location, [], new.with_paths(collection))
         .map_err(|e| index_error(collection, id, e))?;
     debug_assert!(previous.is_none(), "insert_new of an id that exists");
     Ok(())
 }
 
-/// Indexes the stored document `payload` of `id` at `location` (replay: nothing is decoded
-/// but the indexed fields). Returns the location it replaces.
+/// Indexes the stored document `payload` of `id` at `location` (a replicated write or a
+/// snapshot's). Returns the location it replaces.
 pub(crate) fn put_stored(
     collection: &Collection,
     reader: &LogReader,
@@ -180,10 +169,19 @@ pub(crate) fn put_stored(
     location: Location,
 ) -> Result<Option<Location>> {
     let old = old_keys(collection, reader, id)?;
-    let new = payload_keys(collection, payload)?;
+    let new = if collection.indexes.is_empty() {
+        StoredKeys::default()
+    } else {
+        StoredKeys::of_payload(collection, id, payload)?
+    };
     collection
         .index
-        .apply_put(id, location, old.with_fields(collection), new)
+        .apply_put(
+            id,
+            location,
+            old.with_paths(collection),
+            new.with_paths(collection),
+        )
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -197,7 +195,7 @@ pub(crate) fn delete(
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
     collection
         .index
-        .apply_delete(id, old.with_fields(collection))
+        .apply_delete(id, old.with_paths(collection))
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -210,13 +208,15 @@ pub(crate) fn find(
 ) -> Result<Vec<(u64, Location)>> {
     let mut query = Vec::with_capacity(conditions.len());
     for (field, value) in conditions {
-        let key = key_of(value).ok_or_else(|| {
-            DbError::invalid(format!(
+        // An array's index keys are its elements, and objects are the query engine's to
+        // compare: this lookup takes scalars only, as `_query` always has.
+        if matches!(value, Value::Array(_) | Value::Object(_)) {
+            return Err(DbError::invalid(format!(
                 "field {field:?}: equality queries take a string, number, boolean or null, not \
                  an array or object"
-            ))
-        })?;
-        query.push((field.as_str(), key));
+            )));
+        }
+        query.push((field.as_str(), key_of_value(value)));
     }
     let ids = collection
         .index

@@ -3,9 +3,11 @@
 //! so that a definition the file accepts is exactly one the API accepts.
 //!
 //! - A collection name matches `^[A-Za-z0-9_-]{1,64}$`.
-//! - An index list names each field once; no field is empty or `_id` (the id is always looked
-//!   up directly). A repeated field is refused, not silently merged: it is almost always a
-//!   typo for another field, and the file and the API answer it the same way.
+//! - An index list names each path once (`"city"`, `"address.city"`: field names separated
+//!   by single dots, none empty, as [`crate::query::Path::parse`] reads them); no path is
+//!   `_id` (the id is always looked up directly). A repeated path is refused, not silently
+//!   merged: it is almost always a typo for another path, and the file and the API answer
+//!   it the same way.
 
 use std::fmt;
 
@@ -22,11 +24,16 @@ pub fn is_valid_collection_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// What is wrong with one field of an index list.
+/// What is wrong with one path of an index list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexFieldError {
-    /// The field name is empty.
+    /// The path is empty.
     Empty,
+    /// The path has an empty field name (`"a..b"`, `".a"`, `"a."`).
+    EmptySegment {
+        /// The path.
+        field: String,
+    },
     /// The field is `_id`.
     Id,
     /// The field appears earlier in the list, at `first`.
@@ -42,8 +49,13 @@ impl fmt::Display for IndexFieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IndexFieldError::Empty => f.write_str(
-                "an index field name must not be empty; allowed: any top-level field name but \
-                 `_id`",
+                "an index path must not be empty; allowed: field names separated by single \
+                 dots (\"city\", \"address.city\"), but not `_id`",
+            ),
+            IndexFieldError::EmptySegment { field } => write!(
+                f,
+                "index path {field:?} has an empty field name; write field names separated \
+                 by single dots (\"address.city\")"
             ),
             IndexFieldError::Id => f.write_str(
                 "`_id` is the document id and always looked up directly; remove it from indexes",
@@ -51,18 +63,27 @@ impl fmt::Display for IndexFieldError {
             IndexFieldError::Repeated { field, .. } => {
                 write!(
                     f,
-                    "field {field:?} is listed twice; list each indexed field once"
+                    "path {field:?} is listed twice; list each indexed path once"
                 )
             }
         }
     }
 }
 
-/// Checks an index list: the position of the first bad field and what is wrong with it.
+/// Checks an index list: the position of the first bad path and what is wrong with it
+/// (the same rule as [`crate::query::Path::parse`], which a unit test checks).
 pub fn check_index_fields(fields: &[String]) -> Result<(), (usize, IndexFieldError)> {
     for (j, field) in fields.iter().enumerate() {
         if field.is_empty() {
             return Err((j, IndexFieldError::Empty));
+        }
+        if field.split('.').any(str::is_empty) {
+            return Err((
+                j,
+                IndexFieldError::EmptySegment {
+                    field: field.clone(),
+                },
+            ));
         }
         if field == ID_FIELD {
             return Err((j, IndexFieldError::Id));
@@ -102,9 +123,36 @@ mod tests {
     }
 
     #[test]
+    fn index_paths_are_the_paths_queries_parse() {
+        for text in ["a", "a.b", "a..b", "", ".", "a.", ".a", "é.x", "a b.c"] {
+            assert_eq!(
+                check_index_fields(&fields(&[text])).is_ok(),
+                crate::query::Path::parse(text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn index_fields() {
         assert_eq!(check_index_fields(&fields(&[])), Ok(()));
         assert_eq!(check_index_fields(&fields(&["b", "a"])), Ok(()));
+        assert_eq!(
+            check_index_fields(&fields(&["address.city", "a.b.c", "_id.x"])),
+            Ok(())
+        );
+        for bad in ["a..b", ".a", "a.", "."] {
+            assert_eq!(
+                check_index_fields(&fields(&["x", bad])),
+                Err((
+                    1,
+                    IndexFieldError::EmptySegment {
+                        field: bad.to_owned()
+                    }
+                )),
+                "{bad}"
+            );
+        }
         assert_eq!(
             check_index_fields(&fields(&["a", ""])),
             Err((1, IndexFieldError::Empty))

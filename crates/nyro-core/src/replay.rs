@@ -267,9 +267,10 @@ pub(crate) fn replay(
 }
 
 /// The body a hint stores for a record: a collection definition and a Raft entry in full
-/// (the entry's payload is what the cluster's replay needs), a document's indexed scalar
-/// fields only (what replay needs; the whole document when its collection is not in
-/// `catalog`), nothing for the rest.
+/// (the entry's payload is what the cluster's replay needs), of a document the top-level
+/// fields its collection's indexed paths start in, whole (what replay needs to compute its
+/// index keys; the whole document when its collection is not in `catalog`), nothing for
+/// the rest.
 pub(crate) fn hint_body(
     catalog: &Catalog,
     header: &FrameHeader,
@@ -287,14 +288,19 @@ pub(crate) fn hint_body(
                 out.extend_from_slice(payload);
                 return Ok(());
             };
-            let indexed = crate::fields::scalars(payload, &collection.indexes)
+            // The top-level field each indexed path starts in, whole (the last one, should
+            // a name repeat): resolving the path in these gives the document's keys.
+            let view = crate::view::DocumentView::new(header.id, payload)
                 .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;
-            let fields: Vec<(String, crate::document::Value)> = collection
-                .indexes
-                .iter()
-                .zip(indexed)
-                .filter_map(|(name, value)| value.map(|v| (name.clone(), v)))
-                .collect();
+            let mut fields: Vec<(String, crate::document::Value)> = Vec::new();
+            for first in collection.paths.iter().filter_map(|p| p.segments().first()) {
+                let first = &**first;
+                if fields.iter().all(|(name, _)| name != first)
+                    && let Some(value) = view.get(first)
+                {
+                    fields.push((first.to_owned(), value.to_value()));
+                }
+            }
             crate::document::encode_fields(&fields, out)
                 .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;
         }

@@ -1,7 +1,10 @@
 //! Replay's collections: each one's document records gathered in log order while replay
 //! walks the log, then resolved (the last record of each id wins) and indexed at once with
-//! [`CollectionIndexes::from_sorted`] (maps sized up front, each distinct indexed value
-//! decoded once), instead of one index update per record.
+//! [`CollectionIndexes::from_sorted`], instead of one index update per record. A path of one
+//! field whose value is a scalar (or missing) is given as the value's encoded bytes, so
+//! each distinct value is decoded once; any other key (an array's elements, a dotted path,
+//! an object) is computed from a [`DocumentView`] of the body with [`index_keys`], as a
+//! write computes it.
 //!
 //! The state is the one applying every record in log order gives: an id is present iff its
 //! last record is a put, at that put's location, under that document's keys; every put
@@ -10,13 +13,16 @@
 
 use std::collections::HashMap;
 
-use nyro_index::{CollectionIndexes, IndexError};
+use nyro_index::{BulkKey, CollectionIndexes, IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
+use smallvec::SmallVec;
 
-use crate::catalog::{Collection, CollectionDef};
+use crate::catalog::{Collection, CollectionDef, index_paths};
 use crate::error::{DbError, Result};
-use crate::fields::{raw_values, value_of_raw};
-use crate::indexing::key_of;
+use crate::fields::{is_scalar, raw_values, value_of_raw};
+use crate::query::Path;
+use crate::query::keys::{index_keys, key_of_value};
+use crate::view::DocumentView;
 
 /// A collection as replay has met it so far: its definition and its document records in
 /// log order, as two parallel lists (resolved in place at the end, so that replay holds no
@@ -123,20 +129,127 @@ impl<'a> Gathered<'a> {
             records,
             bodies,
         } = self;
-        let fields = &def.indexes;
+        let paths = index_paths(&def.indexes);
+        // The paths of one field, looked up in one pass over each body's top level.
+        let fields: Vec<String> = paths
+            .iter()
+            .filter(|p| p.segments().len() == 1)
+            .map(|p| p.as_str().to_owned())
+            .collect();
         let index = CollectionIndexes::from_sorted(
-            fields,
+            &def.indexes,
             &records,
-            |i, slots| match bodies[i] {
-                Some(body) => raw_values(body, fields, slots).map_err(BuildError),
+            |i, emit| match bodies[i] {
+                Some(body) => body_keys(&paths, &fields, records[i].0, body, emit),
                 None => Ok(()), // resolve keeps only puts
             },
-            |raw| {
-                let value = value_of_raw(raw).map_err(BuildError)?;
-                Ok(value.as_ref().and_then(key_of))
+            |raw| match value_of_raw(raw).map_err(BuildError)? {
+                Some(value) => Ok(key_of_value(&value)),
+                None => Err(BuildError(DbError::Internal {
+                    message: "rebuilding an index on open: an encoded key is not a scalar".into(),
+                })),
             },
         )
         .map_err(|BuildError(e)| e)?;
         Ok(Collection::with_index(id, def, index))
+    }
+}
+
+/// Gives `emit` the keys of the document `id` stored as `body` for each of `paths`
+/// (`fields`: the paths of one field, in order): a one-field path's scalar value as its
+/// encoded bytes, its absence as null, every other key built from a view of the body.
+fn body_keys<'a>(
+    paths: &[Path],
+    fields: &[String],
+    id: u64,
+    body: &'a [u8],
+    emit: &mut dyn FnMut(usize, BulkKey<'a>),
+) -> std::result::Result<(), BuildError> {
+    let mut raw: SmallVec<[Option<&'a [u8]>; 4]> = SmallVec::from_elem(None, fields.len());
+    raw_values(body, fields, &mut raw).map_err(BuildError)?;
+    let mut view = None;
+    let mut keys = SmallVec::<[IndexKey; 4]>::new();
+    let mut field = 0;
+    for (slot, path) in paths.iter().enumerate() {
+        if path.segments().len() == 1 {
+            let value = raw[field];
+            field += 1;
+            match value {
+                None => {
+                    emit(slot, BulkKey::Key(IndexKey::NULL));
+                    continue;
+                }
+                Some(bytes) if is_scalar(bytes) => {
+                    emit(slot, BulkKey::Encoded(bytes));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        let view = match view {
+            Some(view) => view,
+            None => *view.insert(DocumentView::new(id, body).map_err(BuildError)?),
+        };
+        index_keys(&view, path, &mut keys);
+        for key in keys.drain(..) {
+            emit(slot, BulkKey::Key(key));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::document::{Value, encode_fields};
+
+    /// A value that is often an object or an array of objects with fields `a` and `b`.
+    fn nested() -> impl Strategy<Value = Value> {
+        let field = || ("[ab]", crate::view::tests::value());
+        prop_oneof![
+            crate::view::tests::value(),
+            prop::collection::vec(field(), 0..4).prop_map(Value::Object),
+            prop::collection::vec(
+                prop::collection::vec(field(), 0..3).prop_map(Value::Object),
+                0..4
+            )
+            .prop_map(Value::Array),
+        ]
+    }
+
+    proptest! {
+        /// Replay's keys (encoded scalars decoded, the rest built from a view) are the keys
+        /// a write computes with `index_keys`, for every path.
+        #[test]
+        fn body_keys_are_index_keys(fields in prop::collection::vec(("[ab]", nested()), 0..4)) {
+            let mut body = Vec::new();
+            encode_fields(&fields, &mut body).unwrap();
+            let names = ["a", "b", "a.b", "b.a", "a.a.b"];
+            let paths: Vec<Path> = names.iter().map(|n| Path::parse(n).unwrap()).collect();
+            let one_field: Vec<String> =
+                ["a", "b"].iter().map(|n| (*n).to_string()).collect();
+            let mut got: Vec<Vec<IndexKey>> = vec![Vec::new(); paths.len()];
+            body_keys(&paths, &one_field, 9, &body, &mut |slot, key| {
+                got[slot].push(match key {
+                    BulkKey::Key(key) => key,
+                    BulkKey::Encoded(raw) => {
+                        key_of_value(&value_of_raw(raw).unwrap().unwrap())
+                    }
+                });
+            })
+            .map_err(|BuildError(e)| e)
+            .unwrap();
+            let view = DocumentView::new(9, &body).unwrap();
+            for ((path, mut got), name) in paths.iter().zip(got).zip(names) {
+                got.sort();
+                got.dedup();
+                let mut want = SmallVec::<[IndexKey; 4]>::new();
+                index_keys(&view, path, &mut want);
+                prop_assert_eq!(&got[..], &want[..], "path {}", name);
+            }
+        }
     }
 }

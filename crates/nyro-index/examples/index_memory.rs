@@ -5,11 +5,16 @@
 //! ```
 //!
 //! Inserts RECORDS (default 1,000,000) ids into a `PrimaryIndex` (ascending ids, then
-//! scrambled ids), and into a `SecondaryIndex` whose field has (a) 1,000 distinct string
-//! values and (b) all-distinct integer values. Prints heap bytes per record (bytes requested
-//! from the allocator; the allocator's own per-allocation overhead is not included, so the
-//! figures are a lower bound), and for the secondary indexes the part beyond the indexed
-//! values themselves (`size_of::<IndexKey>()` plus a string's bytes, once per distinct value).
+//! scrambled ids), and indexes RECORDS documents on three paths: an integer (all values
+//! distinct), a string (1,000 distinct values) and an array of 3 strings (each drawn from
+//! 10,000 distinct tags: 3 entries per document). Each secondary index is built two ways:
+//! one `insert` per (key, id) entry in random id order (as writes arrive), and at once with
+//! `CollectionIndexes::from_sorted` (as open rebuilds it; the primary index it also builds
+//! is measured alone and subtracted). Prints heap bytes per (key, id) entry, keys included
+//! (bytes requested from the allocator, counted by `cap`; the allocator's own per-allocation
+//! overhead is not included, so the figures are a lower bound), and the part beyond the keys
+//! themselves (`size_of::<IndexKey>()` plus a string's bytes, once per distinct key).
+//! Heap bytes do not depend on the build profile; the timings do.
 
 use std::alloc::System;
 use std::collections::BTreeSet;
@@ -18,7 +23,7 @@ use std::time::Instant;
 
 use cap::Cap;
 use dashmap::DashMap;
-use nyro_index::{IndexKey, PrimaryIndex, SecondaryIndex};
+use nyro_index::{BulkKey, CollectionIndexes, IndexError, IndexKey, KeyRange, PrimaryIndex};
 use nyro_storage::Location;
 
 /// The system allocator, wrapped by `cap` to count the bytes it has handed out (no
@@ -137,15 +142,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Primary index, ids in random order (inserts in the middle: blocks split in halves).
-    let shuffled = shuffled(n);
+    let order = shuffled(n);
     let (primary, bytes, secs) = measure(|| {
         let index = PrimaryIndex::new();
-        for &id in &shuffled {
+        for &id in &order {
             index.insert(id, location(id));
         }
         index
     });
-    drop(shuffled);
+    drop(order);
     println!(
         "primary random-order ids:   {:6.2} bytes/record  insert {:.0} ns/record",
         per(bytes, n),
@@ -153,64 +158,135 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     drop(primary);
 
-    // Secondary index, (a) 1,000 distinct strings.
-    let distinct = 1_000u64;
-    let values: Vec<String> = (0..distinct).map(|v| format!("value-{v:04}")).collect();
-    let string_bytes: usize = values.iter().map(String::len).sum();
-    let (secondary, bytes, secs) = measure(|| {
-        let mut index = SecondaryIndex::new();
-        for id in 0..n {
-            index.insert(
-                IndexKey::from(values[(id % distinct) as usize].as_str()),
-                id,
-            );
-        }
-        index
-    });
-    let own = distinct as usize * 24 + string_bytes;
-    println!(
-        "secondary 1,000 strings:    {:6.2} bytes/record  beyond values {:.2}  \
-         insert {:.0} ns/record",
-        per(bytes, n),
-        per(bytes - own, n),
-        secs * 1e9 / n as f64
-    );
-    let started = Instant::now();
-    for v in 0..distinct {
-        black_box(secondary.lookup_page(
-            &IndexKey::from(values[v as usize].as_str()),
-            Some(n / 2),
-            100,
-        ));
-    }
-    let lookup_us = started.elapsed().as_secs_f64() * 1e6 / distinct as f64;
-    println!("  lookup_page(key, after, 100) {lookup_us:.2} us");
-    drop(secondary);
-
-    // Secondary index, (b) all-distinct integers (in scrambled order relative to the ids).
-    let (secondary, bytes, secs) = measure(|| {
-        let mut index = SecondaryIndex::new();
-        for id in 0..n {
-            index.insert(IndexKey::from(scramble(id, n) as i64 - (n / 2) as i64), id);
-        }
-        index
-    });
-    let own = n as usize * 24;
-    println!(
-        "secondary distinct ints:    {:6.2} bytes/record  beyond values {:.2}  \
-         insert {:.0} ns/record",
-        per(bytes, n),
-        per(bytes - own, n),
-        secs * 1e9 / n as f64
-    );
-    let started = Instant::now();
-    for id in 0..n {
-        black_box(secondary.count(&IndexKey::from(id as i64)));
-    }
-    println!(
-        "  count(key) {:.0} ns",
-        started.elapsed().as_secs_f64() * 1e9 / n as f64
-    );
-    drop(secondary);
+    secondaries(n, &shuffled(n));
     Ok(())
+}
+
+/// The three indexed paths of the example: each document's keys for it.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Int,
+    Str,
+    Tags,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Int => "integer, distinct",
+            Kind::Str => "string, 1,000 values",
+            Kind::Tags => "array of 3 strings",
+        }
+    }
+
+    /// The keys of document `id` of `n`.
+    fn keys(self, id: u64, n: u64) -> Vec<IndexKey> {
+        match self {
+            Kind::Int => vec![IndexKey::from(scramble(id, n) as i64 - (n / 2) as i64)],
+            Kind::Str => vec![IndexKey::from(format!("value-{:04}", id % 1_000))],
+            Kind::Tags => (0..3u64)
+                .map(|t| IndexKey::from(format!("tag-{:05}", (id * 7 + t * 3_331) % 10_000)))
+                .collect(),
+        }
+    }
+
+    /// Heap bytes of the distinct keys themselves, and how many there are.
+    fn own_bytes(self, n: u64) -> (usize, usize) {
+        let key = size_of::<IndexKey>();
+        match self {
+            Kind::Int => (n as usize * key, n as usize),
+            Kind::Str => (1_000 * (key + 10), 1_000),
+            Kind::Tags => (10_000 * (key + 9), 10_000),
+        }
+    }
+}
+
+/// Builds and measures the secondary index of each path, both ways.
+fn secondaries(n: u64, order: &[u64]) {
+    let at = |i: u64| location(i);
+    let records: Vec<(u64, nyro_storage::Location)> = (0..n).map(|id| (id, at(id))).collect();
+    // The primary index from_sorted also builds, to subtract.
+    let (primary, primary_bytes, _) = measure(|| {
+        CollectionIndexes::from_sorted(
+            Vec::<&str>::new(),
+            &records,
+            |_, _| Ok::<(), IndexError>(()),
+            |_| Ok(IndexKey::NULL),
+        )
+    });
+    drop(primary);
+    for kind in [Kind::Int, Kind::Str, Kind::Tags] {
+        let keys: Vec<Vec<IndexKey>> = (0..n).map(|id| kind.keys(id, n)).collect();
+        let entries: usize = keys.iter().map(Vec::len).sum();
+        let (own, distinct) = kind.own_bytes(n);
+
+        let (index, bytes, secs) = measure(|| {
+            let index = CollectionIndexes::new(["p"]).unwrap_or_else(|e| panic!("{e}"));
+            for &id in order {
+                let location = at(id);
+                let keys = [("p", &keys[id as usize][..])];
+                if let Err(e) = index.apply_put(id, location, [], keys) {
+                    panic!("{e}");
+                }
+            }
+            index
+        });
+        // apply_put also fills the primary index: subtract it, measured alone the same way.
+        let (alone, alone_bytes, _) = measure(|| {
+            let index = PrimaryIndex::new();
+            for &id in order {
+                index.insert(id, at(id));
+            }
+            index
+        });
+        drop(alone);
+        let bytes = bytes.saturating_sub(alone_bytes);
+        let stats = index.field_stats("p").unwrap_or_default();
+        assert_eq!(stats, (distinct, entries), "{kind:?}");
+        let range = KeyRange::all();
+        let started = Instant::now();
+        let mut walked = 0;
+        let _ = index.walk("p", &range, None, false, |_, _| {
+            walked += 1;
+            if walked == 100 {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        });
+        let walk_us = started.elapsed().as_secs_f64() * 1e6;
+        drop(index);
+        println!(
+            "secondary {:22} one by one: {:6.2} bytes/entry  beyond keys {:6.2}  \
+             insert {:.0} ns/entry  walk(100) {walk_us:.1} us",
+            kind.name(),
+            per(bytes, entries as u64),
+            per(bytes.saturating_sub(own), entries as u64),
+            secs * 1e9 / entries as f64,
+        );
+
+        let (bulk, bytes, secs) = measure(|| {
+            CollectionIndexes::from_sorted(
+                ["p"],
+                &records,
+                |i, emit| {
+                    for key in &keys[i] {
+                        emit(0, BulkKey::Key(key.clone()));
+                    }
+                    Ok::<(), IndexError>(())
+                },
+                |_| Ok(IndexKey::NULL),
+            )
+        });
+        let bytes = bytes.saturating_sub(primary_bytes);
+        drop(bulk);
+        println!(
+            "secondary {:22} bulk:       {:6.2} bytes/entry  beyond keys {:6.2}  \
+             build {:.0} ns/entry (keys cloned in)",
+            kind.name(),
+            per(bytes, entries as u64),
+            per(bytes.saturating_sub(own), entries as u64),
+            secs * 1e9 / entries as f64,
+        );
+    }
 }

@@ -1,15 +1,19 @@
-//! `CollectionIndexes`: a collection's primary index and its declared secondary indexes, kept
-//! exact under puts, replaces and deletes, and queried by equality on several fields.
+//! `CollectionIndexes`: a collection's primary index and its declared secondary indexes (one
+//! per path, "fields" here), kept exact under puts, replaces and deletes, and queried by
+//! equality on several paths ([`CollectionIndexes::find`]) or by key ranges (`ranges.rs`).
+//!
+//! A document has a *set* of keys per path (multikey: the elements of an array are each a
+//! key); the caller computes them, this crate does not read documents.
 //!
 //! How the index learns a record's old keys: the caller passes them. On a replace or a delete
 //! the layer above already holds the old record's location (from the primary index) and reads
-//! the old document to extract its indexed fields. The alternative, remembering for each id the
-//! keys it was indexed under, would cost an extra map entry per record and indexed field
-//! (roughly 40-80 bytes each); passing them costs nothing in memory and one read of the old
-//! frame per replace or delete, which the write's own I/O dwarfs. To catch a caller that gets
-//! them wrong, every old key given is checked against the index before anything changes
-//! ([`IndexError::StaleOldKey`]); an old key wrongly given as absent cannot be detected that
-//! cheaply and would leave a stale entry behind.
+//! the old document to extract its keys. The alternative, remembering for each id the keys it
+//! was indexed under, would cost an extra map entry per record and key (roughly 40-80 bytes
+//! each); passing them costs nothing in memory and one read of the old frame per replace or
+//! delete, which the write's own I/O dwarfs. To catch a caller that gets them wrong, every old
+//! key given is checked against the index before anything changes
+//! ([`IndexError::StaleOldKey`]); an old key wrongly left out cannot be detected that cheaply
+//! and would leave a stale entry behind.
 
 use nyro_storage::Location;
 use parking_lot::RwLock;
@@ -21,10 +25,10 @@ use smallvec::SmallVec;
 
 use crate::secondary::{Postings, SecondaryIndex};
 
-/// Indexed fields whose per-document keys live on the stack (no allocation per update).
+/// Indexed paths whose per-document keys live on the stack (no allocation per update).
 const INLINE_FIELDS: usize = 4;
-/// One key slot per declared field.
-type Slots = SmallVec<[Option<IndexKey>; INLINE_FIELDS]>;
+/// One set of keys per declared path (empty: the caller gave none).
+type Slots<'k> = SmallVec<[&'k [IndexKey]; INLINE_FIELDS]>;
 
 /// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared field.
 ///
@@ -113,13 +117,14 @@ impl CollectionIndexes {
             })
     }
 
-    /// One key slot per declared field from (field, key) pairs; fields not given are `None`.
-    fn slots<F, I>(&self, keys: I) -> Result<Slots, IndexError>
+    /// One set of keys per declared field from (field, keys) pairs; fields not given have
+    /// none.
+    fn slots<'k, F, I>(&self, keys: I) -> Result<Slots<'k>, IndexError>
     where
         F: AsRef<str>,
-        I: IntoIterator<Item = (F, Option<IndexKey>)>,
+        I: IntoIterator<Item = (F, &'k [IndexKey])>,
     {
-        let mut slots: Slots = smallvec::smallvec![None; self.fields.len()];
+        let mut slots: Slots<'k> = smallvec::smallvec![&[][..]; self.fields.len()];
         let mut seen: SmallVec<[bool; INLINE_FIELDS]> =
             smallvec::smallvec![false; self.fields.len()];
         for (field, key) in keys {
@@ -136,10 +141,10 @@ impl CollectionIndexes {
     }
 
     /// Refuses any key, for a collection without secondary indexes (as `slots` would).
-    fn no_keys<F, I>(&self, keys: I) -> Result<(), IndexError>
+    fn no_keys<'k, F, I>(&self, keys: I) -> Result<(), IndexError>
     where
         F: AsRef<str>,
-        I: IntoIterator<Item = (F, Option<IndexKey>)>,
+        I: IntoIterator<Item = (F, &'k [IndexKey])>,
     {
         match keys.into_iter().next() {
             Some((field, _)) => self.position(field.as_ref()).map(|_| ()),
@@ -152,12 +157,10 @@ impl CollectionIndexes {
         &self,
         secondaries: &[SecondaryIndex],
         id: u64,
-        old: &[Option<IndexKey>],
+        old: &[&[IndexKey]],
     ) -> Result<(), IndexError> {
-        for ((field, index), key) in self.fields.iter().zip(secondaries).zip(old) {
-            if let Some(key) = key
-                && !index.contains(key, id)
-            {
+        for ((field, index), keys) in self.fields.iter().zip(secondaries).zip(old) {
+            if keys.iter().any(|key| !index.contains(key, id)) {
                 return Err(IndexError::StaleOldKey {
                     field: field.to_string(),
                     id,
@@ -169,14 +172,15 @@ impl CollectionIndexes {
 
     /// Applies a put of record `id` whose frame is at `location`: a new record, or a replace.
     ///
-    /// `old` and `new` give, for indexed fields, the key of the previous and of the new
-    /// document: `(field, None)` or leaving the field out means the document lacks it or its
-    /// value is not a scalar. For a new record `old` is empty. Returns the previous location.
+    /// `old` and `new` give, for indexed paths, the set of keys of the previous and of the
+    /// new document (a key given twice counts once); leaving a path out (or giving no key)
+    /// means the document is under no key of it. For a new record `old` is empty. Only the
+    /// keys that differ change. Returns the previous location.
     ///
-    /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`] for a field that
-    /// is not declared, [`IndexError::DuplicateField`] for a field given twice in `old` or in
+    /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`] for a path that
+    /// is not declared, [`IndexError::DuplicateField`] for a path given twice in `old` or in
     /// `new`, [`IndexError::StaleOldKey`] if `id` is not indexed under a key of `old`.
-    pub fn apply_put<F, O, N>(
+    pub fn apply_put<'o, 'n, F, O, N>(
         &self,
         id: u64,
         location: Location,
@@ -185,8 +189,8 @@ impl CollectionIndexes {
     ) -> Result<Option<Location>, IndexError>
     where
         F: AsRef<str>,
-        O: IntoIterator<Item = (F, Option<IndexKey>)>,
-        N: IntoIterator<Item = (F, Option<IndexKey>)>,
+        O: IntoIterator<Item = (F, &'o [IndexKey])>,
+        N: IntoIterator<Item = (F, &'n [IndexKey])>,
     {
         if self.fields.is_empty() {
             // No secondary index: only the primary changes (the common case, kept free of
@@ -202,15 +206,13 @@ impl CollectionIndexes {
         // Location first: an id found through a secondary index always has one.
         let previous = self.primary.insert(id, location);
         for ((index, old), new) in secondaries.iter_mut().zip(old).zip(new) {
-            if old == new {
-                continue;
-            }
-            if let Some(old) = old {
-                index.remove(&old, id);
-            }
-            if let Some(new) = new {
-                index.insert(new, id);
-            }
+            changed_keys(old, new, |key, added| {
+                if added {
+                    index.insert_ref(key, id);
+                } else {
+                    index.remove(key, id);
+                }
+            });
         }
         Ok(previous)
     }
@@ -220,24 +222,24 @@ impl CollectionIndexes {
     ///
     /// Errors (the indexes are then unchanged): [`IndexError::NotIndexed`],
     /// [`IndexError::DuplicateField`], [`IndexError::StaleOldKey`].
-    pub fn apply_delete<F, O>(&self, id: u64, old: O) -> Result<Option<Location>, IndexError>
+    pub fn apply_delete<'o, F, O>(&self, id: u64, old: O) -> Result<Option<Location>, IndexError>
     where
         F: AsRef<str>,
-        O: IntoIterator<Item = (F, Option<IndexKey>)>,
+        O: IntoIterator<Item = (F, &'o [IndexKey])>,
     {
         let old = self.slots(old)?;
         let mut secondaries = self.secondaries.write();
         self.check_old(&secondaries, id, &old)?;
         for (index, old) in secondaries.iter_mut().zip(old) {
-            if let Some(old) = old {
-                index.remove(&old, id);
+            for key in old {
+                index.remove(key, id);
             }
         }
         Ok(self.primary.remove(id))
     }
 
-    /// Ids of the records whose document has, for every `(field, key)` of `conditions`, that
-    /// value in that field: ascending, strictly greater than `after`, at most `limit`.
+    /// Ids of the records indexed, for every `(field, key)` of `conditions`, under that key
+    /// of that path: ascending, strictly greater than `after`, at most `limit`.
     ///
     /// The lists are intersected starting from the smallest, so the cost follows the rarest
     /// condition. No condition lists every record (by the primary index). Errors with
@@ -277,18 +279,67 @@ impl CollectionIndexes {
             .collect())
     }
 
-    /// Number of records whose `field` holds `key`. Errors with [`IndexError::NotIndexed`].
+    /// Number of records indexed under `key` of `field`. Errors with
+    /// [`IndexError::NotIndexed`].
     pub fn count(&self, field: &str, key: &IndexKey) -> Result<usize, IndexError> {
         let i = self.position(field)?;
         Ok(self.secondaries.read()[i].count(key))
     }
 
-    /// Number of distinct keys and of indexed records of `field`. Errors with
+    /// Number of distinct keys and of (key, id) entries of `field`. Errors with
     /// [`IndexError::NotIndexed`].
     pub fn field_stats(&self, field: &str) -> Result<(usize, usize), IndexError> {
+        self.read_index(field, |index| (index.distinct_keys(), index.len()))
+    }
+
+    /// Runs `f` on the secondary index of `field` under the read lock. Errors with
+    /// [`IndexError::NotIndexed`].
+    pub(crate) fn read_index<R>(
+        &self,
+        field: &str,
+        f: impl FnOnce(&SecondaryIndex) -> R,
+    ) -> Result<R, IndexError> {
         let i = self.position(field)?;
-        let secondaries = self.secondaries.read();
-        Ok((secondaries[i].distinct_keys(), secondaries[i].len()))
+        Ok(f(&self.secondaries.read()[i]))
+    }
+}
+
+/// Calls `change(key, false)` for each key of `old` that is not in `new`, and
+/// `change(key, true)` for each key of `new` not in `old` (each once, however often it is
+/// given).
+fn changed_keys<'k>(
+    old: &'k [IndexKey],
+    new: &'k [IndexKey],
+    mut change: impl FnMut(&'k IndexKey, bool),
+) {
+    if old == new {
+        return;
+    }
+    let sorted = |keys: &'k [IndexKey]| {
+        let mut refs: SmallVec<[&'k IndexKey; 8]> = keys.iter().collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs
+    };
+    let (old, new) = (sorted(old), sorted(new));
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o == n => (i, j) = (i + 1, j + 1),
+            (Some(o), Some(n)) if o < n => {
+                change(o, false);
+                i += 1;
+            }
+            (Some(o), None) => {
+                change(o, false);
+                i += 1;
+            }
+            (_, Some(n)) => {
+                change(n, true);
+                j += 1;
+            }
+            (None, None) => break,
+        }
     }
 }
 
@@ -306,14 +357,21 @@ mod tests {
         }
     }
 
-    fn doc(color: &str, size: i64) -> Vec<(&'static str, Option<IndexKey>)> {
+    /// Keys of a document: (path, its keys).
+    type Keys = Vec<(&'static str, Vec<IndexKey>)>;
+
+    fn doc(color: &str, size: i64) -> Keys {
         vec![
-            ("color", Some(IndexKey::from(color))),
-            ("size", Some(IndexKey::from(size))),
+            ("color", vec![IndexKey::from(color)]),
+            ("size", vec![IndexKey::from(size)]),
         ]
     }
 
-    fn none() -> Vec<(&'static str, Option<IndexKey>)> {
+    fn refs(keys: &Keys) -> Vec<(&'static str, &[IndexKey])> {
+        keys.iter().map(|(p, k)| (*p, &k[..])).collect()
+    }
+
+    fn none() -> Vec<(&'static str, &'static [IndexKey])> {
         Vec::new()
     }
 
@@ -321,16 +379,14 @@ mod tests {
     fn put_find_replace_delete() {
         let c = CollectionIndexes::new(["color", "size"]).unwrap();
         assert_eq!(c.fields().collect::<Vec<_>>(), vec!["color", "size"]);
-        c.apply_put(1, loc(1), none(), doc("red", 1)).unwrap();
-        c.apply_put(2, loc(2), none(), doc("red", 2)).unwrap();
-        c.apply_put(3, loc(3), none(), doc("blue", 2)).unwrap();
-        c.apply_put(
-            4,
-            loc(4),
-            none(),
-            vec![("color", Some(IndexKey::from("red")))],
-        )
-        .unwrap();
+        c.apply_put(1, loc(1), none(), refs(&doc("red", 1)))
+            .unwrap();
+        c.apply_put(2, loc(2), none(), refs(&doc("red", 2)))
+            .unwrap();
+        c.apply_put(3, loc(3), none(), refs(&doc("blue", 2)))
+            .unwrap();
+        let red_only = vec![("color", vec![IndexKey::from("red")])];
+        c.apply_put(4, loc(4), none(), refs(&red_only)).unwrap();
         let red = || ("color", IndexKey::from("red"));
         assert_eq!(c.find(&[red()], None, 10).unwrap(), vec![1, 2, 4]);
         assert_eq!(
@@ -345,7 +401,7 @@ mod tests {
 
         // Replace 2: red/2 -> blue/2.
         let old = c
-            .apply_put(2, loc(5), doc("red", 2), doc("blue", 2))
+            .apply_put(2, loc(5), refs(&doc("red", 2)), refs(&doc("blue", 2)))
             .unwrap();
         assert_eq!(old, Some(loc(2)));
         assert_eq!(c.primary().get(2), Some(loc(5)));
@@ -357,7 +413,10 @@ mod tests {
         );
 
         // Delete 1.
-        assert_eq!(c.apply_delete(1, doc("red", 1)).unwrap(), Some(loc(1)));
+        assert_eq!(
+            c.apply_delete(1, refs(&doc("red", 1))).unwrap(),
+            Some(loc(1))
+        );
         assert_eq!(c.find(&[red()], None, 10).unwrap(), vec![4]);
         assert_eq!(
             c.find(&[("size", IndexKey::from(1i64))], None, 10).unwrap(),
@@ -371,8 +430,8 @@ mod tests {
     #[test]
     fn errors_leave_indexes_unchanged() {
         let c = CollectionIndexes::new(["a"]).unwrap();
-        let a = |v: i64| vec![("a", Some(IndexKey::from(v)))];
-        c.apply_put(1, loc(1), none(), a(1)).unwrap();
+        let a = |v: i64| vec![("a", vec![IndexKey::from(v)])];
+        c.apply_put(1, loc(1), none(), refs(&a(1))).unwrap();
 
         let err = c.find(&[("b", IndexKey::NULL)], None, 1).unwrap_err();
         assert_eq!(err, IndexError::NotIndexed { field: "b".into() });
@@ -380,11 +439,12 @@ mod tests {
             err.to_string()
                 .contains("declare it in the collection's indexes")
         );
-        let err = c
-            .apply_put(1, loc(2), a(1), vec![("b", Some(IndexKey::NULL))])
-            .unwrap_err();
+        let b = vec![("b", vec![IndexKey::NULL])];
+        let err = c.apply_put(1, loc(2), refs(&a(1)), refs(&b)).unwrap_err();
         assert_eq!(err, IndexError::NotIndexed { field: "b".into() });
-        let err = c.apply_put(1, loc(2), a(2), a(3)).unwrap_err();
+        let err = c
+            .apply_put(1, loc(2), refs(&a(2)), refs(&a(3)))
+            .unwrap_err();
         assert_eq!(
             err,
             IndexError::StaleOldKey {
@@ -392,10 +452,14 @@ mod tests {
                 id: 1
             }
         );
-        let twice = vec![("a", Some(IndexKey::from(1i64))), ("a", None)];
-        let err = c.apply_delete(1, twice).unwrap_err();
+        // One stale key among good ones is refused too.
+        let mixed = vec![("a", vec![IndexKey::from(1i64), IndexKey::from(9i64)])];
+        let err = c.apply_delete(1, refs(&mixed)).unwrap_err();
+        assert!(matches!(err, IndexError::StaleOldKey { .. }));
+        let twice = vec![("a", vec![IndexKey::from(1i64)]), ("a", vec![])];
+        let err = c.apply_delete(1, refs(&twice)).unwrap_err();
         assert_eq!(err, IndexError::DuplicateField { field: "a".into() });
-        let err = c.apply_delete(1, a(7)).unwrap_err();
+        let err = c.apply_delete(1, refs(&a(7))).unwrap_err();
         assert!(matches!(err, IndexError::StaleOldKey { .. }));
 
         assert_eq!(c.primary().get(1), Some(loc(1)));
@@ -410,30 +474,50 @@ mod tests {
     }
 
     #[test]
-    fn missing_and_null_differ() {
-        let c = CollectionIndexes::new(["a"]).unwrap();
-        c.apply_put(1, loc(1), none(), vec![("a", Some(IndexKey::NULL))])
+    fn multikey_replace_moves_only_changed_keys() {
+        let c = CollectionIndexes::new(["tags"]).unwrap();
+        let tags = |t: &[&str]| vec![("tags", t.iter().map(|&s| IndexKey::from(s)).collect())];
+        // A key given twice counts once.
+        c.apply_put(1, loc(1), none(), refs(&tags(&["a", "b", "a"])))
             .unwrap();
-        c.apply_put(2, loc(2), none(), vec![("a", None)]).unwrap();
-        assert_eq!(c.find(&[("a", IndexKey::NULL)], None, 5).unwrap(), vec![1]);
-        // Replace 2 from missing to null, 1 from null to missing.
+        c.apply_put(2, loc(2), none(), refs(&tags(&["b"]))).unwrap();
+        assert_eq!(c.field_stats("tags").unwrap(), (2, 3));
+        let find = |t: &str| c.find(&[("tags", IndexKey::from(t))], None, 9).unwrap();
+        assert_eq!(find("b"), vec![1, 2]);
         c.apply_put(
-            2,
+            1,
             loc(3),
-            vec![("a", None)],
-            vec![("a", Some(IndexKey::NULL))],
+            refs(&tags(&["a", "b"])),
+            refs(&tags(&["c", "b"])),
         )
         .unwrap();
-        c.apply_put(1, loc(4), vec![("a", Some(IndexKey::NULL))], none())
-            .unwrap();
-        assert_eq!(c.find(&[("a", IndexKey::NULL)], None, 5).unwrap(), vec![2]);
+        assert_eq!(
+            (find("a"), find("b"), find("c")),
+            (vec![], vec![1, 2], vec![1])
+        );
+        // Both tags present: the same path twice intersects.
+        let both = [("tags", IndexKey::from("b")), ("tags", IndexKey::from("c"))];
+        assert_eq!(c.find(&both, None, 9).unwrap(), vec![1]);
+        c.apply_delete(1, refs(&tags(&["b", "c"]))).unwrap();
+        assert_eq!((find("b"), find("c")), (vec![2], vec![]));
+        assert_eq!(c.field_stats("tags").unwrap(), (1, 1));
+    }
+
+    #[test]
+    fn changed_keys_is_a_set_difference() {
+        let k = |v: &[i64]| v.iter().map(|&i| IndexKey::from(i)).collect::<Vec<_>>();
+        let mut seen = Vec::new();
+        changed_keys(&k(&[3, 1, 2, 1]), &k(&[2, 4, 4, 0]), |key, added| {
+            seen.push((key.as_i64().unwrap(), added));
+        });
+        assert_eq!(seen, vec![(0, true), (1, false), (3, false), (4, true)]);
     }
 
     #[test]
     fn same_field_twice_in_a_query_intersects() {
         let c = CollectionIndexes::new(["a"]).unwrap();
-        c.apply_put(1, loc(1), none(), vec![("a", Some(IndexKey::from(1i64)))])
-            .unwrap();
+        let one_key = vec![("a", vec![IndexKey::from(1i64)])];
+        c.apply_put(1, loc(1), none(), refs(&one_key)).unwrap();
         let one = ("a", IndexKey::from(1i64));
         assert_eq!(
             c.find(&[one.clone(), one.clone()], None, 5).unwrap(),

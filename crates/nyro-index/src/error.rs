@@ -5,30 +5,28 @@ use thiserror::Error;
 /// An error from [`crate::CollectionIndexes`]. Each leaves the indexes unchanged.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum IndexError {
-    /// A query or an update names a field that the collection does not index.
-    #[error(
-        "field `{field}` is not indexed: declare it in the collection's indexes to query by it"
-    )]
+    /// A query or an update names a path that the collection does not index.
+    #[error("path `{field}` is not indexed: declare it in the collection's indexes to query by it")]
     NotIndexed {
-        /// The field.
+        /// The path.
         field: String,
     },
-    /// A field is given twice: in the declared fields of a collection, or in the keys of
+    /// A path is given twice: in the declared paths of a collection, or in the keys of
     /// one document.
-    #[error("field `{field}` is given more than once: give each indexed field at most once")]
+    #[error("path `{field}` is given more than once: give each indexed path at most once")]
     DuplicateField {
         /// The field.
         field: String,
     },
-    /// An update claims that a record was indexed under a key of a field (its old document's
+    /// An update claims that a record was indexed under a key of a path (its old document's
     /// value), but it is not: the caller's old keys do not describe what was indexed, and
     /// applying the update would leave the secondary index wrong.
     #[error(
-        "record {id} is not indexed under the given old value of field `{field}`: pass the \
+        "record {id} is not indexed under a given old key of path `{field}`: pass the \
          keys of the document the index last saw for this record"
     )]
     StaleOldKey {
-        /// The field.
+        /// The path.
         field: String,
         /// The record id.
         id: u64,

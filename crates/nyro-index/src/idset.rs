@@ -255,6 +255,31 @@ impl IdSet {
         }
     }
 
+    /// Ids strictly less than `before` (all ids if `None`), descending.
+    pub(crate) fn iter_before_rev(&self, before: Option<u64>) -> IdSetRevIter<'_> {
+        let blocks = self.blocks();
+        let Some(before) = before else {
+            return IdSetRevIter {
+                head: &[],
+                rest: blocks,
+            };
+        };
+        // Blocks whose first id is below `before`; the last of them holds the start.
+        let i = blocks.partition_point(|b| b.first().is_some_and(|&first| first < before));
+        let Some(last) = i.checked_sub(1) else {
+            return IdSetRevIter {
+                head: &[],
+                rest: &[],
+            };
+        };
+        let block = &blocks[last];
+        let pos = block.partition_point(|&x| x < before);
+        IdSetRevIter {
+            head: &block[..pos],
+            rest: &blocks[..last],
+        }
+    }
+
     /// Heap bytes owned by the set (vector capacities), for memory accounting in tests.
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -318,6 +343,29 @@ impl Iterator for IdSetIter<'_> {
                 return Some(id);
             }
             let (block, rest) = self.rest.split_first()?;
+            self.head = block;
+            self.rest = rest;
+        }
+    }
+}
+
+/// Descending iterator over part of an [`IdSet`].
+#[derive(Clone, Debug)]
+pub(crate) struct IdSetRevIter<'a> {
+    head: &'a [u64],
+    rest: &'a [Vec<u64>],
+}
+
+impl Iterator for IdSetRevIter<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        loop {
+            if let Some((&id, init)) = self.head.split_last() {
+                self.head = init;
+                return Some(id);
+            }
+            let (block, rest) = self.rest.split_last()?;
             self.head = block;
             self.rest = rest;
         }
@@ -442,6 +490,12 @@ mod tests {
                 None => model.iter().copied().collect(),
             };
             prop_assert_eq!(tail, expected);
+            let head: Vec<u64> = set.iter_before_rev(after).collect();
+            let expected: Vec<u64> = match after {
+                Some(a) => model.range(..a).rev().copied().collect(),
+                None => model.iter().rev().copied().collect(),
+            };
+            prop_assert_eq!(head, expected);
             for id in 0..40 {
                 prop_assert_eq!(set.contains(id * 75), model.contains(&(id * 75)));
             }

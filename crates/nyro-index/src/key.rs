@@ -1,36 +1,47 @@
-//! `IndexKey`: the value of an indexed field as a hashable, totally ordered key.
+//! `IndexKey`: a value of a document at an indexed path, as a hashable, totally ordered key.
+//!
+//! Every JSON value has a key, and one more key stands below them all: [`IndexKey::MIN`], the
+//! key of an empty array (a document holding `[]` at a path is indexed under it, so that it
+//! sorts first and is found again). Keys of different kinds order as NyroDB's queries order
+//! values (docs/CONTRACT section 6, MongoDB's order):
+//!
+//! `MinKey` < null < numbers < strings < objects < arrays < booleans
 //!
 //! Numbers are kept in one canonical form so that the derived `Eq`/`Hash` agree with numeric
-//! equality (the way MongoDB compares numbers): an integral value that fits `i64` is always
-//! `Int`, an integer above `i64::MAX` is always `UInt`, and only a float that is not integral
-//! (or is integral but outside the range of `i64`/`u64`, or infinite, or NaN) is `Float`, stored
-//! as its bits. So `1`, `1u64` and `1.0` are one key, `-0.0` is `0`, and every NaN is one key.
+//! equality: an integral value that fits `i64` is always `Int`, an integer above `i64::MAX` is
+//! always `UInt`, and only a float that is not integral (or is integral but outside the range
+//! of `i64`/`u64`, or infinite, or NaN) is `Float`, stored as its bits. So `1`, `1u64` and
+//! `1.0` are one key, `-0.0` is `0`, and every NaN is one key; numbers compare by exact value
+//! (`u64` and `i64` beyond 2^53 included). Strings order by their UTF-8 bytes, `false` before
+//! `true`; objects field by field (name bytes, then value) and then fewer fields first; arrays
+//! element by element and then shorter first. Objects and arrays keep their elements' keys,
+//! so numbers inside them are canonical too (`{"a": 1}` and `{"a": 1.0}` are one key).
 
 use std::cmp::Ordering;
 use std::fmt;
 
+use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-/// 2^63 as an `f64`: the first float above the range of `i64`.
-const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
-/// 2^64 as an `f64`: the first float above the range of `u64`.
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+use crate::number::{Num, TWO_POW_63, TWO_POW_64, cmp_numbers};
+
 /// The bits every NaN is stored as, so that NaN is a single key equal to itself.
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 
-/// The value of an indexed field: null, a boolean, a number or a string.
+/// The value at an indexed path: any JSON value, or [`IndexKey::MIN`].
 ///
-/// Arrays and objects are not keys (see [`IndexKey::from_json`]). Numbers compare by numeric
-/// value: `IndexKey::from(1i64) == IndexKey::from(1.0)`, while the string `"1"` is a different
-/// key. Keys of different types order as MongoDB orders them: null < numbers < strings <
-/// booleans; strings order by bytes; NaN (which JSON cannot carry) orders below every other
-/// number and equals itself. 24 bytes; a string key owns one exact-size allocation.
+/// Numbers compare by numeric value: `IndexKey::from(1i64) == IndexKey::from(1.0)`, while the
+/// string `"1"` is a different key. See the module documentation for the order across kinds.
+/// NaN (which JSON cannot carry) orders below every other number and equals itself. 24 bytes;
+/// a string, object or array key owns one exact-size allocation (plus its elements').
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IndexKey(Repr);
 
 /// The canonical representation; see the module documentation for its invariants.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
+    /// Below every value: the key of an empty array.
+    Min,
     Null,
     Bool(bool),
     /// Every integral number in `[-2^63, 2^63)`.
@@ -41,35 +52,67 @@ enum Repr {
     /// always `CANONICAL_NAN`).
     Float(u64),
     Str(Box<str>),
+    /// Fields in document order (a repeated name stays repeated).
+    Object(Box<[(Box<str>, IndexKey)]>),
+    Array(Box<[IndexKey]>),
 }
 
 impl IndexKey {
     /// The key of a JSON `null`.
     pub const NULL: IndexKey = IndexKey(Repr::Null);
 
+    /// The smallest key, below every value (below null): what an empty array is indexed
+    /// under. No JSON value has this key.
+    pub const MIN: IndexKey = IndexKey(Repr::Min);
+
     /// The key of a JSON `null` (same as [`IndexKey::NULL`]).
     pub fn null() -> Self {
         Self::NULL
     }
 
-    /// The key of a JSON scalar; `None` for arrays and objects, which are not indexable.
-    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+    /// The key of an object with these fields, in this order.
+    pub fn object<S: Into<Box<str>>>(fields: impl IntoIterator<Item = (S, IndexKey)>) -> Self {
+        IndexKey(Repr::Object(
+            fields
+                .into_iter()
+                .map(|(name, key)| (name.into(), key))
+                .collect(),
+        ))
+    }
+
+    /// The key of an array with these elements, in this order (the key of the array as one
+    /// value; an index of a path holding an array is under each element's key instead).
+    pub fn array(elements: impl IntoIterator<Item = IndexKey>) -> Self {
+        IndexKey(Repr::Array(elements.into_iter().collect()))
+    }
+
+    /// The key of a JSON value (an array's key is the whole array's, see
+    /// [`IndexKey::array`]).
+    pub fn from_json(value: &serde_json::Value) -> Self {
         use serde_json::Value;
         match value {
-            Value::Null => Some(Self::NULL),
-            Value::Bool(b) => Some(Self::from(*b)),
+            Value::Null => Self::NULL,
+            Value::Bool(b) => Self::from(*b),
             Value::Number(n) => {
                 if let Some(i) = n.as_i64() {
-                    Some(Self::from(i))
+                    Self::from(i)
                 } else if let Some(u) = n.as_u64() {
-                    Some(Self::from(u))
+                    Self::from(u)
                 } else {
-                    n.as_f64().map(Self::from)
+                    Self::from(n.as_f64().unwrap_or(f64::NAN))
                 }
             }
-            Value::String(s) => Some(Self::from(s.as_str())),
-            Value::Array(_) | Value::Object(_) => None,
+            Value::String(s) => Self::from(s.as_str()),
+            Value::Array(elements) => Self::array(elements.iter().map(Self::from_json)),
+            Value::Object(fields) => {
+                Self::object(fields.iter().map(|(k, v)| (k.as_str(), Self::from_json(v))))
+            }
         }
+    }
+
+    /// True for [`IndexKey::MIN`].
+    pub fn is_min(&self) -> bool {
+        matches!(self.0, Repr::Min)
     }
 
     /// True for the null key.
@@ -129,22 +172,59 @@ impl IndexKey {
         }
     }
 
-    /// Heap bytes owned by this key (the string's bytes; 0 for other keys).
+    /// The fields, if this is an object key.
+    pub fn as_object(&self) -> Option<&[(Box<str>, IndexKey)]> {
+        match &self.0 {
+            Repr::Object(fields) => Some(fields),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is an array key.
+    pub fn as_array(&self) -> Option<&[IndexKey]> {
+        match &self.0 {
+            Repr::Array(elements) => Some(elements),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes owned by this key: a string's bytes; an object's or array's slots and
+    /// what its elements own; 0 for other keys.
     pub fn heap_size(&self) -> usize {
         match &self.0 {
             Repr::Str(s) => s.len(),
+            Repr::Object(fields) => fields
+                .iter()
+                .map(|(name, key)| size_of::<(Box<str>, IndexKey)>() + name.len() + key.heap_size())
+                .sum(),
+            Repr::Array(elements) => elements
+                .iter()
+                .map(|key| size_of::<IndexKey>() + key.heap_size())
+                .sum(),
             _ => 0,
         }
     }
 
-    /// Rank of the key's type in the cross-type order (MongoDB's: null, numbers, strings,
-    /// booleans).
-    fn type_rank(&self) -> u8 {
+    /// Rank of the key's kind in the cross-kind order (module documentation).
+    pub fn kind_rank(&self) -> u8 {
         match self.0 {
-            Repr::Null => 0,
-            Repr::Int(_) | Repr::UInt(_) | Repr::Float(_) => 1,
-            Repr::Str(_) => 2,
-            Repr::Bool(_) => 3,
+            Repr::Min => 0,
+            Repr::Null => 1,
+            Repr::Int(_) | Repr::UInt(_) | Repr::Float(_) => 2,
+            Repr::Str(_) => 3,
+            Repr::Object(_) => 4,
+            Repr::Array(_) => 5,
+            Repr::Bool(_) => 6,
+        }
+    }
+
+    /// The number this key holds, if it is one.
+    fn num(&self) -> Option<Num> {
+        match self.0 {
+            Repr::Int(i) => Some(Num::Int(i128::from(i))),
+            Repr::UInt(u) => Some(Num::Int(i128::from(u))),
+            Repr::Float(bits) => Some(Num::Float(f64::from_bits(bits))),
+            _ => None,
         }
     }
 }
@@ -223,73 +303,23 @@ impl From<Box<str>> for IndexKey {
     }
 }
 
-/// Compares an integer in `[-2^63, 2^64)` with a float that is not NaN, exactly.
-fn cmp_int_float(n: i128, f: f64) -> Ordering {
-    if f >= TWO_POW_64 {
-        return Ordering::Less;
-    }
-    if f < -TWO_POW_63 {
-        return Ordering::Greater;
-    }
-    let floor = f.floor();
-    // `floor` is integral and within [-2^63, 2^64): the cast is exact.
-    #[allow(clippy::cast_possible_truncation)]
-    let t = floor as i128;
-    match n.cmp(&t) {
-        Ordering::Equal if f > floor => Ordering::Less,
-        other => other,
-    }
-}
-
-/// A number widened for comparison.
-#[derive(Clone, Copy)]
-enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-impl Repr {
-    /// The number this representation holds, if it is one.
-    fn num(&self) -> Option<Num> {
-        match *self {
-            Repr::Int(i) => Some(Num::Int(i128::from(i))),
-            Repr::UInt(u) => Some(Num::Int(i128::from(u))),
-            Repr::Float(bits) => Some(Num::Float(f64::from_bits(bits))),
-            _ => None,
-        }
-    }
-}
-
-/// Compares two numbers by value; NaN is below every other number and equal to itself.
-fn cmp_numbers(a: Num, b: Num) -> Ordering {
-    match (a, b) {
-        (Num::Int(x), Num::Int(y)) => x.cmp(&y),
-        (Num::Float(x), Num::Float(y)) => match (x.is_nan(), y.is_nan()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            // No -0.0 is ever stored, so the total order is the numeric order here.
-            (false, false) => x.total_cmp(&y),
-        },
-        (Num::Int(_), Num::Float(y)) if y.is_nan() => Ordering::Greater,
-        (Num::Int(x), Num::Float(y)) => cmp_int_float(x, y),
-        (Num::Float(x), Num::Int(_)) if x.is_nan() => Ordering::Less,
-        (Num::Float(x), Num::Int(y)) => cmp_int_float(y, x).reverse(),
-    }
-}
-
 impl Ord for IndexKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        let by_type = self.type_rank().cmp(&other.type_rank());
-        if by_type != Ordering::Equal {
-            return by_type;
+        let by_kind = self.kind_rank().cmp(&other.kind_rank());
+        if by_kind != Ordering::Equal {
+            return by_kind;
         }
         match (&self.0, &other.0) {
             (Repr::Bool(a), Repr::Bool(b)) => a.cmp(b),
             (Repr::Str(a), Repr::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
-            (a, b) => match (a.num(), b.num()) {
+            (Repr::Object(a), Repr::Object(b)) => a
+                .iter()
+                .map(|(name, key)| (name.as_bytes(), key))
+                .cmp(b.iter().map(|(name, key)| (name.as_bytes(), key))),
+            (Repr::Array(a), Repr::Array(b)) => a.iter().cmp(b.iter()),
+            _ => match (self.num(), other.num()) {
                 (Some(x), Some(y)) => cmp_numbers(x, y),
-                // Equal type ranks and neither bools, strings nor numbers: both null.
+                // Equal kind ranks and none of the above: both null, or both MinKey.
                 _ => Ordering::Equal,
             },
         }
@@ -303,15 +333,33 @@ impl PartialOrd for IndexKey {
 }
 
 impl fmt::Display for IndexKey {
-    /// JSON-like: `null`, `true`, `42`, `1.5`, `"text"` (strings quoted and escaped).
+    /// JSON-like: `null`, `true`, `42`, `1.5`, `"text"` (strings quoted and escaped),
+    /// `{"a": 1}`, `[1, 2]`; `MinKey` for [`IndexKey::MIN`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
+            Repr::Min => f.write_str("MinKey"),
             Repr::Null => f.write_str("null"),
             Repr::Bool(b) => write!(f, "{b}"),
             Repr::Int(i) => write!(f, "{i}"),
             Repr::UInt(u) => write!(f, "{u}"),
             Repr::Float(bits) => write!(f, "{:?}", f64::from_bits(*bits)),
             Repr::Str(s) => write!(f, "{s:?}"),
+            Repr::Object(fields) => {
+                f.write_str("{")?;
+                for (i, (name, key)) in fields.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{name:?}: {key}")?;
+                }
+                f.write_str("}")
+            }
+            Repr::Array(elements) => {
+                f.write_str("[")?;
+                for (i, key) in elements.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{key}")?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }
@@ -323,15 +371,35 @@ impl fmt::Debug for IndexKey {
 }
 
 impl Serialize for IndexKey {
-    /// Serializes as the JSON scalar it stands for (an integral float as an integer).
+    /// Serializes as the JSON value it stands for (an integral float as an integer);
+    /// [`IndexKey::MIN`] as MongoDB's extended JSON writes it, `{"$minKey": 1}`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match &self.0 {
+            Repr::Min => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("$minKey", &1)?;
+                map.end()
+            }
             Repr::Null => serializer.serialize_unit(),
             Repr::Bool(b) => serializer.serialize_bool(*b),
             Repr::Int(i) => serializer.serialize_i64(*i),
             Repr::UInt(u) => serializer.serialize_u64(*u),
             Repr::Float(bits) => serializer.serialize_f64(f64::from_bits(*bits)),
             Repr::Str(s) => serializer.serialize_str(s),
+            Repr::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (name, key) in fields.iter() {
+                    map.serialize_entry(&**name, key)?;
+                }
+                map.end()
+            }
+            Repr::Array(elements) => {
+                let mut seq = serializer.serialize_seq(Some(elements.len()))?;
+                for key in elements.iter() {
+                    seq.serialize_element(key)?;
+                }
+                seq.end()
+            }
         }
     }
 }
@@ -424,9 +492,11 @@ mod tests {
     }
 
     #[test]
-    fn cross_type_order_follows_mongodb() {
+    fn cross_kind_order_follows_the_contract() {
         let keys = [
+            IndexKey::MIN,
             IndexKey::NULL,
+            IndexKey::from(f64::NAN),
             IndexKey::from(i64::MIN),
             IndexKey::from(-0.5),
             IndexKey::from(0i64),
@@ -434,34 +504,59 @@ mod tests {
             IndexKey::from(""),
             IndexKey::from("a"),
             IndexKey::from("b"),
+            IndexKey::object::<&str>([]),
+            IndexKey::object([("a", IndexKey::NULL)]),
+            IndexKey::object([("a", IndexKey::from(1i64))]),
+            IndexKey::object([("a", IndexKey::from(1i64)), ("a", IndexKey::NULL)]),
+            IndexKey::object([("b", IndexKey::NULL)]),
+            IndexKey::array([]),
+            IndexKey::array([IndexKey::MIN]),
+            IndexKey::array([IndexKey::from(1i64)]),
+            IndexKey::array([IndexKey::from(1i64), IndexKey::from(0i64)]),
+            IndexKey::array([IndexKey::from(2i64)]),
             IndexKey::from(false),
             IndexKey::from(true),
         ];
         for (i, a) in keys.iter().enumerate() {
             for (j, b) in keys.iter().enumerate() {
                 assert_eq!(a.cmp(b), i.cmp(&j), "{a} vs {b}");
+                assert_eq!(a == b, i == j, "{a} vs {b}");
             }
         }
     }
 
     #[test]
-    fn from_json_rejects_containers() {
+    fn containers_keep_numbers_canonical() {
         use serde_json::json;
-        assert_eq!(IndexKey::from_json(&json!(null)), Some(IndexKey::NULL));
-        assert_eq!(IndexKey::from_json(&json!(2)), Some(IndexKey::from(2.0)));
-        assert_eq!(IndexKey::from_json(&json!(2.0)), Some(IndexKey::from(2i64)));
+        let a = IndexKey::from_json(&json!({"x": [1, 2.0, {"y": -0.0}]}));
+        let b = IndexKey::from_json(&json!({"x": [1.0, 2, {"y": 0}]}));
+        assert_eq!(a, b);
+        assert_eq!(hash(&a), hash(&b));
+        assert_eq!(a.to_string(), r#"{"x": [1, 2, {"y": 0}]}"#);
+        assert_eq!(a.as_object().map(<[_]>::len), Some(1));
+        assert_eq!(IndexKey::from_json(&json!([])).as_array(), Some(&[][..]));
+        assert!(IndexKey::from_json(&json!([])) > IndexKey::from_json(&json!({"z": true})));
+        assert!(IndexKey::MIN.is_min() && !IndexKey::NULL.is_min());
+        assert_eq!(IndexKey::from_json(&json!("x")).heap_size(), 1);
+        assert_eq!(
+            IndexKey::from_json(&json!(["ab"])).heap_size(),
+            size_of::<IndexKey>() + 2
+        );
+    }
+
+    #[test]
+    fn from_json_of_scalars() {
+        use serde_json::json;
+        assert_eq!(IndexKey::from_json(&json!(null)), IndexKey::NULL);
+        assert_eq!(IndexKey::from_json(&json!(2)), IndexKey::from(2.0));
+        assert_eq!(IndexKey::from_json(&json!(2.0)), IndexKey::from(2i64));
         assert_eq!(
             IndexKey::from_json(&json!(u64::MAX)),
-            Some(IndexKey::from(u64::MAX))
+            IndexKey::from(u64::MAX)
         );
-        assert_eq!(IndexKey::from_json(&json!(-7)), Some(IndexKey::from(-7i64)));
-        assert_eq!(IndexKey::from_json(&json!("x")), Some(IndexKey::from("x")));
-        assert_eq!(
-            IndexKey::from_json(&json!(true)),
-            Some(IndexKey::from(true))
-        );
-        assert_eq!(IndexKey::from_json(&json!([1])), None);
-        assert_eq!(IndexKey::from_json(&json!({"a": 1})), None);
+        assert_eq!(IndexKey::from_json(&json!(-7)), IndexKey::from(-7i64));
+        assert_eq!(IndexKey::from_json(&json!("x")), IndexKey::from("x"));
+        assert_eq!(IndexKey::from_json(&json!(true)), IndexKey::from(true));
     }
 
     #[test]
@@ -475,5 +570,14 @@ mod tests {
             serde_json::Value::Null
         );
         assert_eq!(IndexKey::from("a\"b").to_string(), "\"a\\\"b\"");
+        let json = serde_json::json!({"a": [1, "x", null], "b": {}});
+        assert_eq!(
+            serde_json::to_value(IndexKey::from_json(&json)).unwrap(),
+            json
+        );
+        assert_eq!(
+            serde_json::to_value(IndexKey::MIN).unwrap(),
+            serde_json::json!({"$minKey": 1})
+        );
     }
 }

@@ -1,21 +1,27 @@
-//! `SecondaryIndex`: for one field, each [`IndexKey`] to the ascending set of record ids whose
-//! document holds exactly that value.
+//! `SecondaryIndex`: for one path, each [`IndexKey`] to the ascending set of record ids
+//! indexed under it, in key order.
 //!
-//! A hash map from key to posting list. A posting list of one id is stored inline (16 bytes,
-//! no allocation), which keeps a field of all-distinct values at one map entry per record; a
+//! An ordered map (`BTreeMap`) from key to posting list, so that equality, ranges and sorted
+//! walks are all one descent plus a scan. A posting list of one id is stored inline (16 bytes,
+//! no allocation), which keeps a path of all-distinct values at one map entry per record; a
 //! longer one is a boxed [`IdSet`] (about 8-16 bytes per id). A key whose last id is removed
 //! is dropped from the map, and a list back to one id goes back inline, so memory follows the
-//! live data.
+//! live data. A record may be under several keys (multikey: the elements of an array).
 //!
 //! This is a plain data structure (`&mut self` to change it); [`crate::CollectionIndexes`]
 //! keeps all the secondary indexes of a collection behind one lock, so that a query over
-//! several fields sees them in one state.
+//! several paths sees them in one state.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::ops::{Bound, ControlFlow};
 
-use crate::idset::{IdSet, IdSetIter};
+use crate::idset::{IdSet, IdSetIter, IdSetRevIter};
 use crate::key::IndexKey;
+use crate::range::{KeyRange, is_empty, max_lower, min_upper};
+
+/// Keys [`SecondaryIndex::estimate`] visits on each side before it answers a bound.
+const ESTIMATE_KEYS: usize = 1_024;
 
 /// The ids indexed under one key; never empty (`Many` holds at least two).
 #[derive(Clone, Debug)]
@@ -50,15 +56,27 @@ impl Postings {
             Postings::Many(set) => PostingsIter::Many(set.iter_after(after)),
         }
     }
+
+    /// The ids strictly less than `before`, descending.
+    pub(crate) fn iter_before_rev(&self, before: Option<u64>) -> PostingsIter<'_> {
+        match self {
+            Postings::One(one) => {
+                PostingsIter::One(Some(*one).filter(|&id| before.is_none_or(|b| id < b)))
+            }
+            Postings::Many(set) => PostingsIter::ManyRev(set.iter_before_rev(before)),
+        }
+    }
 }
 
-/// Ascending ids of one key's posting list, after a given id.
+/// Ids of one key's posting list, ascending or descending.
 #[derive(Clone, Debug)]
 pub(crate) enum PostingsIter<'a> {
     /// A list of one id (or none left).
     One(Option<u64>),
-    /// A longer list.
+    /// A longer list, ascending.
     Many(IdSetIter<'a>),
+    /// A longer list, descending.
+    ManyRev(IdSetRevIter<'a>),
 }
 
 impl Iterator for PostingsIter<'_> {
@@ -68,16 +86,15 @@ impl Iterator for PostingsIter<'_> {
         match self {
             PostingsIter::One(one) => one.take(),
             PostingsIter::Many(iter) => iter.next(),
+            PostingsIter::ManyRev(iter) => iter.next(),
         }
     }
 }
 
-/// One field's index: [`IndexKey`] to the ids whose document holds that value, ascending.
+/// One path's index: [`IndexKey`] to the ids indexed under it, keys in order, ids ascending.
 #[derive(Clone, Debug, Default)]
 pub struct SecondaryIndex {
-    /// Randomly seeded foldhash: fast, and values chosen by clients cannot be aimed at one
-    /// bucket.
-    map: HashMap<IndexKey, Postings, foldhash::fast::RandomState>,
+    map: BTreeMap<IndexKey, Postings>,
     entries: usize,
 }
 
@@ -87,40 +104,24 @@ impl SecondaryIndex {
         Self::default()
     }
 
-    /// An index of the given posting lists (none empty); a key given twice has its lists
-    /// merged (built at once, as replay on open does).
-    pub(crate) fn from_postings(postings: impl IntoIterator<Item = (IndexKey, IdSet)>) -> Self {
-        let mut lists: HashMap<IndexKey, IdSet, foldhash::fast::RandomState> = HashMap::default();
-        for (key, ids) in postings {
-            match lists.entry(key) {
-                Entry::Vacant(vacant) => {
-                    vacant.insert(ids);
-                }
-                Entry::Occupied(mut occupied) => {
-                    // The same key from two encodings (1 and 1.0): rare, merged by sorting.
-                    let merged = occupied.get_mut();
-                    let mut all: Vec<u64> = merged
-                        .iter_after(None)
-                        .chain(ids.iter_after(None))
-                        .collect();
-                    all.sort_unstable();
-                    all.dedup();
-                    *merged = IdSet::from_ascending(all).unwrap_or_default();
-                }
-            }
-        }
-        let mut index = Self::new();
-        index.map.reserve(lists.len());
-        for (key, ids) in lists {
-            let list = match (ids.len(), ids.first()) {
-                (0, _) | (_, None) => continue,
-                (1, Some(one)) => Postings::One(one),
-                _ => Postings::Many(Box::new(ids)),
-            };
-            index.entries += list.len();
-            index.map.insert(key, list);
-        }
-        index
+    /// An index of the given posting lists (built at once, as replay on open does); empty
+    /// lists are left out.
+    pub(crate) fn from_postings(postings: BTreeMap<IndexKey, IdSet>) -> Self {
+        let mut entries = 0;
+        // In key order already: the map is built bottom up, its nodes full.
+        let map = postings
+            .into_iter()
+            .filter_map(|(key, ids)| {
+                let list = match (ids.len(), ids.first()) {
+                    (0, _) | (_, None) => return None,
+                    (1, Some(one)) => Postings::One(one),
+                    _ => Postings::Many(Box::new(ids)),
+                };
+                entries += list.len();
+                Some((key, list))
+            })
+            .collect();
+        Self { map, entries }
     }
 
     /// Indexes `id` under `key`; returns false if it already was.
@@ -130,21 +131,22 @@ impl SecondaryIndex {
                 vacant.insert(Postings::One(id));
                 true
             }
-            Entry::Occupied(mut occupied) => {
-                let postings = occupied.get_mut();
-                match postings {
-                    Postings::One(one) if *one == id => false,
-                    Postings::One(one) => {
-                        *postings = Postings::Many(Box::new(IdSet::with_ids(&[*one, id])));
-                        true
-                    }
-                    Postings::Many(set) => set.insert(id),
-                }
+            Entry::Occupied(mut occupied) => add(occupied.get_mut(), id),
+        };
+        self.entries += usize::from(added);
+        added
+    }
+
+    /// As [`insert`](Self::insert), cloning `key` only if it is new to the index.
+    pub(crate) fn insert_ref(&mut self, key: &IndexKey, id: u64) -> bool {
+        let added = match self.map.get_mut(key) {
+            Some(postings) => add(postings, id),
+            None => {
+                self.map.insert(key.clone(), Postings::One(id));
+                true
             }
         };
-        if added {
-            self.entries += 1;
-        }
+        self.entries += usize::from(added);
         added
     }
 
@@ -201,7 +203,7 @@ impl SecondaryIndex {
         self.map.len()
     }
 
-    /// Number of (key, id) entries, that is of records indexed by this field.
+    /// Number of (key, id) entries (a record is counted once per key it is under).
     pub fn len(&self) -> usize {
         self.entries
     }
@@ -209,6 +211,95 @@ impl SecondaryIndex {
     /// True if no record is indexed.
     pub fn is_empty(&self) -> bool {
         self.entries == 0
+    }
+
+    /// The number of (key, id) entries whose key lies in `range`: exact when the keys in
+    /// the range, or those outside it on each side, are at most about a thousand; otherwise
+    /// an upper bound (all entries but those counted outside). Cheap either way: it visits
+    /// at most about three thousand keys.
+    pub fn estimate(&self, range: &KeyRange) -> usize {
+        let (lo, hi) = range.bounds();
+        if is_empty(lo, hi) {
+            return 0;
+        }
+        let (inside, whole) = capped_count(self.map.range((lo, hi)));
+        if whole {
+            return inside;
+        }
+        let (below, _) = match below(lo) {
+            Some(hi) => capped_count(self.map.range((Bound::Unbounded, hi))),
+            None => (0, true),
+        };
+        let (above, _) = match above(hi) {
+            Some(lo) => capped_count(self.map.range((lo, Bound::Unbounded)).rev()),
+            None => (0, true),
+        };
+        self.entries.saturating_sub(below + above).max(inside)
+    }
+
+    /// The ids under any key of any of `ranges`: ascending, each once.
+    pub fn ids_in(&self, ranges: &[KeyRange]) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let mut lists = 0;
+        for range in ranges {
+            let (lo, hi) = range.bounds();
+            if is_empty(lo, hi) {
+                continue;
+            }
+            for (_, postings) in self.map.range((lo, hi)) {
+                ids.extend(postings.iter_after(None));
+                lists += 1;
+            }
+        }
+        // One list is ascending already; several are merged by sorting.
+        if lists > 1 {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        ids
+    }
+
+    /// Calls `f` with each (key, id) entry whose key lies in `range`: in key order and, under
+    /// one key, in id order, both reversed when `descending`; strictly after `from` in that
+    /// order when it is given (a cursor: the last entry a previous walk handed out). Stops
+    /// when `f` breaks; returns what `f` returned last.
+    pub fn walk(
+        &self,
+        range: &KeyRange,
+        from: Option<(&IndexKey, u64)>,
+        descending: bool,
+        mut f: impl FnMut(&IndexKey, u64) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let (mut lo, mut hi) = range.bounds();
+        if let Some((key, _)) = from {
+            if descending {
+                hi = min_upper(hi, Bound::Included(key));
+            } else {
+                lo = max_lower(lo, Bound::Included(key));
+            }
+        }
+        if is_empty(lo, hi) {
+            return ControlFlow::Continue(());
+        }
+        let entries = self.map.range((lo, hi));
+        // Only the first key visited can be `from`'s (the bound starts there or above it).
+        let mut first = from;
+        if descending {
+            for (key, postings) in entries.rev() {
+                let before = first.take().filter(|(k, _)| *k == key).map(|(_, id)| id);
+                for id in postings.iter_before_rev(before) {
+                    f(key, id)?;
+                }
+            }
+        } else {
+            for (key, postings) in entries {
+                let after = first.take().filter(|(k, _)| *k == key).map(|(_, id)| id);
+                for id in postings.iter_after(after) {
+                    f(key, id)?;
+                }
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// The ids under `key` after `after`, ascending (empty if the key is absent).
@@ -223,6 +314,44 @@ impl SecondaryIndex {
     pub(crate) fn postings(&self, key: &IndexKey) -> Option<&Postings> {
         self.map.get(key)
     }
+}
+
+/// Adds `id` to a posting list; false if it was there.
+fn add(postings: &mut Postings, id: u64) -> bool {
+    match postings {
+        Postings::One(one) if *one == id => false,
+        Postings::One(one) => {
+            *postings = Postings::Many(Box::new(IdSet::with_ids(&[*one, id])));
+            true
+        }
+        Postings::Many(set) => set.insert(id),
+    }
+}
+
+/// The entries of at most [`ESTIMATE_KEYS`] posting lists, and whether that was all of them.
+fn capped_count<'a>(lists: impl Iterator<Item = (&'a IndexKey, &'a Postings)>) -> (usize, bool) {
+    let mut entries = 0;
+    for (seen, (_, postings)) in lists.enumerate() {
+        if seen == ESTIMATE_KEYS {
+            return (entries, false);
+        }
+        entries += postings.len();
+    }
+    (entries, true)
+}
+
+/// The upper bound of the keys below a lower bound (`None`: there are none).
+fn below(lo: Bound<&IndexKey>) -> Option<Bound<&IndexKey>> {
+    match lo {
+        Bound::Included(k) => Some(Bound::Excluded(k)),
+        Bound::Excluded(k) => Some(Bound::Included(k)),
+        Bound::Unbounded => None,
+    }
+}
+
+/// The lower bound of the keys above an upper bound (`None`: there are none).
+fn above(hi: Bound<&IndexKey>) -> Option<Bound<&IndexKey>> {
+    below(hi)
 }
 
 #[cfg(test)]
@@ -280,6 +409,31 @@ mod tests {
         assert_eq!(index.lookup(&IndexKey::from(true)), vec![1]);
         assert_eq!(index.lookup(&IndexKey::from(false)), vec![2]);
         assert_eq!(index.len(), 2);
+    }
+
+    #[test]
+    fn estimates_are_exact_or_upper_bounds() {
+        let mut index = SecondaryIndex::new();
+        for i in 0..5_000i64 {
+            index.insert(IndexKey::from(i), i as u64);
+        }
+        index.insert(IndexKey::from(7i64), 9_999);
+        let range = |lo: i64, hi: i64| {
+            KeyRange::new(
+                Bound::Included(IndexKey::from(lo)),
+                Bound::Excluded(IndexKey::from(hi)),
+            )
+        };
+        // Narrow: exact.
+        assert_eq!(index.estimate(&range(5, 10)), 6);
+        assert_eq!(index.estimate(&range(10, 5)), 0);
+        // Wide, with few keys outside: exact (all but those).
+        assert_eq!(index.estimate(&range(10, 4_990)), 4_980);
+        assert_eq!(index.estimate(&KeyRange::all()), 5_001);
+        // Wide with many keys on both sides: an upper bound, not below the truth.
+        let estimate = index.estimate(&range(1_500, 3_500));
+        assert!((2_000..=5_001).contains(&estimate), "{estimate}");
+        assert_eq!(index.ids_in(&[range(6, 8)]), vec![6, 7, 9_999]);
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl AppState {
 /// Every route of the contract (CONTRACT.md section 4), with auth, metrics and the error
 /// shape for unknown paths and wrong methods.
 pub fn build_router(state: AppState) -> Router {
-    use routes::{changes, cluster, collections, records, system};
+    use routes::{changes, cluster, collections, query, records, system};
     let router = Router::new()
         .route("/", get(crate::console::index))
         .route("/console/{file}", get(crate::console::asset_file))
@@ -167,7 +167,11 @@ pub fn build_router(state: AppState) -> Router {
                 .put(records::replace)
                 .delete(records::delete),
         )
-        .route("/v1/collections/{collection}/_query", post(records::query))
+        .route("/v1/collections/{collection}/_query", post(query::query))
+        .route(
+            "/v1/collections/{collection}/_explain",
+            post(query::explain),
+        )
         .route(
             "/v1/collections/{collection}/changes",
             get(changes::one_collection),

@@ -17,7 +17,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Ref, RefOr, Required};
 
 use crate::console;
-use crate::routes::{changes, cluster, collections, records, system};
+use crate::routes::{changes, cluster, collections, query, records, system};
 use crate::wire;
 
 pub mod responses;
@@ -30,7 +30,7 @@ pub mod responses;
         system::health, system::stats, system::metrics, system::openapi, system::compact, system::backup,
         collections::list, collections::create, collections::drop,
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
-        records::list, records::query,
+        records::list, query::query, query::explain,
         changes::one_collection, changes::all_collections,
         cluster::status, cluster::add, cluster::remove,
         console::index, console::asset_file,
@@ -39,7 +39,7 @@ pub mod responses;
         schemas(
             wire::ErrorBody, wire::ErrorDetail, wire::Health, wire::CollectionList, wire::CollectionEntry,
             wire::CreateCollection, wire::CollectionAnswer, wire::InsertAnswer, wire::BulkAnswer,
-            wire::ReplaceAnswer, wire::PageAnswer, wire::QueryBody, wire::CompactAnswer,
+            wire::ReplaceAnswer, wire::PageAnswer, wire::QueryBody, wire::QueryAnswer, wire::ExplainAnswer, wire::CompactAnswer,
             wire::BackupBody, wire::BackupAnswer, wire::U64, wire::CollectionName,
             wire::DocumentBody, wire::DocumentsBody, wire::StoredDocument,
             wire::ClusterAnswer, wire::MemberAnswer, wire::NewMember, wire::Role, wire::Consistency,

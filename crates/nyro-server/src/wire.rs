@@ -8,10 +8,12 @@ use utoipa::ToSchema;
 
 mod cluster;
 mod page;
+mod query;
 mod schemas;
 
 pub use cluster::{ClusterAnswer, Consistency, MemberAnswer, NewMember, Role};
 pub use page::{PageWriter, json_response};
+pub use query::{ExplainAnswer, QueryAnswer, QueryBody};
 pub use schemas::{CollectionName, DocumentBody, DocumentsBody, StoredDocument, U64};
 
 /// The database's part of `GET /v1/stats`: `collections` (name, count, indexes with their
@@ -253,48 +255,6 @@ pub struct PageAnswer {
     /// The `after` for the next page, null when no document follows.
     #[schema(value_type = Option<U64>, required = true)]
     pub next: Option<u64>,
-}
-
-/// `POST .../_query` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueryBody {
-    /// Field to value (a string, number, boolean or null); every equality must hold. Every
-    /// field must be indexed in the collection (else 400 `not_indexed`).
-    #[serde(default, rename = "where")]
-    #[schema(schema_with = schemas::conditions)]
-    pub conditions: serde_json::Map<String, serde_json::Value>,
-    /// Most documents to return (1 to 10000, default 100).
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 10000)]
-    pub limit: Option<usize>,
-    /// Return documents with ids after this one.
-    #[serde(default, deserialize_with = "whole_number")]
-    #[schema(value_type = Option<U64>)]
-    pub after: Option<u64>,
-}
-
-/// An optional whole number: an integer, or a number with a fraction or exponent whose
-/// value is whole (`5.0`; JSON Schema's integers include it), as for `_id`.
-fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::de::{Error, Unexpected};
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let whole = number
-        .as_u64()
-        .or_else(|| number.as_f64().and_then(nyro_core::whole_u64));
-    let unexpected = || {
-        let shown = number.as_f64().unwrap_or_default();
-        D::Error::invalid_value(Unexpected::Float(shown), &"a whole number from 0")
-    };
-    T::try_from(whole.ok_or_else(unexpected)?)
-        .map(Some)
-        .map_err(|_| unexpected())
 }
 
 /// A change event on the WebSocket feed.

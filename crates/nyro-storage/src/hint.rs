@@ -26,7 +26,9 @@ use crate::segment::SEGMENT_HEADER_LEN;
 use crate::segment::Segment;
 
 const MAGIC: &[u8; 8] = b"NYROHINT";
-const HINT_VERSION: u32 = 1;
+/// 2 since index keys came from paths (bodies hold whole top-level fields, not only scalars):
+/// a version-1 hint does not match and is ignored.
+const HINT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 32;
 /// Offset (8) and frame length (4) before each entry's body.
 const ENTRY_PREFIX: usize = 12;
@@ -327,9 +329,14 @@ impl LogReader {
         self.shared.open_hints.lock().clear();
     }
 
-    /// True if segment `id` has a hint file (trusted or not).
+    /// True if segment `id` has a hint file of this version (trusted or not: only the
+    /// magic and version are read). A hint of another version is as good as none: the next
+    /// hint written for the segment replaces it.
     pub fn has_hint_file(&self, id: u32) -> bool {
-        hint_path(&self.shared.dir, id).exists()
+        let mut start = [0u8; 12];
+        File::open(hint_path(&self.shared.dir, id))
+            .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut start))
+            .is_ok_and(|()| start[..8] == MAGIC[..] && start[8..12] == HINT_VERSION.to_le_bytes())
     }
 
     /// Writes the hint of sealed segment `id`: one entry per record frame, with the body

@@ -5,7 +5,8 @@
 use super::Config;
 use super::registry::{Key, Ty, parse_number, toml_string};
 use super::types::{
-    MAX_BATCH_SIZE, MAX_DURATION_MS, MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB, SyncPolicy,
+    MAX_BATCH_SIZE, MAX_DURATION_MS, MAX_QUERY_SCAN, MAX_SCRUB_MB_PER_SEC, MAX_SEGMENT_SIZE_MB,
+    SyncPolicy,
 };
 
 /// The database's keys, for any settings type that holds a [`Config`], in the order of the
@@ -190,6 +191,22 @@ pub fn database_keys<C: AsRef<Config> + AsMut<Config>>() -> Vec<Key<C>> {
                 r > 0.0 && r <= 1.0
             },
             show: |c| c.as_ref().compaction.min_dead_ratio.to_string(),
+        },
+        Key {
+            section: "query",
+            name: "max_scan",
+            default: "1000000",
+            ty: Ty::Integer,
+            doc: "No query request examines more documents than this: a page comes back short\n\
+                  with a cursor to go on from; a count that would pass it is refused.",
+            allowed: format!("a whole number of documents from 1 to {MAX_QUERY_SCAN}"),
+            secret: false,
+            set: |c, raw| {
+                c.as_mut().query.max_scan = parse_number(raw)?;
+                Ok(())
+            },
+            check: |c| (1..=MAX_QUERY_SCAN).contains(&c.as_ref().query.max_scan),
+            show: |c| c.as_ref().query.max_scan.to_string(),
         },
     ]
 }

@@ -12,6 +12,9 @@ use serde::Deserialize;
 /// overflow in bytes).
 pub const MAX_SCRUB_MB_PER_SEC: u64 = 65_536;
 
+/// Largest allowed `query.max_scan` (documents examined by one request).
+pub const MAX_QUERY_SCAN: u64 = 1 << 40;
+
 /// Largest allowed `storage.segment_size_mb` (4 GiB segments).
 pub const MAX_SEGMENT_SIZE_MB: u64 = 4096;
 
@@ -140,14 +143,22 @@ pub struct CompactionConfig {
     pub min_dead_ratio: f64,
 }
 
+/// `[query]`: limits of a query (docs/CONTRACT section 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// No query request examines more documents than this (default 1,000,000): a page then
+    /// comes back short with a cursor to go on from; a count that would pass it is refused.
+    pub max_scan: u64,
+}
+
 /// One `[[collections]]` entry: a collection created at start if missing.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
     /// The collection's name (`^[A-Za-z0-9_-]{1,64}$`). Required.
     pub name: String,
-    /// The top-level fields it indexes for equality queries (default none). Not `_id`,
-    /// not empty, each at most once ([`crate::names`], the rule the API applies too).
+    /// The paths it indexes (`"city"`, `"address.city"`; default none). Not `_id`, no
+    /// empty field name, each at most once ([`crate::names`], the rule the API applies too).
     #[serde(default)]
     pub indexes: Vec<String>,
 }

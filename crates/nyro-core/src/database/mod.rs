@@ -4,6 +4,7 @@
 
 mod maintain;
 mod open;
+mod query;
 mod read;
 mod replica;
 mod views;
@@ -35,6 +36,8 @@ struct Inner {
     writer_thread: JoinOnDrop,
     ops: Semaphore,
     max_ops: usize,
+    /// `query.max_scan`: documents one query request may examine.
+    max_scan: u64,
     opened: Instant,
     recovery: RecoveryReport,
     /// One compaction at a time (on demand or in the background).

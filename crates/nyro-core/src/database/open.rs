@@ -212,6 +212,7 @@ impl Database {
                 writer_thread: JoinOnDrop(Mutex::new(Some(writer_thread))),
                 ops: Semaphore::new(max_ops),
                 max_ops,
+                max_scan: config.query.max_scan,
                 opened: Instant::now(),
                 compaction: tokio::sync::Mutex::new(()),
                 maintenance: Mutex::new(

@@ -181,7 +181,7 @@ impl Database {
     }
 
     /// [`Database::read_view`], reading against `snapshot` first if one is given.
-    fn read_view_in<R>(
+    pub(super) fn read_view_in<R>(
         &self,
         snapshot: Option<&mut nyro_storage::ReadSnapshot>,
         collection: &Collection,

@@ -36,11 +36,39 @@ impl Path {
         })
     }
 
+    /// The path of the top-level field named `name`, taken literally: one segment, dots
+    /// and all. For index names declared before indexes were paths (any name but empty and
+    /// `_id` was accepted then) that [`Path::parse`] refuses, such as `"a..b"`.
+    pub(crate) fn field(name: &str) -> Self {
+        Self {
+            text: name.into(),
+            segments: Box::new([name.into()]),
+        }
+    }
+
     /// The path of the document's id.
     pub fn id() -> Self {
         Self {
             text: ID_FIELD.into(),
             segments: Box::new([ID_FIELD.into()]),
+        }
+    }
+
+    /// A path that did not parse, kept for a builder to report when the query runs
+    /// ([`Path::check`]); it resolves to missing everywhere.
+    pub(crate) fn invalid(text: &str) -> Self {
+        Self {
+            text: text.into(),
+            segments: Box::new([]),
+        }
+    }
+
+    /// The error [`Path::parse`] gave, for a path a builder could not parse.
+    pub fn check(&self) -> Result<()> {
+        if self.segments.is_empty() {
+            Self::parse(&self.text).map(drop)
+        } else {
+            Ok(())
         }
     }
 

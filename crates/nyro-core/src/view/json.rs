@@ -39,7 +39,7 @@ fn plain_prefix(s: &[u8]) -> usize {
 /// Writes `s` as a JSON string, escaped as `serde_json` escapes it: `"` and `\`, the
 /// control characters below 0x20 (`\b \t \n \f \r` by name, others as `\u00XX`), nothing
 /// else.
-fn string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn string(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -71,7 +71,7 @@ fn string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Writes a number as `serde_json` does (a float that is not finite as `null`).
-fn number<T: serde::Serialize>(out: &mut Vec<u8>, n: T) {
+pub(crate) fn number<T: serde::Serialize>(out: &mut Vec<u8>, n: T) {
     // Cannot fail: serializing a number into a Vec neither errs nor does I/O that fails.
     let _ = serde_json::to_writer(&mut *out, &n);
 }

@@ -17,6 +17,7 @@ mod walk;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub(crate) use json::{number as json_number, string as json_string};
 pub(crate) use walk::{Cursor, Malformed, Tag, Walk, check_document};
 
 use crate::document::{Document, Value};

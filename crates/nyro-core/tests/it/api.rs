@@ -603,12 +603,14 @@ async fn find_uses_indexes_with_exact_value_semantics() {
     }
     let check = |db: &Database| {
         let find = |pairs: &[(&str, serde_json::Value)]| find_all(db, "c", &cond(pairs), 2);
-        assert_eq!(find(&[("a", json!(1))]), [1, 3, 9]);
-        assert_eq!(find(&[("a", json!(1.0))]), [1, 3, 9]);
+        // An array holding the value matches (8), as the contract says.
+        assert_eq!(find(&[("a", json!(1))]), [1, 3, 8, 9]);
+        assert_eq!(find(&[("a", json!(1.0))]), [1, 3, 8, 9]);
         assert_eq!(find(&[("a", json!("1"))]), [2]);
         assert_eq!(find(&[("a", json!(true))]), [5]);
-        assert_eq!(find(&[("a", json!(null))]), [6]);
-        assert_eq!(find(&[("b", json!(null))]), [5]);
+        // Null matches null and a missing path (7 lacks a, 6 lacks b).
+        assert_eq!(find(&[("a", json!(null))]), [6, 7]);
+        assert_eq!(find(&[("b", json!(null))]), [5, 6]);
         assert_eq!(find(&[("b", json!("x"))]), [1, 2, 4, 7, 9]);
         assert_eq!(find(&[("a", json!(1)), ("b", json!("x"))]), [1, 9]);
         assert_eq!(find(&[("b", json!("x")), ("a", json!(1))]), [1, 9]);

@@ -13,8 +13,13 @@ use serde_json::json;
 
 use crate::common::{cond, config, doc, doc_with_id, find_all, list_all, no_fork, open_quiet};
 
-/// The collections and their indexes ("c" has none).
-const COLLECTIONS: [(&str, &[&str]); 3] = [("a", &["city", "n"]), ("b", &["city"]), ("c", &[])];
+/// The collections and their indexes ("c" has none): top-level scalars, a top-level array
+/// (`tags`) and dotted paths through an object or an array of objects (`addr.tags`).
+const COLLECTIONS: [(&str, &[&str]); 3] = [
+    ("a", &["city", "n", "addr.tags"]),
+    ("b", &["city", "tags"]),
+    ("c", &[]),
+];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -67,6 +72,13 @@ fn body(city: u8, pad: u16, n: u64) -> serde_json::Value {
     let mut value = json!({"n": n % 7, "pad": "p".repeat(pad as usize)});
     if city < 4 {
         value["city"] = json!(format!("city-{city}"));
+    }
+    let other = json!(format!("city-{}", (u64::from(city) + n) % 4));
+    match pad % 4 {
+        0 => value["tags"] = json!([other, n % 3, value["city"]]),
+        1 => value["addr"] = json!({"tags": [other, n % 5]}),
+        2 => value["addr"] = json!([{"tags": other}, {"x": 1}, 7, {"tags": []}]),
+        _ => value["tags"] = json!([]),
     }
     value
 }
@@ -172,7 +184,8 @@ async fn state(db: &Database) -> serde_json::Value {
         for field in &info.indexes {
             let values = (0..4)
                 .map(|c| json!(format!("city-{c}")))
-                .chain((0..7).map(|n| json!(n)));
+                .chain((0..7).map(|n| json!(n)))
+                .chain([json!(null)]);
             for value in values {
                 finds.push(find_all(db, &name, &cond(&[(field, value)]), 5));
             }

@@ -19,6 +19,7 @@ mod hints;
 mod model;
 mod model_support;
 mod powercut;
+mod query;
 mod replica;
 mod scrub_rate;
 mod views;

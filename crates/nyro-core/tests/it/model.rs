@@ -9,20 +9,21 @@ use serde_json::{Value as Json, json};
 use crate::common::*;
 use crate::model_support::{Model, Write, cases, check_documents, without_id, write};
 
-/// `a` indexes x and y, `b` indexes x, `c` does not exist until a write creates it (with no
-/// index) and is sometimes dropped.
+/// `a` indexes x and y, `b` indexes x and the dotted path nested.y (through an object into
+/// an array), `c` does not exist until a write creates it (with no index) and is sometimes
+/// dropped.
 const COLLECTIONS: [&str; 3] = ["a", "b", "c"];
 
 fn indexed(collection: &str) -> &'static [&'static str] {
     match collection {
         "a" => &["x", "y"],
-        "b" => &["x"],
+        "b" => &["x", "nested.y"],
         _ => &[],
     }
 }
 
 /// Values of x and y: strings, numbers (1 and 1.0 are one key, "1" another), booleans,
-/// null, missing, and an array (never indexed).
+/// null, missing, and arrays (indexed by their elements; `[]` matches no scalar).
 fn field_value() -> impl Strategy<Value = Option<Json>> {
     prop_oneof![
         Just(None),
@@ -35,6 +36,8 @@ fn field_value() -> impl Strategy<Value = Option<Json>> {
         Just(Some(json!("1"))),
         Just(Some(json!("a"))),
         Just(Some(json!([1]))),
+        Just(Some(json!([2, "a", 1.0]))),
+        Just(Some(json!([]))),
     ]
 }
 
@@ -63,13 +66,14 @@ struct NewDoc {
 
 impl NewDoc {
     fn body(&self) -> Json {
-        // Indexed field names also appear nested (never indexed), before or after the
-        // top-level ones: only the top level counts.
+        // Indexed field names also appear nested, before or after the top-level ones: only
+        // the top level counts for x and y; `b` indexes nested.y, an array holding x.
         let mut map = serde_json::Map::new();
         if self.extra.is_multiple_of(3) {
+            let x = self.x.clone().unwrap_or(json!("b"));
             map.insert(
                 "nested".into(),
-                json!({"x": 1, "y": ["a", {"x": "1", "y": null}], "k": self.extra}),
+                json!({"x": 1, "y": ["a", x, {"x": "1", "y": null}], "k": self.extra}),
             );
         }
         if let Some(x) = &self.x {
@@ -116,14 +120,44 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Equality as the index sees it: numbers by value, the rest exactly; arrays and objects
-/// are not indexed.
+/// Equality of a stored value with a scalar: numbers by value, the rest exactly (an array
+/// or object equals no scalar).
 fn key_eq(stored: &Json, wanted: &Json) -> bool {
     match (stored, wanted) {
         (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
-        (Json::Array(_) | Json::Object(_), _) => false,
         (a, b) => a == b,
     }
+}
+
+/// The contract's equality with a scalar on a path, written over JSON independently of the
+/// database: the path's branches (through objects, and through arrays of objects before
+/// its last field; a scalar on the way is missing); a branch holding an array offers each
+/// element; `null` also matches a missing branch.
+fn path_eq(doc: &Json, path: &str, wanted: &Json) -> bool {
+    let mut branches: Vec<Option<&Json>> = vec![Some(doc)];
+    for (depth, field) in path.split('.').enumerate() {
+        let mut next = Vec::new();
+        for branch in branches {
+            match branch {
+                Some(Json::Object(map)) => next.push(map.get(field)),
+                Some(Json::Array(items)) if depth > 0 => next.extend(
+                    items
+                        .iter()
+                        .map(|item| item.as_object().and_then(|map| map.get(field))),
+                ),
+                _ => next.push(None),
+            }
+        }
+        branches = next;
+    }
+    if branches.is_empty() {
+        branches.push(None);
+    }
+    branches.iter().any(|branch| match branch {
+        None => wanted.is_null(),
+        Some(Json::Array(items)) => items.iter().any(|item| key_eq(item, wanted)),
+        Some(value) => key_eq(value, wanted),
+    })
 }
 
 /// Checks that the database and the model agree on everything.
@@ -136,17 +170,13 @@ fn check(db: &Database, model: &Model, step: &str) {
                 let want: Vec<u64> = ids
                     .iter()
                     .copied()
-                    .filter(|&id| {
-                        model.docs[&(c.to_string(), id)]
-                            .get(*field)
-                            .is_some_and(|v| key_eq(v, &value))
-                    })
+                    .filter(|&id| path_eq(&model.docs[&(c.to_string(), id)], field, &value))
                     .collect();
                 let got = find_all(db, c, &cond(&[(field, value.clone())]), 2);
                 assert_eq!(got, want, "{step}: find {c} {field}={value}");
             }
         }
-        if fields.len() == 2 {
+        if let [x, y] = fields {
             for vx in query_values() {
                 for vy in query_values() {
                     let want: Vec<u64> = ids
@@ -154,12 +184,11 @@ fn check(db: &Database, model: &Model, step: &str) {
                         .copied()
                         .filter(|&id| {
                             let d = &model.docs[&(c.to_string(), id)];
-                            d.get("x").is_some_and(|v| key_eq(v, &vx))
-                                && d.get("y").is_some_and(|v| key_eq(v, &vy))
+                            path_eq(d, x, &vx) && path_eq(d, y, &vy)
                         })
                         .collect();
-                    let got = find_all(db, c, &cond(&[("x", vx.clone()), ("y", vy.clone())]), 3);
-                    assert_eq!(got, want, "{step}: find {c} x={vx} y={vy}");
+                    let got = find_all(db, c, &cond(&[(x, vx.clone()), (y, vy.clone())]), 3);
+                    assert_eq!(got, want, "{step}: find {c} {x}={vx} {y}={vy}");
                 }
             }
         }

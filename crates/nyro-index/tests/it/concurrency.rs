@@ -93,16 +93,21 @@ fn readers_see_ascending_readable_ids_while_one_writer_inserts() {
         thread::spawn(move || {
             for i in 0..RECORDS {
                 let id = scrambled(i);
+                let new = [key(id, 0)];
                 index
-                    .apply_put(id, location(id, 0), vec![], vec![("k", Some(key(id, 0)))])
+                    .apply_put(id, location(id, 0), [], [("k", &new[..])])
                     .unwrap();
                 if i % 3 == 0 {
                     // Replace an earlier record (each at most once): new location, new key.
                     let old = scrambled(i / 2);
-                    let old_keys = vec![("k", Some(key(old, 0)))];
-                    let new_keys = vec![("k", Some(key(old, 1)))];
+                    let (old_key, new_key) = ([key(old, 0)], [key(old, 1)]);
                     index
-                        .apply_put(old, location(old, 1), old_keys, new_keys)
+                        .apply_put(
+                            old,
+                            location(old, 1),
+                            [("k", &old_key[..])],
+                            [("k", &new_key[..])],
+                        )
                         .unwrap();
                 }
             }

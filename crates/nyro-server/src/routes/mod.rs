@@ -3,5 +3,6 @@
 pub mod changes;
 pub mod cluster;
 pub mod collections;
+pub mod query;
 pub mod records;
 pub mod system;

@@ -4,19 +4,17 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use nyro_core::{Value, WriteOptions};
+use nyro_core::WriteOptions;
 
 use crate::app::AppState;
 use crate::cluster::read_barrier;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{
-    ApiPath, BodyBytes, JsonBody, expect_object, parse_id, query_params, sync_param, u64_param,
-};
+use crate::error::ApiResult;
+use crate::extract::{ApiPath, BodyBytes, parse_id, query_params, sync_param, u64_param};
 use crate::json_doc::{parse_document, parse_documents};
 use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{
     BulkAnswer, CollectionName, Consistency, DocumentBody, DocumentsBody, InsertAnswer, PageAnswer,
-    PageWriter, QueryBody, ReplaceAnswer, StoredDocument, U64, json_response,
+    PageWriter, ReplaceAnswer, StoredDocument, U64, json_response,
 };
 
 /// Default page size of list and query.
@@ -164,40 +162,5 @@ pub async fn list(
     let next = state
         .db
         .list_with(&collection, after, limit, |doc| page.push(doc))?;
-    Ok(json_response(page.finish(next)))
-}
-
-/// Finds documents by equality on indexed fields.
-#[utoipa::path(post, path = "/v1/collections/{collection}/_query", tag = "records", operation_id = "query_records",
-    params(("collection" = CollectionName, Path), ("consistency" = Option<Consistency>, Query, description = "linearizable (default): reflects every write acknowledged before the read began, on any node of a cluster; lease: the leader answers alone while its lease holds; local: this node's state, possibly stale, never partial (a standalone server is always all three)")),
-    request_body = QueryBody,
-    responses((status = 200, body = PageAnswer), (status = 400, response = BadRequest),
-        (status = 404, response = NotFound), (status = 408, response = Timeout),
-        (status = 413, response = TooLarge), (status = 500, response = Internal)))]
-pub async fn query(
-    State(state): State<AppState>,
-    ApiPath(collection): ApiPath<String>,
-    RawQuery(query): RawQuery,
-    JsonBody(json): JsonBody,
-) -> ApiResult<Response> {
-    let params = query_params(query.as_deref(), &["consistency"])?;
-    let consistency = params.get("consistency").cloned();
-    const EXPECTED: &str = "{\"where\": {field: value, ...}, \"limit\": N, \"after\": ID}";
-    expect_object(&json, EXPECTED)?;
-    let body: QueryBody = serde_json::from_value(json)
-        .map_err(|e| ApiError::bad_request(format!("expected {EXPECTED}: {e}")))?;
-    let conditions = body
-        .conditions
-        .into_iter()
-        .map(|(field, value)| Ok((field, Value::try_from_json(value)?)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    read_barrier(&state, consistency.as_deref()).await?;
-    let mut page = PageWriter::new();
-    let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
-    let next = state
-        .db
-        .find_with(&collection, &conditions, body.after, limit, |doc| {
-            page.push(doc)
-        })?;
     Ok(json_response(page.finish(next)))
 }

@@ -32,6 +32,28 @@ impl PageWriter {
         doc.write_json(&mut self.out);
     }
 
+    /// Appends only the paths (and `_id`) of a document that `projection` keeps.
+    pub fn push_projected(
+        &mut self,
+        doc: nyro_core::DocumentView<'_>,
+        projection: &nyro_core::query::Projection,
+    ) {
+        if self.records > 0 {
+            self.out.push(b',');
+        }
+        self.records += 1;
+        projection.write_json(&doc, &mut self.out);
+    }
+
+    /// The whole answer of a query page, with its `next` (an id, a cursor string or null).
+    pub fn finish_next(mut self, next: Option<&nyro_core::query::Next>) -> Vec<u8> {
+        self.out.extend_from_slice(b"],\"next\":");
+        self.out
+            .extend_from_slice(crate::routes::query::next_json(next).as_bytes());
+        self.out.push(b'}');
+        self.out
+    }
+
     /// The whole answer, with `next`.
     pub fn finish(mut self, next: Option<u64>) -> Vec<u8> {
         self.out.extend_from_slice(b"],\"next\":");

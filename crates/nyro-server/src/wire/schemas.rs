@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::{PartialSchema, ToSchema};
 
@@ -163,25 +163,6 @@ pub fn index_fields() -> Schema {
         .unique_items(true)
         .description(Some(
             "top-level fields to index for equality queries, each listed once (stored sorted)",
-        ))
-        .into()
-}
-
-/// `QueryBody.where`: field to a string, number, boolean or null (arrays and objects are
-/// refused).
-pub fn conditions() -> Schema {
-    let scalar = ObjectBuilder::new().schema_type(SchemaType::from_iter([
-        Type::String,
-        Type::Number,
-        Type::Boolean,
-        Type::Null,
-    ]));
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .additional_properties(Some(scalar))
-        .description(Some(
-            "field to value: a document matches when every named field has exactly that \
-             value; every field must be indexed in the collection (else 400 not_indexed)",
         ))
         .into()
 }

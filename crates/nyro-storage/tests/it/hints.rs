@@ -200,3 +200,22 @@ fn a_hint_whose_file_effect_fails_leaves_none_or_a_whole_one() {
         );
     }
 }
+
+/// A hint of another version (version 1 from before index keys came from paths) is
+/// neither trusted nor counted as present, so the next hint written replaces it.
+#[test]
+fn a_hint_of_another_version_is_ignored_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = two_sealed(dir.path(), opts(1 << 20));
+    write_hint(&log, 1).unwrap();
+    assert!(log.reader().has_hint_file(1) && log.reader().hint(1).is_some());
+    let current = hint_bytes(dir.path(), 1);
+    let mut old = current.clone();
+    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(dir.path().join(hint_file_name(1)), &old).unwrap();
+    assert!(!log.reader().has_hint_file(1));
+    assert!(log.reader().hint(1).is_none());
+    write_hint(&log, 1).unwrap();
+    assert!(log.reader().has_hint_file(1));
+    assert_eq!(hint_bytes(dir.path(), 1), current);
+}

@@ -10,7 +10,7 @@ use super::{check_disk, compact_and_check_space, unsynced_config};
 use crate::common::*;
 use crate::model_support::{Model, Write, cases, check_documents, write};
 
-/// `a` indexes x, `b` has no index, `c` does not exist until a write creates it (with no
+/// `a` indexes x and the dotted path xs.v (through an array of objects), `b` has no index, `c` does not exist until a write creates it (with no
 /// index) and is sometimes dropped.
 const COLLECTIONS: [&str; 3] = ["a", "b", "c"];
 
@@ -41,6 +41,7 @@ fn body(shape: &Shape, tag: u64) -> Json {
     let mut map = serde_json::Map::new();
     if let Some(x) = shape.x {
         map.insert("x".into(), json!(x));
+        map.insert("xs".into(), json!([{"v": x}, {"w": 1}, {"v": tag % 3}]));
     }
     map.insert("tag".into(), json!(tag));
     let fill = char::from(b'a' + (tag % 26) as u8);
@@ -96,6 +97,21 @@ fn check_model(db: &Database, model: &SeqModel, step: &str) {
                 let got = find_all(db, c, &cond(&[("x", json!(x))]), 3);
                 assert_eq!(got, want, "{step}: find {c} x={x}");
             }
+            // xs.v: an element's v equals the value; null: an element without v, or no xs.
+            for v in (0..5u8).map(|v| json!(v)).chain([Json::Null]) {
+                let want: Vec<u64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|&id| match model.docs[&(c.to_string(), id)].get("xs") {
+                        Some(Json::Array(items)) => items
+                            .iter()
+                            .any(|item| item.get("v").unwrap_or(&Json::Null) == &v),
+                        _ => v.is_null(),
+                    })
+                    .collect();
+                let got = find_all(db, c, &cond(&[("xs.v", v.clone())]), 3);
+                assert_eq!(got, want, "{step}: find {c} xs.v={v}");
+            }
         } else {
             assert!(
                 matches!(
@@ -130,7 +146,9 @@ fn run_model(ops: Vec<Op>) {
         let config = unsynced_config(dir.path()); // close syncs; no crash here
         let mut db = open(&config).await;
         let mut model = SeqModel::default();
-        db.create_collection("a", &["x".to_string()]).await.unwrap();
+        db.create_collection("a", &["x".to_string(), "xs.v".to_string()])
+            .await
+            .unwrap();
         db.create_collection("b", &[]).await.unwrap();
         model.base.exists.extend(["a".to_string(), "b".to_string()]);
         for (i, op) in ops.iter().enumerate() {
