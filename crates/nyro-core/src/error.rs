@@ -72,10 +72,11 @@ pub enum DbError {
         /// The indexes requested.
         requested: Vec<String>,
     },
-    /// A query names a field the collection does not index.
+    /// A query needs an index on a path the collection does not index (a sort, or the
+    /// equality lookup of `Database::find`).
     #[error(
-        "field {field:?} is not indexed in collection {collection:?}; query only indexed fields \
-         (declare the index when creating the collection)"
+        "path {field:?} is not indexed in collection {collection:?}; sort by _id or by an \
+         indexed path, or add the index (POST /v1/collections/{collection}/_indexes)"
     )]
     NotIndexed {
         /// The collection.

@@ -8,7 +8,10 @@
 //!   permits (refusing with [`DbError::Overloaded`] rather than queueing without bound), and
 //!   offers the operations: collections, insert / insert_many / get / replace /
 //!   replace_many / delete, a lazy scan of a collection ([`Database::documents`]),
-//!   paginated list and find, the change feed ([`Database::subscribe`]) and [`Stats`].
+//!   paginated list and find, the change feed ([`Database::subscribe`]), live queries
+//!   (the feed filtered by a query's filter or any predicate, [`Database::subscribe_where`]
+//!   and [`Database::subscribe_matching`]; see [`live`])
+//!   and [`Stats`].
 //!   The borrowed reads [`Database::get_with`], [`Database::scan_with`],
 //!   [`Database::list_with`] and [`Database::find_with`] hand a closure [`DocumentView`]s
 //!   of the stored bytes instead, allocating nothing per document (`get`, `list` and
@@ -22,7 +25,7 @@
 //! - [`Config`]: the database's settings in `nyrodb.toml` (storage, batch, compaction,
 //!   collections) with their defaults and `NYRODB_*` overrides, each key described once in a
 //!   key table that the server extends with its own keys ([`config::Schema`]).
-//! - [`names`]: the one rule for collection names and index fields, shared by the config
+//! - [`names`]: the one rule for collection names and index paths, shared by the config
 //!   file and the catalog.
 //! - [`secret`]: comparing secrets (bearer token, cluster secret) in constant time.
 //! - [`repair()`]: `nyrodb repair` on a damaged data directory (the log's repair, with the
@@ -38,7 +41,7 @@
 //! (one type per write operation, run by the writer), `scan` (reading documents), `view/`
 //! (the borrowed view, its checking walk and its JSON writer), `indexing`, `replay` and
 //! `replay_index` (open: records gathered per collection, then indexed at once),
-//! `compaction`, `backup`, `feed`, `damage` and `scrub`. Modules below `database/`
+//! `compaction`, `backup`, `feed` and `live`, `damage` and `scrub`. Modules below `database/`
 //! never import it.
 //!
 //! Invariants:
@@ -93,6 +96,7 @@ mod error;
 mod feed;
 mod fields;
 mod indexing;
+pub mod live;
 pub mod names;
 pub mod query;
 mod repair;
@@ -118,6 +122,7 @@ pub use database::{Database, OpenOptions, ScrubRate};
 pub use document::{Document, ID_FIELD, MAX_DEPTH, Value, whole_u64};
 pub use error::{DbError, Result};
 pub use feed::{ChangeEvent, ChangeOp, ChangeStream, FeedError};
+pub use live::Predicate;
 pub use nyro_batch::{Histogram, WriterMetrics};
 pub use repair::repair;
 pub use scan::{DOCUMENTS_CHUNK, Documents};

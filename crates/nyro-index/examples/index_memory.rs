@@ -1,4 +1,5 @@
-//! Index memory per record, measured with a counting global allocator (`cap`) (run in release):
+//! Index memory per record and per entry, measured with a counting global allocator (`cap`)
+//! (run in release for the timings; the bytes are the same in a debug build):
 //!
 //! ```text
 //! cargo run --release -p nyro-index --example index_memory [RECORDS]

@@ -206,13 +206,7 @@ impl CollectionIndexes {
         // Location first: an id found through a secondary index always has one.
         let previous = self.primary.insert(id, location);
         for ((index, old), new) in secondaries.iter_mut().zip(old).zip(new) {
-            changed_keys(old, new, |key, added| {
-                if added {
-                    index.insert_ref(key, id);
-                } else {
-                    index.remove(key, id);
-                }
-            });
+            index.replace_keys(id, old, new);
         }
         Ok(previous)
     }
@@ -301,45 +295,6 @@ impl CollectionIndexes {
     ) -> Result<R, IndexError> {
         let i = self.position(field)?;
         Ok(f(&self.secondaries.read()[i]))
-    }
-}
-
-/// Calls `change(key, false)` for each key of `old` that is not in `new`, and
-/// `change(key, true)` for each key of `new` not in `old` (each once, however often it is
-/// given).
-fn changed_keys<'k>(
-    old: &'k [IndexKey],
-    new: &'k [IndexKey],
-    mut change: impl FnMut(&'k IndexKey, bool),
-) {
-    if old == new {
-        return;
-    }
-    let sorted = |keys: &'k [IndexKey]| {
-        let mut refs: SmallVec<[&'k IndexKey; 8]> = keys.iter().collect();
-        refs.sort_unstable();
-        refs.dedup();
-        refs
-    };
-    let (old, new) = (sorted(old), sorted(new));
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) if o == n => (i, j) = (i + 1, j + 1),
-            (Some(o), Some(n)) if o < n => {
-                change(o, false);
-                i += 1;
-            }
-            (Some(o), None) => {
-                change(o, false);
-                i += 1;
-            }
-            (_, Some(n)) => {
-                change(n, true);
-                j += 1;
-            }
-            (None, None) => break,
-        }
     }
 }
 
@@ -501,16 +456,6 @@ mod tests {
         c.apply_delete(1, refs(&tags(&["b", "c"]))).unwrap();
         assert_eq!((find("b"), find("c")), (vec![2], vec![]));
         assert_eq!(c.field_stats("tags").unwrap(), (1, 1));
-    }
-
-    #[test]
-    fn changed_keys_is_a_set_difference() {
-        let k = |v: &[i64]| v.iter().map(|&i| IndexKey::from(i)).collect::<Vec<_>>();
-        let mut seen = Vec::new();
-        changed_keys(&k(&[3, 1, 2, 1]), &k(&[2, 4, 4, 0]), |key, added| {
-            seen.push((key.as_i64().unwrap(), added));
-        });
-        assert_eq!(seen, vec![(0, true), (1, false), (3, false), (4, true)]);
     }
 
     #[test]

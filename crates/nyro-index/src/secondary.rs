@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::ops::{Bound, ControlFlow};
 
+use smallvec::SmallVec;
+
 use crate::idset::{IdSet, IdSetIter, IdSetRevIter};
 use crate::key::IndexKey;
 use crate::range::{KeyRange, is_empty, max_lower, min_upper};
@@ -177,6 +179,19 @@ impl SecondaryIndex {
         removed
     }
 
+    /// Moves `id` from the keys `old` to the keys `new`: removes it from each key of `old`
+    /// that is not in `new` and adds it under each key of `new` not in `old` (a key given
+    /// twice counts once), touching nothing else.
+    pub(crate) fn replace_keys(&mut self, id: u64, old: &[IndexKey], new: &[IndexKey]) {
+        changed_keys(old, new, |key, added| {
+            if added {
+                self.insert_ref(key, id);
+            } else {
+                self.remove(key, id);
+            }
+        });
+    }
+
     /// True if `id` is indexed under `key`.
     pub fn contains(&self, key: &IndexKey, id: u64) -> bool {
         self.map.get(key).is_some_and(|p| p.contains(id))
@@ -316,6 +331,45 @@ impl SecondaryIndex {
     }
 }
 
+/// Calls `change(key, false)` for each key of `old` that is not in `new`, and
+/// `change(key, true)` for each key of `new` not in `old` (each once, however often it is
+/// given).
+fn changed_keys<'k>(
+    old: &'k [IndexKey],
+    new: &'k [IndexKey],
+    mut change: impl FnMut(&'k IndexKey, bool),
+) {
+    if old == new {
+        return;
+    }
+    let sorted = |keys: &'k [IndexKey]| {
+        let mut refs: SmallVec<[&'k IndexKey; 8]> = keys.iter().collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs
+    };
+    let (old, new) = (sorted(old), sorted(new));
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o == n => (i, j) = (i + 1, j + 1),
+            (Some(o), Some(n)) if o < n => {
+                change(o, false);
+                i += 1;
+            }
+            (Some(o), None) => {
+                change(o, false);
+                i += 1;
+            }
+            (_, Some(n)) => {
+                change(n, true);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
 /// Adds `id` to a posting list; false if it was there.
 fn add(postings: &mut Postings, id: u64) -> bool {
     match postings {
@@ -359,6 +413,16 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn changed_keys_is_a_set_difference() {
+        let k = |v: &[i64]| v.iter().map(|&i| IndexKey::from(i)).collect::<Vec<_>>();
+        let mut seen = Vec::new();
+        changed_keys(&k(&[3, 1, 2, 1]), &k(&[2, 4, 4, 0]), |key, added| {
+            seen.push((key.as_i64().unwrap(), added));
+        });
+        assert_eq!(seen, vec![(0, true), (1, false), (3, false), (4, true)]);
+    }
 
     #[test]
     fn postings_inline_one_id() {

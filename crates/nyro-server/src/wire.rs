@@ -275,16 +275,23 @@ pub struct ChangeMessage<'a> {
     /// The document after the change, null on delete.
     #[schema(value_type = Option<StoredDocument>, required = true)]
     pub doc: Option<&'a Document>,
+    /// On a live query's feed (`where`) only: whether the document matches the filter
+    /// after this change (false on delete).
+    #[schema(rename = "match", value_type = bool, required = false)]
+    pub matches: Option<bool>,
 }
 
 impl Serialize for ChangeMessage<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(5))?;
+        let mut map = s.serialize_map(Some(5 + usize::from(self.matches.is_some())))?;
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("op", self.op)?;
         map.serialize_entry("collection", self.collection)?;
         map.serialize_entry("_id", &self.id)?;
         map.serialize_entry("doc", &self.doc.map(JsonDoc))?;
+        if let Some(matches) = self.matches {
+            map.serialize_entry("match", &matches)?;
+        }
         map.end()
     }
 }

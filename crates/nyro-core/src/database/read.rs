@@ -12,6 +12,8 @@ use crate::document::{Document, Value};
 use crate::error::Result;
 use crate::feed::ChangeStream;
 use crate::indexing;
+use crate::live::{Predicate, Watch};
+use crate::query::Filter;
 use crate::scan::Documents;
 use crate::types::{CollectionInfo, CollectionStats, Page, Stats};
 
@@ -83,6 +85,45 @@ impl Database {
     /// The change feed, for one collection or all: with `since`, first every change in the
     /// log after that seq, then live changes; without, live changes only.
     pub fn subscribe(&self, collection: Option<&str>, since: Option<u64>) -> Result<ChangeStream> {
+        self.open_feed(collection, since, None)
+    }
+
+    /// A live query: the change feed ([`Database::subscribe`]) with only the changes that
+    /// concern `predicate` — an insert or update whose new version matches, an update or
+    /// delete whose previous version matched — each with
+    /// [`ChangeEvent::matches`](crate::ChangeEvent::matches) set: whether the document
+    /// matches after the change. A client that starts from the matching documents and
+    /// applies these events keeps its result set exact. The stream keeps one id per
+    /// matching document, and reads the log from its start when it begins (without
+    /// `since` too: that is how it knows which documents match where its live events
+    /// begin; see [`crate::live`]).
+    pub fn subscribe_matching(
+        &self,
+        collection: Option<&str>,
+        since: Option<u64>,
+        predicate: Predicate,
+    ) -> Result<ChangeStream> {
+        self.open_feed(collection, since, Some(Watch::new(predicate)))
+    }
+
+    /// A live query with a query's filter ([`Database::subscribe_matching`] with
+    /// [`Filter::matches`] as the predicate).
+    pub fn subscribe_where(
+        &self,
+        collection: Option<&str>,
+        since: Option<u64>,
+        filter: Filter,
+    ) -> Result<ChangeStream> {
+        let predicate: Predicate = Arc::new(move |doc| filter.matches(doc));
+        self.subscribe_matching(collection, since, predicate)
+    }
+
+    fn open_feed(
+        &self,
+        collection: Option<&str>,
+        since: Option<u64>,
+        watch: Option<Watch>,
+    ) -> Result<ChangeStream> {
         let name = match collection {
             Some(name) => {
                 validate_name(name)?;
@@ -93,17 +134,24 @@ impl Database {
         // Subscribe before reading last_seq: every change after it reaches the receiver.
         let live = self.inner.state.changes.subscribe();
         let until = self.inner.state.last_seq.load(Ordering::Acquire);
-        // Nothing to replay when `since` is already the last seq (a client resuming from
-        // where it is): skip the scan of the log.
-        let frames = since.filter(|&since| since < until).map(|_| {
-            let reader = &self.inner.reader;
-            (reader.iter(), reader.oldest_format_version() < 2)
-        });
         // Changes at or before the floor may have been compacted away: a replay from before
         // it could miss some, and says so instead.
         let snapshot_floor = self.inner.state.snapshot().map_or(0, |(_, seq)| seq);
         let floor = self.inner.reader.history_floor().max(snapshot_floor);
         let incomplete = since.is_some_and(|since| since < floor);
+        // Nothing to replay when `since` is already the last seq (a client resuming from
+        // where it is): skip the scan of the log. A live query always walks it, for the
+        // documents that match at `until`.
+        let replays = since.is_some_and(|since| since < until);
+        let frames = (replays || watch.is_some()).then(|| {
+            let reader = &self.inner.reader;
+            // Ids are tracked to tell updates from inserts in format-1 segments, and for a
+            // live query's replay when compaction may have dropped the versions its
+            // changes replace.
+            let track_ids =
+                reader.oldest_format_version() < 2 || (watch.is_some() && replays && floor > 0);
+            (reader.iter(), track_ids)
+        });
         Ok(ChangeStream::new(
             live,
             frames,
@@ -113,6 +161,7 @@ impl Database {
             until,
             name,
             incomplete.then_some(floor),
+            watch,
         ))
     }
 

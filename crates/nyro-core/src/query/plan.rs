@@ -410,13 +410,29 @@ fn lookups(candidates: &Candidates, combine: &'static str, out: &mut Vec<Explain
 }
 
 fn show_range(range: &KeyRange) -> String {
-    let show = |bound: &Bound<IndexKey>, low: bool| match bound {
-        Bound::Included(key) => (if low { "[" } else { "]" }, key.to_string()),
-        Bound::Excluded(key) => (if low { "(" } else { ")" }, key.to_string()),
-        Bound::Unbounded => (
-            if low { "(" } else { ")" },
-            (if low { "-inf" } else { "+inf" }).into(),
-        ),
+    // A bound that is the edge of the other bound's kind (a range kept inside one kind)
+    // shows as an infinity of that kind.
+    let kind_of = |bound: &Bound<IndexKey>| match bound {
+        Bound::Included(key) | Bound::Excluded(key) => Some(kind_bounds(key)),
+        Bound::Unbounded => None,
+    };
+    let (lo_edge, hi_edge) = (kind_of(&range.hi), kind_of(&range.lo));
+    let show = |bound: &Bound<IndexKey>, low: bool| {
+        let edge = if low {
+            lo_edge.as_ref().map(|(first, _)| first)
+        } else {
+            hi_edge.as_ref().map(|(_, after)| after)
+        };
+        let infinite = if low { "-inf" } else { "+inf" };
+        let (open, close) = if low { ("[", "(") } else { ("]", ")") };
+        match bound {
+            Bound::Unbounded => (close, infinite.to_owned()),
+            _ if edge == Some(bound) && !matches!(bound, Bound::Included(k) if k.is_null()) => {
+                (close, infinite.to_owned())
+            }
+            Bound::Included(key) => (open, key.to_string()),
+            Bound::Excluded(key) => (close, key.to_string()),
+        }
     };
     let (open, lo) = show(&range.lo, true);
     let (close, hi) = show(&range.hi, false);

@@ -150,6 +150,7 @@ fn apply_document(
                 id: Some(id),
                 fields,
             }),
+            matches: None,
         },
     );
     Ok(())

@@ -126,6 +126,7 @@ impl Operation for Insert {
                         collection: c.name.clone(),
                         id: doc.id.unwrap_or_default(),
                         doc: Some(doc),
+                        matches: None,
                     },
                 );
             }
@@ -291,6 +292,7 @@ impl Operation for Replace {
                         collection,
                         id,
                         doc,
+                        matches: None,
                     },
                 );
             }
@@ -381,6 +383,7 @@ impl Operation for Delete {
                     collection: c.name.clone(),
                     id: self.id,
                     doc: None,
+                    matches: None,
                 },
             );
         }

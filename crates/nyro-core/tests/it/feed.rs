@@ -10,14 +10,14 @@ use crate::common::*;
 
 const W: WriteOptions = WriteOptions { sync: false };
 
-async fn next(stream: &mut ChangeStream) -> ChangeEvent {
+pub(crate) async fn next(stream: &mut ChangeStream) -> ChangeEvent {
     match within("a change event", stream.next()).await {
         Some(Ok(event)) => event,
         other => panic!("expected an event, got {other:?}"),
     }
 }
 
-async fn take(stream: &mut ChangeStream, n: usize) -> Vec<ChangeEvent> {
+pub(crate) async fn take(stream: &mut ChangeStream, n: usize) -> Vec<ChangeEvent> {
     let mut events = Vec::with_capacity(n);
     for _ in 0..n {
         events.push(next(stream).await);
@@ -26,7 +26,7 @@ async fn take(stream: &mut ChangeStream, n: usize) -> Vec<ChangeEvent> {
 }
 
 /// Asserts nothing more arrives for a moment.
-async fn quiet(stream: &mut ChangeStream) {
+pub(crate) async fn quiet(stream: &mut ChangeStream) {
     let more = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
     assert!(more.is_err(), "unexpected: {more:?}");
 }

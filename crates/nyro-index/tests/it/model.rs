@@ -477,7 +477,7 @@ fn walks_and_ranges_on_an_example() {
     let range = KeyRange::new(Bound::Excluded(IndexKey::from(0i64)), Bound::Unbounded);
     assert_eq!(index.estimate("n", &range).unwrap(), 5);
     assert_eq!(
-        index.ids_in("n", &[range.clone()]).unwrap(),
+        index.ids_in("n", std::slice::from_ref(&range)).unwrap(),
         vec![1, 2, 4, 5, 7]
     );
     let all = [KeyRange::eq(IndexKey::from(0i64)), range.clone()];

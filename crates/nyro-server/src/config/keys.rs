@@ -183,7 +183,14 @@ mod tests {
         );
         assert_eq!(
             schema.sections(),
-            ["storage", "batch", "server", "compaction", "cluster"]
+            [
+                "storage",
+                "batch",
+                "server",
+                "compaction",
+                "query",
+                "cluster"
+            ]
         );
     }
 }

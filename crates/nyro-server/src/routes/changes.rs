@@ -1,5 +1,7 @@
 //! The change feed over WebSocket: `since` replay, then live changes; a consumer that falls
 //! too far behind (or stops reading) is closed with a reason and can resume with `since`.
+//! With `where` (a filter's JSON), a live query: only the changes that concern the filter,
+//! each with `match` (nyro-core's `live` module).
 
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use nyro_core::query::Filter;
 use nyro_core::{ChangeStream, DbError, FeedError};
 use tracing::Instrument;
 
@@ -35,9 +38,26 @@ fn open_stream(
     query: Option<&str>,
 ) -> ApiResult<ChangeStream> {
     // `access_token` was checked (or ignored, without auth) by `auth::refusal`.
-    let params = query_params(query, &["since", crate::auth::ACCESS_TOKEN_PARAM])?;
+    let params = query_params(query, &["since", "where", crate::auth::ACCESS_TOKEN_PARAM])?;
     let since = u64_param(&params, "since")?;
-    Ok(state.db.subscribe(collection, since)?)
+    let stream = match params.get("where") {
+        None => state.db.subscribe(collection, since)?,
+        Some(text) => state
+            .db
+            .subscribe_where(collection, since, where_param(text)?)?,
+    };
+    Ok(stream)
+}
+
+/// The `where` parameter: a filter's JSON (URL-encoded), as in a query's `where`.
+fn where_param(text: &str) -> ApiResult<Filter> {
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ApiError::bad_request(format!(
+            "query parameter where is not JSON ({e}); give a filter such as \
+             {{\"city\":\"Lyon\"}}, URL-encoded"
+        ))
+    })?;
+    Filter::parse(&json).map_err(|e| ApiError::bad_request(format!("query parameter where: {e}")))
 }
 
 /// The upgrade, or the reason there is none (a plain GET, a bad handshake) as an error body.
@@ -60,9 +80,10 @@ fn upgrade_or_error(
 /// Changes of one collection.
 #[utoipa::path(get, path = "/v1/collections/{collection}/changes", tag = "changes", operation_id = "watch_collection",
     params(("collection" = CollectionName, Path), ("since" = Option<U64>, Query, description = "replay every retained change after this seq first"),
+        ("where" = Option<String>, Query, description = "a live query: a filter's JSON, URL-encoded, as in a query's `where`; only the changes that concern it are sent (an insert or update whose new version matches, an update or delete whose previous version matched), each with `match`"),
         ("access_token" = Option<String>, Query, description = "the bearer token, for clients that cannot send the Authorization header (browsers)")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 400, description = "`bad_request`: not a WebSocket upgrade (a plain GET), or a bad `since` or other parameter; `invalid_name`", body = ErrorBody),
+        (status = 400, description = "`bad_request`: not a WebSocket upgrade (a plain GET), or a bad `since`, `where` (not JSON, not a valid filter) or other parameter; `invalid_name`", body = ErrorBody),
         (status = 404, response = NotFound)))]
 pub async fn one_collection(
     State(state): State<AppState>,
@@ -81,9 +102,10 @@ pub async fn one_collection(
 /// Changes of every collection.
 #[utoipa::path(get, path = "/v1/changes", tag = "changes", operation_id = "watch_all",
     params(("since" = Option<U64>, Query, description = "replay every retained change after this seq first"),
+        ("where" = Option<String>, Query, description = "a live query: a filter's JSON, URL-encoded, as in a query's `where`; only the changes that concern it are sent (an insert or update whose new version matches, an update or delete whose previous version matched), each with `match`"),
         ("access_token" = Option<String>, Query, description = "the bearer token, for clients that cannot send the Authorization header (browsers)")),
     responses((status = 101, description = "WebSocket: one JSON text frame per change", body = ChangeMessage),
-        (status = 400, description = "`bad_request`: not a WebSocket upgrade (a plain GET), or a bad `since` or other parameter", body = ErrorBody)))]
+        (status = 400, description = "`bad_request`: not a WebSocket upgrade (a plain GET), or a bad `since`, `where` (not JSON, not a valid filter) or other parameter", body = ErrorBody)))]
 pub async fn all_collections(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -125,6 +147,7 @@ async fn feed(socket: WebSocket, mut stream: ChangeStream, mut ticket: FeedTicke
                         collection: &event.collection,
                         id: event.id,
                         doc: event.doc.as_ref(),
+                        matches: event.matches,
                     };
                     let text = match serde_json::to_string(&message) {
                         Ok(text) => text,

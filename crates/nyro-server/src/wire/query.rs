@@ -13,7 +13,7 @@ pub struct QueryBody {
     /// Which documents: `{}` (all), `{PATH: VALUE}` equality, `{PATH: {OP: OPERAND}}` with
     /// `$eq $ne $gt $gte $lt $lte $in $nin $exists`, `{"$and": [..]}`, `{"$or": [..]}`,
     /// `{"$not": FILTER}`. PATH is a field or a dotted path (`address.city`).
-    #[schema(rename = "where", value_type = Object)]
+    #[schema(rename = "where", value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
     /// `[[PATH, "asc"|"desc"]]`: `_id` (the default) or one indexed path.
     #[schema(schema_with = sort)]
@@ -22,7 +22,7 @@ pub struct QueryBody {
     pub fields: Option<Vec<String>>,
     /// Most documents to return (1 to 10000, default 100).
     #[schema(minimum = 1, maximum = 10000)]
-    pub limit: Option<u64>,
+    pub limit: Option<usize>,
     /// Where the page starts: the `next` of the previous page (an id without `sort`, a
     /// string with one).
     #[schema(schema_with = after)]

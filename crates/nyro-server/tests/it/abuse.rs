@@ -133,8 +133,10 @@ fn battery() -> Vec<Case> {
         (a_query, b"\"where\""),
         (a_query, b"{\"where\":[]}"),
         (a_query, b"{\"where\":\"k\"}"),
-        (a_query, b"{\"where\":{\"k\":[1]}}"),
-        (a_query, b"{\"where\":{\"k\":{\"a\":1}}}"),
+        (a_query, b"{\"where\":{\"k\":{\"$a\":1}}}"),
+        (a_query, b"{\"where\":{\"k\":{\"$gt\":1,\"a\":1}}}"),
+        (a_query, b"{\"where\":{\"a..b\":1}}"),
+        (a_query, b"{\"sort\":[[\"k\",\"up\"]]}"),
         (a_query, b"{\"where\":{},\"limit\":\"5\"}"),
         (a_query, b"{\"where\":{},\"limit\":1.5}"),
         (a_query, b"{\"where\":{},\"after\":-1}"),
@@ -464,7 +466,7 @@ fn battery() -> Vec<Case> {
     cases.push(case(
         "POST",
         query,
-        Some(b"{\"where\":{\"name\":\"x\"}}"),
+        Some(b"{\"sort\":[[\"name\",\"desc\"]]}"),
         400,
         Some("not_indexed"),
     ));

@@ -283,6 +283,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         200,
     ),
     (
+        "POST",
+        "/v1/collections/{collection}/_explain",
+        "/v1/collections/c/_explain",
+        Some(r#"{"where":{"k":{"$gt":1}}}"#),
+        200,
+    ),
+    (
         "GET",
         "/v1/collections/{collection}/changes",
         "/v1/collections/c/changes",
@@ -520,13 +527,20 @@ pub async fn ws_connect(
 
 /// The status of a refused WebSocket upgrade, after checking its error body and code.
 pub fn refused_status(error: &tungstenite::Error, code: &str) -> u16 {
+    refusal(error, code).0
+}
+
+/// The status and error message of a refused WebSocket upgrade, after checking its error
+/// body and code.
+pub fn refusal(error: &tungstenite::Error, code: &str) -> (u16, String) {
     match error {
         tungstenite::Error::Http(response) => {
             let body = response.body().clone().unwrap_or_default();
             let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
             assert_error_shape(&json, &String::from_utf8_lossy(&body));
             assert_eq!(json["error"]["code"], code);
-            response.status().as_u16()
+            let message = json["error"]["message"].as_str().unwrap_or_default();
+            (response.status().as_u16(), message.to_string())
         }
         other => panic!("unexpected error {other}"),
     }

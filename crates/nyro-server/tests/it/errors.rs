@@ -49,7 +49,7 @@ async fn every_code_has_its_status_and_the_error_shape() {
         (
             "not_indexed",
             server
-                .post("/v1/collections/c/_query", &json!({"where": {"j": 1}}))
+                .post("/v1/collections/c/_query", &json!({"sort": [["j", "asc"]]}))
                 .await,
         ),
     ];

@@ -373,7 +373,7 @@ async fn every_error_status_answered_is_documented() {
             "POST",
             "/v1/collections/{collection}/_query",
             "/v1/collections/c/_query",
-            Some(r#"{"where":{"name":1}}"#),
+            Some(r#"{"sort":[["name","asc"]]}"#),
             400,
         ),
         (

@@ -47,7 +47,7 @@ fn small_config(dir: &Path) -> Config {
 
 /// [`small_config`] with `sync = "never"`: the tests flush, close or cut the power
 /// themselves.
-fn unsynced_config(dir: &Path) -> Config {
+pub(crate) fn unsynced_config(dir: &Path) -> Config {
     let mut c = small_config(dir);
     c.batch.sync = SyncPolicy::Never;
     c

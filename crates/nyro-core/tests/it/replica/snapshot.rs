@@ -55,8 +55,28 @@ async fn the_feed_after_an_installed_snapshot_names_its_collections() {
     let events = replayed_feed_since(&r.db, since).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].2, "people", "{events:?}");
+    live_query_knows_the_snapshot(&r.db, since).await;
     let r = r.reopen(Some(last + 1)).await;
     let events = replayed_feed_since(&r.db, since).await;
     assert_eq!(events.len(), 1, "after a reopen: {events:?}");
     assert_eq!(events[0].2, "people", "after a reopen: {events:?}");
+    live_query_knows_the_snapshot(&r.db, since).await;
+}
+
+/// A live query on the replica: the snapshot's documents are its starting state (not
+/// changes), so the replace of a document that matched in the snapshot is sent, with match
+/// false.
+async fn live_query_knows_the_snapshot(db: &nyro_core::Database, since: u64) {
+    let filter = nyro_core::query::Filter::parse(&json!({"n": 0})).unwrap();
+    let mut stream = db
+        .subscribe_where(Some("people"), Some(since), filter)
+        .unwrap();
+    let event = within("the live query's replay", stream.next())
+        .await
+        .expect("the feed is open")
+        .expect("a change event");
+    assert_eq!(
+        (event.seq, event.id, event.op, event.matches),
+        (since + 1, 1, nyro_core::ChangeOp::Update, Some(false))
+    );
 }
