@@ -86,6 +86,8 @@ docs/OPERATIONS.md.")]
     Query(QueryArgs),
     /// Print the change feed of a running server as NDJSON until interrupted.
     Watch(WatchArgs),
+    /// Add or drop an index of a collection on a running server, online.
+    Index(IndexArgs),
     /// A cluster's membership, asked of any of its nodes: status, add a node, remove one.
     Cluster(ClusterArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
@@ -357,6 +359,45 @@ pub struct WatchArgs {
     /// Stop (exit 0) after printing this many changes.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `nyrodb index`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each subcommand prints the server's JSON answer (nothing for a drop) and on an error answer \
+prints its message on stderr and exits 1. An added index is built from the stored documents \
+in the background; `nyrodb stats --url` and GET /v1/collections list it under `building` until \
+queries use it. See docs/CLI.md.")]
+pub struct IndexArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: IndexCommand,
+}
+
+/// The subcommands of `nyrodb index`.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Add an index on a path (POST /v1/collections/{c}/_indexes); prints
+    /// `{"collection", "path", "state"}`.
+    Add(IndexPathArgs),
+    /// Drop the index on a path (DELETE /v1/collections/{c}/_indexes/{path}).
+    Drop(IndexPathArgs),
+}
+
+/// `nyrodb index add|drop C PATH`.
+#[derive(Debug, Args)]
+pub struct IndexPathArgs {
+    /// The collection.
+    #[arg(value_name = "COLLECTION")]
+    pub collection: String,
+    /// The indexed path: field names separated by dots, e.g. address.city.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// Answer only after the write was fdatasync'ed (?sync=true).
+    #[arg(long)]
+    pub sync: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

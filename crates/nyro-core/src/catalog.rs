@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use nyro_index::CollectionIndexes;
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +48,9 @@ pub(crate) struct CollectionDef {
 pub(crate) struct Collection {
     pub(crate) id: u32,
     pub(crate) name: Arc<str>,
-    pub(crate) indexes: Vec<String>,
-    /// `indexes` parsed, in the same order.
-    pub(crate) paths: Vec<Path>,
+    /// Its indexed paths, sorted (ready or being built: every write updates them). Changed
+    /// only by the writer's leader (an index added or dropped), replaced whole.
+    indexes: ArcSwap<IndexedPaths>,
     pub(crate) index: CollectionIndexes,
     /// Taken exclusively while the documents of one write (several of them: a `_bulk`, a
     /// run of a replicated entry) become visible here, shared while a list or query takes
@@ -70,10 +71,33 @@ impl Collection {
         Self {
             id,
             name: Arc::from(def.name),
-            paths: index_paths(&def.indexes),
-            indexes: def.indexes,
+            indexes: ArcSwap::from_pointee(IndexedPaths::new(def.indexes)),
             index,
             visibility: parking_lot::RwLock::new(()),
+        }
+    }
+
+    /// Its indexed paths now, sorted, in any state (as a write updates them).
+    pub(crate) fn indexes(&self) -> Arc<IndexedPaths> {
+        self.indexes.load_full()
+    }
+
+    /// True if it has a secondary index (in any state).
+    pub(crate) fn has_indexes(&self) -> bool {
+        !self.indexes.load().is_empty()
+    }
+
+    /// Replaces its indexed paths (the writer's leader, adding or dropping an index).
+    pub(crate) fn set_indexes(&self, mut indexes: Vec<String>) {
+        indexes.sort();
+        self.indexes.store(Arc::new(IndexedPaths::new(indexes)));
+    }
+
+    /// Its definition as it stands (every index, ready or being built).
+    pub(crate) fn def(&self) -> CollectionDef {
+        CollectionDef {
+            name: self.name.to_string(),
+            indexes: self.indexes().to_vec(),
         }
     }
 
@@ -88,13 +112,37 @@ impl Collection {
     }
 }
 
-/// The paths of declared index names. A name stored before indexes were paths that is not
-/// a valid path (`"a..b"`) still indexes the top-level field of that name.
-pub(crate) fn index_paths(indexes: &[String]) -> Vec<Path> {
-    indexes
-        .iter()
-        .map(|name| Path::parse(name).unwrap_or_else(|_| Path::field(name)))
-        .collect()
+/// A collection's indexed paths: their names (as stored, sorted) and parsed. Derefs to the
+/// names.
+#[derive(Debug, Default)]
+pub(crate) struct IndexedPaths {
+    names: Vec<String>,
+    paths: Vec<Path>,
+}
+
+impl IndexedPaths {
+    /// The paths of declared index names. A name stored before indexes were paths that is
+    /// not a valid path (`"a..b"`) still indexes the top-level field of that name.
+    pub(crate) fn new(names: Vec<String>) -> Self {
+        let paths = names
+            .iter()
+            .map(|name| Path::parse(name).unwrap_or_else(|_| Path::field(name)))
+            .collect();
+        Self { names, paths }
+    }
+
+    /// The parsed paths, in the order of the names.
+    pub(crate) fn paths(&self) -> &[Path] {
+        &self.paths
+    }
+}
+
+impl std::ops::Deref for IndexedPaths {
+    type Target = Vec<String>;
+
+    fn deref(&self) -> &Vec<String> {
+        &self.names
+    }
 }
 
 /// Every live collection, by name and by id. Replaced as a whole (copy on write) when a
@@ -160,7 +208,8 @@ mod tests {
         };
         assert!(err.to_string().contains("\"a..b\""), "{err}");
         // Paths parse; a name stored before paths that does not parse stays one field.
-        let paths = index_paths(&["a.b".into(), "x..y".into()]);
+        let indexed = IndexedPaths::new(vec!["a.b".into(), "x..y".into()]);
+        let paths = indexed.paths();
         assert_eq!(paths[0].segments().len(), 2);
         assert_eq!(paths[1].segments().len(), 1);
         assert_eq!(paths[1].as_str(), "x..y");

@@ -47,7 +47,11 @@ pub struct CompactSummary {
 fn keep(state: &State, header: &FrameHeader, location: Location, oldest: bool) -> bool {
     let catalog = state.catalog.load();
     match header.kind {
-        RecordKind::CreateCollection | RecordKind::DropCollection => true,
+        // Catalog records: replay needs every one (an index's records, as a collection's).
+        RecordKind::CreateCollection
+        | RecordKind::DropCollection
+        | RecordKind::AddIndex
+        | RecordKind::DropIndex => true,
         // A cluster's Raft log (nyro-raft); a standalone log never has them.
         RecordKind::RaftEntry | RecordKind::RaftTruncate => true,
         RecordKind::Put | RecordKind::Replace => catalog

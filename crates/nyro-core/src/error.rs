@@ -72,6 +72,25 @@ pub enum DbError {
         /// The indexes requested.
         requested: Vec<String>,
     },
+    /// An index on this path exists already (ready or being built).
+    #[error(
+        "collection {collection:?} has an index on {path:?} already; drop it first to build it \
+         again"
+    )]
+    IndexExists {
+        /// The collection.
+        collection: String,
+        /// The path.
+        path: String,
+    },
+    /// No index on this path.
+    #[error("collection {collection:?} has no index on {path:?}")]
+    IndexNotFound {
+        /// The collection.
+        collection: String,
+        /// The path.
+        path: String,
+    },
     /// A query needs an index on a path the collection does not index (a sort, or the
     /// equality lookup of `Database::find`).
     #[error(
@@ -79,6 +98,18 @@ pub enum DbError {
          indexed path, or add the index (POST /v1/collections/{collection}/_indexes)"
     )]
     NotIndexed {
+        /// The collection.
+        collection: String,
+        /// The field.
+        field: String,
+    },
+    /// A query names a path whose index is still being built (added online): it serves
+    /// queries once built.
+    #[error(
+        "the index on {field:?} of collection {collection:?} is still being built from the \
+         stored documents; query by it once it is ready (listed in the collection's indexes)"
+    )]
+    IndexNotReady {
         /// The collection.
         collection: String,
         /// The field.

@@ -268,8 +268,11 @@ impl Replay {
                         watch.forget(name);
                     }
                 }
-                RecordKind::CompactionMarker | RecordKind::RaftEntry | RecordKind::RaftTruncate => {
-                }
+                RecordKind::CompactionMarker
+                | RecordKind::RaftEntry
+                | RecordKind::RaftTruncate
+                | RecordKind::AddIndex
+                | RecordKind::DropIndex => {}
                 RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
                     if h.seq > self.until {
                         return Ok(Replayed::End);

@@ -9,11 +9,13 @@
 //! refuses the write instead of leaving the indexes half-updated; the commit reads only a
 //! version its own batch appended. Collections without secondary indexes skip that read.
 
+use std::sync::Arc;
+
 use nyro_index::{IndexError, IndexKey};
 use nyro_storage::{Location, LogReader};
 use smallvec::SmallVec;
 
-use crate::catalog::Collection;
+use crate::catalog::{Collection, IndexedPaths};
 use crate::damage::DamageLog;
 use crate::document::{Document, Value, encode_fields};
 use crate::error::{DbError, Result};
@@ -25,53 +27,66 @@ use crate::view::DocumentView;
 /// A document's keys for one path.
 type Keys = SmallVec<[IndexKey; 4]>;
 
-/// The keys a document is indexed under: for each indexed path of its collection, in the
-/// order of `Collection::paths`, the set [`index_keys`] gives. Empty for a document not
+/// The keys of a stored document under one path: what an index build puts in the index.
+pub(crate) fn path_keys(path: &crate::query::Path, id: u64, payload: &[u8]) -> Result<Keys> {
+    let mut keys = Keys::new();
+    index_keys(&DocumentView::new(id, payload)?, path, &mut keys);
+    Ok(keys)
+}
+
+/// The keys a document is indexed under: for each indexed path of its collection when they
+/// were read, the set [`index_keys`] gives, with those paths: an index added or dropped
+/// between a write's `prepare` and its commit is matched by name. Empty for a document not
 /// stored or a collection without secondary index.
 #[derive(Debug, Default)]
-pub(crate) struct StoredKeys(Vec<Keys>);
+pub(crate) struct StoredKeys {
+    indexed: Arc<IndexedPaths>,
+    keys: Vec<Keys>,
+}
 
 impl StoredKeys {
-    /// The keys of a document's view.
-    fn of_view(collection: &Collection, view: &DocumentView<'_>) -> Self {
-        Self(
-            collection
-                .paths
-                .iter()
-                .map(|path| {
-                    let mut keys = Keys::new();
-                    index_keys(view, path, &mut keys);
-                    keys
-                })
-                .collect(),
-        )
+    /// The keys of a document's view under each of `indexed`.
+    fn of_view(indexed: Arc<IndexedPaths>, view: &DocumentView<'_>) -> Self {
+        let keys = indexed
+            .paths()
+            .iter()
+            .map(|path| {
+                let mut keys = Keys::new();
+                index_keys(view, path, &mut keys);
+                keys
+            })
+            .collect();
+        Self { indexed, keys }
     }
 
     /// The keys of the stored payload of document `id` (checked whole as a view is).
-    fn of_payload(collection: &Collection, id: u64, payload: &[u8]) -> Result<Self> {
-        Ok(Self::of_view(collection, &DocumentView::new(id, payload)?))
+    fn of_payload(indexed: Arc<IndexedPaths>, id: u64, payload: &[u8]) -> Result<Self> {
+        Ok(Self::of_view(indexed, &DocumentView::new(id, payload)?))
     }
 
     /// The keys of a document about to be indexed (encoded to read it as stored).
-    fn of_document(collection: &Collection, doc: &Document) -> Result<Self> {
-        if collection.paths.is_empty() {
+    fn of_document(indexed: Arc<IndexedPaths>, doc: &Document) -> Result<Self> {
+        if indexed.is_empty() {
             return Ok(Self::default());
         }
         let mut payload = Vec::new();
         encode_fields(&doc.fields, &mut payload)?;
-        Self::of_payload(collection, doc.id.unwrap_or_default(), &payload)
+        Self::of_payload(indexed, doc.id.unwrap_or_default(), &payload)
     }
 
-    /// `(path, keys)` pairs, as the index takes them.
+    /// The keys for each of `current` (the collection's indexed paths now), as the index
+    /// takes them: none for a path added since they were read.
     fn with_paths<'a>(
         &'a self,
-        collection: &'a Collection,
+        current: &'a IndexedPaths,
     ) -> impl Iterator<Item = (&'a str, &'a [IndexKey])> {
-        collection
-            .indexes
-            .iter()
-            .map(String::as_str)
-            .zip(self.0.iter().map(|keys| &keys[..]))
+        current.iter().map(move |name| {
+            let keys = match self.indexed.iter().position(|n| n == name) {
+                Some(i) => self.keys.get(i).map_or(&[][..], |keys| &keys[..]),
+                None => &[][..],
+            };
+            (name.as_str(), keys)
+        })
     }
 }
 
@@ -88,8 +103,9 @@ pub(crate) fn stored_keys(
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(None);
     };
+    let indexed = collection.indexes();
     read_stored(reader, damage, collection, id, location, |payload| {
-        StoredKeys::of_payload(collection, id, payload)
+        StoredKeys::of_payload(Arc::clone(&indexed), id, payload)
     })
 }
 
@@ -97,14 +113,15 @@ pub(crate) fn stored_keys(
 /// read them (the version is one the same batch appended) and for replay. Empty when the
 /// collection has no secondary index (then nothing is read) or `id` is not stored.
 fn old_keys(collection: &Collection, reader: &LogReader, id: u64) -> Result<StoredKeys> {
-    if collection.indexes.is_empty() {
+    let indexed = collection.indexes();
+    if indexed.is_empty() {
         return Ok(StoredKeys::default());
     }
     let Some(location) = collection.index.primary().get(id) else {
         return Ok(StoredKeys::default());
     };
     reader.read_with(location, |_, payload| {
-        StoredKeys::of_payload(collection, id, payload)
+        StoredKeys::of_payload(indexed, id, payload)
     })?
 }
 
@@ -129,14 +146,15 @@ pub(crate) fn put(
 ) -> Result<Option<Location>> {
     let id = doc.id.unwrap_or_default();
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
-    let new = StoredKeys::of_document(collection, doc)?;
+    let indexed = collection.indexes();
+    let new = StoredKeys::of_document(Arc::clone(&indexed), doc)?;
     collection
         .index
         .apply_put(
             id,
             location,
-            old.with_paths(collection),
-            new.with_paths(collection),
+            old.with_paths(&indexed),
+            new.with_paths(&indexed),
         )
         .map_err(|e| index_error(collection, id, e))
 }
@@ -150,10 +168,11 @@ pub(crate) fn insert_new(
     location: Location,
 ) -> Result<()> {
     let id = doc.id.unwrap_or_default();
-    let new = StoredKeys::of_document(collection, doc)?;
+    let indexed = collection.indexes();
+    let new = StoredKeys::of_document(Arc::clone(&indexed), doc)?;
     let previous = collection
         .index
-        .apply_put(id, location, [], new.with_paths(collection))
+        .apply_put(id, location, [], new.with_paths(&indexed))
         .map_err(|e| index_error(collection, id, e))?;
     debug_assert!(previous.is_none(), "insert_new of an id that exists");
     Ok(())
@@ -169,18 +188,19 @@ pub(crate) fn put_stored(
     location: Location,
 ) -> Result<Option<Location>> {
     let old = old_keys(collection, reader, id)?;
-    let new = if collection.indexes.is_empty() {
+    let indexed = collection.indexes();
+    let new = if indexed.is_empty() {
         StoredKeys::default()
     } else {
-        StoredKeys::of_payload(collection, id, payload)?
+        StoredKeys::of_payload(Arc::clone(&indexed), id, payload)?
     };
     collection
         .index
         .apply_put(
             id,
             location,
-            old.with_paths(collection),
-            new.with_paths(collection),
+            old.with_paths(&indexed),
+            new.with_paths(&indexed),
         )
         .map_err(|e| index_error(collection, id, e))
 }
@@ -193,9 +213,10 @@ pub(crate) fn delete(
     old: Option<StoredKeys>,
 ) -> Result<Option<Location>> {
     let old = old.map_or_else(|| old_keys(collection, reader, id), Ok)?;
+    let indexed = collection.indexes();
     collection
         .index
-        .apply_delete(id, old.with_paths(collection))
+        .apply_delete(id, old.with_paths(&indexed))
         .map_err(|e| index_error(collection, id, e))
 }
 
@@ -226,6 +247,10 @@ pub(crate) fn find(
                 collection: collection.name.to_string(),
                 field,
             },
+            IndexError::NotReady { field } => DbError::IndexNotReady {
+                collection: collection.name.to_string(),
+                field,
+            },
             other => DbError::invalid(other.to_string()),
         })?;
     // A document deleted between the lookup and here is simply left out.
@@ -245,7 +270,7 @@ pub(crate) fn mark_all_dead(collection: &Collection, reader: &LogReader) {
 /// Sizes of the collection's secondary indexes.
 pub(crate) fn stats(collection: &Collection) -> Vec<IndexStats> {
     collection
-        .indexes
+        .indexes()
         .iter()
         .map(|field| IndexStats {
             field: field.clone(),

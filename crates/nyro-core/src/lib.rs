@@ -6,7 +6,8 @@
 //! - [`Database`]: opens the log ([`Database::open`] recovers it and rebuilds every index),
 //!   owns the group-commit writer, bounds work with a semaphore of `max_concurrent_ops`
 //!   permits (refusing with [`DbError::Overloaded`] rather than queueing without bound), and
-//!   offers the operations: collections, insert / insert_many / get / replace /
+//!   offers the operations: collections (and their indexes, added and dropped online:
+//!   [`Database::add_index`], built by `builds`), insert / insert_many / get / replace /
 //!   replace_many / delete, a lazy scan of a collection ([`Database::documents`]),
 //!   paginated list and find, the change feed ([`Database::subscribe`]), live queries
 //!   (the feed filtered by a query's filter or any predicate, [`Database::subscribe_where`]
@@ -39,9 +40,10 @@
 //!
 //! Inside: `database/` (open and close, writes, reads, borrowed reads, maintenance), `write/`
 //! (one type per write operation, run by the writer), `scan` (reading documents), `view/`
-//! (the borrowed view, its checking walk and its JSON writer), `indexing`, `replay` and
-//! `replay_index` (open: records gathered per collection, then indexed at once),
-//! `compaction`, `backup`, `feed` and `live`, `damage` and `scrub`. Modules below `database/`
+//! (the borrowed view, its checking walk and its JSON writer), `indexing`, `builds` (indexes
+//! added online, built from the stored documents), `replay` and `replay_index` (open:
+//! records gathered per collection, then indexed at once), `compaction`, `backup`, `feed`
+//! and `live`, `damage` and `scrub`. Modules below `database/`
 //! never import it.
 //!
 //! Invariants:
@@ -86,6 +88,7 @@
 //! ```
 
 mod backup;
+mod builds;
 mod catalog;
 mod compaction;
 pub mod config;

@@ -111,7 +111,11 @@ impl RecordMeaning for Collections {
                 }
                 self.drop_collection(id);
             }
-            RecordKind::Put | RecordKind::Replace | RecordKind::Delete => {
+            RecordKind::Put
+            | RecordKind::Replace
+            | RecordKind::Delete
+            | RecordKind::AddIndex
+            | RecordKind::DropIndex => {
                 if !self.live.contains_key(&id) {
                     added.push(self.recreate(id));
                 }

@@ -8,6 +8,7 @@ use nyro_storage::{
     FrameHeader, Hint, Location, LogReader, RecordKind, SegmentFrames, StorageError,
 };
 
+use crate::builds::ToBuild;
 use crate::catalog::{Catalog, CollectionDef};
 use crate::error::{DbError, Result};
 use crate::replay_index::{Gathered, GatheredCatalog};
@@ -16,6 +17,9 @@ use crate::write::Counters;
 /// What replaying the log produced.
 pub(crate) struct Replayed {
     pub(crate) catalog: Catalog,
+    /// Indexes added after their collection was created, in state building: built from the
+    /// documents before the database serves anything (`crate::builds::build_now`).
+    pub(crate) to_build: ToBuild,
     pub(crate) counters: Counters,
     pub(crate) last_seq: u64,
     pub(crate) frames: u64,
@@ -79,6 +83,18 @@ impl<'a> Rebuild<'_, 'a> {
                 };
                 dropped.dropped(reader);
             }
+            RecordKind::AddIndex | RecordKind::DropIndex => {
+                let path: String = nyro_storage::codec::decode(bytes)?;
+                let Some(collection) = self.catalog.get_mut(&h.collection) else {
+                    let what = format!("unknown collection id {}", h.collection);
+                    return Err(corrupt(location, reader, what));
+                };
+                if h.kind == RecordKind::AddIndex {
+                    collection.add_index(path);
+                } else {
+                    collection.drop_index(&path);
+                }
+            }
             RecordKind::CompactionMarker => {} // the log's own; iteration skips it anyway
             // Applied by the cluster's replay (nyro-raft); a standalone log never has them.
             // Their seq is a Raft log index, not a document seq: it must not move next_seq.
@@ -103,13 +119,18 @@ impl<'a> Rebuild<'_, 'a> {
         Ok(())
     }
 
-    /// The catalog of the live collections, each indexed.
-    fn finish(catalog: GatheredCatalog<'a>, reader: &LogReader) -> Result<Catalog> {
+    /// The catalog of the live collections, each indexed, and the indexes left to build
+    /// from the documents ([`Replayed::to_build`]).
+    fn finish(catalog: GatheredCatalog<'a>, reader: &LogReader) -> Result<(Catalog, ToBuild)> {
         let mut built = Catalog::default();
+        let mut to_build = Vec::new();
         for (_, collection) in catalog {
-            built.insert(Arc::new(collection.build(reader)?));
+            let (collection, paths) = collection.build(reader)?;
+            let collection = Arc::new(collection);
+            to_build.extend(paths.into_iter().map(|p| (Arc::clone(&collection), p)));
+            built.insert(collection);
         }
-        Ok(built)
+        Ok((built, to_build))
     }
 }
 
@@ -240,7 +261,7 @@ pub(crate) fn replay(
         ..
     } = rebuild;
     let gathered_ms = started.elapsed().as_millis() as u64;
-    let catalog = Rebuild::finish(catalog, reader)?;
+    let (catalog, to_build) = Rebuild::finish(catalog, reader)?;
     drop(sources);
     reader.release_open_hints();
     // Compaction may have dropped the frames with the highest seqs (a deleted document's put
@@ -259,6 +280,7 @@ pub(crate) fn replay(
     );
     Ok(Replayed {
         catalog,
+        to_build,
         counters,
         last_seq,
         frames: records,
@@ -266,11 +288,13 @@ pub(crate) fn replay(
     })
 }
 
-/// The body a hint stores for a record: a collection definition and a Raft entry in full
-/// (the entry's payload is what the cluster's replay needs), of a document the top-level
-/// fields its collection's indexed paths start in, whole (what replay needs to compute its
-/// index keys; the whole document when its collection is not in `catalog`), nothing for
-/// the rest.
+/// The body a hint stores for a record: a collection definition, an index's path and a Raft
+/// entry in full (the entry's payload is what the cluster's replay needs), of a document the
+/// top-level fields its collection's indexed paths start in, whole (what replay needs to
+/// compute its index keys; the whole document when its collection is not in `catalog`),
+/// nothing for the rest. Replay does not trust a document's body for an index added after
+/// its collection was created (the hint may be older than the index): it builds such an
+/// index from the documents themselves.
 pub(crate) fn hint_body(
     catalog: &Catalog,
     header: &FrameHeader,
@@ -278,7 +302,10 @@ pub(crate) fn hint_body(
     out: &mut Vec<u8>,
 ) -> nyro_storage::Result<()> {
     match header.kind {
-        RecordKind::CreateCollection | RecordKind::RaftEntry => out.extend_from_slice(payload),
+        RecordKind::CreateCollection
+        | RecordKind::AddIndex
+        | RecordKind::DropIndex
+        | RecordKind::RaftEntry => out.extend_from_slice(payload),
         RecordKind::Put | RecordKind::Replace => {
             let Some(collection) = catalog.by_id(header.collection) else {
                 // Not in the catalog now, yet replay meets the record while its collection
@@ -293,7 +320,8 @@ pub(crate) fn hint_body(
             let view = crate::view::DocumentView::new(header.id, payload)
                 .map_err(|e| nyro_storage::StorageError::Codec(codec_error(e)))?;
             let mut fields: Vec<(String, crate::document::Value)> = Vec::new();
-            for first in collection.paths.iter().filter_map(|p| p.segments().first()) {
+            let indexed = collection.indexes();
+            for first in indexed.paths().iter().filter_map(|p| p.segments().first()) {
                 let first = &**first;
                 if fields.iter().all(|(name, _)| name != first)
                     && let Some(value) = view.get(first)

@@ -13,11 +13,11 @@
 
 use std::collections::HashMap;
 
-use nyro_index::{BulkKey, CollectionIndexes, IndexError, IndexKey};
+use nyro_index::{BulkKey, CollectionIndexes, IndexError, IndexKey, IndexState};
 use nyro_storage::{Location, LogReader};
 use smallvec::SmallVec;
 
-use crate::catalog::{Collection, CollectionDef, index_paths};
+use crate::catalog::{Collection, CollectionDef, IndexedPaths};
 use crate::error::{DbError, Result};
 use crate::fields::{is_scalar, raw_values, value_of_raw};
 use crate::query::Path;
@@ -30,6 +30,11 @@ use crate::view::DocumentView;
 /// body for it; `None` for a delete).
 pub(crate) struct Gathered<'a> {
     pub(crate) def: CollectionDef,
+    /// The indexes in `def` that an `add index` record added after the collection was
+    /// created: a hint's body for a document may lack their fields (it keeps the fields the
+    /// collection indexed when the hint was written), so they are built from the documents
+    /// themselves once the database is open (`crate::builds::build_now`).
+    added: Vec<String>,
     id: u32,
     records: Vec<(u64, Location)>,
     bodies: Vec<Option<&'a [u8]>>,
@@ -58,10 +63,41 @@ impl<'a> Gathered<'a> {
             .map_err(|e| DbError::invalid(format!("collection {:?}: {e}", def.name)))?;
         Ok(Self {
             def,
+            added: Vec::new(),
             id,
             records: Vec::new(),
             bodies: Vec::new(),
         })
+    }
+
+    /// An `add index` record: `path` is indexed from here on. One that is indexed already is
+    /// left as it is (a log `nyrodb repair` lost records of can hold one).
+    pub(crate) fn add_index(&mut self, path: String) {
+        if self.def.indexes.contains(&path) {
+            tracing::warn!(
+                collection = self.def.name,
+                path,
+                "an index is added twice in the log"
+            );
+            return;
+        }
+        self.def.indexes.push(path.clone());
+        self.def.indexes.sort();
+        self.added.push(path);
+    }
+
+    /// A `drop index` record. One of a path not indexed is ignored (as above).
+    pub(crate) fn drop_index(&mut self, path: &str) {
+        if !self.def.indexes.iter().any(|p| p == path) {
+            tracing::warn!(
+                collection = self.def.name,
+                path,
+                "the log drops an index it never added"
+            );
+            return;
+        }
+        self.def.indexes.retain(|p| p != path);
+        self.added.retain(|p| p != path);
     }
 
     /// A put (insert or replace) of `id` at `location`.
@@ -119,28 +155,40 @@ impl<'a> Gathered<'a> {
         self.bodies.truncate(kept);
     }
 
-    /// The collection with its indexes, as applying its records in order leaves it.
-    pub(crate) fn build(mut self, reader: &LogReader) -> Result<Collection> {
+    /// The collection with its indexes, as applying its records in order leaves it, but for
+    /// the indexes added after its creation: those are returned, in state building, to be
+    /// built from the documents ([`Gathered::added`]).
+    pub(crate) fn build(mut self, reader: &LogReader) -> Result<(Collection, Vec<String>)> {
         self.sort();
         self.resolve(reader);
         let Gathered {
             def,
+            added,
             id,
             records,
             bodies,
         } = self;
-        let paths = index_paths(&def.indexes);
+        // Indexes added after the collection's creation are built from the documents once
+        // the database is open (a hint's body may predate them): only the others here.
+        let trusted: Vec<String> = def
+            .indexes
+            .iter()
+            .filter(|p| !added.contains(p))
+            .cloned()
+            .collect();
+        let paths = IndexedPaths::new(trusted);
         // The paths of one field, looked up in one pass over each body's top level.
         let fields: Vec<String> = paths
+            .paths()
             .iter()
             .filter(|p| p.segments().len() == 1)
             .map(|p| p.as_str().to_owned())
             .collect();
         let index = CollectionIndexes::from_sorted(
-            &def.indexes,
+            &paths[..],
             &records,
             |i, emit| match bodies[i] {
-                Some(body) => body_keys(&paths, &fields, records[i].0, body, emit),
+                Some(body) => body_keys(paths.paths(), &fields, records[i].0, body, emit),
                 None => Ok(()), // resolve keeps only puts
             },
             |raw| match value_of_raw(raw).map_err(BuildError)? {
@@ -151,7 +199,16 @@ impl<'a> Gathered<'a> {
             },
         )
         .map_err(|BuildError(e)| e)?;
-        Ok(Collection::with_index(id, def, index))
+        let mut to_build = Vec::new();
+        for path in added {
+            let state = index.add_path(&path).map_err(|e| DbError::Internal {
+                message: format!("collection {:?}: {e}", def.name),
+            })?;
+            if state == IndexState::Building {
+                to_build.push(path);
+            }
+        }
+        Ok((Collection::with_index(id, def, index), to_build))
     }
 }
 

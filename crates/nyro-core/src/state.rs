@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use nyro_storage::{Location, LogReader};
 use tokio::sync::broadcast;
 
+use crate::builds::Builds;
 use crate::catalog::{Catalog, Collection};
 use crate::damage::DamageLog;
 use crate::error::{DbError, Result};
@@ -29,6 +30,8 @@ pub(crate) struct State {
     /// change streams without the rest of the state (a stream must not keep the database,
     /// its directory lock or its change channel alive).
     pub(crate) marks: Arc<LogMarks>,
+    /// The online index builds (`crate::builds`).
+    pub(crate) builds: Arc<Builds>,
 }
 
 /// What a cluster node's log holds that is not visible, shared by the state and the
@@ -59,7 +62,13 @@ impl State {
             reader,
             damage: Arc::default(),
             marks: Arc::default(),
+            builds: Arc::default(),
         }
+    }
+
+    /// Starts the index builds that commits queued (once their batch or entry is over).
+    pub(crate) fn start_index_builds(&self) {
+        self.builds.start_queued(&self.reader, &self.damage);
     }
 
     /// Marks the Raft entry whose `raft entry` frame is at `header` as not visible.

@@ -62,8 +62,11 @@ pub struct CollectionInfo {
     pub name: String,
     /// Documents in it.
     pub count: u64,
-    /// Its indexed fields, sorted.
+    /// Its indexed paths that queries use, sorted.
     pub indexes: Vec<String>,
+    /// Its indexed paths still being built from the stored documents, sorted
+    /// ([`crate::Database::add_index`]).
+    pub building: Vec<String>,
 }
 
 /// One page of documents in ascending id order.

@@ -15,11 +15,14 @@
 //! ([`IndexError::StaleOldKey`]); an old key wrongly left out cannot be detected that cheaply
 //! and would leave a stale entry behind.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nyro_storage::Location;
 use parking_lot::RwLock;
 
 use crate::error::IndexError;
 use crate::key::IndexKey;
+use crate::online::Secondaries;
 use crate::primary::PrimaryIndex;
 use smallvec::SmallVec;
 
@@ -30,17 +33,20 @@ const INLINE_FIELDS: usize = 4;
 /// One set of keys per declared path (empty: the caller gave none).
 type Slots<'k> = SmallVec<[&'k [IndexKey]; INLINE_FIELDS]>;
 
-/// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared field.
+/// A collection's indexes: the [`PrimaryIndex`] and one [`SecondaryIndex`] per declared path
+/// (paths can be added and dropped while in use: [`crate::online`]).
 ///
 /// All methods take `&self`. Updates ([`apply_put`](Self::apply_put),
 /// [`apply_delete`](Self::apply_delete)) hold the secondary indexes' write lock for the
-/// in-memory update only, so a [`find`](Self::find) sees every field in the same state. One
-/// writer at a time is expected (concurrent writers are serialized, not lost).
+/// in-memory update only, so a [`find`](Self::find) sees every path in the same state. One
+/// writer at a time is expected (concurrent writers are serialized, not lost); adding and
+/// dropping paths is the writer's too.
 #[derive(Debug)]
 pub struct CollectionIndexes {
     primary: PrimaryIndex,
-    fields: Box<[Box<str>]>,
-    secondaries: RwLock<Box<[SecondaryIndex]>>,
+    pub(crate) secondaries: RwLock<Secondaries>,
+    /// True while there is a secondary index: without one, puts skip the lock.
+    any: AtomicBool,
 }
 
 impl CollectionIndexes {
@@ -64,22 +70,28 @@ impl CollectionIndexes {
         let secondaries = names.iter().map(|_| SecondaryIndex::new()).collect();
         Ok(Self {
             primary: PrimaryIndex::new(),
-            fields: names.into_boxed_slice(),
-            secondaries: RwLock::new(secondaries),
+            any: AtomicBool::new(!names.is_empty()),
+            secondaries: RwLock::new(Secondaries::ready(names, secondaries)),
         })
     }
 
-    /// These (empty) indexes' fields with the given contents ([`crate::bulk`]).
+    /// These (empty) indexes' paths with the given contents ([`crate::bulk`]).
     pub(crate) fn with_contents(
         self,
         primary: PrimaryIndex,
         secondaries: Vec<SecondaryIndex>,
     ) -> Self {
+        let names = self.secondaries.into_inner().names;
         Self {
             primary,
-            fields: self.fields,
-            secondaries: RwLock::new(secondaries.into_boxed_slice()),
+            any: AtomicBool::new(!names.is_empty()),
+            secondaries: RwLock::new(Secondaries::ready(names, secondaries)),
         }
+    }
+
+    /// Records whether there is a secondary index (the writer, adding or dropping one).
+    pub(crate) fn set_any(&self, any: bool) {
+        self.any.store(any, Ordering::Release);
     }
 
     /// The primary index (id to location, pages in id order).
@@ -87,14 +99,19 @@ impl CollectionIndexes {
         &self.primary
     }
 
-    /// The indexed fields, in declaration order.
-    pub fn fields(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.fields.iter().map(|f| &**f)
+    /// The indexed paths, in declaration order (added ones last), in any state.
+    pub fn fields(&self) -> Vec<String> {
+        self.secondaries
+            .read()
+            .names
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
     }
 
-    /// True if `field` is indexed.
+    /// True if `field` is indexed and ready for queries.
     pub fn is_indexed(&self, field: &str) -> bool {
-        self.position(field).is_ok()
+        self.secondaries.read().ready_position(field).is_ok()
     }
 
     /// Number of records.
@@ -105,69 +122,6 @@ impl CollectionIndexes {
     /// True if the collection has no record.
     pub fn is_empty(&self) -> bool {
         self.primary.is_empty()
-    }
-
-    /// Position of `field` among the declared fields.
-    fn position(&self, field: &str) -> Result<usize, IndexError> {
-        self.fields
-            .iter()
-            .position(|f| &**f == field)
-            .ok_or_else(|| IndexError::NotIndexed {
-                field: field.to_owned(),
-            })
-    }
-
-    /// One set of keys per declared field from (field, keys) pairs; fields not given have
-    /// none.
-    fn slots<'k, F, I>(&self, keys: I) -> Result<Slots<'k>, IndexError>
-    where
-        F: AsRef<str>,
-        I: IntoIterator<Item = (F, &'k [IndexKey])>,
-    {
-        let mut slots: Slots<'k> = smallvec::smallvec![&[][..]; self.fields.len()];
-        let mut seen: SmallVec<[bool; INLINE_FIELDS]> =
-            smallvec::smallvec![false; self.fields.len()];
-        for (field, key) in keys {
-            let field = field.as_ref();
-            let i = self.position(field)?;
-            if std::mem::replace(&mut seen[i], true) {
-                return Err(IndexError::DuplicateField {
-                    field: field.to_owned(),
-                });
-            }
-            slots[i] = key;
-        }
-        Ok(slots)
-    }
-
-    /// Refuses any key, for a collection without secondary indexes (as `slots` would).
-    fn no_keys<'k, F, I>(&self, keys: I) -> Result<(), IndexError>
-    where
-        F: AsRef<str>,
-        I: IntoIterator<Item = (F, &'k [IndexKey])>,
-    {
-        match keys.into_iter().next() {
-            Some((field, _)) => self.position(field.as_ref()).map(|_| ()),
-            None => Ok(()),
-        }
-    }
-
-    /// Checks that `id` is indexed under every key of `old`.
-    fn check_old(
-        &self,
-        secondaries: &[SecondaryIndex],
-        id: u64,
-        old: &[&[IndexKey]],
-    ) -> Result<(), IndexError> {
-        for ((field, index), keys) in self.fields.iter().zip(secondaries).zip(old) {
-            if keys.iter().any(|key| !index.contains(key, id)) {
-                return Err(IndexError::StaleOldKey {
-                    field: field.to_string(),
-                    id,
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Applies a put of record `id` whose frame is at `location`: a new record, or a replace.
@@ -192,20 +146,20 @@ impl CollectionIndexes {
         O: IntoIterator<Item = (F, &'o [IndexKey])>,
         N: IntoIterator<Item = (F, &'n [IndexKey])>,
     {
-        if self.fields.is_empty() {
+        if !self.any.load(Ordering::Acquire) {
             // No secondary index: only the primary changes (the common case, kept free of
             // the key slots and the secondaries' lock).
-            self.no_keys(old)?;
-            self.no_keys(new)?;
+            no_keys(old)?;
+            no_keys(new)?;
             return Ok(self.primary.insert(id, location));
         }
-        let old = self.slots(old)?;
-        let new = self.slots(new)?;
         let mut secondaries = self.secondaries.write();
-        self.check_old(&secondaries, id, &old)?;
+        let old = secondaries.slots(old)?;
+        let new = secondaries.slots(new)?;
+        secondaries.check_old(id, &old)?;
         // Location first: an id found through a secondary index always has one.
         let previous = self.primary.insert(id, location);
-        for ((index, old), new) in secondaries.iter_mut().zip(old).zip(new) {
+        for ((index, old), new) in secondaries.indexes.iter_mut().zip(old).zip(new) {
             index.replace_keys(id, old, new);
         }
         Ok(previous)
@@ -221,10 +175,10 @@ impl CollectionIndexes {
         F: AsRef<str>,
         O: IntoIterator<Item = (F, &'o [IndexKey])>,
     {
-        let old = self.slots(old)?;
         let mut secondaries = self.secondaries.write();
-        self.check_old(&secondaries, id, &old)?;
-        for (index, old) in secondaries.iter_mut().zip(old) {
+        let old = secondaries.slots(old)?;
+        secondaries.check_old(id, &old)?;
+        for (index, old) in secondaries.indexes.iter_mut().zip(old) {
             for key in old {
                 index.remove(key, id);
             }
@@ -237,27 +191,29 @@ impl CollectionIndexes {
     ///
     /// The lists are intersected starting from the smallest, so the cost follows the rarest
     /// condition. No condition lists every record (by the primary index). Errors with
-    /// [`IndexError::NotIndexed`] if a field is not indexed.
+    /// [`IndexError::NotIndexed`] if a path is not indexed, [`IndexError::NotReady`] if its
+    /// index is being built.
     pub fn find<F: AsRef<str>>(
         &self,
         conditions: &[(F, IndexKey)],
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, IndexError> {
+        let secondaries = self.secondaries.read();
         let positions = conditions
             .iter()
-            .map(|(field, key)| Ok((self.position(field.as_ref())?, key)))
+            .map(|(field, key)| Ok((secondaries.ready_position(field.as_ref())?, key)))
             .collect::<Result<Vec<_>, IndexError>>()?;
         if limit == 0 {
             return Ok(Vec::new());
         }
         if positions.is_empty() {
+            drop(secondaries);
             return Ok(self.primary.page_ids(after, limit));
         }
-        let secondaries = self.secondaries.read();
         let mut lists: Vec<&Postings> = Vec::with_capacity(positions.len());
         for (i, key) in positions {
-            match secondaries[i].postings(key) {
+            match secondaries.indexes[i].postings(key) {
                 Some(postings) => lists.push(postings),
                 None => return Ok(Vec::new()),
             }
@@ -274,27 +230,82 @@ impl CollectionIndexes {
     }
 
     /// Number of records indexed under `key` of `field`. Errors with
-    /// [`IndexError::NotIndexed`].
+    /// [`IndexError::NotIndexed`] or [`IndexError::NotReady`].
     pub fn count(&self, field: &str, key: &IndexKey) -> Result<usize, IndexError> {
-        let i = self.position(field)?;
-        Ok(self.secondaries.read()[i].count(key))
+        self.read_index(field, |index| index.count(key))
     }
 
-    /// Number of distinct keys and of (key, id) entries of `field`. Errors with
-    /// [`IndexError::NotIndexed`].
+    /// Number of distinct keys and of (key, id) entries of `field` (so far, while it is
+    /// being built). Errors with [`IndexError::NotIndexed`].
     pub fn field_stats(&self, field: &str) -> Result<(usize, usize), IndexError> {
-        self.read_index(field, |index| (index.distinct_keys(), index.len()))
+        let secondaries = self.secondaries.read();
+        let index = &secondaries.indexes[secondaries.position(field)?];
+        Ok((index.distinct_keys(), index.len()))
     }
 
-    /// Runs `f` on the secondary index of `field` under the read lock. Errors with
-    /// [`IndexError::NotIndexed`].
+    /// Runs `f` on the ready secondary index of `field` under the read lock. Errors with
+    /// [`IndexError::NotIndexed`] or [`IndexError::NotReady`].
     pub(crate) fn read_index<R>(
         &self,
         field: &str,
         f: impl FnOnce(&SecondaryIndex) -> R,
     ) -> Result<R, IndexError> {
-        let i = self.position(field)?;
-        Ok(f(&self.secondaries.read()[i]))
+        let secondaries = self.secondaries.read();
+        let i = secondaries.ready_position(field)?;
+        Ok(f(&secondaries.indexes[i]))
+    }
+}
+
+impl Secondaries {
+    /// One set of keys per declared path from (path, keys) pairs; paths not given have
+    /// none.
+    fn slots<'k, F, I>(&self, keys: I) -> Result<Slots<'k>, IndexError>
+    where
+        F: AsRef<str>,
+        I: IntoIterator<Item = (F, &'k [IndexKey])>,
+    {
+        let mut slots: Slots<'k> = smallvec::smallvec![&[][..]; self.names.len()];
+        let mut seen: SmallVec<[bool; INLINE_FIELDS]> =
+            smallvec::smallvec![false; self.names.len()];
+        for (field, key) in keys {
+            let field = field.as_ref();
+            let i = self.position(field)?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(IndexError::DuplicateField {
+                    field: field.to_owned(),
+                });
+            }
+            slots[i] = key;
+        }
+        Ok(slots)
+    }
+
+    /// Checks that `id` is indexed under every key of `old` (in the indexes that are
+    /// ready: one being built may not have reached `id` yet).
+    fn check_old(&self, id: u64, old: &[&[IndexKey]]) -> Result<(), IndexError> {
+        for (i, keys) in old.iter().enumerate() {
+            if !self.building(i) && keys.iter().any(|key| !self.indexes[i].contains(key, id)) {
+                return Err(IndexError::StaleOldKey {
+                    field: self.names[i].to_string(),
+                    id,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses any key, for a collection without secondary indexes (as `slots` would).
+fn no_keys<'k, F, I>(keys: I) -> Result<(), IndexError>
+where
+    F: AsRef<str>,
+    I: IntoIterator<Item = (F, &'k [IndexKey])>,
+{
+    match keys.into_iter().next() {
+        Some((field, _)) => Err(IndexError::NotIndexed {
+            field: field.as_ref().to_owned(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -333,7 +344,7 @@ mod tests {
     #[test]
     fn put_find_replace_delete() {
         let c = CollectionIndexes::new(["color", "size"]).unwrap();
-        assert_eq!(c.fields().collect::<Vec<_>>(), vec!["color", "size"]);
+        assert_eq!(c.fields(), vec!["color", "size"]);
         c.apply_put(1, loc(1), none(), refs(&doc("red", 1)))
             .unwrap();
         c.apply_put(2, loc(2), none(), refs(&doc("red", 2)))

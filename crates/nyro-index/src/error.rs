@@ -11,6 +11,19 @@ pub enum IndexError {
         /// The path.
         field: String,
     },
+    /// A query names a field whose index is still being built (added while the collection
+    /// held records): it serves queries once its build is over.
+    #[error("the index on field `{field}` is still being built: query by it once it is ready")]
+    NotReady {
+        /// The field.
+        field: String,
+    },
+    /// A build step for an index that is ready (its build is over, or it never had one).
+    #[error("the index on field `{field}` is not being built")]
+    NotBuilding {
+        /// The field.
+        field: String,
+    },
     /// A path is given twice: in the declared paths of a collection, or in the keys of
     /// one document.
     #[error("path `{field}` is given more than once: give each indexed path at most once")]

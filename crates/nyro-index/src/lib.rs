@@ -26,7 +26,13 @@
 //! - [`CollectionIndexes::from_sorted`] and [`PrimaryIndex::from_sorted`] build indexes at
 //!   once from records in ascending id order (replay on open): maps built bottom up, ordered
 //!   sets made of full blocks, each distinct encoded value decoded once ([`BulkKey`]).
-//! - [`IndexError`]: a path that is not indexed, given twice, or old keys that do not match.
+//! - Online builds ([`IndexState`]): [`CollectionIndexes::add_path`] adds an index to a
+//!   collection in use (building while it holds records), [`CollectionIndexes::fill`]
+//!   indexes the records stored before it (only those still where they were read),
+//!   [`CollectionIndexes::set_ready`] opens it to queries; [`CollectionIndexes::drop_path`],
+//!   [`CollectionIndexes::paths`].
+//! - [`IndexError`]: a path that is not indexed (or not ready), given twice, or old keys that
+//!   do not match.
 //!
 //! ## Invariants
 //!
@@ -34,7 +40,9 @@
 //!   that put's.
 //! - In every secondary index, an id is under exactly the keys its latest applied put gave
 //!   for that path, given that callers pass the old keys of a replaced or deleted record
-//!   (checked when given).
+//!   (checked when given). An index being built holds a subset of that (the records its
+//!   build has not reached yet may be missing) and no stale entry; queries refuse it until
+//!   it is ready.
 //! - Every id listed by a page or found by `find` had a location when it was read; pages,
 //!   finds and `ids_in` are ascending and never repeat an id; a walk gives each (key, id)
 //!   entry once, in key then id order (both reversed descending).
@@ -114,6 +122,7 @@ mod id_hash;
 mod idset;
 mod key;
 mod number;
+mod online;
 mod primary;
 mod range;
 mod ranges;
@@ -123,6 +132,7 @@ pub use bulk::BulkKey;
 pub use collection::CollectionIndexes;
 pub use error::IndexError;
 pub use key::IndexKey;
+pub use online::IndexState;
 pub use primary::{PrimaryIndex, PrimaryIter};
 pub use range::KeyRange;
 pub use secondary::SecondaryIndex;

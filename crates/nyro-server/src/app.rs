@@ -173,6 +173,14 @@ pub fn build_router(state: AppState) -> Router {
             post(query::explain),
         )
         .route(
+            "/v1/collections/{collection}/_indexes",
+            post(collections::add_index),
+        )
+        .route(
+            "/v1/collections/{collection}/_indexes/{path}",
+            delete(collections::drop_index),
+        )
+        .route(
             "/v1/collections/{collection}/changes",
             get(changes::one_collection),
         )

@@ -118,8 +118,11 @@ fn leader_only(method: &Method, path: &str) -> bool {
         }
         "/v1/collections/{collection}/records"
         | "/v1/collections/{collection}/records/_bulk"
+        | "/v1/collections/{collection}/_indexes"
         | "/v1/cluster/members" => method == Method::POST,
-        "/v1/cluster/members/{id}" => method == Method::DELETE,
+        "/v1/cluster/members/{id}" | "/v1/collections/{collection}/_indexes/{path}" => {
+            method == Method::DELETE
+        }
         _ => false,
     }
 }

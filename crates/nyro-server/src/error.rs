@@ -136,13 +136,16 @@ impl From<DbError> for ApiError {
             }
             DbError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
             DbError::Invalid { .. } => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
-            DbError::CollectionNotFound { .. } | DbError::NotFound { .. } => {
-                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
-            }
+            DbError::CollectionNotFound { .. }
+            | DbError::NotFound { .. }
+            | DbError::IndexNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             DbError::Conflict { .. }
             | DbError::IdsExhausted { .. }
-            | DbError::CollectionExists { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
-            DbError::NotIndexed { .. } => (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed),
+            | DbError::CollectionExists { .. }
+            | DbError::IndexExists { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            DbError::NotIndexed { .. } | DbError::IndexNotReady { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::NotIndexed)
+            }
             DbError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
             DbError::Unavailable { .. } => {
                 tracing::warn!(error = %e, "write refused");

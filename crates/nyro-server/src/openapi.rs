@@ -29,6 +29,7 @@ pub mod responses;
     paths(
         system::health, system::stats, system::metrics, system::openapi, system::compact, system::backup,
         collections::list, collections::create, collections::drop,
+        collections::add_index, collections::drop_index,
         records::insert, records::bulk_insert, records::get, records::replace, records::delete,
         records::list, query::query, query::explain,
         changes::one_collection, changes::all_collections,
@@ -38,7 +39,7 @@ pub mod responses;
     components(
         schemas(
             wire::ErrorBody, wire::ErrorDetail, wire::Health, wire::CollectionList, wire::CollectionEntry,
-            wire::CreateCollection, wire::CollectionAnswer, wire::InsertAnswer, wire::BulkAnswer,
+            wire::CreateCollection, wire::CollectionAnswer, wire::NewIndex, wire::IndexAnswer, wire::InsertAnswer, wire::BulkAnswer,
             wire::ReplaceAnswer, wire::PageAnswer, wire::QueryBody, wire::QueryAnswer, wire::ExplainAnswer, wire::CompactAnswer,
             wire::BackupBody, wire::BackupAnswer, wire::U64, wire::CollectionName,
             wire::DocumentBody, wire::DocumentsBody, wire::StoredDocument,

@@ -138,8 +138,37 @@ pub struct CollectionEntry {
     /// Documents in it.
     #[schema(value_type = U64)]
     pub count: u64,
-    /// Indexed fields.
+    /// Indexed paths that queries use, sorted.
     pub indexes: Vec<String>,
+    /// Indexed paths still being built from the stored documents, sorted; only while there
+    /// are any (`POST /v1/collections/{c}/_indexes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub building: Vec<String>,
+}
+
+/// `POST /v1/collections/{c}/_indexes` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIndex {
+    /// The path to index: field names separated by dots (`"address.city"`), none empty;
+    /// not `_id`.
+    #[schema(schema_with = schemas::index_path)]
+    pub path: String,
+}
+
+/// `POST /v1/collections/{c}/_indexes` answer (202): the index and its state now.
+#[derive(Serialize, ToSchema)]
+pub struct IndexAnswer {
+    /// The collection.
+    #[schema(value_type = CollectionName)]
+    pub collection: String,
+    /// The indexed path.
+    pub path: String,
+    /// `building` while it is built from the stored documents (queries use it once it is
+    /// `ready`; `GET /v1/collections` tells), `ready` at once for an empty collection.
+    #[schema(pattern = "^(building|ready)$")]
+    pub state: &'static str,
 }
 
 /// `GET /v1/collections`.

@@ -70,6 +70,13 @@ pub enum RecordKind {
     /// empty payload. The entries stay in the log; replay forgets them. A standalone log
     /// never has one.
     RaftTruncate = 8,
+    /// An index was added to a collection (format 4): collection = its id, id 0, the seq of
+    /// a catalog record; the payload is the index's path. The index is built from the
+    /// documents stored before it (and kept up to date by every later write).
+    AddIndex = 9,
+    /// An index was dropped from a collection (format 4): as [`RecordKind::AddIndex`], the
+    /// payload is the dropped index's path.
+    DropIndex = 10,
 }
 
 impl RecordKind {
@@ -84,6 +91,8 @@ impl RecordKind {
             6 => Some(Self::CompactionMarker),
             7 => Some(Self::RaftEntry),
             8 => Some(Self::RaftTruncate),
+            9 => Some(Self::AddIndex),
+            10 => Some(Self::DropIndex),
             _ => None,
         }
     }
@@ -95,7 +104,8 @@ impl RecordKind {
     }
 
     /// The kind's name, as reports print it: `put`, `delete`, `create_collection`,
-    /// `drop_collection`, `replace`, `compaction_marker`, `raft_entry`, `raft_truncate`.
+    /// `drop_collection`, `replace`, `compaction_marker`, `raft_entry`, `raft_truncate`,
+    /// `add_index`, `drop_index`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Put => "put",
@@ -106,6 +116,8 @@ impl RecordKind {
             Self::CompactionMarker => "compaction_marker",
             Self::RaftEntry => "raft_entry",
             Self::RaftTruncate => "raft_truncate",
+            Self::AddIndex => "add_index",
+            Self::DropIndex => "drop_index",
         }
     }
 }
@@ -395,6 +407,8 @@ mod tests {
             CompactionMarker,
             RaftEntry,
             RaftTruncate,
+            AddIndex,
+            DropIndex,
         ];
         for (byte, kind) in (1u8..).zip(kinds) {
             assert_eq!(kind as u8, byte);
@@ -416,7 +430,9 @@ mod tests {
         }
         assert_eq!(RecordKind::RaftEntry.name(), "raft_entry");
         assert_eq!(RecordKind::RaftTruncate.name(), "raft_truncate");
-        assert_eq!(RecordKind::from_byte(9), None);
+        assert_eq!(RecordKind::AddIndex.name(), "add_index");
+        assert_eq!(RecordKind::DropIndex.name(), "drop_index");
+        assert_eq!(RecordKind::from_byte(11), None);
         assert_eq!(RecordKind::from_byte(0), None);
     }
 

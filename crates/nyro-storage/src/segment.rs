@@ -25,8 +25,9 @@ use crate::mmap::Mapping;
 /// Bytes in a segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: usize = 32;
 /// The segment format version this build writes. It reads this one and every earlier one
-/// (version 1 lacks record kinds 5 and 6, version 2 kinds 7 and 8; nothing else differs).
-pub const FORMAT_VERSION: u32 = 3;
+/// (version 1 lacks record kinds 5 and 6, version 2 kinds 7 and 8, version 3 kinds 9 and 10;
+/// nothing else differs).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest segment format version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"NYRODBSG";

@@ -8,6 +8,7 @@ mod delete;
 mod export;
 mod get;
 mod import;
+mod index;
 mod insert;
 mod put;
 mod query;
@@ -38,6 +39,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Query(args) => query::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Cluster(args) => cluster::run(args),
+        Command::Index(args) => index::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

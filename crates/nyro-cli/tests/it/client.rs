@@ -309,3 +309,43 @@ fn a_feed_cut_with_code_4000_prints_the_reason_and_exits_1() {
         .stderr(predicates::str::contains("close code 4000"));
     server.join().unwrap();
 }
+
+#[test]
+fn index_add_and_drop() {
+    let server = Server::start(CONFIG, TOKEN);
+    let run = |args: &[&str]| server.command(TOKEN).args(args).assert();
+    run(&[
+        "insert",
+        "users",
+        r#"{"name":"Ada","address":{"city":"London"}}"#,
+    ])
+    .success();
+
+    let added = json_stdout(
+        run(&["index", "add", "users", "name", "--sync"])
+            .success()
+            .get_output(),
+    );
+    assert_eq!(added["collection"], "users");
+    assert_eq!(added["path"], "name");
+    assert!(
+        added["state"] == "building" || added["state"] == "ready",
+        "{added}"
+    );
+    // Again: the server's conflict, exit 1 with its message.
+    let again = run(&["index", "add", "users", "name"]).failure().code(1);
+    let (_, stderr) = texts(again.get_output());
+    assert!(stderr.contains("conflict"), "{stderr}");
+    run(&["index", "add", "users", "a..b"]).failure().code(1);
+
+    let dropped = run(&["index", "drop", "users", "name"]).success();
+    assert!(dropped.get_output().stdout.is_empty());
+    let unknown = run(&["index", "drop", "users", "name"]).failure().code(1);
+    let (_, stderr) = texts(unknown.get_output());
+    assert!(stderr.contains("not_found"), "{stderr}");
+    // A path with a dot reaches the server as one path segment.
+    run(&["index", "add", "users", "address.city"]).success();
+    run(&["index", "drop", "users", "address.city"]).success();
+    // Usage errors are exit 2.
+    run(&["index", "add", "users"]).failure().code(2);
+}

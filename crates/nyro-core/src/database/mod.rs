@@ -17,6 +17,7 @@ use nyro_batch::{WriterHandle, WriterThread};
 use nyro_storage::{LogReader, RecoveryReport};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::builds::Builds;
 use crate::compaction::{self, CompactSummary};
 use crate::error::{DbError, Result};
 use crate::replica::ReplicaState;
@@ -45,12 +46,24 @@ struct Inner {
     /// The background maintenance (compaction if `compaction.auto`, hint files). `close`
     /// stops it and waits for it; dropping the database stops it at its next wake-up.
     maintenance: Mutex<Option<compaction::Background>>,
+    /// The index builds, stopped on drop (before `state`: a build holds the log, and with
+    /// it the directory lock); `close` stops them first.
+    builds: StopBuilds,
     /// The background scrub of the segments opened from hints; stopped by `close`, or on
     /// drop (before `state`: the scrub holds the log, and with it the directory lock).
     scrub: Mutex<Scrub>,
     state: Arc<State>,
     /// A cluster node's replicated state; `None` standalone.
     replica: Option<ReplicaState>,
+}
+
+/// Stops the index builds (and waits for their threads) when dropped.
+struct StopBuilds(Arc<Builds>);
+
+impl Drop for StopBuilds {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 /// The writer thread, joined when this is dropped (or before, by [`JoinOnDrop::join`]).

@@ -7,7 +7,8 @@ use nyro_batch::{BatchConfig, BatchWriter};
 use nyro_storage::{Log, LogIo, LogOptions, OsIo, RecoveryReport};
 use tokio::sync::Semaphore;
 
-use super::{Database, Inner, JoinOnDrop};
+use super::{Database, Inner, JoinOnDrop, StopBuilds};
+use crate::builds;
 use crate::compaction;
 use crate::config::{Config, SyncPolicy};
 use crate::error::{DbError, Result};
@@ -76,8 +77,16 @@ impl Database {
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Self> {
         let (db, _) = Self::open_mode(config, options, None).await?;
         for collection in &config.collections {
-            db.create_collection(&collection.name, &collection.indexes)
-                .await?;
+            // One that exists with every configured index (and more, added since) is left
+            // as it is.
+            let has_them = db.inner.state.collection(&collection.name).is_ok_and(|c| {
+                let indexes = c.indexes();
+                collection.indexes.iter().all(|i| indexes.contains(i))
+            });
+            if !has_them {
+                db.create_collection(&collection.name, &collection.indexes)
+                    .await?;
+            }
         }
         Ok(db)
     }
@@ -150,6 +159,10 @@ impl Database {
             replayed.last_seq,
             FEED_CAPACITY,
         ));
+        // Indexes added after their collection was created are built from the documents
+        // now, so that every index is ready once the database is open (a build that a
+        // crash or a close interrupted is done again here, whole).
+        builds::build_now(&state, std::mem::take(&mut replayed.to_build))?;
         if let Some(survey) = &survey {
             if let Some((header, _, snapshot)) = &survey.snapshot {
                 state.set_snapshot(*header, snapshot.last_seq);
@@ -223,6 +236,7 @@ impl Database {
                         .ok(),
                 ),
                 recovery,
+                builds: StopBuilds(Arc::clone(&state.builds)),
                 scrub: Mutex::new(Scrub::spawn(
                     reader_for_scrub,
                     Arc::clone(&state.damage),
@@ -276,6 +290,11 @@ impl Database {
         // Then the scrub (it stops within a chunk): it holds the log, and the directory lock.
         if let Ok(mut scrub) = self.inner.scrub.lock() {
             scrub.stop();
+        }
+        // And the index builds (each stops within a chunk; the next open builds them).
+        let builds = Arc::clone(&self.inner.builds.0);
+        if let Err(e) = tokio::task::spawn_blocking(move || builds.shutdown()).await {
+            tracing::warn!(error = %e, "the index builds did not stop cleanly");
         }
         let result = self.inner.writer.close().await.map_err(DbError::from);
         // The writer answered and its thread is ending (it only drops the log and its

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use nyro_batch::WriterMetrics;
+use nyro_index::IndexState;
 
 use super::Database;
 use crate::catalog::validate_name;
@@ -26,10 +27,22 @@ impl Database {
             .load()
             .sorted()
             .iter()
-            .map(|c| CollectionInfo {
-                name: c.name.to_string(),
-                count: c.index.len() as u64,
-                indexes: c.indexes.clone(),
+            .map(|c| {
+                let (mut indexes, mut building) = (Vec::new(), Vec::new());
+                for (path, state) in c.index.paths() {
+                    match state {
+                        IndexState::Ready => indexes.push(path),
+                        IndexState::Building => building.push(path),
+                    }
+                }
+                indexes.sort();
+                building.sort();
+                CollectionInfo {
+                    name: c.name.to_string(),
+                    count: c.index.len() as u64,
+                    indexes,
+                    building,
+                }
             })
             .collect()
     }

@@ -6,7 +6,8 @@ use crate::document::Document;
 use crate::error::{DbError, Result};
 use crate::types::{Created, Inserted, InsertedMany, Replaced, WriteOptions};
 use crate::write::{
-    self, CreateCollection, Delete, DropCollection, Insert, Job, Operation, Queued, Replace,
+    self, AddIndex, CreateCollection, Delete, DropCollection, DropIndex, Insert, Job, Operation,
+    Queued, Replace,
 };
 
 impl Database {
@@ -40,6 +41,31 @@ impl Database {
     pub async fn drop_collection(&self, name: &str) -> Result<()> {
         let op = DropCollection::new(name)?;
         self.write(op, WriteOptions::default()).await
+    }
+
+    /// Adds an index on `path` (a dotted path, not `_id`) to a collection that exists. The
+    /// index is logged at once and built from the stored documents in the background while
+    /// reads and writes go on: [`Database::collections`] lists it in `building` until it is
+    /// ready, and queries use it only then. It survives restarts (an open builds every
+    /// index before serving). Errors: [`DbError::CollectionNotFound`],
+    /// [`DbError::IndexExists`] (ready or building), [`DbError::Invalid`] for a bad path.
+    pub async fn add_index(&self, collection: &str, path: &str) -> Result<()> {
+        let op = AddIndex::new(collection, path)?;
+        self.write(op, WriteOptions::default()).await
+    }
+
+    /// Drops the index on `path` of `collection` (ready or being built; its build stops), at
+    /// once. Errors: [`DbError::CollectionNotFound`], [`DbError::IndexNotFound`].
+    pub async fn drop_index(&self, collection: &str, path: &str) -> Result<()> {
+        let op = DropIndex::new(collection, path)?;
+        self.write(op, WriteOptions::default()).await
+    }
+
+    /// Makes the background index builds wait (`true`) or go on: for tests that need an
+    /// index to stay in state building. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn pause_index_builds(&self, paused: bool) {
+        self.inner.state.builds.pause(paused);
     }
 
     /// Inserts a document, with the id it carries or the next one of the collection.

@@ -9,6 +9,7 @@ use nyro_storage::{Location, RecordKind};
 
 use super::ReplicaState;
 use super::entry::{EntryKind, Placed, WriteRecord};
+use crate::builds;
 use crate::catalog::{Catalog, Collection, CollectionDef};
 use crate::document::{Document, decode_fields};
 use crate::error::{DbError, Result};
@@ -82,6 +83,7 @@ pub(crate) fn apply_entry(
                 locations.next();
                 let record = &run[0];
                 if let Some(dropped) = state.catalog.load().by_id(record.collection).cloned() {
+                    state.builds.cancel(record.collection, None);
                     indexing::mark_all_dead(&dropped, &state.reader);
                 }
                 state.catalog.rcu(|catalog| {
@@ -89,6 +91,24 @@ pub(crate) fn apply_entry(
                     catalog.remove(record.collection);
                     catalog
                 });
+            }
+            kind @ (RecordKind::AddIndex | RecordKind::DropIndex) => {
+                locations.next();
+                let record = &run[0];
+                let path: String = nyro_storage::codec::decode(&record.payload)?;
+                let Some(c) = state.catalog.load().by_id(record.collection).cloned() else {
+                    return Err(DbError::Internal {
+                        message: format!(
+                            "a replicated index change names unknown collection id {}",
+                            record.collection
+                        ),
+                    });
+                };
+                if kind == RecordKind::AddIndex {
+                    builds::add(state, &c, path);
+                } else {
+                    builds::remove(state, &c, &path);
+                }
             }
             _ => {
                 let collection = run[0].collection;
@@ -111,6 +131,8 @@ pub(crate) fn apply_entry(
     }
     progress.last_writes = index;
     state.unskip_entry(placed.header);
+    // The entry's writes are all visible: the builds of indexes it added can begin.
+    state.start_index_builds();
     Ok(true)
 }
 

@@ -52,7 +52,7 @@ pub struct SnapshotState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteRecord {
     /// The record kind's byte (docs/FORMAT.md section 3): put, replace, delete, create or
-    /// drop collection.
+    /// drop collection, add or drop index.
     pub kind: u8,
     /// The collection id.
     pub collection: u32,
@@ -74,7 +74,9 @@ impl WriteRecord {
                 | RecordKind::Replace
                 | RecordKind::Delete
                 | RecordKind::CreateCollection
-                | RecordKind::DropCollection),
+                | RecordKind::DropCollection
+                | RecordKind::AddIndex
+                | RecordKind::DropIndex),
             ) => Ok(kind),
             _ => Err(DbError::invalid(format!(
                 "a replicated entry carries a record of kind {}, which is not a write",

@@ -48,11 +48,9 @@ impl SnapshotView {
             .sorted()
             .into_iter()
             .map(|c| {
-                let def = CollectionDef {
-                    name: c.name.to_string(),
-                    indexes: c.indexes.clone(),
-                };
-                (c.id, def, c.index.primary().iter().collect())
+                // Every index, ready or being built: the node that installs the snapshot
+                // builds them all from its records.
+                (c.id, c.def(), c.index.primary().iter().collect())
             })
             .collect();
         Self {
@@ -241,6 +239,7 @@ pub(crate) fn reset_state(state: &State, records: &[Location]) -> Result<()> {
     }
     let old = state.catalog.swap(Arc::new(catalog));
     for collection in old.sorted() {
+        state.builds.cancel(collection.id, None);
         indexing::mark_all_dead(&collection, reader);
     }
     Ok(())

@@ -189,7 +189,7 @@ impl Batch {
             .by_name(name)
             .map(|c| CollectionView {
                 id: c.id,
-                indexes: c.indexes.clone(),
+                indexes: c.indexes().to_vec(),
             })
     }
 

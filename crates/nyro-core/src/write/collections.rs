@@ -104,6 +104,7 @@ impl Operation for DropCollection {
         let Some(dropped) = state.catalog.load().by_id(id).cloned() else {
             return; // created and dropped in the same batch: nothing was visible
         };
+        state.builds.cancel(id, None);
         indexing::mark_all_dead(&dropped, &state.reader);
         state.catalog.rcu(|catalog| {
             let mut catalog = Catalog::clone(catalog);

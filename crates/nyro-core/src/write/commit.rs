@@ -78,7 +78,7 @@ pub(super) fn index_written(
     // Several documents become visible together (a list or query never shows part of a
     // bulk); one needs no such lock.
     let _whole = (docs.len() > 1).then(|| collection.publishing());
-    if collection.indexes.is_empty() {
+    if !collection.has_indexes() {
         let located = docs.iter().map(|d| d.id.unwrap_or_default()).zip(locations);
         collection
             .index

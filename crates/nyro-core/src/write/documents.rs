@@ -218,7 +218,7 @@ impl Operation for Replace {
         let coll = target.id;
         let committed = batch.committed(coll);
         let old = match committed.as_deref() {
-            Some(c) if !c.indexes.is_empty() => self.old_keys(batch, c)?,
+            Some(c) if c.has_indexes() => self.old_keys(batch, c)?,
             _ => Vec::new(),
         };
         batch.save_next_id(coll);
@@ -345,7 +345,7 @@ impl Operation for Delete {
             });
         }
         let old = match committed.as_deref() {
-            Some(c) if !c.indexes.is_empty() => batch.old_keys(c, self.id)?,
+            Some(c) if c.has_indexes() => batch.old_keys(c, self.id)?,
             _ => None,
         };
         let seq = batch.take_seq();

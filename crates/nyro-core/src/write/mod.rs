@@ -1,6 +1,6 @@
 //! The write path on the writer (whoever leads it, one at a time: a caller that found it
 //! idle, or nyro-batch's writer thread; see `nyro_batch`). Each operation (insert, replace, delete, create and
-//! drop collection, relocate for compaction) is its own type implementing [`Operation`]: its
+//! drop collection, add and drop index, relocate for compaction) is its own type implementing [`Operation`]: its
 //! own plan (what `prepare` decided: ids, seqs, the collection it creates) and its own
 //! answer. The database submits an operation with [`submit`]; the operation travels as a
 //! [`Job`] with a typed reply, and this module's [`CoreApplier`] is the one place that
@@ -17,6 +17,7 @@ mod collections;
 pub(crate) mod commit;
 mod documents;
 mod encoded;
+mod indexes;
 mod raw;
 mod relocate;
 
@@ -31,6 +32,7 @@ use crate::state::State;
 pub(crate) use batch::{Batch, Counters};
 pub(crate) use collections::{CreateCollection, DropCollection};
 pub(crate) use documents::{Delete, Insert, Replace};
+pub(crate) use indexes::{AddIndex, DropIndex};
 pub(crate) use raw::{AppendEntries, TruncateEntries};
 pub(crate) use relocate::Relocate;
 
@@ -196,6 +198,8 @@ operations!(
     Delete,
     CreateCollection,
     DropCollection,
+    AddIndex,
+    DropIndex,
     Relocate,
     AppendEntries,
     TruncateEntries,
@@ -253,5 +257,8 @@ impl Applier for CoreApplier {
 
     fn end_batch(&mut self, written: bool) {
         self.batch.end(written);
+        // Every commit of the batch is done: no write prepared before an index was added
+        // commits after its build has begun (`crate::builds`).
+        self.state.start_index_builds();
     }
 }

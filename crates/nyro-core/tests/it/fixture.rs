@@ -1,4 +1,4 @@
-//! Older formats stay readable: data directories written by format versions 1 and 2 (see
+//! Older formats stay readable: data directories written by format versions 1, 2 and 3 (see
 //! docs/FORMAT.md section 4.6) open and hold exactly the documents they were given, and
 //! their change feeds replay as they were written.
 
@@ -144,25 +144,7 @@ async fn replay_feed(db: &Database, count: usize) -> Vec<Event> {
 #[tokio::test]
 async fn format_v2_fixture_opens_with_every_document_and_replays_its_changes() {
     let (_dir, db) = open_a_copy("format-v2").await;
-    assert_eq!(
-        collections(&db),
-        vec![
-            ("notes".to_string(), 1, vec![]),
-            ("users".to_string(), 2, vec!["city".to_string()]),
-        ],
-        "the dropped collection `tmp` must stay dropped"
-    );
-    assert_eq!(
-        documents(&db, "users"),
-        vec![
-            json!({"_id": 1, "city": "London", "name": "Ada"}),
-            json!({"_id": 2, "city": "Helsinki", "name": "Linus T"}),
-        ]
-    );
-    assert_eq!(
-        db.get("notes", 1).unwrap().to_json(),
-        json!({"_id": 1, "text": "héllo ✓"})
-    );
+    assert_same_writes(&db);
     let city = |name: &str| vec![("city".to_string(), nyro_core::Value::String(name.into()))];
     let found = |name: &str| {
         db.find("users", &city(name), None, 10)
@@ -173,15 +155,69 @@ async fn format_v2_fixture_opens_with_every_document_and_replays_its_changes() {
     assert_eq!((found("Helsinki"), found("Portland")), (1, 0));
     assert_eq!(db.stats().last_seq, 7);
 
-    let want = [
-        (1, "insert", "users", 1),
-        (2, "insert", "users", 2),
-        (3, "insert", "users", 3),
-        (4, "update", "users", 2),
-        (5, "delete", "users", 3),
-        (6, "insert", "tmp", 1),
-        (7, "insert", "notes", 1),
-    ];
-    assert_eq!(replay_feed(&db, 7).await, owned(&want));
+    assert_eq!(replay_feed(&db, 7).await, owned(&SAME_WRITES_FEED));
     db.close().await.unwrap();
 }
+
+/// Format 3 (written by the build before format 4, standalone: the same writes as the
+/// format-2 fixture). It opens with every document and index and replays its changes; an
+/// index added to it (a format-4 record appended to its format-3 segment) survives a reopen.
+#[tokio::test]
+async fn format_v3_fixture_opens_and_takes_an_index_added_online() {
+    let (dir, db) = open_a_copy("format-v3").await;
+    assert_same_writes(&db);
+    assert_eq!(replay_feed(&db, 7).await, owned(&SAME_WRITES_FEED));
+
+    db.add_index("users", "name").await.unwrap();
+    db.close().await.unwrap();
+    let mut config = Config::default();
+    config.storage.path = dir.path().to_path_buf();
+    let db = Database::open(&config).await.unwrap();
+    assert_eq!(
+        collections(&db)[1],
+        (
+            "users".to_string(),
+            2,
+            vec!["city".to_string(), "name".to_string()]
+        )
+    );
+    let name = vec![("name".to_string(), nyro_core::Value::String("Ada".into()))];
+    let found = db.find("users", &name, None, 10).unwrap();
+    assert_eq!(found.records.len(), 1);
+    assert_eq!(db.stats().last_seq, 7);
+    db.close().await.unwrap();
+}
+
+/// The collections and documents the writes of the format-2 and format-3 fixtures leave.
+fn assert_same_writes(db: &Database) {
+    assert_eq!(
+        collections(db),
+        vec![
+            ("notes".to_string(), 1, vec![]),
+            ("users".to_string(), 2, vec!["city".to_string()]),
+        ],
+        "the dropped collection `tmp` must stay dropped"
+    );
+    assert_eq!(
+        documents(db, "users"),
+        vec![
+            json!({"_id": 1, "city": "London", "name": "Ada"}),
+            json!({"_id": 2, "city": "Helsinki", "name": "Linus T"}),
+        ]
+    );
+    assert_eq!(
+        db.get("notes", 1).unwrap().to_json(),
+        json!({"_id": 1, "text": "héllo ✓"})
+    );
+}
+
+/// The change feed of the writes of the format-2 and format-3 fixtures.
+const SAME_WRITES_FEED: [(u64, &str, &str, u64); 7] = [
+    (1, "insert", "users", 1),
+    (2, "insert", "users", 2),
+    (3, "insert", "users", 3),
+    (4, "update", "users", 2),
+    (5, "delete", "users", 3),
+    (6, "insert", "tmp", 1),
+    (7, "insert", "notes", 1),
+];

@@ -16,6 +16,7 @@ mod feed;
 mod fixture;
 mod hint_equivalence;
 mod hints;
+mod indexes;
 mod live;
 mod model;
 mod model_support;

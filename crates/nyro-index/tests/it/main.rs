@@ -1,7 +1,8 @@
-//! nyro-index integration tests: a model test of `CollectionIndexes` against a `BTreeMap`,
-//! and concurrent readers against one writer.
+//! nyro-index integration tests: model tests of `CollectionIndexes` against a `BTreeMap` (an
+//! online build racing writes among them), and concurrent readers against one writer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod concurrency;
 mod model;
+mod online;

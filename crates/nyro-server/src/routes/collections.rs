@@ -1,4 +1,5 @@
-//! `/v1/collections` and `/v1/collections/{collection}`.
+//! `/v1/collections`, `/v1/collections/{collection}` and its indexes
+//! (`/v1/collections/{collection}/_indexes`).
 
 use axum::Json;
 use axum::extract::{RawQuery, Request, State};
@@ -13,6 +14,7 @@ use crate::extract::{
 use crate::openapi::responses::{BadRequest, Conflict, Internal, NotFound, Timeout, TooLarge};
 use crate::wire::{
     CollectionAnswer, CollectionEntry, CollectionList, CollectionName, CreateCollection,
+    IndexAnswer, NewIndex,
 };
 
 /// Lists every collection with its document count and indexes.
@@ -31,6 +33,7 @@ pub async fn list(
             name: c.name,
             count: c.count,
             indexes: c.indexes,
+            building: c.building,
         })
         .collect();
     Ok(Json(CollectionList { collections }))
@@ -105,6 +108,71 @@ pub async fn drop(
 ) -> ApiResult<StatusCode> {
     let sync = sync_param(&query_params(query.as_deref(), &["sync"])?)?;
     state.db.drop_collection(&collection).await?;
+    if sync {
+        state.db.flush().await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds an index on a path of a collection: logged at once, then built from the documents
+/// already stored while reads and writes go on (202); `GET /v1/collections` lists it under
+/// `building` until queries can use it.
+#[utoipa::path(post, path = "/v1/collections/{collection}/_indexes", tag = "collections", operation_id = "add_index",
+    params(("collection" = CollectionName, Path),
+        ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
+    request_body = NewIndex,
+    responses((status = 202, description = "added: being built from the stored documents (or ready at once in an empty collection)", body = IndexAnswer),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 408, response = Timeout), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 500, response = Internal)))]
+pub async fn add_index(
+    State(state): State<AppState>,
+    ApiPath(collection): ApiPath<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<IndexAnswer>)> {
+    let sync = sync_param(&query_params(query.as_deref(), &["sync"])?)?;
+    nyro_core::validate_name(&collection)?;
+    let body = read_body(request, state.max_body_bytes, state.body_timeout).await?;
+    const EXPECTED: &str = "{\"path\": \"a.dotted.path\"}";
+    let json = parse_json(&body)?;
+    expect_object(&json, EXPECTED)?;
+    let spec = serde_json::from_value::<NewIndex>(json)
+        .map_err(|e| ApiError::bad_request(format!("expected {EXPECTED}: {e}")))?;
+    state.db.add_index(&collection, &spec.path).await?;
+    if sync {
+        state.db.flush().await?;
+    }
+    let building = state
+        .db
+        .collections()
+        .into_iter()
+        .find(|c| c.name == collection)
+        .is_some_and(|c| c.building.contains(&spec.path));
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(IndexAnswer {
+            collection,
+            path: spec.path,
+            state: if building { "building" } else { "ready" },
+        }),
+    ))
+}
+
+/// Drops the index on a path of a collection (ready or being built), at once.
+#[utoipa::path(delete, path = "/v1/collections/{collection}/_indexes/{path}", tag = "collections", operation_id = "drop_index",
+    params(("collection" = CollectionName, Path),
+        ("path" = String, Path, description = "the indexed path, as it was added"),
+        ("sync" = Option<bool>, Query, description = "answer only after fdatasync")),
+    responses((status = 204, description = "dropped"), (status = 400, response = BadRequest),
+        (status = 404, response = NotFound), (status = 500, response = Internal)))]
+pub async fn drop_index(
+    State(state): State<AppState>,
+    ApiPath((collection, path)): ApiPath<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<StatusCode> {
+    let sync = sync_param(&query_params(query.as_deref(), &["sync"])?)?;
+    state.db.drop_index(&collection, &path).await?;
     if sync {
         state.db.flush().await?;
     }

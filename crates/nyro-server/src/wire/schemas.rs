@@ -22,6 +22,9 @@ pub const COLLECTION_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// written without look-ahead: a first character that is not `_`, or `_` followed by
 /// anything but `id` and the end. `[\s\S]` is any character, newlines included.
 const INDEX_FIELD_PATTERN: &str = r"^(?:[^_]|_$|_[^i]|_i$|_i[^d]|_id[\s\S])";
+/// An index path: dot-separated segments, none empty. (`_id` is refused too, with 400: the
+/// patterns stay free of lookaheads, as above.)
+const INDEX_PATH_PATTERN: &str = r"^[^.]+(\.[^.]+)*$";
 
 fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
@@ -163,6 +166,18 @@ pub fn index_fields() -> Schema {
         .unique_items(true)
         .description(Some(
             "top-level fields to index for equality queries, each listed once (stored sorted)",
+        ))
+        .into()
+}
+
+/// `NewIndex.path`: a dotted path, not `_id`.
+pub fn index_path() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(INDEX_PATH_PATTERN))
+        .description(Some(
+            "field names separated by single dots, none empty (\"address.city\"); not `_id`",
         ))
         .into()
 }

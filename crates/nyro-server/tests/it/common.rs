@@ -290,6 +290,20 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, u16)] = &[
         200,
     ),
     (
+        "POST",
+        "/v1/collections/{collection}/_indexes",
+        "/v1/collections/c/_indexes",
+        Some(r#"{"path":"a"}"#),
+        202,
+    ),
+    (
+        "DELETE",
+        "/v1/collections/{collection}/_indexes/{path}",
+        "/v1/collections/c/_indexes/a",
+        None,
+        204,
+    ),
+    (
         "GET",
         "/v1/collections/{collection}/changes",
         "/v1/collections/c/changes",

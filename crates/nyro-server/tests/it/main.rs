@@ -15,6 +15,7 @@ mod damage;
 mod errors;
 mod faults;
 mod feed;
+mod indexes;
 mod lifecycle;
 mod limits;
 mod live;

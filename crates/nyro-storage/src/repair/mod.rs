@@ -342,7 +342,8 @@ fn plan(found: &Survey) -> Result<Vec<Step>> {
         }
         next_id += 1;
         // The lost records' sequence numbers lie below the next intact record's (a
-        // create or drop collection repeats the last one); at the end of the log (or before
+        // catalog record, a create or drop of a collection or an index, repeats the last
+        // one); at the end of the log (or before
         // a Raft frame) they are unknown, and the highest seen is the best bound there is.
         let floor = lost
             .iter()
@@ -350,7 +351,10 @@ fn plan(found: &Survey) -> Result<Vec<Step>> {
                 Some(n)
                     if matches!(
                         n.kind,
-                        RecordKind::CreateCollection | RecordKind::DropCollection
+                        RecordKind::CreateCollection
+                            | RecordKind::DropCollection
+                            | RecordKind::AddIndex
+                            | RecordKind::DropIndex
                     ) =>
                 {
                     n.seq

@@ -100,11 +100,11 @@ fn raft_frames_read_and_iterate_like_any_record_and_survive_a_reopen() {
     check(log.reader());
     assert_eq!(log.recovery().frames, records().len() as u64 + 1);
     let header = fs::read(dir.path().join(segment_file_name(1))).unwrap();
-    assert_eq!(FORMAT_VERSION, 3);
+    assert_eq!(FORMAT_VERSION, 4);
     assert_eq!(
         header[8..12],
-        3u32.to_le_bytes(),
-        "a new segment says format 3"
+        4u32.to_le_bytes(),
+        "a new segment says format 4"
     );
 }
 

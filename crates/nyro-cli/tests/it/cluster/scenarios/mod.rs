@@ -10,6 +10,7 @@ mod bootstrap;
 mod disk;
 mod failover;
 mod feed;
+mod indexes;
 mod lease;
 mod membership;
 mod quorum;
