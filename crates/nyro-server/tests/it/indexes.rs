@@ -179,10 +179,18 @@ async fn an_index_is_added_built_dropped_and_kept_across_a_restart() {
         .delete("/v1/collections/empty/_indexes/address.city")
         .await
         .expect(204);
+    // Dropped: a query by it scans again, and a sort by it is refused.
+    let plan = server
+        .post(
+            "/v1/collections/users/_explain",
+            &json!({"where": {"age": 3}}),
+        )
+        .await;
+    assert_eq!(plan.expect(200)["access"], "scan");
     server
         .post(
             "/v1/collections/users/_query",
-            &json!({"where": {"age": 3}}),
+            &json!({"sort": [["age", "asc"]]}),
         )
         .await
         .expect_error(400, "not_indexed");
