@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod query;
+
+pub use query::{QueryArgs, parse_condition};
+
 /// Where client commands look for the server when neither `--url` nor `NYRODB_URL` is given.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";
 
@@ -77,7 +81,8 @@ docs/OPERATIONS.md.")]
     Put(PutArgs),
     /// Delete one document on a running server (prints nothing on success).
     Delete(DeleteArgs),
-    /// Find documents whose indexed fields equal the given values, on a running server.
+    /// Find documents on a running server: a filter (JSON, or FIELD=VALUE equalities), sort,
+    /// fields, pages, a count, or the plan (--explain).
     Query(QueryArgs),
     /// Print the change feed of a running server as NDJSON until interrupted.
     Watch(WatchArgs),
@@ -337,58 +342,6 @@ pub struct DeleteArgs {
     pub client: ClientArgs,
 }
 
-/// One `FIELD=VALUE` condition of `nyrodb query`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Condition {
-    /// The field.
-    pub field: String,
-    /// The value: JSON if it parses as JSON, else the string.
-    pub value: serde_json::Value,
-}
-
-/// Parses `FIELD=VALUE`: the value is JSON when it parses as JSON (`42`, `true`, `"42"`,
-/// `null`), else the text as a string.
-pub fn parse_condition(raw: &str) -> Result<Condition, String> {
-    let Some((field, value)) = raw.split_once('=') else {
-        return Err(format!(
-            "{raw:?} is not FIELD=VALUE; write e.g. city=London or age=42"
-        ));
-    };
-    if field.is_empty() {
-        return Err(format!("{raw:?} has no field name before '='"));
-    }
-    let value = serde_json::from_str(value)
-        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
-    Ok(Condition {
-        field: field.to_string(),
-        value,
-    })
-}
-
-/// `nyrodb query`.
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Each VALUE is read as JSON when it parses as JSON, else as a string: age=42 is the number 42, \
-age='\"42\"' the string \"42\", city=London the string \"London\", active=true a boolean. Every \
-field must be indexed in the collection. Prints the server's {\"records\": [...], \"next\": ID \
-or null}; pass --after NEXT for the following page.")]
-pub struct QueryArgs {
-    /// The collection.
-    #[arg(value_name = "COLLECTION")]
-    pub collection: String,
-    /// Conditions, all of which must hold: FIELD=VALUE (each field at most once).
-    #[arg(value_name = "FIELD=VALUE", required = true, value_parser = parse_condition)]
-    pub conditions: Vec<Condition>,
-    /// Most documents to return (1 to 10000; the server's default is 100).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub limit: Option<u32>,
-    /// Return documents with ids after this one (the `next` of the previous page).
-    #[arg(long, value_name = "ID")]
-    pub after: Option<u64>,
-    #[command(flatten)]
-    pub client: ClientArgs,
-}
-
 /// `nyrodb watch`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -532,24 +485,5 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn conditions_read_json_else_strings() {
-        let c = parse_condition("age=42").unwrap();
-        assert_eq!(c.value, serde_json::json!(42));
-        let c = parse_condition("age=\"42\"").unwrap();
-        assert_eq!(c.value, serde_json::json!("42"));
-        let c = parse_condition("city=London").unwrap();
-        assert_eq!(c.value, serde_json::json!("London"));
-        let c = parse_condition("on=true").unwrap();
-        assert_eq!(c.value, serde_json::json!(true));
-        let c = parse_condition("eq=a=b").unwrap();
-        assert_eq!(
-            (c.field.as_str(), c.value),
-            ("eq", serde_json::json!("a=b"))
-        );
-        assert!(parse_condition("nofield").is_err());
-        assert!(parse_condition("=1").is_err());
     }
 }

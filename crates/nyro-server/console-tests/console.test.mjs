@@ -379,36 +379,108 @@ test("documents: ids and integers beyond 2^53 stay exact through view, edit and 
   await done();
 });
 
-test("query: equality on an indexed field, values read as JSON or text", { timeout: TEST_TIMEOUT }, async () => {
-  for (const doc of [
-    { name: "Bo", city: "London", age: 30 },
-    { name: "Cy", city: "London", age: 41 },
-    { name: "Di", city: "Rome", age: 30 },
-  ]) {
-    assert.equal((await api("POST", "/v1/collections/people/records", doc)).status, 201);
-  }
-  const { page, done } = await open("#/query/people");
-  await page.getByLabel("Collection").selectOption("people");
-  await page.getByLabel("Field").selectOption("city");
-  await page.getByLabel("equals").fill("London"); // not JSON: read as the text London
-  await page.getByRole("button", { name: "Run query" }).click();
-  const results = page.locator("ol.results > li");
-  await page.getByText("Page 1: 2 document(s); no more.").waitFor();
-  const names = await results.evaluateAll((lis) => lis.map((li) => JSON.parse(li.textContent).name));
-  assert.deepEqual(names, ["Bo", "Cy"]);
+/** Records the body of every request to `route` (`_query` or `_explain`) the page sends. */
+function recordBodies(page, route) {
+  const sent = [];
+  page.on("request", (request) => {
+    if (request.url().endsWith(route)) sent.push({ path: new URL(request.url()).pathname, body: JSON.parse(request.postData()) });
+  });
+  return sent;
+}
 
-  // 30 parses as JSON: the number 30.
-  await page.getByLabel("Field").selectOption("age");
-  await page.getByLabel("equals").fill("30");
+test("query: a JSON filter, a sort paged with next, fields, and a count", { timeout: TEST_TIMEOUT }, async () => {
+  assert.equal((await api("PUT", "/v1/collections/qsort", { indexes: ["age"] })).status, 201);
+  const docs = Array.from({ length: 9 }, (_, i) => ({ name: `p${i}`, age: 25 + (i % 4) * 5, tags: i % 2 ? ["odd"] : ["even", "db"], address: { city: i < 5 ? "Oslo" : "Rome" } }));
+  assert.equal((await api("POST", "/v1/collections/qsort/records/_bulk", docs)).status, 201);
+  const filter = { age: { $gte: 30 }, "address.city": "Oslo" };
+  const expected = (await api("POST", "/v1/collections/qsort/_query", { where: filter, sort: [["age", "desc"]], limit: 100 })).json.records;
+  assert.equal(expected.length, 3);
+
+  const { page, done } = await open("#/query/qsort");
+  const sent = recordBodies(page, "/_query");
+  await page.getByLabel("Collection").selectOption("qsort");
+  // The sort offers _id and the collection's indexed paths.
+  const offered = await page.getByLabel("Sort by").locator("option").evaluateAll((os) => os.map((o) => o.value));
+  assert.deepEqual(offered, ["_id", "age"]);
+  await page.getByLabel("Filter (JSON)").fill(JSON.stringify(filter));
+  await page.getByLabel("Sort by").selectOption("age");
+  await page.getByLabel("Direction").selectOption("desc");
+  await page.getByLabel("Fields").fill("name, age");
+  await page.getByLabel("Page size").fill("2");
   await page.getByRole("button", { name: "Run query" }).click();
-  await page.locator("ol.results").getByText('"Di"').waitFor();
-  await page.getByText("Page 1: 2 document(s); no more.").waitFor();
-  const found = await results.evaluateAll((lis) => lis.map((li) => JSON.parse(li.textContent).name));
-  assert.deepEqual(found, ["Bo", "Di"]);
-  const viaApi = await api("POST", "/v1/collections/people/_query", { where: { age: 30 } });
-  assert.deepEqual(viaApi.json.records.map((d) => d.name), found);
+  await page.getByText("Page 1: 2 document(s); more follow.").waitFor();
+  const shown = async () => page.locator("ol.results > li").evaluateAll((lis) => lis.map((li) => JSON.parse(li.textContent)));
+  const first = await shown();
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByText("Page 2: 1 document(s); no more.").waitFor();
+  const all = first.concat(await shown());
+  assert.deepEqual(all, expected.map((d) => ({ _id: d._id, name: d.name, age: d.age })));
+  assert.equal(await page.getByRole("button", { name: "Next page" }).isDisabled(), true);
+
+  // The second page was asked for with the first page's cursor, the sort and the fields.
+  assert.equal(sent.length, 2);
+  assert.deepEqual(sent[0].body, { where: filter, sort: [["age", "desc"]], fields: ["name", "age"], limit: 2 });
+  assert.equal(typeof sent[1].body.after, "string");
+  assert.deepEqual({ ...sent[1].body, after: undefined }, { ...sent[0].body, after: undefined });
+  await page.getByRole("button", { name: "Previous page" }).click();
+  await page.getByText("Page 1: 2 document(s); more follow.").waitFor();
+  assert.deepEqual(await shown(), first);
+
+  // Count: the filter in the form, no sort, no page.
+  await page.getByLabel("Filter (JSON)").fill('{"tags": "even"}');
+  await page.getByRole("button", { name: "Count" }).click();
+  await page.getByText('Count: 5 document(s) of "qsort" match the filter.').waitFor();
+  assert.deepEqual(sent[sent.length - 1].body, { where: { tags: "even" }, count: true });
   await assertLabelled(page);
   await screenshot(page, "query");
+  await done();
+});
+
+test("query: explain shows the plan; a bad filter is refused before sending; the server's 400 is shown", { timeout: TEST_TIMEOUT }, async () => {
+  const { page, done } = await open("#/query/qsort");
+  const sent = recordBodies(page, "/_explain");
+  await page.getByLabel("Collection").selectOption("qsort");
+  const filterBox = page.getByLabel("Filter (JSON)");
+  const row = (label) => page.locator("section.plan tr").filter({ has: page.getByRole("rowheader", { name: label, exact: true }) }).locator("td");
+
+  await filterBox.fill('{"age": {"$gt": 30}}');
+  await page.getByRole("button", { name: "Explain" }).click();
+  await page.getByRole("heading", { name: 'Plan of the query on "qsort"' }).waitFor();
+  assert.match(await row("Access").textContent(), /^index: /);
+  assert.match(await row("Indexes").textContent(), /^age \(30, /);
+  assert.equal(await row("Scans the collection").textContent(), "no");
+  const planJson = JSON.parse(await page.getByLabel("Plan as JSON").textContent());
+  const viaApi = (await api("POST", "/v1/collections/qsort/_explain", { where: { age: { $gt: 30 } } })).json;
+  assert.deepEqual({ ...planJson, examined: 0 }, { ...viaApi, examined: 0 });
+  assert.deepEqual(sent[0].body, { where: { age: { $gt: 30 } }, limit: 100 });
+  await screenshot(page, "query-explain");
+
+  // A filter on a path nobody indexed scans.
+  await filterBox.fill('{"name": "p3"}');
+  await page.getByRole("button", { name: "Explain" }).click();
+  await row("Scans the collection").getByText("yes").waitFor();
+  assert.match(await row("Access").textContent(), /^scan: /);
+
+  // Not JSON: refused here, nothing sent.
+  const before = sent.length;
+  await filterBox.fill('{"age": ');
+  await page.getByRole("button", { name: "Explain" }).click();
+  await page.getByRole("alert").getByText(/the filter is not valid JSON/).waitFor();
+  assert.match(await page.getByRole("alert").textContent(), /invalid_json: .*\[not sent\]/);
+  await filterBox.fill("[1, 2]");
+  await page.getByRole("button", { name: "Run query" }).click();
+  await page.getByRole("alert").getByText(/the filter must be a JSON object/).waitFor();
+  await sleep(300);
+  assert.equal(sent.length, before, "nothing was sent");
+
+  // The server's 400 names the operator and the path.
+  await page.getByRole("button", { name: "Dismiss" }).click();
+  await filterBox.fill('{"age": {"$in": 3}}');
+  await page.getByRole("button", { name: "Run query" }).click();
+  const alert = page.getByRole("alert");
+  await alert.getByText("bad_request (HTTP 400)").waitFor();
+  assert.match(await alert.textContent(), /\$in on path "age"/);
+  await page.getByText("The query failed (see the error above).").waitFor();
   await done();
 });
 
@@ -427,15 +499,14 @@ test("query: pages use the submitted query, not the form; another collection dro
   const prev = page.getByRole("button", { name: "Previous page" });
 
   await page.getByLabel("Collection").selectOption("qpage");
-  await page.getByLabel("Field").selectOption("city");
-  await page.getByLabel("equals").fill("Oslo");
+  await page.getByLabel("Filter (JSON)").fill('{"city": "Oslo"}');
   await page.getByLabel("Page size").fill("2");
   await page.getByRole("button", { name: "Run query" }).click();
   await page.getByText("Page 1: 2 document(s); more follow.").waitFor();
   assert.deepEqual(await shownIds(), ids.slice(0, 2));
 
   // The form changes, but the query's pages keep to what was submitted.
-  await page.getByLabel("equals").fill("Rome");
+  await page.getByLabel("Filter (JSON)").fill('{"city": "Rome"}');
   await page.getByLabel("Page size").fill("7");
   await next.click();
   await page.getByText("Page 2: 2 document(s); more follow.").waitFor();

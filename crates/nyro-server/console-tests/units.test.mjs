@@ -1,5 +1,5 @@
 // Unit tests of the console's pure functions, in node (no browser): the Prometheus parser,
-// the chart scale, query values and page sizes, row previews, and what the feed says about
+// the chart scale, query filters, bodies, plans and page sizes, row previews, and what the feed says about
 // close codes, and the cluster page's rows. (Exact big integers need Chromium's JSON.parse `context.source`: they are
 // tested in the browser, console.test.mjs.)
 
@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parsePrometheus, total } from "../console/js/metrics.js";
 import { niceMax } from "../console/js/chart.js";
-import { MAX_LIMIT, pageSize, parseValue } from "../console/js/query.js";
+import { MAX_LIMIT, afterValue, checkFilter, pageSize, parseFields, planRows, queryBody, queryOptions } from "../console/js/query.js";
 import { PREVIEW_CHARS, preview } from "../console/js/documents.js";
 import { explain } from "../console/js/feed.js";
 import { memberRows, summaryRows } from "../console/js/cluster.js";
@@ -63,12 +63,54 @@ test("niceMax rounds up to 1, 2 or 5 times a power of ten", () => {
   assert.equal(niceMax(4100), 5000);
 });
 
-test("query values are JSON when they parse, else text", () => {
-  assert.equal(parseValue("42"), 42);
-  assert.equal(parseValue("true"), true);
-  assert.equal(parseValue('"42"'), "42");
-  assert.equal(parseValue("London"), "London");
-  assert.equal(parseValue(""), "");
+test("query filters must be one JSON object; the body carries the filter as typed", () => {
+  assert.equal(checkFilter(' {"age": {"$gt": 30}} '), '{"age": {"$gt": 30}}');
+  assert.equal(checkFilter("{}"), "{}");
+  assert.throws(() => checkFilter("{not json"), /not valid JSON/);
+  assert.throws(() => checkFilter("[1]"), /must be a JSON object/);
+  assert.throws(() => checkFilter("null"), /must be a JSON object/);
+  // 2^64 - 1 goes as typed, not through a double.
+  const big = '{"n": 18446744073709551615}';
+  assert.equal(queryBody(checkFilter(big), { limit: 5 }), '{"where":{"n": 18446744073709551615},"limit":5}');
+  assert.equal(queryBody("{}"), '{"where":{}}');
+  assert.deepEqual(JSON.parse(queryBody("{}", { count: true })), { where: {}, count: true });
+});
+
+test("query options leave out the default sort; after is an id unsorted, a cursor sorted", () => {
+  assert.deepEqual(queryOptions({ sort: ["_id", "asc"], fields: [], limit: 100 }), { limit: 100 });
+  assert.deepEqual(queryOptions({ sort: ["_id", "desc"], fields: ["a", "b.c"], limit: 2 }), { sort: [["_id", "desc"]], fields: ["a", "b.c"], limit: 2 });
+  assert.deepEqual(queryOptions({ sort: ["age", "asc"], fields: [], limit: 7 }), { sort: [["age", "asc"]], limit: 7 });
+  assert.deepEqual(parseFields(" name, address.city ,, "), ["name", "address.city"]);
+  assert.deepEqual(parseFields(""), []);
+  assert.equal(afterValue("AAEF", true), "AAEF");
+  assert.equal(afterValue(42, false), 42);
+});
+
+test("a plan reads as rows", () => {
+  const rows = planRows({
+    access: "index",
+    indexes: [
+      { path: "age", bounds: ["(30, +inf)"], entries: 12, combine: "and" },
+      { path: "tags", bounds: ['["a", "a"]', '["b", "b"]'], entries: 3, combine: "and" },
+    ],
+    scan: false,
+    sort: ["_id", "asc"],
+    estimated: 3,
+    examined: 2,
+    returned: 1,
+  });
+  assert.deepEqual(rows, [
+    ["Access", "index: candidates from the indexes, the rest of the filter checked on each"],
+    ["Indexes", 'age (30, +inf) (12 entries, and); tags ["a", "a"] ∪ ["b", "b"] (3 entries, and)'],
+    ["Scans the collection", "no"],
+    ["Sort", "_id asc"],
+    ["Estimated", "3"],
+    ["Examined", "2"],
+    ["Returned", "1"],
+  ]);
+  const scan = planRows({ access: "scan", indexes: [], scan: true, sort: ["_id", "desc"], estimated: 9, examined: 9, returned: 0 });
+  assert.equal(scan[1][1], "none");
+  assert.equal(scan[2][1], "yes");
 });
 
 test("the feed explains close codes 4000, 4001 and 1001", () => {

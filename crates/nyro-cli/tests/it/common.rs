@@ -282,3 +282,39 @@ pub fn send_signal(pid: u32, signal: rustix::process::Signal) {
     rustix::process::kill_process(pid, signal)
         .unwrap_or_else(|e| panic!("sending {signal:?} to process {pid:?}: {e}"));
 }
+
+/// An axum app served on a free loopback port by a runtime of its own (a stand-in server
+/// that records what a command sends); stopped when dropped.
+pub struct StubServer {
+    /// Its base URL.
+    pub url: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl StubServer {
+    /// Serves `app`.
+    pub fn serve(app: axum::Router) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            runtime: Some(runtime),
+        }
+    }
+}
+
+impl Drop for StubServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

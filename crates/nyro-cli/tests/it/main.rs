@@ -9,6 +9,7 @@ mod client;
 mod cluster;
 mod common;
 mod offline;
+mod query;
 mod repair;
 mod tls;
 mod usage;

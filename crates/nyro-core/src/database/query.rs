@@ -247,6 +247,11 @@ impl Database {
     /// The ids the candidate sets give, ascending.
     fn candidates(&self, c: &Collection, candidates: &Candidates) -> Result<Vec<u64>> {
         Ok(match candidates {
+            Candidates::Ids(ids) => ids
+                .iter()
+                .copied()
+                .filter(|&id| c.index.primary().contains(id))
+                .collect(),
             Candidates::Lookup(lookup) => c
                 .index
                 .ids_in(lookup.path.as_str(), &lookup.ranges)

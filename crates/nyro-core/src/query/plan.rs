@@ -54,6 +54,8 @@ pub(crate) struct Lookup {
 #[derive(Debug, Clone)]
 pub(crate) enum Candidates {
     Lookup(Lookup),
+    /// These ids (ascending, each once): `_id` equality or `$in`, from the primary index.
+    Ids(Vec<u64>),
     /// Ids in every set.
     And(Vec<Candidates>),
     /// Ids in any set.
@@ -64,6 +66,7 @@ impl Candidates {
     pub(crate) fn estimate(&self) -> usize {
         match self {
             Candidates::Lookup(lookup) => lookup.estimate,
+            Candidates::Ids(ids) => ids.len(),
             Candidates::And(sets) => sets.iter().map(Self::estimate).min().unwrap_or(0),
             Candidates::Or(sets) => sets.iter().map(Self::estimate).sum(),
         }
@@ -212,7 +215,10 @@ fn flatten(mut sets: Vec<Candidates>, combine: fn(Vec<Candidates>) -> Candidates
 
 /// Candidates for the conditions on one path: the intersection of each condition's.
 fn serve_path(indexes: &dyn Indexes, path: &Path, conditions: &[Condition]) -> Option<Served> {
-    if path.is_id() || !indexes.is_ready(path.as_str()) {
+    if path.is_id() {
+        return serve_ids(conditions);
+    }
+    if !indexes.is_ready(path.as_str()) {
         return None;
     }
     let mut sets = Vec::new();
@@ -236,6 +242,43 @@ fn serve_path(indexes: &dyn Indexes, path: &Path, conditions: &[Condition]) -> O
     sets.sort_by_key(Candidates::estimate);
     Some(Served {
         candidates: flatten(sets, Candidates::And),
+        exact,
+    })
+}
+
+/// Candidates for conditions on `_id`: the ids an equality or `$in` names (only whole
+/// numbers can be ids), intersected when there are several; none for other conditions.
+fn serve_ids(conditions: &[Condition]) -> Option<Served> {
+    let as_id = |value: &Value| match value {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::UInt(u) => Some(*u),
+        Value::Float(f) => crate::document::whole_u64(*f),
+        _ => None,
+    };
+    let mut sets: Vec<Vec<u64>> = Vec::new();
+    let mut exact = true;
+    for condition in conditions {
+        let mut ids: Vec<u64> = match condition {
+            Condition::Eq(value) => as_id(value).into_iter().collect(),
+            Condition::In(values) => values.iter().filter_map(as_id).collect(),
+            _ => {
+                exact = false;
+                continue;
+            }
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        sets.push(ids);
+    }
+    let mut sets = sets.into_iter();
+    let first = sets.next()?;
+    let ids = sets.fold(first, |ids, next| {
+        ids.into_iter()
+            .filter(|id| next.binary_search(id).is_ok())
+            .collect()
+    });
+    Some(Served {
+        candidates: Candidates::Ids(ids),
         exact,
     })
 }
@@ -398,6 +441,12 @@ impl Plan {
 
 fn lookups(candidates: &Candidates, combine: &'static str, out: &mut Vec<ExplainLookup>) {
     match candidates {
+        Candidates::Ids(ids) => out.push(ExplainLookup {
+            path: crate::document::ID_FIELD.to_owned(),
+            bounds: ids.iter().map(|id| format!("[{id}, {id}]")).collect(),
+            entries: ids.len() as u64,
+            combine,
+        }),
         Candidates::Lookup(lookup) => out.push(ExplainLookup {
             path: lookup.path.as_str().to_owned(),
             bounds: lookup.ranges.iter().map(show_range).collect(),

@@ -92,16 +92,19 @@ export function confirmDialog(text, confirmLabel = "Delete") {
   });
 }
 
-/** Parses a JSON object from text; throws an Error with a readable message otherwise. */
-export function parseObject(text) {
+/**
+ * Parses a JSON object from text; throws an Error with a readable message otherwise: `what`
+ * names the text, `notObject` says what it must be instead.
+ */
+export function parseObject(text, what = "the text", notObject = "a document must be a JSON object, e.g. {\"name\": \"Ada\"}") {
   let value;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new Error(`the text is not valid JSON: ${e.message}`);
+    throw new Error(`${what} is not valid JSON: ${e.message}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new Error("a document must be a JSON object, e.g. {\"name\": \"Ada\"}");
+    throw new Error(notObject);
   }
   return value;
 }

@@ -45,7 +45,8 @@ fn sort() -> Schema {
         .into()
 }
 
-fn after() -> Schema {
+/// An id (a whole number), a cursor string or null, described by `description`.
+fn id_or_cursor(description: &str) -> Schema {
     OneOfBuilder::new()
         .item(
             ObjectBuilder::new()
@@ -54,26 +55,19 @@ fn after() -> Schema {
         )
         .item(ObjectBuilder::new().schema_type(Type::String))
         .item(ObjectBuilder::new().schema_type(Type::Null))
-        .description(Some(
-            "the previous page's next: an id without sort, a cursor string with one",
-        ))
+        .description(Some(description))
         .into()
 }
 
+fn after() -> Schema {
+    id_or_cursor("the previous page's next: an id without sort, a cursor string with one")
+}
+
 fn next() -> Schema {
-    OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(0)),
-        )
-        .item(ObjectBuilder::new().schema_type(Type::String))
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .description(Some(
-            "where the next page starts (an id without sort, an opaque cursor with one); null on \
-             the last page",
-        ))
-        .into()
+    id_or_cursor(
+        "where the next page starts (an id without sort, an opaque cursor with one); null on \
+         the last page",
+    )
 }
 
 /// A page of a query (`records` and `next`), or with `count: true` only `count`.

@@ -63,11 +63,18 @@ async fn an_index_is_added_built_dropped_and_kept_across_a_restart() {
         .post("/v1/collections/users/records/_bulk", &json!(docs))
         .await
         .expect(201);
-    // Not indexed yet: a query by it is refused.
+    // Not indexed yet: a query by it scans, and a sort by it is refused.
+    let plan = server
+        .post(
+            "/v1/collections/users/_explain",
+            &json!({"where": {"city": "c3"}}),
+        )
+        .await;
+    assert_eq!(plan.expect(200)["access"], "scan");
     server
         .post(
             "/v1/collections/users/_query",
-            &json!({"where": {"city": "c3"}}),
+            &json!({"sort": [["city", "asc"]]}),
         )
         .await
         .expect_error(400, "not_indexed");
@@ -90,6 +97,13 @@ async fn an_index_is_added_built_dropped_and_kept_across_a_restart() {
         entry,
         json!({"name": "users", "count": 2000, "indexes": ["age", "city"]})
     );
+    let plan = server
+        .post(
+            "/v1/collections/users/_explain",
+            &json!({"where": {"city": "c3"}}),
+        )
+        .await;
+    assert_eq!(plan.expect(200)["access"], "index");
     let c3 = query_ids(&server, "users", json!({"city": "c3"})).await;
     assert_eq!(
         c3,
@@ -165,10 +179,18 @@ async fn an_index_is_added_built_dropped_and_kept_across_a_restart() {
         .delete("/v1/collections/empty/_indexes/address.city")
         .await
         .expect(204);
+    // Dropped: a query by it scans again, and a sort by it is refused.
+    let plan = server
+        .post(
+            "/v1/collections/users/_explain",
+            &json!({"where": {"age": 3}}),
+        )
+        .await;
+    assert_eq!(plan.expect(200)["access"], "scan");
     server
         .post(
             "/v1/collections/users/_query",
-            &json!({"where": {"age": 3}}),
+            &json!({"sort": [["age", "asc"]]}),
         )
         .await
         .expect_error(400, "not_indexed");

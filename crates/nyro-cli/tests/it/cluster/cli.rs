@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::common::{fails, free_port, nyrodb, succeeds, texts};
+use crate::common::{StubServer, fails, free_port, nyrodb, succeeds, texts};
 
 const TOKEN: &str = "cluster-t0ken";
 
@@ -133,11 +133,10 @@ async fn handle(
     }
 }
 
-/// The stub on a free loopback port; stopped with its runtime when dropped.
+/// The stub on a free loopback port; stopped when dropped.
 struct Stub {
-    url: String,
+    server: StubServer,
     state: Arc<Mutex<State>>,
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Stub {
@@ -150,23 +149,12 @@ impl Stub {
             ],
             seen: Vec::new(),
         }));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&state));
-        runtime.spawn(async move { axum::serve(listener, app).await });
         Stub {
-            url,
+            server: StubServer::serve(app),
             state,
-            runtime: Some(runtime),
         }
     }
 
@@ -175,21 +163,14 @@ impl Stub {
     fn cluster(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = nyrodb();
         cmd.arg("cluster").args(args);
-        cmd.env("NYRODB_URL", &self.url).env("NYRODB_TOKEN", TOKEN);
+        cmd.env("NYRODB_URL", &self.server.url)
+            .env("NYRODB_TOKEN", TOKEN);
         cmd
     }
 
     /// The requests received since the last call.
     fn take_seen(&self) -> Vec<Seen> {
         std::mem::take(&mut self.state.lock().unwrap().seen)
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -237,7 +218,7 @@ fn status_add_and_remove_send_the_contract_requests_and_print_the_answers() {
     );
 
     // --url and --token work as on the other client commands, and override the environment.
-    let mut remove = stub.cluster(&["remove", "3", "--url", &stub.url, "--token", TOKEN]);
+    let mut remove = stub.cluster(&["remove", "3", "--url", &stub.server.url, "--token", TOKEN]);
     remove
         .env("NYRODB_URL", "http://127.0.0.1:1")
         .env("NYRODB_TOKEN", "wrong");
