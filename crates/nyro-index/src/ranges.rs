@@ -20,6 +20,17 @@ impl CollectionIndexes {
         self.read_index(path, |index| index.estimate(range))
     }
 
+    /// True if every record is under exactly one key of `path` now (no array of two or more
+    /// elements, no path through an array giving several values): then the conditions of a
+    /// filter on `path` may be combined into one range, and a walk may start at a bound.
+    /// Every record is under at least one key of every ready index (a missing path under
+    /// null), and a put changes the primary index and the keys under one hold of the write
+    /// lock, so comparing the counts under the read lock is exact. Errors with
+    /// [`IndexError::NotIndexed`] or [`IndexError::NotReady`].
+    pub fn is_single_key(&self, path: &str) -> Result<bool, IndexError> {
+        self.read_index(path, |index| index.len() <= self.primary().len())
+    }
+
     /// The ids indexed under a key of `path` in any of `ranges`: ascending, each once.
     /// Errors with [`IndexError::NotIndexed`].
     pub fn ids_in(&self, path: &str, ranges: &[KeyRange]) -> Result<Vec<u64>, IndexError> {

@@ -39,6 +39,10 @@ impl plan::Indexes for IndexesOf<'_> {
         self.0.index.is_indexed(path)
     }
 
+    fn single_key(&self, path: &str) -> bool {
+        self.0.index.is_single_key(path).unwrap_or(false)
+    }
+
     fn estimate(&self, path: &str, ranges: &[KeyRange]) -> usize {
         ranges
             .iter()
@@ -219,7 +223,7 @@ impl Database {
             Access::Candidates(served) => {
                 self.read_candidates(&c, &plan, &served.candidates, from, &mut pager)?;
             }
-            Access::Walk => self.walk(&c, &plan.sort, from, &mut pager)?,
+            Access::Walk => self.walk(&c, &plan.sort, &plan.walk_range, from, &mut pager)?,
             Access::Scan => self.scan_ids(&c, &plan.sort, from, &mut pager)?,
         }
         if query.count && pager.cut {
@@ -412,6 +416,7 @@ impl Database {
         &self,
         c: &Collection,
         sort: &Sort,
+        range: &KeyRange,
         mut from: Option<Position>,
         pager: &mut Pager<'_, F>,
     ) -> Result<()> {
@@ -422,7 +427,7 @@ impl Database {
                 let _whole_writes = c.reading();
                 let start = from.as_ref().map(|p| (&p.key, p.id));
                 c.index
-                    .walk(path, &KeyRange::all(), start, sort.descending, |key, id| {
+                    .walk(path, range, start, sort.descending, |key, id| {
                         entries.push(Position {
                             key: key.clone(),
                             id,

@@ -40,6 +40,9 @@ pub(crate) trait Indexes {
     fn is_ready(&self, path: &str) -> bool;
     /// Index entries under `ranges` of `path` (an upper bound of the documents).
     fn estimate(&self, path: &str, ranges: &[KeyRange]) -> usize;
+    /// True if every document is under exactly one key of `path`'s ready index (no array
+    /// of several elements there): its conditions then combine into one range.
+    fn single_key(&self, path: &str) -> bool;
 }
 
 /// One index lookup: the ids under some ranges of one path's index.
@@ -96,6 +99,11 @@ pub(crate) enum Access {
 pub(crate) struct Plan {
     pub(crate) access: Access,
     pub(crate) sort: Sort,
+    /// The keys of the sort path's index a walk visits: the filter's bounds on the sort
+    /// path when its index is single-key (a document then sorts at its only key, inside
+    /// them), every key otherwise (an array sorts at its smallest or largest element, which
+    /// may lie outside bounds another element meets).
+    pub(crate) walk_range: KeyRange,
     /// Documents the plan expects to read.
     pub(crate) estimate: usize,
 }
@@ -114,14 +122,27 @@ pub(crate) fn plan(
     let total = indexes.total();
     let served = serve(indexes, filter);
     let by_id = sort.path.is_id();
+    let walk_range = if by_id {
+        KeyRange::all()
+    } else {
+        walk_bounds(indexes, filter, &sort.path)
+    };
+    // Entries a walk may visit at most.
+    let span = if by_id || walk_range == KeyRange::all() {
+        total
+    } else {
+        indexes
+            .estimate(sort.path.as_str(), std::slice::from_ref(&walk_range))
+            .min(total)
+    };
     // Documents read before `limit` matches come up, reading in an order unrelated to the
     // filter: limit / (fraction matching).
     let ordered_cost = |matching: usize| {
         if matches!(filter, Filter::All) {
-            limit.min(total)
+            limit.min(span)
         } else {
-            let matching = matching.max(1);
-            (limit.saturating_mul(total) / matching).min(total)
+            let matching = matching.min(span).max(1);
+            (limit.saturating_mul(span) / matching).min(span)
         }
     };
     let (access, estimate) = match served {
@@ -149,13 +170,87 @@ pub(crate) fn plan(
         }
         None if count => (Access::Scan, total),
         None if by_id => (Access::Scan, ordered_cost(total)),
-        None => (Access::Walk, ordered_cost(total)),
+        None => (Access::Walk, ordered_cost(span)),
     };
     Plan {
         access,
         sort,
+        walk_range,
         estimate,
     }
+}
+
+/// The range a walk of `sort_path`'s index may keep to: the filter's top-level bounds on
+/// that path, if its index is single-key.
+fn walk_bounds(indexes: &dyn Indexes, filter: &Filter, sort_path: &Path) -> KeyRange {
+    if !indexes.single_key(sort_path.as_str()) {
+        return KeyRange::all();
+    }
+    let top: &[Filter] = match filter {
+        Filter::And(parts) => parts,
+        other => std::slice::from_ref(other),
+    };
+    let mut bounds = KeyRange::all();
+    for part in top {
+        if let Filter::Path(path, conditions) = part
+            && path == sort_path
+        {
+            for condition in conditions {
+                if let Some(range) = single_range(condition) {
+                    bounds = intersect(&bounds, &range);
+                }
+            }
+        }
+    }
+    bounds
+}
+
+/// The one range of a condition that has one (equality, a bound), if any.
+fn single_range(condition: &Condition) -> Option<KeyRange> {
+    if matches!(condition, Condition::In(_)) {
+        return None;
+    }
+    match ranges(condition)?.as_slice() {
+        [range] => Some(range.clone()),
+        // `$gt null` and `$lt null` match nothing: an empty range.
+        [] => Some(KeyRange::new(
+            Bound::Excluded(IndexKey::NULL),
+            Bound::Excluded(IndexKey::NULL),
+        )),
+        _ => None,
+    }
+}
+
+/// The keys in both ranges.
+fn intersect(a: &KeyRange, b: &KeyRange) -> KeyRange {
+    fn key(bound: &Bound<IndexKey>) -> Option<&IndexKey> {
+        match bound {
+            Bound::Included(key) | Bound::Excluded(key) => Some(key),
+            Bound::Unbounded => None,
+        }
+    }
+    // The tighter of two bounds: `Greater` when `x` keeps fewer keys than `y`.
+    let tighter = |x: &Bound<IndexKey>, y: &Bound<IndexKey>, low: bool| -> bool {
+        match (key(x), key(y)) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(kx), Some(ky)) => match kx.cmp(ky) {
+                std::cmp::Ordering::Equal => matches!(x, Bound::Excluded(_)),
+                order => (order == std::cmp::Ordering::Greater) == low,
+            },
+        }
+    };
+    let lo = if tighter(&b.lo, &a.lo, true) {
+        &b.lo
+    } else {
+        &a.lo
+    };
+    let hi = if tighter(&b.hi, &a.hi, false) {
+        &b.hi
+    } else {
+        &a.hi
+    };
+    KeyRange::new(lo.clone(), hi.clone())
 }
 
 /// The candidates an index gives for `filter`, if any.
@@ -221,20 +316,40 @@ fn serve_path(indexes: &dyn Indexes, path: &Path, conditions: &[Condition]) -> O
     if !indexes.is_ready(path.as_str()) {
         return None;
     }
+    // On a single-key index the bounds of one path combine into one range (`$gte` and
+    // `$lte`: the keys between); on a multikey one each condition is looked up alone and the
+    // sets intersected, since different elements of an array may meet different bounds.
+    let single = indexes.single_key(path.as_str());
     let mut sets = Vec::new();
     let mut exact = true;
+    let mut bounds: Option<KeyRange> = None;
+    let lookup = |ranges: Vec<KeyRange>, sets: &mut Vec<Candidates>| {
+        let estimate = indexes.estimate(path.as_str(), &ranges);
+        sets.push(Candidates::Lookup(Lookup {
+            path: path.clone(),
+            ranges,
+            estimate,
+        }));
+    };
     for condition in conditions {
-        match ranges(condition) {
-            Some(ranges) => {
-                let estimate = indexes.estimate(path.as_str(), &ranges);
-                sets.push(Candidates::Lookup(Lookup {
-                    path: path.clone(),
-                    ranges,
-                    estimate,
-                }));
+        match (single, single_range(condition), ranges(condition)) {
+            (true, Some(range), _) => {
+                bounds = Some(match bounds {
+                    None => range,
+                    Some(bounds) => intersect(&bounds, &range),
+                });
             }
-            None => exact = false,
+            (_, _, Some(ranges)) => lookup(ranges, &mut sets),
+            (_, _, None) => exact = false,
         }
+    }
+    if let Some(bounds) = bounds {
+        let ranges = if bounds.is_empty() {
+            Vec::new()
+        } else {
+            vec![bounds]
+        };
+        lookup(ranges, &mut sets);
     }
     if sets.is_empty() {
         return None;

@@ -222,3 +222,64 @@ async fn max_scan_cuts_pages_short_and_refuses_counts() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounds_on_a_single_key_index_make_one_range_and_a_short_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&config(dir.path())).await;
+    db.create_collection("c", &["n".to_string()]).await.unwrap();
+    let docs = (1..=200).map(|i| doc(json!({"_id": i, "n": i}))).collect();
+    db.insert_many("c", docs, WriteOptions::default())
+        .await
+        .unwrap();
+    let query = |filter: serde_json::Value| Query::new(Filter::parse(&filter).unwrap());
+
+    // One range [100, 110): ten entries, ten documents read.
+    let range = json!({"n": {"$gte": 100, "$lt": 110}});
+    let explain = db.explain("c", &query(range.clone())).unwrap();
+    assert_eq!(explain.access, "index");
+    assert_eq!(explain.indexes.len(), 1, "{explain:?}");
+    assert_eq!(explain.indexes[0].bounds, vec!["[100, 110)".to_string()]);
+    assert_eq!((explain.examined, explain.returned), (10, 10));
+    // A sorted page walks from the bound: the page and one more match.
+    let sorted = query(json!({"n": {"$gte": 150}})).sort("n", false).limit(5);
+    let explain = db.explain("c", &sorted).unwrap();
+    assert_eq!(
+        (explain.access, explain.examined, explain.returned),
+        ("index_order", 6, 5)
+    );
+    assert_eq!(
+        all_ids(&db, "c", &sorted, 20),
+        (150..=200).collect::<Vec<u64>>()
+    );
+    let down = query(json!({"n": {"$lte": 20, "$gt": 10}}))
+        .sort("n", true)
+        .limit(3);
+    assert_eq!(
+        all_ids(&db, "c", &down, 20),
+        (11..=20).rev().collect::<Vec<u64>>()
+    );
+
+    // An array of two elements makes the index multikey: each bound is looked up alone,
+    // and [99, 111] (between neither bound alone but meeting both) matches.
+    db.insert(
+        "c",
+        doc(json!({"_id": 201, "n": [99, 111]})),
+        WriteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let explain = db.explain("c", &query(range.clone())).unwrap();
+    assert_eq!(explain.indexes.len(), 2, "{explain:?}");
+    let got = all_ids(&db, "c", &query(range), 20);
+    assert_eq!(got, (100..110).chain([201]).collect::<Vec<u64>>());
+    // Sorted ascending it sorts at 99, below the bound: the walk starts at the beginning.
+    let got = all_ids(
+        &db,
+        "c",
+        &query(json!({"n": {"$gte": 110}})).sort("n", false).limit(7),
+        40,
+    );
+    assert_eq!(got[0], 201);
+    assert_eq!(got[1..], (110..=200).collect::<Vec<u64>>()[..]);
+}
