@@ -22,6 +22,7 @@
 mod build;
 pub(crate) mod cursor;
 mod eval;
+mod explain;
 mod filter;
 pub mod keys;
 #[cfg(test)]
@@ -33,12 +34,12 @@ mod project;
 mod request;
 
 pub use build::Field;
+pub use explain::{Explain, ExplainLookup};
 pub use filter::{Condition, Filter};
 pub use keys::{index_keys, key_of_value, key_of_view};
 pub use nyro_index::{IndexKey, KeyRange};
 pub use order::{SortKey, compare_view_value, compare_views, kind_rank, sort_key};
 pub use path::{Path, resolve};
-pub use plan::Explain;
 pub use request::DEFAULT_LIMIT;
 
 /// The order of a query's answer: one path (`_id` or an indexed path) and a direction.

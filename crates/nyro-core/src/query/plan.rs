@@ -45,6 +45,52 @@ pub(crate) trait Indexes {
     fn single_key(&self, path: &str) -> bool;
 }
 
+/// An [`Indexes`] that asks each question once per plan: a range's estimate walks up to a
+/// few thousand keys, and the planner asks the same one for the candidates and the walk.
+struct Remembered<'i> {
+    indexes: &'i dyn Indexes,
+    estimates: std::cell::RefCell<Vec<(String, Vec<KeyRange>, usize)>>,
+}
+
+impl<'i> Remembered<'i> {
+    fn new(indexes: &'i dyn Indexes) -> Self {
+        Self {
+            indexes,
+            estimates: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl Indexes for Remembered<'_> {
+    fn total(&self) -> usize {
+        self.indexes.total()
+    }
+
+    fn is_ready(&self, path: &str) -> bool {
+        self.indexes.is_ready(path)
+    }
+
+    fn estimate(&self, path: &str, ranges: &[KeyRange]) -> usize {
+        let known = self
+            .estimates
+            .borrow()
+            .iter()
+            .find(|(p, r, _)| p == path && r == ranges)
+            .map(|&(_, _, estimate)| estimate);
+        known.unwrap_or_else(|| {
+            let estimate = self.indexes.estimate(path, ranges);
+            self.estimates
+                .borrow_mut()
+                .push((path.to_owned(), ranges.to_vec(), estimate));
+            estimate
+        })
+    }
+
+    fn single_key(&self, path: &str) -> bool {
+        self.indexes.single_key(path)
+    }
+}
+
 /// One index lookup: the ids under some ranges of one path's index.
 #[derive(Debug, Clone)]
 pub(crate) struct Lookup {
@@ -119,6 +165,7 @@ pub(crate) fn plan(
     max_scan: usize,
     count: bool,
 ) -> Plan {
+    let indexes = &Remembered::new(indexes);
     let total = indexes.total();
     let served = serve(indexes, filter);
     let by_id = sort.path.is_id();
@@ -465,7 +512,7 @@ pub(crate) fn filter_paths(filter: &Filter) -> Vec<&Path> {
 
 /// The bounds of every key of `key`'s kind (the order: MinKey < null < numbers < strings <
 /// objects < arrays < booleans): after the kind below, before the kind above.
-fn kind_bounds(key: &IndexKey) -> (Bound<IndexKey>, Bound<IndexKey>) {
+pub(crate) fn kind_bounds(key: &IndexKey) -> (Bound<IndexKey>, Bound<IndexKey>) {
     let empty_object = || IndexKey::object(std::iter::empty::<(&str, IndexKey)>());
     let empty_array = || IndexKey::array(std::iter::empty());
     if key.is_number() {
@@ -493,112 +540,4 @@ fn kind_bounds(key: &IndexKey) -> (Bound<IndexKey>, Bound<IndexKey>) {
     } else {
         (Bound::Included(key.clone()), Bound::Included(key.clone()))
     }
-}
-
-/// What a query did, as `_explain` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Explain {
-    /// "index" (candidates from indexes), "index_order" (walking the sort index) or "scan".
-    pub access: &'static str,
-    /// The index lookups, with their bounds.
-    pub indexes: Vec<ExplainLookup>,
-    /// True if the collection's documents were read in id order, none skipped by an index.
-    pub scan: bool,
-    /// The sort: path and direction.
-    pub sort: (String, &'static str),
-    /// The documents the planner expected to read.
-    pub estimated: u64,
-    /// Documents read.
-    pub examined: u64,
-    /// Documents returned (or counted).
-    pub returned: u64,
-}
-
-/// One index lookup of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ExplainLookup {
-    /// The indexed path.
-    pub path: String,
-    /// Each range, as `[lo, hi]` with `[`/`(` for inclusive/exclusive, `-inf`/`+inf`.
-    pub bounds: Vec<String>,
-    /// Index entries under the bounds.
-    pub entries: u64,
-    /// "and" when intersected with the others, "or" when united.
-    pub combine: &'static str,
-}
-
-impl Plan {
-    /// The plan as `_explain` shows it, before counting.
-    pub(crate) fn explain(&self) -> Explain {
-        let mut indexes = Vec::new();
-        let access = match &self.access {
-            Access::Candidates(served) => {
-                lookups(&served.candidates, "and", &mut indexes);
-                "index"
-            }
-            Access::Walk => "index_order",
-            Access::Scan => "scan",
-        };
-        Explain {
-            access,
-            indexes,
-            scan: matches!(self.access, Access::Scan),
-            sort: (
-                self.sort.path.as_str().to_owned(),
-                if self.sort.descending { "desc" } else { "asc" },
-            ),
-            estimated: self.estimate as u64,
-            examined: 0,
-            returned: 0,
-        }
-    }
-}
-
-fn lookups(candidates: &Candidates, combine: &'static str, out: &mut Vec<ExplainLookup>) {
-    match candidates {
-        Candidates::Ids(ids) => out.push(ExplainLookup {
-            path: crate::document::ID_FIELD.to_owned(),
-            bounds: ids.iter().map(|id| format!("[{id}, {id}]")).collect(),
-            entries: ids.len() as u64,
-            combine,
-        }),
-        Candidates::Lookup(lookup) => out.push(ExplainLookup {
-            path: lookup.path.as_str().to_owned(),
-            bounds: lookup.ranges.iter().map(show_range).collect(),
-            entries: lookup.estimate as u64,
-            combine,
-        }),
-        Candidates::And(sets) => sets.iter().for_each(|s| lookups(s, "and", out)),
-        Candidates::Or(sets) => sets.iter().for_each(|s| lookups(s, "or", out)),
-    }
-}
-
-fn show_range(range: &KeyRange) -> String {
-    // A bound that is the edge of the other bound's kind (a range kept inside one kind)
-    // shows as an infinity of that kind.
-    let kind_of = |bound: &Bound<IndexKey>| match bound {
-        Bound::Included(key) | Bound::Excluded(key) => Some(kind_bounds(key)),
-        Bound::Unbounded => None,
-    };
-    let (lo_edge, hi_edge) = (kind_of(&range.hi), kind_of(&range.lo));
-    let show = |bound: &Bound<IndexKey>, low: bool| {
-        let edge = if low {
-            lo_edge.as_ref().map(|(first, _)| first)
-        } else {
-            hi_edge.as_ref().map(|(_, after)| after)
-        };
-        let infinite = if low { "-inf" } else { "+inf" };
-        let (open, close) = if low { ("[", "(") } else { ("]", ")") };
-        match bound {
-            Bound::Unbounded => (close, infinite.to_owned()),
-            _ if edge == Some(bound) && !matches!(bound, Bound::Included(k) if k.is_null()) => {
-                (close, infinite.to_owned())
-            }
-            Bound::Included(key) => (open, key.to_string()),
-            Bound::Excluded(key) => (close, key.to_string()),
-        }
-    };
-    let (open, lo) = show(&range.lo, true);
-    let (close, hi) = show(&range.hi, false);
-    format!("{open}{lo}, {hi}{close}")
 }
