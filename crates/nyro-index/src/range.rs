@@ -60,6 +60,14 @@ impl KeyRange {
         is_empty(self.lo.as_ref(), self.hi.as_ref())
     }
 
+    /// The keys in both ranges (the tighter bound on each side).
+    pub fn intersect(&self, other: &KeyRange) -> KeyRange {
+        KeyRange {
+            lo: max_lower(self.lo.as_ref(), other.lo.as_ref()).cloned(),
+            hi: min_upper(self.hi.as_ref(), other.hi.as_ref()).cloned(),
+        }
+    }
+
     /// The bounds, borrowed.
     pub(crate) fn bounds(&self) -> (Bound<&IndexKey>, Bound<&IndexKey>) {
         (self.lo.as_ref(), self.hi.as_ref())

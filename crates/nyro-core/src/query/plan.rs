@@ -244,7 +244,7 @@ fn walk_bounds(indexes: &dyn Indexes, filter: &Filter, sort_path: &Path) -> KeyR
         {
             for condition in conditions {
                 if let Some(range) = single_range(condition) {
-                    bounds = intersect(&bounds, &range);
+                    bounds = bounds.intersect(&range);
                 }
             }
         }
@@ -266,38 +266,6 @@ fn single_range(condition: &Condition) -> Option<KeyRange> {
         )),
         _ => None,
     }
-}
-
-/// The keys in both ranges.
-fn intersect(a: &KeyRange, b: &KeyRange) -> KeyRange {
-    fn key(bound: &Bound<IndexKey>) -> Option<&IndexKey> {
-        match bound {
-            Bound::Included(key) | Bound::Excluded(key) => Some(key),
-            Bound::Unbounded => None,
-        }
-    }
-    // The tighter of two bounds: `Greater` when `x` keeps fewer keys than `y`.
-    let tighter = |x: &Bound<IndexKey>, y: &Bound<IndexKey>, low: bool| -> bool {
-        match (key(x), key(y)) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(kx), Some(ky)) => match kx.cmp(ky) {
-                std::cmp::Ordering::Equal => matches!(x, Bound::Excluded(_)),
-                order => (order == std::cmp::Ordering::Greater) == low,
-            },
-        }
-    };
-    let lo = if tighter(&b.lo, &a.lo, true) {
-        &b.lo
-    } else {
-        &a.lo
-    };
-    let hi = if tighter(&b.hi, &a.hi, false) {
-        &b.hi
-    } else {
-        &a.hi
-    };
-    KeyRange::new(lo.clone(), hi.clone())
 }
 
 /// The candidates an index gives for `filter`, if any.
@@ -383,7 +351,7 @@ fn serve_path(indexes: &dyn Indexes, path: &Path, conditions: &[Condition]) -> O
             (true, Some(range), _) => {
                 bounds = Some(match bounds {
                     None => range,
-                    Some(bounds) => intersect(&bounds, &range),
+                    Some(bounds) => bounds.intersect(&range),
                 });
             }
             (_, _, Some(ranges)) => lookup(ranges, &mut sets),
