@@ -161,10 +161,26 @@ impl PrimaryIndex {
     /// per id: a scan pays the hash and the probe per id, not the lock.
     pub fn page(&self, after: Option<u64>, limit: usize) -> Vec<(u64, Location)> {
         let order = self.order.read();
+        self.locate(order.iter_after(after).take(limit), limit.min(order.len()))
+    }
+
+    /// Up to `limit` records with ids strictly less than `before` (from the largest if
+    /// `None`), in descending id order, looked up as [`PrimaryIndex::page`] does.
+    pub fn page_desc(&self, before: Option<u64>, limit: usize) -> Vec<(u64, Location)> {
+        let order = self.order.read();
+        self.locate(
+            order.iter_before_rev(before).take(limit),
+            limit.min(order.len()),
+        )
+    }
+
+    /// The locations of `ids` (each listed in the order), taking a shard's read lock once per
+    /// run of ids in that shard. Called with the order's read lock held.
+    fn locate(&self, ids: impl Iterator<Item = u64>, capacity: usize) -> Vec<(u64, Location)> {
         let shards = self.map.shards();
-        let mut page = Vec::with_capacity(limit.min(order.len()));
+        let mut page = Vec::with_capacity(capacity);
         let mut held = None;
-        for id in order.iter_after(after).take(limit) {
+        for id in ids {
             let hash = self.map.hash_usize(&id);
             let shard = self.map.determine_shard(hash);
             let table = match &held {

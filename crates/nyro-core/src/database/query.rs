@@ -373,7 +373,7 @@ impl Database {
         Ok(())
     }
 
-    /// Every document in id order (ascending only: the primary index lists ids that way).
+    /// Every document in id order, ascending or descending.
     fn scan_ids<F: FnMut(DocumentView<'_>)>(
         &self,
         c: &Collection,
@@ -381,18 +381,15 @@ impl Database {
         from: Option<Position>,
         pager: &mut Pager<'_, F>,
     ) -> Result<()> {
-        if sort.descending {
-            return Err(DbError::invalid(format!(
-                "sort [[\"_id\", \"desc\"]] needs a filter an index serves (collection {:?}); \
-                 sort ascending or filter on an indexed path",
-                c.name
-            )));
-        }
         let mut after = from.map(|p| p.id);
         loop {
             let chunk = {
                 let _whole_writes = c.reading();
-                c.index.primary().page(after, DOCUMENTS_CHUNK)
+                if sort.descending {
+                    c.index.primary().page_desc(after, DOCUMENTS_CHUNK)
+                } else {
+                    c.index.primary().page(after, DOCUMENTS_CHUNK)
+                }
             };
             let Some(&(last, _)) = chunk.last() else {
                 return Ok(());

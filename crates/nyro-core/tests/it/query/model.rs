@@ -216,6 +216,11 @@ fn run(docs: Vec<Json>, limit: usize, filters: Vec<Json>, writes: Vec<Write>, re
                     Some(expected.len() as u64),
                     "{collection} count {f}"
                 );
+                // By id, largest first, with cursors.
+                let down = Query::new(filter.clone()).sort("_id", true).limit(limit);
+                let expected = plain(&db, collection, &filter, Some(("_id", true)));
+                let got = all_ids(&db, collection, &down, 100);
+                assert_eq!(got, expected, "{collection} _id desc {f}");
             }
             // Sorted by each indexed path, both ways.
             for path in PATHS {
