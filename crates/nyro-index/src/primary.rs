@@ -472,6 +472,12 @@ mod tests {
         assert_eq!(index.max_id(), Some(u64::MAX));
         assert_eq!(index.min_id(), Some(0));
         assert_eq!(index.page(Some(5), 1), vec![(7, loc(7))]);
+        // Downwards, strictly below `before`.
+        assert_eq!(ids(index.page_desc(None, 3)), vec![u64::MAX, 9, 7]);
+        assert_eq!(ids(index.page_desc(Some(7), 3)), vec![5, 3, 1]);
+        assert_eq!(ids(index.page_desc(Some(1), 3)), vec![0]);
+        assert_eq!(ids(index.page_desc(Some(0), 3)), Vec::<u64>::new());
+        assert_eq!(index.page_desc(Some(9), 1), vec![(7, loc(7))]);
     }
 
     #[test]
