@@ -23,5 +23,14 @@ section=$(
   echo '```text'
   echo "$out"
   echo '```'
+  echo
+  echo "The secondary lines are the ordered multikey indexes (a \`BTreeMap\` from key to posting"
+  echo "list, one id inline, more in blocks): bytes per (key, id) entry, keys included, for an"
+  echo "integer whose values are all distinct, a string with 1,000 values and an array of 3"
+  echo "strings from 10,000 tags (3 entries a document). \"One by one\" is \`apply_put\` of each"
+  echo "document in random id order, as writes arrive (its time includes the primary index's"
+  echo "insert, the \"primary random-order ids\" line, and the counting allocator's atomics);"
+  echo "\"bulk\" is \`CollectionIndexes::from_sorted\`, as open rebuilds them. \`walk(100)\` is one"
+  echo "cold walk of the first 100 entries."
 )
 bench_publish "Indexes (nyro-index)" "$section"
