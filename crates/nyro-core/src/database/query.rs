@@ -227,7 +227,7 @@ impl Database {
             Access::Scan => self.scan_ids(&c, &plan.sort, from, &mut pager)?,
         }
         if query.count && pager.cut {
-            return Err(too_many(collection, &query.filter, max_scan));
+            return Err(too_many(&c, &query.filter, max_scan));
         }
         let mut explain: Explain = plan.explain();
         explain.examined = pager.examined;
@@ -480,12 +480,13 @@ fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
         .collect()
 }
 
-/// A count that would read more than `max_scan` documents.
-fn too_many(collection: &str, filter: &Filter, max_scan: u64) -> DbError {
-    let indexed = |_: &&crate::query::Path| true;
+/// A count that would read more than `max_scan` documents: the message names the first path
+/// of the filter without a ready index (`_id` needs none).
+fn too_many(c: &Collection, filter: &Filter, max_scan: u64) -> DbError {
+    let collection = &*c.name;
     let hint = plan::filter_paths(filter)
         .into_iter()
-        .find(indexed)
+        .find(|path| !path.is_id() && !c.index.is_indexed(path.as_str()))
         .map(|path| {
             format!(
                 "add an index on {:?} (POST /v1/collections/{collection}/_indexes)",

@@ -221,6 +221,20 @@ async fn max_scan_cuts_pages_short_and_refuses_counts() {
         err.contains("max_scan = 3") && err.contains("\"n\""),
         "{err}"
     );
+    // The message names the path to index: not one indexed already.
+    db.create_collection("d", &["a".to_string()]).await.unwrap();
+    let docs = (1..=10)
+        .map(|i| doc(json!({"_id": i, "a": 1, "b": i})))
+        .collect();
+    db.insert_many("d", docs, WriteOptions::default())
+        .await
+        .unwrap();
+    let both = Filter::parse(&json!({"a": 1, "b": {"$gt": 2}})).unwrap();
+    let err = db
+        .query_with("d", &Query::new(both).count(), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("index on \"b\""), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
